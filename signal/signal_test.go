@@ -1,0 +1,285 @@
+package signal
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/onflow/crypto"
+
+	"github.com/quorumgate/quorumgate/internal/canon"
+)
+
+func seed(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("seed-%04d|", i)), 4) }
+
+func mustKey(t testing.TB, i int) PrivateKey {
+	t.Helper()
+	k, err := GenerateKey(seed(i))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+var dep = DeploymentID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}
+
+func TestKeys(t *testing.T) {
+	a, b := mustKey(t, 1), mustKey(t, 1)
+	if !a.PublicKey().Equal(b.PublicKey()) {
+		t.Fatal("same seed, different keys")
+	}
+	if mustKey(t, 2).PublicKey().Equal(a.PublicKey()) {
+		t.Fatal("different seeds, same key")
+	}
+	if _, err := GenerateKey(make([]byte, 31)); err == nil {
+		t.Fatal("short seed accepted")
+	}
+	back, err := DecodePrivateKey(a.Encode())
+	if err != nil || !back.PublicKey().Equal(a.PublicKey()) {
+		t.Fatalf("private key round trip: %v", err)
+	}
+	pk, err := DecodePublicKey(a.PublicKey().Encode())
+	if err != nil || !pk.Equal(a.PublicKey()) {
+		t.Fatalf("public key round trip: %v", err)
+	}
+	if _, err := DecodePublicKey(crypto.IdentityBLSPublicKey().Encode()); !errors.Is(err, ErrIdentityKey) {
+		t.Fatalf("identity key: %v", err)
+	}
+	if _, err := DecodePublicKey([]byte("short")); err == nil {
+		t.Fatal("garbage key accepted")
+	}
+	text, _ := a.PublicKey().MarshalText()
+	var fromText PublicKey
+	if err := fromText.UnmarshalText(text); err != nil || !fromText.Equal(a.PublicKey()) {
+		t.Fatalf("text round trip: %v", err)
+	}
+	if err := fromText.UnmarshalText([]byte(hex.EncodeToString(crypto.IdentityBLSPublicKey().Encode()))); !errors.Is(err, ErrIdentityKey) {
+		t.Fatalf("identity key from text: %v", err)
+	}
+}
+
+func TestProofOfPossession(t *testing.T) {
+	a, b := mustKey(t, 1), mustKey(t, 2)
+	popA, err := ProvePossession(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyPossession(a.PublicKey(), popA); err != nil {
+		t.Fatalf("own proof: %v", err)
+	}
+	popB, _ := ProvePossession(b)
+	for name, tc := range map[string]struct {
+		pk  PublicKey
+		pop []byte
+	}{
+		"another key's proof": {a.PublicKey(), popB},
+		"missing proof":       {a.PublicKey(), nil},
+		"garbage proof":       {a.PublicKey(), bytes.Repeat([]byte{7}, 48)},
+		"no key":              {PublicKey{}, popA},
+		"identity key":        {PublicKey{crypto.IdentityBLSPublicKey()}, popA},
+	} {
+		if err := VerifyPossession(tc.pk, tc.pop); !errors.Is(err, ErrBadPossession) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// A proof of possession is not a readiness signature, nor the reverse.
+	if Verify(a.PublicKey(), a.PublicKey().Encode(), popA) == nil {
+		t.Error("a proof of possession verified as an ordinary signature")
+	}
+}
+
+func TestReadinessMessageBytes(t *testing.T) {
+	got := ReadinessMessage("flow-1", dep, 0x0102030405060708)
+	want := hex.EncodeToString([]byte("quorumgate/readiness/v1")) + hex.EncodeToString([]byte("flow-1")) +
+		"0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20" + "0102030405060708"
+	if hex.EncodeToString(got) != want {
+		t.Fatalf("message\n got  %x\n want %s", got, want)
+	}
+}
+
+func TestAttestation(t *testing.T) {
+	k := mustKey(t, 1)
+	a, err := SignReadiness(k, "chain-a", dep, 7, "node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Verify(k.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	mutate := func(f func(*Attestation)) Attestation {
+		c := a
+		c.Signature = slices.Clone(a.Signature)
+		f(&c)
+		return c
+	}
+	wrongDomain, _ := Sign(k, append([]byte("quorumgate/readiness/v2"), a.Message()[len(ReadinessDomain):]...))
+	for name, bad := range map[string]Attestation{
+		"tampered signature": mutate(func(c *Attestation) { c.Signature[5] ^= 0x10 }),
+		"wrong epoch":        mutate(func(c *Attestation) { c.Epoch++ }),
+		"wrong chain":        mutate(func(c *Attestation) { c.ChainID = "chain-b" }),
+		"wrong deployment":   mutate(func(c *Attestation) { c.Deployment[0] ^= 1 }),
+		"wrong domain":       mutate(func(c *Attestation) { c.Signature = wrongDomain }),
+		"truncated":          mutate(func(c *Attestation) { c.Signature = c.Signature[:40] }),
+	} {
+		if err := bad.Verify(k.PublicKey()); !errors.Is(err, ErrBadSignature) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := a.Verify(mustKey(t, 2).PublicKey()); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("wrong key: %v", err)
+	}
+	// Signers of one (chain, deployment, epoch) sign the same bytes: they aggregate.
+	b, _ := SignReadiness(mustKey(t, 2), "chain-a", dep, 7, "node-2")
+	agg, err := AggregateSignatures([][]byte{a.Signature, b.Signature})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aggKey, _ := AggregateKeys([]PublicKey{k.PublicKey(), mustKey(t, 2).PublicKey()})
+	if err := VerifyAggregate(aggKey, a.Message(), agg); err != nil {
+		t.Fatalf("aggregate: %v", err)
+	}
+	if err := VerifyAggregate(k.PublicKey(), a.Message(), agg); err == nil {
+		t.Fatal("aggregate verified against one key")
+	}
+	if _, err := SignReadiness(k, "", dep, 1, "x"); err == nil {
+		t.Fatal("empty chain ID accepted")
+	}
+}
+
+func TestAttestationEncoding(t *testing.T) {
+	a, _ := SignReadiness(mustKey(t, 1), "chain-a", dep, 7, "node-1")
+	enc := a.Encode()
+	back, err := DecodeAttestation(enc)
+	if err != nil || !bytes.Equal(back.Encode(), enc) || back.Signer != "node-1" {
+		t.Fatalf("round trip: %v", err)
+	}
+	type extra struct {
+		Attestation
+		X int `cbor:"9,keyasint"`
+	}
+	unknown, _ := canon.Encode(struct {
+		ChainID    string       `cbor:"1,keyasint"`
+		Deployment DeploymentID `cbor:"2,keyasint"`
+		Epoch      uint64       `cbor:"3,keyasint"`
+		Signer     string       `cbor:"4,keyasint"`
+		Signature  []byte       `cbor:"5,keyasint"`
+		X          int          `cbor:"9,keyasint"`
+	}{a.ChainID, a.Deployment, a.Epoch, a.Signer, a.Signature, 1})
+	short := a
+	short.Signature = a.Signature[:47]
+	noSigner := a
+	noSigner.Signer = ""
+	// Non-canonical: the epoch 7 as a two-byte integer (0x19 0x0007) instead of one byte.
+	nonCanon := bytes.Replace(enc, []byte{0x03, 0x07}, []byte{0x03, 0x19, 0x00, 0x07}, 1)
+	for name, b := range map[string][]byte{
+		"trailing bytes": append(slices.Clone(enc), 0),
+		"unknown field":  unknown,
+		"non-canonical":  nonCanon,
+		"short sig":      short.Encode(),
+		"empty signer":   noSigner.Encode(),
+		"empty":          nil,
+	} {
+		if _, err := DecodeAttestation(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// batchFixture: 1,000 keys and their signatures on one message, made once.
+var batchFixture struct {
+	once sync.Once
+	msg  []byte
+	pks  []PublicKey
+	sigs [][]byte
+}
+
+func fixture(t testing.TB) ([]byte, []PublicKey, [][]byte) {
+	batchFixture.once.Do(func() {
+		batchFixture.msg = ReadinessMessage("bench", dep, 3)
+		for i := range 1000 {
+			k := mustKey(t, i)
+			s, err := Sign(k, batchFixture.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batchFixture.pks = append(batchFixture.pks, k.PublicKey())
+			batchFixture.sigs = append(batchFixture.sigs, s)
+		}
+	})
+	sigs := make([][]byte, len(batchFixture.sigs))
+	for i, s := range batchFixture.sigs {
+		sigs[i] = slices.Clone(s)
+	}
+	return batchFixture.msg, batchFixture.pks, sigs
+}
+
+func TestBatchVerify(t *testing.T) {
+	msg, pks, sigs := fixture(t)
+	if bad, err := BatchVerify(msg, pks, sigs); err != nil || bad != nil {
+		t.Fatalf("all good: %v %v", bad, err)
+	}
+	// One bad signature in 1,000: a valid signature of another message.
+	other, _ := Sign(mustKey(t, 417), []byte("something else"))
+	sigs[417] = other
+	if bad, _ := BatchVerify(msg, pks, sigs); !slices.Equal(bad, []int{417}) {
+		t.Fatalf("one bad: found %v", bad)
+	}
+	// At the edges, and malformed ones.
+	_, _, sigs = fixture(t)
+	sigs[0], _ = Sign(mustKey(t, 0), []byte("not the message"))
+	sigs[999], _ = Sign(mustKey(t, 5), msg) // valid, but for another signer's key
+	sigs[500] = sigs[500][:10]
+	sigs[501] = bytes.Repeat([]byte{0xff}, 48)
+	if bad, _ := BatchVerify(msg, pks, sigs); !slices.Equal(bad, []int{0, 500, 501, 999}) {
+		t.Fatalf("edges: found %v", bad)
+	}
+	// The documented limit of plain aggregation: two signatures swapped between
+	// their signers sum to the same valid multi-signature, so the batch passes.
+	// Both signers did sign the message, which is all readiness needs.
+	_, _, sigs = fixture(t)
+	sigs[0], sigs[999] = sigs[999], sigs[0]
+	if bad, _ := BatchVerify(msg, pks, sigs); bad != nil {
+		t.Fatalf("swapped pair: found %v, expected the aggregate to pass", bad)
+	}
+	if Verify(pks[0], msg, sigs[0]) == nil {
+		t.Fatal("a swapped signature verified on its own")
+	}
+	if _, err := BatchVerify(msg, pks[:2], sigs[:3]); err == nil {
+		t.Fatal("length mismatch accepted")
+	}
+	if bad, err := BatchVerify(msg, nil, nil); err != nil || bad != nil {
+		t.Fatalf("empty batch: %v %v", bad, err)
+	}
+}
+
+func FuzzDecodeAttestation(f *testing.F) {
+	a, _ := SignReadiness(mustKey(f, 1), "chain-a", dep, 7, "node-1")
+	f.Add(a.Encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := DecodeAttestation(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(a.Encode(), data) {
+			t.Fatal("decoded attestation does not re-encode to its input")
+		}
+	})
+}
+
+func FuzzDecodePublicKey(f *testing.F) {
+	f.Add(mustKey(f, 1).PublicKey().Encode())
+	f.Add(crypto.IdentityBLSPublicKey().Encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pk, err := DecodePublicKey(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(pk.Encode(), data) {
+			t.Fatal("decoded key does not re-encode to its input")
+		}
+	})
+}
