@@ -1,0 +1,358 @@
+package activation
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"math/bits"
+	"slices"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/quorumgate/quorumgate/quorum"
+)
+
+// Block is a finalized block's already-verified content, in block order
+// within each list.
+type Block struct {
+	Height uint64
+	View   uint64
+	// Proposals are governance-approved (the verifying layer checked the
+	// committee's signatures); Apply judges them by rule 2.
+	Proposals []Proposal
+	// Cancels name deployments governance wants canceled (rule 3).
+	Cancels []string
+	// Readiness lists nodes whose readiness signatures verified (rule 4).
+	Readiness []Readiness
+}
+
+// Readiness is one node's verified readiness for a deployment in an epoch.
+type Readiness struct {
+	Deployment string
+	Epoch      uint64
+	Node       string
+}
+
+// ErrOutOfOrder is returned when a block does not follow the state's head.
+type ErrOutOfOrder struct{ Reason string }
+
+func (e *ErrOutOfOrder) Error() string { return "block out of order: " + e.Reason }
+
+// Apply applies block b to state s and returns the next state and the events
+// of the block, in rule order. s is not modified. Invalid items become
+// Rejection events; the only error is a block that does not come after s
+// (heights and views must strictly increase), and then Apply returns no state
+// and no events.
+//
+// Heights normally go up by one. A caller may leave out empty blocks that
+// come before s.NextWake(), because they change nothing but the head; the
+// height of the next block it applies still counts them.
+func Apply(s *State, b Block) (*State, []Event, error) {
+	if s.applied {
+		switch {
+		case b.Height <= s.height:
+			return nil, nil, &ErrOutOfOrder{fmt.Sprintf("height %d does not come after %d", b.Height, s.height)}
+		case b.View <= s.view:
+			return nil, nil, &ErrOutOfOrder{fmt.Sprintf("view %d does not come after %d", b.View, s.view)}
+		}
+	}
+	a := &applier{
+		next:   s.shallowCopy(),
+		owned:  make([]bool, len(s.deployments)),
+		view:   b.View,
+		height: b.Height,
+		epoch:  s.params.Epoch(b.View),
+	}
+	a.next.applied, a.next.height, a.next.view = true, b.Height, b.View
+	for i := range a.next.deployments {
+		a.timeDriven(i)
+	}
+	for _, p := range b.Proposals {
+		a.propose(p)
+	}
+	for _, name := range b.Cancels {
+		a.cancel(name)
+	}
+	if len(b.Readiness) > 0 {
+		a.tallyOwned = make([]bool, len(a.next.deployments))
+		for _, r := range b.Readiness {
+			a.attest(r)
+		}
+	}
+	for i := range a.next.deployments {
+		a.lockIn(i)
+	}
+	return a.next, a.events, nil
+}
+
+// NextWake returns the first view after the head at which an empty block
+// could change the state beyond its head: the next epoch start while a
+// deployment is DEFINED or STARTED (time-driven transitions) or holds a tally
+// (tallies reset), and a LOCKED_IN deployment's activation view. Empty blocks
+// before it only move the head, so a replay may skip them. math.MaxUint64
+// means never.
+func (s *State) NextWake() uint64 {
+	wake := uint64(math.MaxUint64)
+	nextEpoch := uint64(0)
+	if s.applied {
+		nextEpoch = s.params.EpochStart(satAdd(s.params.Epoch(s.view), 1))
+	}
+	for _, d := range s.deployments {
+		if d.Status == Defined || d.Status == Started || d.tally != nil {
+			wake = min(wake, nextEpoch)
+		}
+		if d.Status == LockedIn {
+			wake = min(wake, d.ActivationView)
+		}
+	}
+	return wake
+}
+
+func (s *State) shallowCopy() *State {
+	c := *s
+	c.deployments = slices.Clone(s.deployments)
+	return &c
+}
+
+// applier builds one next state copy-on-write: deployments, tallies and the
+// maps are copied the first time this block writes them.
+type applier struct {
+	next                *State
+	owned               []bool // deployment copied in this block
+	tallyOwned          []bool // deployment's tally copied (or created) in this block
+	indexesOwned        bool
+	versionsOwned       bool
+	view, height, epoch uint64
+	events              []Event
+}
+
+// mut returns deployment i, copied first if this block has not written it yet.
+func (a *applier) mut(i int) *Deployment {
+	if !a.owned[i] {
+		d := *a.next.deployments[i]
+		a.next.deployments[i] = &d
+		a.owned[i] = true
+	}
+	return a.next.deployments[i]
+}
+
+func (a *applier) transition(i int, to Status) {
+	d := a.mut(i)
+	from := d.Status
+	d.Status, d.Since = to, a.view
+	if to.Terminal() {
+		d.tally = nil
+	}
+	t := Transition{View: a.view, Height: a.height, Epoch: a.epoch, Deployment: d.Name, From: from, To: to}
+	if to == LockedIn {
+		t.ActivationView = d.ActivationView
+	}
+	a.events = append(a.events, t)
+}
+
+func (a *applier) reject(kind Kind, deployment, node string, r Reason) {
+	a.events = append(a.events, Rejection{View: a.view, Kind: kind, Deployment: deployment, Node: node, Reason: r})
+}
+
+// Rule 1: time-driven transitions.
+func (a *applier) timeDriven(i int) {
+	d := a.next.deployments[i]
+	if d.tally != nil && d.tallyEpoch != a.epoch {
+		a.mut(i).tally = nil // tallies start empty in every epoch
+	}
+	switch d.Status {
+	case Defined:
+		if a.epoch >= d.TimeoutEpoch {
+			a.transition(i, Failed)
+		} else if a.epoch >= d.StartEpoch {
+			a.transition(i, Started)
+		}
+	case Started:
+		if a.epoch >= d.TimeoutEpoch {
+			a.transition(i, Failed)
+		}
+	case LockedIn:
+		if a.view >= d.ActivationView {
+			a.activate(d)
+			a.transition(i, Active)
+		}
+	case None, Active, Failed, Canceled:
+		// Nothing moves a terminal deployment.
+	}
+}
+
+func (a *applier) activate(d *Deployment) {
+	if !a.versionsOwned {
+		a.next.versions = maps.Clone(a.next.versions)
+		a.next.parsed = maps.Clone(a.next.parsed)
+		a.versionsOwned = true
+	}
+	h := a.next.versions[d.Component]
+	a.next.versions[d.Component] = append(slices.Clip(h), VersionRecord{
+		Version: d.Version, ActivationView: d.ActivationView, FirstView: a.view})
+	// Accepted proposals carry versions that parsed (rule 2).
+	a.next.parsed[d.Component] = semver.MustParse(d.Version)
+}
+
+// Rule 2: proposals.
+func (a *applier) propose(p Proposal) {
+	s := a.next
+	reject := func(r Reason) { a.reject(KindProposal, p.Name, "", r) }
+	if _, dup := s.byName[p.Name]; dup {
+		reject(DuplicateName)
+		return
+	}
+	v, err := semver.StrictNewVersion(p.Version)
+	if err != nil {
+		reject(BadVersion)
+		return
+	}
+	if active, ok := s.parsed[p.Component]; ok && !v.GreaterThan(active) {
+		reject(NotAnUpgrade)
+		return
+	}
+	for _, d := range s.deployments {
+		if d.Component == p.Component && d.Status.Pending() {
+			reject(ComponentBusy)
+			return
+		}
+	}
+	switch p.Mode {
+	case Governance:
+		if p.ActivationView <= satAdd(a.view, s.params.SafetyViews) {
+			reject(ActivationTooSoon)
+			return
+		}
+	case Stake:
+		if !p.Threshold.Valid() {
+			reject(BadThreshold)
+			return
+		}
+		if p.TimeoutEpoch <= p.StartEpoch || p.TimeoutEpoch <= a.epoch {
+			reject(BadWindow)
+			return
+		}
+	default:
+		// The decoders admit only the two modes; anything else is malformed data.
+		reject(Malformed)
+		return
+	}
+	p = p.Normalize()
+	if !a.indexesOwned {
+		s.byName, s.byID = maps.Clone(s.byName), maps.Clone(s.byID)
+		a.indexesOwned = true
+	}
+	i := len(s.deployments)
+	d := &Deployment{Proposal: p, ID: p.ID(), Status: None}
+	s.deployments = append(s.deployments, d)
+	a.owned = append(a.owned, true)
+	if a.tallyOwned != nil {
+		a.tallyOwned = append(a.tallyOwned, false)
+	}
+	s.byName[p.Name], s.byID[d.ID] = i, i
+	a.transition(i, Defined)
+	if p.Mode == Governance {
+		d.ActivationView, d.HasActivation = p.ActivationView, true
+		a.transition(i, LockedIn)
+		return
+	}
+	a.timeDriven(i)
+}
+
+// Rule 3: cancellations.
+func (a *applier) cancel(name string) {
+	i, ok := a.next.byName[name]
+	if !ok {
+		a.reject(KindCancel, name, "", UnknownDeployment)
+		return
+	}
+	d := a.next.deployments[i]
+	switch {
+	case d.Status == Defined || d.Status == Started,
+		d.Status == LockedIn && d.ActivationView > satAdd(a.view, a.next.params.SafetyViews):
+		a.transition(i, Canceled)
+	default:
+		a.reject(KindCancel, name, "", TooLate)
+	}
+}
+
+// Rule 4: attestations.
+func (a *applier) attest(r Readiness) {
+	reject := func(reason Reason) { a.reject(KindAttestation, r.Deployment, r.Node, reason) }
+	i, ok := a.next.byName[r.Deployment]
+	if !ok {
+		reject(UnknownDeployment)
+		return
+	}
+	d := a.next.deployments[i]
+	if d.Status != Started && d.Status != LockedIn {
+		reject(NotSignaling)
+		return
+	}
+	if r.Epoch != a.epoch {
+		reject(WrongEpoch)
+		return
+	}
+	table := a.next.params.Identities.TableAt(a.epoch)
+	idx, ok := table.Lookup(r.Node)
+	if !ok {
+		reject(UnknownSigner)
+		return
+	}
+	if !d.RequiresRole(table.At(idx).Role) {
+		reject(RoleNotRequired)
+		return
+	}
+	if tl := d.Tally(a.epoch); tl != nil && tl.Has(idx) {
+		reject(Duplicate)
+		return
+	}
+	if !a.tallyOwned[i] {
+		d = a.mut(i)
+		if d.tally == nil {
+			d.tally, d.tallyEpoch = quorum.NewTally(table), a.epoch
+		} else {
+			d.tally = d.tally.Clone()
+		}
+		a.tallyOwned[i] = true
+	}
+	d.tally.Add(idx)
+}
+
+// Rule 5: lock-in.
+func (a *applier) lockIn(i int) {
+	d := a.next.deployments[i]
+	if d.Mode != Stake || d.Status != Started {
+		return
+	}
+	params := a.next.params
+	// Δ < L, so the cutoff never underflows; EpochStart saturates at the end of time.
+	cutoff := params.EpochStart(satAdd(a.epoch, 1)) - params.SafetyViews
+	if a.view > cutoff {
+		return
+	}
+	tl := d.Tally(a.epoch)
+	if tl == nil || !tl.Meets(d.Threshold, d.Roles) {
+		return
+	}
+	d = a.mut(i)
+	d.ActivationView = params.EpochStart(max(satAdd(satAdd(a.epoch, 1), d.DelayEpochs), d.MinActivationEpoch))
+	d.HasActivation = true
+	a.transition(i, LockedIn)
+}
+
+func satAdd(x, y uint64) uint64 {
+	s, carry := bits.Add64(x, y, 0)
+	if carry != 0 {
+		return math.MaxUint64
+	}
+	return s
+}
+
+func satMul(x, y uint64) uint64 {
+	hi, lo := bits.Mul64(x, y)
+	if hi != 0 {
+		return math.MaxUint64
+	}
+	return lo
+}

@@ -1,0 +1,299 @@
+package activation_test
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/signal"
+)
+
+// keyedNet is a small signed network: 7 staked nodes and a 3-member
+// governance committee with threshold 2.
+type keyedNet struct {
+	nodeKeys []signal.PrivateKey
+	govKeys  []signal.PrivateKey
+	params   *activation.Params
+	comm     *activation.Committee
+	verifier *activation.Verifier
+}
+
+var (
+	netOnce sync.Once
+	netVal  *keyedNet
+	netErr  error
+)
+
+func seed(tag string, i int) []byte {
+	return bytes.Repeat([]byte(fmt.Sprintf("%s-%02d|", tag, i)), 8)
+}
+
+func testNet(t testing.TB) *keyedNet {
+	t.Helper()
+	netOnce.Do(func() {
+		n := &keyedNet{}
+		var ids []quorum.Identity
+		for i := range 7 {
+			sk, err := signal.GenerateKey(seed("node", i))
+			if err != nil {
+				netErr = err
+				return
+			}
+			pop, err := signal.ProvePossession(sk)
+			if err != nil {
+				netErr = err
+				return
+			}
+			n.nodeKeys = append(n.nodeKeys, sk)
+			ids = append(ids, quorum.Identity{NodeID: fmt.Sprintf("n%d", i), Role: "consensus", Stake: 100,
+				StakingKey: sk.PublicKey().Encode(), PoP: pop})
+		}
+		table, err := quorum.NewTable(ids)
+		if err != nil {
+			netErr = err
+			return
+		}
+		sched, _ := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+		n.params = &activation.Params{ChainID: "signed", EpochViews: 100, SafetyViews: 10, Identities: sched}
+		var members []activation.CommitteeMember
+		for i := range 3 {
+			sk, _ := signal.GenerateKey(seed("gov", i))
+			pop, _ := signal.ProvePossession(sk)
+			n.govKeys = append(n.govKeys, sk)
+			members = append(members, activation.CommitteeMember{Key: sk.PublicKey().Encode(), PoP: pop})
+		}
+		if n.comm, netErr = activation.NewCommittee(members, 2); netErr != nil {
+			return
+		}
+		n.verifier = &activation.Verifier{Params: n.params, Committee: n.comm}
+		netVal = n
+	})
+	if netErr != nil {
+		t.Fatal(netErr)
+	}
+	return netVal
+}
+
+func (n *keyedNet) approveProposal(t testing.TB, p activation.Proposal, members ...int) activation.SignedProposal {
+	t.Helper()
+	keys := make([]signal.PrivateKey, len(members))
+	for i, m := range members {
+		keys[i] = n.govKeys[m]
+	}
+	a, err := n.comm.Approve(activation.ProposalMessage(n.params.ChainID, p), members, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return activation.SignedProposal{Proposal: p, Approval: a}
+}
+
+func (n *keyedNet) attest(t testing.TB, id signal.DeploymentID, epoch uint64, node int) signal.Attestation {
+	t.Helper()
+	a, err := signal.SignReadiness(n.nodeKeys[node], n.params.ChainID, id, epoch, fmt.Sprintf("n%d", node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func reasons(rs []activation.Rejection) []string {
+	var out []string
+	for _, r := range rs {
+		s := fmt.Sprintf("%s %s", r.Kind, r.Deployment)
+		if r.Node != "" {
+			s += " " + r.Node
+		}
+		out = append(out, s+": "+string(r.Reason))
+	}
+	return out
+}
+
+func TestVerifyGovernance(t *testing.T) {
+	n := testNet(t)
+	genesis, _ := activation.Genesis(n.params, map[string]string{"protocol": "1.0.0"})
+	p := stake("p2", "protocol", "2.0.0", 0, 3)
+	good := n.approveProposal(t, p, 0, 2)
+	lonely := n.approveProposal(t, stake("lonely", "protocol", "2.0.0", 0, 3), 1)
+	tampered := n.approveProposal(t, p, 0, 1)
+	tampered.Proposal.Version = "9.0.0"
+	otherChain := good
+	otherChain.Approval.Signature = append([]byte(nil), good.Approval.Signature...)
+	otherChain.Approval.Signature[10] ^= 1
+	cancelMsg := activation.CancelMessage(n.params.ChainID, "p2")
+	ca, err := n.comm.Approve(cancelMsg, []int{1, 2}, []signal.PrivateKey{n.govKeys[1], n.govKeys[2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.comm.Approve(cancelMsg, []int{0}, []signal.PrivateKey{n.govKeys[1]}); err == nil {
+		t.Fatal("approving with another member's key should fail")
+	}
+	wb := activation.WireBlock{ChainID: "signed", View: 1,
+		Proposals: []activation.SignedProposal{good, lonely, tampered, otherChain},
+		Cancels:   []activation.SignedCancel{{Deployment: "p2", Approval: ca}, {Deployment: "other", Approval: ca}}}
+	b, rej, err := n.verifier.Verify(genesis, wb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectEvents(t, reasons(rej),
+		"proposal lonely: not enough governance signatures",
+		"proposal p2: bad signature",
+		"proposal p2: bad signature",
+		"cancel other: bad signature")
+	if len(b.Proposals) != 1 || b.Proposals[0].Name != "p2" || len(b.Cancels) != 1 {
+		t.Fatalf("verified block %+v", b)
+	}
+	if _, _, err := n.verifier.Verify(genesis, activation.WireBlock{ChainID: "elsewhere"}); err == nil {
+		t.Fatal("a block of another chain must be an error")
+	}
+}
+
+func TestVerifyReadinessAndApply(t *testing.T) {
+	n := testNet(t)
+	s, _ := activation.Genesis(n.params, map[string]string{"protocol": "1.0.0"})
+	p := stake("p2", "protocol", "2.0.0", 0, 3)
+	id := p.ID()
+	apply := func(wb activation.WireBlock) ([]string, []string) {
+		t.Helper()
+		b, rej, err := n.verifier.Verify(s, wb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, events, err := activation.Apply(s, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = next
+		var evs []string
+		for _, e := range events {
+			evs = append(evs, eventString(e))
+		}
+		return reasons(rej), evs
+	}
+	// The proposal and attestations for it in the same block: IDs resolve to the new deployment.
+	table := n.params.Identities.TableAt(0)
+	var atts []signal.Attestation
+	for i := range 3 {
+		atts = append(atts, n.attest(t, id, 0, i))
+	}
+	cert, err := quorum.BuildCertificate(table, atts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rej, evs := apply(activation.WireBlock{ChainID: "signed", Height: 0, View: 1,
+		Proposals: []activation.SignedProposal{n.approveProposal(t, p, 0, 1)}, Certificates: []quorum.Certificate{cert}})
+	expectEvents(t, rej)
+	expectEvents(t, evs, "1 p2 NONE>DEFINED", "1 p2 DEFINED>STARTED")
+
+	// A forged certificate claims a signer who did not sign.
+	forged := cert
+	forged.Signers = cert.Signers.Clone()
+	forged.Signers.Set(3)
+	// Single attestations: one good, one with a bad signature, one from an
+	// unknown signer, one for an unknown deployment, one of another chain.
+	good := n.attest(t, id, 0, 4)
+	bad := n.attest(t, id, 0, 5)
+	bad.Signature = append([]byte(nil), n.attest(t, id, 1, 5).Signature...) // valid signature, other message
+	stranger := n.attest(t, id, 0, 6)
+	stranger.Signer = "n99"
+	var ghostID signal.DeploymentID
+	ghostID[0] = 0xab
+	ghost := n.attest(t, ghostID, 0, 6)
+	foreign, _ := signal.SignReadiness(n.nodeKeys[6], "other-chain", id, 0, "n6")
+	rej, evs = apply(activation.WireBlock{ChainID: "signed", Height: 1, View: 2,
+		Certificates: []quorum.Certificate{forged},
+		Attestations: []signal.Attestation{good, bad, stranger, ghost, foreign}})
+	expectEvents(t, rej,
+		"certificate p2: bad signature",
+		"attestation p2 n5: bad signature",
+		"attestation p2 n99: unknown signer",
+		"attestation "+ghostID.String()+" n6: unknown deployment",
+		"attestation p2 n6: wrong chain")
+	expectEvents(t, evs) // 4 of 7 counted: not yet more than two thirds
+	// The same certificate again is a duplicate to Apply; one more signer locks in.
+	rej, evs = apply(activation.WireBlock{ChainID: "signed", Height: 2, View: 3,
+		Certificates: []quorum.Certificate{cert}, Attestations: []signal.Attestation{n.attest(t, id, 0, 6)}})
+	expectEvents(t, rej)
+	expectEvents(t, evs, "3 reject attestation p2 n0: duplicate", "3 reject attestation p2 n1: duplicate",
+		"3 reject attestation p2 n2: duplicate", "3 p2 STARTED>LOCKED_IN @100")
+}
+
+func TestWireBlockRoundTrip(t *testing.T) {
+	n := testNet(t)
+	p := stake("p2", "protocol", "2.0.0", 0, 3)
+	wb := activation.WireBlock{ChainID: "signed", Height: 4, View: 9,
+		Proposals:    []activation.SignedProposal{n.approveProposal(t, p, 0, 1)},
+		Attestations: []signal.Attestation{n.attest(t, p.ID(), 0, 1)}}
+	enc := wb.Encode()
+	back, err := activation.DecodeWireBlock(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back.Encode(), enc) {
+		t.Fatal("re-encoding a decoded block changed it")
+	}
+	if _, err := activation.DecodeWireBlock(append(enc, 0)); err == nil {
+		t.Fatal("trailing bytes accepted")
+	}
+}
+
+func FuzzDecodeWireBlock(f *testing.F) {
+	n := testNet(f)
+	p := stake("p2", "protocol", "2.0.0", 0, 3)
+	f.Add(activation.WireBlock{ChainID: "signed", Height: 4, View: 9,
+		Proposals:    []activation.SignedProposal{n.approveProposal(f, p, 0, 1)},
+		Attestations: []signal.Attestation{n.attest(f, p.ID(), 0, 1)}}.Encode())
+	f.Add(activation.WireBlock{ChainID: "x"}.Encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		wb, err := activation.DecodeWireBlock(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(wb.Encode(), data) {
+			t.Fatal("decoded block does not re-encode to its input")
+		}
+		// Whatever decodes must verify without panicking.
+		s, _ := activation.Genesis(n.params, map[string]string{"protocol": "1.0.0"})
+		if b, _, err := n.verifier.Verify(s, wb); err == nil {
+			if _, _, err := activation.Apply(s, b); err != nil {
+				t.Fatalf("apply after verify: %v", err)
+			}
+		}
+	})
+}
+
+func FuzzDecodeState(f *testing.F) {
+	c := newChain(f, 100, 10, v1, four()...)
+	f.Add(c.state.Encode())
+	c.apply(5, propose(stake("p2", "protocol", "2.0.0", 0, 3), gov("g", "cadence", "1.0.0", 500)))
+	c.apply(6, attest("p2", 0, "c1", "c3"))
+	f.Add(c.state.Encode())
+	c.apply(7, attest("p2", 0, "c2"))
+	c.run(8, 101)
+	f.Add(c.state.Encode())
+	params := c.state.Params()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := activation.DecodeState(params, data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(s.Encode(), data) {
+			t.Fatal("decoded state does not re-encode to its input")
+		}
+		// A decoded state must be usable: apply an empty block after its head.
+		h, v, ok := s.Head()
+		b := activation.Block{}
+		if ok {
+			if h == math.MaxUint64 || v == math.MaxUint64 {
+				return
+			}
+			b = activation.Block{Height: h + 1, View: v + 1}
+		}
+		if _, _, err := activation.Apply(s, b); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
