@@ -1,0 +1,36 @@
+# quorumgate — the entry points. `make test` is what CI runs (.ci/run).
+GO ?= go
+
+.PHONY: test check bench fuzz build replay-examples
+
+## test: formatting, vet, and the whole test suite (what CI runs)
+test: check
+	$(GO) test -count=1 ./...
+
+## check: gofmt and go vet only
+check:
+	@unformatted=$$(gofmt -l .); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: every performance figure beside its target and its naive baseline
+bench:
+	$(GO) run ./internal/tools/benchreport
+
+## fuzz: run each fuzz target briefly (FUZZTIME=30s for longer)
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+## build: the node-plugin binary into ./bin
+build:
+	$(GO) build -o bin/node-plugin ./cmd/node-plugin
+
+## replay-examples: replay every example scenario
+replay-examples:
+	@for f in examples/scenarios/*.json; do echo "== $$f"; $(GO) run ./cmd/node-plugin replay --scenario $$f; done

@@ -1,0 +1,154 @@
+// Command benchreport runs the project's benchmarks and prints each figure
+// beside its target (from DESIGN.md and the issues) and its naive baseline,
+// measured in the same run. It is what `make bench` runs.
+//
+// Usage: go run ./internal/tools/benchreport [-benchtime 1s] [-only substring]
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// figure is one line of the report.
+type figure struct {
+	name   string
+	pkg    string
+	bench  string
+	metric string // "ns/op" or a custom metric such as "attestations/s"
+	// target, if set: the figure must be at most (or, for rates, at least) this.
+	target   float64
+	atLeast  bool
+	baseline string // "pkg:Benchmark", measured in the same run
+	// benchtime overrides the run's -benchtime for slow benchmarks.
+	benchtime string
+}
+
+var figures = []figure{
+	{name: "Apply, empty block (incl. state ID)", pkg: "./activation", bench: "BenchmarkApplyEmptyBlock", metric: "ns/op",
+		target: 20e3, baseline: "./internal/scenario:BenchmarkReferenceApplyEmptyBlock"},
+	{name: "Apply, 1,000 verified attestations", pkg: "./activation", bench: "BenchmarkApply1000Attestations", metric: "ns/op",
+		baseline: "./internal/scenario:BenchmarkReferenceApply1000Attestations"},
+	{name: "Batch verify 1,000 attestations (one message)", pkg: "./signal", bench: "BenchmarkBatchVerify1000", metric: "ns/op",
+		baseline: "./signal:BenchmarkVerifyOneByOne1000"},
+	{name: "Batch verify 1,000 with one bad signature", pkg: "./signal", bench: "BenchmarkBatchVerify1000OneBad", metric: "ns/op",
+		baseline: "./signal:BenchmarkVerifyOneByOne1000"},
+	{name: "Certificate verify, 10,000 signers, 1/3 missing", pkg: "./quorum", bench: "BenchmarkVerifyCertificate10k", metric: "ns/op",
+		target: 10e6, baseline: "./quorum:BenchmarkVerifyCertificate10kNaive"},
+}
+
+var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+
+func main() {
+	benchtime := flag.String("benchtime", "1s", "go test -benchtime for each benchmark")
+	only := flag.String("only", "", "run only figures whose name contains this")
+	flag.Parse()
+
+	results := map[string]map[string]float64{} // "pkg:bench" -> metric -> value
+	measure := func(pkg, bench, bt string) error {
+		key := pkg + ":" + bench
+		if _, done := results[key]; done {
+			return nil
+		}
+		cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^"+bench+"$", "-benchtime", bt, "-count", "1", pkg)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s %s: %v\n%s", pkg, bench, err, out.String())
+		}
+		sc := bufio.NewScanner(&out)
+		for sc.Scan() {
+			m := line.FindStringSubmatch(sc.Text())
+			if m == nil || m[1] != bench {
+				continue
+			}
+			fields := strings.Fields(m[2])
+			metrics := map[string]float64{}
+			for i := 0; i+1 < len(fields); i += 2 {
+				if v, err := strconv.ParseFloat(fields[i], 64); err == nil {
+					metrics[fields[i+1]] = v
+				}
+			}
+			results[key] = metrics
+			return nil
+		}
+		return fmt.Errorf("%s %s: no result in the output:\n%s", pkg, bench, out.String())
+	}
+
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "figure\tmeasured\ttarget\tverdict\tnaive baseline\tspeed-up")
+	failed := false
+	for _, f := range figures {
+		if *only != "" && !strings.Contains(f.name, *only) {
+			continue
+		}
+		bt := *benchtime
+		if f.benchtime != "" {
+			bt = f.benchtime
+		}
+		fmt.Fprintf(os.Stderr, "measuring: %s\n", f.name)
+		if err := measure(f.pkg, f.bench, bt); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			failed = true
+			continue
+		}
+		v := results[f.pkg+":"+f.bench][f.metric]
+		target, verdict := "-", "-"
+		if f.target != 0 {
+			target = format(f.target, f.metric)
+			if f.atLeast {
+				target = "≥ " + target
+			} else {
+				target = "≤ " + target
+			}
+			if (f.atLeast && v >= f.target) || (!f.atLeast && v <= f.target) {
+				verdict = "meets"
+			} else {
+				verdict = "MISSES"
+			}
+		}
+		base, speedup := "-", "-"
+		if f.baseline != "" {
+			pkg, bench, _ := strings.Cut(f.baseline, ":")
+			if err := measure(pkg, bench, bt); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				failed = true
+			} else if bv, ok := results[f.baseline][f.metric]; ok && bv > 0 && v > 0 {
+				base = format(bv, f.metric) + " (" + bench + ")"
+				if f.metric == "ns/op" {
+					speedup = fmt.Sprintf("%.1fx", bv/v)
+				} else {
+					speedup = fmt.Sprintf("%.1fx", v/bv)
+				}
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", f.name, format(v, f.metric), target, verdict, base, speedup)
+	}
+	w.Flush()
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func format(v float64, metric string) string {
+	if metric != "ns/op" {
+		return fmt.Sprintf("%.0f %s", v, metric)
+	}
+	switch {
+	case v >= 1e9:
+		return fmt.Sprintf("%.2f s", v/1e9)
+	case v >= 1e6:
+		return fmt.Sprintf("%.2f ms", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1f µs", v/1e3)
+	}
+	return fmt.Sprintf("%.0f ns", v)
+}
