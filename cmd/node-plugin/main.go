@@ -64,7 +64,7 @@ Exit codes:
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newReplayCommand(stdout))
+	root.AddCommand(newReplayCommand(stdout), newSimCommand(stdout))
 	return root
 }
 

@@ -69,3 +69,41 @@ func TestReplayBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestSim(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runCLI("sim", "--config", filepath.Join("..", "..", "examples", "sim", "flow-like.toml"),
+		"--out", out, "--runs", "20", "--seed", "3")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "20 runs in") || !strings.Contains(stdout, "| stake-2/3 |") {
+		t.Fatalf("stdout:\n%s", stdout)
+	}
+	report, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil || !strings.Contains(string(report), "seed 3") {
+		t.Fatalf("report: %v", err)
+	}
+	for _, args := range [][]string{
+		{"sim", "--out", out},
+		{"sim", "--config", "missing.toml", "--out", out},
+		{"sim", "--config", filepath.Join("..", "..", "examples", "sim", "flow-like.toml"), "--out", out, "--runs", "0"},
+	} {
+		if code, stdout, _ := runCLI(args...); code != exitBadInput || stdout != "" {
+			t.Errorf("%v: exit %d, stdout %q", args, code, stdout)
+		}
+	}
+}
+
+func TestExampleSimConfigsAreValid(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "examples", "sim", "*.toml"))
+	if len(files) < 2 {
+		t.Fatalf("found %d example configs", len(files))
+	}
+	for _, f := range files {
+		out := t.TempDir()
+		if code, _, stderr := runCLI("sim", "--config", f, "--out", out, "--runs", "3"); code != exitOK {
+			t.Errorf("%s: exit %d: %s", f, code, stderr)
+		}
+	}
+}

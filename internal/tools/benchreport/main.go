@@ -43,6 +43,9 @@ var figures = []figure{
 		baseline: "./signal:BenchmarkVerifyOneByOne1000"},
 	{name: "Certificate verify, 10,000 signers, 1/3 missing", pkg: "./quorum", bench: "BenchmarkVerifyCertificate10k", metric: "ns/op",
 		target: 10e6, baseline: "./quorum:BenchmarkVerifyCertificate10kNaive"},
+	{name: "Simulation, 1,000 runs × 1,000 nodes × 100 epochs, one mechanism", pkg: "./testnet/sim",
+		bench: "BenchmarkSimulation1000Runs", metric: "ns/op", target: 60e9,
+		baseline: "./testnet/sim:BenchmarkSimulation1000RunsOneWorker", benchtime: "1x"},
 }
 
 var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)

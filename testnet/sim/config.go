@@ -1,0 +1,469 @@
+package sim
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/quorumgate/quorumgate/quorum"
+)
+
+// Config is a simulation study: a chain, a population, how operators behave
+// after a release, and the activation mechanisms to compare.
+type Config struct {
+	Seed          uint64 `toml:"seed"`
+	Runs          int    `toml:"runs"`
+	HorizonEpochs uint64 `toml:"horizon_epochs"`
+
+	Chain      ChainConfig       `toml:"chain"`
+	Population PopulationConfig  `toml:"population"`
+	Behaviour  BehaviourConfig   `toml:"behaviour"`
+	Mechanisms []MechanismConfig `toml:"mechanism"`
+
+	// dir is the config file's folder; CSV paths are relative to it.
+	dir string
+	// Loaded data.
+	stakeTable []csvNode
+	delayCDF   []cdfPoint
+}
+
+// ChainConfig sets the simulated chain's clock.
+type ChainConfig struct {
+	EpochViews  uint64  `toml:"epoch_views"`
+	SafetyViews uint64  `toml:"safety_views"`
+	ViewSeconds float64 `toml:"view_seconds"`
+	// AttestJitterViews spreads a node's attestation over the first views of an epoch.
+	AttestJitterViews uint64 `toml:"attest_jitter_views"`
+}
+
+// RoleConfig is a role and its share of the nodes.
+type RoleConfig struct {
+	Name  string  `toml:"name"`
+	Share float64 `toml:"share"`
+	// StakeScale multiplies this role's drawn stakes (roles differ in minimum stake).
+	StakeScale float64 `toml:"stake_scale"`
+}
+
+// PopulationConfig says who the nodes are.
+type PopulationConfig struct {
+	Nodes int          `toml:"nodes"`
+	Roles []RoleConfig `toml:"role"`
+	Stake StakeConfig  `toml:"stake"`
+}
+
+// StakeConfig is the stake distribution: uniform, pareto, or a CSV table.
+type StakeConfig struct {
+	Distribution string  `toml:"distribution"`
+	Min          float64 `toml:"min"`
+	Max          float64 `toml:"max"`
+	Shape        float64 `toml:"shape"`
+	Scale        float64 `toml:"scale"`
+	CSV          string  `toml:"csv"`
+}
+
+// DelayConfig is the distribution of an operator's upgrade delay after a release.
+type DelayConfig struct {
+	Distribution string      `toml:"distribution"` // lognormal | empirical
+	MedianHours  float64     `toml:"median_hours"`
+	Sigma        float64     `toml:"sigma"`
+	Points       [][]float64 `toml:"points"` // empirical: [hours, share upgraded by then]
+	CSV          string      `toml:"csv"`    // empirical from a file: hours,share
+}
+
+// DeadlineConfig is how operators react to a governance deadline.
+type DeadlineConfig struct {
+	// HurryShare of the operators who would otherwise be late upgrade before the deadline.
+	HurryShare float64 `toml:"hurry_share"`
+	// They upgrade in the window of HurryWindowHours ending MarginHours before the deadline.
+	MarginHours      float64 `toml:"margin_hours"`
+	HurryWindowHours float64 `toml:"hurry_window_hours"`
+}
+
+// BehaviourConfig is how operators behave after a release.
+type BehaviourConfig struct {
+	Delay                DelayConfig    `toml:"delay"`
+	Deadline             DeadlineConfig `toml:"deadline"`
+	OfflinePerEpoch      float64        `toml:"offline_per_epoch"`
+	SignalWithoutUpgrade float64        `toml:"signal_without_upgrade"`
+	UpgradeWithoutSignal float64        `toml:"upgrade_without_signal"`
+}
+
+// MechanismConfig is one way of activating the release.
+type MechanismConfig struct {
+	Name string `toml:"name"`
+	// Kind: governance (fixed view), stake (threshold), hybrid (governance
+	// earliest view, gated by stake readiness).
+	Kind          string   `toml:"kind"`
+	DelayHours    float64  `toml:"delay_hours"`
+	Threshold     string   `toml:"threshold"`
+	TimeoutEpochs uint64   `toml:"timeout_epochs"`
+	Roles         []string `toml:"roles"`
+
+	threshold quorum.Threshold
+}
+
+type csvNode struct {
+	id, role string
+	stake    uint64
+}
+
+type cdfPoint struct{ hours, share float64 }
+
+// ConfigError names the key, the value and what is allowed.
+type ConfigError struct {
+	Key, Problem string
+}
+
+func (e *ConfigError) Error() string { return e.Key + ": " + e.Problem }
+
+func cfgErr(key, format string, args ...any) error {
+	return &ConfigError{Key: key, Problem: fmt.Sprintf(format, args...)}
+}
+
+// LoadConfig reads and validates a TOML config file.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the config: %w", err)
+	}
+	return ParseConfig(data, filepath.Dir(path))
+}
+
+// ParseConfig validates a TOML config; dir resolves relative CSV paths.
+func ParseConfig(data []byte, dir string) (*Config, error) {
+	c := &Config{dir: dir}
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+		}
+		return nil, err
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, len(undecoded))
+		for i, k := range undecoded {
+			keys[i] = k.String()
+		}
+		sort.Strings(keys)
+		return nil, cfgErr(keys[0], "unknown key")
+	}
+	c.defaults(md)
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) defaults(md toml.MetaData) {
+	if c.Runs == 0 {
+		c.Runs = 1000
+	}
+	if c.HorizonEpochs == 0 {
+		c.HorizonEpochs = 100
+	}
+	if c.Chain.ViewSeconds == 0 {
+		c.Chain.ViewSeconds = 1
+	}
+	if !md.IsDefined("chain", "attest_jitter_views") {
+		c.Chain.AttestJitterViews = c.Chain.SafetyViews
+	}
+	for i := range c.Population.Roles {
+		if c.Population.Roles[i].StakeScale == 0 {
+			c.Population.Roles[i].StakeScale = 1
+		}
+	}
+	if c.Behaviour.Deadline.HurryWindowHours == 0 {
+		c.Behaviour.Deadline.HurryWindowHours = 24
+	}
+}
+
+func share(key string, v float64) error {
+	if !(v >= 0 && v <= 1) {
+		return cfgErr(key, "%v is not a share between 0 and 1", v)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Runs < 1:
+		return cfgErr("runs", "%d: at least 1 run is needed", c.Runs)
+	case c.Chain.EpochViews == 0:
+		return cfgErr("chain.epoch_views", "must be at least 1")
+	case c.Chain.SafetyViews >= c.Chain.EpochViews:
+		return cfgErr("chain.safety_views", "%d must be less than chain.epoch_views (%d)", c.Chain.SafetyViews, c.Chain.EpochViews)
+	case !(c.Chain.ViewSeconds > 0):
+		return cfgErr("chain.view_seconds", "%v must be positive", c.Chain.ViewSeconds)
+	case c.Chain.AttestJitterViews >= c.Chain.EpochViews:
+		return cfgErr("chain.attest_jitter_views", "%d must be less than chain.epoch_views", c.Chain.AttestJitterViews)
+	case c.HorizonEpochs > 1_000_000:
+		return cfgErr("horizon_epochs", "%d: at most 1,000,000", c.HorizonEpochs)
+	}
+	if err := c.validatePopulation(); err != nil {
+		return err
+	}
+	if err := c.validateBehaviour(); err != nil {
+		return err
+	}
+	if len(c.Mechanisms) == 0 {
+		return cfgErr("mechanism", "at least one [[mechanism]] is needed")
+	}
+	seen := map[string]bool{}
+	for i := range c.Mechanisms {
+		m := &c.Mechanisms[i]
+		key := fmt.Sprintf("mechanism[%d]", i)
+		if m.Name == "" || strings.ContainsAny(m.Name, ",\n\"") {
+			return cfgErr(key+".name", "%q: a non-empty name without commas or quotes is needed", m.Name)
+		}
+		if seen[m.Name] {
+			return cfgErr(key+".name", "%q is used twice", m.Name)
+		}
+		seen[m.Name] = true
+		switch m.Kind {
+		case "governance", "hybrid":
+			delay := c.hoursToViews(m.DelayHours)
+			if !(m.DelayHours > 0) || delay <= c.Chain.SafetyViews {
+				return cfgErr(key+".delay_hours", "%v must be positive and more than chain.safety_views (%d views = %.2f hours)",
+					m.DelayHours, c.Chain.SafetyViews, float64(c.Chain.SafetyViews)*c.Chain.ViewSeconds/3600)
+			}
+		case "stake":
+			if m.DelayHours != 0 {
+				return cfgErr(key+".delay_hours", "applies only to governance and hybrid mechanisms")
+			}
+		default:
+			return cfgErr(key+".kind", "%q: allowed are governance, stake, hybrid", m.Kind)
+		}
+		if m.Kind == "governance" {
+			if m.Threshold != "" || m.TimeoutEpochs != 0 || len(m.Roles) > 0 {
+				return cfgErr(key, "threshold, timeout_epochs and roles apply only to stake and hybrid mechanisms")
+			}
+			continue
+		}
+		if m.Threshold == "" {
+			m.Threshold = "2/3"
+		}
+		th, err := quorum.ParseThreshold(m.Threshold)
+		if err != nil || !th.Valid() {
+			return cfgErr(key+".threshold", "%q: a fraction num/den with 0 < num < den is needed", m.Threshold)
+		}
+		m.threshold = th
+		if m.TimeoutEpochs == 0 || m.TimeoutEpochs > c.HorizonEpochs {
+			return cfgErr(key+".timeout_epochs", "%d must be between 1 and horizon_epochs (%d)", m.TimeoutEpochs, c.HorizonEpochs)
+		}
+		for _, r := range m.Roles {
+			if !slices.ContainsFunc(c.Population.Roles, func(rc RoleConfig) bool { return rc.Name == r }) && c.stakeTable == nil {
+				return cfgErr(key+".roles", "role %q is not in population.role", r)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Config) validatePopulation() error {
+	p := &c.Population
+	switch p.Stake.Distribution {
+	case "uniform":
+		if !(p.Stake.Min > 0 && p.Stake.Max >= p.Stake.Min) {
+			return cfgErr("population.stake", "uniform needs 0 < min <= max, got min %v max %v", p.Stake.Min, p.Stake.Max)
+		}
+	case "pareto":
+		if !(p.Stake.Shape > 0 && p.Stake.Scale > 0) {
+			return cfgErr("population.stake", "pareto needs shape > 0 and scale > 0, got shape %v scale %v", p.Stake.Shape, p.Stake.Scale)
+		}
+	case "csv":
+		if p.Stake.CSV == "" {
+			return cfgErr("population.stake.csv", "the csv distribution needs a file (columns node,role,stake)")
+		}
+		table, err := loadStakeCSV(filepath.Join(c.dir, p.Stake.CSV))
+		if err != nil {
+			return cfgErr("population.stake.csv", "%v", err)
+		}
+		c.stakeTable = table
+		if p.Nodes != 0 && p.Nodes != len(table) {
+			return cfgErr("population.nodes", "%d, but the stake table has %d nodes (leave nodes out)", p.Nodes, len(table))
+		}
+		p.Nodes = len(table)
+		return nil
+	default:
+		return cfgErr("population.stake.distribution", "%q: allowed are uniform, pareto, csv", p.Stake.Distribution)
+	}
+	if p.Nodes < 1 || p.Nodes > 1_000_000 {
+		return cfgErr("population.nodes", "%d must be between 1 and 1,000,000", p.Nodes)
+	}
+	if len(p.Roles) == 0 {
+		return cfgErr("population.role", "at least one [[population.role]] is needed")
+	}
+	total := 0.0
+	for i, r := range p.Roles {
+		key := fmt.Sprintf("population.role[%d]", i)
+		if r.Name == "" {
+			return cfgErr(key+".name", "must not be empty")
+		}
+		if !(r.Share > 0) {
+			return cfgErr(key+".share", "%v must be positive", r.Share)
+		}
+		if !(r.StakeScale > 0) {
+			return cfgErr(key+".stake_scale", "%v must be positive", r.StakeScale)
+		}
+		total += r.Share
+	}
+	if math.Abs(total-1) > 1e-6 {
+		return cfgErr("population.role", "the shares add up to %v, not 1", total)
+	}
+	return nil
+}
+
+func (c *Config) validateBehaviour() error {
+	b := &c.Behaviour
+	switch b.Delay.Distribution {
+	case "lognormal":
+		if !(b.Delay.MedianHours > 0 && b.Delay.Sigma >= 0) {
+			return cfgErr("behaviour.delay", "lognormal needs median_hours > 0 and sigma >= 0, got %v and %v", b.Delay.MedianHours, b.Delay.Sigma)
+		}
+	case "empirical":
+		var pts []cdfPoint
+		switch {
+		case b.Delay.CSV != "" && len(b.Delay.Points) > 0:
+			return cfgErr("behaviour.delay", "give points or csv, not both")
+		case b.Delay.CSV != "":
+			var err error
+			if pts, err = loadCDFCSV(filepath.Join(c.dir, b.Delay.CSV)); err != nil {
+				return cfgErr("behaviour.delay.csv", "%v", err)
+			}
+		default:
+			for i, p := range b.Delay.Points {
+				if len(p) != 2 {
+					return cfgErr(fmt.Sprintf("behaviour.delay.points[%d]", i), "a point is [hours, share]")
+				}
+				pts = append(pts, cdfPoint{p[0], p[1]})
+			}
+		}
+		if err := checkCDF(pts); err != nil {
+			return cfgErr("behaviour.delay.points", "%v", err)
+		}
+		c.delayCDF = pts
+	default:
+		return cfgErr("behaviour.delay.distribution", "%q: allowed are lognormal, empirical", b.Delay.Distribution)
+	}
+	for key, v := range map[string]float64{
+		"behaviour.offline_per_epoch": b.OfflinePerEpoch, "behaviour.signal_without_upgrade": b.SignalWithoutUpgrade,
+		"behaviour.upgrade_without_signal": b.UpgradeWithoutSignal, "behaviour.deadline.hurry_share": b.Deadline.HurryShare,
+	} {
+		if err := share(key, v); err != nil {
+			return err
+		}
+	}
+	if b.SignalWithoutUpgrade+b.UpgradeWithoutSignal > 1 {
+		return cfgErr("behaviour", "signal_without_upgrade + upgrade_without_signal exceed 1")
+	}
+	if b.Deadline.MarginHours < 0 || b.Deadline.HurryWindowHours < 0 {
+		return cfgErr("behaviour.deadline", "margin_hours and hurry_window_hours must not be negative")
+	}
+	return nil
+}
+
+func checkCDF(pts []cdfPoint) error {
+	if len(pts) < 2 {
+		return errors.New("an empirical CDF needs at least 2 points")
+	}
+	for i, p := range pts {
+		if p.hours < 0 || p.share < 0 || p.share > 1 {
+			return fmt.Errorf("point %d (%v h, %v): hours must be >= 0 and share in [0, 1]", i, p.hours, p.share)
+		}
+		if i > 0 && (p.hours <= pts[i-1].hours || p.share < pts[i-1].share) {
+			return fmt.Errorf("point %d: hours must increase and shares must not decrease", i)
+		}
+	}
+	return nil
+}
+
+func loadStakeCSV(path string) ([]csvNode, error) {
+	rows, err := readCSV(path, []string{"node", "role", "stake"})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []csvNode
+	for i, r := range rows {
+		stake, err := strconv.ParseUint(r[2], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: stake %q is not a whole number", path, i+2, r[2])
+		}
+		if r[0] == "" || r[1] == "" || seen[r[0]] {
+			return nil, fmt.Errorf("%s line %d: node must be non-empty and unique, role non-empty", path, i+2)
+		}
+		seen[r[0]] = true
+		out = append(out, csvNode{r[0], r[1], stake})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no nodes", path)
+	}
+	return out, nil
+}
+
+func loadCDFCSV(path string) ([]cdfPoint, error) {
+	rows, err := readCSV(path, []string{"hours", "share"})
+	if err != nil {
+		return nil, err
+	}
+	var out []cdfPoint
+	for i, r := range rows {
+		h, err1 := strconv.ParseFloat(r[0], 64)
+		s, err2 := strconv.ParseFloat(r[1], 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%s line %d: hours and share must be numbers", path, i+2)
+		}
+		out = append(out, cdfPoint{h, s})
+	}
+	return out, nil
+}
+
+func readCSV(path string, header []string) ([][]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.Comment = '#'
+	r.FieldsPerRecord = len(header)
+	first, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if !slices.Equal(first, header) {
+		return nil, fmt.Errorf("%s: the header must be %s", path, strings.Join(header, ","))
+	}
+	var rows [][]string
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		rows = append(rows, rec)
+	}
+}
+
+func (c *Config) hoursToViews(h float64) uint64 {
+	v := h * 3600 / c.Chain.ViewSeconds
+	if v >= math.MaxUint64/2 {
+		return math.MaxUint64 / 2
+	}
+	return uint64(math.Round(v))
+}
+
+func (c *Config) viewsToHours(v uint64) float64 { return float64(v) * c.Chain.ViewSeconds / 3600 }
