@@ -1,0 +1,43 @@
+// Package storage persists a node's finalized chain in pebble: blocks, the
+// protocol state, the version history index, and the attestation pool.
+//
+// # Guarantees
+//
+// Every finalized block is committed in one pebble batch with pebble.Sync:
+// the block record, its view index entry, its state ID, the new head (with
+// the full head state), version-history entries and, every SnapshotInterval
+// blocks, a state snapshot. After a crash the store therefore holds a prefix
+// of the chain and the state that matches it, never half a block. Opening
+// re-checks the head state's ID against the stored one.
+//
+// Why head state plus periodic snapshots rather than a state per block: the
+// state can carry tally bitmaps of thousands of signers, and a state per
+// block would cost that much per block for ever; the head gives a fast
+// restart, snapshots bound the replay needed to rebuild any older state
+// (StateAt) to SnapshotInterval blocks, and the per-block state ID keeps
+// every height checkable.
+//
+// # Key layout
+//
+// One-byte table prefix, then big-endian fixed-width integers, so keys sort
+// by height, view or epoch:
+//
+//	0x01 'v'                               schema version (uint64)
+//	0x01 'c'                               chain ID
+//	0x01 'g'                               genesis hash (32 bytes)
+//	0x02 height(8)                         block record (canonical CBOR: view, wire bytes, verified items, state ID)
+//	0x03 view(8)                           height(8) of the block at that view
+//	0x04 height(8)                         state snapshot after that block
+//	0x05                                   head: height(8) || state ID(32) || head state encoding
+//	0x06 component 0x00 activation_view(8) version history record (canonical CBOR)
+//	0x07 epoch(8) deployment(32) signer    pooled attestation (canonical encoding)
+//
+// Component names never contain a zero byte (the engine's components are
+// plain names), so 0x00 ends the name unambiguously.
+//
+// # Ownership
+//
+// Open returns a Store that the caller must Close. A Store is safe for
+// concurrent readers; Commit calls must come from one goroutine at a time.
+// The store starts no goroutines of its own beyond pebble's, which Close stops.
+package storage

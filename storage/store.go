@@ -1,0 +1,530 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/signal"
+)
+
+// SchemaVersion is the layout this binary reads and writes.
+const SchemaVersion = 1
+
+// Table prefixes (see the package doc).
+const (
+	tMeta     byte = 0x01
+	tBlock    byte = 0x02
+	tView     byte = 0x03
+	tSnapshot byte = 0x04
+	tHead     byte = 0x05
+	tHistory  byte = 0x06
+	tPool     byte = 0x07
+)
+
+var (
+	keySchema  = []byte{tMeta, 'v'}
+	keyChain   = []byte{tMeta, 'c'}
+	keyGenesis = []byte{tMeta, 'g'}
+	keyHead    = []byte{tHead}
+)
+
+// Options configure Open.
+type Options struct {
+	// ChainID and GenesisHash identify the chain; a store of another chain
+	// does not open.
+	ChainID     string
+	GenesisHash [32]byte
+	// Genesis is the state before the first block, under the chain's params.
+	Genesis *activation.State
+	// SnapshotInterval: a full state snapshot every this many blocks (default 1024).
+	SnapshotInterval uint64
+	// FS is the filesystem; nil means the real one. Tests pass vfs.NewMem()
+	// or vfs.NewCrashableMem().
+	FS vfs.FS
+	// Small trims pebble's caches and buffers for tests and tiny nodes.
+	Small bool
+}
+
+// Errors a caller may want to tell apart (errors.Is).
+var (
+	ErrWrongChain   = errors.New("the store belongs to another chain")
+	ErrNewerSchema  = errors.New("the store was written by a newer node-plugin")
+	ErrCorrupt      = errors.New("the store is corrupt")
+	ErrNotFound     = errors.New("not found")
+	ErrOutOfOrder   = errors.New("block does not follow the head")
+	errEmptyOptions = errors.New("storage options need a chain ID and a genesis state")
+)
+
+// corrupt builds an ErrCorrupt with what to do about it.
+func corrupt(dir, format string, args ...any) error {
+	return fmt.Errorf("%w: %s (the store at %s cannot be trusted: restore it from a backup, or move it aside and let the node resync from its peers)",
+		ErrCorrupt, fmt.Sprintf(format, args...), dir)
+}
+
+// Store is an open store. Close it.
+type Store struct {
+	db   *pebble.DB
+	dir  string
+	opts Options
+
+	// writeOpts is pebble.Sync; benchmarks building huge stores relax it.
+	writeOpts *pebble.WriteOptions
+
+	mu       sync.RWMutex
+	head     *activation.State
+	headID   [32]byte
+	hasBlock bool
+}
+
+// Open opens (or creates) the store in dir and recovers its head.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.ChainID == "" || opts.Genesis == nil {
+		return nil, errEmptyOptions
+	}
+	if opts.SnapshotInterval == 0 {
+		opts.SnapshotInterval = 1024
+	}
+	po := &pebble.Options{FS: opts.FS, Logger: errorsOnly{}}
+	if opts.Small {
+		po.MemTableSize = 1 << 20
+		po.Cache = pebble.NewCache(1 << 20)
+		defer po.Cache.Unref()
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	s := &Store{db: db, dir: dir, opts: opts, head: opts.Genesis, writeOpts: pebble.Sync}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// errorsOnly keeps pebble's errors and drops its routine information
+// (WAL replays, compactions), which would drown the node's own logs.
+type errorsOnly struct{}
+
+func (errorsOnly) Infof(string, ...any) {}
+func (errorsOnly) Errorf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "storage: "+format+"\n", args...)
+}
+func (errorsOnly) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "storage: fatal: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+// Close releases the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) get(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+func (s *Store) init() error {
+	ver, err := s.get(keySchema)
+	if errors.Is(err, ErrNotFound) {
+		return s.create()
+	}
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", s.dir, err)
+	}
+	if len(ver) != 8 {
+		return corrupt(s.dir, "the schema version has %d bytes", len(ver))
+	}
+	if v := binary.BigEndian.Uint64(ver); v != SchemaVersion {
+		if v > SchemaVersion {
+			return fmt.Errorf("%w: schema version %d, this binary reads %d: upgrade node-plugin", ErrNewerSchema, v, SchemaVersion)
+		}
+		return corrupt(s.dir, "unknown schema version %d", v)
+	}
+	chain, err := s.get(keyChain)
+	if err != nil {
+		return corrupt(s.dir, "no chain ID: %v", err)
+	}
+	if string(chain) != s.opts.ChainID {
+		return fmt.Errorf("%w: the store at %s is for chain %q, not %q", ErrWrongChain, s.dir, chain, s.opts.ChainID)
+	}
+	gen, err := s.get(keyGenesis)
+	if err != nil || len(gen) != 32 {
+		return corrupt(s.dir, "no genesis hash")
+	}
+	if !bytes.Equal(gen, s.opts.GenesisHash[:]) {
+		return fmt.Errorf("%w: the store at %s has genesis %x…, the configuration %x…", ErrWrongChain, s.dir, gen[:8], s.opts.GenesisHash[:8])
+	}
+	return s.recoverHead()
+}
+
+func (s *Store) create() error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Set(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion), nil)
+	b.Set(keyChain, []byte(s.opts.ChainID), nil)
+	b.Set(keyGenesis, s.opts.GenesisHash[:], nil)
+	for _, c := range s.opts.Genesis.Components() {
+		for _, r := range s.opts.Genesis.History(c) {
+			key, err := historyKey(c, r.ActivationView)
+			if err != nil {
+				return err
+			}
+			b.Set(key, canon.MustEncode(r), nil)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("initialize store %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// recoverHead loads the head state and checks it against its stored ID and
+// the block record at its height.
+func (s *Store) recoverHead() error {
+	v, err := s.get(keyHead)
+	if errors.Is(err, ErrNotFound) {
+		return nil // no block yet
+	}
+	if err != nil {
+		return err
+	}
+	if len(v) < 40 {
+		return corrupt(s.dir, "the head record is truncated (%d bytes)", len(v))
+	}
+	height := binary.BigEndian.Uint64(v[:8])
+	var id [32]byte
+	copy(id[:], v[8:40])
+	state, err := activation.DecodeState(s.opts.Genesis.Params(), v[40:])
+	if err != nil {
+		return corrupt(s.dir, "head state at height %d: %v", height, err)
+	}
+	if state.ID() != id {
+		return corrupt(s.dir, "the head state at height %d does not hash to its stored ID", height)
+	}
+	if h, _, ok := state.Head(); !ok || h != height {
+		return corrupt(s.dir, "the head state is for height %d, the head record says %d", h, height)
+	}
+	rec, err := s.blockRecord(height)
+	if err != nil {
+		return corrupt(s.dir, "head block %d: %v", height, err)
+	}
+	if rec.StateID != id {
+		return corrupt(s.dir, "the head block %d records another state ID than the head", height)
+	}
+	s.head, s.headID, s.hasBlock = state, id, true
+	return nil
+}
+
+// Head returns the state after the last committed block (the genesis state
+// if none) and whether any block is stored.
+func (s *Store) Head() (*activation.State, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.head, s.hasBlock
+}
+
+// Block is a finalized block as stored: its wire encoding (for serving
+// peers), its verified items (for re-deriving state without re-checking
+// signatures), and the ID of the state after it.
+type Block struct {
+	Height, View uint64
+	Wire         []byte
+	Verified     activation.Block
+	StateID      [32]byte
+}
+
+// readinessRecord holds the verified readiness of one (deployment, epoch)
+// in a block: a bitmap over the epoch's identity table, so a block carrying a
+// 10,000-signer certificate stores 1,250 bytes rather than 10,000 names.
+// Others keeps, by name, signers that are not in the table (Apply rejects
+// them, but the stored block keeps what the block said). Within a block the
+// order of readiness items does not change the resulting state (the tally is
+// a set, and lock-in is judged after all of them), which StateAt re-checks
+// against the stored state IDs.
+type readinessRecord struct {
+	Deployment string        `cbor:"1,keyasint"`
+	Epoch      uint64        `cbor:"2,keyasint"`
+	Signers    quorum.Bitmap `cbor:"3,keyasint,omitempty"`
+	Others     []string      `cbor:"4,keyasint,omitempty"`
+}
+
+type blockRecord struct {
+	View      uint64                `cbor:"1,keyasint"`
+	Wire      []byte                `cbor:"2,keyasint"`
+	Proposals []activation.Proposal `cbor:"3,keyasint,omitempty"`
+	Cancels   []string              `cbor:"4,keyasint,omitempty"`
+	Readiness []readinessRecord     `cbor:"5,keyasint,omitempty"`
+	StateID   [32]byte              `cbor:"6,keyasint"`
+}
+
+func heightKey(t byte, h uint64) []byte { return binary.BigEndian.AppendUint64([]byte{t}, h) }
+
+func (s *Store) blockRecord(h uint64) (blockRecord, error) {
+	v, err := s.get(heightKey(tBlock, h))
+	if err != nil {
+		return blockRecord{}, err
+	}
+	var rec blockRecord
+	if err := canon.Decode(v, &rec); err != nil {
+		return blockRecord{}, fmt.Errorf("block record %d: %w", h, err)
+	}
+	return rec, nil
+}
+
+// Commit stores block b and the state after it, in one synced batch. b must
+// follow the head, and next must be the state Apply returned for it.
+func (s *Store) Commit(b Block, next *activation.State) error {
+	s.mu.RLock()
+	prev := s.head
+	s.mu.RUnlock()
+	if ph, pv, ok := prev.Head(); ok && (b.Height != ph+1 || b.View <= pv) {
+		return fmt.Errorf("%w: block %d at view %d after head %d at view %d", ErrOutOfOrder, b.Height, b.View, ph, pv)
+	} else if !ok && b.Height != 0 {
+		return fmt.Errorf("%w: the first block must have height 0, not %d", ErrOutOfOrder, b.Height)
+	}
+	if nh, nv, ok := next.Head(); !ok || nh != b.Height || nv != b.View {
+		return fmt.Errorf("commit block %d: the state given is for block %d at view %d", b.Height, nh, nv)
+	}
+	enc := next.Encode()
+	id := canon.Hash("quorumgate/state/v1", enc)
+	rec := blockRecord{View: b.View, Wire: b.Wire, Proposals: b.Verified.Proposals, Cancels: b.Verified.Cancels, StateID: id,
+		Readiness: s.packReadiness(b.Verified.Readiness)}
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	batch.Set(heightKey(tBlock, b.Height), canon.MustEncode(rec), nil)
+	batch.Set(heightKey(tView, b.View), binary.BigEndian.AppendUint64(nil, b.Height), nil)
+	head := binary.BigEndian.AppendUint64(nil, b.Height)
+	head = append(head, id[:]...)
+	batch.Set(keyHead, append(head, enc...), nil)
+	if b.Height%s.opts.SnapshotInterval == 0 {
+		batch.Set(heightKey(tSnapshot, b.Height), enc, nil)
+	}
+	for _, c := range next.Components() {
+		h := next.History(c)
+		old := prev.History(c)
+		for _, r := range h[len(old):] {
+			key, err := historyKey(c, r.ActivationView)
+			if err != nil {
+				return fmt.Errorf("commit block %d: %w", b.Height, err)
+			}
+			batch.Set(key, canon.MustEncode(r), nil)
+		}
+	}
+	if err := batch.Commit(s.writeOpts); err != nil {
+		return fmt.Errorf("commit block %d: %w", b.Height, err)
+	}
+	s.mu.Lock()
+	s.head, s.headID, s.hasBlock = next, id, true
+	s.mu.Unlock()
+	return nil
+}
+
+func historyPrefix(component string) []byte {
+	return append(append([]byte{tHistory}, component...), 0)
+}
+
+func historyKey(component string, view uint64) ([]byte, error) {
+	if strings.IndexByte(component, 0) >= 0 {
+		return nil, fmt.Errorf("component name %q contains a zero byte", component)
+	}
+	return binary.BigEndian.AppendUint64(historyPrefix(component), view), nil
+}
+
+// prefixEnd returns the first key after every key that starts with prefix.
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Block returns the stored block at height h.
+func (s *Store) Block(h uint64) (Block, error) {
+	rec, err := s.blockRecord(h)
+	if err != nil {
+		return Block{}, err
+	}
+	b := Block{Height: h, View: rec.View, Wire: rec.Wire, StateID: rec.StateID,
+		Verified: activation.Block{Height: h, View: rec.View, Proposals: rec.Proposals, Cancels: rec.Cancels}}
+	for _, r := range rec.Readiness {
+		table := s.opts.Genesis.Params().Identities.TableAt(r.Epoch)
+		if len(r.Signers) > 0 {
+			if err := r.Signers.CheckSize(table.Len()); err != nil {
+				return Block{}, corrupt(s.dir, "block %d: readiness of %s: %v", h, r.Deployment, err)
+			}
+			for i := 0; i < table.Len(); i++ {
+				if r.Signers.Has(i) {
+					b.Verified.Readiness = append(b.Verified.Readiness, activation.Readiness{Deployment: r.Deployment, Epoch: r.Epoch, Node: table.At(i).NodeID})
+				}
+			}
+		}
+		for _, n := range r.Others {
+			b.Verified.Readiness = append(b.Verified.Readiness, activation.Readiness{Deployment: r.Deployment, Epoch: r.Epoch, Node: n})
+		}
+	}
+	return b, nil
+}
+
+// packReadiness groups readiness by (deployment, epoch) in order of first
+// appearance, as bitmaps over the epoch's table.
+func (s *Store) packReadiness(items []activation.Readiness) []readinessRecord {
+	type key struct {
+		d string
+		e uint64
+	}
+	at := map[key]int{}
+	var out []readinessRecord
+	for _, r := range items {
+		k := key{r.Deployment, r.Epoch}
+		i, ok := at[k]
+		table := s.opts.Genesis.Params().Identities.TableAt(r.Epoch)
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, readinessRecord{Deployment: r.Deployment, Epoch: r.Epoch})
+		}
+		if idx, in := table.Lookup(r.Node); in {
+			if out[i].Signers == nil {
+				out[i].Signers = quorum.NewBitmap(table.Len())
+			}
+			out[i].Signers.Set(idx)
+		} else {
+			out[i].Others = append(out[i].Others, r.Node)
+		}
+	}
+	return out
+}
+
+// HeightAtView returns the height of the block at view v.
+func (s *Store) HeightAtView(v uint64) (uint64, error) {
+	val, err := s.get(heightKey(tView, v))
+	if err != nil {
+		return 0, err
+	}
+	if len(val) != 8 {
+		return 0, corrupt(s.dir, "view index entry for view %d has %d bytes", v, len(val))
+	}
+	return binary.BigEndian.Uint64(val), nil
+}
+
+// StateAt rebuilds the state after block h: the nearest snapshot at or below
+// h, then the stored verified blocks applied on top, each checked against its
+// stored state ID.
+func (s *Store) StateAt(h uint64) (*activation.State, error) {
+	head, ok := s.Head()
+	if hh, _, _ := head.Head(); !ok || h > hh {
+		return nil, fmt.Errorf("state at height %d: %w", h, ErrNotFound)
+	}
+	state := s.opts.Genesis
+	from := uint64(0)
+	snap := h - h%s.opts.SnapshotInterval
+	if v, err := s.get(heightKey(tSnapshot, snap)); err == nil {
+		if state, err = activation.DecodeState(s.opts.Genesis.Params(), v); err != nil {
+			return nil, corrupt(s.dir, "snapshot at %d: %v", snap, err)
+		}
+		from = snap + 1
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	for height := from; height <= h; height++ {
+		b, err := s.Block(height)
+		if err != nil {
+			return nil, corrupt(s.dir, "block %d: %v", height, err)
+		}
+		next, _, err := activation.Apply(state, b.Verified)
+		if err != nil {
+			return nil, corrupt(s.dir, "re-applying block %d: %v", height, err)
+		}
+		if next.ID() != b.StateID {
+			return nil, corrupt(s.dir, "re-applying block %d gives another state ID than stored", height)
+		}
+		state = next
+	}
+	return state, nil
+}
+
+// VersionAt answers which version of component governed a block at view v,
+// from the history index: one seek, no scan.
+func (s *Store) VersionAt(component string, v uint64) (string, bool, error) {
+	if strings.IndexByte(component, 0) >= 0 {
+		return "", false, nil
+	}
+	prefix := historyPrefix(component)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return "", false, err
+	}
+	defer it.Close()
+	var found bool
+	if v == ^uint64(0) {
+		found = it.Last()
+	} else {
+		found = it.SeekLT(binary.BigEndian.AppendUint64(bytes.Clone(prefix), v+1))
+	}
+	if !found {
+		return "", false, it.Error()
+	}
+	var r activation.VersionRecord
+	if err := canon.Decode(it.Value(), &r); err != nil {
+		return "", false, corrupt(s.dir, "version history of %q: %v", component, err)
+	}
+	return r.Version, true, nil
+}
+
+// PutAttestation adds a valid attestation to the pool. The pool is a cache
+// of gossip (peers can send it again), so it is written without a sync.
+func (s *Store) PutAttestation(a signal.Attestation) error {
+	return s.db.Set(poolKey(a.Epoch, a.Deployment, a.Signer), a.Encode(), pebble.NoSync)
+}
+
+func poolKey(epoch uint64, d signal.DeploymentID, signer string) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{tPool}, epoch)
+	k = append(k, d[:]...)
+	return append(k, signer...)
+}
+
+// Attestations returns the pooled attestations of (d, epoch), by signer.
+func (s *Store) Attestations(d signal.DeploymentID, epoch uint64) ([]signal.Attestation, error) {
+	prefix := poolKey(epoch, d, "")
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []signal.Attestation
+	for it.First(); it.Valid(); it.Next() {
+		a, err := signal.DecodeAttestation(it.Value())
+		if err != nil {
+			return nil, corrupt(s.dir, "pooled attestation: %v", err)
+		}
+		out = append(out, a)
+	}
+	return out, it.Error()
+}
+
+// PruneAttestations drops the pool's attestations of every epoch before epoch.
+func (s *Store) PruneAttestations(epoch uint64) error {
+	return s.db.DeleteRange([]byte{tPool}, binary.BigEndian.AppendUint64([]byte{tPool}, epoch), pebble.NoSync)
+}
