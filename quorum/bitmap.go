@@ -16,6 +16,9 @@ func (b Bitmap) Has(i int) bool { return b[i>>3]&(1<<(i&7)) != 0 }
 // Set sets index i.
 func (b Bitmap) Set(i int) { b[i>>3] |= 1 << (i & 7) }
 
+// Clear unsets index i.
+func (b Bitmap) Clear(i int) { b[i>>3] &^= 1 << (i & 7) }
+
 // Count returns the number of set bits.
 func (b Bitmap) Count() int {
 	n := 0
