@@ -314,6 +314,12 @@ func (s *Store) Commit(b Block, next *activation.State) error {
 	head := binary.BigEndian.AppendUint64(nil, b.Height)
 	head = append(head, id[:]...)
 	batch.Set(keyHead, append(head, enc...), nil)
+	// The first block of a new epoch ends the pool's older epochs: their
+	// attestations can no longer be included.
+	params := next.Params()
+	if _, pv, ok := prev.Head(); !ok || params.Epoch(pv) != params.Epoch(b.View) {
+		batch.DeleteRange([]byte{tPool}, binary.BigEndian.AppendUint64([]byte{tPool}, params.Epoch(b.View)), nil)
+	}
 	if b.Height%s.opts.SnapshotInterval == 0 {
 		batch.Set(heightKey(tSnapshot, b.Height), enc, nil)
 	}
@@ -524,7 +530,8 @@ func (s *Store) Attestations(d signal.DeploymentID, epoch uint64) ([]signal.Atte
 	return out, it.Error()
 }
 
-// PruneAttestations drops the pool's attestations of every epoch before epoch.
+// PruneAttestations drops the pool's attestations of every epoch before
+// epoch. Commit does this by itself at every epoch change.
 func (s *Store) PruneAttestations(epoch uint64) error {
 	return s.db.DeleteRange([]byte{tPool}, binary.BigEndian.AppendUint64([]byte{tPool}, epoch), pebble.NoSync)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/signal"
 )
 
@@ -272,5 +273,25 @@ func TestAttestationPool(t *testing.T) {
 	}
 	if got, _ := s.Attestations(d1, 4); len(got) != 1 {
 		t.Fatal("epoch 4 was pruned")
+	}
+	// Committing the first block of epoch 5 ends epoch 4's pool by itself.
+	put(d1, 5, "d")
+	g := c.genesis
+	for h, view := range []uint64{79, 100} { // epoch_views 20: epochs 3 and 5
+		blk := activation.Block{Height: uint64(h), View: view}
+		next, _, err := activation.Apply(g, blk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(Block{Height: uint64(h), View: view, Verified: blk}, next); err != nil {
+			t.Fatal(err)
+		}
+		g = next
+	}
+	if got, _ := s.Attestations(d1, 4); len(got) != 0 {
+		t.Fatal("epoch 4's pool survived the move to epoch 5")
+	}
+	if got, _ := s.Attestations(d1, 5); len(got) != 1 {
+		t.Fatal("epoch 5's pool was dropped")
 	}
 }
