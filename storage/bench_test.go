@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/quorum"
 )
 
@@ -194,4 +196,42 @@ func BenchmarkRecoverByReplay1M(b *testing.B) {
 		}
 		s.Close()
 	}
+}
+
+// BenchmarkCommitEmptyBlocksUnbatched: the naive baseline for commits, the
+// same records as separate synced writes instead of one synced batch (and
+// not atomic: a crash between them leaves half a block).
+func BenchmarkCommitEmptyBlocksUnbatched(b *testing.B) {
+	g := testGenesis(b)
+	s, err := Open(b.TempDir(), Options{ChainID: "store-test", Genesis: g})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	state := g
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		blk := activation.Block{Height: uint64(i), View: uint64(i) + 1}
+		next, _, err := activation.Apply(state, blk)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		enc := next.Encode()
+		id := next.ID()
+		rec := canon.MustEncode(blockRecord{View: blk.View, StateID: id})
+		head := append(binary.BigEndian.AppendUint64(nil, blk.Height), id[:]...)
+		for _, kv := range [][2][]byte{
+			{heightKey(tBlock, blk.Height), rec},
+			{heightKey(tView, blk.View), binary.BigEndian.AppendUint64(nil, blk.Height)},
+			{keyHead, append(head, enc...)},
+		} {
+			if err := s.db.Set(kv[0], kv[1], pebble.Sync); err != nil {
+				b.Fatal(err)
+			}
+		}
+		state = next
+	}
+	reportBlocks(b)
 }
