@@ -47,6 +47,8 @@ var figures = []figure{
 		metric: "attestations/s", target: 30000, atLeast: true, baseline: "./p2p:BenchmarkIngestNaive", benchtime: "3x"},
 	{name: "Ingest, 10,000 signers, 1% bad signatures", pkg: "./p2p", bench: "BenchmarkIngest1PctBad",
 		metric: "attestations/s", baseline: "./p2p:BenchmarkIngestNaive", benchtime: "2x"},
+	{name: "Gossip propagation across 50 hosts on loopback, p99", pkg: "./p2p", bench: "BenchmarkGossipLatency50",
+		metric: "p99-ms", target: 100, benchtime: "3x"},
 	{name: "Store commit, empty blocks (synced, on disk)", pkg: "./storage", bench: "BenchmarkCommitEmptyBlocks",
 		metric: "blocks/s", atLeast: true, benchtime: "500x", baseline: "./storage:BenchmarkCommitEmptyBlocksUnbatched"},
 	{name: "Store commit, 10,000-signer certificate blocks (synced)", pkg: "./storage", bench: "BenchmarkCommitCertificateBlocks",

@@ -1,0 +1,316 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
+
+	"github.com/quorumgate/quorumgate/signal"
+)
+
+// testNetwork starts n nodes on 127.0.0.1 in a ring with chords (static
+// peers), all sharing one keyed identity table of n signers.
+type testNetwork struct {
+	f      *fixture
+	view   testView
+	nodes  []*Node
+	scores []sync.Map // per node: peer.ID -> score
+}
+
+func startNetwork(t *testing.T, n, signers int) *testNetwork {
+	t.Helper()
+	f := newFixture(t, signers)
+	tn := &testNetwork{f: f, view: testView{epoch: 1, table: f.table, signaling: map[signal.DeploymentID]bool{dep: true}},
+		scores: make([]sync.Map, n+8)} // room for nodes that join later
+	for i := range n {
+		tn.startNode(t, i)
+	}
+	return tn
+}
+
+func (tn *testNetwork) startNode(t *testing.T, i int) *Node { return tn.startNodeWith(t, i, false) }
+
+func (tn *testNetwork) startNodeWith(t *testing.T, i int, misbehave bool) *Node {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peers []peer.AddrInfo
+	if len(tn.nodes) > 0 {
+		peers = append(peers, tn.nodes[len(tn.nodes)-1].AddrInfo())
+		if len(tn.nodes) > 3 {
+			peers = append(peers, tn.nodes[(i*7)%len(tn.nodes)].AddrInfo())
+		}
+	}
+	scores := &tn.scores[i]
+	node, err := Start(context.Background(), Config{
+		ChainID: "ingest", Identity: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: tn.view,
+		BatchWindow: 2 * time.Millisecond, ScoreInterval: 100 * time.Millisecond, misbehave: misbehave,
+		ScoreInspect: func(m map[peer.ID]float64) {
+			for p, s := range m {
+				scores.Store(p, s)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.nodes = append(tn.nodes, node)
+	return node
+}
+
+// waitMesh waits (bounded) until every node has gossip mesh peers.
+func (tn *testNetwork) waitMesh(t *testing.T) {
+	t.Helper()
+	eventually(t, 15*time.Second, "every node has gossip mesh peers", func() bool {
+		for _, node := range tn.nodes {
+			if node.MeshPeers() == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func (tn *testNetwork) close() {
+	for _, n := range tn.nodes {
+		n.Close()
+	}
+}
+
+// eventually polls cond every 50 ms for at most d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("not within %s: %s", d, what)
+}
+
+// leakCheck snapshots the goroutines running now; the returned function,
+// deferred, fails the test if any goroutine started since is still running
+// (after a grace period goleak allows for goroutines that are exiting).
+func leakCheck(t *testing.T) func() {
+	before := goleak.IgnoreCurrent()
+	return func() { goleak.VerifyNone(t, before) }
+}
+
+func TestGossipTalliesConverge(t *testing.T) {
+	defer leakCheck(t)()
+	const n = 21
+	tn := startNetwork(t, n-1, n)
+	defer tn.close()
+	// The last node signs with the wrong key and skips its own validation.
+	liar := tn.startNodeWith(t, n-1, true)
+	// Let the meshes form before publishing (bounded).
+	tn.waitMesh(t)
+	ctx := context.Background()
+	for i, node := range tn.nodes[:n-1] {
+		if err := node.PublishAttestation(ctx, tn.f.att(t, i, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The liar's attestation: rejected everywhere, the liar penalized.
+	bad := tn.f.att(t, n-1, 1)
+	bad.Signature = tn.f.att(t, 0, 1).Signature
+	if err := liar.PublishAttestation(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "every honest node counts the 20 valid attestations", func() bool {
+		for _, node := range tn.nodes[:n-1] {
+			if c, _ := node.LiveTally(dep, 1); c != n-1 {
+				return false
+			}
+		}
+		return true
+	})
+	// The liar's direct peers saw an invalid message from it: its score is negative.
+	eventually(t, 10*time.Second, "a neighbour graylists the liar (score below -80)", func() bool {
+		for i := range tn.nodes[:n-1] {
+			if s, ok := tn.scores[i].Load(liar.ID()); ok && s.(float64) < -80 {
+				return true
+			}
+		}
+		return false
+	})
+	for i, node := range tn.nodes[:n-1] {
+		if c, stake := node.LiveTally(dep, 1); c != n-1 || stake != uint64(10*(n-1)) {
+			t.Fatalf("node %d: tally %d signers, %d stake", i, c, stake)
+		}
+	}
+}
+
+func TestDuplicatesAreNotForwarded(t *testing.T) {
+	defer leakCheck(t)()
+	tn := startNetwork(t, 6, 6)
+	defer tn.close()
+	tn.waitMesh(t)
+	ctx := context.Background()
+	a := tn.f.att(t, 2, 1)
+	if err := tn.nodes[0].PublishAttestation(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "every node counts it", func() bool {
+		for _, node := range tn.nodes {
+			if c, _ := node.LiveTally(dep, 1); c != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	// The same payload published again, from another node: same message ID,
+	// so no node validates (or forwards) it a second time.
+	before := make([]int64, len(tn.nodes))
+	for i, node := range tn.nodes {
+		before[i], _ = node.Stats()
+	}
+	tn.nodes[3].PublishAttestation(ctx, a)
+	time.Sleep(500 * time.Millisecond) // a bounded quiet period in which nothing may happen
+	for i, node := range tn.nodes {
+		if v, _ := node.Stats(); v != before[i] {
+			t.Fatalf("node %d validated the duplicate again (%d -> %d)", i, before[i], v)
+		}
+	}
+}
+
+func TestLateJoinerCatchesUpBySync(t *testing.T) {
+	defer leakCheck(t)()
+	tn := startNetwork(t, 4, 10)
+	defer tn.close()
+	tn.waitMesh(t)
+	ctx := context.Background()
+	for i := range 8 {
+		if err := tn.nodes[i%4].PublishAttestation(ctx, tn.f.att(t, i, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "the first nodes count 8", func() bool {
+		c, _ := tn.nodes[1].LiveTally(dep, 1)
+		return c == 8
+	})
+	late := tn.startNode(t, 4)
+	if c, _ := late.LiveTally(dep, 1); c != 0 {
+		t.Fatalf("late node starts with %d", c)
+	}
+	// Its static peer is the previous node started.
+	got, err := late.CatchUp(ctx, tn.nodes[3].ID(), dep, 1)
+	if err != nil || got != 8 {
+		t.Fatalf("catch up: %d, %v", got, err)
+	}
+	if c, _ := late.LiveTally(dep, 1); c != 8 {
+		t.Fatalf("late node counts %d after sync", c)
+	}
+	// A peer without a block source says so, rather than hanging.
+	if _, err := late.RequestBlocks(ctx, tn.nodes[3].ID(), 0, 10); err == nil || !strings.Contains(err.Error(), "serves no blocks") {
+		t.Fatal("block sync from a node without blocks succeeded")
+	}
+	if _, err := late.RequestBlocks(ctx, tn.nodes[3].ID(), 0, MaxSyncBlocks+1); err == nil {
+		t.Fatal("an oversized request was sent")
+	}
+}
+
+func TestGarbageIsRejectedAndPenalized(t *testing.T) {
+	defer leakCheck(t)()
+	tn := startNetwork(t, 3, 3)
+	defer tn.close()
+	tn.waitMesh(t)
+	sender := tn.nodes[2]
+	for i := range 3 {
+		// Locally rejected messages are not sent; publishing errors here is expected.
+		_ = sender.publishRawAttestation(context.Background(), []byte(fmt.Sprintf("garbage %d", i)))
+	}
+	if _, rejected := sender.Stats(); rejected != 3 {
+		t.Fatalf("the sender's own validator rejected %d of 3 garbage messages", rejected)
+	}
+}
+
+func FuzzDecodeSyncRequest(f *testing.F) {
+	f.Add(SyncRequest{Kind: syncBlocks, From: 5, Count: 10}.encode())
+	f.Add(SyncRequest{Kind: syncAttestations, Deployment: dep, Epoch: 3}.encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeSyncRequest(data)
+		if err != nil {
+			return
+		}
+		if r.Kind == syncBlocks && (r.Count == 0 || r.Count > MaxSyncBlocks) {
+			t.Fatalf("unbounded request accepted: %+v", r)
+		}
+	})
+}
+
+func FuzzDecodeSyncResponse(f *testing.F) {
+	f.Add([]byte{0xa0})
+	f.Fuzz(func(t *testing.T, data []byte) { _, _ = DecodeSyncResponse(data) })
+}
+
+type blocks [][]byte
+
+func (b blocks) EncodedBlocks(from, count uint64) ([][]byte, error) {
+	if from >= uint64(len(b)) {
+		return nil, fmt.Errorf("no block %d", from)
+	}
+	return b[from:min(uint64(len(b)), from+count)], nil
+}
+
+func TestBlockSync(t *testing.T) {
+	defer leakCheck(t)()
+	f := newFixture(t, 2)
+	view := testView{epoch: 1, table: f.table}
+	k1, _, _ := crypto.GenerateEd25519Key(nil)
+	k2, _, _ := crypto.GenerateEd25519Key(nil)
+	server, err := Start(context.Background(), Config{ChainID: "ingest", Identity: k1, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+		View: view, Sync: blocks{[]byte("b0"), []byte("b1"), []byte("b2")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	client, err := Start(context.Background(), Config{ChainID: "ingest", Identity: k2, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+		View: view, Peers: []peer.AddrInfo{server.AddrInfo()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	got, err := client.RequestBlocks(context.Background(), server.ID(), 1, 5)
+	if err != nil || len(got) != 2 || string(got[0]) != "b1" || string(got[1]) != "b2" {
+		t.Fatalf("blocks: %q %v", got, err)
+	}
+	if _, err := client.RequestBlocks(context.Background(), server.ID(), 9, 1); err == nil || !strings.Contains(err.Error(), "no block 9") {
+		t.Fatalf("missing block: %v", err)
+	}
+}
+
+func TestPeerRateLimit(t *testing.T) {
+	defer leakCheck(t)()
+	f := newFixture(t, 2)
+	k, _, _ := crypto.GenerateEd25519Key(nil)
+	n, err := Start(context.Background(), Config{ChainID: "ingest", Identity: k, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+		View: testView{epoch: 1, table: f.table}, PeerRate: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	other, _, _ := crypto.GenerateEd25519Key(nil)
+	pid, _ := peer.IDFromPrivateKey(other)
+	allowed := 0
+	for range 50 {
+		if n.allow(pid) {
+			allowed++
+		}
+	}
+	if allowed < 10 || allowed > 12 {
+		t.Fatalf("a peer limited to 10/s (burst 10) got %d of 50 messages through at once", allowed)
+	}
+	if !n.allow(n.ID()) {
+		t.Fatal("the node's own messages are rate limited")
+	}
+}

@@ -1,0 +1,415 @@
+package p2p
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"github.com/quorumgate/quorumgate/signal"
+)
+
+// MaxMessageSize bounds every gossip message: a block with a few
+// certificates and governance items fits comfortably; anything larger is
+// refused before it is read.
+const MaxMessageSize = 1 << 20
+
+// Config configures a Node.
+type Config struct {
+	ChainID string
+	// Identity is the libp2p key (see LoadOrCreateIdentity).
+	Identity crypto.PrivKey
+	// ListenAddrs, e.g. /ip4/127.0.0.1/tcp/0.
+	ListenAddrs []string
+	// Peers are the static peers to connect to at start.
+	Peers []peer.AddrInfo
+	// View tells the pipeline the epoch, tables and signaling deployments.
+	View View
+	// OnAttestation receives every attestation that passed validation, once.
+	OnAttestation func(signal.Attestation)
+	// BlockValidator and GovernanceValidator judge the other topics'
+	// payloads (nil: accept anything that is not empty).
+	BlockValidator      func([]byte) error
+	GovernanceValidator func([]byte) error
+	// Sync, if set, serves blocks to peers that catch up.
+	Sync BlockSource
+	// BatchWindow is how long the pipeline gathers attestations before one
+	// batched check (default 5 ms); BatchSize flushes earlier (default 1024).
+	BatchWindow time.Duration
+	BatchSize   int
+	// PeerRate limits messages per second accepted from one peer (default
+	// 5,000, burst the same).
+	PeerRate float64
+	// ScoreInspect, if set, receives peer scores every ScoreInterval.
+	ScoreInspect  func(map[peer.ID]float64)
+	ScoreInterval time.Duration
+
+	// misbehave makes the node accept its own attestations unchecked, so
+	// tests can send invalid ones to honest peers.
+	misbehave bool
+}
+
+// Node is a running network endpoint. Close it.
+type Node struct {
+	cfg    Config
+	host   host.Host
+	ps     *pubsub.PubSub
+	topics map[string]*pubsub.Topic
+	subs   []*pubsub.Subscription
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	requests chan verdictRequest
+	ingestMu sync.Mutex
+	ingest   *Ingest
+	pool     map[key][][]byte // accepted attestations, for the sync protocol
+
+	limitMu  sync.Mutex
+	limiters map[peer.ID]*rate.Limiter
+
+	validations atomic.Int64
+	rejected    atomic.Int64
+
+	tracer *meshTracer
+}
+
+type verdictRequest struct {
+	raw   []byte
+	reply chan Result
+}
+
+// Topic names, one set per chain.
+func attestationTopic(chain string) string { return "/quorumgate/" + chain + "/attestations/1" }
+func blockTopic(chain string) string       { return "/quorumgate/" + chain + "/blocks/1" }
+func governanceTopic(chain string) string  { return "/quorumgate/" + chain + "/governance/1" }
+
+// messageID is the hash of (domain, topic, payload): payloads carry their own
+// signatures, so the same payload is the same message whoever relays it.
+func messageID(m *pb.Message) string {
+	h := sha256.New()
+	h.Write([]byte("quorumgate/gossip-id/v1\x00"))
+	h.Write([]byte(m.GetTopic()))
+	h.Write([]byte{0})
+	h.Write(m.GetData())
+	return string(h.Sum(nil))
+}
+
+// Start creates the host, joins the topics, connects to the static peers and
+// starts the batcher. The node runs until Close (or ctx ends).
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.ChainID == "" || cfg.View == nil || cfg.Identity == nil {
+		return nil, errors.New("p2p: chain ID, view and identity are required")
+	}
+	if cfg.BatchWindow <= 0 {
+		cfg.BatchWindow = 5 * time.Millisecond
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 1024
+	}
+	if cfg.PeerRate <= 0 {
+		cfg.PeerRate = 5000
+	}
+	if cfg.ScoreInterval <= 0 {
+		cfg.ScoreInterval = time.Second
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(cfg.Identity),
+		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
+		libp2p.DisableRelay(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: start host: %w", err)
+	}
+	nctx, cancel := context.WithCancel(ctx)
+	n := &Node{cfg: cfg, host: h, ctx: nctx, cancel: cancel, topics: map[string]*pubsub.Topic{},
+		requests: make(chan verdictRequest, cfg.BatchSize), pool: map[key][][]byte{}, limiters: map[peer.ID]*rate.Limiter{},
+		tracer: newMeshTracer()}
+	n.ingest = NewIngest(cfg.ChainID, cfg.View, func(a signal.Attestation) {
+		k := key{a.Deployment, a.Epoch}
+		n.pool[k] = append(n.pool[k], a.Encode())
+		if cfg.OnAttestation != nil {
+			cfg.OnAttestation(a)
+		}
+	})
+	if err := n.startPubsub(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	n.wg.Add(1)
+	go n.batcher()
+	n.host.SetStreamHandler(syncProtocol(cfg.ChainID), n.serveSync)
+	for _, p := range cfg.Peers {
+		if err := n.Connect(nctx, p); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+func (n *Node) startPubsub() error {
+	chain := n.cfg.ChainID
+	att := attestationTopic(chain)
+	params := &pubsub.PeerScoreParams{
+		Topics: map[string]*pubsub.TopicScoreParams{att: {
+			TopicWeight:                    1,
+			TimeInMeshQuantum:              time.Second,
+			FirstMessageDeliveriesDecay:    0.5,
+			InvalidMessageDeliveriesWeight: -1000, // one invalid message graylists a peer
+			InvalidMessageDeliveriesDecay:  0.9,
+		}},
+		AppSpecificScore:            func(peer.ID) float64 { return 0 },
+		DecayInterval:               time.Second,
+		DecayToZero:                 0.01,
+		RetainScore:                 time.Minute,
+		IPColocationFactorThreshold: 1000, // tests run every peer on 127.0.0.1
+		IPColocationFactorWeight:    0,
+		BehaviourPenaltyDecay:       0.9,
+	}
+	thresholds := &pubsub.PeerScoreThresholds{GossipThreshold: -10, PublishThreshold: -50, GraylistThreshold: -80,
+		AcceptPXThreshold: 10, OpportunisticGraftThreshold: 2}
+	opts := []pubsub.Option{
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
+		pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(messageID),
+		pubsub.WithMaxMessageSize(MaxMessageSize),
+		pubsub.WithPeerExchange(false),
+		pubsub.WithPeerScore(params, thresholds),
+		pubsub.WithRawTracer(n.tracer),
+	}
+	if n.cfg.ScoreInspect != nil {
+		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.cfg.ScoreInspect), n.cfg.ScoreInterval))
+	}
+	ps, err := pubsub.NewGossipSub(n.ctx, n.host, opts...)
+	if err != nil {
+		return fmt.Errorf("p2p: gossipsub: %w", err)
+	}
+	n.ps = ps
+	validators := map[string]pubsub.ValidatorEx{
+		att:                    n.validateAttestation,
+		blockTopic(chain):      n.validatePayload(n.cfg.BlockValidator),
+		governanceTopic(chain): n.validatePayload(n.cfg.GovernanceValidator),
+	}
+	for name, v := range validators {
+		if err := ps.RegisterTopicValidator(name, v, pubsub.WithValidatorTimeout(10*time.Second)); err != nil {
+			return err
+		}
+		t, err := ps.Join(name)
+		if err != nil {
+			return err
+		}
+		sub, err := t.Subscribe()
+		if err != nil {
+			return err
+		}
+		n.topics[name], n.subs = t, append(n.subs, sub)
+		n.wg.Add(1)
+		go n.drain(sub)
+	}
+	return nil
+}
+
+// drain consumes a subscription: delivery happens in the validators.
+func (n *Node) drain(sub *pubsub.Subscription) {
+	defer n.wg.Done()
+	for {
+		if _, err := sub.Next(n.ctx); err != nil {
+			return
+		}
+	}
+}
+
+// allow applies the per-peer rate limit.
+func (n *Node) allow(p peer.ID) bool {
+	if p == n.host.ID() {
+		return true
+	}
+	n.limitMu.Lock()
+	defer n.limitMu.Unlock()
+	l := n.limiters[p]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(n.cfg.PeerRate), int(n.cfg.PeerRate))
+		n.limiters[p] = l
+	}
+	return l.Allow()
+}
+
+func toValidation(v Verdict) pubsub.ValidationResult {
+	switch v {
+	case Accept:
+		return pubsub.ValidationAccept
+	case Reject:
+		return pubsub.ValidationReject
+	}
+	return pubsub.ValidationIgnore
+}
+
+func (n *Node) validateAttestation(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	n.validations.Add(1)
+	if n.cfg.misbehave && from == n.host.ID() {
+		return pubsub.ValidationAccept
+	}
+	if !n.allow(from) {
+		return pubsub.ValidationIgnore
+	}
+	req := verdictRequest{raw: m.GetData(), reply: make(chan Result, 1)}
+	select {
+	case n.requests <- req:
+	case <-ctx.Done():
+		return pubsub.ValidationIgnore
+	case <-n.ctx.Done():
+		return pubsub.ValidationIgnore
+	}
+	select {
+	case r := <-req.reply:
+		if r.Verdict == Reject {
+			n.rejected.Add(1)
+		}
+		return toValidation(r.Verdict)
+	case <-ctx.Done():
+		return pubsub.ValidationIgnore
+	case <-n.ctx.Done():
+		return pubsub.ValidationIgnore
+	}
+}
+
+func (n *Node) validatePayload(check func([]byte) error) pubsub.ValidatorEx {
+	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+		if !n.allow(from) {
+			return pubsub.ValidationIgnore
+		}
+		if len(m.GetData()) == 0 {
+			return pubsub.ValidationReject
+		}
+		if check != nil && check(m.GetData()) != nil {
+			return pubsub.ValidationReject
+		}
+		return pubsub.ValidationAccept
+	}
+}
+
+// batcher owns the ingest pipeline: it gathers validation requests for a
+// short window (or up to a batch size) and judges them together.
+func (n *Node) batcher() {
+	defer n.wg.Done()
+	var pending []verdictRequest
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	flush := func() {
+		n.ingestMu.Lock()
+		for _, req := range pending {
+			if r := n.ingest.Add(req.raw, req.reply); r.Verdict != 0 {
+				req.reply <- r
+			}
+		}
+		for _, r := range n.ingest.Flush() {
+			r.Tag.(chan Result) <- r
+		}
+		n.ingestMu.Unlock()
+		pending = pending[:0]
+	}
+	for {
+		select {
+		case req := <-n.requests:
+			if len(pending) == 0 {
+				timer.Reset(n.cfg.BatchWindow)
+			}
+			pending = append(pending, req)
+			if len(pending) >= n.cfg.BatchSize {
+				timer.Stop()
+				flush()
+			}
+		case <-timer.C:
+			flush()
+		case <-n.ctx.Done():
+			for _, req := range pending {
+				req.reply <- Result{Verdict: Ignore, Reason: "shutting down"}
+			}
+			return
+		}
+	}
+}
+
+// ID returns the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// AddrInfo returns how peers reach this node.
+func (n *Node) AddrInfo() peer.AddrInfo { return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()} }
+
+// Connect dials a static peer.
+func (n *Node) Connect(ctx context.Context, p peer.AddrInfo) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := n.host.Connect(cctx, p); err != nil {
+		return fmt.Errorf("p2p: connect to %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// PublishAttestation gossips an attestation (it is validated locally first,
+// like any other).
+func (n *Node) PublishAttestation(ctx context.Context, a signal.Attestation) error {
+	return n.topics[attestationTopic(n.cfg.ChainID)].Publish(ctx, a.Encode())
+}
+
+// PublishRaw gossips raw bytes on the attestation topic (tests use it to
+// send garbage).
+func (n *Node) publishRawAttestation(ctx context.Context, data []byte) error {
+	return n.topics[attestationTopic(n.cfg.ChainID)].Publish(ctx, data)
+}
+
+// PublishBlock and PublishGovernance gossip payloads on their topics.
+func (n *Node) PublishBlock(ctx context.Context, b []byte) error {
+	return n.topics[blockTopic(n.cfg.ChainID)].Publish(ctx, b)
+}
+
+// PublishGovernance gossips a signed governance message.
+func (n *Node) PublishGovernance(ctx context.Context, b []byte) error {
+	return n.topics[governanceTopic(n.cfg.ChainID)].Publish(ctx, b)
+}
+
+// LiveTally returns how many signers and how much stake were seen ready for
+// (d, epoch) by gossip (verified, not finalized).
+func (n *Node) LiveTally(d signal.DeploymentID, epoch uint64) (signers int, stake uint64) {
+	n.ingestMu.Lock()
+	defer n.ingestMu.Unlock()
+	if tl := n.ingest.Tally(d, epoch); tl != nil {
+		return tl.Count(), tl.ReadyTotal()
+	}
+	return 0, 0
+}
+
+// MeshPeers returns how many peers this node exchanges attestations with
+// in the gossip mesh (0 until the first heartbeats have grafted some).
+func (n *Node) MeshPeers() int { return n.tracer.size(attestationTopic(n.cfg.ChainID)) }
+
+// Stats returns how many attestation messages were validated and rejected.
+func (n *Node) Stats() (validated, rejected int64) { return n.validations.Load(), n.rejected.Load() }
+
+// Close stops the node and waits for its goroutines.
+func (n *Node) Close() error {
+	n.cancel()
+	for _, s := range n.subs {
+		s.Cancel()
+	}
+	for _, t := range n.topics {
+		t.Close()
+	}
+	err := n.host.Close()
+	n.wg.Wait()
+	return err
+}
