@@ -10,19 +10,6 @@ import (
 
 var v1 = map[string]string{"protocol": "1.0.0"}
 
-func TestStatusNames(t *testing.T) {
-	for s := activation.None; s <= activation.Canceled; s++ {
-		name := s.String()
-		back, ok := activation.ParseStatus(name)
-		if !ok || back != s || name[0] == 'S' && name[1] == 't' {
-			t.Fatalf("status %d has name %q, parsed back as %v %v", s, name, back, ok)
-		}
-	}
-	if got := activation.Status(200).String(); got != "Status(200)" {
-		t.Fatalf("unknown status renders as %q", got)
-	}
-}
-
 // Each transition of the stake-mode machine, one at a time.
 func TestStakeTransitions(t *testing.T) {
 	t.Run("proposal enters DEFINED, then STARTED at start_epoch", func(t *testing.T) {
