@@ -243,7 +243,7 @@ func (a *applier) propose(p Proposal) {
 		a.indexesOwned = true
 	}
 	i := len(s.deployments)
-	d := &Deployment{Proposal: p, ID: p.ID(), Status: None}
+	d := &Deployment{Proposal: &p, ID: p.ID(), Status: None}
 	s.deployments = append(s.deployments, d)
 	a.owned = append(a.owned, true)
 	if a.tallyOwned != nil {

@@ -65,9 +65,11 @@ func (p Proposal) ID() signal.DeploymentID {
 	return signal.DeploymentID(canon.Hash("quorumgate/deployment/v1", p.Encode()))
 }
 
-// Deployment is an accepted proposal and where it stands.
+// Deployment is an accepted proposal and where it stands. The proposal is
+// shared, never modified once accepted: copying a deployment (copy on write,
+// once per block that changes it) then copies only the small mutable part.
 type Deployment struct {
-	Proposal
+	*Proposal
 	ID     signal.DeploymentID
 	Status Status
 	// Since is the view of the block in which the deployment entered Status.

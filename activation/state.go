@@ -261,7 +261,7 @@ func DecodeState(params *Params, b []byte) (*State, error) {
 		if dw.Status == None || dw.Status >= numStatuses || (p.Mode != Stake && p.Mode != Governance) {
 			return nil, fmt.Errorf("decode protocol state: deployment %q has a bad status or mode", p.Name)
 		}
-		d := &Deployment{Proposal: p, ID: p.ID(), Status: dw.Status, Since: dw.Since}
+		d := &Deployment{Proposal: &p, ID: p.ID(), Status: dw.Status, Since: dw.Since}
 		if dw.ActivationView != nil {
 			d.ActivationView, d.HasActivation = *dw.ActivationView, true
 		}

@@ -31,6 +31,8 @@ type Table struct {
 	keys      []signal.PublicKey
 	index     map[string]int
 	roles     []string
+	roleIndex map[string]int
+	roleOf    []int // entry index -> role index
 	roleTotal map[string]uint64
 	total     uint64
 	aggKey    signal.PublicKey
@@ -104,6 +106,14 @@ func NewTable(ids []Identity, opts ...TableOption) (*Table, error) {
 		t.keys = append(t.keys, pk)
 	}
 	sort.Strings(t.roles)
+	t.roleIndex = make(map[string]int, len(t.roles))
+	t.roleOf = make([]int, len(t.entries))
+	for i, r := range t.roles {
+		t.roleIndex[r] = i
+	}
+	for i, e := range t.entries {
+		t.roleOf[i] = t.roleIndex[e.Role]
+	}
 	if keyed {
 		agg, err := signal.AggregateKeys(t.keys)
 		if err != nil {

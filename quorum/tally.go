@@ -1,5 +1,7 @@
 package quorum
 
+import "slices"
+
 // Tally counts the readiness of one (deployment, epoch) against that epoch's
 // table: who has been counted (a bitmap, the canonical part) and the ready
 // stake per role (derived, kept for speed).
@@ -7,13 +9,15 @@ type Tally struct {
 	table   *Table
 	signers Bitmap
 	count   int
-	ready   map[string]uint64
-	total   uint64
+	// ready is indexed like table.Roles(): a slice, so cloning a tally (once
+	// per block that counts readiness) is two small copies, no map.
+	ready []uint64
+	total uint64
 }
 
 // NewTally returns an empty tally over t.
 func NewTally(t *Table) *Tally {
-	return &Tally{table: t, signers: NewBitmap(t.Len()), ready: make(map[string]uint64)}
+	return &Tally{table: t, signers: NewBitmap(t.Len()), ready: make([]uint64, len(t.roles))}
 }
 
 // TallyFromBitmap rebuilds a tally from its canonical signer bitmap.
@@ -42,10 +46,10 @@ func (tl *Tally) Add(i int) bool {
 		return false
 	}
 	tl.signers.Set(i)
-	e := tl.table.At(i)
+	stake := tl.table.entries[i].Stake
 	// Cannot overflow: a table's totals fit in 64 bits and each signer counts once.
-	tl.ready[e.Role] += e.Stake
-	tl.total += e.Stake
+	tl.ready[tl.table.roleOf[i]] += stake
+	tl.total += stake
 	tl.count++
 	return true
 }
@@ -54,7 +58,12 @@ func (tl *Tally) Add(i int) bool {
 func (tl *Tally) Count() int { return tl.count }
 
 // Ready returns the ready stake of a role.
-func (tl *Tally) Ready(role string) uint64 { return tl.ready[role] }
+func (tl *Tally) Ready(role string) uint64 {
+	if r, ok := tl.table.roleIndex[role]; ok {
+		return tl.ready[r]
+	}
+	return 0
+}
 
 // ReadyTotal returns the ready stake of all roles.
 func (tl *Tally) ReadyTotal() uint64 { return tl.total }
@@ -64,12 +73,8 @@ func (tl *Tally) Signers() Bitmap { return tl.signers }
 
 // Clone returns an independent copy sharing only the immutable table.
 func (tl *Tally) Clone() *Tally {
-	c := &Tally{table: tl.table, signers: tl.signers.Clone(), count: tl.count, total: tl.total,
-		ready: make(map[string]uint64, len(tl.ready))}
-	for r, s := range tl.ready {
-		c.ready[r] = s
-	}
-	return c
+	return &Tally{table: tl.table, signers: tl.signers.Clone(), count: tl.count, total: tl.total,
+		ready: slices.Clone(tl.ready)}
 }
 
 // Meets reports whether the tally strictly exceeds th for every role in roles
@@ -80,7 +85,7 @@ func (tl *Tally) Meets(th Threshold, roles []string) bool {
 		return th.Exceeds(tl.total, tl.table.TotalStake())
 	}
 	for _, r := range roles {
-		if !th.Exceeds(tl.ready[r], tl.table.RoleStake(r)) {
+		if !th.Exceeds(tl.Ready(r), tl.table.RoleStake(r)) {
 			return false
 		}
 	}
