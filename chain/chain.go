@@ -1,0 +1,64 @@
+// Package chain is the boundary between quorumgate's node runtime and the
+// consensus engine that finalizes blocks. The node consumes a stream of
+// finalized blocks and submits payload for inclusion; it never cares how
+// blocks are agreed on.
+//
+// Two engines are meant to implement Chain:
+//   - chain/devchain, the embedded development chain: one sequencer signs a
+//     block every view interval; followers verify and apply it (for local
+//     testnets);
+//   - a real BFT engine. CometBFT maps onto this interface through ABCI 2.0,
+//     without changes to node/:
+//   - PrepareProposal: the proposer drains its pool of submitted items
+//     (attestations aggregated into quorum certificates, governance
+//     messages) into an activation.WireBlock, the block's one transaction;
+//   - ProcessProposal: every validator decodes the WireBlock and runs
+//     activation.Verifier.Verify; a block with items that do not verify is
+//     rejected (the proposer should never build one);
+//   - FinalizeBlock: activation.Apply on the verified items; the new
+//     protocol state ID is returned as the AppHash, so all validators
+//     commit to the same protocol state;
+//   - Commit: storage.Store.Commit; Chain.Finalized delivers the block;
+//   - CheckTx: the ingest pipeline's cheap checks (p2p.Ingest.Add) guard
+//     the mempool;
+//   - views: CometBFT has heights and rounds, not views; a view is the
+//     block's height there (strictly increasing, as quorumgate needs), and
+//     epochs are fixed spans of heights.
+package chain
+
+import (
+	"context"
+)
+
+// FinalizedBlock is one finalized block as the node receives it.
+type FinalizedBlock struct {
+	Height, View, Epoch uint64
+	// Payload is the canonical encoding of an activation.WireBlock.
+	Payload []byte
+	// StateID is the protocol state ID after the block, as the chain
+	// committed to it; a node whose own Apply disagrees must stop.
+	StateID [32]byte
+}
+
+// ItemKind says what a submitted payload item is.
+type ItemKind uint8
+
+const (
+	// ItemAttestation is an encoded signal.Attestation.
+	ItemAttestation ItemKind = iota + 1
+	// ItemProposal is an encoded activation.SignedProposal.
+	ItemProposal
+	// ItemCancel is an encoded activation.SignedCancel.
+	ItemCancel
+)
+
+// Chain is what the node runtime needs from a consensus engine.
+type Chain interface {
+	// Finalized delivers finalized blocks from height from on, in order,
+	// until ctx ends; the channel is closed then.
+	Finalized(ctx context.Context, from uint64) (<-chan FinalizedBlock, error)
+	// Submit hands an item to the chain for inclusion in a future block.
+	Submit(ctx context.Context, kind ItemKind, payload []byte) error
+	// CurrentView is the chain's latest view (possibly not yet finalized).
+	CurrentView() uint64
+}

@@ -1,0 +1,96 @@
+package devchain
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/quorumgate/quorumgate/internal/strictjson"
+)
+
+func testGenesis(t *testing.T) (*Genesis, *Keys, []byte) {
+	t.Helper()
+	g, keys, err := Generate(GenerateOptions{
+		ChainID: "dev-1", EpochViews: 100, SafetyViews: 10, Versions: map[string]string{"protocol": "1.0.0"},
+		Nodes: []NodeSpec{{ID: "seq", Role: "consensus", Stake: 300}, {ID: "c2", Role: "consensus", Stake: 200},
+			{ID: "e1", Role: "execution", Stake: 500, Address: "/ip4/127.0.0.1/tcp/7003"}},
+		GovernanceMembers: 3, GovernanceThreshold: 2, Seed: []byte("genesis-test"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := g.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, keys, data
+}
+
+func TestGenerateAndReload(t *testing.T) {
+	g, keys, data := testGenesis(t)
+	path := filepath.Join(t.TempDir(), "genesis.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Hash() != g.Hash() {
+		t.Fatal("the hash changed through the file")
+	}
+	if back.Params().Identities.TableAt(0).TotalStake() != 1000 || back.Committee().Threshold() != 2 || back.Sequencer != "seq" {
+		t.Fatal("derived values")
+	}
+	if v, _ := back.State().ActiveVersion("protocol"); v != "1.0.0" {
+		t.Fatal("versions")
+	}
+	if len(keys.Staking) != 3 || len(keys.P2P) != 3 || len(keys.Governance) != 3 {
+		t.Fatal("keys")
+	}
+	// Deterministic from the seed.
+	again, _, _ := testGenesis(t)
+	if again.Hash() != g.Hash() {
+		t.Fatal("same seed, different genesis")
+	}
+}
+
+func TestBadGenesis(t *testing.T) {
+	_, _, data := testGenesis(t)
+	good := string(data)
+	other, _, _ := Generate(GenerateOptions{ChainID: "x", EpochViews: 10, SafetyViews: 1,
+		Nodes: []NodeSpec{{ID: "n", Role: "r", Stake: 1}}, GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("other")})
+	otherData, _ := other.MarshalJSON()
+	otherPoP := between(string(otherData), `"pop": "`, `"`)
+	for _, tc := range []struct{ name, from, to, where string }{
+		{"unknown field", `"sequencer": "seq"`, `"sequencer": "seq", "sequenser": 1`, "sequenser"},
+		{"safety >= epoch", `"safety_views": 10`, `"safety_views": 100`, "safety_views"},
+		{"bad version", `"protocol": "1.0.0"`, `"protocol": "v1"`, "versions"},
+		{"unknown sequencer", `"sequencer": "seq"`, `"sequencer": "ghost"`, "sequencer"},
+		{"threshold too high", `"threshold": 2`, `"threshold": 4`, "governance.threshold"},
+		{"bad peer id", between(good, `"peer_id": "`, `"`), "not-a-peer", "identities[0].nodes[0].peer_id"},
+		{"bad address", `"/ip4/127.0.0.1/tcp/7003"`, `"127.0.0.1:7003"`, "identities[0].nodes[2].address"},
+		{"key not hex", between(good, `"staking_key": "`, `"`), "zz", "identities[0].nodes[0].staking_key"},
+		{"another key's PoP", between(good, `"pop": "`, `"`), otherPoP, "identities[0]"},
+		{"first table later", `"from_epoch": 0`, `"from_epoch": 2`, "identities[0].from_epoch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := strings.Replace(good, tc.from, tc.to, 1)
+			if bad == good {
+				t.Fatalf("test setup: %q not found", tc.from)
+			}
+			_, err := Parse([]byte(bad))
+			var ie *strictjson.InputError
+			if !errors.As(err, &ie) || ie.Where != tc.where {
+				t.Fatalf("got %v, want an error at %s", err, tc.where)
+			}
+		})
+	}
+}
+
+func between(s, start, end string) string {
+	i := strings.Index(s, start) + len(start)
+	return s[i : i+strings.Index(s[i:], end)]
+}
