@@ -42,6 +42,10 @@ type Config struct {
 	// payloads (nil: accept anything that is not empty).
 	BlockValidator      func([]byte) error
 	GovernanceValidator func([]byte) error
+	// OnBlock and OnGovernance receive each valid block or governance
+	// message from a peer once, after validation (never the node's own).
+	OnBlock      func([]byte)
+	OnGovernance func([]byte)
 	// Sync, if set, serves blocks to peers that catch up.
 	Sync BlockSource
 	// BatchWindow is how long the pipeline gathers attestations before one
@@ -216,18 +220,30 @@ func (n *Node) startPubsub() error {
 			return err
 		}
 		n.topics[name], n.subs = t, append(n.subs, sub)
+		var deliver func([]byte)
+		switch name {
+		case blockTopic(chain):
+			deliver = n.cfg.OnBlock
+		case governanceTopic(chain):
+			deliver = n.cfg.OnGovernance
+		}
 		n.wg.Add(1)
-		go n.drain(sub)
+		go n.drain(sub, deliver)
 	}
 	return nil
 }
 
-// drain consumes a subscription: delivery happens in the validators.
-func (n *Node) drain(sub *pubsub.Subscription) {
+// drain consumes a subscription and hands peers' messages to deliver
+// (attestations are delivered by the pipeline, so deliver is nil there).
+func (n *Node) drain(sub *pubsub.Subscription, deliver func([]byte)) {
 	defer n.wg.Done()
 	for {
-		if _, err := sub.Next(n.ctx); err != nil {
+		m, err := sub.Next(n.ctx)
+		if err != nil {
 			return
+		}
+		if deliver != nil && m.ReceivedFrom != n.host.ID() {
+			deliver(m.GetData())
 		}
 	}
 }

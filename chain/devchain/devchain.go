@@ -1,0 +1,556 @@
+package devchain
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/p2p"
+	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/signal"
+	"github.com/quorumgate/quorumgate/storage"
+)
+
+// blockDomain prefixes the bytes the sequencer signs.
+const blockDomain = "quorumgate/devchain-block/v1"
+
+// SignedBlock is a devchain block: the wire block, the protocol state ID
+// after it, and the sequencer's signature over both.
+type SignedBlock struct {
+	Height    uint64   `cbor:"1,keyasint"`
+	View      uint64   `cbor:"2,keyasint"`
+	StateID   [32]byte `cbor:"3,keyasint"`
+	Block     []byte   `cbor:"4,keyasint"` // canonical activation.WireBlock
+	Signature []byte   `cbor:"5,keyasint"`
+}
+
+func (b SignedBlock) signingBytes() []byte {
+	type header struct {
+		Height    uint64   `cbor:"1,keyasint"`
+		View      uint64   `cbor:"2,keyasint"`
+		StateID   [32]byte `cbor:"3,keyasint"`
+		BlockHash [32]byte `cbor:"4,keyasint"`
+	}
+	return append([]byte(blockDomain), canon.MustEncode(header{b.Height, b.View, b.StateID, sha256.Sum256(b.Block)})...)
+}
+
+// DecodeSignedBlock decodes a canonical signed block.
+func DecodeSignedBlock(raw []byte) (SignedBlock, error) {
+	var b SignedBlock
+	if err := canon.Decode(raw, &b); err != nil {
+		return b, fmt.Errorf("devchain block: %w", err)
+	}
+	return b, nil
+}
+
+// GovernanceMessage is what travels on the governance topic.
+type GovernanceMessage struct {
+	Proposal *activation.SignedProposal `cbor:"1,keyasint,omitempty"`
+	Cancel   *activation.SignedCancel   `cbor:"2,keyasint,omitempty"`
+}
+
+func (g *Genesis) sequencerKey() signal.PublicKey {
+	t := g.params.Identities.TableAt(0)
+	i, _ := t.Lookup(g.Sequencer) // build checked it is there
+	return t.Key(i)
+}
+
+// CheckBlock is the block topic's validator: a block must decode and carry
+// the sequencer's signature. Its content is judged when it is applied.
+func (g *Genesis) CheckBlock(raw []byte) error {
+	b, err := DecodeSignedBlock(raw)
+	if err != nil {
+		return err
+	}
+	if err := signal.Verify(g.sequencerKey(), b.signingBytes(), b.Signature); err != nil {
+		return fmt.Errorf("devchain block %d: not signed by the sequencer: %w", b.Height, err)
+	}
+	return nil
+}
+
+// CheckGovernance is the governance topic's validator: the message must
+// decode to exactly one item; its committee signatures are judged by Verify.
+func CheckGovernance(raw []byte) error {
+	var m GovernanceMessage
+	if err := canon.Decode(raw, &m); err != nil {
+		return err
+	}
+	if (m.Proposal == nil) == (m.Cancel == nil) {
+		return errors.New("a governance message holds exactly one proposal or cancellation")
+	}
+	return nil
+}
+
+// Options configure a Chain.
+type Options struct {
+	Genesis *Genesis
+	// Store holds the chain; it must have been opened with Genesis.State().
+	Store  *storage.Store
+	NodeID string
+	// StakingKey signs blocks when this node is the sequencer.
+	StakingKey signal.PrivateKey
+	// Interval between the sequencer's blocks (tests use milliseconds).
+	Interval time.Duration
+	// SkipView, if set, makes the sequencer leave views out.
+	SkipView func(view uint64) bool
+}
+
+// ErrStateMismatch stops a follower whose own state disagrees with the sequencer's.
+var ErrStateMismatch = errors.New("protocol state differs from the sequencer's")
+
+// Chain is the devchain seen from one node: the sequencer produces blocks,
+// a follower verifies and applies them. It implements chain.Chain.
+type Chain struct {
+	opts     Options
+	verifier *activation.Verifier
+	net      *p2p.Node
+	seqPeer  peer.ID
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	wake   chan struct{}
+
+	mu        sync.Mutex
+	view      uint64
+	pending   map[uint64]SignedBlock
+	atts      map[attKey]map[string]signal.Attestation
+	proposals []activation.SignedProposal
+	cancels   []activation.SignedCancel
+	err       error
+	notify    chan struct{} // closed and replaced at every new block
+}
+
+type attKey struct {
+	d signal.DeploymentID
+	e uint64
+}
+
+// New prepares a chain; Start it with the node's network.
+func New(o Options) (*Chain, error) {
+	if o.Genesis == nil || o.Store == nil || o.NodeID == "" {
+		return nil, errors.New("devchain: genesis, store and node ID are required")
+	}
+	if o.Interval <= 0 {
+		o.Interval = 500 * time.Millisecond
+	}
+	g := o.Genesis
+	seq, err := peer.Decode(g.Identities[0].Nodes[indexOf(g, g.Sequencer)].PeerID)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Chain{opts: o, verifier: &activation.Verifier{Params: g.Params(), Committee: g.Committee()}, seqPeer: seq,
+		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), pending: map[uint64]SignedBlock{},
+		atts: map[attKey]map[string]signal.Attestation{}, notify: make(chan struct{})}
+	if head, ok := o.Store.Head(); ok {
+		_, c.view, _ = head.Head()
+	}
+	return c, nil
+}
+
+func indexOf(g *Genesis, id string) int {
+	for i, n := range g.Identities[0].Nodes {
+		if n.ID == id {
+			return i
+		}
+	}
+	return 0
+}
+
+// IsSequencer reports whether this node produces the blocks.
+func (c *Chain) IsSequencer() bool { return c.opts.NodeID == c.opts.Genesis.Sequencer }
+
+// Start runs the chain on net (nil: no network, for tests of a lone node).
+// The chain owns one goroutine, stopped by Close.
+func (c *Chain) Start(net *p2p.Node) {
+	c.net = net
+	c.wg.Add(1)
+	if c.IsSequencer() {
+		go c.produce()
+	} else {
+		go c.follow()
+	}
+}
+
+// Close stops the chain and waits for its goroutine.
+func (c *Chain) Close() {
+	c.cancel()
+	c.wg.Wait()
+}
+
+// Err returns why the chain stopped, if it stopped on its own.
+func (c *Chain) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *Chain) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+	c.cancel()
+}
+
+// Head returns the state after the last applied block.
+func (c *Chain) Head() *activation.State {
+	s, _ := c.opts.Store.Head()
+	return s
+}
+
+// CurrentView implements chain.Chain.
+func (c *Chain) CurrentView() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.view
+}
+
+// HandleAttestation pools a validated attestation (p2p's OnAttestation).
+func (c *Chain) HandleAttestation(a signal.Attestation) {
+	if !c.IsSequencer() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := attKey{a.Deployment, a.Epoch}
+	if c.atts[k] == nil {
+		c.atts[k] = map[string]signal.Attestation{}
+	}
+	c.atts[k][a.Signer] = a
+}
+
+// HandleGovernance pools a governance message (p2p's OnGovernance).
+func (c *Chain) HandleGovernance(raw []byte) {
+	if !c.IsSequencer() {
+		return
+	}
+	var m GovernanceMessage
+	if canon.Decode(raw, &m) != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m.Proposal != nil {
+		c.proposals = append(c.proposals, *m.Proposal)
+	}
+	if m.Cancel != nil {
+		c.cancels = append(c.cancels, *m.Cancel)
+	}
+}
+
+// HandleBlock queues a block from the sequencer (p2p's OnBlock; the block
+// topic's validator has checked the signature).
+func (c *Chain) HandleBlock(raw []byte) {
+	b, err := DecodeSignedBlock(raw)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.pending[b.Height] = b
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Submit implements chain.Chain: the item is gossiped (and pooled here if
+// this node is the sequencer).
+func (c *Chain) Submit(ctx context.Context, kind chain.ItemKind, payload []byte) error {
+	if c.net == nil {
+		return errors.New("devchain: not started on a network")
+	}
+	switch kind {
+	case chain.ItemAttestation:
+		a, err := signal.DecodeAttestation(payload)
+		if err != nil {
+			return err
+		}
+		return c.net.PublishAttestation(ctx, a)
+	case chain.ItemProposal, chain.ItemCancel:
+		var m GovernanceMessage
+		if kind == chain.ItemProposal {
+			var sp activation.SignedProposal
+			if err := canon.Decode(payload, &sp); err != nil {
+				return err
+			}
+			m.Proposal = &sp
+		} else {
+			var sc activation.SignedCancel
+			if err := canon.Decode(payload, &sc); err != nil {
+				return err
+			}
+			m.Cancel = &sc
+		}
+		raw := canon.MustEncode(m)
+		c.HandleGovernance(raw)
+		if err := c.net.PublishGovernance(ctx, raw); err != nil && !c.IsSequencer() {
+			return err
+		}
+		return nil
+	}
+	return fmt.Errorf("devchain: unknown item kind %d", kind)
+}
+
+// EncodedBlocks serves stored signed blocks to peers (p2p's sync source).
+func (c *Chain) EncodedBlocks(from, count uint64) ([][]byte, error) {
+	var out [][]byte
+	for h := from; h < from+count; h++ {
+		b, err := c.opts.Store.Block(h)
+		if errors.Is(err, storage.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b.Wire)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no block at height %d", from)
+	}
+	return out, nil
+}
+
+// produce is the sequencer's loop: one block per interval.
+func (c *Chain) produce() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.opts.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := c.produceOne(); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+func (c *Chain) produceOne() error {
+	head, applied := c.opts.Store.Head()
+	height := uint64(0)
+	if applied {
+		h, _, _ := head.Head()
+		height = h + 1
+	}
+	c.mu.Lock()
+	c.view++
+	for c.opts.SkipView != nil && c.opts.SkipView(c.view) {
+		c.view++
+	}
+	view := c.view
+	wire := activation.WireBlock{ChainID: c.opts.Genesis.ChainID, Height: height, View: view,
+		Proposals: c.proposals, Cancels: c.cancels}
+	c.proposals, c.cancels = nil, nil
+	keys := make([]attKey, 0, len(c.atts))
+	for k := range c.atts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].e < keys[j].e || keys[i].e == keys[j].e && string(keys[i].d[:]) < string(keys[j].d[:])
+	})
+	for _, k := range keys {
+		var list []signal.Attestation
+		for _, a := range c.atts[k] {
+			list = append(list, a)
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].Signer < list[j].Signer })
+		if cert, err := quorum.BuildCertificate(c.opts.Genesis.Params().Identities.TableAt(k.e), list); err == nil {
+			wire.Certificates = append(wire.Certificates, cert)
+		}
+	}
+	clear(c.atts)
+	c.mu.Unlock()
+
+	verified, _, err := c.verifier.Verify(head, wire)
+	if err != nil {
+		return err
+	}
+	next, _, err := activation.Apply(head, verified)
+	if err != nil {
+		return err
+	}
+	sb := SignedBlock{Height: height, View: view, StateID: next.ID(), Block: wire.Encode()}
+	if sb.Signature, err = signal.Sign(c.opts.StakingKey, sb.signingBytes()); err != nil {
+		return err
+	}
+	raw := canon.MustEncode(sb)
+	if err := c.opts.Store.Commit(storage.Block{Height: height, View: view, Wire: raw, Verified: verified}, next); err != nil {
+		return err
+	}
+	c.announce()
+	if c.net != nil {
+		c.net.PublishBlock(c.ctx, raw) // followers that miss it catch up by sync
+	}
+	return nil
+}
+
+// follow is a follower's loop: apply queued blocks in order; when a gap
+// stays open, fetch the missing blocks from the sequencer by sync.
+func (c *Chain) follow() {
+	defer c.wg.Done()
+	t := time.NewTicker(max(c.opts.Interval*4, 50*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.wake:
+		case <-t.C:
+			c.fillGap()
+		}
+		if err := c.applyPending(); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+func (c *Chain) nextHeight() uint64 {
+	head, applied := c.opts.Store.Head()
+	if !applied {
+		return 0
+	}
+	h, _, _ := head.Head()
+	return h + 1
+}
+
+func (c *Chain) fillGap() {
+	if c.net == nil {
+		return
+	}
+	// Asked even with nothing queued: this node may have missed the newest blocks.
+	next := c.nextHeight()
+	blocks, err := c.net.RequestBlocks(c.ctx, c.seqPeer, next, p2p.MaxSyncBlocks)
+	if err != nil {
+		return // the sequencer may not have it yet; try again later
+	}
+	for _, raw := range blocks {
+		if c.opts.Genesis.CheckBlock(raw) == nil {
+			c.HandleBlock(raw)
+		}
+	}
+}
+
+func (c *Chain) applyPending() error {
+	for {
+		next := c.nextHeight()
+		c.mu.Lock()
+		b, ok := c.pending[next]
+		for h := range c.pending {
+			if h < next {
+				delete(c.pending, h)
+			}
+		}
+		delete(c.pending, next)
+		c.mu.Unlock()
+		if !ok {
+			return nil
+		}
+		if err := c.applySigned(b); err != nil {
+			return err
+		}
+	}
+}
+
+// applySigned verifies a sequencer block's items, applies them, and checks
+// the result against the sequencer's state ID.
+func (c *Chain) applySigned(b SignedBlock) error {
+	head, _ := c.opts.Store.Head()
+	wire, err := activation.DecodeWireBlock(b.Block)
+	if err != nil {
+		return fmt.Errorf("devchain block %d: %w", b.Height, err)
+	}
+	if wire.Height != b.Height || wire.View != b.View {
+		return fmt.Errorf("devchain block %d: header and body disagree on height or view", b.Height)
+	}
+	verified, _, err := c.verifier.Verify(head, wire)
+	if err != nil {
+		return fmt.Errorf("devchain block %d: %w", b.Height, err)
+	}
+	next, _, err := activation.Apply(head, verified)
+	if err != nil {
+		return fmt.Errorf("devchain block %d: %w", b.Height, err)
+	}
+	if id := next.ID(); id != b.StateID {
+		return fmt.Errorf("%w at height %d (view %d): this node computes %x…, the sequencer signed %x…; "+
+			"the block carries items that do not verify here, or this node runs other rules: stop and investigate",
+			ErrStateMismatch, b.Height, b.View, id[:6], b.StateID[:6])
+	}
+	if err := c.opts.Store.Commit(storage.Block{Height: b.Height, View: b.View, Wire: canon.MustEncode(b), Verified: verified}, next); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.view = max(c.view, b.View)
+	c.mu.Unlock()
+	c.announce()
+	return nil
+}
+
+func (c *Chain) announce() {
+	c.mu.Lock()
+	close(c.notify)
+	c.notify = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// Finalized implements chain.Chain. The delivering goroutine belongs to the
+// chain: it stops when ctx ends or the chain closes.
+func (c *Chain) Finalized(ctx context.Context, from uint64) (<-chan chain.FinalizedBlock, error) {
+	out := make(chan chain.FinalizedBlock, 16)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer close(out)
+		next := from
+		for {
+			c.mu.Lock()
+			notify := c.notify
+			c.mu.Unlock()
+			for ; next < c.nextHeight(); next++ {
+				b, err := c.opts.Store.Block(next)
+				if err != nil {
+					return
+				}
+				sb, err := DecodeSignedBlock(b.Wire)
+				if err != nil {
+					return
+				}
+				fb := chain.FinalizedBlock{Height: b.Height, View: b.View, Epoch: c.opts.Genesis.Params().Epoch(b.View),
+					Payload: sb.Block, StateID: b.StateID}
+				select {
+				case out <- fb:
+				case <-ctx.Done():
+					return
+				case <-c.ctx.Done():
+					return
+				}
+			}
+			select {
+			case <-notify:
+			case <-ctx.Done():
+				return
+			case <-c.ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+var _ chain.Chain = (*Chain)(nil)

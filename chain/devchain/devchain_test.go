@@ -1,0 +1,260 @@
+package devchain
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/p2p"
+	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/signal"
+	"github.com/quorumgate/quorumgate/storage"
+)
+
+// netView adapts a chain's head to what the p2p pipeline asks.
+type netView struct{ c *Chain }
+
+func (v netView) CurrentEpoch() uint64 {
+	h := v.c.Head()
+	_, view, _ := h.Head()
+	return h.Params().Epoch(view)
+}
+func (v netView) Table(e uint64) *quorum.Table {
+	return v.c.opts.Genesis.Params().Identities.TableAt(e)
+}
+func (v netView) Signaling(d signal.DeploymentID) bool {
+	dep, ok := v.c.Head().DeploymentByID(d)
+	return ok && (dep.Status == activation.Started || dep.Status == activation.LockedIn)
+}
+
+type testNode struct {
+	id    string
+	store *storage.Store
+	chain *Chain
+	net   *p2p.Node
+}
+
+func (n *testNode) close() {
+	n.chain.Close()
+	n.net.Close()
+	n.store.Close()
+}
+
+func devGenesis(t *testing.T) (*Genesis, *Keys) {
+	t.Helper()
+	g, keys, err := Generate(GenerateOptions{
+		ChainID: "dev-test", EpochViews: 30, SafetyViews: 5, Versions: map[string]string{"protocol": "1.0.0"},
+		Nodes: []NodeSpec{{ID: "seq", Role: "consensus", Stake: 100}, {ID: "c2", Role: "consensus", Stake: 100},
+			{ID: "c3", Role: "consensus", Stake: 100}, {ID: "e1", Role: "execution", Stake: 100}},
+		GovernanceMembers: 3, GovernanceThreshold: 2, Seed: []byte("devchain-test"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, keys
+}
+
+func startNode(t *testing.T, g *Genesis, keys *Keys, id string, peers []peer.AddrInfo) *testNode {
+	t.Helper()
+	store, err := storage.Open("store", storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), FS: vfs.NewMem(), Small: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{Genesis: g, Store: store, NodeID: id, StakingKey: keys.Staking[id], Interval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := p2p.Start(context.Background(), p2p.Config{ChainID: g.ChainID, Identity: keys.P2P[id],
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: netView{c},
+		OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock, OnGovernance: c.HandleGovernance,
+		BlockValidator: g.CheckBlock, GovernanceValidator: CheckGovernance, Sync: c, BatchWindow: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start(net)
+	return &testNode{id: id, store: store, chain: c, net: net}
+}
+
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("not within %s: %s", d, what)
+}
+
+func status(n *testNode, name string) activation.Status {
+	if d, ok := n.chain.Head().Deployment(name); ok {
+		return d.Status
+	}
+	return activation.None
+}
+
+func TestDevchainStakeUpgrade(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	g, keys := devGenesis(t)
+	var nodes []*testNode
+	for _, id := range []string{"seq", "c2", "c3", "e1"} {
+		var peers []peer.AddrInfo
+		for _, n := range nodes {
+			peers = append(peers, n.net.AddrInfo())
+		}
+		nodes = append(nodes, startNode(t, g, keys, id, peers))
+	}
+	defer func() {
+		for _, n := range nodes {
+			n.close()
+		}
+	}()
+	eventually(t, 15*time.Second, "every follower applies blocks and has gossip mesh peers", func() bool {
+		for _, n := range nodes {
+			if h, _, ok := n.chain.Head().Head(); !ok || h < 3 || n.net.MeshPeers() == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	// Governance, submitted at a follower, reaches the sequencer by gossip.
+	epoch := netView{nodes[1].chain}.CurrentEpoch()
+	p := activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
+		Threshold: quorum.TwoThirds, StartEpoch: epoch, TimeoutEpoch: epoch + 50}
+	approval, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0, 2},
+		[]signal.PrivateKey{keys.Governance[0], keys.Governance[2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := nodes[1].chain.Submit(ctx, chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the proposal reaches every node", func() bool {
+		for _, n := range nodes {
+			if status(n, "p2") == activation.None {
+				return false
+			}
+		}
+		return true
+	})
+	// Every node attests for its current epoch until lock-in (the plugin's job, done by hand here).
+	eventually(t, 20*time.Second, "the deployment activates everywhere", func() bool {
+		for _, n := range nodes {
+			if status(n, "p2") == activation.Started {
+				e := netView{n.chain}.CurrentEpoch()
+				a, err := signal.SignReadiness(keys.Staking[n.id], g.ChainID, p.ID(), e, n.id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n.chain.Submit(ctx, chain.ItemAttestation, a.Encode())
+			}
+		}
+		for _, n := range nodes {
+			if status(n, "p2") != activation.Active {
+				return false
+			}
+		}
+		return true
+	})
+	// Same activation, same state at every height they share.
+	var common uint64 = 1 << 62
+	for _, n := range nodes {
+		if err := n.chain.Err(); err != nil {
+			t.Fatalf("%s stopped: %v", n.id, err)
+		}
+		h, _, _ := n.chain.Head().Head()
+		common = min(common, h)
+		d, _ := n.chain.Head().Deployment("p2")
+		if d0, _ := nodes[0].chain.Head().Deployment("p2"); d.ActivationView != d0.ActivationView || d.Since != d0.Since {
+			t.Fatalf("%s activated at %d (since %d), the sequencer at %d (since %d)", n.id, d.ActivationView, d.Since, d0.ActivationView, d0.Since)
+		}
+	}
+	want, err := nodes[0].store.StateAt(common)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		got, err := n.store.StateAt(common)
+		if err != nil || got.ID() != want.ID() {
+			t.Fatalf("%s: state at height %d differs (%v)", n.id, common, err)
+		}
+	}
+	// The Chain interface delivers the same blocks.
+	sub, _ := nodes[2].chain.Finalized(ctx, 0)
+	for h := uint64(0); h < 3; h++ {
+		fb := <-sub
+		if fb.Height != h {
+			t.Fatalf("finalized block %d arrived as %d", h, fb.Height)
+		}
+	}
+}
+
+func TestFollowerRejectsForgedCertificate(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	g, keys := devGenesis(t)
+	store, err := storage.Open("store", storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	follower, err := New(Options{Genesis: g, Store: store, NodeID: "c2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower.Start(nil)
+	defer follower.Close()
+
+	// A (malicious) sequencer block: a stake proposal, and a certificate
+	// claiming all four nodes while only one signed.
+	p := activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
+		Threshold: quorum.TwoThirds, StartEpoch: 0, TimeoutEpoch: 9}
+	approval, _ := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0, 1},
+		[]signal.PrivateKey{keys.Governance[0], keys.Governance[1]})
+	table := g.Params().Identities.TableAt(0)
+	one, _ := signal.SignReadiness(keys.Staking["c3"], g.ChainID, p.ID(), 0, "c3")
+	cert, err := quorum.BuildCertificate(table, []signal.Attestation{one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range table.Len() {
+		cert.Signers.Set(i)
+	}
+	wire := activation.WireBlock{ChainID: g.ChainID, Height: 0, View: 1,
+		Proposals: []activation.SignedProposal{{Proposal: p, Approval: approval}}, Certificates: []quorum.Certificate{cert}}
+	// The state the sequencer claims: everyone counted, so LOCKED_IN.
+	forged := activation.Block{Height: 0, View: 1, Proposals: []activation.Proposal{p}}
+	for i := range table.Len() {
+		forged.Readiness = append(forged.Readiness, activation.Readiness{Deployment: "p2", Epoch: 0, Node: table.At(i).NodeID})
+	}
+	claimed, _, err := activation.Apply(g.State(), forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := SignedBlock{Height: 0, View: 1, StateID: claimed.ID(), Block: wire.Encode()}
+	sb.Signature, _ = signal.Sign(keys.Staking["seq"], sb.signingBytes())
+	raw := canon.MustEncode(sb)
+	if err := g.CheckBlock(raw); err != nil {
+		t.Fatalf("the block is properly signed, yet: %v", err)
+	}
+	follower.HandleBlock(raw)
+	eventually(t, 5*time.Second, "the follower stops", func() bool { return follower.Err() != nil })
+	if err := follower.Err(); !errors.Is(err, ErrStateMismatch) {
+		t.Fatalf("stopped with %v", err)
+	}
+	if _, ok := store.Head(); ok {
+		t.Fatal("the forged block was stored")
+	}
+	// A block not signed by the sequencer does not pass the topic validator.
+	sb.Signature, _ = signal.Sign(keys.Staking["c3"], sb.signingBytes())
+	if err := g.CheckBlock(canon.MustEncode(sb)); err == nil {
+		t.Fatal("a block signed by another node passed")
+	}
+}
