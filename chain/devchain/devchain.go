@@ -102,6 +102,11 @@ type Options struct {
 	Interval time.Duration
 	// SkipView, if set, makes the sequencer leave views out.
 	SkipView func(view uint64) bool
+	// Guard, if set, is asked before any block is applied (produced or
+	// followed), with the head state and the block's view. An error stops the
+	// chain before the block: nothing of it is stored. The node uses it to
+	// halt rather than run a protocol version it does not support.
+	Guard func(head *activation.State, view uint64) error
 }
 
 // ErrStateMismatch stops a follower whose own state disagrees with the sequencer's.
@@ -377,6 +382,11 @@ func (c *Chain) produceOne() error {
 	clear(c.atts)
 	c.mu.Unlock()
 
+	if c.opts.Guard != nil {
+		if err := c.opts.Guard(head, view); err != nil {
+			return err
+		}
+	}
 	verified, _, err := c.verifier.Verify(head, wire)
 	if err != nil {
 		return err
@@ -478,6 +488,11 @@ func (c *Chain) applySigned(b SignedBlock) error {
 	}
 	if wire.Height != b.Height || wire.View != b.View {
 		return fmt.Errorf("devchain block %d: header and body disagree on height or view", b.Height)
+	}
+	if c.opts.Guard != nil {
+		if err := c.opts.Guard(head, b.View); err != nil {
+			return err
+		}
 	}
 	verified, _, err := c.verifier.Verify(head, wire)
 	if err != nil {

@@ -3,6 +3,7 @@ package devchain
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -43,9 +44,14 @@ type testNode struct {
 }
 
 func (n *testNode) close() {
+	n.stop()
+	n.store.Close()
+}
+
+// stop stops the chain and the network but keeps the store (for a restart).
+func (n *testNode) stop() {
 	n.chain.Close()
 	n.net.Close()
-	n.store.Close()
 }
 
 func devGenesis(t *testing.T) (*Genesis, *Keys) {
@@ -68,7 +74,14 @@ func startNode(t *testing.T, g *Genesis, keys *Keys, id string, peers []peer.Add
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Options{Genesis: g, Store: store, NodeID: id, StakingKey: keys.Staking[id], Interval: 10 * time.Millisecond})
+	return startOn(t, g, keys, id, peers, store, nil)
+}
+
+// startOn starts a node's chain and network on an existing store (a restart).
+func startOn(t *testing.T, g *Genesis, keys *Keys, id string, peers []peer.AddrInfo, store *storage.Store,
+	guard func(*activation.State, uint64) error) *testNode {
+	t.Helper()
+	c, err := New(Options{Genesis: g, Store: store, NodeID: id, StakingKey: keys.Staking[id], Interval: 10 * time.Millisecond, Guard: guard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,5 +269,96 @@ func TestFollowerRejectsForgedCertificate(t *testing.T) {
 	sb.Signature, _ = signal.Sign(keys.Staking["c3"], sb.signingBytes())
 	if err := g.CheckBlock(canon.MustEncode(sb)); err == nil {
 		t.Fatal("a block signed by another node passed")
+	}
+}
+
+// haltOnUnsupported is node.Guard in miniature (devchain cannot import node):
+// halt before the first block at or past the activation of protocol 2.0.0.
+type haltError struct{ view uint64 }
+
+func (e haltError) Error() string {
+	return fmt.Sprintf("halted: protocol 2.0.0 activates at view %d", e.view)
+}
+
+func haltOnUnsupported(head *activation.State, view uint64) error {
+	for _, d := range head.Deployments() {
+		if d.Version == "2.0.0" && (d.Status == activation.LockedIn && view >= d.ActivationView || d.Status == activation.Active) {
+			return haltError{d.ActivationView}
+		}
+	}
+	return nil
+}
+
+func TestDevchainGovernanceHaltAndResume(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	g, keys := devGenesis(t)
+	var nodes []*testNode
+	for _, id := range []string{"seq", "c2", "c3"} {
+		var peers []peer.AddrInfo
+		for _, n := range nodes {
+			peers = append(peers, n.net.AddrInfo())
+		}
+		nodes = append(nodes, startNode(t, g, keys, id, peers))
+	}
+	// e1 runs an old binary: it halts rather than run protocol 2.0.0.
+	e1Store, err := storage.Open("store", storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), FS: vfs.NewMem(), Small: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peers []peer.AddrInfo
+	for _, n := range nodes {
+		peers = append(peers, n.net.AddrInfo())
+	}
+	e1 := startOn(t, g, keys, "e1", peers, e1Store, haltOnUnsupported)
+	all := append(nodes, e1)
+	defer func() {
+		for _, n := range nodes {
+			n.close()
+		}
+		e1.close()
+	}()
+	eventually(t, 15*time.Second, "blocks flow and meshes form", func() bool {
+		for _, n := range all {
+			if h, _, ok := n.chain.Head().Head(); !ok || h < 3 || n.net.MeshPeers() == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	_, view, _ := nodes[0].chain.Head().Head()
+	at := view + 60
+	p := activation.Proposal{Name: "gov-2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: at}
+	approval, _ := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{1, 2},
+		[]signal.PrivateKey{keys.Governance[1], keys.Governance[2]})
+	if err := nodes[2].chain.Submit(context.Background(), chain.ItemProposal,
+		canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the ready nodes activate and e1 halts", func() bool {
+		for _, n := range nodes {
+			if status(n, "gov-2") != activation.Active {
+				return false
+			}
+		}
+		return e1.chain.Err() != nil
+	})
+	var he haltError
+	if err := e1.chain.Err(); !errors.As(err, &he) || he.view != at {
+		t.Fatalf("e1 stopped with %v", err)
+	}
+	head, _ := e1Store.Head()
+	if _, v, _ := head.Head(); v >= at {
+		t.Fatalf("e1 stored a block at view %d, at or past the activation at %d", v, at)
+	}
+	// The operator upgrades e1: it resumes from its consistent store and catches up.
+	e1.stop()
+	e1 = startOn(t, g, keys, "e1", peers, e1Store, nil)
+	eventually(t, 20*time.Second, "the upgraded e1 catches up and activates", func() bool {
+		return status(e1, "gov-2") == activation.Active
+	})
+	d, _ := e1.chain.Head().Deployment("gov-2")
+	d0, _ := nodes[0].chain.Head().Deployment("gov-2")
+	if d.Since != d0.Since {
+		t.Fatalf("e1 activated at view %d, the sequencer at %d", d.Since, d0.Since)
 	}
 }

@@ -1,0 +1,133 @@
+// Package node is the runtime beside a node: it decides what to attest,
+// warns about upgrades this binary cannot run, halts rather than follow one,
+// and hands activations to the operator's tooling (upgrade-info.json and a
+// hook). This file holds the decisions, as pure functions of the protocol
+// state, so they are table-tested; the runtime loop calls them.
+package node
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/quorumgate/quorumgate/activation"
+)
+
+// ExitHalted is node-plugin's exit status when it stops rather than run a
+// protocol version it does not support (2 stays "bad usage or configuration").
+const ExitHalted = 3
+
+// Supported is the set of component versions this binary can run.
+type Supported map[string][]string
+
+// ParseSupported reads entries of the form component=version.
+func ParseSupported(entries []string) (Supported, error) {
+	s := Supported{}
+	for _, e := range entries {
+		c, v, ok := strings.Cut(e, "=")
+		if !ok || c == "" {
+			return nil, fmt.Errorf("supported version %q: the form is component=version, e.g. protocol=2.0.0", e)
+		}
+		if _, err := semver.StrictNewVersion(v); err != nil {
+			return nil, fmt.Errorf("supported version %q: %q is not a semantic version", e, v)
+		}
+		if !slices.Contains(s[c], v) {
+			s[c] = append(s[c], v)
+		}
+	}
+	return s, nil
+}
+
+// Has reports whether the binary can run version of component.
+func (s Supported) Has(component, version string) bool { return slices.Contains(s[component], version) }
+
+// ToAttest returns the deployments this node signs readiness for: every
+// STARTED one whose version it supports, and never another.
+func ToAttest(state *activation.State, s Supported) []*activation.Deployment {
+	var out []*activation.Deployment
+	for _, d := range state.Deployments() {
+		if d.Status == activation.Started && s.Has(d.Component, d.Version) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Warning is a LOCKED_IN deployment of a version this node cannot run.
+type Warning struct {
+	Deployment, Component, Version string
+	ActivationView                 uint64
+	ViewsLeft                      uint64
+	// ETA estimates the time left from the view interval.
+	ETA time.Duration
+}
+
+func (w Warning) String() string {
+	return fmt.Sprintf("deployment %s activates %s %s at view %d, and this node-plugin does not support it: "+
+		"upgrade before view %d, about %s from now (%d views)", w.Deployment, w.Component, w.Version,
+		w.ActivationView, w.ActivationView, w.ETA.Round(time.Second), w.ViewsLeft)
+}
+
+// Warnings lists what this node must upgrade for, soonest first.
+func Warnings(state *activation.State, s Supported, view uint64, viewInterval time.Duration) []Warning {
+	var out []Warning
+	for _, d := range state.Deployments() {
+		if d.Status != activation.LockedIn || s.Has(d.Component, d.Version) {
+			continue
+		}
+		left := uint64(0)
+		if d.ActivationView > view {
+			left = d.ActivationView - view
+		}
+		out = append(out, Warning{Deployment: d.Name, Component: d.Component, Version: d.Version,
+			ActivationView: d.ActivationView, ViewsLeft: left, ETA: time.Duration(left) * viewInterval})
+	}
+	slices.SortFunc(out, func(a, b Warning) int { return int64Cmp(a.ActivationView, b.ActivationView) })
+	return out
+}
+
+func int64Cmp(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// HaltError says what to install; the node exits with ExitHalted.
+type HaltError struct {
+	Deployment, Component, Version string
+	ActivationView                 uint64
+}
+
+func (e *HaltError) Error() string {
+	return fmt.Sprintf("halted before view %d: deployment %s makes %s %s active from view %d, and this node-plugin does not support it; "+
+		"install a node-plugin that supports %s=%s and start it again (the store is consistent and resumes where it stopped)",
+		e.ActivationView, e.Deployment, e.Component, e.Version, e.ActivationView, e.Component, e.Version)
+}
+
+// Guard returns the devchain guard that halts before the first block at or
+// past the activation of a version this node does not support, and refuses
+// to go on from a state where such a version is already active.
+func Guard(s Supported) func(head *activation.State, view uint64) error {
+	return func(head *activation.State, view uint64) error {
+		for _, d := range head.Deployments() {
+			activating := d.Status == activation.LockedIn && view >= d.ActivationView
+			if (activating || d.Status == activation.Active) && !s.Has(d.Component, d.Version) {
+				if d.Status == activation.Active {
+					// Only the component's current version matters.
+					if v, _ := head.ActiveVersion(d.Component); v != d.Version {
+						continue
+					}
+				}
+				return &HaltError{Deployment: d.Name, Component: d.Component, Version: d.Version, ActivationView: d.ActivationView}
+			}
+		}
+		return nil
+	}
+}
