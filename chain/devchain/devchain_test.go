@@ -362,3 +362,33 @@ func TestDevchainGovernanceHaltAndResume(t *testing.T) {
 		t.Fatalf("e1 activated at view %d, the sequencer at %d", d.Since, d0.Since)
 	}
 }
+
+func TestSequencerSkipsViews(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	g, keys := devGenesis(t)
+	store, err := storage.Open("store", storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	seq, err := New(Options{Genesis: g, Store: store, NodeID: "seq", StakingKey: keys.Staking["seq"], Interval: time.Millisecond,
+		SkipView: func(v uint64) bool { return v%3 == 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq.Start(nil)
+	eventually(t, 10*time.Second, "ten blocks", func() bool { h, _, ok := seq.Head().Head(); return ok && h >= 10 })
+	seq.Close()
+	for h := uint64(0); h <= 10; h++ {
+		b, err := store.Block(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.View%3 == 0 {
+			t.Fatalf("block %d is at view %d, which should have been skipped", h, b.View)
+		}
+		if err := g.CheckBlock(b.Wire); err != nil {
+			t.Fatalf("block %d: %v", h, err)
+		}
+	}
+}

@@ -1,0 +1,296 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/chain/devchain"
+	"github.com/quorumgate/quorumgate/p2p"
+	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/signal"
+	"github.com/quorumgate/quorumgate/storage"
+)
+
+// Config configures a running node.
+type Config struct {
+	// Home holds the store (Home/store), upgrade-info.json and hook markers.
+	Home       string
+	Genesis    *devchain.Genesis
+	NodeID     string
+	StakingKey signal.PrivateKey
+	P2PKey     crypto.PrivKey
+	// ListenAddrs default to /ip4/127.0.0.1/tcp/0.
+	ListenAddrs []string
+	Peers       []peer.AddrInfo
+	// Supported are the component versions this binary runs.
+	Supported Supported
+	// Hook runs once per activation (see Upgrader).
+	Hook []string
+	// ViewInterval is the devchain's view interval (and the ETA unit).
+	ViewInterval time.Duration
+	// WarnEvery repeats upgrade warnings (default 30 s).
+	WarnEvery time.Duration
+	Logger    *slog.Logger
+	// FS, for tests, puts the store on another filesystem.
+	FS vfs.FS
+}
+
+// Node is a running node: store, devchain, network, and the runtime loop.
+// It owns all of them; Close stops them, Wait reports why it stopped.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *storage.Store
+	chain    *devchain.Chain
+	net      *p2p.Node
+	upgrader *Upgrader
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   chan struct{}
+
+	mu       sync.Mutex
+	err      error
+	attested map[attestKey]bool
+}
+
+type attestKey struct {
+	d signal.DeploymentID
+	e uint64
+}
+
+// Start opens the node's store, joins the network and follows the chain.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	g := cfg.Genesis
+	if g == nil || cfg.NodeID == "" || cfg.P2PKey == nil || cfg.Home == "" {
+		return nil, errors.New("node: genesis, node ID, libp2p key and home are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.WarnEvery <= 0 {
+		cfg.WarnEvery = 30 * time.Second
+	}
+	if cfg.ViewInterval <= 0 {
+		cfg.ViewInterval = 500 * time.Millisecond
+	}
+	if len(cfg.ListenAddrs) == 0 {
+		cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	}
+	store, err := storage.Open(filepath.Join(cfg.Home, "store"), storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(),
+		Genesis: g.State(), FS: cfg.FS, Small: cfg.FS != nil})
+	if err != nil {
+		return nil, err
+	}
+	c, err := devchain.New(devchain.Options{Genesis: g, Store: store, NodeID: cfg.NodeID, StakingKey: cfg.StakingKey,
+		Interval: cfg.ViewInterval, Guard: Guard(cfg.Supported)})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	nctx, cancel := context.WithCancel(ctx)
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: store, chain: c, ctx: nctx, cancel: cancel,
+		done: make(chan struct{}), attested: map[attestKey]bool{}, upgrader: &Upgrader{Home: cfg.Home, Hook: cfg.Hook}}
+	n.net, err = p2p.Start(nctx, p2p.Config{ChainID: g.ChainID, Identity: cfg.P2PKey, ListenAddrs: cfg.ListenAddrs,
+		Peers: cfg.Peers, View: chainView{n}, OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock,
+		OnGovernance: c.HandleGovernance, BlockValidator: g.CheckBlock, GovernanceValidator: devchain.CheckGovernance, Sync: c})
+	if err != nil {
+		cancel()
+		store.Close()
+		return nil, err
+	}
+	c.Start(n.net)
+	n.wg.Add(1)
+	go n.run()
+	return n, nil
+}
+
+// chainView tells the p2p pipeline about the chain's head.
+type chainView struct{ n *Node }
+
+func (v chainView) CurrentEpoch() uint64 {
+	h := v.n.chain.Head()
+	_, view, _ := h.Head()
+	return h.Params().Epoch(view)
+}
+
+func (v chainView) Table(e uint64) *quorum.Table {
+	return v.n.cfg.Genesis.Params().Identities.TableAt(e)
+}
+
+func (v chainView) Signaling(d signal.DeploymentID) bool {
+	dep, ok := v.n.chain.Head().DeploymentByID(d)
+	return ok && (dep.Status == activation.Started || dep.Status == activation.LockedIn)
+}
+
+// run is the runtime loop: after every finalized block (and on a timer),
+// hand activations to the upgrader, attest, and warn.
+func (n *Node) run() {
+	defer n.wg.Done()
+	defer close(n.done)
+	blocks, _ := n.chain.Finalized(n.ctx, n.nextHeight())
+	tick := time.NewTicker(max(n.cfg.ViewInterval, 20*time.Millisecond))
+	defer tick.Stop()
+	var lastWarn time.Time
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case _, ok := <-blocks:
+			if !ok {
+				n.stopped(n.chain.Err())
+				return
+			}
+		case <-tick.C:
+			if err := n.chain.Err(); err != nil {
+				n.stopped(err)
+				return
+			}
+		}
+		head := n.chain.Head()
+		n.activations(head)
+		n.signal(head)
+		if time.Since(lastWarn) >= n.cfg.WarnEvery {
+			_, view, _ := head.Head()
+			for _, w := range Warnings(head, n.cfg.Supported, view, n.cfg.ViewInterval) {
+				n.log.Warn("UPGRADE NEEDED: " + w.String())
+				lastWarn = time.Now()
+			}
+		}
+	}
+}
+
+func (n *Node) nextHeight() uint64 {
+	head := n.chain.Head()
+	if h, _, ok := head.Head(); ok {
+		return h + 1
+	}
+	return 0
+}
+
+func (n *Node) stopped(err error) {
+	n.mu.Lock()
+	if n.err == nil {
+		n.err = err
+	}
+	n.mu.Unlock()
+	var he *HaltError
+	if errors.As(err, &he) {
+		n.log.Error(err.Error())
+	}
+	n.cancel()
+}
+
+// activations hands every ACTIVE deployment not yet handled to the upgrader:
+// after a restart too, so none is skipped.
+func (n *Node) activations(head *activation.State) {
+	for _, d := range head.Deployments() {
+		if d.Status != activation.Active || n.upgrader.Handled(d.Name) {
+			continue
+		}
+		height, err := n.store.HeightAtView(d.Since)
+		if err != nil {
+			n.log.Error("activation height", "deployment", d.Name, "err", err)
+			continue
+		}
+		info := UpgradeInfo{Deployment: d.Name, Component: d.Component, Version: d.Version, ActivationView: d.ActivationView, Height: height}
+		if err := n.upgrader.OnActive(n.ctx, info); err != nil {
+			n.log.Error("upgrade hook failed; it will be retried", "deployment", d.Name, "err", err)
+			continue
+		}
+		n.log.Info("activated", "deployment", d.Name, "component", d.Component, "version", d.Version, "view", d.ActivationView, "height", height)
+	}
+}
+
+// signal attests once per epoch for each STARTED deployment this node
+// supports. A publish before the node has gossip peers would be lost (and a
+// repeat of the same bytes is a duplicate to gossip), so it waits for them.
+func (n *Node) signal(head *activation.State) {
+	_, view, ok := head.Head()
+	if !ok || (n.net.MeshPeers() == 0 && !n.chain.IsSequencer()) {
+		return
+	}
+	epoch := head.Params().Epoch(view)
+	for _, d := range ToAttest(head, n.cfg.Supported) {
+		k := attestKey{d.ID, epoch}
+		n.mu.Lock()
+		done := n.attested[k]
+		n.mu.Unlock()
+		if done {
+			continue
+		}
+		a, err := signal.SignReadiness(n.cfg.StakingKey, n.cfg.Genesis.ChainID, d.ID, epoch, n.cfg.NodeID)
+		if err != nil {
+			n.log.Error("sign readiness", "err", err)
+			continue
+		}
+		if err := n.chain.Submit(n.ctx, chain.ItemAttestation, a.Encode()); err != nil {
+			n.log.Warn("publish readiness", "deployment", d.Name, "err", err)
+			continue
+		}
+		n.mu.Lock()
+		n.attested[k] = true
+		n.mu.Unlock()
+		n.log.Info("signaled readiness", "deployment", d.Name, "epoch", epoch)
+	}
+}
+
+// SubmitGovernance hands a signed proposal or cancellation to the chain.
+func (n *Node) SubmitGovernance(kind chain.ItemKind, payload []byte) error {
+	if kind != chain.ItemProposal && kind != chain.ItemCancel {
+		return fmt.Errorf("node: %d is not a governance item", kind)
+	}
+	return n.chain.Submit(n.ctx, kind, payload)
+}
+
+// Head returns the protocol state after the last applied block.
+func (n *Node) Head() *activation.State { return n.chain.Head() }
+
+// Store returns the node's store.
+func (n *Node) Store() *storage.Store { return n.store }
+
+// AddrInfo returns how peers reach this node.
+func (n *Node) AddrInfo() peer.AddrInfo { return n.net.AddrInfo() }
+
+// LiveTally is what gossip says is coming: verified readiness for (d,
+// epoch) not yet finalized. The finalized tally is in Head()'s deployments.
+func (n *Node) LiveTally(d signal.DeploymentID, epoch uint64) (signers int, stake uint64) {
+	return n.net.LiveTally(d, epoch)
+}
+
+// MeshPeers returns the node's gossip mesh size.
+func (n *Node) MeshPeers() int { return n.net.MeshPeers() }
+
+// Done is closed when the node stops (Close, a halt, or a failure).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err returns why the node stopped on its own (a *HaltError for a halt).
+func (n *Node) Err() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err
+}
+
+// Close stops everything the node owns and waits for it.
+func (n *Node) Close() error {
+	n.cancel()
+	n.wg.Wait()
+	n.chain.Close()
+	err := n.net.Close()
+	if cerr := n.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,308 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/chain/devchain"
+	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/signal"
+)
+
+type cluster struct {
+	t     *testing.T
+	logs  map[string]*syncBuffer
+	g     *devchain.Genesis
+	keys  *devchain.Keys
+	ids   []string
+	homes map[string]string
+	nodes map[string]*Node
+}
+
+func newCluster(t *testing.T) *cluster {
+	g, keys, err := devchain.Generate(devchain.GenerateOptions{
+		ChainID: "node-test", EpochViews: 40, SafetyViews: 5, Versions: map[string]string{"protocol": "1.0.0"},
+		Nodes: []devchain.NodeSpec{{ID: "seq", Role: "consensus", Stake: 100}, {ID: "c2", Role: "consensus", Stake: 100},
+			{ID: "c3", Role: "consensus", Stake: 100}, {ID: "e1", Role: "execution", Stake: 100}, {ID: "e2", Role: "execution", Stake: 100}},
+		GovernanceMembers: 3, GovernanceThreshold: 2, Seed: []byte("node-test"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, g: g, keys: keys, ids: []string{"seq", "c2", "c3", "e1", "e2"}, homes: map[string]string{}, nodes: map[string]*Node{},
+		logs: map[string]*syncBuffer{}}
+	for _, id := range c.ids {
+		c.homes[id] = t.TempDir()
+	}
+	return c
+}
+
+// start (re)starts a node on its home, supporting the given versions.
+func (c *cluster) start(id string, supported ...string) {
+	c.t.Helper()
+	sup, err := ParseSupported(append([]string{"protocol=1.0.0"}, supported...))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var peers []peer.AddrInfo
+	for other, n := range c.nodes {
+		if other != id {
+			peers = append(peers, n.AddrInfo())
+		}
+	}
+	home := c.homes[id]
+	n, err := Start(context.Background(), Config{Home: home, Genesis: c.g, NodeID: id, StakingKey: c.keys.Staking[id],
+		P2PKey: c.keys.P2P[id], Peers: peers, Supported: sup, ViewInterval: 10 * time.Millisecond,
+		Hook:   []string{"sh", "-c", `echo "$QUORUMGATE_DEPLOYMENT $QUORUMGATE_VERSION $QUORUMGATE_ACTIVATION_VIEW" >> ` + filepath.Join(home, "hook.log")},
+		Logger: slog.New(slog.NewTextHandler(c.log(id), nil))})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.nodes[id] = n
+}
+
+// syncBuffer collects a node's log lines (written from its goroutines).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (c *cluster) log(id string) io.Writer {
+	if c.logs[id] == nil {
+		c.logs[id] = &syncBuffer{}
+	}
+	return c.logs[id]
+}
+
+func (c *cluster) stop(id string) {
+	c.nodes[id].Close()
+	delete(c.nodes, id)
+}
+
+func (c *cluster) closeAll() {
+	for id := range c.nodes {
+		c.stop(id)
+	}
+}
+
+func (c *cluster) status(id, dep string) activation.Status {
+	if d, ok := c.nodes[id].Head().Deployment(dep); ok {
+		return d.Status
+	}
+	return activation.None
+}
+
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("not within %s: %s", d, what)
+}
+
+func (c *cluster) waitReady(id string) {
+	c.t.Helper()
+	eventually(c.t, 15*time.Second, id+" follows the chain with gossip peers", func() bool {
+		n := c.nodes[id]
+		h, _, ok := n.Head().Head()
+		return ok && h > 0 && n.MeshPeers() > 0
+	})
+}
+
+func (c *cluster) propose(p activation.Proposal) {
+	c.t.Helper()
+	a, err := c.g.Committee().Approve(activation.ProposalMessage(c.g.ChainID, p), []int{0, 1},
+		[]signal.PrivateKey{c.keys.Governance[0], c.keys.Governance[1]})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.nodes["c3"].SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func TestStakeUpgradeOperatorByOperator(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	c := newCluster(t)
+	defer c.closeAll()
+	for _, id := range c.ids {
+		c.start(id)
+	}
+	for _, id := range c.ids {
+		c.waitReady(id)
+	}
+	head := c.nodes["seq"].Head()
+	_, view, _ := head.Head()
+	epoch := head.Params().Epoch(view)
+	c.propose(activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
+		Threshold: quorum.TwoThirds, StartEpoch: epoch, TimeoutEpoch: epoch + 100})
+	eventually(t, 15*time.Second, "p2 is STARTED everywhere", func() bool {
+		for _, id := range c.ids {
+			if c.status(id, "p2") != activation.Started {
+				return false
+			}
+		}
+		return true
+	})
+	// Operators upgrade one by one. With 3 of 5 equal stakes ready (60%) the
+	// deployment must not lock in; with 4 (80%) it must.
+	for i, id := range c.ids {
+		c.stop(id)
+		c.start(id, "protocol=2.0.0")
+		c.waitReady(id)
+		if i == 2 {
+			time.Sleep(1200 * time.Millisecond) // three epochs with 60% ready: nothing may lock in
+			for _, other := range c.ids {
+				if s := c.status(other, "p2"); s != activation.Started {
+					t.Fatalf("with 3 of 5 nodes ready, %s sees p2 %s", other, s)
+				}
+			}
+		}
+	}
+	eventually(t, 20*time.Second, "every node activates p2", func() bool {
+		for _, id := range c.ids {
+			if c.status(id, "p2") != activation.Active {
+				return false
+			}
+		}
+		return true
+	})
+	ref, _ := c.nodes["seq"].Head().Deployment("p2")
+	common := uint64(1 << 62)
+	for _, id := range c.ids {
+		n := c.nodes[id]
+		if err := n.Err(); err != nil {
+			t.Fatalf("%s stopped: %v", id, err)
+		}
+		d, _ := n.Head().Deployment("p2")
+		if d.ActivationView != ref.ActivationView || d.Since != ref.Since {
+			t.Fatalf("%s activated at %d/%d, the sequencer at %d/%d", id, d.ActivationView, d.Since, ref.ActivationView, ref.Since)
+		}
+		h, _, _ := n.Head().Head()
+		common = min(common, h)
+	}
+	want, err := c.nodes["seq"].Store().StateAt(common)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range c.ids {
+		if got, err := c.nodes[id].Store().StateAt(common); err != nil || got.ID() != want.ID() {
+			t.Fatalf("%s: state at height %d differs (%v)", id, common, err)
+		}
+		eventually(t, 5*time.Second, id+" ran its hook", func() bool {
+			_, err := os.Stat(filepath.Join(c.homes[id], "upgrades", "p2.done"))
+			return err == nil
+		})
+		var info UpgradeInfo
+		data, _ := os.ReadFile(filepath.Join(c.homes[id], "upgrade-info.json"))
+		if err := json.Unmarshal(data, &info); err != nil || info.Version != "2.0.0" || info.ActivationView != ref.ActivationView {
+			t.Fatalf("%s: upgrade-info.json %s (%v)", id, data, err)
+		}
+		log, _ := os.ReadFile(filepath.Join(c.homes[id], "hook.log"))
+		if strings.Count(string(log), "\n") != 1 || !strings.HasPrefix(string(log), "p2 2.0.0 ") {
+			t.Fatalf("%s: hook log %q", id, log)
+		}
+	}
+	// A restart after the activation neither runs the hook again nor loses anything.
+	c.stop("e2")
+	c.start("e2", "protocol=2.0.0")
+	c.waitReady("e2")
+	time.Sleep(100 * time.Millisecond)
+	if log, _ := os.ReadFile(filepath.Join(c.homes["e2"], "hook.log")); strings.Count(string(log), "\n") != 1 {
+		t.Fatalf("hook ran again after a restart: %q", log)
+	}
+}
+
+func TestGovernanceUpgradeHaltsUnreadyNodes(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	c := newCluster(t)
+	defer c.closeAll()
+	// Two of five nodes (40% of stake) are not ready for protocol 2.0.0.
+	for _, id := range c.ids {
+		if id == "e1" || id == "e2" {
+			c.start(id)
+		} else {
+			c.start(id, "protocol=2.0.0")
+		}
+	}
+	for _, id := range c.ids {
+		c.waitReady(id)
+	}
+	_, view, _ := c.nodes["seq"].Head().Head()
+	at := view + 60
+	c.propose(activation.Proposal{Name: "g2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: at})
+	for _, id := range []string{"e1", "e2"} {
+		n := c.nodes[id]
+		select {
+		case <-n.Done():
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s did not halt", id)
+		}
+		var he *HaltError
+		if err := n.Err(); !errors.As(err, &he) || he.Version != "2.0.0" || he.ActivationView != at {
+			t.Fatalf("%s stopped with %v", id, err)
+		}
+		if _, v, _ := n.Head().Head(); v >= at {
+			t.Fatalf("%s applied view %d, at or past the activation at %d", id, v, at)
+		}
+		// It warned the operator before halting, and said what to install when it did.
+		logs := c.logs[id].String()
+		if !strings.Contains(logs, "UPGRADE NEEDED") || !strings.Contains(logs, fmt.Sprintf("upgrade before view %d", at)) ||
+			!strings.Contains(logs, "supports protocol=2.0.0") {
+			t.Fatalf("%s's log lacks the warning or the halt message:\n%s", id, logs)
+		}
+	}
+	eventually(t, 15*time.Second, "the ready nodes activate", func() bool {
+		for _, id := range []string{"seq", "c2", "c3"} {
+			if c.status(id, "g2") != activation.Active {
+				return false
+			}
+		}
+		return true
+	})
+	// The operators upgrade: the halted nodes resume from their stores and catch up.
+	for _, id := range []string{"e1", "e2"} {
+		c.stop(id)
+		c.start(id, "protocol=2.0.0")
+	}
+	eventually(t, 20*time.Second, "the upgraded nodes activate too", func() bool {
+		return c.status("e1", "g2") == activation.Active && c.status("e2", "g2") == activation.Active
+	})
+	ref, _ := c.nodes["seq"].Head().Deployment("g2")
+	for _, id := range c.ids {
+		if d, _ := c.nodes[id].Head().Deployment("g2"); d.Since != ref.Since {
+			t.Fatalf("%s activated at view %d, the sequencer at %d", id, d.Since, ref.Since)
+		}
+	}
+}
