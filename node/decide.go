@@ -6,6 +6,7 @@
 package node
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -85,18 +86,8 @@ func Warnings(state *activation.State, s Supported, view uint64, viewInterval ti
 		out = append(out, Warning{Deployment: d.Name, Component: d.Component, Version: d.Version,
 			ActivationView: d.ActivationView, ViewsLeft: left, ETA: time.Duration(left) * viewInterval})
 	}
-	slices.SortFunc(out, func(a, b Warning) int { return int64Cmp(a.ActivationView, b.ActivationView) })
+	slices.SortFunc(out, func(a, b Warning) int { return cmp.Compare(a.ActivationView, b.ActivationView) })
 	return out
-}
-
-func int64Cmp(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // HaltError says what to install; the node exits with ExitHalted.

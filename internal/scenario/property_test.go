@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -30,7 +31,7 @@ func randomScenario(rng *rand.Rand) *Scenario {
 			ids = append(ids, quorum.Identity{NodeID: fmt.Sprintf("n%d", rng.IntN(9)), Role: roles[rng.IntN(3)], Stake: stake})
 		}
 		ids = slices.CompactFunc(slices.SortedFunc(slices.Values(ids), func(a, b quorum.Identity) int {
-			return cmpString(a.NodeID, b.NodeID)
+			return cmp.Compare(a.NodeID, b.NodeID)
 		}), func(a, b quorum.Identity) bool { return a.NodeID == b.NodeID })
 		table, err := quorum.NewTable(ids)
 		if err != nil {
@@ -105,16 +106,6 @@ func randomScenario(rng *rand.Rand) *Scenario {
 		sc.Blocks = append(sc.Blocks, b)
 	}
 	return sc
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func TestEngineMatchesReference(t *testing.T) {
