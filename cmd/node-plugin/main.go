@@ -5,12 +5,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/quorumgate/quorumgate/node"
 )
 
 // Exit codes, documented in the README and in --help.
@@ -18,6 +21,7 @@ const (
 	exitOK       = 0
 	exitFailure  = 1
 	exitBadInput = 2
+	exitHalted   = node.ExitHalted
 )
 
 // usageError marks an error as bad usage or bad input (exit 2).
@@ -32,16 +36,31 @@ func main() {
 
 // run executes the command line and returns the exit code; tests call it directly.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run with a context that, cancelled, stops a running node.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCommand(stdout, stderr)
 	root.SetArgs(args)
-	err := root.Execute()
-	if err == nil {
-		return exitOK
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "node-plugin: %v\n", err)
 	}
-	fmt.Fprintf(stderr, "node-plugin: %v\n", err)
+	return exitCode(err)
+}
+
+// exitCode maps an error to the documented exit status.
+func exitCode(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) {
+	var he haltExit
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
 		return exitBadInput
+	case errors.As(err, &he):
+		return exitHalted
 	}
 	return exitFailure
 }
@@ -57,14 +76,16 @@ activate, and switches or halts safely.
 Exit codes:
   0  success
   1  unexpected failure
-  2  bad usage or bad input (the message says what and where)`,
+  2  bad usage or bad input (the message says what and where)
+  3  halted: an active protocol version is not supported (run)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newReplayCommand(stdout), newSimCommand(stdout))
+	root.AddCommand(newReplayCommand(stdout), newSimCommand(stdout), newInitCommand(stdout), newKeysCommand(stdout),
+		newVersionCommand(stdout), newRunCommand(stderr))
 	return root
 }
 

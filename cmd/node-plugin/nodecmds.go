@@ -1,0 +1,182 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quorumgate/quorumgate/chain/devchain"
+	"github.com/quorumgate/quorumgate/internal/config"
+	"github.com/quorumgate/quorumgate/node"
+	"github.com/quorumgate/quorumgate/storage"
+)
+
+func newInitCommand(stdout io.Writer) *cobra.Command {
+	var home, nodeID string
+	var supported []string
+	cmd := &cobra.Command{
+		Use:   "init --home DIR --node-id ID",
+		Short: "Create a node home: staking key with proof of possession, libp2p key, admin token, commented config",
+		Long: `init creates a node home and prints the node's public identity (staking key,
+proof of possession, libp2p peer ID) for the genesis file. Secrets stay in the
+home with mode 0600: staking.key, p2p.key, admin.token. It refuses a home that
+already holds keys.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if home == "" || nodeID == "" {
+				return usageError{errors.New("init needs --home DIR and --node-id ID")}
+			}
+			quoted := make([]string, len(supported))
+			for i, s := range supported {
+				quoted[i] = fmt.Sprintf("%q", s)
+			}
+			id, err := node.InitHome(home, func(path string) error {
+				return node.WriteFileAtomic(path, []byte(fmt.Sprintf(config.Template, nodeID, strings.Join(quoted, ", "))), 0o644)
+			})
+			if err != nil {
+				return usageError{err}
+			}
+			id.NodeID = nodeID
+			return printJSON(stdout, id)
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "the node home to create")
+	cmd.Flags().StringVar(&nodeID, "node-id", "", "the node's ID in the genesis identity tables")
+	cmd.Flags().StringSliceVar(&supported, "supported", []string{"protocol=1.0.0"}, "component=version pairs this binary runs")
+	return cmd
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newKeysCommand(stdout io.Writer) *cobra.Command {
+	keys := &cobra.Command{Use: "keys", Short: "Show the node's keys"}
+	var home, output string
+	show := &cobra.Command{
+		Use:   "show --home DIR",
+		Short: "Print the node's public identity: staking key, proof of possession, peer ID",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if home == "" {
+				return usageError{errors.New("keys show needs --home DIR")}
+			}
+			_, _, id, err := node.LoadKeys(home, "")
+			if err != nil {
+				return usageError{err}
+			}
+			switch output {
+			case "json":
+				return printJSON(stdout, id)
+			case "text":
+				fmt.Fprintf(stdout, "staking key  %s\nproof        %s\npeer ID      %s\n", id.StakingKey, id.PoP, id.PeerID)
+				return nil
+			}
+			return usageError{fmt.Errorf("--output %q: allowed are text, json", output)}
+		},
+	}
+	show.Flags().StringVar(&home, "home", "", "the node home")
+	show.Flags().StringVar(&output, "output", "text", "text or json")
+	keys.AddCommand(show)
+	return keys
+}
+
+func newVersionCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print node-plugin's version and the store schema it reads",
+		Args:  exactArgs(0),
+		RunE: func(*cobra.Command, []string) error {
+			v := "(devel)"
+			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+				v = bi.Main.Version
+			}
+			fmt.Fprintf(stdout, "node-plugin %s, store schema %d\n", v, storage.SchemaVersion)
+			return nil
+		},
+	}
+}
+
+// haltExit carries a halt to the exit status.
+type haltExit struct{ err error }
+
+func (e haltExit) Error() string { return e.err.Error() }
+func (e haltExit) Unwrap() error { return e.err }
+
+func newRunCommand(stderr io.Writer) *cobra.Command {
+	var home string
+	cmd := &cobra.Command{
+		Use:   "run --home DIR [flags]",
+		Short: "Run the node: follow the chain, signal readiness, switch or halt safely",
+		Long: `run follows the chain, signals readiness for pending versions this binary
+supports, warns before activations it cannot run, writes upgrade-info.json and
+runs the hook at activation, and halts rather than run an unsupported version.
+
+Configuration: HOME/config.toml, then QUORUMGATE_* environment variables, then
+these flags (each overrides the one before). Errors name the key and exit 2.
+
+Exit codes:
+  0  stopped by SIGINT or SIGTERM
+  1  unexpected failure
+  2  bad usage or configuration
+  3  halted: an active (or activating) protocol version is not supported;
+     the message says what to install, and the store resumes after upgrading`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if home == "" {
+				return usageError{errors.New("run needs --home DIR")}
+			}
+			cfg, _, err := config.Load(home, os.Getenv, cmd.Flags())
+			if err != nil {
+				return usageError{err}
+			}
+			g, err := devchain.Load(cfg.Genesis)
+			if err != nil {
+				return usageError{err}
+			}
+			sk, pk, _, err := node.LoadKeys(home, cfg.NodeID)
+			if err != nil {
+				return usageError{err}
+			}
+			sup, _ := node.ParseSupported(cfg.Supported)
+			level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.Log.Level]
+			var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+			if cfg.Log.Format == "json" {
+				handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			n, err := node.Start(ctx, node.Config{Home: home, Genesis: g, NodeID: cfg.NodeID, StakingKey: sk, P2PKey: pk,
+				ListenAddrs: cfg.Listen, Peers: cfg.ParsedPeers(), Supported: sup, Hook: cfg.Hook,
+				ViewInterval: cfg.ViewIntervalDuration(), Logger: slog.New(handler)})
+			if err != nil {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+			case <-n.Done():
+			}
+			stopErr := n.Err()
+			n.Close()
+			var he *node.HaltError
+			if errors.As(stopErr, &he) {
+				return haltExit{stopErr}
+			}
+			return stopErr
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "the node home (node-plugin init creates one)")
+	config.AddFlags(cmd.Flags())
+	return cmd
+}

@@ -1,0 +1,286 @@
+// Package config loads node-plugin's configuration: a TOML file in the node
+// home, then QUORUMGATE_* environment variables, then command-line flags,
+// each overriding the one before. Everything is validated at start; an error
+// names the key, the value, and what is allowed. Unknown keys are errors.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+	"github.com/spf13/pflag"
+
+	"github.com/quorumgate/quorumgate/node"
+)
+
+// Config is node-plugin's configuration.
+type Config struct {
+	NodeID       string   `toml:"node_id"`
+	Genesis      string   `toml:"genesis"`
+	Listen       []string `toml:"listen"`
+	Peers        []string `toml:"peers"`
+	Supported    []string `toml:"supported"`
+	ViewInterval string   `toml:"view_interval"`
+	Hook         []string `toml:"hook"`
+	API          struct {
+		Listen string `toml:"listen"`
+		Admin  string `toml:"admin"`
+	} `toml:"api"`
+	Log struct {
+		Format string `toml:"format"`
+		Level  string `toml:"level"`
+	} `toml:"log"`
+}
+
+// Error is a configuration error: the key, where it was set, and what is wrong.
+type Error struct {
+	Key, Source, Problem string
+}
+
+func (e *Error) Error() string {
+	if e.Source == "" {
+		return fmt.Sprintf("configuration %s: %s", e.Key, e.Problem)
+	}
+	return fmt.Sprintf("configuration %s (from %s): %s", e.Key, e.Source, e.Problem)
+}
+
+// Defaults work for a local testnet.
+func Defaults() Config {
+	var c Config
+	c.Genesis = "genesis.json"
+	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	c.ViewInterval = "500ms"
+	c.API.Listen = "127.0.0.1:0"
+	c.API.Admin = "127.0.0.1:0"
+	c.Log.Format = "text"
+	c.Log.Level = "info"
+	return c
+}
+
+// key describes one setting in all three places it can come from.
+type key struct {
+	name string // TOML key, dotted
+	env  string
+	flag string
+	list bool
+	get  func(*Config) *string
+	getL func(*Config) *[]string
+}
+
+var keys = []key{
+	{name: "node_id", env: "QUORUMGATE_NODE_ID", flag: "node-id", get: func(c *Config) *string { return &c.NodeID }},
+	{name: "genesis", env: "QUORUMGATE_GENESIS", flag: "genesis", get: func(c *Config) *string { return &c.Genesis }},
+	{name: "listen", env: "QUORUMGATE_LISTEN", flag: "listen", list: true, getL: func(c *Config) *[]string { return &c.Listen }},
+	{name: "peers", env: "QUORUMGATE_PEERS", flag: "peer", list: true, getL: func(c *Config) *[]string { return &c.Peers }},
+	{name: "supported", env: "QUORUMGATE_SUPPORTED", flag: "supported", list: true, getL: func(c *Config) *[]string { return &c.Supported }},
+	{name: "view_interval", env: "QUORUMGATE_VIEW_INTERVAL", flag: "view-interval", get: func(c *Config) *string { return &c.ViewInterval }},
+	{name: "api.listen", env: "QUORUMGATE_API_LISTEN", flag: "api-listen", get: func(c *Config) *string { return &c.API.Listen }},
+	{name: "api.admin", env: "QUORUMGATE_API_ADMIN", flag: "api-admin", get: func(c *Config) *string { return &c.API.Admin }},
+	{name: "log.format", env: "QUORUMGATE_LOG_FORMAT", flag: "log-format", get: func(c *Config) *string { return &c.Log.Format }},
+	{name: "log.level", env: "QUORUMGATE_LOG_LEVEL", flag: "log-level", get: func(c *Config) *string { return &c.Log.Level }},
+}
+
+// AddFlags declares the flags that override the file and the environment.
+func AddFlags(fs *pflag.FlagSet) {
+	for _, k := range keys {
+		help := fmt.Sprintf("overrides %s in config.toml and $%s", k.name, k.env)
+		if k.list {
+			fs.StringSlice(k.flag, nil, help+" (repeat or comma-separate)")
+		} else {
+			fs.String(k.flag, "", help)
+		}
+	}
+}
+
+// Load reads home/config.toml (if present), then the environment, then the
+// flags that were set, and validates the result. Relative paths are resolved
+// against home.
+func Load(home string, env func(string) string, flags *pflag.FlagSet) (Config, map[string]string, error) {
+	c := Defaults()
+	source := map[string]string{}
+	path := filepath.Join(home, "config.toml")
+	if data, err := os.ReadFile(path); err == nil {
+		md, err := toml.Decode(string(data), &c)
+		if err != nil {
+			var pe toml.ParseError
+			if errors.As(err, &pe) {
+				return c, nil, &Error{Key: fmt.Sprintf("line %d", pe.Position.Line), Source: path, Problem: pe.Message}
+			}
+			return c, nil, &Error{Key: "file", Source: path, Problem: err.Error()}
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			names := make([]string, len(und))
+			for i, u := range und {
+				names[i] = u.String()
+			}
+			sort.Strings(names)
+			return c, nil, &Error{Key: names[0], Source: path, Problem: "unknown key"}
+		}
+		for _, k := range md.Keys() {
+			source[k.String()] = path
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return c, nil, &Error{Key: "file", Source: path, Problem: err.Error()}
+	}
+	for _, k := range keys {
+		if v := env(k.env); v != "" {
+			if k.list {
+				*k.getL(&c) = splitList(v)
+			} else {
+				*k.get(&c) = v
+			}
+			source[k.name] = "$" + k.env
+		}
+		if flags != nil && flags.Changed(k.flag) {
+			if k.list {
+				v, _ := flags.GetStringSlice(k.flag)
+				*k.getL(&c) = v
+			} else {
+				v, _ := flags.GetString(k.flag)
+				*k.get(&c) = v
+			}
+			source[k.name] = "--" + k.flag
+		}
+	}
+	if c.Genesis != "" && !filepath.IsAbs(c.Genesis) {
+		c.Genesis = filepath.Join(home, c.Genesis)
+	}
+	return c, source, c.validate(source)
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (c *Config) validate(source map[string]string) error {
+	bad := func(name, format string, args ...any) error {
+		return &Error{Key: name, Source: source[name], Problem: fmt.Sprintf(format, args...)}
+	}
+	if c.NodeID == "" {
+		return bad("node_id", "is empty: set the node's ID from the genesis file (node-plugin init writes it)")
+	}
+	for _, a := range c.Listen {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			return bad("listen", "%q is not a multiaddr such as /ip4/127.0.0.1/tcp/7001", a)
+		}
+	}
+	for _, p := range c.Peers {
+		if _, err := peer.AddrInfoFromString(p); err != nil {
+			return bad("peers", "%q is not a peer address such as /ip4/127.0.0.1/tcp/7001/p2p/12D3KooW…", p)
+		}
+	}
+	if _, err := node.ParseSupported(c.Supported); err != nil {
+		return bad("supported", "%v", err)
+	}
+	if d, err := time.ParseDuration(c.ViewInterval); err != nil || d <= 0 {
+		return bad("view_interval", "%q is not a positive duration such as 500ms", c.ViewInterval)
+	}
+	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+		return bad("api.listen", "%q is not host:port", c.API.Listen)
+	}
+	if err := checkAdmin(c.API.Admin); err != nil {
+		return bad("api.admin", "%q: %v", c.API.Admin, err)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return bad("log.format", "%q: allowed are text, json", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "%q: allowed are debug, info, warn, error", c.Log.Level)
+	}
+	return nil
+}
+
+// checkAdmin allows only loopback addresses or a unix socket for the
+// endpoints that change state.
+func checkAdmin(a string) error {
+	if path, ok := strings.CutPrefix(a, "unix:"); ok {
+		if path == "" {
+			return errors.New("a unix socket needs a path, as unix:/path/admin.sock")
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(a)
+	if err != nil {
+		return errors.New("not host:port or unix:PATH")
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return errors.New("the admin endpoints listen on localhost or a unix socket only")
+	}
+	return nil
+}
+
+// ViewIntervalDuration returns the parsed view interval (validated).
+func (c Config) ViewIntervalDuration() time.Duration {
+	d, _ := time.ParseDuration(c.ViewInterval)
+	return d
+}
+
+// ParsedPeers returns the peers as address infos (validated).
+func (c Config) ParsedPeers() []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for _, p := range c.Peers {
+		ai, _ := peer.AddrInfoFromString(p)
+		out = append(out, *ai)
+	}
+	return out
+}
+
+// Template is the commented config.toml that init writes.
+const Template = `# node-plugin configuration. Precedence: flags > environment (QUORUMGATE_*) > this file.
+# Unknown keys are errors.
+
+# This node's ID in the genesis identity tables.
+node_id = %q
+
+# The genesis file, relative to the node home.
+genesis = "genesis.json"
+
+# libp2p listen addresses, and static peers to dial (multiaddr with /p2p/ID).
+listen = ["/ip4/127.0.0.1/tcp/0"]
+peers = []
+
+# Component versions this binary can run: the node signals readiness only for
+# these, and halts (exit 3) rather than run anything else.
+supported = [%s]
+
+# The devchain's view interval (also used for upgrade ETAs).
+view_interval = "500ms"
+
+# Command run once when a deployment activates, with QUORUMGATE_DEPLOYMENT,
+# _COMPONENT, _VERSION, _ACTIVATION_VIEW, _HEIGHT and _UPGRADE_INFO set.
+hook = []
+
+[api]
+# Read-only HTTP API (/status, /metrics, /livez, /readyz).
+listen = "127.0.0.1:0"
+# State-changing endpoints: localhost or unix:PATH only; they require the
+# token in admin.token in the node home.
+admin = "127.0.0.1:0"
+
+[log]
+format = "text"   # text or json
+level = "info"    # debug, info, warn, error
+`
