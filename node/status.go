@@ -1,0 +1,210 @@
+package node
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/signal"
+)
+
+// Status is what `node-plugin status` and GET /status show: at a glance,
+// what is pending, how close it is, whether this node is ready, and what
+// will happen when.
+type Status struct {
+	NodeID      string             `json:"node_id"`
+	Head        HeadStatus         `json:"head"`
+	Peers       int                `json:"peers"`
+	Synced      bool               `json:"synced"`
+	Deployments []DeploymentStatus `json:"deployments"`
+	Versions    []ComponentStatus  `json:"versions"`
+}
+
+// HeadStatus is where the node is on the chain.
+type HeadStatus struct {
+	Height uint64 `json:"height"`
+	View   uint64 `json:"view"`
+	Epoch  uint64 `json:"epoch"`
+}
+
+// DeploymentStatus is one deployment as an operator sees it.
+type DeploymentStatus struct {
+	Name           string  `json:"name"`
+	Component      string  `json:"component"`
+	Version        string  `json:"version"`
+	Mode           string  `json:"mode"`
+	State          string  `json:"state"`
+	SinceView      uint64  `json:"since_view"`
+	ActivationView *uint64 `json:"activation_view,omitempty"`
+	// ETASeconds estimates the time to activation for a LOCKED_IN deployment.
+	ETASeconds *float64 `json:"eta_seconds,omitempty"`
+	// ThisNodeSupports: whether this binary runs the version ("<-- this node").
+	ThisNodeSupports bool `json:"this_node_supports"`
+	// Signaling is the current epoch's readiness, for a signaling stake deployment.
+	Signaling *SignalingStatus `json:"signaling,omitempty"`
+}
+
+// SignalingStatus is the readiness of the current epoch per required role.
+type SignalingStatus struct {
+	Epoch     uint64 `json:"epoch"`
+	Threshold string `json:"threshold"`
+	CutoffIn  uint64 `json:"views_to_cutoff"`
+	// LiveSigners: valid readiness seen by gossip this epoch, finalized or not.
+	LiveSigners int          `json:"live_signers"`
+	Roles       []RoleStatus `json:"roles"`
+}
+
+// RoleStatus is one role's finalized ready stake in the current epoch.
+type RoleStatus struct {
+	Role       string  `json:"role"`
+	TotalStake uint64  `json:"total_stake"`
+	ReadyStake uint64  `json:"ready_stake"`
+	ReadyRatio float64 `json:"ready_ratio"`
+}
+
+// ComponentStatus is a component's current version and history.
+type ComponentStatus struct {
+	Component string                     `json:"component"`
+	Active    string                     `json:"active"`
+	History   []activation.VersionRecord `json:"history"`
+}
+
+// BuildStatus assembles the status from the head state. live reports the
+// signers seen by gossip for (deployment, epoch); it may be nil.
+func BuildStatus(nodeID string, head *activation.State, sup Supported, viewInterval time.Duration, peers int, synced bool,
+	live func(signal.DeploymentID, uint64) int) Status {
+	h, view, _ := head.Head()
+	p := head.Params()
+	epoch := p.Epoch(view)
+	st := Status{NodeID: nodeID, Head: HeadStatus{Height: h, View: view, Epoch: epoch}, Peers: peers, Synced: synced,
+		Deployments: []DeploymentStatus{}, Versions: []ComponentStatus{}}
+	table := p.Identities.TableAt(epoch)
+	for _, d := range head.Deployments() {
+		ds := DeploymentStatus{Name: d.Name, Component: d.Component, Version: d.Version, Mode: d.Mode.String(),
+			State: d.Status.String(), SinceView: d.Since, ThisNodeSupports: sup.Has(d.Component, d.Version)}
+		if d.HasActivation {
+			av := d.ActivationView
+			ds.ActivationView = &av
+			if d.Status == activation.LockedIn && av > view {
+				eta := (time.Duration(av-view) * viewInterval).Seconds()
+				ds.ETASeconds = &eta
+			}
+		}
+		if d.Mode == activation.Stake && d.Status == activation.Started {
+			sig := &SignalingStatus{Epoch: epoch, Threshold: d.Threshold.String()}
+			if cutoff := p.EpochStart(epoch+1) - p.SafetyViews; cutoff > view {
+				sig.CutoffIn = cutoff - view
+			}
+			roles := d.Roles
+			if len(roles) == 0 {
+				roles = []string{""} // all stake as one group
+			}
+			tally := d.Tally(epoch)
+			if live != nil {
+				sig.LiveSigners = live(d.ID, epoch)
+			}
+			for _, r := range roles {
+				rs := RoleStatus{Role: r}
+				if r == "" {
+					rs.Role, rs.TotalStake = "all", table.TotalStake()
+					if tally != nil {
+						rs.ReadyStake = tally.ReadyTotal()
+					}
+				} else {
+					rs.TotalStake = table.RoleStake(r)
+					if tally != nil {
+						rs.ReadyStake = tally.Ready(r)
+					}
+				}
+				if rs.TotalStake > 0 {
+					rs.ReadyRatio = math.Round(float64(rs.ReadyStake)/float64(rs.TotalStake)*10000) / 10000
+				}
+				sig.Roles = append(sig.Roles, rs)
+			}
+			ds.Signaling = sig
+		}
+		st.Deployments = append(st.Deployments, ds)
+	}
+	for _, c := range head.Components() {
+		v, _ := head.ActiveVersion(c)
+		st.Versions = append(st.Versions, ComponentStatus{Component: c, Active: v, History: head.History(c)})
+	}
+	return st
+}
+
+// bar draws ratio as a 20-cell bar with the threshold marked.
+func bar(ratio, threshold float64) string {
+	const width = 20
+	filled := int(math.Round(ratio * width))
+	mark := int(math.Round(threshold * width))
+	var b strings.Builder
+	for i := range width {
+		switch {
+		case i == mark:
+			b.WriteByte('|')
+		case i < filled:
+			b.WriteString("#")
+		default:
+			b.WriteByte('.')
+		}
+	}
+	return "[" + b.String() + "]"
+}
+
+// Render is the text form of the status, for people.
+func (s Status) Render() string {
+	var b strings.Builder
+	sync := "synced"
+	if !s.Synced {
+		sync = "catching up"
+	}
+	fmt.Fprintf(&b, "node %s  height %d  view %d  epoch %d  peers %d  %s\n", s.NodeID, s.Head.Height, s.Head.View, s.Head.Epoch, s.Peers, sync)
+	if len(s.Deployments) == 0 {
+		b.WriteString("\nno deployments\n")
+	}
+	for _, d := range s.Deployments {
+		me := ""
+		if d.ThisNodeSupports {
+			me = "  <-- this node supports it"
+		} else if d.State == "DEFINED" || d.State == "STARTED" || d.State == "LOCKED_IN" {
+			me = "  <-- this node does NOT support it"
+		}
+		fmt.Fprintf(&b, "\n%s: %s %s (%s)  %s since view %d%s\n", d.Name, d.Component, d.Version, d.Mode, d.State, d.SinceView, me)
+		if d.ActivationView != nil {
+			verb := "activates"
+			switch d.State {
+			case "ACTIVE":
+				verb = "activated"
+			case "CANCELED":
+				verb = "would have activated"
+			}
+			line := fmt.Sprintf("  %s at view %d", verb, *d.ActivationView)
+			if d.ETASeconds != nil {
+				line += fmt.Sprintf(", about %s from now", (time.Duration(*d.ETASeconds) * time.Second).Round(time.Second))
+			}
+			b.WriteString(line + "\n")
+		}
+		if sig := d.Signaling; sig != nil {
+			var num, den float64
+			fmt.Sscanf(sig.Threshold, "%g/%g", &num, &den)
+			fmt.Fprintf(&b, "  epoch %d signaling: needs more than %s of stake per role, %d views to the cutoff; gossip has seen %d ready signers\n",
+				sig.Epoch, sig.Threshold, sig.CutoffIn, sig.LiveSigners)
+			for _, r := range sig.Roles {
+				fmt.Fprintf(&b, "    %-13s %s %6.2f%%  %d / %d stake finalized\n", r.Role, bar(r.ReadyRatio, num/den),
+					r.ReadyRatio*100, r.ReadyStake, r.TotalStake)
+			}
+		}
+	}
+	b.WriteString("\nversions\n")
+	for _, c := range s.Versions {
+		fmt.Fprintf(&b, "  %-12s %s", c.Component, c.Active)
+		if len(c.History) > 1 {
+			last := c.History[len(c.History)-1]
+			fmt.Fprintf(&b, "  (since view %d, first block at view %d)", last.ActivationView, last.FirstView)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}

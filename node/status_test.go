@@ -1,0 +1,78 @@
+package node
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/signal"
+)
+
+var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata/")
+
+// goldenState: a STARTED stake deployment with part of two roles ready, a
+// LOCKED_IN governance deployment this node cannot run, and an activated one.
+func goldenState(t *testing.T) *activation.State {
+	t.Helper()
+	table, _ := quorum.NewTable([]quorum.Identity{
+		{NodeID: "c1", Role: "consensus", Stake: 300}, {NodeID: "c2", Role: "consensus", Stake: 300}, {NodeID: "c3", Role: "consensus", Stake: 400},
+		{NodeID: "e1", Role: "execution", Stake: 1000}, {NodeID: "e2", Role: "execution", Stake: 500}})
+	sched, _ := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	s, _ := activation.Genesis(&activation.Params{ChainID: "golden", EpochViews: 100, SafetyViews: 10, Identities: sched},
+		map[string]string{"protocol": "1.0.0", "cadence": "1.0.0", "execution": "3.2.0"})
+	blocks := []activation.Block{
+		{Height: 0, View: 1, Proposals: []activation.Proposal{{Name: "exec-3.3", Component: "execution", Version: "3.3.0", Mode: activation.Governance, ActivationView: 50}}},
+		{Height: 1, View: 50},
+		{Height: 2, View: 120, Proposals: []activation.Proposal{
+			{Name: "protocol-2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake, Roles: []string{"consensus", "execution"},
+				Threshold: quorum.TwoThirds, StartEpoch: 1, TimeoutEpoch: 9},
+			{Name: "cadence-1.1", Component: "cadence", Version: "1.1.0", Mode: activation.Governance, ActivationView: 400}}},
+		{Height: 3, View: 150, Readiness: []activation.Readiness{{Deployment: "protocol-2", Epoch: 1, Node: "c1"},
+			{Deployment: "protocol-2", Epoch: 1, Node: "c3"}, {Deployment: "protocol-2", Epoch: 1, Node: "e2"}}},
+	}
+	for _, b := range blocks {
+		var err error
+		if s, _, err = activation.Apply(s, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func TestStatusGolden(t *testing.T) {
+	sup, _ := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0.0", "cadence=1.0.0", "execution=3.2.0", "execution=3.3.0"})
+	st := BuildStatus("c1", goldenState(t), sup, 1200*time.Millisecond, 4, true,
+		func(signal.DeploymentID, uint64) int { return 5 })
+	js, _ := json.MarshalIndent(st, "", "  ")
+	for name, got := range map[string][]byte{"status.golden.txt": []byte(st.Render()), "status.golden.json": append(js, '\n')} {
+		path := filepath.Join("testdata", name)
+		if *rewrite {
+			os.MkdirAll("testdata", 0o755)
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (go test ./node -run Golden -rewrite creates it)", err)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
+		}
+	}
+}
+
+func TestBar(t *testing.T) {
+	if got := bar(0.5, 2.0/3); got != "[##########...|......]" {
+		t.Fatalf("bar %q", got)
+	}
+	if got := bar(1, 2.0/3); got != "[#############|######]" {
+		t.Fatalf("bar %q", got)
+	}
+}
