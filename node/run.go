@@ -44,6 +44,10 @@ type Config struct {
 	Logger    *slog.Logger
 	// FS, for tests, puts the store on another filesystem.
 	FS vfs.FS
+	// APIListen serves the read-only HTTP API (host:port or unix:PATH;
+	// empty: none). AdminListen serves governance submission, on loopback or
+	// a unix socket only, with the token in Home/admin.token.
+	APIListen, AdminListen string
 }
 
 // Node is a running node: store, devchain, network, and the runtime loop.
@@ -64,6 +68,8 @@ type Node struct {
 	mu       sync.Mutex
 	err      error
 	attested map[attestKey]bool
+
+	metrics *metrics
 }
 
 type attestKey struct {
@@ -103,8 +109,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	nctx, cancel := context.WithCancel(ctx)
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: store, chain: c, ctx: nctx, cancel: cancel,
 		done: make(chan struct{}), attested: map[attestKey]bool{}, upgrader: &Upgrader{Home: cfg.Home, Hook: cfg.Hook}}
+	n.metrics = newMetrics(n)
 	n.net, err = p2p.Start(nctx, p2p.Config{ChainID: g.ChainID, Identity: cfg.P2PKey, ListenAddrs: cfg.ListenAddrs,
-		Peers: cfg.Peers, View: chainView{n}, OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock,
+		Peers: cfg.Peers, View: chainView{n}, OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock, OnVerdict: n.metrics.verdict,
 		OnGovernance: c.HandleGovernance, BlockValidator: g.CheckBlock, GovernanceValidator: devchain.CheckGovernance, Sync: c})
 	if err != nil {
 		cancel()
@@ -112,6 +119,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	c.Start(n.net)
+	if err := n.startAPI(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	n.wg.Add(1)
 	go n.run()
 	return n, nil
@@ -153,6 +164,7 @@ func (n *Node) run() {
 				n.stopped(n.chain.Err())
 				return
 			}
+			n.metrics.blocks.Inc()
 		case <-tick.C:
 			if err := n.chain.Err(); err != nil {
 				n.stopped(err)
@@ -207,9 +219,11 @@ func (n *Node) activations(head *activation.State) {
 		}
 		info := UpgradeInfo{Deployment: d.Name, Component: d.Component, Version: d.Version, ActivationView: d.ActivationView, Height: height}
 		if err := n.upgrader.OnActive(n.ctx, info); err != nil {
+			n.metrics.hookRuns.WithLabelValues("failed").Inc()
 			n.log.Error("upgrade hook failed; it will be retried", "deployment", d.Name, "err", err)
 			continue
 		}
+		n.metrics.hookRuns.WithLabelValues("ok").Inc()
 		n.log.Info("activated", "deployment", d.Name, "component", d.Component, "version", d.Version, "view", d.ActivationView, "height", height)
 	}
 }
@@ -253,6 +267,12 @@ func (n *Node) SubmitGovernance(kind chain.ItemKind, payload []byte) error {
 		return fmt.Errorf("node: %d is not a governance item", kind)
 	}
 	return n.chain.Submit(n.ctx, kind, payload)
+}
+
+// Status is what the node shows an operator (GET /status, node-plugin status).
+func (n *Node) Status() Status {
+	return BuildStatus(n.cfg.NodeID, n.chain.Head(), n.cfg.Supported, n.cfg.ViewInterval, n.net.Peers(), n.chain.Synced(),
+		func(d signal.DeploymentID, e uint64) int { c, _ := n.net.LiveTally(d, e); return c })
 }
 
 // Head returns the protocol state after the last applied block.

@@ -42,6 +42,8 @@ type Config struct {
 	// payloads (nil: accept anything that is not empty).
 	BlockValidator      func([]byte) error
 	GovernanceValidator func([]byte) error
+	// OnVerdict, if set, learns every attestation verdict (for metrics).
+	OnVerdict func(v Verdict, reason string)
 	// OnBlock and OnGovernance receive each valid block or governance
 	// message from a peer once, after validation (never the node's own).
 	OnBlock      func([]byte)
@@ -294,6 +296,9 @@ func (n *Node) validateAttestation(ctx context.Context, from peer.ID, m *pubsub.
 		if r.Verdict == Reject {
 			n.rejected.Add(1)
 		}
+		if n.cfg.OnVerdict != nil {
+			n.cfg.OnVerdict(r.Verdict, r.Reason)
+		}
 		return toValidation(r.Verdict)
 	case <-ctx.Done():
 		return pubsub.ValidationIgnore
@@ -408,6 +413,9 @@ func (n *Node) LiveTally(d signal.DeploymentID, epoch uint64) (signers int, stak
 	}
 	return 0, 0
 }
+
+// Peers returns how many peers the host is connected to.
+func (n *Node) Peers() int { return len(n.host.Network().Peers()) }
 
 // MeshPeers returns how many peers this node exchanges attestations with
 // in the gossip mesh (0 until the first heartbeats have grafted some).

@@ -133,6 +133,7 @@ type Chain struct {
 	cancels   []activation.SignedCancel
 	err       error
 	notify    chan struct{} // closed and replaced at every new block
+	lastBlock time.Time     // when the last block was applied
 }
 
 type attKey struct {
@@ -213,6 +214,15 @@ func (c *Chain) fail(err error) {
 func (c *Chain) Head() *activation.State {
 	s, _ := c.opts.Store.Head()
 	return s
+}
+
+// Synced reports whether the node follows the chain's head: it applied a
+// block within the last few view intervals and holds no block it could not
+// apply yet.
+func (c *Chain) Synced() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) == 0 && time.Since(c.lastBlock) < max(10*c.opts.Interval, 2*time.Second)
 }
 
 // CurrentView implements chain.Chain.
@@ -519,6 +529,7 @@ func (c *Chain) applySigned(b SignedBlock) error {
 
 func (c *Chain) announce() {
 	c.mu.Lock()
+	c.lastBlock = time.Now()
 	close(c.notify)
 	c.notify = make(chan struct{})
 	c.mu.Unlock()

@@ -85,7 +85,8 @@ Exit codes:
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newReplayCommand(stdout), newSimCommand(stdout), newInitCommand(stdout), newKeysCommand(stdout),
-		newVersionCommand(stdout), newRunCommand(stderr))
+		newVersionCommand(stdout), newRunCommand(stderr), newStatusCommand(stdout), newDeploymentsCommand(stdout),
+		newVersionsCommand(stdout), newProposeCommand(stdout), newCancelCommand(stdout))
 	return root
 }
 

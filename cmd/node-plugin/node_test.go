@@ -4,11 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/quorumgate/quorumgate/chain/devchain"
 	"github.com/quorumgate/quorumgate/node"
@@ -57,14 +64,16 @@ func TestRunBadConfigurationExits2(t *testing.T) {
 	}
 }
 
-// TestRunOneNodeChain: init a home, write a one-node genesis for it, run
-// the node (it is the sequencer), stop it with its context: exit 0 and a
-// store holding blocks.
-func TestRunOneNodeChain(t *testing.T) {
+// soloHome inits a home and writes a one-node genesis for it: the node is
+// the sequencer and, with its staking key, the whole governance committee.
+func soloHome(t *testing.T) string {
+	t.Helper()
 	home := t.TempDir()
 	_, stdout, _ := runCLI("init", "--home", home, "--node-id", "solo")
 	var id node.Identity
-	json.Unmarshal([]byte(stdout), &id)
+	if err := json.Unmarshal([]byte(stdout), &id); err != nil {
+		t.Fatal(err)
+	}
 	genesis := map[string]any{
 		"chain_id": "solo-chain", "epoch_views": 20, "safety_views": 2, "versions": map[string]string{"protocol": "1.0.0"},
 		"identities": []any{map[string]any{"from_epoch": 0, "nodes": []any{map[string]any{
@@ -75,21 +84,54 @@ func TestRunOneNodeChain(t *testing.T) {
 	}
 	data, _ := json.Marshal(genesis)
 	os.WriteFile(filepath.Join(home, "genesis.json"), data, 0o644)
+	return home
+}
+
+// startRun runs `node-plugin run` until the returned stop is called, which
+// returns the exit code.
+func startRun(t *testing.T, home string, args ...string) func() int {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
+	done := make(chan int, 1)
 	var errOut bytes.Buffer
 	go func() {
-		done <- runContext(ctx, []string{"run", "--home", home, "--view-interval", "5ms"}, &bytes.Buffer{}, &errOut)
+		done <- runContext(ctx, append([]string{"run", "--home", home, "--view-interval", "5ms"}, args...), &bytes.Buffer{}, &errOut)
 	}()
-	time.Sleep(500 * time.Millisecond)
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Fatalf("exit %d: %s", code, errOut.String())
+	var once sync.Once
+	code := -1
+	return func() int { // idempotent: a deferred call after an explicit one is fine
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+				if code != exitOK {
+					t.Logf("run's stderr:\n%s", errOut.String())
+				}
+			case <-time.After(20 * time.Second):
+				t.Error("run did not stop")
+			}
+		})
+		return code
+	}
+}
+
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not stop")
+	}
+	t.Fatalf("not within %s: %s", d, what)
+}
+
+// TestRunOneNodeChain: run a one-node chain, stop it: exit 0, blocks stored.
+func TestRunOneNodeChain(t *testing.T) {
+	home := soloHome(t)
+	stop := startRun(t, home)
+	time.Sleep(500 * time.Millisecond)
+	if code := stop(); code != exitOK {
+		t.Fatalf("exit %d", code)
 	}
 	g, err := devchain.Load(filepath.Join(home, "genesis.json"))
 	if err != nil {
@@ -104,6 +146,92 @@ func TestRunOneNodeChain(t *testing.T) {
 		t.Fatal("no block was stored")
 	} else if h, _, _ := head.Head(); h < 5 {
 		t.Fatalf("only %d blocks in half a second at 5 ms a view", h+1)
+	}
+}
+
+func TestOperatorCommandsAgainstARunningNode(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	// Idle keep-alive connections belong to the HTTP client, not the node.
+	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	home := soloHome(t)
+	stop := startRun(t, home, "--api-listen", "127.0.0.1:0", "--api-admin", "127.0.0.1:0")
+	defer stop()
+	var addrs node.APIAddrs
+	eventually(t, 10*time.Second, "the API is up and the node synced", func() bool {
+		data, err := os.ReadFile(filepath.Join(home, node.APIAddrFile))
+		if err != nil || json.Unmarshal(data, &addrs) != nil {
+			return false
+		}
+		resp, err := http.Get("http://" + addrs.API + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if host, _, _ := net.SplitHostPort(addrs.Admin); host != "127.0.0.1" {
+		t.Fatalf("the admin API listens on %s", addrs.Admin)
+	}
+	code, stdout, stderr := runCLI("status", "--home", home)
+	if code != exitOK || !strings.Contains(stdout, "node solo") || !strings.Contains(stdout, "no deployments") {
+		t.Fatalf("status: %d %q %q", code, stdout, stderr)
+	}
+	code, stdout, _ = runCLI("versions", "--home", home, "--at", "0")
+	if code != exitOK || !strings.Contains(stdout, `"protocol": "1.0.0"`) {
+		t.Fatalf("versions: %d %s", code, stdout)
+	}
+	var st node.Status
+	_, stdout, _ = runCLI("status", "--home", home, "--output", "json")
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	at := st.Head.View + 2000
+	code, stdout, stderr = runCLI("propose", "--home", home, "--name", "p2", "--version", "2.0.0", "--mode", "governance",
+		"--activation-view", fmt.Sprint(at), "--committee-key", filepath.Join(home, node.StakingKeyFile), "--member", "0")
+	if code != exitOK || !strings.Contains(stdout, "proposal submitted") {
+		t.Fatalf("propose: %d %q %q", code, stdout, stderr)
+	}
+	eventually(t, 10*time.Second, "p2 is LOCKED_IN", func() bool {
+		_, out, _ := runCLI("deployments", "--home", home)
+		return strings.Contains(out, `"state": "LOCKED_IN"`)
+	})
+	resp, err := http.Get("http://" + addrs.API + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`quorumgate_deployment_state{component="protocol",deployment="p2",version="2.0.0"} 3`,
+		"quorumgate_head_height", "quorumgate_blocks_applied_total"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, metrics)
+		}
+	}
+	// The admin API refuses requests without the token, or with another.
+	for _, auth := range []string{"", "Bearer wrong"} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addrs.Admin+"/governance", strings.NewReader(`{"kind":"cancel","payload":""}`))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("admin request with %q: %s", auth, resp.Status)
+		}
+	}
+	code, _, stderr = runCLI("cancel", "--home", home, "--name", "p2", "--committee-key", filepath.Join(home, node.StakingKeyFile), "--member", "0")
+	if code != exitOK {
+		t.Fatalf("cancel: %d %s", code, stderr)
+	}
+	eventually(t, 10*time.Second, "p2 is CANCELED", func() bool {
+		_, out, _ := runCLI("deployments", "--home", home)
+		return strings.Contains(out, `"state": "CANCELED"`)
+	})
+	if code := stop(); code != exitOK {
+		t.Fatalf("exit %d", code)
 	}
 }
 

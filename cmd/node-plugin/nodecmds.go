@@ -159,7 +159,7 @@ Exit codes:
 			defer stop()
 			n, err := node.Start(ctx, node.Config{Home: home, Genesis: g, NodeID: cfg.NodeID, StakingKey: sk, P2PKey: pk,
 				ListenAddrs: cfg.Listen, Peers: cfg.ParsedPeers(), Supported: sup, Hook: cfg.Hook,
-				ViewInterval: cfg.ViewIntervalDuration(), Logger: slog.New(handler)})
+				ViewInterval: cfg.ViewIntervalDuration(), Logger: slog.New(handler), APIListen: cfg.API.Listen, AdminListen: cfg.API.Admin})
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain/devchain"
+	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/node"
+	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/signal"
+)
+
+// apiClient talks to the running node of a home.
+func apiClient(home string, admin bool) (*http.Client, string, error) {
+	data, err := os.ReadFile(filepath.Join(home, node.APIAddrFile))
+	if err != nil {
+		return nil, "", fmt.Errorf("no running node found in %s (%v): start it with node-plugin run --home %s", home, err, home)
+	}
+	var addrs node.APIAddrs
+	if err := json.Unmarshal(data, &addrs); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", node.APIAddrFile, err)
+	}
+	addr := addrs.API
+	if admin {
+		addr = addrs.Admin
+		if addr == "" {
+			return nil, "", errors.New("the node runs no admin API (set api.admin in its config)")
+		}
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		client.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		}}
+		addr = "unix"
+	}
+	return client, "http://" + addr, nil
+}
+
+func getJSON(home, path string, v any) error {
+	client, base, err := apiClient(home, false)
+	if err != nil {
+		return usageError{err}
+	}
+	resp, err := client.Get(base + path)
+	if err != nil {
+		return fmt.Errorf("the node in %s does not answer: %w", home, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return json.Unmarshal(body, v)
+}
+
+func newStatusCommand(stdout io.Writer) *cobra.Command {
+	var home, output string
+	cmd := &cobra.Command{
+		Use:   "status --home DIR",
+		Short: "What is pending, how close it is, whether this node is ready, and what happens when",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return usageError{fmt.Errorf("--output %q: allowed are text, json", output)}
+			}
+			var st node.Status
+			if err := getJSON(home, "/status", &st); err != nil {
+				return err
+			}
+			if output == "json" {
+				return printJSON(stdout, st)
+			}
+			_, err := io.WriteString(stdout, st.Render())
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "the node home")
+	cmd.Flags().StringVar(&output, "output", "text", "text or json")
+	return cmd
+}
+
+func newDeploymentsCommand(stdout io.Writer) *cobra.Command {
+	var home string
+	cmd := &cobra.Command{
+		Use:   "deployments --home DIR",
+		Short: "Every deployment with its state, as JSON",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var v []node.DeploymentStatus
+			if err := getJSON(home, "/deployments", &v); err != nil {
+				return err
+			}
+			return printJSON(stdout, v)
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "the node home")
+	return cmd
+}
+
+func newVersionsCommand(stdout io.Writer) *cobra.Command {
+	var home string
+	var at int64
+	cmd := &cobra.Command{
+		Use:   "versions --home DIR [--at VIEW]",
+		Short: "Version history per component, or which versions ran at a view",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := "/versions"
+			if cmd.Flags().Changed("at") {
+				if at < 0 {
+					return usageError{fmt.Errorf("--at %d: a view is a whole number", at)}
+				}
+				path += fmt.Sprintf("?at=%d", at)
+			}
+			var v any
+			if err := getJSON(home, path, &v); err != nil {
+				return err
+			}
+			return printJSON(stdout, v)
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "the node home")
+	cmd.Flags().Int64Var(&at, "at", 0, "the view to ask about")
+	return cmd
+}
+
+// governanceFlags are what propose and cancel share.
+type governanceFlags struct {
+	home, genesis string
+	keyFiles      []string
+	members       []int
+}
+
+func (f *governanceFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.home, "home", "", "the home of a running node to submit through (its admin API and token)")
+	cmd.Flags().StringVar(&f.genesis, "genesis", "", "the genesis file (default: HOME/genesis.json)")
+	cmd.Flags().StringSliceVar(&f.keyFiles, "committee-key", nil, "files holding committee members' private keys (hex), one per signer")
+	cmd.Flags().IntSliceVar(&f.members, "member", nil, "each signer's index in the genesis committee, in the order of --committee-key")
+}
+
+// approve loads the genesis, builds the message for its chain, and signs it
+// with the committee keys given.
+func (f *governanceFlags) approve(message func(chainID string) []byte) (activation.Approval, error) {
+	if f.home == "" || len(f.keyFiles) == 0 || len(f.keyFiles) != len(f.members) {
+		return activation.Approval{}, usageError{errors.New("needs --home, and one --member index per --committee-key file")}
+	}
+	gpath := f.genesis
+	if gpath == "" {
+		gpath = filepath.Join(f.home, "genesis.json")
+	}
+	g, err := devchain.Load(gpath)
+	if err != nil {
+		return activation.Approval{}, usageError{err}
+	}
+	var keys []signal.PrivateKey
+	for _, kf := range f.keyFiles {
+		raw, err := os.ReadFile(kf)
+		if err != nil {
+			return activation.Approval{}, usageError{err}
+		}
+		b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+		if err != nil {
+			return activation.Approval{}, usageError{fmt.Errorf("%s: not hex", kf)}
+		}
+		k, err := signal.DecodePrivateKey(b)
+		if err != nil {
+			return activation.Approval{}, usageError{fmt.Errorf("%s: %w", kf, err)}
+		}
+		keys = append(keys, k)
+	}
+	a, err := g.Committee().Approve(message(g.ChainID), f.members, keys)
+	if err != nil {
+		return activation.Approval{}, usageError{err}
+	}
+	return a, nil
+}
+
+func (f *governanceFlags) submit(stdout io.Writer, kind string, payload []byte) error {
+	client, base, err := apiClient(f.home, true)
+	if err != nil {
+		return usageError{err}
+	}
+	token, err := os.ReadFile(filepath.Join(f.home, node.AdminTokenFile))
+	if err != nil {
+		return usageError{err}
+	}
+	body, _ := json.Marshal(node.GovernanceRequest{Kind: kind, Payload: hex.EncodeToString(payload)})
+	req, _ := http.NewRequest(http.MethodPost, base+"/governance", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("the node's admin API does not answer: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	fmt.Fprintf(stdout, "%s submitted\n", kind)
+	return nil
+}
+
+func newProposeCommand(stdout io.Writer) *cobra.Command {
+	var f governanceFlags
+	var p activation.Proposal
+	var mode, threshold string
+	cmd := &cobra.Command{
+		Use:   "propose --home DIR --name N --component C --version V --mode stake|governance ... --committee-key FILE --member I",
+		Short: "Sign a deployment proposal with committee keys and submit it through a node",
+		Long: `propose builds a deployment proposal, signs it with the committee keys given
+(enough of them for the genesis threshold), and submits it through the admin
+API of the node in --home, which listens on localhost or a unix socket only and
+requires the token in HOME/admin.token. The node gossips it; the sequencer
+includes it; the chain judges it (rejections are protocol data).`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, ok := activation.ParseMode(mode)
+			if !ok {
+				return usageError{fmt.Errorf("--mode %q: allowed are stake, governance", mode)}
+			}
+			p.Mode = m
+			if m == activation.Stake {
+				th, err := quorum.ParseThreshold(threshold)
+				if err != nil {
+					return usageError{fmt.Errorf("--threshold %q: %v", threshold, err)}
+				}
+				p.Threshold = th
+			}
+			a, err := f.approve(func(chainID string) []byte { return activation.ProposalMessage(chainID, p) })
+			if err != nil {
+				return err
+			}
+			return f.submit(stdout, "proposal", canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a}))
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&p.Name, "name", "", "deployment name")
+	cmd.Flags().StringVar(&p.Component, "component", "protocol", "component")
+	cmd.Flags().StringVar(&p.Version, "version", "", "new version (semver)")
+	cmd.Flags().StringVar(&mode, "mode", "stake", "stake or governance")
+	cmd.Flags().StringSliceVar(&p.Roles, "role", nil, "required roles (stake mode; default all stake as one group)")
+	cmd.Flags().StringVar(&threshold, "threshold", "2/3", "stake mode threshold num/den")
+	cmd.Flags().Uint64Var(&p.StartEpoch, "start-epoch", 0, "stake mode: first signaling epoch")
+	cmd.Flags().Uint64Var(&p.TimeoutEpoch, "timeout-epoch", 0, "stake mode: epoch at which it fails")
+	cmd.Flags().Uint64Var(&p.MinActivationEpoch, "min-activation-epoch", 0, "stake mode: earliest activation epoch")
+	cmd.Flags().Uint64Var(&p.DelayEpochs, "delay-epochs", 0, "stake mode: epochs between lock-in and activation")
+	cmd.Flags().Uint64Var(&p.ActivationView, "activation-view", 0, "governance mode: the activation view")
+	return cmd
+}
+
+func newCancelCommand(stdout io.Writer) *cobra.Command {
+	var f governanceFlags
+	var name string
+	cmd := &cobra.Command{
+		Use:   "cancel --home DIR --name N --committee-key FILE --member I",
+		Short: "Sign a cancellation with committee keys and submit it through a node",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return usageError{errors.New("cancel needs --name")}
+			}
+			a, err := f.approve(func(chainID string) []byte { return activation.CancelMessage(chainID, name) })
+			if err != nil {
+				return err
+			}
+			return f.submit(stdout, "cancel", canon.MustEncode(activation.SignedCancel{Deployment: name, Approval: a}))
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&name, "name", "", "the deployment to cancel")
+	return cmd
+}
