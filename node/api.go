@@ -53,7 +53,8 @@ func newMetrics(n *Node) *metrics {
 		deployState: prometheus.NewDesc("quorumgate_deployment_state",
 			"Deployment status: 1 DEFINED, 2 STARTED, 3 LOCKED_IN, 4 ACTIVE, 5 FAILED, 6 CANCELED.", []string{"deployment", "component", "version"}, nil),
 		readyRatio: prometheus.NewDesc("quorumgate_ready_stake_ratio",
-			"Share of a role's stake ready for a signaling deployment this epoch (finalized tally).", []string{"deployment", "role"}, nil),
+			"Share of a role's stake ready for a signaling deployment this epoch: source=finalized (the chain's tally) or live (verified gossip).",
+			[]string{"deployment", "role", "source"}, nil),
 	}
 	head := func(f func(h, v, e uint64) uint64) func() float64 {
 		return func() float64 {
@@ -86,14 +87,29 @@ func newMetrics(n *Node) *metrics {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.deployState; ch <- m.readyRatio }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	st := BuildStatus(m.n.cfg.NodeID, m.n.chain.Head(), m.n.cfg.Supported, m.n.cfg.ViewInterval, 0, true, nil)
-	for _, d := range st.Deployments {
+	head := m.n.chain.Head()
+	st := BuildStatus(m.n.cfg.NodeID, head, m.n.cfg.Supported, m.n.cfg.ViewInterval, 0, true, nil)
+	_, view, _ := head.Head()
+	epoch := head.Params().Epoch(view)
+	table := head.Params().Identities.TableAt(epoch)
+	for i, d := range st.Deployments {
 		s, _ := activation.ParseStatus(d.State)
 		ch <- prometheus.MustNewConstMetric(m.deployState, prometheus.GaugeValue, float64(s), d.Name, d.Component, d.Version)
-		if d.Signaling != nil {
-			for _, r := range d.Signaling.Roles {
-				ch <- prometheus.MustNewConstMetric(m.readyRatio, prometheus.GaugeValue, r.ReadyRatio, d.Name, r.Role)
+		if d.Signaling == nil {
+			continue
+		}
+		live := m.n.net.LiveReady(head.Deployments()[i].ID, epoch)
+		for _, r := range d.Signaling.Roles {
+			ch <- prometheus.MustNewConstMetric(m.readyRatio, prometheus.GaugeValue, r.ReadyRatio, d.Name, r.Role, "finalized")
+			key, total := r.Role, table.RoleStake(r.Role)
+			if r.Role == "all" {
+				key, total = "", table.TotalStake()
 			}
+			ratio := 0.0
+			if total > 0 {
+				ratio = float64(live[key]) / float64(total)
+			}
+			ch <- prometheus.MustNewConstMetric(m.readyRatio, prometheus.GaugeValue, ratio, d.Name, r.Role, "live")
 		}
 	}
 }

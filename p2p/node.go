@@ -421,6 +421,22 @@ func (n *Node) Peers() int { return len(n.host.Network().Peers()) }
 // in the gossip mesh (0 until the first heartbeats have grafted some).
 func (n *Node) MeshPeers() int { return n.tracer.size(attestationTopic(n.cfg.ChainID)) }
 
+// LiveReady returns the ready stake per role that gossip has verified for
+// (d, epoch), a copy; nil when nothing was seen.
+func (n *Node) LiveReady(d signal.DeploymentID, epoch uint64) map[string]uint64 {
+	n.ingestMu.Lock()
+	defer n.ingestMu.Unlock()
+	tl := n.ingest.Tally(d, epoch)
+	if tl == nil {
+		return nil
+	}
+	out := map[string]uint64{"": tl.ReadyTotal()}
+	for _, r := range tl.Table().Roles() {
+		out[r] = tl.Ready(r)
+	}
+	return out
+}
+
 // Stats returns how many attestation messages were validated and rejected.
 func (n *Node) Stats() (validated, rejected int64) { return n.validations.Load(), n.rejected.Load() }
 

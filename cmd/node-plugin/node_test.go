@@ -54,6 +54,21 @@ func TestInitAndKeysShow(t *testing.T) {
 func TestRunBadConfigurationExits2(t *testing.T) {
 	home := t.TempDir()
 	runCLI("init", "--home", home, "--node-id", "n1")
+	for _, tc := range []struct{ flag, value, key string }{
+		{"--listen", "127.0.0.1:7000", "listen"},
+		{"--peer", "nowhere", "peers"},
+		{"--supported", "protocol", "supported"},
+		{"--api-listen", "no-port", "api.listen"},
+		{"--api-admin", "0.0.0.0:9000", "api.admin"},
+		{"--log-format", "xml", "log.format"},
+		{"--log-level", "loud", "log.level"},
+		{"--node-id", "", "node_id"},
+	} {
+		code, stdout, stderr := runCLI("run", "--home", home, tc.flag, tc.value)
+		if code != exitBadInput || stdout != "" || !strings.Contains(stderr, "configuration "+tc.key) {
+			t.Errorf("%s %q: exit %d, stderr %q", tc.flag, tc.value, code, stderr)
+		}
+	}
 	code, stdout, stderr := runCLI("run", "--home", home, "--view-interval", "soon")
 	if code != exitBadInput || stdout != "" || !strings.Contains(stderr, "view_interval") || !strings.Contains(stderr, "--view-interval") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
