@@ -140,6 +140,7 @@ func (n *Node) startAPI() error {
 	pub.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, n.Status()) })
 	pub.HandleFunc("GET /deployments", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, n.Status().Deployments) })
 	pub.HandleFunc("GET /versions", n.serveVersions)
+	pub.HandleFunc("GET /state-id", n.serveStateID)
 	pub.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	pub.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	pub.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -234,6 +235,22 @@ func (n *Node) serveVersions(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, map[string]any{"view": view, "versions": out})
+}
+
+// serveStateID answers the protocol state ID after block ?height=H, so nodes
+// can be compared at the same height.
+func (n *Node) serveStateID(w http.ResponseWriter, r *http.Request) {
+	h, err := strconv.ParseUint(r.URL.Query().Get("height"), 10, 64)
+	if err != nil {
+		http.Error(w, "height must be a whole number", http.StatusBadRequest)
+		return
+	}
+	b, err := n.store.Block(h)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("no block at height %d: %v", h, err), http.StatusNotFound)
+		return
+	}
+	writeJSON(w, map[string]any{"height": h, "state_id": hex.EncodeToString(b.StateID[:])})
 }
 
 // GovernanceRequest is the admin API's body: a signed proposal or

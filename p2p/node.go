@@ -14,7 +14,9 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"golang.org/x/time/rate"
 
 	"github.com/quorumgate/quorumgate/signal"
@@ -157,13 +159,37 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.wg.Add(1)
 	go n.batcher()
 	n.host.SetStreamHandler(syncProtocol(cfg.ChainID), n.serveSync)
+	// Static peers may not be up yet (a testnet starts all nodes at once, a
+	// peer may restart): try each now, then keep redialing the ones that are
+	// not connected until Close.
 	for _, p := range cfg.Peers {
-		if err := n.Connect(nctx, p); err != nil {
-			n.Close()
-			return nil, err
-		}
+		n.host.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.PermanentAddrTTL)
+		_ = n.Connect(nctx, p)
+	}
+	if len(cfg.Peers) > 0 {
+		n.wg.Add(1)
+		go n.redial()
 	}
 	return n, nil
+}
+
+// redial reconnects static peers that are not connected, once a second.
+func (n *Node) redial() {
+	defer n.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range n.cfg.Peers {
+			if n.host.Network().Connectedness(p.ID) != network.Connected {
+				_ = n.Connect(n.ctx, p)
+			}
+		}
+	}
 }
 
 func (n *Node) startPubsub() error {
@@ -371,7 +397,7 @@ func (n *Node) ID() peer.ID { return n.host.ID() }
 // AddrInfo returns how peers reach this node.
 func (n *Node) AddrInfo() peer.AddrInfo { return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()} }
 
-// Connect dials a static peer.
+// Connect dials a peer now (bounded by 10 s).
 func (n *Node) Connect(ctx context.Context, p peer.AddrInfo) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -86,7 +86,7 @@ Exit codes:
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newReplayCommand(stdout), newSimCommand(stdout), newInitCommand(stdout), newKeysCommand(stdout),
 		newVersionCommand(stdout), newRunCommand(stderr), newStatusCommand(stdout), newDeploymentsCommand(stdout),
-		newVersionsCommand(stdout), newProposeCommand(stdout), newCancelCommand(stdout))
+		newVersionsCommand(stdout), newProposeCommand(stdout), newCancelCommand(stdout), newTestnetCommand(stdout))
 	return root
 }
 

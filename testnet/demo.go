@@ -1,0 +1,532 @@
+// Package testnet runs local multi-node testnets as real node-plugin
+// processes on 127.0.0.1, and walks an upgrade through them (Demo).
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain/devchain"
+	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/node"
+	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/signal"
+)
+
+// DemoOptions configure Demo.
+type DemoOptions struct {
+	Nodes int    // default 7
+	Mode  string // stake (default) or governance
+	// Dir keeps every node's home and log; default a new temp folder.
+	Dir string
+	// Binary is the node-plugin executable to run (default: this process's).
+	Binary       string
+	Seed         uint64
+	ViewInterval time.Duration // default 20ms
+	EpochViews   uint64        // default 50
+	Out          io.Writer
+}
+
+// NodeResult is one row of the summary.
+type NodeResult struct {
+	ID, Role        string
+	Stake           uint64
+	UpgradedAtView  uint64 // 0: never
+	Halted          bool   // exited 3 before upgrading (governance mode)
+	FinalState      string
+	ActivationView  uint64
+	StateIDAtCommon string
+}
+
+// Result is what the demo shows at the end.
+type Result struct {
+	Dir            string
+	Mode           string
+	ActivationView uint64
+	Nodes          []NodeResult
+	StakeHalted    uint64
+	StakeTotal     uint64
+}
+
+type proc struct {
+	id, role string
+	stake    uint64
+	home     string
+	api      string
+	admin    string
+	cmd      *exec.Cmd
+	exited   chan int
+	log      *os.File
+	upgraded uint64
+	halted   bool
+}
+
+var demoNodes = []struct {
+	id, role string
+	stake    uint64
+}{
+	{"seq", "consensus", 400}, {"c2", "consensus", 300}, {"c3", "consensus", 200}, {"e1", "execution", 500},
+	{"e2", "execution", 300}, {"x1", "collection", 150}, {"v1", "verification", 100}, {"c4", "consensus", 100},
+	{"e3", "execution", 200},
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Demo generates a genesis and keys, starts the nodes, proposes an upgrade
+// and plays the operators, then verifies from every node's own API that it
+// activated at the same view with the same state. Every process is stopped
+// when it returns, whatever happened; the folder stays for inspection.
+func Demo(ctx context.Context, o DemoOptions) (*Result, error) {
+	if o.Nodes == 0 {
+		o.Nodes = 7
+	}
+	if o.Nodes < 4 || o.Nodes > len(demoNodes) {
+		return nil, fmt.Errorf("--nodes %d: between 4 and %d", o.Nodes, len(demoNodes))
+	}
+	if o.Mode == "" {
+		o.Mode = "stake"
+	}
+	if o.Mode != "stake" && o.Mode != "governance" {
+		return nil, fmt.Errorf("--mode %q: stake or governance", o.Mode)
+	}
+	if o.ViewInterval == 0 {
+		o.ViewInterval = 20 * time.Millisecond
+	}
+	if o.EpochViews == 0 {
+		o.EpochViews = 50
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		o.Binary = exe
+	}
+	if o.Dir == "" {
+		dir, err := os.MkdirTemp("", "quorumgate-demo-")
+		if err != nil {
+			return nil, err
+		}
+		o.Dir = dir
+	}
+	d := &demo{o: o, rng: rand.New(rand.NewPCG(o.Seed, 7))}
+	defer d.teardown()
+	return d.run(ctx)
+}
+
+type demo struct {
+	o     DemoOptions
+	rng   *rand.Rand
+	g     *devchain.Genesis
+	keys  *devchain.Keys
+	procs []*proc
+}
+
+func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.o.Out, format+"\n", args...) }
+
+func (d *demo) run(ctx context.Context) (*Result, error) {
+	if err := d.setup(); err != nil {
+		return nil, err
+	}
+	d.say("testnet in %s: %d nodes, epochs of %d views at %s a view", d.o.Dir, d.o.Nodes, d.o.EpochViews, d.o.ViewInterval)
+	for _, p := range d.procs {
+		if err := d.start(p, false); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.waitAll(ctx, 60*time.Second, "every node synced", func(p *proc) bool { return d.get(p, "/readyz", nil) == nil }); err != nil {
+		return nil, err
+	}
+	st, err := d.status(d.procs[0])
+	if err != nil {
+		return nil, err
+	}
+	p := activation.Proposal{Name: "protocol-2", Component: "protocol", Version: "2.0.0"}
+	if d.o.Mode == "stake" {
+		p.Mode, p.Threshold = activation.Stake, quorum.TwoThirds
+		p.Roles = []string{"consensus", "execution"}
+		p.StartEpoch, p.TimeoutEpoch = st.Head.Epoch+1, st.Head.Epoch+40
+	} else {
+		p.Mode, p.ActivationView = activation.Governance, st.Head.View+4*d.o.EpochViews
+	}
+	if err := d.propose(p); err != nil {
+		return nil, err
+	}
+	d.say("proposed %s: %s %s by %s", p.Name, p.Component, p.Version, map[activation.Mode]string{
+		activation.Stake: "stake (more than 2/3 of consensus and of execution stake)", activation.Governance: fmt.Sprintf("governance at view %d", p.ActivationView)}[p.Mode])
+	if err := d.operators(ctx, p); err != nil {
+		return nil, err
+	}
+	return d.finish(ctx)
+}
+
+func (d *demo) setup() error {
+	var specs []devchain.NodeSpec
+	ports := map[string][3]int{}
+	for _, n := range demoNodes[:d.o.Nodes] {
+		var pp [3]int
+		for i := range pp {
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			pp[i] = port
+		}
+		ports[n.id] = pp
+		specs = append(specs, devchain.NodeSpec{ID: n.id, Role: n.role, Stake: n.stake, Address: fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", pp[0])})
+	}
+	var err error
+	d.g, d.keys, err = devchain.Generate(devchain.GenerateOptions{ChainID: "demo", EpochViews: d.o.EpochViews, SafetyViews: d.o.EpochViews / 10,
+		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: specs, GovernanceMembers: 3, GovernanceThreshold: 2,
+		Seed: []byte(fmt.Sprint("demo", d.o.Seed))})
+	if err != nil {
+		return err
+	}
+	genesis, _ := d.g.MarshalJSON()
+	for i, n := range demoNodes[:d.o.Nodes] {
+		home := filepath.Join(d.o.Dir, n.id)
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			return err
+		}
+		p2pKey, _ := crypto.MarshalPrivateKey(d.keys.P2P[n.id])
+		var peers []string
+		for j, m := range d.g.Identities[0].Nodes {
+			if j != i {
+				peers = append(peers, fmt.Sprintf("%q", m.Address+"/p2p/"+m.PeerID))
+			}
+		}
+		pp := ports[n.id]
+		cfg := fmt.Sprintf(`node_id = %q
+genesis = "genesis.json"
+listen = ["/ip4/127.0.0.1/tcp/%d"]
+peers = [%s]
+supported = ["protocol=1.0.0"]
+view_interval = %q
+hook = ["sh", "-c", "echo activated $QUORUMGATE_DEPLOYMENT $QUORUMGATE_VERSION at height $QUORUMGATE_HEIGHT >> hook.log"]
+[api]
+listen = "127.0.0.1:%d"
+admin = "127.0.0.1:%d"
+`, n.id, pp[0], strings.Join(peers, ", "), d.o.ViewInterval.String(), pp[1], pp[2])
+		files := map[string][]byte{
+			node.StakingKeyFile: []byte(hex.EncodeToString(d.keys.Staking[n.id].Encode()) + "\n"),
+			node.P2PKeyFile:     p2pKey,
+			node.AdminTokenFile: []byte(hex.EncodeToString(d.keys.Staking[n.id].Encode()[:16]) + "\n"),
+			node.ConfigFile:     []byte(cfg),
+			"genesis.json":      genesis,
+		}
+		for name, data := range files {
+			if err := os.WriteFile(filepath.Join(home, name), data, 0o600); err != nil {
+				return err
+			}
+		}
+		d.procs = append(d.procs, &proc{id: n.id, role: n.role, stake: n.stake, home: home,
+			api: fmt.Sprintf("127.0.0.1:%d", pp[1]), admin: fmt.Sprintf("127.0.0.1:%d", pp[2])})
+	}
+	return nil
+}
+
+// start runs (or reruns) a node's process; upgraded adds protocol 2.0.0 support.
+func (d *demo) start(p *proc, upgraded bool) error {
+	args := []string{"run", "--home", p.home}
+	if upgraded {
+		args = append(args, "--supported", "protocol=1.0.0,protocol=2.0.0")
+	}
+	log, err := os.OpenFile(filepath.Join(p.home, "node.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(d.o.Binary, args...)
+	cmd.Dir = p.home // the hook's relative paths land in the node's home
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append(os.Environ(), "QUORUMGATE_LOG_LEVEL=info")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("start %s: %w", p.id, err)
+	}
+	p.cmd, p.log, p.exited = cmd, log, make(chan int, 1)
+	go func() { // owned by the demo: it ends when the process does, and teardown kills every process
+		cmd.Wait()
+		p.exited <- cmd.ProcessState.ExitCode()
+	}()
+	return nil
+}
+
+// stop ends a node's process (SIGTERM, then SIGKILL) and waits for it.
+func (d *demo) stop(p *proc) int {
+	if p.cmd == nil {
+		return 0
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	var code int
+	select {
+	case code = <-p.exited:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		code = <-p.exited
+	}
+	p.cmd = nil
+	p.log.Close()
+	return code
+}
+
+func (d *demo) teardown() {
+	for _, p := range d.procs {
+		d.stop(p)
+	}
+}
+
+func (d *demo) get(p *proc, path string, v any) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + p.api + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s", p.id, path, resp.Status)
+	}
+	if v != nil {
+		return json.Unmarshal(body, v)
+	}
+	return nil
+}
+
+func (d *demo) status(p *proc) (node.Status, error) {
+	var st node.Status
+	err := d.get(p, "/status", &st)
+	return st, err
+}
+
+func (d *demo) waitAll(ctx context.Context, limit time.Duration, what string, cond func(*proc) bool) error {
+	deadline := time.Now().Add(limit)
+	for {
+		ok := true
+		for _, p := range d.procs {
+			if !cond(p) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %s: %s (node logs in %s)", limit, what, d.o.Dir)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (d *demo) propose(p activation.Proposal) error {
+	a, err := d.g.Committee().Approve(activation.ProposalMessage(d.g.ChainID, p), []int{0, 1},
+		[]signal.PrivateKey{d.keys.Governance[0], d.keys.Governance[1]})
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(node.GovernanceRequest{Kind: "proposal", Payload: hex.EncodeToString(canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a}))})
+	target := d.procs[1]
+	token, _ := os.ReadFile(filepath.Join(target.home, node.AdminTokenFile))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+target.admin+"/governance", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("propose: %s", resp.Status)
+	}
+	return nil
+}
+
+// operators restarts the nodes one at a time, at seeded random moments,
+// supporting the new version, and shows progress from the sequencer. In
+// governance mode the last two operators are late: they upgrade only after
+// the activation view (their nodes halt first).
+func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
+	order := d.rng.Perm(len(d.procs))
+	late := map[int]bool{}
+	if d.o.Mode == "governance" {
+		late[order[len(order)-1]], late[order[len(order)-2]] = true, true
+	}
+	last := ""
+	deadline := time.Now().Add(3 * time.Minute)
+	next := 0
+	wait := time.Duration(d.rng.IntN(int(d.o.EpochViews))) * d.o.ViewInterval
+	timer := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		st, err := d.status(d.procs[0])
+		if err == nil {
+			if line := progress(st, p.Name); line != last {
+				d.say("%s", line)
+				last = line
+			}
+			if dep := find(st, p.Name); dep != nil && (dep.State == "ACTIVE" || dep.State == "FAILED") && next >= len(order) {
+				return nil
+			}
+		}
+		// Halted nodes: record them; their operators upgrade later.
+		for _, pr := range d.procs {
+			if pr.cmd != nil {
+				select {
+				case code := <-pr.exited:
+					pr.exited <- code
+					if code == node.ExitHalted {
+						pr.halted = true
+						d.say("%s halted (exit %d): it does not run protocol 2.0.0", pr.id, code)
+						pr.cmd = nil
+						pr.log.Close()
+					}
+				default:
+				}
+			}
+		}
+		if next < len(order) && time.Now().After(timer) {
+			pr := d.procs[order[next]]
+			active := false
+			if dep := find(st, p.Name); dep != nil && dep.State == "ACTIVE" {
+				active = true
+			}
+			if !late[order[next]] || active {
+				if pr.cmd != nil && d.stop(pr) == node.ExitHalted {
+					pr.halted = true
+					d.say("%s had halted (exit %d): it did not run protocol 2.0.0", pr.id, node.ExitHalted)
+				}
+				if err := d.start(pr, true); err != nil {
+					return err
+				}
+				pr.upgraded = st.Head.View
+				d.say("operator of %s (%s, stake %d) upgraded at view %d", pr.id, pr.role, pr.stake, st.Head.View)
+				next++
+				timer = time.Now().Add(time.Duration(d.rng.IntN(int(d.o.EpochViews))) * d.o.ViewInterval)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the upgrade did not complete within 3 minutes (node logs in %s)", d.o.Dir)
+}
+
+func find(st node.Status, name string) *node.DeploymentStatus {
+	for i := range st.Deployments {
+		if st.Deployments[i].Name == name {
+			return &st.Deployments[i]
+		}
+	}
+	return nil
+}
+
+func progress(st node.Status, name string) string {
+	dep := find(st, name)
+	if dep == nil {
+		return fmt.Sprintf("epoch %d: waiting for the proposal to be included", st.Head.Epoch)
+	}
+	line := fmt.Sprintf("epoch %d: %s %s", st.Head.Epoch, dep.Name, dep.State)
+	if dep.ActivationView != nil && dep.State == "LOCKED_IN" {
+		line += fmt.Sprintf(", activates at view %d", *dep.ActivationView)
+	}
+	if sig := dep.Signaling; sig != nil {
+		for _, r := range sig.Roles {
+			line += fmt.Sprintf("  %s %3.0f%%", r.Role, r.ReadyRatio*100)
+		}
+		line += fmt.Sprintf("  (need > %s, %d views to the cutoff)", sig.Threshold, sig.CutoffIn)
+	}
+	return line
+}
+
+// finish waits until every node runs the new version, checks they agree,
+// and prints the summary.
+func (d *demo) finish(ctx context.Context) (*Result, error) {
+	res := &Result{Dir: d.o.Dir, Mode: d.o.Mode}
+	err := d.waitAll(ctx, 60*time.Second, "every node reports protocol-2 ACTIVE", func(p *proc) bool {
+		st, err := d.status(p)
+		dep := find(st, "protocol-2")
+		return err == nil && dep != nil && dep.State == "ACTIVE"
+	})
+	if err != nil {
+		return nil, err
+	}
+	var common uint64 = 1 << 62
+	for _, p := range d.procs {
+		st, _ := d.status(p)
+		common = min(common, st.Head.Height)
+	}
+	for _, p := range d.procs {
+		st, _ := d.status(p)
+		dep := find(st, "protocol-2")
+		var sid struct {
+			StateID string `json:"state_id"`
+		}
+		if err := d.get(p, fmt.Sprintf("/state-id?height=%d", common), &sid); err != nil {
+			return nil, err
+		}
+		r := NodeResult{ID: p.id, Role: p.role, Stake: p.stake, UpgradedAtView: p.upgraded, Halted: p.halted,
+			FinalState: dep.State, ActivationView: *dep.ActivationView, StateIDAtCommon: sid.StateID}
+		res.Nodes = append(res.Nodes, r)
+		res.StakeTotal += p.stake
+		if p.halted {
+			res.StakeHalted += p.stake
+		}
+	}
+	res.ActivationView = res.Nodes[0].ActivationView
+	for _, r := range res.Nodes {
+		if r.ActivationView != res.ActivationView || r.StateIDAtCommon != res.Nodes[0].StateIDAtCommon {
+			return nil, fmt.Errorf("%s disagrees: activation view %d, state %s at height %d; %s: %d, %s", r.ID, r.ActivationView,
+				r.StateIDAtCommon[:12], common, res.Nodes[0].ID, res.ActivationView, res.Nodes[0].StateIDAtCommon[:12])
+		}
+	}
+	d.say("\nprotocol 2.0.0 is active on every node from view %d; all nodes have state %s… at height %d\n",
+		res.ActivationView, res.Nodes[0].StateIDAtCommon[:16], common)
+	w := tabwriter.NewWriter(d.o.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "node\trole\tstake\tupgraded at view\thalted first\tstate")
+	for _, r := range res.Nodes {
+		halted := "no"
+		if r.Halted {
+			halted = "yes (exit 3), resumed after upgrading"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Role, r.Stake, r.UpgradedAtView, halted, r.FinalState)
+	}
+	w.Flush()
+	if d.o.Mode == "governance" {
+		d.say("\nstake left behind at activation: %d of %d (%.0f%%); those nodes halted instead of forking, and resumed once upgraded",
+			res.StakeHalted, res.StakeTotal, 100*float64(res.StakeHalted)/float64(res.StakeTotal))
+	}
+	d.say("\nnode homes and logs: %s", d.o.Dir)
+	return res, nil
+}
