@@ -126,6 +126,11 @@ runs the hook at activation, and halts rather than run an unsupported version.
 Configuration: HOME/config.toml, then QUORUMGATE_* environment variables, then
 these flags (each overrides the one before). Errors name the key and exit 2.
 
+APIs: --api-listen serves the read-only API (/status, /deployments,
+/versions, /metrics, /livez, /readyz). --api-admin serves the endpoint that
+changes state (governance submission): it listens on localhost or a unix
+socket only, and every request needs the token in HOME/admin.token.
+
 Exit codes:
   0  stopped by SIGINT or SIGTERM
   1  unexpected failure
