@@ -188,36 +188,47 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 }
 
 func (d *demo) setup() error {
+	g, keys, procs, err := writeHomes(d.o.Dir, d.o.Nodes, d.o.Seed, d.o.ViewInterval, d.o.EpochViews)
+	if err != nil {
+		return err
+	}
+	d.g, d.keys, d.procs = g, keys, procs
+	return nil
+}
+
+// writeHomes generates a genesis and keys for n nodes and writes each
+// node's home (keys, token, config with free loopback ports, genesis).
+func writeHomes(dir string, nodes int, seed uint64, viewInterval time.Duration, epochViews uint64) (*devchain.Genesis, *devchain.Keys, []*proc, error) {
 	var specs []devchain.NodeSpec
 	ports := map[string][3]int{}
-	for _, n := range demoNodes[:d.o.Nodes] {
+	for _, n := range demoNodes[:nodes] {
 		var pp [3]int
 		for i := range pp {
 			port, err := freePort()
 			if err != nil {
-				return err
+				return nil, nil, nil, err
 			}
 			pp[i] = port
 		}
 		ports[n.id] = pp
 		specs = append(specs, devchain.NodeSpec{ID: n.id, Role: n.role, Stake: n.stake, Address: fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", pp[0])})
 	}
-	var err error
-	d.g, d.keys, err = devchain.Generate(devchain.GenerateOptions{ChainID: "demo", EpochViews: d.o.EpochViews, SafetyViews: d.o.EpochViews / 10,
+	g, keys, err := devchain.Generate(devchain.GenerateOptions{ChainID: "demo", EpochViews: epochViews, SafetyViews: epochViews / 10,
 		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: specs, GovernanceMembers: 3, GovernanceThreshold: 2,
-		Seed: []byte(fmt.Sprint("demo", d.o.Seed))})
+		Seed: []byte(fmt.Sprint("demo", seed))})
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	genesis, _ := d.g.MarshalJSON()
-	for i, n := range demoNodes[:d.o.Nodes] {
-		home := filepath.Join(d.o.Dir, n.id)
+	genesis, _ := g.MarshalJSON()
+	var procs []*proc
+	for i, n := range demoNodes[:nodes] {
+		home := filepath.Join(dir, n.id)
 		if err := os.MkdirAll(home, 0o700); err != nil {
-			return err
+			return nil, nil, nil, err
 		}
-		p2pKey, _ := crypto.MarshalPrivateKey(d.keys.P2P[n.id])
+		p2pKey, _ := crypto.MarshalPrivateKey(keys.P2P[n.id])
 		var peers []string
-		for j, m := range d.g.Identities[0].Nodes {
+		for j, m := range g.Identities[0].Nodes {
 			if j != i {
 				peers = append(peers, fmt.Sprintf("%q", m.Address+"/p2p/"+m.PeerID))
 			}
@@ -233,23 +244,23 @@ hook = ["sh", "-c", "echo activated $QUORUMGATE_DEPLOYMENT $QUORUMGATE_VERSION a
 [api]
 listen = "127.0.0.1:%d"
 admin = "127.0.0.1:%d"
-`, n.id, pp[0], strings.Join(peers, ", "), d.o.ViewInterval.String(), pp[1], pp[2])
+`, n.id, pp[0], strings.Join(peers, ", "), viewInterval.String(), pp[1], pp[2])
 		files := map[string][]byte{
-			node.StakingKeyFile: []byte(hex.EncodeToString(d.keys.Staking[n.id].Encode()) + "\n"),
+			node.StakingKeyFile: []byte(hex.EncodeToString(keys.Staking[n.id].Encode()) + "\n"),
 			node.P2PKeyFile:     p2pKey,
-			node.AdminTokenFile: []byte(hex.EncodeToString(d.keys.Staking[n.id].Encode()[:16]) + "\n"),
+			node.AdminTokenFile: []byte(hex.EncodeToString(keys.Staking[n.id].Encode()[:16]) + "\n"),
 			node.ConfigFile:     []byte(cfg),
 			"genesis.json":      genesis,
 		}
 		for name, data := range files {
 			if err := os.WriteFile(filepath.Join(home, name), data, 0o600); err != nil {
-				return err
+				return nil, nil, nil, err
 			}
 		}
-		d.procs = append(d.procs, &proc{id: n.id, role: n.role, stake: n.stake, home: home,
+		procs = append(procs, &proc{id: n.id, role: n.role, stake: n.stake, home: home,
 			api: fmt.Sprintf("127.0.0.1:%d", pp[1]), admin: fmt.Sprintf("127.0.0.1:%d", pp[2])})
 	}
-	return nil
+	return g, keys, procs, nil
 }
 
 // start runs (or reruns) a node's process; upgraded adds protocol 2.0.0 support.
