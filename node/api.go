@@ -141,6 +141,7 @@ func (n *Node) startAPI() error {
 	pub.HandleFunc("GET /deployments", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, n.Status().Deployments) })
 	pub.HandleFunc("GET /versions", n.serveVersions)
 	pub.HandleFunc("GET /state-id", n.serveStateID)
+	pub.HandleFunc("GET /readiness", n.serveReadiness)
 	pub.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	pub.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	pub.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

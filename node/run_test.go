@@ -234,6 +234,25 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 			t.Fatalf("%s: hook log %q", id, log)
 		}
 	}
+	// Who was ready at lock-in: every node finds the same block, the first
+	// after which p2 was LOCKED_IN, whose tally passes the threshold.
+	lock, err := c.nodes["seq"].LockInReadiness("p2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lock.State != "LOCKED_IN" || len(lock.Roles) != 1 || lock.Roles[0].ReadyStake*3 <= lock.Roles[0].TotalStake*2 ||
+		len(lock.Ready) < 4 || uint64(len(lock.Ready))*100 != lock.Roles[0].ReadyStake {
+		t.Fatalf("readiness at lock-in: %+v", lock)
+	}
+	if before, err := c.nodes["seq"].ReadinessAt("p2", lock.Height-1); err != nil || before.State != "STARTED" {
+		t.Fatalf("the block before lock-in: %+v %v", before, err)
+	}
+	for _, id := range c.ids {
+		got, err := c.nodes[id].LockInReadiness("p2")
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(lock) {
+			t.Fatalf("%s: readiness at lock-in %+v (%v), the sequencer's %+v", id, got, err, lock)
+		}
+	}
 	// A restart after the activation neither runs the hook again nor loses anything.
 	c.stop("e2")
 	c.start("e2", "protocol=2.0.0")

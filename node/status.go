@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
 )
 
@@ -97,32 +98,10 @@ func BuildStatus(nodeID string, head *activation.State, sup Supported, viewInter
 			if cutoff := p.EpochStart(epoch+1) - p.SafetyViews; cutoff > view {
 				sig.CutoffIn = cutoff - view
 			}
-			roles := d.Roles
-			if len(roles) == 0 {
-				roles = []string{""} // all stake as one group
-			}
-			tally := d.Tally(epoch)
 			if live != nil {
 				sig.LiveSigners = live(d.ID, epoch)
 			}
-			for _, r := range roles {
-				rs := RoleStatus{Role: r}
-				if r == "" {
-					rs.Role, rs.TotalStake = "all", table.TotalStake()
-					if tally != nil {
-						rs.ReadyStake = tally.ReadyTotal()
-					}
-				} else {
-					rs.TotalStake = table.RoleStake(r)
-					if tally != nil {
-						rs.ReadyStake = tally.Ready(r)
-					}
-				}
-				if rs.TotalStake > 0 {
-					rs.ReadyRatio = math.Round(float64(rs.ReadyStake)/float64(rs.TotalStake)*10000) / 10000
-				}
-				sig.Roles = append(sig.Roles, rs)
-			}
+			sig.Roles = roleStatuses(d, table, d.Tally(epoch))
 			ds.Signaling = sig
 		}
 		st.Deployments = append(st.Deployments, ds)
@@ -132,6 +111,35 @@ func BuildStatus(nodeID string, head *activation.State, sup Supported, viewInter
 		st.Versions = append(st.Versions, ComponentStatus{Component: c, Active: v, History: head.History(c)})
 	}
 	return st
+}
+
+// roleStatuses is a deployment's ready stake per required role (one group,
+// "all", when it requires none) in tally, which may be nil.
+func roleStatuses(d *activation.Deployment, table *quorum.Table, tally *quorum.Tally) []RoleStatus {
+	roles := d.Roles
+	if len(roles) == 0 {
+		roles = []string{""} // all stake as one group
+	}
+	var out []RoleStatus
+	for _, r := range roles {
+		rs := RoleStatus{Role: r}
+		if r == "" {
+			rs.Role, rs.TotalStake = "all", table.TotalStake()
+			if tally != nil {
+				rs.ReadyStake = tally.ReadyTotal()
+			}
+		} else {
+			rs.TotalStake = table.RoleStake(r)
+			if tally != nil {
+				rs.ReadyStake = tally.Ready(r)
+			}
+		}
+		if rs.TotalStake > 0 {
+			rs.ReadyRatio = math.Round(float64(rs.ReadyStake)/float64(rs.TotalStake)*10000) / 10000
+		}
+		out = append(out, rs)
+	}
+	return out
 }
 
 // bar draws ratio as a 20-cell bar with the threshold marked.

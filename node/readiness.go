@@ -1,0 +1,150 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/quorumgate/quorumgate/activation"
+)
+
+// Readiness is a stake deployment's finalized readiness in the epoch of a
+// block: who had signaled by then, and the ready stake per required role.
+// It answers "who was ready when it locked in?".
+type Readiness struct {
+	Deployment string `json:"deployment"`
+	Height     uint64 `json:"height"`
+	View       uint64 `json:"view"`
+	Epoch      uint64 `json:"epoch"`
+	// State is the deployment's state after that block.
+	State     string        `json:"state"`
+	Threshold string        `json:"threshold"`
+	Roles     []RoleStatus  `json:"roles"`
+	Ready     []ReadySigner `json:"ready"`
+}
+
+// ReadySigner is a node whose readiness the tally counted.
+type ReadySigner struct {
+	NodeID string `json:"node_id"`
+	Role   string `json:"role"`
+	Stake  uint64 `json:"stake"`
+}
+
+// errNotFound marks an answer that does not exist (HTTP 404), as opposed to
+// a store failure.
+var errNotFound = errors.New("not found")
+
+// ReadinessAt is deployment name's readiness after block height.
+func (n *Node) ReadinessAt(name string, height uint64) (Readiness, error) {
+	s, err := n.store.StateAt(height)
+	if err != nil {
+		return Readiness{}, fmt.Errorf("%w: no state at height %d: %v", errNotFound, height, err)
+	}
+	return readinessOf(s, name)
+}
+
+func readinessOf(s *activation.State, name string) (Readiness, error) {
+	d, ok := s.Deployment(name)
+	if !ok {
+		return Readiness{}, fmt.Errorf("%w: no deployment %q at that height", errNotFound, name)
+	}
+	if d.Mode != activation.Stake {
+		return Readiness{}, fmt.Errorf("%w: %s is a governance deployment: it does not count readiness", errNotFound, name)
+	}
+	h, view, _ := s.Head()
+	p := s.Params()
+	epoch := p.Epoch(view)
+	table := p.Identities.TableAt(epoch)
+	tally := d.Tally(epoch)
+	r := Readiness{Deployment: name, Height: h, View: view, Epoch: epoch, State: d.Status.String(),
+		Threshold: d.Threshold.String(), Roles: roleStatuses(d, table, tally), Ready: []ReadySigner{}}
+	if tally != nil {
+		for i := range table.Len() {
+			if tally.Has(i) {
+				id := table.At(i)
+				r.Ready = append(r.Ready, ReadySigner{NodeID: id.NodeID, Role: id.Role, Stake: id.Stake})
+			}
+		}
+	}
+	return r, nil
+}
+
+// LockInReadiness is deployment name's readiness in the block that locked
+// it in: exactly the signers whose stake made it pass the threshold.
+func (n *Node) LockInReadiness(name string) (Readiness, error) {
+	head := n.chain.Head()
+	d, ok := head.Deployment(name)
+	if !ok {
+		return Readiness{}, fmt.Errorf("%w: no deployment %q", errNotFound, name)
+	}
+	if d.Mode != activation.Stake {
+		return Readiness{}, fmt.Errorf("%w: %s is a governance deployment: it does not lock in by readiness", errNotFound, name)
+	}
+	var h uint64
+	switch d.Status {
+	case activation.LockedIn:
+		var err error
+		if h, err = n.store.HeightAtView(d.Since); err != nil {
+			return Readiness{}, fmt.Errorf("the block of view %d, where %s locked in: %w", d.Since, name, err)
+		}
+	case activation.Active:
+		// The state only keeps the latest transition: find the first block
+		// after which the deployment was LOCKED_IN or ACTIVE. Statuses only
+		// move forward, so a binary search over the heights finds it.
+		top, _, _ := head.Head()
+		lo, hi := uint64(0), top // invariant: not locked in after lo; locked in after hi
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			s, err := n.store.StateAt(mid)
+			if err != nil {
+				return Readiness{}, err
+			}
+			if md, ok := s.Deployment(name); ok && (md.Status == activation.LockedIn || md.Status == activation.Active) {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		h = hi
+	default:
+		return Readiness{}, fmt.Errorf("%w: %s has not locked in (it is %s)", errNotFound, name, d.Status)
+	}
+	return n.ReadinessAt(name, h)
+}
+
+// serveReadiness is GET /readiness?deployment=NAME[&height=H|&at=lock-in].
+func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	name := q.Get("deployment")
+	if name == "" {
+		http.Error(w, "deployment=NAME is required", http.StatusBadRequest)
+		return
+	}
+	var res Readiness
+	var err error
+	switch {
+	case q.Get("at") == "lock-in":
+		res, err = n.LockInReadiness(name)
+	case q.Get("at") != "":
+		http.Error(w, fmt.Sprintf("at=%q: the only value is lock-in", q.Get("at")), http.StatusBadRequest)
+		return
+	case q.Has("height"):
+		h, perr := strconv.ParseUint(q.Get("height"), 10, 64)
+		if perr != nil {
+			http.Error(w, "height must be a whole number", http.StatusBadRequest)
+			return
+		}
+		res, err = n.ReadinessAt(name, h)
+	default:
+		res, err = readinessOf(n.chain.Head(), name)
+	}
+	switch {
+	case errors.Is(err, errNotFound):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	default:
+		writeJSON(w, res)
+	}
+}
