@@ -59,9 +59,9 @@ func (p *Params) id() [32]byte {
 // VersionRecord is one step of a component's history: Version governs blocks
 // from ActivationView on; FirstView is the first block that ran it.
 type VersionRecord struct {
-	Version        string `cbor:"1,keyasint"`
-	ActivationView uint64 `cbor:"2,keyasint"`
-	FirstView      uint64 `cbor:"3,keyasint"`
+	Version        string `cbor:"1,keyasint" json:"version"`
+	ActivationView uint64 `cbor:"2,keyasint" json:"activation_view"`
+	FirstView      uint64 `cbor:"3,keyasint" json:"first_view"`
 }
 
 // State is the protocol state after a block (or at genesis). Immutable.
