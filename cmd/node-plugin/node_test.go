@@ -56,7 +56,8 @@ func TestRunBadConfigurationExits2(t *testing.T) {
 	runCLI("init", "--home", home, "--node-id", "n1")
 	for _, tc := range []struct{ flag, value, key string }{
 		{"--listen", "127.0.0.1:7000", "listen"},
-		{"--peer", "nowhere", "peers"},
+		{"--bootstrap", "nowhere", "peers"},
+		{"--peer", "nowhere", "peers"}, // the older spelling
 		{"--supported", "protocol", "supported"},
 		{"--api-listen", "no-port", "api.listen"},
 		{"--api-admin", "0.0.0.0:9000", "api.admin"},

@@ -80,7 +80,7 @@ var keys = []key{
 	{name: "node_id", env: "QUORUMGATE_NODE_ID", flag: "node-id", get: func(c *Config) *string { return &c.NodeID }},
 	{name: "genesis", env: "QUORUMGATE_GENESIS", flag: "genesis", get: func(c *Config) *string { return &c.Genesis }},
 	{name: "listen", env: "QUORUMGATE_LISTEN", flag: "listen", list: true, getL: func(c *Config) *[]string { return &c.Listen }},
-	{name: "peers", env: "QUORUMGATE_PEERS", flag: "peer", list: true, getL: func(c *Config) *[]string { return &c.Peers }},
+	{name: "peers", env: "QUORUMGATE_PEERS", flag: "bootstrap", list: true, getL: func(c *Config) *[]string { return &c.Peers }},
 	{name: "supported", env: "QUORUMGATE_SUPPORTED", flag: "supported", list: true, getL: func(c *Config) *[]string { return &c.Supported }},
 	{name: "view_interval", env: "QUORUMGATE_VIEW_INTERVAL", flag: "view-interval", get: func(c *Config) *string { return &c.ViewInterval }},
 	{name: "api.listen", env: "QUORUMGATE_API_LISTEN", flag: "api-listen", get: func(c *Config) *string { return &c.API.Listen }},
@@ -91,6 +91,13 @@ var keys = []key{
 
 // AddFlags declares the flags that override the file and the environment.
 func AddFlags(fs *pflag.FlagSet) {
+	// --peer is the older spelling of --bootstrap.
+	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "peer" {
+			name = "bootstrap"
+		}
+		return pflag.NormalizedName(name)
+	})
 	for _, k := range keys {
 		help := fmt.Sprintf("overrides %s in config.toml and $%s", k.name, k.env)
 		if k.list {
@@ -258,7 +265,9 @@ node_id = %q
 # The genesis file, relative to the node home.
 genesis = "genesis.json"
 
-# libp2p listen addresses, and static peers to dial (multiaddr with /p2p/ID).
+# libp2p listen addresses, and the peers to bootstrap from (multiaddr with
+# /p2p/ID; --bootstrap on the command line). They are dialled at start and
+# redialled while unreachable; gossip finds the rest.
 listen = ["/ip4/127.0.0.1/tcp/0"]
 peers = []
 
