@@ -47,7 +47,7 @@ func (n *Node) ReadinessAt(name string, height uint64) (Readiness, error) {
 func readinessOf(s *activation.State, name string) (Readiness, error) {
 	d, ok := s.Deployment(name)
 	if !ok {
-		return Readiness{}, fmt.Errorf("%w: no deployment %q at that height", errNotFound, name)
+		return Readiness{}, fmt.Errorf("%w: no deployment %q (at height %d)", errNotFound, name, func() uint64 { h, _, _ := s.Head(); return h }())
 	}
 	if d.Mode != activation.Stake {
 		return Readiness{}, fmt.Errorf("%w: %s is a governance deployment: it does not count readiness", errNotFound, name)

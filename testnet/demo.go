@@ -5,11 +5,12 @@ package testnet
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -46,10 +47,13 @@ type DemoOptions struct {
 
 // NodeResult is one row of the summary.
 type NodeResult struct {
-	ID, Role        string
-	Stake           uint64
-	UpgradedAtView  uint64 // 0: never
-	Halted          bool   // exited 3 before upgrading (governance mode)
+	ID, Role       string
+	Stake          uint64
+	UpgradedAtView uint64 // 0: never
+	// ReadyAtLockIn: its readiness counted in the block that locked the
+	// deployment in (stake mode).
+	ReadyAtLockIn   bool
+	Halted          bool // exited 3 before upgrading (governance mode)
 	FinalState      string
 	ActivationView  uint64
 	StateIDAtCommon string
@@ -87,8 +91,19 @@ var demoNodes = []struct {
 	{"e3", "execution", 200},
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// nodeCount applies the default node count (7) and checks the range.
+func nodeCount(n int) (int, error) {
+	if n == 0 {
+		n = 7
+	}
+	if n < 4 || n > len(demoNodes) {
+		return 0, badOption("--nodes %d: between 4 and %d", n, len(demoNodes))
+	}
+	return n, nil
+}
+
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, err
 	}
@@ -101,17 +116,15 @@ func freePort() (int, error) {
 // activated at the same view with the same state. Every process is stopped
 // when it returns, whatever happened; the folder stays for inspection.
 func Demo(ctx context.Context, o DemoOptions) (*Result, error) {
-	if o.Nodes == 0 {
-		o.Nodes = 7
-	}
-	if o.Nodes < 4 || o.Nodes > len(demoNodes) {
-		return nil, fmt.Errorf("--nodes %d: between 4 and %d", o.Nodes, len(demoNodes))
+	var err error
+	if o.Nodes, err = nodeCount(o.Nodes); err != nil {
+		return nil, err
 	}
 	if o.Mode == "" {
 		o.Mode = "stake"
 	}
 	if o.Mode != "stake" && o.Mode != "governance" {
-		return nil, fmt.Errorf("--mode %q: stake or governance", o.Mode)
+		return nil, badOption("--mode %q: stake or governance", o.Mode)
 	}
 	if o.ViewInterval == 0 {
 		o.ViewInterval = 20 * time.Millisecond
@@ -136,14 +149,14 @@ func Demo(ctx context.Context, o DemoOptions) (*Result, error) {
 		}
 		o.Dir = dir
 	}
-	d := &demo{o: o, rng: rand.New(rand.NewPCG(o.Seed, 7))}
+	d := &demo{o: o, rng: mrand.New(mrand.NewPCG(o.Seed, 7))}
 	defer d.teardown()
 	return d.run(ctx)
 }
 
 type demo struct {
 	o     DemoOptions
-	rng   *rand.Rand
+	rng   *mrand.Rand
 	g     *devchain.Genesis
 	keys  *devchain.Keys
 	procs []*proc
@@ -188,7 +201,7 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 }
 
 func (d *demo) setup() error {
-	g, keys, procs, err := writeHomes(d.o.Dir, d.o.Nodes, d.o.Seed, d.o.ViewInterval, d.o.EpochViews)
+	g, keys, procs, err := writeHomes(d.o.Dir, "127.0.0.1", d.o.Nodes, d.o.Seed, d.o.ViewInterval, d.o.EpochViews)
 	if err != nil {
 		return err
 	}
@@ -197,21 +210,26 @@ func (d *demo) setup() error {
 }
 
 // writeHomes generates a genesis and keys for n nodes and writes each
-// node's home (keys, token, config with free loopback ports, genesis).
-func writeHomes(dir string, nodes int, seed uint64, viewInterval time.Duration, epochViews uint64) (*devchain.Genesis, *devchain.Keys, []*proc, error) {
+// node's home (keys, admin token, config, genesis). The nodes' libp2p
+// addresses use host; their HTTP APIs stay on loopback. Ports are free ones.
+func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Duration, epochViews uint64) (*devchain.Genesis, *devchain.Keys, []*proc, error) {
 	var specs []devchain.NodeSpec
 	ports := map[string][3]int{}
 	for _, n := range demoNodes[:nodes] {
 		var pp [3]int
 		for i := range pp {
-			port, err := freePort()
+			h := "127.0.0.1"
+			if i == 0 {
+				h = host
+			}
+			port, err := freePort(h)
 			if err != nil {
 				return nil, nil, nil, err
 			}
 			pp[i] = port
 		}
 		ports[n.id] = pp
-		specs = append(specs, devchain.NodeSpec{ID: n.id, Role: n.role, Stake: n.stake, Address: fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", pp[0])})
+		specs = append(specs, devchain.NodeSpec{ID: n.id, Role: n.role, Stake: n.stake, Address: fmt.Sprintf("/ip4/%s/tcp/%d", host, pp[0])})
 	}
 	g, keys, err := devchain.Generate(devchain.GenerateOptions{ChainID: "demo", EpochViews: epochViews, SafetyViews: epochViews / 10,
 		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: specs, GovernanceMembers: 3, GovernanceThreshold: 2,
@@ -221,22 +239,22 @@ func writeHomes(dir string, nodes int, seed uint64, viewInterval time.Duration, 
 	}
 	genesis, _ := g.MarshalJSON()
 	var procs []*proc
-	for i, n := range demoNodes[:nodes] {
+	for _, n := range demoNodes[:nodes] {
 		home := filepath.Join(dir, n.id)
 		if err := os.MkdirAll(home, 0o700); err != nil {
 			return nil, nil, nil, err
 		}
 		p2pKey, _ := crypto.MarshalPrivateKey(keys.P2P[n.id])
 		var peers []string
-		for j, m := range g.Identities[0].Nodes {
-			if j != i {
+		for _, m := range g.Identities[0].Nodes {
+			if m.ID != n.id {
 				peers = append(peers, fmt.Sprintf("%q", m.Address+"/p2p/"+m.PeerID))
 			}
 		}
 		pp := ports[n.id]
 		cfg := fmt.Sprintf(`node_id = %q
 genesis = "genesis.json"
-listen = ["/ip4/127.0.0.1/tcp/%d"]
+listen = ["/ip4/%s/tcp/%d"]
 peers = [%s]
 supported = ["protocol=1.0.0"]
 view_interval = %q
@@ -244,11 +262,11 @@ hook = ["sh", "-c", "echo activated $QUORUMGATE_DEPLOYMENT $QUORUMGATE_VERSION a
 [api]
 listen = "127.0.0.1:%d"
 admin = "127.0.0.1:%d"
-`, n.id, pp[0], strings.Join(peers, ", "), viewInterval.String(), pp[1], pp[2])
+`, n.id, host, pp[0], strings.Join(peers, ", "), viewInterval.String(), pp[1], pp[2])
 		files := map[string][]byte{
 			node.StakingKeyFile: []byte(hex.EncodeToString(keys.Staking[n.id].Encode()) + "\n"),
 			node.P2PKeyFile:     p2pKey,
-			node.AdminTokenFile: []byte(hex.EncodeToString(keys.Staking[n.id].Encode()[:16]) + "\n"),
+			node.AdminTokenFile: []byte(rand.Text() + "\n"),
 			node.ConfigFile:     []byte(cfg),
 			"genesis.json":      genesis,
 		}
@@ -265,14 +283,16 @@ admin = "127.0.0.1:%d"
 
 // start runs (or reruns) a node's process; upgraded adds protocol 2.0.0 support.
 func (d *demo) start(p *proc, upgraded bool) error {
-	args := []string{"run", "--home", p.home}
+	supported := "protocol=1.0.0"
 	if upgraded {
-		args = append(args, "--supported", "protocol=1.0.0,protocol=2.0.0")
+		supported += ",protocol=2.0.0"
 	}
+	args := []string{"run", "--home", p.home, "--supported", supported}
 	log, err := os.OpenFile(filepath.Join(p.home, "node.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(log, "=== testnet: starting %s at %s, supporting %s\n", p.id, time.Now().Format(time.RFC3339), supported)
 	cmd := exec.Command(d.o.Binary, args...)
 	cmd.Dir = p.home // the hook's relative paths land in the node's home
 	cmd.Stdout, cmd.Stderr = log, log
@@ -315,18 +335,8 @@ func (d *demo) teardown() {
 }
 
 func (d *demo) get(p *proc, path string, v any) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + p.api + path)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %s", p.id, path, resp.Status)
-	}
-	if v != nil {
-		return json.Unmarshal(body, v)
+	if err := getJSON(p.api, path, v); err != nil {
+		return fmt.Errorf("%s: %w", p.id, err)
 	}
 	return nil
 }
@@ -340,18 +350,26 @@ func (d *demo) status(p *proc) (node.Status, error) {
 func (d *demo) waitAll(ctx context.Context, limit time.Duration, what string, cond func(*proc) bool) error {
 	deadline := time.Now().Add(limit)
 	for {
-		ok := true
+		var waiting []string
 		for _, p := range d.procs {
+			if p.cmd != nil {
+				select {
+				case code := <-p.exited:
+					p.exited <- code
+					return fmt.Errorf("waiting until %s, %s exited (code %d): %s (log: %s)", what, p.id, code,
+						lastError(filepath.Join(p.home, "node.log")), filepath.Join(p.home, "node.log"))
+				default:
+				}
+			}
 			if !cond(p) {
-				ok = false
-				break
+				waiting = append(waiting, p.id)
 			}
 		}
-		if ok {
+		if len(waiting) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %s: %s (node logs in %s)", limit, what, d.o.Dir)
+			return fmt.Errorf("not within %s: %s; still waiting for %s (node logs in %s)", limit, what, strings.Join(waiting, ", "), d.o.Dir)
 		}
 		select {
 		case <-ctx.Done():
@@ -516,6 +534,25 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 		}
 	}
 	res.ActivationView = res.Nodes[0].ActivationView
+	lockIn := "-" // governance deployments lock in when proposed, not by readiness
+	if d.o.Mode == "stake" {
+		var lock node.Readiness
+		if err := getJSON(d.procs[0].api, "/readiness?deployment=protocol-2&at=lock-in", &lock); err != nil {
+			return nil, err
+		}
+		for _, r := range lock.Ready {
+			for i := range res.Nodes {
+				if res.Nodes[i].ID == r.NodeID {
+					res.Nodes[i].ReadyAtLockIn = true
+				}
+			}
+		}
+		var parts []string
+		for _, r := range lock.Roles {
+			parts = append(parts, fmt.Sprintf("%s %d of %d (%.0f%%)", r.Role, r.ReadyStake, r.TotalStake, 100*r.ReadyRatio))
+		}
+		lockIn = fmt.Sprintf("locked in at view %d (epoch %d) with %s ready", lock.View, lock.Epoch, strings.Join(parts, ", "))
+	}
 	for _, r := range res.Nodes {
 		if r.ActivationView != res.ActivationView || r.StateIDAtCommon != res.Nodes[0].StateIDAtCommon {
 			return nil, fmt.Errorf("%s disagrees: activation view %d, state %s at height %d; %s: %d, %s", r.ID, r.ActivationView,
@@ -525,15 +562,22 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 	d.say("\nprotocol 2.0.0 is active on every node from view %d; all nodes have state %s… at height %d\n",
 		res.ActivationView, res.Nodes[0].StateIDAtCommon[:16], common)
 	w := tabwriter.NewWriter(d.o.Out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "node\trole\tstake\tupgraded at view\thalted first\tstate")
+	fmt.Fprintln(w, "node\trole\tstake\tupgraded at view\tready at lock-in\thalted first\tstate")
 	for _, r := range res.Nodes {
 		halted := "no"
 		if r.Halted {
 			halted = "yes (exit 3), resumed after upgrading"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Role, r.Stake, r.UpgradedAtView, halted, r.FinalState)
+		ready := "-"
+		if d.o.Mode == "stake" {
+			ready = map[bool]string{true: "yes", false: "no"}[r.ReadyAtLockIn]
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.ID, r.Role, r.Stake, r.UpgradedAtView, ready, halted, r.FinalState)
 	}
 	w.Flush()
+	if d.o.Mode == "stake" {
+		d.say("\n%s", lockIn)
+	}
 	if d.o.Mode == "governance" {
 		d.say("\nstake left behind at activation: %d of %d (%.0f%%); those nodes halted instead of forking, and resumed once upgraded",
 			res.StakeHalted, res.StakeTotal, 100*float64(res.StakeHalted)/float64(res.StakeTotal))

@@ -50,6 +50,25 @@ func TestDemoEndToEnd(t *testing.T) {
 					t.Fatalf("node %s hook.log: %q %v", n.ID, log, err)
 				}
 			}
+			if mode == "stake" {
+				// The nodes ready at lock-in carry more than 2/3 of each
+				// required role's stake, and each had upgraded by then.
+				ready, total := map[string]uint64{}, map[string]uint64{}
+				for _, n := range res.Nodes {
+					total[n.Role] += n.Stake
+					if n.ReadyAtLockIn {
+						ready[n.Role] += n.Stake
+						if n.UpgradedAtView == 0 || n.UpgradedAtView >= res.ActivationView {
+							t.Fatalf("%s ready at lock-in, but upgraded at view %d (activation %d)", n.ID, n.UpgradedAtView, res.ActivationView)
+						}
+					}
+				}
+				for _, role := range []string{"consensus", "execution"} {
+					if 3*ready[role] <= 2*total[role] {
+						t.Fatalf("%s: %d of %d stake ready at lock-in\n%s", role, ready[role], total[role], out.String())
+					}
+				}
+			}
 			if mode == "governance" && res.StakeHalted == 0 {
 				t.Fatalf("no node halted in governance mode:\n%s", out.String())
 			}

@@ -216,7 +216,10 @@ func (f *governanceFlags) submit(stdout io.Writer, kind string, payload []byte) 
 	return nil
 }
 
-func newProposeCommand(stdout io.Writer) *cobra.Command {
+// newProposeCommand is `propose`; with tn set it is `testnet propose`, which
+// signs with the testnet's committee keys and submits through one of its
+// running nodes.
+func newProposeCommand(stdout io.Writer, tn *testnetGovernance) *cobra.Command {
 	var f governanceFlags
 	var p activation.Proposal
 	var mode, threshold string
@@ -235,6 +238,11 @@ includes it; the chain judges it (rejections are protocol data).`,
 				return usageError{fmt.Errorf("--mode %q: allowed are stake, governance", mode)}
 			}
 			p.Mode = m
+			if tn != nil {
+				if err := tn.fill(cmd, &f, &p); err != nil {
+					return err
+				}
+			}
 			if m == activation.Stake {
 				th, err := quorum.ParseThreshold(threshold)
 				if err != nil {
@@ -249,7 +257,11 @@ includes it; the chain judges it (rejections are protocol data).`,
 			return f.submit(stdout, "proposal", canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a}))
 		},
 	}
-	f.add(cmd)
+	if tn != nil {
+		tn.add(cmd)
+	} else {
+		f.add(cmd)
+	}
 	cmd.Flags().StringVar(&p.Name, "name", "", "deployment name")
 	cmd.Flags().StringVar(&p.Component, "component", "protocol", "component")
 	cmd.Flags().StringVar(&p.Version, "version", "", "new version (semver)")
@@ -264,7 +276,7 @@ includes it; the chain judges it (rejections are protocol data).`,
 	return cmd
 }
 
-func newCancelCommand(stdout io.Writer) *cobra.Command {
+func newCancelCommand(stdout io.Writer, tn *testnetGovernance) *cobra.Command {
 	var f governanceFlags
 	var name string
 	cmd := &cobra.Command{
@@ -275,6 +287,11 @@ func newCancelCommand(stdout io.Writer) *cobra.Command {
 			if name == "" {
 				return usageError{errors.New("cancel needs --name")}
 			}
+			if tn != nil {
+				if err := tn.fill(cmd, &f, nil); err != nil {
+					return err
+				}
+			}
 			a, err := f.approve(func(chainID string) []byte { return activation.CancelMessage(chainID, name) })
 			if err != nil {
 				return err
@@ -282,7 +299,11 @@ func newCancelCommand(stdout io.Writer) *cobra.Command {
 			return f.submit(stdout, "cancel", canon.MustEncode(activation.SignedCancel{Deployment: name, Approval: a}))
 		},
 	}
-	f.add(cmd)
+	if tn != nil {
+		tn.add(cmd)
+	} else {
+		f.add(cmd)
+	}
 	cmd.Flags().StringVar(&name, "name", "", "the deployment to cancel")
 	return cmd
 }

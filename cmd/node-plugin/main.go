@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumgate/quorumgate/node"
+	"github.com/quorumgate/quorumgate/testnet"
 )
 
 // Exit codes, documented in the README and in --help.
@@ -54,10 +55,11 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 func exitCode(err error) int {
 	var ue usageError
 	var he haltExit
+	var oe *testnet.OptionError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &oe):
 		return exitBadInput
 	case errors.As(err, &he):
 		return exitHalted
@@ -86,7 +88,7 @@ Exit codes:
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newReplayCommand(stdout), newSimCommand(stdout), newInitCommand(stdout), newKeysCommand(stdout),
 		newVersionCommand(stdout), newRunCommand(stderr), newStatusCommand(stdout), newDeploymentsCommand(stdout),
-		newVersionsCommand(stdout), newProposeCommand(stdout), newCancelCommand(stdout), newTestnetCommand(stdout))
+		newVersionsCommand(stdout), newProposeCommand(stdout, nil), newCancelCommand(stdout, nil), newTestnetCommand(stdout))
 	return root
 }
 

@@ -257,3 +257,21 @@ func TestExitCodes(t *testing.T) {
 		t.Fatal("exit codes")
 	}
 }
+
+func TestPrintTail(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"a\nb\nc\n", 2, "b\nc\n"},
+		{"a\nb\nc", 0, "a\nb\nc\n"},
+		{"a\n", 5, "a\n"},
+		{"", 3, ""},
+	} {
+		var out strings.Builder
+		if err := printTail(&out, strings.NewReader(tc.in), tc.n); err != nil || out.String() != tc.want {
+			t.Errorf("printTail(%q, %d) = %q, %v; want %q", tc.in, tc.n, out.String(), err, tc.want)
+		}
+	}
+}

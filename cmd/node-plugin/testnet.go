@@ -1,19 +1,50 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/node"
 	"github.com/quorumgate/quorumgate/testnet"
 )
 
 func newTestnetCommand(stdout io.Writer) *cobra.Command {
-	tn := &cobra.Command{Use: "testnet", Short: "Local multi-node testnets on 127.0.0.1"}
+	tn := &cobra.Command{
+		Use:   "testnet",
+		Short: "Local multi-node testnets on 127.0.0.1",
+		Long: `testnet runs local multi-node testnets as real node-plugin processes.
+
+demo walks a whole upgrade through a fresh testnet and tears it down.
+
+The other commands manage an interactive testnet that lives in a folder
+(--dir, default $QUORUMGATE_TESTNET_DIR or ./quorumgate-testnet): up creates
+and starts it (or restarts it where it was), status shows every node's view
+side by side, upgrade/stop/start play an operator, propose and cancel play the
+governance committee, logs shows a node's log, down stops it all.
+
+Its nodes run detached, each in its own process group, with its log in
+DIR/NODE/node.log; DIR/testnet.json records them.`,
+	}
+	tn.AddCommand(newTestnetDemoCommand(stdout), newTestnetUpCommand(stdout), newTestnetStatusCommand(stdout),
+		newTestnetUpgradeCommand(stdout), newTestnetStopCommand(stdout), newTestnetStartCommand(stdout),
+		newProposeCommand(stdout, &testnetGovernance{}), newCancelCommand(stdout, &testnetGovernance{}),
+		newTestnetLogsCommand(stdout), newTestnetDownCommand(stdout))
+	return tn
+}
+
+func newTestnetDemoCommand(stdout io.Writer) *cobra.Command {
 	var o testnet.DemoOptions
 	demo := &cobra.Command{
 		Use:   "demo [--nodes 7] [--mode stake|governance]",
@@ -46,6 +77,371 @@ and log (node.log) for inspection.`,
 	demo.Flags().Uint64Var(&o.Seed, "seed", 1, "seed for the operators' timing")
 	demo.Flags().DurationVar(&o.ViewInterval, "view-interval", 20*time.Millisecond, "time between views")
 	demo.Flags().Uint64Var(&o.EpochViews, "epoch-views", 50, "views per epoch")
-	tn.AddCommand(demo)
-	return tn
+	return demo
+}
+
+func addDirFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "dir", testnet.DefaultDir(), "the testnet's folder ($QUORUMGATE_TESTNET_DIR)")
+}
+
+// openTestnet opens the testnet in dir; a missing or broken one is bad usage.
+func openTestnet(dir string, stdout io.Writer) (*testnet.Testnet, error) {
+	t, err := testnet.Open(dir)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	t.Out = stdout
+	return t, nil
+}
+
+// interruptible is the command's context, cancelled by Ctrl-C.
+func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}
+
+func newTestnetUpCommand(stdout io.Writer) *cobra.Command {
+	var o testnet.UpOptions
+	cmd := &cobra.Command{
+		Use:   "up [--nodes 7] [--dir DIR] [--host 127.0.0.1]",
+		Short: "Create and start an interactive testnet, or restart an existing one where it was",
+		Long: `up generates a genesis and keys for N nodes (roles and uneven stakes; the first
+is the devchain sequencer), writes each node's home in DIR, starts every node
+as a detached node-plugin process and waits until all are synced.
+
+On a folder that already holds a testnet it starts every node that is not
+running, where it was: stores, keys, ports and supported versions are kept.
+
+--host sets the address the nodes' libp2p listens on and announces, so that
+nodes on other machines can join (see the README); the HTTP APIs always stay
+on 127.0.0.1.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("nodes") {
+				o.Nodes = 0 // the default applies to a new testnet only
+			}
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			o.Out = stdout
+			t, err := testnet.Up(ctx, o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "\nevery node is synced\n\n")
+			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "node\trole\tstake\tapi\tlog\t--bootstrap address")
+			for _, n := range t.M.Nodes {
+				rel, _ := filepath.Rel(t.Dir, t.LogPath(&n))
+				role := n.Role
+				if n.Sequencer {
+					role += " (sequencer)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\thttp://%s\t%s\t%s\n", n.ID, role, n.Stake, n.API, rel, n.P2P)
+			}
+			tw.Flush()
+			dirFlag := ""
+			if o.Dir != testnet.DefaultDir() {
+				dirFlag = " --dir " + o.Dir
+			}
+			fmt.Fprintf(stdout, `
+next:
+  node-plugin testnet status%[1]s
+  node-plugin testnet propose%[1]s --name protocol-2 --version 2.0.0 --role consensus --role execution
+  node-plugin testnet upgrade%[1]s %[2]s --supports protocol=2.0.0
+  node-plugin testnet down%[1]s
+`, dirFlag, t.M.Nodes[1].ID)
+			return nil
+		},
+	}
+	addDirFlag(cmd, &o.Dir)
+	cmd.Flags().IntVar(&o.Nodes, "nodes", 7, "how many nodes (4 to 9), for a new testnet")
+	cmd.Flags().StringVar(&o.Host, "host", "127.0.0.1", "the IPv4 address the nodes' libp2p listens on, for a new testnet")
+	cmd.Flags().Uint64Var(&o.Seed, "seed", 1, "seed for the genesis keys, for a new testnet")
+	cmd.Flags().DurationVar(&o.ViewInterval, "view-interval", 100*time.Millisecond, "time between views, for a new testnet")
+	cmd.Flags().Uint64Var(&o.EpochViews, "epoch-views", 100, "views per epoch, for a new testnet")
+	return cmd
+}
+
+func newTestnetStatusCommand(stdout io.Writer) *cobra.Command {
+	var dir, output string
+	cmd := &cobra.Command{
+		Use:   "status [--dir DIR] [--output text|json]",
+		Short: "Every node's process, head and view of every deployment, side by side",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return usageError{fmt.Errorf("--output %q: text or json", output)}
+			}
+			t, err := openTestnet(dir, stdout)
+			if err != nil {
+				return err
+			}
+			s := t.Status()
+			if output == "json" {
+				return printJSON(stdout, s)
+			}
+			testnet.WriteStatus(stdout, s)
+			return nil
+		},
+	}
+	addDirFlag(cmd, &dir)
+	cmd.Flags().StringVar(&output, "output", "text", "text or json")
+	return cmd
+}
+
+func newTestnetUpgradeCommand(stdout io.Writer) *cobra.Command {
+	var dir string
+	var supports []string
+	cmd := &cobra.Command{
+		Use:   "upgrade NODE --supports component=version",
+		Short: "Play NODE's operator: restart it supporting more versions",
+		Long: `upgrade adds the component=version pairs to what NODE supports and restarts
+it, as its operator would after installing a new binary, then waits until it
+is synced. A node that halted (exit 3) on a version it did not support
+resumes this way.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := openTestnet(dir, stdout)
+			if err != nil {
+				return err
+			}
+			if len(supports) == 0 {
+				return usageError{errors.New("upgrade needs --supports component=version")}
+			}
+			if _, err := node.ParseSupported(supports); err != nil {
+				return usageError{fmt.Errorf("--supports: %w", err)}
+			}
+			if _, err := t.Node(args[0]); err != nil {
+				return usageError{err}
+			}
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			return t.Upgrade(ctx, args[0], supports)
+		},
+	}
+	addDirFlag(cmd, &dir)
+	cmd.Flags().StringSliceVar(&supports, "supports", nil, "component=version pairs to add (repeat or comma-separate)")
+	return cmd
+}
+
+// newTestnetNodesCommand is a command over one or more named nodes; every
+// name is checked before anything is done.
+func newTestnetNodesCommand(stdout io.Writer, verb, short string, do func(ctx context.Context, t *testnet.Testnet, id string) error) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   verb + " NODE...",
+		Short: short,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("%s needs the nodes to %s", verb, verb)}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := openTestnet(dir, stdout)
+			if err != nil {
+				return err
+			}
+			for _, id := range args {
+				if _, err := t.Node(id); err != nil {
+					return usageError{err}
+				}
+			}
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			for _, id := range args {
+				if err := do(ctx, t, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+func newTestnetStopCommand(stdout io.Writer) *cobra.Command {
+	return newTestnetNodesCommand(stdout, "stop", "Stop nodes (SIGTERM, then SIGKILL after 10s)",
+		func(_ context.Context, t *testnet.Testnet, id string) error { return t.Stop(id) })
+}
+
+func newTestnetStartCommand(stdout io.Writer) *cobra.Command {
+	return newTestnetNodesCommand(stdout, "start", "Start stopped nodes, with the versions they support, and wait until they are synced",
+		func(ctx context.Context, t *testnet.Testnet, id string) error { return t.Start(ctx, id) })
+}
+
+func newTestnetDownCommand(stdout io.Writer) *cobra.Command {
+	var dir string
+	var purge bool
+	cmd := &cobra.Command{
+		Use:   "down [--dir DIR] [--purge]",
+		Short: "Stop every node; the folder stays (up restarts it) unless --purge",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := openTestnet(dir, stdout)
+			if err != nil {
+				return err
+			}
+			if err := t.Down(); err != nil {
+				return err
+			}
+			if purge {
+				if err := os.RemoveAll(t.Dir); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "removed %s\n", t.Dir)
+				return nil
+			}
+			fmt.Fprintf(stdout, "every node is stopped; %s keeps the homes and logs (testnet up restarts it)\n", t.Dir)
+			return nil
+		},
+	}
+	addDirFlag(cmd, &dir)
+	cmd.Flags().BoolVar(&purge, "purge", false, "also delete the folder")
+	return cmd
+}
+
+func newTestnetLogsCommand(stdout io.Writer) *cobra.Command {
+	var dir string
+	var lines int
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs NODE [--lines 50] [--follow]",
+		Short: "Print a node's log (node.log in its home); --follow keeps printing until Ctrl-C",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := openTestnet(dir, stdout)
+			if err != nil {
+				return err
+			}
+			n, err := t.Node(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			f, err := os.Open(t.LogPath(n))
+			if err != nil {
+				return usageError{fmt.Errorf("%s has no log yet: %w", n.ID, err)}
+			}
+			defer f.Close()
+			if err := printTail(stdout, f, lines); err != nil {
+				return err
+			}
+			if !follow {
+				return nil
+			}
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			for {
+				if _, err := io.Copy(stdout, f); err != nil {
+					return err
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		},
+	}
+	addDirFlag(cmd, &dir)
+	cmd.Flags().IntVarP(&lines, "lines", "n", 50, "how many of the last lines to print (0: all)")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing what the node writes, until Ctrl-C")
+	return cmd
+}
+
+// printTail prints the last n lines of r (all with n <= 0), leaving r at its end.
+func printTail(w io.Writer, r io.Reader, n int) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var ring []string
+	for sc.Scan() {
+		ring = append(ring, sc.Text())
+		if n > 0 && len(ring) > n {
+			ring = ring[1:]
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	for _, l := range ring {
+		fmt.Fprintln(w, l)
+	}
+	return nil
+}
+
+// testnetGovernance turns propose and cancel into their testnet forms: the
+// committee keys come from the testnet's folder, and the submission goes
+// through one of its running nodes.
+type testnetGovernance struct {
+	dir, via string
+}
+
+func (tg *testnetGovernance) add(cmd *cobra.Command) {
+	addDirFlag(cmd, &tg.dir)
+	cmd.Flags().StringVar(&tg.via, "via", "", "the node to submit through (default: the first running one)")
+	switch cmd.Name() {
+	case "propose":
+		cmd.Use = "propose --name N --version V [--mode stake|governance] [--role R ...] [--start-epoch E] [--activation-view V]"
+		cmd.Short = "Play the governance committee: sign a proposal with the testnet's committee keys and submit it"
+		cmd.Long = `propose signs a deployment proposal with the testnet's committee keys
+(DIR/governance) and submits it through a running node's admin API.
+
+Stake mode signals from the next epoch (--start-epoch) for 40 epochs
+(--timeout-epoch) unless told otherwise; governance mode activates three epochs
+from now (--activation-view) unless told otherwise.`
+	case "cancel":
+		cmd.Use = "cancel --name N"
+		cmd.Short = "Play the governance committee: sign a cancellation and submit it"
+	}
+}
+
+// fill points f at the testnet's committee keys and a running node, and,
+// for a proposal, fills the schedule flags that were not given from the
+// node's head.
+func (tg *testnetGovernance) fill(cmd *cobra.Command, f *governanceFlags, p *activation.Proposal) error {
+	t, err := testnet.Open(tg.dir)
+	if err != nil {
+		return usageError{err}
+	}
+	var via *testnet.ManifestNode
+	if tg.via != "" {
+		if via, err = t.Node(tg.via); err != nil {
+			return usageError{err}
+		}
+	} else if running := t.Running(); len(running) > 0 {
+		via = running[0]
+	} else {
+		return usageError{errors.New("no node of the testnet is running: testnet up first")}
+	}
+	f.home = t.Home(via)
+	f.keyFiles, f.members = nil, nil
+	for i, k := range t.M.GovernanceKeys[:min(2, len(t.M.GovernanceKeys))] {
+		f.keyFiles = append(f.keyFiles, filepath.Join(t.Dir, k))
+		f.members = append(f.members, i)
+	}
+	if p == nil {
+		return nil
+	}
+	var st node.Status
+	if err := getJSON(f.home, "/status", &st); err != nil {
+		return err
+	}
+	changed := cmd.Flags().Changed
+	switch p.Mode {
+	case activation.Stake:
+		if !changed("start-epoch") {
+			p.StartEpoch = st.Head.Epoch + 1
+		}
+		if !changed("timeout-epoch") {
+			p.TimeoutEpoch = p.StartEpoch + 40
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: signaling from epoch %d, fails at epoch %d (the head is in epoch %d)\n", p.Name, p.StartEpoch, p.TimeoutEpoch, st.Head.Epoch)
+	case activation.Governance:
+		if !changed("activation-view") {
+			p.ActivationView = st.Head.View + 3*t.M.EpochViews
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: activates at view %d (the head is at view %d)\n", p.Name, p.ActivationView, st.Head.View)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "submitting through %s\n", via.ID)
+	return nil
 }

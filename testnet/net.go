@@ -1,0 +1,566 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/quorumgate/quorumgate/chain/devchain"
+	"github.com/quorumgate/quorumgate/node"
+)
+
+// An interactive testnet lives in a folder: one home per node, the
+// committee's keys, and ManifestFile, which records what the testnet is made
+// of and which process runs each node. The node processes are detached (own
+// process group, output to HOME/node.log), so they outlive the command that
+// started them; every command finds them again through the manifest.
+
+// ManifestFile is the testnet's record, in its folder.
+const ManifestFile = "testnet.json"
+
+const manifestVersion = 1
+
+// Manifest is the content of ManifestFile.
+type Manifest struct {
+	Version      int    `json:"version"`
+	ChainID      string `json:"chain_id"`
+	Host         string `json:"host"`
+	ViewInterval string `json:"view_interval"`
+	EpochViews   uint64 `json:"epoch_views"`
+	// GovernanceKeys are the committee members' private key files (relative
+	// to the folder), in member order; the genesis threshold is 2.
+	GovernanceKeys []string       `json:"governance_keys"`
+	Nodes          []ManifestNode `json:"nodes"`
+}
+
+// ManifestNode is one node of the testnet.
+type ManifestNode struct {
+	ID        string `json:"id"`
+	Role      string `json:"role"`
+	Stake     uint64 `json:"stake"`
+	Sequencer bool   `json:"sequencer,omitempty"`
+	// Home is relative to the testnet folder.
+	Home string `json:"home"`
+	// P2P is the node's libp2p address with its peer ID: what another
+	// node passes to --bootstrap.
+	P2P   string `json:"p2p"`
+	API   string `json:"api"`
+	Admin string `json:"admin"`
+	// Supported is what the node's binary runs (component=version).
+	Supported []string `json:"supported"`
+	// PID is the node's process while the testnet believes it runs; 0 once
+	// stopped by a command.
+	PID int `json:"pid,omitempty"`
+}
+
+// UpOptions configure Up.
+type UpOptions struct {
+	Dir string
+	// Nodes (4 to 9, default 7) applies to a new testnet; for an existing
+	// one it must be 0 or match.
+	Nodes int
+	// Host is the address the nodes' libp2p listens on and announces
+	// (default 127.0.0.1). Their HTTP APIs always stay on loopback.
+	Host         string
+	Seed         uint64
+	ViewInterval time.Duration // default 100ms
+	EpochViews   uint64        // default 100
+	// Binary is the node-plugin executable to run (default: this process's).
+	Binary string
+	Out    io.Writer
+	// SyncTimeout bounds the wait for every node to be synced (default 60s).
+	SyncTimeout time.Duration
+}
+
+// OptionError is a bad option or a folder that cannot hold a testnet: the
+// command line's fault, not the testnet's (node-plugin exits 2).
+type OptionError struct{ Err error }
+
+func (e *OptionError) Error() string { return e.Err.Error() }
+func (e *OptionError) Unwrap() error { return e.Err }
+
+func badOption(format string, args ...any) error {
+	return &OptionError{fmt.Errorf(format, args...)}
+}
+
+// Testnet is an interactive testnet, opened from its folder.
+type Testnet struct {
+	Dir    string
+	M      Manifest
+	Binary string
+	Out    io.Writer
+}
+
+// DefaultDir is where the interactive commands look without --dir.
+func DefaultDir() string {
+	if d := os.Getenv("QUORUMGATE_TESTNET_DIR"); d != "" {
+		return d
+	}
+	return "quorumgate-testnet"
+}
+
+// Up creates a testnet in o.Dir and starts it, or, if o.Dir already holds
+// one, starts every node that is not running, where it was: the nodes keep
+// their stores, keys, ports and supported versions. It returns once every
+// node is synced.
+func Up(ctx context.Context, o UpOptions) (*Testnet, error) {
+	if o.Dir == "" {
+		o.Dir = DefaultDir()
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.SyncTimeout == 0 {
+		o.SyncTimeout = 60 * time.Second
+	}
+	var t *Testnet
+	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
+		if t, err = Open(dir); err != nil {
+			return nil, err
+		}
+		if o.Nodes != 0 && o.Nodes != len(t.M.Nodes) {
+			return nil, badOption("--nodes %d: the testnet in %s has %d nodes (down --purge it to make a new one)", o.Nodes, dir, len(t.M.Nodes))
+		}
+		fmt.Fprintf(o.Out, "restarting the testnet in %s where it was\n", dir)
+	} else {
+		if t, err = create(dir, o); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(o.Out, "created a testnet in %s: %d nodes, epochs of %d views at %s a view\n", dir, len(t.M.Nodes), t.M.EpochViews, t.M.ViewInterval)
+	}
+	t.Out = o.Out
+	if o.Binary != "" {
+		t.Binary = o.Binary
+	}
+	var started []string
+	err = t.edit(func() error {
+		for i := range t.M.Nodes {
+			n := &t.M.Nodes[i]
+			if t.running(n) {
+				continue
+			}
+			if err := t.start(n); err != nil {
+				return err
+			}
+			started = append(started, n.ID)
+		}
+		return nil
+	})
+	if err == nil {
+		err = t.WaitSynced(ctx, started, o.SyncTimeout)
+	}
+	if err != nil {
+		// Leave nothing half up: stop what this call started.
+		t.edit(func() error {
+			for _, id := range started {
+				n, _ := t.Node(id)
+				t.stop(n)
+			}
+			return nil
+		})
+		return nil, err
+	}
+	return t, nil
+}
+
+func create(dir string, o UpOptions) (*Testnet, error) {
+	var err error
+	if o.Nodes, err = nodeCount(o.Nodes); err != nil {
+		return nil, err
+	}
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(o.Host); ip == nil || ip.To4() == nil || ip.IsUnspecified() {
+		return nil, badOption("--host %q: an IPv4 address of this machine that the other nodes can reach, such as 192.168.1.10", o.Host)
+	}
+	if o.ViewInterval == 0 {
+		o.ViewInterval = 100 * time.Millisecond
+	}
+	if o.EpochViews == 0 {
+		o.EpochViews = 100
+	}
+	if o.EpochViews < 10 {
+		return nil, badOption("--epoch-views %d: at least 10", o.EpochViews)
+	}
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return nil, badOption("%s is not empty and holds no %s: not a testnet folder", dir, ManifestFile)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	g, keys, procs, err := writeHomes(dir, o.Host, o.Nodes, o.Seed, o.ViewInterval, o.EpochViews)
+	if err != nil {
+		return nil, err
+	}
+	m := Manifest{Version: manifestVersion, ChainID: g.ChainID, Host: o.Host, ViewInterval: o.ViewInterval.String(), EpochViews: o.EpochViews}
+	if err := os.MkdirAll(filepath.Join(dir, "governance"), 0o700); err != nil {
+		return nil, err
+	}
+	for i, k := range keys.Governance {
+		name := filepath.Join("governance", fmt.Sprintf("member-%d.key", i))
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(hex.EncodeToString(k.Encode())+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		m.GovernanceKeys = append(m.GovernanceKeys, name)
+	}
+	for _, p := range procs {
+		i := slices.IndexFunc(g.Identities[0].Nodes, func(n devchain.Node) bool { return n.ID == p.id })
+		if i < 0 {
+			return nil, fmt.Errorf("internal: node %s is not in the genesis", p.id)
+		}
+		id := g.Identities[0].Nodes[i]
+		m.Nodes = append(m.Nodes, ManifestNode{ID: p.id, Role: p.role, Stake: p.stake, Sequencer: p.id == g.Sequencer,
+			Home: p.id, P2P: id.Address + "/p2p/" + id.PeerID, API: p.api, Admin: p.admin, Supported: []string{"protocol=1.0.0"}})
+	}
+	t := &Testnet{Dir: dir, M: m}
+	return t, t.save()
+}
+
+// Open finds the testnet in dir.
+func Open(dir string) (*Testnet, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, ManifestFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, badOption("no testnet in %s (no %s): create one with node-plugin testnet up --dir %s", dir, ManifestFile, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if m.Version != manifestVersion {
+		return nil, fmt.Errorf("%s: version %d, this node-plugin reads version %d", path, m.Version, manifestVersion)
+	}
+	for i, n := range m.Nodes {
+		if n.ID == "" || n.Home == "" || n.API == "" || filepath.IsAbs(n.Home) || strings.Contains(n.Home, "..") {
+			return nil, fmt.Errorf("%s: nodes[%d]: needs an id, an api address and a home inside the folder", path, i)
+		}
+	}
+	return &Testnet{Dir: dir, M: m, Out: io.Discard}, nil
+}
+
+func (t *Testnet) save() error {
+	data, err := json.MarshalIndent(t.M, "", "  ")
+	if err != nil {
+		return err
+	}
+	return node.WriteFileAtomic(filepath.Join(t.Dir, ManifestFile), append(data, '\n'), 0o600)
+}
+
+// lock serializes the commands that start and stop processes.
+func (t *Testnet) lock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(t.Dir, "testnet.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("another testnet command holds %s: %v", f.Name(), err)
+		}
+	}
+}
+
+// Node returns the node called id.
+func (t *Testnet) Node(id string) (*ManifestNode, error) {
+	for i := range t.M.Nodes {
+		if t.M.Nodes[i].ID == id {
+			return &t.M.Nodes[i], nil
+		}
+	}
+	var ids []string
+	for _, n := range t.M.Nodes {
+		ids = append(ids, n.ID)
+	}
+	return nil, fmt.Errorf("no node %q in the testnet; its nodes are %s", id, strings.Join(ids, ", "))
+}
+
+// Home is the absolute home folder of n.
+func (t *Testnet) Home(n *ManifestNode) string { return filepath.Join(t.Dir, n.Home) }
+
+// LogPath is where n's process writes its log.
+func (t *Testnet) LogPath(n *ManifestNode) string { return filepath.Join(t.Home(n), "node.log") }
+
+// running reports whether n's recorded process is alive and is n's node.
+func (t *Testnet) running(n *ManifestNode) bool {
+	return n.PID > 0 && processAlive(n.PID, t.Home(n))
+}
+
+// processAlive reports whether pid runs node-plugin for home. It reaps the
+// process if it is this process's exited child, treats a zombie as dead, and
+// checks the command line where /proc has it, so a reused pid does not count.
+func processAlive(pid int, home string) bool {
+	var ws syscall.WaitStatus
+	if got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); got == pid && err == nil {
+		return false
+	}
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no /proc here: the signal check is all there is
+	}
+	if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && slices.Contains(strings.Split(string(cmdline), "\x00"), home)
+}
+
+func (t *Testnet) binary() (string, error) {
+	if t.Binary != "" {
+		return t.Binary, nil
+	}
+	return os.Executable()
+}
+
+// start runs n's process, detached, and records its pid (the caller saves).
+func (t *Testnet) start(n *ManifestNode) error {
+	bin, err := t.binary()
+	if err != nil {
+		return err
+	}
+	home := t.Home(n)
+	log, err := os.OpenFile(t.LogPath(n), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	fmt.Fprintf(log, "=== testnet: starting %s at %s, supporting %s\n", n.ID, time.Now().Format(time.RFC3339), strings.Join(n.Supported, ","))
+	cmd := exec.Command(bin, "run", "--home", home, "--supported", strings.Join(n.Supported, ","))
+	cmd.Dir = home // the hook's relative paths land in the node's home
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append(os.Environ(), "QUORUMGATE_LOG_LEVEL=info")
+	// Its own process group: Ctrl-C in the terminal that ran `up` does not
+	// reach it, and stop signals the whole group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", n.ID, err)
+	}
+	n.PID = cmd.Process.Pid
+	cmd.Process.Release()
+	fmt.Fprintf(t.Out, "%s started (pid %d), supporting %s\n", n.ID, n.PID, strings.Join(n.Supported, ", "))
+	return nil
+}
+
+// stop ends n's process: SIGTERM to its group, SIGKILL after 10s.
+func (t *Testnet) stop(n *ManifestNode) bool {
+	if !t.running(n) {
+		n.PID = 0
+		return false
+	}
+	syscall.Kill(-n.PID, syscall.SIGTERM)
+	deadline := time.Now().Add(10 * time.Second)
+	for t.running(n) {
+		if time.Now().After(deadline) {
+			syscall.Kill(-n.PID, syscall.SIGKILL)
+			deadline = time.Now().Add(10 * time.Second)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fmt.Fprintf(t.Out, "%s stopped\n", n.ID)
+	n.PID = 0
+	return true
+}
+
+// edit runs fn with the testnet locked and its manifest freshly read, and
+// saves what fn changed (also when fn fails: processes it started or
+// stopped are recorded either way).
+func (t *Testnet) edit(fn func() error) error {
+	unlock, err := t.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	fresh, err := Open(t.Dir)
+	if err != nil {
+		return err
+	}
+	t.M = fresh.M
+	ferr := fn()
+	if err := t.save(); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// editNode is edit for the node id.
+func (t *Testnet) editNode(id string, fn func(n *ManifestNode) error) error {
+	return t.edit(func() error {
+		n, err := t.Node(id)
+		if err != nil {
+			return err
+		}
+		return fn(n)
+	})
+}
+
+// Start starts the node id if it is not running, and waits until it is synced.
+func (t *Testnet) Start(ctx context.Context, id string) error {
+	err := t.editNode(id, func(n *ManifestNode) error {
+		if t.running(n) {
+			fmt.Fprintf(t.Out, "%s is already running (pid %d)\n", n.ID, n.PID)
+			return nil
+		}
+		return t.start(n)
+	})
+	if err != nil {
+		return err
+	}
+	return t.WaitSynced(ctx, []string{id}, 60*time.Second)
+}
+
+// Stop stops the node id; stopping a stopped node is not an error.
+func (t *Testnet) Stop(id string) error {
+	return t.editNode(id, func(n *ManifestNode) error {
+		if !t.stop(n) {
+			fmt.Fprintf(t.Out, "%s was not running\n", n.ID)
+		}
+		return nil
+	})
+}
+
+// Upgrade adds the given component=version pairs to what node id supports
+// and restarts it with them, as its operator would after installing a new
+// binary, then waits until it is synced.
+func (t *Testnet) Upgrade(ctx context.Context, id string, supports []string) error {
+	if len(supports) == 0 {
+		return badOption("upgrade needs --supports component=version")
+	}
+	err := t.editNode(id, func(n *ManifestNode) error {
+		merged := slices.Clone(n.Supported)
+		for _, s := range supports {
+			if !slices.Contains(merged, s) {
+				merged = append(merged, s)
+			}
+		}
+		if _, err := node.ParseSupported(merged); err != nil {
+			return badOption("--supports: %w", err)
+		}
+		t.stop(n)
+		n.Supported = merged
+		return t.start(n)
+	})
+	if err != nil {
+		return err
+	}
+	return t.WaitSynced(ctx, []string{id}, 60*time.Second)
+}
+
+// Down stops every node. The folder stays: up restarts it where it was.
+func (t *Testnet) Down() error {
+	return t.edit(func() error {
+		for i := range t.M.Nodes {
+			t.stop(&t.M.Nodes[i])
+		}
+		return nil
+	})
+}
+
+// Running lists the nodes whose processes run.
+func (t *Testnet) Running() []*ManifestNode {
+	var out []*ManifestNode
+	for i := range t.M.Nodes {
+		if t.running(&t.M.Nodes[i]) {
+			out = append(out, &t.M.Nodes[i])
+		}
+	}
+	return out
+}
+
+// WaitSynced waits until every node in ids answers /readyz. A node whose
+// process ends meanwhile is an error that quotes its log's last words.
+func (t *Testnet) WaitSynced(ctx context.Context, ids []string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for _, id := range ids {
+		n, err := t.Node(id)
+		if err != nil {
+			return err
+		}
+		for getJSON(n.API, "/readyz", nil) != nil {
+			if !t.running(n) {
+				return fmt.Errorf("%s exited: %s (log: %s)", n.ID, t.ExitReason(n), t.LogPath(n))
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s is not synced within %s (log: %s)", n.ID, limit, t.LogPath(n))
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// ExitReason is the last error node-plugin wrote to n's log in its latest
+// run, or a pointer to the log when there is none (a SIGKILL, say).
+func (t *Testnet) ExitReason(n *ManifestNode) string { return lastError(t.LogPath(n)) }
+
+func lastError(logPath string) string {
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		return "no log"
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "=== testnet: starting") {
+			break // only this run's words count
+		}
+		if msg, ok := strings.CutPrefix(lines[i], "node-plugin: "); ok {
+			return msg
+		}
+	}
+	return "no error in its log"
+}
+
+// getJSON asks a node's public API; v may be nil to check the status only.
+func getJSON(addr, path string, v any) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + addr + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if v != nil {
+		return json.Unmarshal(body, v)
+	}
+	return nil
+}

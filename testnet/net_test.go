@@ -1,0 +1,239 @@
+package testnet
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tnCLI runs the node-plugin binary's testnet commands on one folder.
+type tnCLI struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	pids map[int]string // every node process seen, pid -> home
+}
+
+func (c *tnCLI) run(args ...string) (stdout, stderr string, code int) {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, append(append([]string{"testnet"}, args...), "--dir", c.dir)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		c.t.Fatalf("testnet %v: %v", args, err)
+	}
+	c.remember()
+	return out.String(), errb.String(), code
+}
+
+// ok runs a command that must succeed.
+func (c *tnCLI) ok(args ...string) string {
+	c.t.Helper()
+	out, errOut, code := c.run(args...)
+	if code != 0 {
+		c.t.Fatalf("testnet %v: exit %d\n%s%s", args, code, out, errOut)
+	}
+	return out
+}
+
+// remember records the node processes the manifest names.
+func (c *tnCLI) remember() {
+	tn, err := Open(c.dir)
+	if err != nil {
+		return
+	}
+	for _, n := range tn.M.Nodes {
+		if n.PID != 0 {
+			c.pids[n.PID] = tn.Home(&n)
+		}
+	}
+}
+
+func (c *tnCLI) status() NetStatus {
+	c.t.Helper()
+	var s NetStatus
+	if err := json.Unmarshal([]byte(c.ok("status", "--output", "json")), &s); err != nil {
+		c.t.Fatal(err)
+	}
+	return s
+}
+
+// waitStatus polls the status until cond holds.
+func (c *tnCLI) waitStatus(what string, cond func(NetStatus) bool) NetStatus {
+	c.t.Helper()
+	var s NetStatus
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if s = c.status(); cond(s) {
+			return s
+		}
+	}
+	out, _, _ := c.run("status")
+	c.t.Fatalf("not within 60s: %s\n%s", what, out)
+	return s
+}
+
+func depState(n NodeState, name string) string {
+	if n.Status == nil {
+		return ""
+	}
+	if d := find(*n.Status, name); d != nil {
+		return d.State
+	}
+	return ""
+}
+
+func allIn(s NetStatus, name, state string) bool {
+	for _, n := range s.Nodes {
+		if depState(n, name) != state {
+			return false
+		}
+	}
+	return true
+}
+
+// TestInteractiveTestnet plays a protocol engineer at the keyboard, through
+// the real binary: up, propose, upgrade node by node, a node that halts and
+// is upgraded back, stop and start, logs, governance propose and cancel,
+// down, up again where it was, and down --purge. No node process outlives it.
+func TestInteractiveTestnet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes; skipped with -short")
+	}
+	c := &tnCLI{t: t, bin: buildBinary(t), dir: filepath.Join(t.TempDir(), "tn"), pids: map[int]string{}}
+	defer func() {
+		c.run("down")
+		for pid, home := range c.pids {
+			if processAlive(pid, home) {
+				t.Errorf("node process %d (%s) outlived the testnet", pid, home)
+			}
+		}
+	}()
+
+	out := c.ok("up", "--nodes", "4", "--view-interval", "20ms", "--epoch-views", "40")
+	if !strings.Contains(out, "every node is synced") || !strings.Contains(out, "/p2p/") {
+		t.Fatalf("up:\n%s", out)
+	}
+	s := c.status()
+	for _, n := range s.Nodes {
+		if n.Process != "running" || n.Status == nil || !n.Status.Synced {
+			t.Fatalf("after up: %+v", n)
+		}
+	}
+
+	// Bad usage exits 2 and says what is wrong.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"up", "--nodes", "5"}, "has 4 nodes"},
+		{[]string{"upgrade", "nobody", "--supports", "protocol=2.0.0"}, `no node "nobody"`},
+		{[]string{"upgrade", "c2", "--supports", "protocol"}, "--supports"},
+		{[]string{"stop"}, "needs the nodes"},
+		{[]string{"logs", "nobody"}, `no node "nobody"`},
+	} {
+		if _, errOut, code := c.run(tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("testnet %v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	other := &tnCLI{t: t, bin: c.bin, dir: t.TempDir(), pids: map[int]string{}}
+	if _, errOut, code := other.run("status"); code != 2 || !strings.Contains(errOut, "no testnet in") {
+		t.Errorf("status of an empty folder: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := other.run("up", "--host", "0.0.0.0"); code != 2 || !strings.Contains(errOut, "--host") {
+		t.Errorf("up --host 0.0.0.0: exit %d, %q", code, errOut)
+	}
+
+	// A stake upgrade: seq and c2 (700 of 900 consensus stake) and e1 (all
+	// execution stake) upgrade; c3 does not, and halts at the activation.
+	c.ok("propose", "--name", "p2", "--version", "2.0.0", "--role", "consensus", "--role", "execution")
+	c.waitStatus("p2 STARTED everywhere", func(s NetStatus) bool { return allIn(s, "p2", "STARTED") })
+	for _, id := range []string{"seq", "c2", "e1"} {
+		c.ok("upgrade", id, "--supports", "protocol=2.0.0")
+	}
+	s = c.waitStatus("p2 ACTIVE on the upgraded nodes, c3 halted", func(s NetStatus) bool {
+		for _, n := range s.Nodes {
+			if n.ID == "c3" {
+				if n.Process != "exited" {
+					return false
+				}
+			} else if depState(n, "p2") != "ACTIVE" {
+				return false
+			}
+		}
+		return true
+	})
+	if c3 := s.Nodes[2]; c3.ID != "c3" || !strings.Contains(c3.Exit, "halted") || !strings.Contains(c3.Exit, "protocol=2.0.0") {
+		t.Fatalf("c3: %+v", c3)
+	}
+	if text := c.ok("status"); !strings.Contains(text, "testnet upgrade c3 --supports protocol=2.0.0") || !strings.Contains(text, "ACTIVE@") {
+		t.Fatalf("status does not tell c3's operator what to do:\n%s", text)
+	}
+	c.ok("upgrade", "c3", "--supports", "protocol=2.0.0")
+	s = c.waitStatus("p2 ACTIVE everywhere", func(s NetStatus) bool { return allIn(s, "p2", "ACTIVE") })
+	av := *find(*s.Nodes[0].Status, "p2").ActivationView
+	for _, n := range s.Nodes {
+		if got := *find(*n.Status, "p2").ActivationView; got != av {
+			t.Fatalf("%s activated at %d, seq at %d", n.ID, got, av)
+		}
+	}
+
+	// stop and start, and the log tells what happened.
+	c.ok("stop", "c2")
+	if s := c.status(); s.Nodes[1].Process != "stopped" {
+		t.Fatalf("after stop: %+v", s.Nodes[1])
+	}
+	c.ok("start", "c2")
+	if s := c.status(); s.Nodes[1].Process != "running" {
+		t.Fatalf("after start: %+v", s.Nodes[1])
+	}
+	if logs := c.ok("logs", "c2", "-n", "0"); strings.Count(logs, "=== testnet: starting c2") != 3 {
+		t.Fatalf("c2 started three times (up, upgrade, start); its log says:\n%s", logs)
+	}
+
+	// Governance: a proposal far enough ahead, then cancelled.
+	c.ok("propose", "--name", "p3", "--version", "3.0.0", "--mode", "governance",
+		"--activation-view", "100000")
+	c.waitStatus("p3 LOCKED_IN everywhere", func(s NetStatus) bool { return allIn(s, "p3", "LOCKED_IN") })
+	c.ok("cancel", "--name", "p3", "--via", "e1")
+	c.waitStatus("p3 CANCELED everywhere", func(s NetStatus) bool { return allIn(s, "p3", "CANCELED") })
+
+	// down, then up where it was: same chain, heads further on, versions kept.
+	before := c.status()
+	c.ok("down")
+	for _, n := range c.status().Nodes {
+		if n.Process != "stopped" {
+			t.Fatalf("after down: %+v", n)
+		}
+	}
+	for pid, home := range c.pids {
+		if processAlive(pid, home) {
+			t.Fatalf("after down, node process %d (%s) still runs", pid, home)
+		}
+	}
+	if out := c.ok("up"); !strings.Contains(out, "where it was") {
+		t.Fatalf("up on an existing testnet:\n%s", out)
+	}
+	after := c.status()
+	for i, n := range after.Nodes {
+		if n.Process != "running" || n.Status == nil || n.Status.Head.Height < before.Nodes[i].Status.Head.Height ||
+			depState(n, "p2") != "ACTIVE" || !strings.Contains(strings.Join(n.Supported, ","), "protocol=2.0.0") {
+			t.Fatalf("after up again, %s: %+v (before: head %+v)", n.ID, n, before.Nodes[i].Status.Head)
+		}
+	}
+
+	c.ok("down", "--purge")
+	if _, err := os.Stat(c.dir); !os.IsNotExist(err) {
+		t.Fatalf("down --purge left %s (%v)", c.dir, err)
+	}
+}

@@ -1,0 +1,191 @@
+package testnet
+
+import (
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/quorumgate/quorumgate/node"
+)
+
+// NodeState is one node of a testnet as `testnet status` shows it: its
+// process, and what the node itself reports on /status.
+type NodeState struct {
+	ID        string   `json:"id"`
+	Role      string   `json:"role"`
+	Stake     uint64   `json:"stake"`
+	Sequencer bool     `json:"sequencer,omitempty"`
+	Supported []string `json:"supported"`
+	// Process is running, stopped (by a command) or exited (on its own).
+	Process string `json:"process"`
+	PID     int    `json:"pid,omitempty"`
+	// Exit is why an exited node ended, from its log.
+	Exit string `json:"exit,omitempty"`
+	// Status is the node's own /status; nil when it does not answer.
+	Status *node.Status `json:"status,omitempty"`
+	// Error is why a running node's /status could not be read.
+	Error string `json:"error,omitempty"`
+}
+
+// NetStatus is every node's view, side by side.
+type NetStatus struct {
+	Dir          string      `json:"dir"`
+	ChainID      string      `json:"chain_id"`
+	EpochViews   uint64      `json:"epoch_views"`
+	ViewInterval string      `json:"view_interval"`
+	Nodes        []NodeState `json:"nodes"`
+}
+
+// Status asks every running node for its status.
+func (t *Testnet) Status() NetStatus {
+	s := NetStatus{Dir: t.Dir, ChainID: t.M.ChainID, EpochViews: t.M.EpochViews, ViewInterval: t.M.ViewInterval}
+	for i := range t.M.Nodes {
+		n := &t.M.Nodes[i]
+		ns := NodeState{ID: n.ID, Role: n.Role, Stake: n.Stake, Sequencer: n.Sequencer, Supported: n.Supported}
+		switch {
+		case t.running(n):
+			ns.Process, ns.PID = "running", n.PID
+			var st node.Status
+			if err := getJSON(n.API, "/status", &st); err != nil {
+				ns.Error = err.Error()
+			} else {
+				ns.Status = &st
+			}
+		case n.PID != 0:
+			ns.Process, ns.Exit = "exited", t.ExitReason(n)
+		default:
+			ns.Process = "stopped"
+		}
+		s.Nodes = append(s.Nodes, ns)
+	}
+	return s
+}
+
+// needs finds what a halted node asks for in its last words.
+var needs = regexp.MustCompile(`halted.*supports ([^\s=]+=\S+?)[\s,;)]`)
+
+// WriteStatus prints s for people: a row per node, then every deployment
+// as each node sees it, side by side.
+func WriteStatus(w io.Writer, s NetStatus) {
+	fmt.Fprintf(w, "testnet %s: chain %s, %d nodes, epochs of %d views at %s a view\n\n", s.Dir, s.ChainID, len(s.Nodes), s.EpochViews, s.ViewInterval)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "node\trole\tstake\tprocess\tview\theight\tepoch\tpeers\tsynced\tactive versions\tsupports")
+	var deps []string
+	for _, n := range s.Nodes {
+		role := n.Role
+		if n.Sequencer {
+			role += " (sequencer)"
+		}
+		proc := n.Process
+		if n.PID != 0 {
+			proc = fmt.Sprintf("%s (pid %d)", proc, n.PID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t", n.ID, role, n.Stake, proc)
+		if st := n.Status; st != nil {
+			var active []string
+			for _, c := range st.Versions {
+				active = append(active, c.Component+"="+c.Active)
+			}
+			synced := "yes"
+			if !st.Synced {
+				synced = "no"
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\t", st.Head.View, st.Head.Height, st.Head.Epoch, st.Peers, synced, strings.Join(active, ","))
+			for _, d := range st.Deployments {
+				if !slices.Contains(deps, d.Name) {
+					deps = append(deps, d.Name)
+				}
+			}
+		} else {
+			fmt.Fprint(tw, "-\t-\t-\t-\t-\t-\t")
+		}
+		fmt.Fprintf(tw, "%s\n", strings.Join(n.Supported, ","))
+	}
+	tw.Flush()
+	for _, n := range s.Nodes {
+		switch {
+		case n.Exit != "":
+			fmt.Fprintf(w, "\n%s exited: %s\n", n.ID, n.Exit)
+			if m := needs.FindStringSubmatch(n.Exit); m != nil {
+				fmt.Fprintf(w, "  its operator has to upgrade it: node-plugin testnet upgrade %s --supports %s\n", n.ID, m[1])
+			}
+		case n.Error != "":
+			fmt.Fprintf(w, "\n%s runs but its API does not answer: %s\n", n.ID, n.Error)
+		}
+	}
+	if len(deps) == 0 {
+		fmt.Fprintln(w, "\nno deployments yet: propose one with node-plugin testnet propose")
+		return
+	}
+	fmt.Fprintln(w, "\ndeployments as each node sees them (@ activation view; ! this node does not support it):")
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprint(tw, "deployment")
+	for _, n := range s.Nodes {
+		fmt.Fprintf(tw, "\t%s", n.ID)
+	}
+	fmt.Fprintln(tw)
+	var signaling []string
+	for _, name := range deps {
+		fmt.Fprint(tw, name)
+		for _, n := range s.Nodes {
+			fmt.Fprintf(tw, "\t%s", cell(n, name))
+		}
+		fmt.Fprintln(tw)
+		if line := signalingLine(s, name); line != "" {
+			signaling = append(signaling, line)
+		}
+	}
+	tw.Flush()
+	for _, l := range signaling {
+		fmt.Fprintln(w, l)
+	}
+}
+
+func cell(n NodeState, name string) string {
+	if n.Status == nil {
+		return "-"
+	}
+	d := find(*n.Status, name)
+	if d == nil {
+		return "unknown"
+	}
+	c := d.State
+	if d.ActivationView != nil && d.State != "CANCELED" && d.State != "FAILED" {
+		c += fmt.Sprintf("@%d", *d.ActivationView)
+	}
+	if !d.ThisNodeSupports && d.State != "CANCELED" && d.State != "FAILED" {
+		c += "!"
+	}
+	return c
+}
+
+// signalingLine is a signaling deployment's readiness as the first running
+// node that signals it sees it.
+func signalingLine(s NetStatus, name string) string {
+	for _, n := range s.Nodes {
+		if n.Status == nil {
+			continue
+		}
+		d := find(*n.Status, name)
+		if d == nil || d.Signaling == nil {
+			continue
+		}
+		sig := d.Signaling
+		line := fmt.Sprintf("%s signaling, epoch %d as %s sees it:", name, sig.Epoch, n.ID)
+		for _, r := range sig.Roles {
+			line += fmt.Sprintf("  %s %s %.0f%% (%d of %d)", r.Role, bar(r.ReadyRatio, 10), 100*r.ReadyRatio, r.ReadyStake, r.TotalStake)
+		}
+		return line + fmt.Sprintf("  need > %s; %d views to the cutoff; %d ready signers seen by gossip", sig.Threshold, sig.CutoffIn, sig.LiveSigners)
+	}
+	return ""
+}
+
+// bar draws ratio (0..1) as a bar of width cells.
+func bar(ratio float64, width int) string {
+	full := int(ratio*float64(width) + 0.5)
+	full = max(0, min(width, full))
+	return "[" + strings.Repeat("#", full) + strings.Repeat(".", width-full) + "]"
+}
