@@ -142,8 +142,18 @@ func roleStatuses(d *activation.Deployment, table *quorum.Table, tally *quorum.T
 	return out
 }
 
-// bar draws ratio as a 20-cell bar with the threshold marked.
-func bar(ratio, threshold float64) string {
+// ThresholdRatio is the signaling threshold as a fraction (0 if the
+// threshold cannot be read).
+func (s *SignalingStatus) ThresholdRatio() float64 {
+	th, err := quorum.ParseThreshold(s.Threshold)
+	if err != nil || th.Den == 0 {
+		return 0
+	}
+	return float64(th.Num) / float64(th.Den)
+}
+
+// Bar draws ratio as a 20-cell bar with the threshold marked by '|'.
+func Bar(ratio, threshold float64) string {
 	const width = 20
 	filled := int(math.Round(ratio * width))
 	mark := int(math.Round(threshold * width))
@@ -195,12 +205,10 @@ func (s Status) Render() string {
 			b.WriteString(line + "\n")
 		}
 		if sig := d.Signaling; sig != nil {
-			var num, den float64
-			fmt.Sscanf(sig.Threshold, "%g/%g", &num, &den)
 			fmt.Fprintf(&b, "  epoch %d signaling: needs more than %s of stake per role, %d views to the cutoff; gossip has seen %d ready signers\n",
 				sig.Epoch, sig.Threshold, sig.CutoffIn, sig.LiveSigners)
 			for _, r := range sig.Roles {
-				fmt.Fprintf(&b, "    %-13s %s %6.2f%%  %d / %d stake finalized\n", r.Role, bar(r.ReadyRatio, num/den),
+				fmt.Fprintf(&b, "    %-13s %s %6.2f%%  %d / %d stake finalized\n", r.Role, Bar(r.ReadyRatio, sig.ThresholdRatio()),
 					r.ReadyRatio*100, r.ReadyStake, r.TotalStake)
 			}
 		}

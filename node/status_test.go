@@ -69,10 +69,10 @@ func TestStatusGolden(t *testing.T) {
 }
 
 func TestBar(t *testing.T) {
-	if got := bar(0.5, 2.0/3); got != "[##########...|......]" {
+	if got := Bar(0.5, 2.0/3); got != "[##########...|......]" {
 		t.Fatalf("bar %q", got)
 	}
-	if got := bar(1, 2.0/3); got != "[#############|######]" {
+	if got := Bar(1, 2.0/3); got != "[#############|######]" {
 		t.Fatalf("bar %q", got)
 	}
 }

@@ -492,9 +492,9 @@ func progress(st node.Status, name string) string {
 	}
 	if sig := dep.Signaling; sig != nil {
 		for _, r := range sig.Roles {
-			line += fmt.Sprintf("  %s %3.0f%%", r.Role, r.ReadyRatio*100)
+			line += fmt.Sprintf("  %s %s %3.0f%%", r.Role, node.Bar(r.ReadyRatio, sig.ThresholdRatio()), r.ReadyRatio*100)
 		}
-		line += fmt.Sprintf("  (need > %s, %d views to the cutoff)", sig.Threshold, sig.CutoffIn)
+		line += fmt.Sprintf("  (need > %s at |, %d views to the cutoff)", sig.Threshold, sig.CutoffIn)
 	}
 	return line
 }

@@ -176,16 +176,9 @@ func signalingLine(s NetStatus, name string) string {
 		sig := d.Signaling
 		line := fmt.Sprintf("%s signaling, epoch %d as %s sees it:", name, sig.Epoch, n.ID)
 		for _, r := range sig.Roles {
-			line += fmt.Sprintf("  %s %s %.0f%% (%d of %d)", r.Role, bar(r.ReadyRatio, 10), 100*r.ReadyRatio, r.ReadyStake, r.TotalStake)
+			line += fmt.Sprintf("  %s %s %.0f%% (%d of %d)", r.Role, node.Bar(r.ReadyRatio, sig.ThresholdRatio()), 100*r.ReadyRatio, r.ReadyStake, r.TotalStake)
 		}
 		return line + fmt.Sprintf("  need > %s; %d views to the cutoff; %d ready signers seen by gossip", sig.Threshold, sig.CutoffIn, sig.LiveSigners)
 	}
 	return ""
-}
-
-// bar draws ratio (0..1) as a bar of width cells.
-func bar(ratio float64, width int) string {
-	full := int(ratio*float64(width) + 0.5)
-	full = max(0, min(width, full))
-	return "[" + strings.Repeat("#", full) + strings.Repeat(".", width-full) + "]"
 }
