@@ -151,7 +151,11 @@ func Demo(ctx context.Context, o DemoOptions) (*Result, error) {
 	}
 	d := &demo{o: o, rng: mrand.New(mrand.NewPCG(o.Seed, 7))}
 	defer d.teardown()
-	return d.run(ctx)
+	res, err := d.run(ctx)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("interrupted (%v): every node is stopped; homes and logs stay in %s", ctx.Err(), o.Dir)
+	}
+	return res, err
 }
 
 type demo struct {

@@ -1,11 +1,17 @@
 package testnet
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -78,4 +84,93 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Logf("\n%s", out.String())
 		})
 	}
+}
+
+// TestDemoInterruptTearsDown sends the demo SIGINT (Ctrl-C) mid-upgrade: it
+// must stop every node process, free their ports and keep the folder.
+func TestDemoInterruptTearsDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes; skipped with -short")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "testnet", "demo", "--nodes", "4", "--dir", dir, "--epoch-views", "40")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "proposed ") {
+			break
+		}
+	}
+	// The nodes run; note their processes and ports, then interrupt.
+	homes, _ := filepath.Glob(filepath.Join(dir, "*", "config.toml"))
+	if len(homes) != 4 {
+		t.Fatalf("%d node homes after the proposal\n%s", len(homes), out.String())
+	}
+	pids := nodeProcesses(t, dir)
+	if len(pids) != 4 {
+		t.Fatalf("%d node processes run, want 4\n%s", len(pids), out.String())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, stdout) // owned by the test: ends when the demo's stdout closes
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "interrupted") {
+		t.Fatalf("demo after SIGINT: %v, stderr %q", err, stderr.String())
+	}
+	if left := nodeProcesses(t, dir); len(left) != 0 {
+		t.Fatalf("node processes outlived the demo: %v", left)
+	}
+	for _, h := range homes {
+		cfg, _ := os.ReadFile(h)
+		for _, m := range portRE.FindAllStringSubmatch(string(cfg), -1) {
+			l, err := net.Listen("tcp", "127.0.0.1:"+m[1])
+			if err != nil {
+				t.Fatalf("port %s of %s is still taken: %v", m[1], h, err)
+			}
+			l.Close()
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(h), "node.log")); err != nil {
+			t.Fatalf("the node's log is gone: %v", err)
+		}
+	}
+}
+
+var portRE = regexp.MustCompile(`127\.0\.0\.1(?::|/tcp/)(\d+)`)
+
+// nodeProcesses lists the live (not zombie) processes running a node of dir.
+func nodeProcesses(t *testing.T, dir string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatalf("this test reads /proc: %v", err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(cmdline), dir+string(filepath.Separator)) || !strings.Contains(string(cmdline), "\x00run\x00") {
+			continue
+		}
+		if !zombie(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

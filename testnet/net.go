@@ -328,15 +328,24 @@ func processAlive(pid int, home string) bool {
 	if syscall.Kill(pid, 0) != nil {
 		return false
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	if _, err := os.Stat("/proc/self"); err != nil {
 		return true // no /proc here: the signal check is all there is
 	}
-	if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+	if zombie(pid) {
 		return false
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return err == nil && slices.Contains(strings.Split(string(cmdline), "\x00"), home)
+}
+
+// zombie reports whether /proc says pid has exited but is not reaped yet.
+func zombie(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(stat), ')') // the command name may hold anything
+	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
 
 func (t *Testnet) binary() (string, error) {
