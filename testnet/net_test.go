@@ -131,6 +131,41 @@ func TestInteractiveTestnet(t *testing.T) {
 		}
 	}
 
+	// The README's join: a node outside the testnet, given the genesis and
+	// one --bootstrap address, follows the chain.
+	tn, err := Open(c.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := filepath.Join(t.TempDir(), "obs")
+	if out, err := exec.Command(c.bin, "init", "--home", obs, "--node-id", "obs").CombinedOutput(); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	genesis, _ := os.ReadFile(filepath.Join(tn.Home(&tn.M.Nodes[0]), "genesis.json"))
+	if err := os.WriteFile(filepath.Join(obs, "genesis.json"), genesis, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	join := exec.Command(c.bin, "run", "--home", obs, "--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", tn.M.Nodes[0].P2P)
+	var joinLog bytes.Buffer
+	join.Stdout, join.Stderr = &joinLog, &joinLog
+	if err := join.Start(); err != nil {
+		t.Fatal(err)
+	}
+	joined := false
+	for deadline := time.Now().Add(30 * time.Second); !joined && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		out, err := exec.Command(c.bin, "status", "--home", obs, "--output", "json").Output()
+		var st struct {
+			Head   struct{ Height uint64 }
+			Peers  int
+			Synced bool
+		}
+		joined = err == nil && json.Unmarshal(out, &st) == nil && st.Synced && st.Peers > 0 && st.Head.Height > 5
+	}
+	join.Process.Signal(os.Interrupt)
+	if err := join.Wait(); err != nil || !joined {
+		t.Fatalf("a node joining with --bootstrap: synced %v, exit %v\n%s", joined, err, joinLog.String())
+	}
+
 	// Bad usage exits 2 and says what is wrong.
 	for _, tc := range []struct {
 		args []string
