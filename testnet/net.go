@@ -355,7 +355,8 @@ func (t *Testnet) binary() (string, error) {
 	return os.Executable()
 }
 
-// start runs n's process, detached, and records its pid (the caller saves).
+// start runs n's process, detached, and records its pid in the manifest
+// (the caller holds the lock).
 func (t *Testnet) start(n *ManifestNode) error {
 	bin, err := t.binary()
 	if err != nil {
@@ -380,6 +381,11 @@ func (t *Testnet) start(n *ManifestNode) error {
 	}
 	n.PID = cmd.Process.Pid
 	cmd.Process.Release()
+	// Record it at once: whatever happens to this command next, the next
+	// one must find the process.
+	if err := t.save(); err != nil {
+		return err
+	}
 	fmt.Fprintf(t.Out, "%s started (pid %d), supporting %s\n", n.ID, n.PID, strings.Join(n.Supported, ", "))
 	return nil
 }

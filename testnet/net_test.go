@@ -120,9 +120,24 @@ func TestInteractiveTestnet(t *testing.T) {
 		}
 	}()
 
-	out := c.ok("up", "--nodes", "4", "--view-interval", "20ms", "--epoch-views", "40")
-	if !strings.Contains(out, "every node is synced") || !strings.Contains(out, "/p2p/") {
-		t.Fatalf("up:\n%s", out)
+	// up with its output piped into a reader that went away (up | head -1):
+	// the closed pipe must not stop it halfway, orphaning the nodes it
+	// started before the manifest knew them.
+	up := exec.Command(c.bin, "testnet", "up", "--nodes", "4", "--view-interval", "20ms", "--epoch-views", "40", "--dir", c.dir)
+	pipe, err := up.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pipe.Close()
+	if err := up.Wait(); err != nil {
+		t.Fatalf("up into a closed pipe: %v", err)
+	}
+	c.remember()
+	if out := c.ok("up"); !strings.Contains(out, "every node is synced") || !strings.Contains(out, "/p2p/") || strings.Contains(out, " started ") {
+		t.Fatalf("up again, with every node running:\n%s", out)
 	}
 	s := c.status()
 	for _, n := range s.Nodes {
@@ -131,9 +146,10 @@ func TestInteractiveTestnet(t *testing.T) {
 		}
 	}
 
+	var tn *Testnet
 	// The README's join: a node outside the testnet, given the genesis and
 	// one --bootstrap address, follows the chain.
-	tn, err := Open(c.dir)
+	tn, err = Open(c.dir)
 	if err != nil {
 		t.Fatal(err)
 	}

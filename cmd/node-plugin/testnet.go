@@ -36,6 +36,10 @@ governance committee, logs shows a node's log, down stops it all.
 
 Its nodes run detached, each in its own process group, with its log in
 DIR/NODE/node.log; DIR/testnet.json records them.`,
+		// A closed pipe on stdout (testnet up | head) must not kill a command
+		// halfway through starting or stopping processes: with SIGPIPE ignored
+		// the write fails instead, and the command finishes its job.
+		PersistentPreRun: func(*cobra.Command, []string) { signal.Ignore(syscall.SIGPIPE) },
 	}
 	tn.AddCommand(newTestnetDemoCommand(stdout), newTestnetUpCommand(stdout), newTestnetStatusCommand(stdout),
 		newTestnetUpgradeCommand(stdout), newTestnetStopCommand(stdout), newTestnetStartCommand(stdout),
