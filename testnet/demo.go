@@ -52,7 +52,9 @@ type NodeResult struct {
 	UpgradedAtView uint64 // 0: never
 	// ReadyAtLockIn: its readiness counted in the block that locked the
 	// deployment in (stake mode).
-	ReadyAtLockIn   bool
+	ReadyAtLockIn bool
+	// RoleRequired: the deployment counts this node's role (stake mode).
+	RoleRequired    bool
 	Halted          bool // exited 3 before upgrading (governance mode)
 	FinalState      string
 	ActivationView  uint64
@@ -544,11 +546,13 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 		if err := getJSON(d.procs[0].api, "/readiness?deployment=protocol-2&at=lock-in", &lock); err != nil {
 			return nil, err
 		}
-		for _, r := range lock.Ready {
-			for i := range res.Nodes {
-				if res.Nodes[i].ID == r.NodeID {
-					res.Nodes[i].ReadyAtLockIn = true
-				}
+		for i := range res.Nodes {
+			n := &res.Nodes[i]
+			for _, r := range lock.Ready {
+				n.ReadyAtLockIn = n.ReadyAtLockIn || r.NodeID == n.ID
+			}
+			for _, r := range lock.Roles {
+				n.RoleRequired = n.RoleRequired || r.Role == n.Role || r.Role == "all"
 			}
 		}
 		var parts []string
@@ -573,8 +577,14 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 			halted = "yes (exit 3), resumed after upgrading"
 		}
 		ready := "-"
-		if d.o.Mode == "stake" {
-			ready = map[bool]string{true: "yes", false: "no"}[r.ReadyAtLockIn]
+		switch {
+		case d.o.Mode != "stake":
+		case !r.RoleRequired:
+			ready = "- (role not counted)"
+		case r.ReadyAtLockIn:
+			ready = "yes"
+		default:
+			ready = "no"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.ID, r.Role, r.Stake, r.UpgradedAtView, ready, halted, r.FinalState)
 	}
