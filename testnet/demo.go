@@ -79,7 +79,6 @@ type proc struct {
 	admin    string
 	cmd      *exec.Cmd
 	exited   chan int
-	log      *os.File
 	upgraded uint64
 	halted   bool
 }
@@ -287,28 +286,42 @@ admin = "127.0.0.1:%d"
 	return g, keys, procs, nil
 }
 
-// start runs (or reruns) a node's process; upgraded adds protocol 2.0.0 support.
-func (d *demo) start(p *proc, upgraded bool) error {
-	supported := "protocol=1.0.0"
-	if upgraded {
-		supported += ",protocol=2.0.0"
-	}
-	args := []string{"run", "--home", p.home, "--supported", supported}
-	log, err := os.OpenFile(filepath.Join(p.home, "node.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+// launch starts `node-plugin run` on home in its own process group (Ctrl-C
+// in the terminal does not reach it; stopping signals the whole group), with
+// its output appended to HOME/node.log after a line that marks the run.
+func launch(bin, id, home string, supported []string) (*exec.Cmd, error) {
+	log, err := os.OpenFile(filepath.Join(home, "node.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Fprintf(log, "=== testnet: starting %s at %s, supporting %s\n", p.id, time.Now().Format(time.RFC3339), supported)
-	cmd := exec.Command(d.o.Binary, args...)
-	cmd.Dir = p.home // the hook's relative paths land in the node's home
+	defer log.Close() // the child has its own copy
+	sup := strings.Join(supported, ",")
+	fmt.Fprintf(log, "%s %s at %s, supporting %s\n", runMarker, id, time.Now().Format(time.RFC3339), sup)
+	cmd := exec.Command(bin, "run", "--home", home, "--supported", sup)
+	cmd.Dir = home // the hook's relative paths land in the node's home
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), "QUORUMGATE_LOG_LEVEL=info")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		log.Close()
-		return fmt.Errorf("start %s: %w", p.id, err)
+		return nil, fmt.Errorf("start %s: %w", id, err)
 	}
-	p.cmd, p.log, p.exited = cmd, log, make(chan int, 1)
+	return cmd, nil
+}
+
+// runMarker starts the line launch writes into node.log before each run.
+const runMarker = "=== testnet: starting"
+
+// start runs (or reruns) a node's process; upgraded adds protocol 2.0.0 support.
+func (d *demo) start(p *proc, upgraded bool) error {
+	supported := []string{"protocol=1.0.0"}
+	if upgraded {
+		supported = append(supported, "protocol=2.0.0")
+	}
+	cmd, err := launch(d.o.Binary, p.id, p.home, supported)
+	if err != nil {
+		return err
+	}
+	p.cmd, p.exited = cmd, make(chan int, 1)
 	go func() { // owned by the demo: it ends when the process does, and teardown kills every process
 		cmd.Wait()
 		p.exited <- cmd.ProcessState.ExitCode()
@@ -330,7 +343,6 @@ func (d *demo) stop(p *proc) int {
 		code = <-p.exited
 	}
 	p.cmd = nil
-	p.log.Close()
 	return code
 }
 
@@ -443,7 +455,6 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 						pr.halted = true
 						d.say("%s halted (exit %d): it does not run protocol 2.0.0", pr.id, code)
 						pr.cmd = nil
-						pr.log.Close()
 					}
 				default:
 				}

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -362,22 +361,9 @@ func (t *Testnet) start(n *ManifestNode) error {
 	if err != nil {
 		return err
 	}
-	home := t.Home(n)
-	log, err := os.OpenFile(t.LogPath(n), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	cmd, err := launch(bin, n.ID, t.Home(n), n.Supported)
 	if err != nil {
 		return err
-	}
-	defer log.Close()
-	fmt.Fprintf(log, "=== testnet: starting %s at %s, supporting %s\n", n.ID, time.Now().Format(time.RFC3339), strings.Join(n.Supported, ","))
-	cmd := exec.Command(bin, "run", "--home", home, "--supported", strings.Join(n.Supported, ","))
-	cmd.Dir = home // the hook's relative paths land in the node's home
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = append(os.Environ(), "QUORUMGATE_LOG_LEVEL=info")
-	// Its own process group: Ctrl-C in the terminal that ran `up` does not
-	// reach it, and stop signals the whole group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", n.ID, err)
 	}
 	n.PID = cmd.Process.Pid
 	cmd.Process.Release()
@@ -552,7 +538,7 @@ func lastError(logPath string) string {
 	}
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.HasPrefix(lines[i], "=== testnet: starting") {
+		if strings.HasPrefix(lines[i], runMarker) {
 			break // only this run's words count
 		}
 		if msg, ok := strings.CutPrefix(lines[i], "node-plugin: "); ok {

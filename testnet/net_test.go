@@ -248,7 +248,7 @@ func TestInteractiveTestnet(t *testing.T) {
 	if s := c.status(); s.Nodes[1].Process != "running" {
 		t.Fatalf("after start: %+v", s.Nodes[1])
 	}
-	if logs := c.ok("logs", "c2", "-n", "0"); strings.Count(logs, "=== testnet: starting c2") != 3 {
+	if logs := c.ok("logs", "c2", "-n", "0"); strings.Count(logs, runMarker+" c2") != 3 {
 		t.Fatalf("c2 started three times (up, upgrade, start); its log says:\n%s", logs)
 	}
 
