@@ -138,7 +138,11 @@ func Up(ctx context.Context, o UpOptions) (*Testnet, error) {
 		if o.Nodes != 0 && o.Nodes != len(t.M.Nodes) {
 			return nil, badOption("--nodes %d: the testnet in %s has %d nodes (down --purge it to make a new one)", o.Nodes, dir, len(t.M.Nodes))
 		}
-		fmt.Fprintf(o.Out, "restarting the testnet in %s where it was\n", dir)
+		if len(t.Running()) == len(t.M.Nodes) {
+			fmt.Fprintf(o.Out, "every node of the testnet in %s already runs\n", dir)
+		} else {
+			fmt.Fprintf(o.Out, "restarting the testnet in %s where it was\n", dir)
+		}
 	} else {
 		if t, err = create(dir, o); err != nil {
 			return nil, err

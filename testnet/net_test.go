@@ -136,7 +136,8 @@ func TestInteractiveTestnet(t *testing.T) {
 		t.Fatalf("up into a closed pipe: %v", err)
 	}
 	c.remember()
-	if out := c.ok("up"); !strings.Contains(out, "every node is synced") || !strings.Contains(out, "/p2p/") || strings.Contains(out, " started ") {
+	if out := c.ok("up"); !strings.Contains(out, "every node is synced") || !strings.Contains(out, "/p2p/") || strings.Contains(out, " started ") ||
+		!strings.Contains(out, "already runs") {
 		t.Fatalf("up again, with every node running:\n%s", out)
 	}
 	s := c.status()
