@@ -211,6 +211,31 @@ func TestOperatorCommandsAgainstARunningNode(t *testing.T) {
 		_, out, _ := runCLI("deployments", "--home", home)
 		return strings.Contains(out, `"state": "LOCKED_IN"`)
 	})
+	// /readiness answers stake deployments; every other question gets a
+	// status and a reason.
+	for _, tc := range []struct {
+		query string
+		code  int
+		want  string
+	}{
+		{"", http.StatusBadRequest, "deployment=NAME is required"},
+		{"?deployment=nope", http.StatusNotFound, `no deployment "nope"`},
+		{"?deployment=p2", http.StatusNotFound, "governance deployment"},
+		{"?deployment=p2&at=lock-in", http.StatusNotFound, "governance deployment"},
+		{"?deployment=p2&at=soon", http.StatusBadRequest, "the only value is lock-in"},
+		{"?deployment=p2&height=x", http.StatusBadRequest, "whole number"},
+		{"?deployment=p2&height=999999999", http.StatusNotFound, "no state at height 999999999"},
+	} {
+		resp, err := http.Get("http://" + addrs.API + "/readiness" + tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || !strings.Contains(string(body), tc.want) {
+			t.Errorf("/readiness%s: %s %q; want %d and %q", tc.query, resp.Status, body, tc.code, tc.want)
+		}
+	}
 	resp, err := http.Get("http://" + addrs.API + "/metrics")
 	if err != nil {
 		t.Fatal(err)
