@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,6 +239,30 @@ func TestInteractiveTestnet(t *testing.T) {
 		if got := *find(*n.Status, "p2").ActivationView; got != av {
 			t.Fatalf("%s activated at %d, seq at %d", n.ID, got, av)
 		}
+	}
+
+	// Who carried it: seq and c2 were both needed for consensus, e1 for
+	// execution; c3 never signaled.
+	out, err := exec.Command(c.bin, "readiness", "--home", tn.Home(&tn.M.Nodes[0]), "--deployment", "p2", "--lock-in").Output()
+	if err != nil {
+		t.Fatalf("readiness --lock-in: %v", err)
+	}
+	var lock struct {
+		State string
+		Ready []struct {
+			NodeID string `json:"node_id"`
+		}
+	}
+	if err := json.Unmarshal(out, &lock); err != nil {
+		t.Fatal(err)
+	}
+	var ready []string
+	for _, r := range lock.Ready {
+		ready = append(ready, r.NodeID)
+	}
+	slices.Sort(ready)
+	if lock.State != "LOCKED_IN" || strings.Join(ready, ",") != "c2,e1,seq" {
+		t.Fatalf("ready at lock-in: %s", out)
 	}
 
 	// stop and start, and the log tells what happened.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,6 +138,44 @@ func newVersionsCommand(stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&home, "home", "", "the node home")
 	cmd.Flags().Int64Var(&at, "at", 0, "the view to ask about")
+	return cmd
+}
+
+func newReadinessCommand(stdout io.Writer) *cobra.Command {
+	var home, name string
+	var lockIn bool
+	var height uint64
+	cmd := &cobra.Command{
+		Use:   "readiness --home DIR --deployment N [--lock-in | --height H]",
+		Short: "Who is ready for a stake deployment, per role; --lock-in: exactly who carried it",
+		Long: `readiness shows a stake deployment's finalized readiness as JSON: the ready
+signers and the ready stake per required role, in the epoch of the head block,
+of block --height, or (--lock-in) of the block that locked the deployment in.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return usageError{errors.New("readiness needs --deployment")}
+			}
+			q := url.Values{"deployment": {name}}
+			switch {
+			case lockIn && cmd.Flags().Changed("height"):
+				return usageError{errors.New("--lock-in and --height are two different questions: give one")}
+			case lockIn:
+				q.Set("at", "lock-in")
+			case cmd.Flags().Changed("height"):
+				q.Set("height", fmt.Sprint(height))
+			}
+			var v node.Readiness
+			if err := getJSON(home, "/readiness?"+q.Encode(), &v); err != nil {
+				return err
+			}
+			return printJSON(stdout, v)
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "the node home")
+	cmd.Flags().StringVar(&name, "deployment", "", "the deployment")
+	cmd.Flags().BoolVar(&lockIn, "lock-in", false, "the block that locked it in")
+	cmd.Flags().Uint64Var(&height, "height", 0, "a block height")
 	return cmd
 }
 

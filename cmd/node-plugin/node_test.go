@@ -236,6 +236,12 @@ func TestOperatorCommandsAgainstARunningNode(t *testing.T) {
 			t.Errorf("/readiness%s: %s %q; want %d and %q", tc.query, resp.Status, body, tc.code, tc.want)
 		}
 	}
+	if code, _, stderr := runCLI("readiness", "--home", home, "--deployment", "p2", "--lock-in"); code != exitFailure || !strings.Contains(stderr, "governance deployment") {
+		t.Errorf("readiness of a governance deployment: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := runCLI("readiness", "--home", home, "--deployment", "p2", "--lock-in", "--height", "3"); code != exitBadInput || !strings.Contains(stderr, "give one") {
+		t.Errorf("readiness --lock-in --height: exit %d, %q", code, stderr)
+	}
 	resp, err := http.Get("http://" + addrs.API + "/metrics")
 	if err != nil {
 		t.Fatal(err)
