@@ -37,22 +37,25 @@ var errNotFound = errors.New("not found")
 
 // ReadinessAt is deployment name's readiness after block height.
 func (n *Node) ReadinessAt(name string, height uint64) (Readiness, error) {
+	if top, _, _ := n.chain.Head().Head(); height > top {
+		return Readiness{}, fmt.Errorf("%w: no state at height %d: the head is at height %d", errNotFound, height, top)
+	}
 	s, err := n.store.StateAt(height)
 	if err != nil {
-		return Readiness{}, fmt.Errorf("%w: no state at height %d: %v", errNotFound, height, err)
+		return Readiness{}, fmt.Errorf("the state at height %d: %w", height, err) // the store failed: not the question
 	}
 	return readinessOf(s, name)
 }
 
 func readinessOf(s *activation.State, name string) (Readiness, error) {
+	h, view, _ := s.Head()
 	d, ok := s.Deployment(name)
 	if !ok {
-		return Readiness{}, fmt.Errorf("%w: no deployment %q (at height %d)", errNotFound, name, func() uint64 { h, _, _ := s.Head(); return h }())
+		return Readiness{}, fmt.Errorf("%w: no deployment %q (at height %d)", errNotFound, name, h)
 	}
 	if d.Mode != activation.Stake {
 		return Readiness{}, fmt.Errorf("%w: %s is a governance deployment: it does not count readiness", errNotFound, name)
 	}
-	h, view, _ := s.Head()
 	p := s.Params()
 	epoch := p.Epoch(view)
 	table := p.Identities.TableAt(epoch)
