@@ -306,7 +306,7 @@ func (t *Testnet) Node(id string) (*ManifestNode, error) {
 	for _, n := range t.M.Nodes {
 		ids = append(ids, n.ID)
 	}
-	return nil, fmt.Errorf("no node %q in the testnet; its nodes are %s", id, strings.Join(ids, ", "))
+	return nil, badOption("no node %q in the testnet; its nodes are %s", id, strings.Join(ids, ", "))
 }
 
 // Home is the absolute home folder of n.

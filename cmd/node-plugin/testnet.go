@@ -69,7 +69,7 @@ and log (node.log) for inspection.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Out = stdout
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interruptible(cmd)
 			defer stop()
 			_, err := testnet.Demo(ctx, o)
 			return err
@@ -208,18 +208,9 @@ resumes this way.`,
 			if err != nil {
 				return err
 			}
-			if len(supports) == 0 {
-				return usageError{errors.New("upgrade needs --supports component=version")}
-			}
-			if _, err := node.ParseSupported(supports); err != nil {
-				return usageError{fmt.Errorf("--supports: %w", err)}
-			}
-			if _, err := t.Node(args[0]); err != nil {
-				return usageError{err}
-			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
-			return t.Upgrade(ctx, args[0], supports)
+			return t.Upgrade(ctx, args[0], supports) // an unknown node or a bad pair is an OptionError (exit 2)
 		},
 	}
 	addDirFlag(cmd, &dir)
@@ -247,7 +238,7 @@ func newTestnetNodesCommand(stdout io.Writer, verb, short string, do func(ctx co
 			}
 			for _, id := range args {
 				if _, err := t.Node(id); err != nil {
-					return usageError{err}
+					return err
 				}
 			}
 			ctx, stop := interruptible(cmd)
@@ -320,7 +311,7 @@ func newTestnetLogsCommand(stdout io.Writer) *cobra.Command {
 			}
 			n, err := t.Node(args[0])
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			f, err := os.Open(t.LogPath(n))
 			if err != nil {
@@ -410,7 +401,7 @@ func (tg *testnetGovernance) fill(cmd *cobra.Command, f *governanceFlags, p *act
 	var via *testnet.ManifestNode
 	if tg.via != "" {
 		if via, err = t.Node(tg.via); err != nil {
-			return usageError{err}
+			return err
 		}
 	} else if running := t.Running(); len(running) > 0 {
 		via = running[0]
