@@ -387,11 +387,15 @@ func (t *Testnet) stop(n *ManifestNode) bool {
 		return false
 	}
 	syscall.Kill(-n.PID, syscall.SIGTERM)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline, killed := time.Now().Add(10*time.Second), false
 	for t.running(n) {
 		if time.Now().After(deadline) {
+			if killed { // unkillable (stuck in the kernel): keep its pid so a later command sees it
+				fmt.Fprintf(t.Out, "%s (pid %d) survived SIGKILL for 10s; it is still recorded\n", n.ID, n.PID)
+				return false
+			}
 			syscall.Kill(-n.PID, syscall.SIGKILL)
-			deadline = time.Now().Add(10 * time.Second)
+			deadline, killed = time.Now().Add(10*time.Second), true
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
