@@ -216,13 +216,36 @@ func (c *Chain) Head() *activation.State {
 	return s
 }
 
+// syncSlack is how many blocks a node may hold unapplied and still count as
+// synced: the block being applied right now and one or two that gossip
+// delivered early. A node further behind is catching up.
+const syncSlack = 3
+
 // Synced reports whether the node follows the chain's head: it applied a
-// block within the last few view intervals and holds no block it could not
-// apply yet.
+// block within the last few view intervals and holds no block more than
+// syncSlack heights past its own head. A block that merely arrived while
+// the previous one is being applied, or a step out of order, is normal
+// traffic, not falling behind; counting it made /readyz flap on a busy
+// machine.
 func (c *Chain) Synced() bool {
+	next := c.nextHeight()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.pending) == 0 && time.Since(c.lastBlock) < max(10*c.opts.Interval, 2*time.Second)
+	return synced(time.Since(c.lastBlock), c.opts.Interval, next, c.pending)
+}
+
+// synced is Synced's rule, apart from the clock and the lock: since is the
+// time since the last applied block, next the height this node applies next.
+func synced[B any](since, interval time.Duration, next uint64, pending map[uint64]B) bool {
+	if since >= max(10*interval, 2*time.Second) {
+		return false
+	}
+	for h := range pending {
+		if h >= next+syncSlack {
+			return false
+		}
+	}
+	return true
 }
 
 // CurrentView implements chain.Chain.
