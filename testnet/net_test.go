@@ -296,7 +296,9 @@ func TestInteractiveTestnet(t *testing.T) {
 	c.waitStatus("p3 CANCELED everywhere", func(s NetStatus) bool { return allIn(s, "p3", "CANCELED") })
 
 	// down, then up where it was: same chain, heads further on, versions kept.
-	before := c.status()
+	before := c.waitStatus("every node answers before down", func(s NetStatus) bool {
+		return !slices.ContainsFunc(s.Nodes, func(n NodeState) bool { return n.Status == nil })
+	})
 	c.ok("down")
 	for _, n := range c.status().Nodes {
 		if n.Process != "stopped" {
