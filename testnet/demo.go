@@ -153,10 +153,13 @@ func Demo(ctx context.Context, o DemoOptions) (*Result, error) {
 	d := &demo{o: o, rng: mrand.New(mrand.NewPCG(o.Seed, 7))}
 	defer d.teardown()
 	res, err := d.run(ctx)
-	if err != nil && ctx.Err() != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
 		return nil, fmt.Errorf("interrupted (%v): every node is stopped; homes and logs stay in %s", ctx.Err(), o.Dir)
+	case err != nil:
+		return nil, fmt.Errorf("%w\nevery node is stopped; homes and logs stay in %s", err, o.Dir)
 	}
-	return res, err
+	return res, nil
 }
 
 type demo struct {
@@ -329,21 +332,40 @@ func (d *demo) start(p *proc, upgraded bool) error {
 	return nil
 }
 
-// stop ends a node's process (SIGTERM, then SIGKILL) and waits for it.
-func (d *demo) stop(p *proc) int {
+// stop ends a node's process (SIGTERM, then SIGKILL) and waits for it. It
+// returns how the process ended, or nil if it was not running.
+func (d *demo) stop(p *proc) *os.ProcessState {
 	if p.cmd == nil {
-		return 0
+		return nil
 	}
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	var code int
 	select {
-	case code = <-p.exited:
+	case <-p.exited:
 	case <-time.After(10 * time.Second):
 		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		code = <-p.exited
+		<-p.exited
 	}
+	state := p.cmd.ProcessState
 	p.cmd = nil
-	return code
+	return state
+}
+
+// stopForUpgrade stops a node its operator is about to upgrade. A node stops
+// on SIGTERM with exit 0, or had halted (exit 3) for want of the version now
+// active; any other end (a crash, a kill, a node that needed SIGKILL) is a
+// failure.
+func (d *demo) stopForUpgrade(p *proc) error {
+	state := d.stop(p)
+	switch {
+	case state == nil || state.ExitCode() == 0:
+	case state.ExitCode() == node.ExitHalted:
+		p.halted = true
+		d.say("%s had halted (exit %d): it did not run protocol 2.0.0", p.id, node.ExitHalted)
+	default:
+		log := filepath.Join(p.home, "node.log")
+		return fmt.Errorf("%s did not stop cleanly for its upgrade (%s): %s (log: %s)", p.id, state, lastError(log), log)
+	}
+	return nil
 }
 
 func (d *demo) teardown() {
@@ -445,31 +467,25 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 				return nil
 			}
 		}
-		// Halted nodes: record them; their operators upgrade later.
+		// Halted nodes: record them; their operators upgrade later. Any
+		// other exit is a failure, and ends the demo.
 		for _, pr := range d.procs {
-			if pr.cmd != nil {
-				select {
-				case code := <-pr.exited:
-					pr.exited <- code
-					if code == node.ExitHalted {
-						pr.halted = true
-						d.say("%s halted (exit %d): it does not run protocol 2.0.0", pr.id, code)
-						pr.cmd = nil
-					}
-				default:
-				}
+			if err := d.exitedOnItsOwn(pr); err != nil {
+				return err
 			}
 		}
 		if next < len(order) && time.Now().After(timer) {
 			pr := d.procs[order[next]]
+			if err := d.exitedOnItsOwn(pr); err != nil {
+				return err
+			}
 			active := false
 			if dep := find(st, p.Name); dep != nil && dep.State == "ACTIVE" {
 				active = true
 			}
 			if !late[order[next]] || active {
-				if pr.cmd != nil && d.stop(pr) == node.ExitHalted {
-					pr.halted = true
-					d.say("%s had halted (exit %d): it did not run protocol 2.0.0", pr.id, node.ExitHalted)
+				if err := d.stopForUpgrade(pr); err != nil {
+					return err
 				}
 				if err := d.start(pr, true); err != nil {
 					return err
@@ -487,6 +503,28 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 		}
 	}
 	return fmt.Errorf("the upgrade did not complete within 3 minutes (node logs in %s)", d.o.Dir)
+}
+
+// exitedOnItsOwn notices a node process that ended without being stopped.
+// A halt (exit 3) is what governance mode expects of a node that does not
+// run the version activating: it is recorded, and its operator upgrades it
+// later. Any other exit is a failure, returned with the node's last words.
+func (d *demo) exitedOnItsOwn(p *proc) error {
+	if p.cmd == nil {
+		return nil
+	}
+	select {
+	case code := <-p.exited:
+		if code != node.ExitHalted {
+			p.exited <- code // teardown's stop still reads it
+			log := filepath.Join(p.home, "node.log")
+			return fmt.Errorf("%s exited (%s): %s (log: %s)", p.id, p.cmd.ProcessState, lastError(log), log)
+		}
+		p.halted, p.cmd = true, nil
+		d.say("%s halted (exit %d): it does not run protocol 2.0.0", p.id, code)
+	default:
+	}
+	return nil
 }
 
 func find(st node.Status, name string) *node.DeploymentStatus {

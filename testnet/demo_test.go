@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -99,49 +100,99 @@ func TestDemoInterruptTearsDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real node processes; skipped with -short")
 	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "testnet", "demo", "--nodes", "4", "--dir", dir, "--epoch-views", "40")
-	stdout, err := cmd.StdoutPipe()
+	d := startDemo(t, buildBinary(t))
+	if err := d.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	d.wantTornDown(t, "interrupted", "every node is stopped")
+}
+
+// TestDemoNodeCrashTearsDown kills one node's process mid-upgrade, as a
+// crash would: the demo must fail at once, say which node, and leave no
+// process or port behind.
+func TestDemoNodeCrashTearsDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes; skipped with -short")
+	}
+	d := startDemo(t, buildBinary(t))
+	victim := 0
+	for _, pid := range nodeProcesses(t, d.dir) {
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		if strings.Contains(string(cmdline), filepath.Join(d.dir, "c2")+"\x00") {
+			victim = pid
+		}
+	}
+	if victim == 0 {
+		t.Fatalf("no process runs node c2\n%s", d.out.String())
+	}
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Killed while running, or while its operator was stopping it for the
+	// upgrade: either way the demo names it and how it ended.
+	d.wantTornDown(t, "c2 ", "(signal: killed)", "every node is stopped")
+}
+
+// runningDemo is a `testnet demo` process of 4 nodes, read up to its
+// proposal: every node runs.
+type runningDemo struct {
+	cmd    *exec.Cmd
+	dir    string
+	stdout io.Reader
+	out    strings.Builder
+	stderr bytes.Buffer
+	homes  []string // each node's config.toml
+}
+
+func startDemo(t *testing.T, bin string) *runningDemo {
+	t.Helper()
+	d := &runningDemo{dir: t.TempDir()}
+	d.cmd = exec.Command(bin, "testnet", "demo", "--nodes", "4", "--dir", d.dir, "--epoch-views", "40")
+	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	d.stdout, d.cmd.Stderr = stdout, &d.stderr
+	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-	var out strings.Builder
+	t.Cleanup(func() { d.cmd.Process.Kill() })
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
+		d.out.WriteString(sc.Text() + "\n")
 		if strings.HasPrefix(sc.Text(), "proposed ") {
 			break
 		}
 	}
-	// The nodes run; note their processes and ports, then interrupt.
-	homes, _ := filepath.Glob(filepath.Join(dir, "*", "config.toml"))
-	if len(homes) != 4 {
-		t.Fatalf("%d node homes after the proposal\n%s", len(homes), out.String())
+	d.homes, _ = filepath.Glob(filepath.Join(d.dir, "*", "config.toml"))
+	if len(d.homes) != 4 {
+		t.Fatalf("%d node homes after the proposal\n%s%s", len(d.homes), d.out.String(), d.stderr.String())
 	}
-	pids := nodeProcesses(t, dir)
-	if len(pids) != 4 {
-		t.Fatalf("%d node processes run, want 4\n%s", len(pids), out.String())
+	if pids := nodeProcesses(t, d.dir); len(pids) != 4 {
+		t.Fatalf("%d node processes run, want 4\n%s", len(pids), d.out.String())
 	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, stdout) // owned by the test: ends when the demo's stdout closes
-	err = cmd.Wait()
+	return d
+}
+
+// wantTornDown waits for the demo to end: exit 1 saying each of why on stderr, no
+// node process left, every node port free, every node log kept.
+func (d *runningDemo) wantTornDown(t *testing.T, why ...string) {
+	t.Helper()
+	go io.Copy(io.Discard, d.stdout) // owned by the test: ends when the demo's stdout closes
+	err := d.cmd.Wait()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "interrupted") {
-		t.Fatalf("demo after SIGINT: %v, stderr %q", err, stderr.String())
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("demo: %v, stderr %q; want exit 1", err, d.stderr.String())
 	}
-	if left := nodeProcesses(t, dir); len(left) != 0 {
+	for _, w := range why {
+		if !strings.Contains(d.stderr.String(), w) {
+			t.Fatalf("demo's stderr %q does not say %q", d.stderr.String(), w)
+		}
+	}
+	if left := nodeProcesses(t, d.dir); len(left) != 0 {
 		t.Fatalf("node processes outlived the demo: %v", left)
 	}
-	for _, h := range homes {
+	for _, h := range d.homes {
 		cfg, _ := os.ReadFile(h)
 		for _, m := range portRE.FindAllStringSubmatch(string(cfg), -1) {
 			l, err := net.Listen("tcp", "127.0.0.1:"+m[1])
