@@ -174,7 +174,10 @@ func (n *Node) run() {
 		head := n.chain.Head()
 		n.activations(head)
 		n.signal(head)
-		if time.Since(lastWarn) >= n.cfg.WarnEvery {
+		// Warnings speak of the chain's head: a node catching up does not
+		// know it yet, and would warn about deployments since cancelled or
+		// give an ETA for a view long past.
+		if time.Since(lastWarn) >= n.cfg.WarnEvery && n.chain.Synced() {
 			_, view, _ := head.Head()
 			for _, w := range Warnings(head, n.cfg.Supported, view, n.cfg.ViewInterval) {
 				n.log.Warn("UPGRADE NEEDED: " + w.String())

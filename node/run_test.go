@@ -325,3 +325,46 @@ func TestGovernanceUpgradeHaltsUnreadyNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestCatchUpDoesNotWarnAboutThePast: a node that replays a stretch where a
+// deployment it does not support was LOCKED_IN, since cancelled, must not tell
+// its operator to upgrade: warnings speak of the chain's head, and a node
+// catching up does not know it yet.
+func TestCatchUpDoesNotWarnAboutThePast(t *testing.T) {
+	c := newCluster(t)
+	defer c.closeAll()
+	for _, id := range []string{"seq", "c2", "c3", "e1"} {
+		c.start(id)
+	}
+	for _, id := range []string{"seq", "c2", "c3", "e1"} {
+		c.waitReady(id)
+	}
+	_, view, _ := c.nodes["seq"].Head().Head()
+	c.propose(activation.Proposal{Name: "g2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: view + 400})
+	eventually(t, 15*time.Second, "g2 LOCKED_IN", func() bool { return c.status("seq", "g2") == activation.LockedIn })
+	_, lockedAt, _ := c.nodes["seq"].Head().Head()
+	eventually(t, 15*time.Second, "50 views in LOCKED_IN", func() bool {
+		_, v, _ := c.nodes["seq"].Head().Head()
+		return v >= lockedAt+50
+	})
+	if !strings.Contains(c.logs["c2"].String(), "UPGRADE NEEDED") {
+		t.Fatalf("c2, live while g2 was LOCKED_IN, did not warn:\n%s", c.logs["c2"].String())
+	}
+	a, err := c.g.Committee().Approve(activation.CancelMessage(c.g.ChainID, "g2"), []int{0, 1},
+		[]signal.PrivateKey{c.keys.Governance[0], c.keys.Governance[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.nodes["c3"].SubmitGovernance(chain.ItemCancel, canon.MustEncode(activation.SignedCancel{Deployment: "g2", Approval: a})); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "g2 CANCELED", func() bool { return c.status("seq", "g2") == activation.Canceled })
+
+	c.start("e2") // late, and without 2.0.0
+	eventually(t, 30*time.Second, "e2 catches up past the cancellation", func() bool {
+		return c.status("e2", "g2") == activation.Canceled && c.nodes["e2"].chain.Synced()
+	})
+	if logs := c.logs["e2"].String(); strings.Contains(logs, "UPGRADE NEEDED") {
+		t.Fatalf("e2 warned about g2 while replaying blocks from before its cancellation:\n%s", logs)
+	}
+}

@@ -134,6 +134,7 @@ type Chain struct {
 	err       error
 	notify    chan struct{} // closed and replaced at every new block
 	lastBlock time.Time     // when the last block was applied
+	known     uint64        // one past the highest height this node knows exists
 }
 
 type attKey struct {
@@ -216,36 +217,30 @@ func (c *Chain) Head() *activation.State {
 	return s
 }
 
-// syncSlack is how many blocks a node may hold unapplied and still count as
-// synced: the block being applied right now and one or two that gossip
-// delivered early. A node further behind is catching up.
+// syncSlack is how many blocks a node may know of without having applied
+// them and still count as synced: the block being applied right now and one
+// or two that gossip delivered early. A node further behind is catching up.
 const syncSlack = 3
 
 // Synced reports whether the node follows the chain's head: it applied a
-// block within the last few view intervals and holds no block more than
-// syncSlack heights past its own head. A block that merely arrived while
-// the previous one is being applied, or a step out of order, is normal
-// traffic, not falling behind; counting it made /readyz flap on a busy
-// machine.
+// block within the last few view intervals, and knows of fewer than
+// syncSlack blocks past its own head (from gossip, or a sync response that
+// said there is more). A block that merely arrived while the previous one
+// is being applied is normal traffic, not falling behind; counting it made
+// /readyz flap on a busy machine. Between two sync batches a node catching
+// up holds nothing unapplied, yet is still behind: the full batch said so.
 func (c *Chain) Synced() bool {
 	next := c.nextHeight()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return synced(time.Since(c.lastBlock), c.opts.Interval, next, c.pending)
+	return synced(time.Since(c.lastBlock), c.opts.Interval, next, c.known)
 }
 
 // synced is Synced's rule, apart from the clock and the lock: since is the
-// time since the last applied block, next the height this node applies next.
-func synced[B any](since, interval time.Duration, next uint64, pending map[uint64]B) bool {
-	if since >= max(10*interval, 2*time.Second) {
-		return false
-	}
-	for h := range pending {
-		if h >= next+syncSlack {
-			return false
-		}
-	}
-	return true
+// time since the last applied block, next the height this node applies
+// next, known one past the highest height it knows exists.
+func synced(since, interval time.Duration, next, known uint64) bool {
+	return since < max(10*interval, 2*time.Second) && known < next+syncSlack
 }
 
 // CurrentView implements chain.Chain.
@@ -297,6 +292,7 @@ func (c *Chain) HandleBlock(raw []byte) {
 	}
 	c.mu.Lock()
 	c.pending[b.Height] = b
+	c.known = max(c.known, b.Height+1)
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -487,6 +483,13 @@ func (c *Chain) fillGap() {
 		if c.opts.Genesis.CheckBlock(raw) == nil {
 			c.HandleBlock(raw)
 		}
+	}
+	if len(blocks) == p2p.MaxSyncBlocks {
+		// A full batch: the sequencer has more, so this node is still behind
+		// once it has applied these.
+		c.mu.Lock()
+		c.known = max(c.known, next+uint64(len(blocks))+1)
+		c.mu.Unlock()
 	}
 }
 

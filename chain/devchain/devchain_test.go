@@ -395,33 +395,26 @@ func TestSequencerSkipsViews(t *testing.T) {
 
 func TestSyncedRule(t *testing.T) {
 	const iv = 20 * time.Millisecond
-	blocks := func(hs ...uint64) map[uint64]struct{} {
-		m := map[uint64]struct{}{}
-		for _, h := range hs {
-			m[h] = struct{}{}
-		}
-		return m
-	}
 	for _, tc := range []struct {
-		name    string
-		since   time.Duration
-		pending map[uint64]struct{}
-		want    bool
+		name  string
+		since time.Duration
+		known uint64 // next is 10
+		want  bool
 	}{
-		{"nothing pending, recent block", 10 * time.Millisecond, nil, true},
-		{"the next block is being applied", 10 * time.Millisecond, blocks(10), true},
-		{"two blocks ahead arrived early", 10 * time.Millisecond, blocks(11, 12), true},
-		{"a gap: block 13 waits for 10", 10 * time.Millisecond, blocks(13), false},
-		{"far behind", 10 * time.Millisecond, blocks(11, 12, 40), false},
-		{"no block for 2 s", 2 * time.Second, nil, false},
-		{"just under the window", 1999 * time.Millisecond, nil, true},
+		{"knows of nothing unapplied", 10 * time.Millisecond, 10, true},
+		{"the next block is being applied", 10 * time.Millisecond, 11, true},
+		{"two blocks ahead arrived early", 10 * time.Millisecond, 12, true},
+		{"three blocks behind", 10 * time.Millisecond, 13, false},
+		{"far behind, between sync batches", 10 * time.Millisecond, 500, false},
+		{"no block for 2 s", 2 * time.Second, 10, false},
+		{"just under the window", 1999 * time.Millisecond, 10, true},
 	} {
-		if got := synced(tc.since, iv, 10, tc.pending); got != tc.want {
+		if got := synced(tc.since, iv, 10, tc.known); got != tc.want {
 			t.Errorf("%s: synced = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 	// A slow chain gets a longer window: ten intervals.
-	if !synced(4*time.Second, time.Second, 10, blocks()) || synced(10*time.Second, time.Second, 10, blocks()) {
+	if !synced(4*time.Second, time.Second, 10, 10) || synced(10*time.Second, time.Second, 10, 10) {
 		t.Error("the window must be ten view intervals when that is longer than 2 s")
 	}
 }
