@@ -144,8 +144,14 @@ func roleStatuses(d *activation.Deployment, table *quorum.Table, tally *quorum.T
 
 // ThresholdRatio is the signaling threshold as a fraction (0 if the
 // threshold cannot be read).
-func (s *SignalingStatus) ThresholdRatio() float64 {
-	th, err := quorum.ParseThreshold(s.Threshold)
+func (s *SignalingStatus) ThresholdRatio() float64 { return thresholdRatio(s.Threshold) }
+
+// ThresholdRatio is the deployment's threshold as a fraction (0 if the
+// threshold cannot be read).
+func (r *Readiness) ThresholdRatio() float64 { return thresholdRatio(r.Threshold) }
+
+func thresholdRatio(threshold string) float64 {
+	th, err := quorum.ParseThreshold(threshold)
 	if err != nil || th.Den == 0 {
 		return 0
 	}

@@ -274,6 +274,13 @@ func TestInteractiveTestnet(t *testing.T) {
 	if lock.State != "LOCKED_IN" || strings.Join(ready, ",") != "c2,e1,seq" {
 		t.Fatalf("ready at lock-in: %s", out)
 	}
+	// testnet status says the same, in JSON and for people.
+	if l := c.status().LockIns; len(l) != 1 || l[0].Deployment != "p2" || l[0].AsSeenBy != "seq" || len(l[0].Ready) != 3 || l[0].Error != "" {
+		t.Fatalf("status lock_ins: %+v", l)
+	}
+	if text := c.ok("status"); !strings.Contains(text, "ready: seq, c2, e1; not ready: c3") {
+		t.Fatalf("status does not say who carried p2:\n%s", text)
+	}
 
 	// stop and start, and the log tells what happened.
 	c.ok("stop", "c2")

@@ -3,6 +3,7 @@ package testnet
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,6 +20,8 @@ type NodeState struct {
 	Stake     uint64   `json:"stake"`
 	Sequencer bool     `json:"sequencer,omitempty"`
 	Supported []string `json:"supported"`
+	// API is the address of the node's public HTTP API.
+	API string `json:"api"`
 	// Process is running, stopped (by a command) or exited (on its own).
 	Process string `json:"process"`
 	PID     int    `json:"pid,omitempty"`
@@ -37,6 +40,19 @@ type NetStatus struct {
 	EpochViews   uint64      `json:"epoch_views"`
 	ViewInterval string      `json:"view_interval"`
 	Nodes        []NodeState `json:"nodes"`
+	// LockIns says, for each stake deployment that has locked in, whose
+	// readiness carried it.
+	LockIns []LockIn `json:"lock_ins,omitempty"`
+}
+
+// LockIn is a node's answer to /readiness?at=lock-in for one deployment.
+type LockIn struct {
+	node.Readiness
+	// AsSeenBy is the node asked: the first running one that knows the
+	// deployment locked in.
+	AsSeenBy string `json:"as_seen_by"`
+	// Error is why that node could not answer; Readiness is empty then.
+	Error string `json:"error,omitempty"`
 }
 
 // Status asks every running node for its status.
@@ -44,7 +60,7 @@ func (t *Testnet) Status() NetStatus {
 	s := NetStatus{Dir: t.Dir, ChainID: t.M.ChainID, EpochViews: t.M.EpochViews, ViewInterval: t.M.ViewInterval}
 	for i := range t.M.Nodes {
 		n := &t.M.Nodes[i]
-		ns := NodeState{ID: n.ID, Role: n.Role, Stake: n.Stake, Sequencer: n.Sequencer, Supported: n.Supported}
+		ns := NodeState{ID: n.ID, Role: n.Role, Stake: n.Stake, Sequencer: n.Sequencer, Supported: n.Supported, API: n.API}
 		switch {
 		case t.running(n):
 			ns.Process, ns.PID = "running", n.PID
@@ -61,7 +77,32 @@ func (t *Testnet) Status() NetStatus {
 		}
 		s.Nodes = append(s.Nodes, ns)
 	}
+	s.LockIns = lockIns(s.Nodes)
 	return s
+}
+
+// lockIns asks, for every stake deployment some running node sees LOCKED_IN
+// or ACTIVE, that node who was ready in the block that locked it in.
+func lockIns(nodes []NodeState) []LockIn {
+	var out []LockIn
+	asked := map[string]bool{}
+	for _, n := range nodes {
+		if n.Status == nil {
+			continue
+		}
+		for _, d := range n.Status.Deployments {
+			if asked[d.Name] || d.Mode != "stake" || (d.State != "LOCKED_IN" && d.State != "ACTIVE") {
+				continue
+			}
+			asked[d.Name] = true
+			l := LockIn{AsSeenBy: n.ID}
+			if err := getJSON(n.API, "/readiness?deployment="+url.QueryEscape(d.Name)+"&at=lock-in", &l.Readiness); err != nil {
+				l.Readiness, l.Error = node.Readiness{Deployment: d.Name}, err.Error()
+			}
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // needs finds what a halted node asks for in its last words.
@@ -142,6 +183,37 @@ func WriteStatus(w io.Writer, s NetStatus) {
 	for _, l := range signaling {
 		fmt.Fprintln(w, l)
 	}
+	for _, l := range s.LockIns {
+		fmt.Fprintln(w, lockInLine(s.Nodes, l))
+	}
+}
+
+// lockInLine says who carried a deployment's lock-in: the stake per role,
+// the nodes ready, and the nodes of a counted role that were not.
+func lockInLine(nodes []NodeState, l LockIn) string {
+	if l.Error != "" {
+		return fmt.Sprintf("%s locked in; %s cannot say who carried it: %s", l.Deployment, l.AsSeenBy, l.Error)
+	}
+	line := fmt.Sprintf("%s locked in at view %d (epoch %d), as %s sees it:", l.Deployment, l.View, l.Epoch, l.AsSeenBy)
+	counted := map[string]bool{}
+	for _, r := range l.Roles {
+		counted[r.Role] = true
+		line += fmt.Sprintf("  %s %s %.0f%% (%d of %d)", r.Role, node.Bar(r.ReadyRatio, l.ThresholdRatio()), 100*r.ReadyRatio, r.ReadyStake, r.TotalStake)
+	}
+	var ready, notReady []string
+	for _, n := range nodes {
+		switch {
+		case slices.ContainsFunc(l.Ready, func(r node.ReadySigner) bool { return r.NodeID == n.ID }):
+			ready = append(ready, n.ID)
+		case counted[n.Role] || counted["all"]:
+			notReady = append(notReady, n.ID)
+		}
+	}
+	line += "; ready: " + strings.Join(ready, ", ")
+	if len(notReady) > 0 {
+		line += "; not ready: " + strings.Join(notReady, ", ")
+	}
+	return line
 }
 
 func cell(n NodeState, name string) string {
