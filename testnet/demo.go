@@ -133,6 +133,16 @@ func Demo(ctx context.Context, o DemoOptions) (*Result, error) {
 	if o.EpochViews == 0 {
 		o.EpochViews = 50
 	}
+	if o.EpochViews < 10 {
+		return nil, badOption("--epoch-views %d: at least 10", o.EpochViews)
+	}
+	if o.Dir != "" {
+		// A new chain in an old demo's folder would meet its stores; refuse
+		// before starting anything, and keep what is there.
+		if entries, err := os.ReadDir(o.Dir); err == nil && len(entries) > 0 {
+			return nil, badOption("--dir %s is not empty: the demo makes a new testnet, so give it a new or empty folder", o.Dir)
+		}
+	}
 	if o.Out == nil {
 		o.Out = io.Discard
 	}

@@ -232,3 +232,36 @@ func nodeProcesses(t *testing.T, dir string) []int {
 	}
 	return pids
 }
+
+// TestDemoRefusesBadOptions: every bad option is an OptionError (exit 2)
+// that names it, before any file is written or process started; an old
+// demo's folder is left as it was.
+func TestDemoRefusesBadOptions(t *testing.T) {
+	used := t.TempDir()
+	marker := filepath.Join(used, "node.log")
+	if err := os.WriteFile(marker, []byte("an earlier run\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		o    DemoOptions
+		want string
+	}{
+		{DemoOptions{Nodes: 3}, "--nodes 3"},
+		{DemoOptions{Nodes: 10}, "--nodes 10"},
+		{DemoOptions{Mode: "hybrid"}, `--mode "hybrid"`},
+		{DemoOptions{EpochViews: 3}, "--epoch-views 3"},
+		{DemoOptions{Dir: used}, "is not empty"},
+	} {
+		_, err := Demo(context.Background(), tc.o)
+		var oe *OptionError
+		if !errors.As(err, &oe) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Demo(%+v): %v; want an OptionError saying %q", tc.o, err, tc.want)
+		}
+	}
+	if got, err := os.ReadFile(marker); err != nil || string(got) != "an earlier run\n" {
+		t.Fatalf("the used folder was touched: %q %v", got, err)
+	}
+	if entries, _ := os.ReadDir(used); len(entries) != 1 {
+		t.Fatalf("the used folder gained files: %v", entries)
+	}
+}
