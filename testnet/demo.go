@@ -127,6 +127,9 @@ func Demo(ctx context.Context, o DemoOptions) (*Result, error) {
 	if o.Mode != "stake" && o.Mode != "governance" {
 		return nil, badOption("--mode %q: stake or governance", o.Mode)
 	}
+	if o.ViewInterval < 0 {
+		return nil, badOption("--view-interval %s: a positive duration such as 20ms", o.ViewInterval)
+	}
 	if o.ViewInterval == 0 {
 		o.ViewInterval = 20 * time.Millisecond
 	}

@@ -250,6 +250,7 @@ func TestDemoRefusesBadOptions(t *testing.T) {
 		{DemoOptions{Nodes: 10}, "--nodes 10"},
 		{DemoOptions{Mode: "hybrid"}, `--mode "hybrid"`},
 		{DemoOptions{EpochViews: 3}, "--epoch-views 3"},
+		{DemoOptions{ViewInterval: -time.Millisecond}, "--view-interval -1ms"},
 		{DemoOptions{Dir: used}, "is not empty"},
 	} {
 		_, err := Demo(context.Background(), tc.o)

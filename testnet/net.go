@@ -69,8 +69,8 @@ type ManifestNode struct {
 // UpOptions configure Up.
 type UpOptions struct {
 	Dir string
-	// Nodes (4 to 9, default 7) applies to a new testnet; for an existing
-	// one it must be 0 or match.
+	// Nodes (4 to 9, default 7), Host, ViewInterval and EpochViews shape a
+	// new testnet; for an existing one each must be zero or match it.
 	Nodes int
 	// Host is the address the nodes' libp2p listens on and announces
 	// (default 127.0.0.1). Their HTTP APIs always stay on loopback.
@@ -135,8 +135,8 @@ func Up(ctx context.Context, o UpOptions) (*Testnet, error) {
 		if t, err = Open(dir); err != nil {
 			return nil, err
 		}
-		if o.Nodes != 0 && o.Nodes != len(t.M.Nodes) {
-			return nil, badOption("--nodes %d: the testnet in %s has %d nodes (down --purge it to make a new one)", o.Nodes, dir, len(t.M.Nodes))
+		if err := t.sameShape(o); err != nil {
+			return nil, err
 		}
 		if len(t.Running()) == len(t.M.Nodes) {
 			fmt.Fprintf(o.Out, "every node of the testnet in %s already runs\n", dir)
@@ -184,6 +184,23 @@ func Up(ctx context.Context, o UpOptions) (*Testnet, error) {
 	return t, nil
 }
 
+// sameShape refuses options that only a new testnet can take, when they
+// differ from the existing one's: restarting would silently ignore them.
+func (t *Testnet) sameShape(o UpOptions) error {
+	remake := "(down --purge it to make a new one)"
+	switch {
+	case o.Nodes != 0 && o.Nodes != len(t.M.Nodes):
+		return badOption("--nodes %d: the testnet in %s has %d nodes %s", o.Nodes, t.Dir, len(t.M.Nodes), remake)
+	case o.ViewInterval != 0 && o.ViewInterval.String() != t.M.ViewInterval:
+		return badOption("--view-interval %s: the testnet in %s runs at %s a view %s", o.ViewInterval, t.Dir, t.M.ViewInterval, remake)
+	case o.EpochViews != 0 && o.EpochViews != t.M.EpochViews:
+		return badOption("--epoch-views %d: the testnet in %s has epochs of %d views %s", o.EpochViews, t.Dir, t.M.EpochViews, remake)
+	case o.Host != "" && o.Host != t.M.Host:
+		return badOption("--host %s: the nodes of the testnet in %s listen on %s %s", o.Host, t.Dir, t.M.Host, remake)
+	}
+	return nil
+}
+
 func create(dir string, o UpOptions) (*Testnet, error) {
 	var err error
 	if o.Nodes, err = nodeCount(o.Nodes); err != nil {
@@ -194,6 +211,9 @@ func create(dir string, o UpOptions) (*Testnet, error) {
 	}
 	if ip := net.ParseIP(o.Host); ip == nil || ip.To4() == nil || ip.IsUnspecified() {
 		return nil, badOption("--host %q: an IPv4 address of this machine that the other nodes can reach, such as 192.168.1.10", o.Host)
+	}
+	if o.ViewInterval < 0 {
+		return nil, badOption("--view-interval %s: a positive duration such as 100ms", o.ViewInterval)
 	}
 	if o.ViewInterval == 0 {
 		o.ViewInterval = 100 * time.Millisecond

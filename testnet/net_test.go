@@ -200,6 +200,9 @@ func TestInteractiveTestnet(t *testing.T) {
 		want string
 	}{
 		{[]string{"up", "--nodes", "5"}, "has 4 nodes"},
+		{[]string{"up", "--epoch-views", "30"}, "has epochs of 40 views"},
+		{[]string{"up", "--view-interval", "50ms"}, "runs at 20ms a view"},
+		{[]string{"up", "--view-interval", "0s"}, "a positive duration"},
 		{[]string{"upgrade", "nobody", "--supports", "protocol=2.0.0"}, `no node "nobody"`},
 		{[]string{"upgrade", "c2", "--supports", "protocol"}, "--supports"},
 		{[]string{"stop"}, "needs the nodes"},

@@ -68,6 +68,9 @@ Ctrl-C or any failure stops every process; the folder keeps each node's home
 and log (node.log) for inspection.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := positiveDuration(cmd, "view-interval", o.ViewInterval); err != nil {
+				return err
+			}
 			o.Out = stdout
 			ctx, stop := interruptible(cmd)
 			defer stop()
@@ -82,6 +85,15 @@ and log (node.log) for inspection.`,
 	demo.Flags().DurationVar(&o.ViewInterval, "view-interval", 20*time.Millisecond, "time between views")
 	demo.Flags().Uint64Var(&o.EpochViews, "epoch-views", 50, "views per epoch")
 	return demo
+}
+
+// positiveDuration refuses a duration flag given as zero or less (the
+// options treat zero as "the default").
+func positiveDuration(cmd *cobra.Command, name string, d time.Duration) error {
+	if cmd.Flags().Changed(name) && d <= 0 {
+		return usageError{fmt.Errorf("--%s %s: a positive duration such as 100ms", name, d)}
+	}
+	return nil
 }
 
 func addDirFlag(cmd *cobra.Command, dir *string) {
@@ -120,8 +132,23 @@ nodes on other machines can join (see the README); the HTTP APIs always stay
 on 127.0.0.1.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("nodes") {
-				o.Nodes = 0 // the default applies to a new testnet only
+			if err := positiveDuration(cmd, "view-interval", o.ViewInterval); err != nil {
+				return err
+			}
+			// The defaults shape a new testnet only; an existing one keeps
+			// its shape, and refuses a flag given to change it.
+			f := cmd.Flags()
+			if !f.Changed("nodes") {
+				o.Nodes = 0
+			}
+			if !f.Changed("host") {
+				o.Host = ""
+			}
+			if !f.Changed("view-interval") {
+				o.ViewInterval = 0
+			}
+			if !f.Changed("epoch-views") {
+				o.EpochViews = 0
 			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
