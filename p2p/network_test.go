@@ -3,6 +3,8 @@ package p2p
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 
 	"github.com/quorumgate/quorumgate/signal"
@@ -312,5 +315,59 @@ func TestPeerRateLimit(t *testing.T) {
 	}
 	if !n.allow(n.ID()) {
 		t.Fatal("the node's own messages are rate limited")
+	}
+}
+
+// TestStaticPeerThatNeverAnswersHoldsUpNoOther: a static peer whose address
+// accepts TCP and then says nothing (like a machine that drops packets, the
+// dial waits out its timeout) must not delay the dial to the others. The
+// other peer is connected while the silent dial still hangs.
+func TestStaticPeerThatNeverAnswersHoldsUpNoOther(t *testing.T) {
+	defer leakCheck(t)()
+	tn := startNetwork(t, 1, 4)
+	defer tn.close()
+
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() { // owned by the test: ends when silent closes
+		if c, err := silent.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	silentKey, _, _ := crypto.GenerateEd25519Key(nil)
+	silentID, _ := peer.IDFromPrivateKey(silentKey)
+	key, _, _ := crypto.GenerateEd25519Key(nil)
+
+	started := make(chan *Node, 1)
+	go func() { // owned by the test: Start returns once both dials end
+		n, err := Start(context.Background(), Config{ChainID: "ingest", Identity: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+			View: tn.view, Peers: []peer.AddrInfo{
+				{ID: silentID, Addrs: []multiaddr.Multiaddr{multiaddr.StringCast("/ip4/127.0.0.1/tcp/" + strconv.Itoa(silent.Addr().(*net.TCPAddr).Port))}},
+				tn.nodes[0].AddrInfo()}})
+		if err != nil {
+			t.Error(err)
+		}
+		started <- n
+	}()
+	var hanging net.Conn
+	select {
+	case hanging = <-accepted:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the silent peer was never dialled")
+	}
+	eventually(t, 8*time.Second, "the other peer connects while the silent dial hangs", func() bool { return tn.nodes[0].Peers() == 1 })
+	select {
+	case <-started:
+		t.Fatal("Start returned while the silent dial should still hang")
+	default: // the silent dial is still waiting
+	}
+	hanging.Close() // the silent dial fails now, and Start returns
+	n := <-started
+	if n != nil {
+		n.Close()
 	}
 }

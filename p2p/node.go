@@ -164,13 +164,32 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// not connected until Close.
 	for _, p := range cfg.Peers {
 		n.host.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.PermanentAddrTTL)
-		_ = n.Connect(nctx, p)
 	}
+	n.dialStatic()
 	if len(cfg.Peers) > 0 {
 		n.wg.Add(1)
 		go n.redial()
 	}
 	return n, nil
+}
+
+// dialStatic dials every static peer that is not connected, all at once,
+// and returns when each has connected or failed: one unreachable peer (a
+// machine that is off drops the packets, and a dial waits out its timeout)
+// does not hold up the others.
+func (n *Node) dialStatic() {
+	var wg sync.WaitGroup
+	for _, p := range n.cfg.Peers {
+		if n.host.Network().Connectedness(p.ID) == network.Connected {
+			continue
+		}
+		wg.Add(1)
+		go func() { // owned by dialStatic, which waits for it; Connect is bounded by its timeout and n.ctx
+			defer wg.Done()
+			_ = n.Connect(n.ctx, p)
+		}()
+	}
+	wg.Wait()
 }
 
 // redial reconnects static peers that are not connected, once a second.
@@ -184,11 +203,7 @@ func (n *Node) redial() {
 			return
 		case <-t.C:
 		}
-		for _, p := range n.cfg.Peers {
-			if n.host.Network().Connectedness(p.ID) != network.Connected {
-				_ = n.Connect(n.ctx, p)
-			}
-		}
+		n.dialStatic()
 	}
 }
 
