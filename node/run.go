@@ -110,8 +110,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: store, chain: c, ctx: nctx, cancel: cancel,
 		done: make(chan struct{}), attested: map[attestKey]bool{}, upgrader: &Upgrader{Home: cfg.Home, Hook: cfg.Hook}}
 	n.metrics = newMetrics(n)
+	self, err := peer.IDFromPrivateKey(cfg.P2PKey)
+	if err != nil {
+		cancel()
+		store.Close()
+		return nil, err
+	}
 	n.net, err = p2p.Start(nctx, p2p.Config{ChainID: g.ChainID, Identity: cfg.P2PKey, ListenAddrs: cfg.ListenAddrs,
-		Peers: cfg.Peers, View: chainView{n}, OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock, OnVerdict: n.metrics.verdict,
+		Peers: withGenesisPeers(cfg.Peers, g, self), View: chainView{n}, OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock, OnVerdict: n.metrics.verdict,
 		OnGovernance: c.HandleGovernance, BlockValidator: g.CheckBlock, GovernanceValidator: devchain.CheckGovernance, Sync: c})
 	if err != nil {
 		cancel()

@@ -173,25 +173,46 @@ func TestInteractiveTestnet(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(obs, "genesis.json"), genesis, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	join := exec.Command(c.bin, "run", "--home", obs, "--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", tn.M.Nodes[0].P2P)
+	// It bootstraps from c3 alone.
+	join := exec.Command(c.bin, "run", "--home", obs, "--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", tn.M.Nodes[2].P2P)
 	var joinLog bytes.Buffer
 	join.Stdout, join.Stderr = &joinLog, &joinLog
 	if err := join.Start(); err != nil {
 		t.Fatal(err)
 	}
-	joined := false
-	for deadline := time.Now().Add(30 * time.Second); !joined && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	defer join.Process.Kill()
+	obsStatus := func() (height uint64, peers int, synced bool) {
 		out, err := exec.Command(c.bin, "status", "--home", obs, "--output", "json").Output()
 		var st struct {
 			Head   struct{ Height uint64 }
 			Peers  int
 			Synced bool
 		}
-		joined = err == nil && json.Unmarshal(out, &st) == nil && st.Synced && st.Peers > 0 && st.Head.Height > 5
+		if err != nil || json.Unmarshal(out, &st) != nil {
+			return 0, 0, false
+		}
+		return st.Head.Height, st.Peers, st.Synced
 	}
+	waitObs := func(what string, cond func(height uint64, peers int, synced bool) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if cond(obsStatus()) {
+				return
+			}
+		}
+		h, p, s := obsStatus()
+		t.Fatalf("a node joining with --bootstrap: not within 30s: %s (height %d, %d peers, synced %v)\n%s", what, h, p, s, joinLog.String())
+	}
+	// Given one address, it meets all four nodes: the genesis lists them.
+	waitObs("synced, with all four nodes as peers", func(h uint64, p int, s bool) bool { return s && p == 4 && h > 5 })
+	// Its bootstrap peer stops; it follows on through the others.
+	c.ok("stop", "c3")
+	stoppedAt, _, _ := obsStatus()
+	waitObs("following on without c3", func(h uint64, p int, s bool) bool { return s && p == 3 && h > stoppedAt+10 })
+	c.ok("start", "c3")
 	join.Process.Signal(os.Interrupt)
-	if err := join.Wait(); err != nil || !joined {
-		t.Fatalf("a node joining with --bootstrap: synced %v, exit %v\n%s", joined, err, joinLog.String())
+	if err := join.Wait(); err != nil {
+		t.Fatalf("the joined node, interrupted: %v\n%s", err, joinLog.String())
 	}
 
 	// Bad usage exits 2 and says what is wrong.

@@ -267,7 +267,7 @@ genesis = "genesis.json"
 
 # libp2p listen addresses, and the peers to bootstrap from (multiaddr with
 # /p2p/ID; --bootstrap on the command line). They are dialled at start and
-# redialled while unreachable; gossip finds the rest.
+# redialled while unreachable, like every node the genesis lists at its address.
 listen = ["/ip4/127.0.0.1/tcp/0"]
 peers = []
 
