@@ -97,16 +97,27 @@ func TestCrashAtRandomPoints(t *testing.T) {
 	fs := vfs.NewCrashableMem()
 	s := openMem(t, c, fs)
 	var committed atomic.Int64 // blocks whose Commit returned
+	// The writer commits up to each limit it is given, then says so. The
+	// crash clones are taken while it works towards the next limit, so they
+	// land before, during or after a commit; giving it a limit at a time
+	// keeps the number of crash points independent of scheduling (a free
+	// writer on a loaded machine could finish the chain between two clones).
+	limits, reached := make(chan int64, 1), make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() {
+	go func() { // owned by the test: ends when limits closes or a commit fails
 		defer wg.Done()
-		for i := range c.blocks {
-			if err := s.Commit(c.blocks[i], c.states[i]); err != nil {
-				t.Error(err)
-				return
+		defer close(reached)
+		next := 0
+		for limit := range limits {
+			for ; next < int(limit); next++ {
+				if err := s.Commit(c.blocks[next], c.states[next]); err != nil {
+					t.Error(err)
+					return
+				}
+				committed.Store(int64(next + 1))
 			}
-			committed.Store(int64(i + 1))
+			reached <- struct{}{}
 		}
 	}()
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -115,19 +126,25 @@ func TestCrashAtRandomPoints(t *testing.T) {
 		before, after int64
 	}
 	var clones []clone
-	for len(clones) < 60 {
+	crash := func() {
 		before := committed.Load()
 		crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(101), RNG: rand.New(rand.NewPCG(uint64(len(clones)), 9))})
 		clones = append(clones, clone{crashed, before, committed.Load()})
-		if before == int64(len(c.blocks)) {
-			break
-		}
-		// Let the writer advance a random number of blocks (bounded: it
-		// always finishes the chain) before the next crash point.
-		for target := before + int64(rng.IntN(30)); committed.Load() < min(target, int64(len(c.blocks))); {
+	}
+	for done := int64(0); done < int64(len(c.blocks)); {
+		limit := min(done+1+int64(rng.IntN(30)), int64(len(c.blocks)))
+		limits <- limit
+		for range rng.IntN(4) { // vary where in the commits the crash lands
 			runtime.Gosched()
 		}
+		crash()
+		if _, ok := <-reached; !ok {
+			break // the writer failed, and said why
+		}
+		done = limit
 	}
+	crash() // and once with the whole chain committed
+	close(limits)
 	wg.Wait()
 	s.Close()
 	distinct := map[int64]bool{}
