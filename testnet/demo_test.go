@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -165,13 +166,26 @@ func startDemo(t *testing.T, bin string) *runningDemo {
 		}
 	}
 	d.homes, _ = filepath.Glob(filepath.Join(d.dir, "*", "config.toml"))
-	if len(d.homes) != 4 {
-		t.Fatalf("%d node homes after the proposal\n%s%s", len(d.homes), d.out.String(), d.stderr.String())
-	}
-	if pids := nodeProcesses(t, d.dir); len(pids) != 4 {
-		t.Fatalf("%d node processes run, want 4\n%s", len(pids), d.out.String())
+	if pids := nodeProcesses(t, d.dir); len(d.homes) != 4 || len(pids) != 4 {
+		t.Fatalf("after the proposal, %d node homes and %d node processes, want 4 of each\n%s", len(d.homes), len(pids), d.failure())
 	}
 	return d
+}
+
+// failure tells why a demo ended early: its output and error, and the end
+// of every node's log.
+func (d *runningDemo) failure() string {
+	d.cmd.Process.Kill()
+	d.cmd.Wait()
+	var b strings.Builder
+	fmt.Fprintf(&b, "stdout:\n%sstderr:\n%s", d.out.String(), d.stderr.String())
+	logs, _ := filepath.Glob(filepath.Join(d.dir, "*", "node.log"))
+	for _, l := range logs {
+		data, _ := os.ReadFile(l)
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		fmt.Fprintf(&b, "--- %s (last lines)\n%s\n", l, strings.Join(lines[max(0, len(lines)-8):], "\n"))
+	}
+	return b.String()
 }
 
 // wantTornDown waits for the demo to end: exit 1 saying each of why on stderr, no
