@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -101,15 +100,6 @@ func nodeCount(n int) (int, error) {
 		return 0, badOption("--nodes %d: between 4 and %d", n, len(demoNodes))
 	}
 	return n, nil
-}
-
-func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Demo generates a genesis and keys, starts the nodes, proposes an upgrade
@@ -235,7 +225,7 @@ func (d *demo) setup() error {
 // addresses use host; their HTTP APIs stay on loopback. Ports are free ones.
 func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Duration, epochViews uint64) (*devchain.Genesis, *devchain.Keys, []*proc, error) {
 	var specs []devchain.NodeSpec
-	ports := map[string][3]int{}
+	ports, pick := map[string][3]int{}, newPortPicker()
 	for _, n := range demoNodes[:nodes] {
 		var pp [3]int
 		for i := range pp {
@@ -243,7 +233,7 @@ func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Dura
 			if i == 0 {
 				h = host
 			}
-			port, err := freePort(h)
+			port, err := pick.free(h)
 			if err != nil {
 				return nil, nil, nil, err
 			}
