@@ -102,6 +102,24 @@ func nodeCount(n int) (int, error) {
 	return n, nil
 }
 
+// pace applies the defaults to a testnet's view interval and epoch length
+// (zero means the default) and checks them.
+func pace(interval time.Duration, epochViews uint64, defInterval time.Duration, defEpochViews uint64) (time.Duration, uint64, error) {
+	if interval < 0 {
+		return 0, 0, badOption("--view-interval %s: a positive duration such as %s", interval, defInterval)
+	}
+	if interval == 0 {
+		interval = defInterval
+	}
+	if epochViews == 0 {
+		epochViews = defEpochViews
+	}
+	if epochViews < 10 {
+		return 0, 0, badOption("--epoch-views %d: at least 10", epochViews)
+	}
+	return interval, epochViews, nil
+}
+
 // Demo generates a genesis and keys, starts the nodes, proposes an upgrade
 // and plays the operators, then verifies from every node's own API that it
 // activated at the same view with the same state. Every process is stopped
@@ -117,17 +135,8 @@ func Demo(ctx context.Context, o DemoOptions) (*Result, error) {
 	if o.Mode != "stake" && o.Mode != "governance" {
 		return nil, badOption("--mode %q: stake or governance", o.Mode)
 	}
-	if o.ViewInterval < 0 {
-		return nil, badOption("--view-interval %s: a positive duration such as 20ms", o.ViewInterval)
-	}
-	if o.ViewInterval == 0 {
-		o.ViewInterval = 20 * time.Millisecond
-	}
-	if o.EpochViews == 0 {
-		o.EpochViews = 50
-	}
-	if o.EpochViews < 10 {
-		return nil, badOption("--epoch-views %d: at least 10", o.EpochViews)
+	if o.ViewInterval, o.EpochViews, err = pace(o.ViewInterval, o.EpochViews, 20*time.Millisecond, 50); err != nil {
+		return nil, err
 	}
 	if o.Dir != "" {
 		// A new chain in an old demo's folder would meet its stores; refuse

@@ -212,17 +212,8 @@ func create(dir string, o UpOptions) (*Testnet, error) {
 	if ip := net.ParseIP(o.Host); ip == nil || ip.To4() == nil || ip.IsUnspecified() {
 		return nil, badOption("--host %q: an IPv4 address of this machine that the other nodes can reach, such as 192.168.1.10", o.Host)
 	}
-	if o.ViewInterval < 0 {
-		return nil, badOption("--view-interval %s: a positive duration such as 100ms", o.ViewInterval)
-	}
-	if o.ViewInterval == 0 {
-		o.ViewInterval = 100 * time.Millisecond
-	}
-	if o.EpochViews == 0 {
-		o.EpochViews = 100
-	}
-	if o.EpochViews < 10 {
-		return nil, badOption("--epoch-views %d: at least 10", o.EpochViews)
+	if o.ViewInterval, o.EpochViews, err = pace(o.ViewInterval, o.EpochViews, 100*time.Millisecond, 100); err != nil {
+		return nil, err
 	}
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return nil, badOption("%s is not empty and holds no %s: not a testnet folder", dir, ManifestFile)
