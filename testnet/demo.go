@@ -344,6 +344,13 @@ func (d *demo) start(p *proc, upgraded bool) error {
 	return nil
 }
 
+// lastWords is the last error in the node's log in its latest run, and
+// where that log is.
+func (p *proc) lastWords() string {
+	log := filepath.Join(p.home, "node.log")
+	return fmt.Sprintf("%s (log: %s)", lastError(log), log)
+}
+
 // stop ends a node's process (SIGTERM, then SIGKILL) and waits for it. It
 // returns how the process ended, or nil if it was not running.
 func (d *demo) stop(p *proc) *os.ProcessState {
@@ -374,8 +381,7 @@ func (d *demo) stopForUpgrade(p *proc) error {
 		p.halted = true
 		d.say("%s had halted (exit %d): it did not run protocol 2.0.0", p.id, node.ExitHalted)
 	default:
-		log := filepath.Join(p.home, "node.log")
-		return fmt.Errorf("%s did not stop cleanly for its upgrade (%s): %s (log: %s)", p.id, state, lastError(log), log)
+		return fmt.Errorf("%s did not stop cleanly for its upgrade (%s): %s", p.id, state, p.lastWords())
 	}
 	return nil
 }
@@ -408,8 +414,7 @@ func (d *demo) waitAll(ctx context.Context, limit time.Duration, what string, co
 				select {
 				case code := <-p.exited:
 					p.exited <- code
-					return fmt.Errorf("waiting until %s, %s exited (code %d): %s (log: %s)", what, p.id, code,
-						lastError(filepath.Join(p.home, "node.log")), filepath.Join(p.home, "node.log"))
+					return fmt.Errorf("waiting until %s, %s exited (code %d): %s", what, p.id, code, p.lastWords())
 				default:
 				}
 			}
@@ -529,8 +534,7 @@ func (d *demo) exitedOnItsOwn(p *proc) error {
 	case code := <-p.exited:
 		if code != node.ExitHalted {
 			p.exited <- code // teardown's stop still reads it
-			log := filepath.Join(p.home, "node.log")
-			return fmt.Errorf("%s exited (%s): %s (log: %s)", p.id, p.cmd.ProcessState, lastError(log), log)
+			return fmt.Errorf("%s exited (%s): %s", p.id, p.cmd.ProcessState, p.lastWords())
 		}
 		p.halted, p.cmd = true, nil
 		d.say("%s halted (exit %d): it does not run protocol 2.0.0", p.id, code)
