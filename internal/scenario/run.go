@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -13,10 +14,13 @@ type RunOptions struct {
 	// that provably change nothing but the head (see State.NextWake), which
 	// makes long quiet stretches free; the result is the same either way.
 	EveryView bool
-	// MaxBlocks, when not 0, stops the run with an error after that many
+	// MaxBlocks, when not 0, stops the run with ErrMaxBlocks after that many
 	// applied blocks (a guard for tests and fuzzing).
 	MaxBlocks int
 }
+
+// ErrMaxBlocks is returned by Run when RunOptions.MaxBlocks stopped it.
+var ErrMaxBlocks = errors.New("stopped by RunOptions.MaxBlocks")
 
 // Result is the outcome of a run.
 type Result struct {
@@ -30,7 +34,7 @@ type Result struct {
 func (sc *Scenario) Run(opts RunOptions, emit func(activation.Event)) (Result, error) {
 	state, err := activation.Genesis(sc.Params, sc.Versions)
 	if err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("genesis state: %w", err)
 	}
 	last := sc.lastView()
 	next := sc.nextPresent(0)
@@ -50,7 +54,7 @@ func (sc *Scenario) Run(opts RunOptions, emit func(activation.Event)) (Result, e
 		}
 		res.Applied++
 		if opts.MaxBlocks > 0 && res.Applied >= opts.MaxBlocks && next != last {
-			return Result{}, fmt.Errorf("stopped after %d blocks (MaxBlocks)", res.Applied)
+			return Result{}, fmt.Errorf("%w after %d blocks", ErrMaxBlocks, res.Applied)
 		}
 		for _, e := range events {
 			emit(e)

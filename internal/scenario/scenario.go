@@ -9,10 +9,10 @@ package scenario
 
 import (
 	"fmt"
+	"maps"
 	"math/bits"
 	"os"
 	"slices"
-	"sort"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -51,186 +51,186 @@ func Load(path string) (*Scenario, error) {
 	return Parse(data)
 }
 
-// Parse validates a scenario.
-func Parse(data []byte) (*Scenario, error) {
-	root, err := strictjson.Decode(data)
-	if err != nil {
-		return nil, err
+// The file's shape (DESIGN.md "Scenario files"). strictjson.Unmarshal checks
+// types, unknown and required members; Parse then checks what the values mean.
+// Optional members whose presence matters are pointers.
+type (
+	scenarioFile struct {
+		Chain        chainFile       `json:"chain" strict:"required"`
+		Genesis      *genesisFile    `json:"genesis"`
+		Identities   []identityTable `json:"identities"`
+		UntilView    uint64          `json:"until_view" strict:"required"`
+		MissingViews []uint64        `json:"missing_views"`
+		Blocks       []blockFile     `json:"blocks"`
 	}
-	top, err := strictjson.Object(root, "", []string{"chain", "genesis", "identities", "until_view", "missing_views", "blocks"},
-		[]string{"chain", "until_view"})
-	if err != nil {
-		return nil, err
+	chainFile struct {
+		ID          string `json:"id" strict:"required,nonempty"`
+		EpochViews  uint64 `json:"epoch_views" strict:"required"`
+		SafetyViews uint64 `json:"safety_views" strict:"required"`
 	}
-	sc := &Scenario{Params: &activation.Params{}, Versions: map[string]string{}}
-	if err := sc.parseChain(top["chain"]); err != nil {
-		return nil, err
+	genesisFile struct {
+		Versions componentVersions `json:"versions"`
 	}
-	if g, ok := top["genesis"]; ok {
-		if err := sc.parseGenesis(g); err != nil {
-			return nil, err
-		}
+	identityTable struct {
+		FromEpoch uint64         `json:"from_epoch" strict:"required"`
+		Nodes     []identityNode `json:"nodes" strict:"required"`
 	}
-	var steps []quorum.ScheduleEntry
-	if ids, ok := top["identities"]; ok {
-		if steps, err = parseIdentities(ids); err != nil {
-			return nil, err
-		}
+	identityNode struct {
+		ID    string `json:"id" strict:"required,nonempty"`
+		Role  string `json:"role" strict:"required,nonempty"`
+		Stake uint64 `json:"stake" strict:"required"`
 	}
-	if sc.Params.Identities, err = quorum.NewSchedule(steps); err != nil {
-		return nil, strictjson.Errorf("identities", "%v", err)
+	blockFile struct {
+		View         uint64            `json:"view" strict:"required"`
+		Proposals    []proposalFile    `json:"proposals"`
+		Cancels      []string          `json:"cancels"`
+		Attestations []attestationFile `json:"attestations"`
 	}
-	if sc.UntilView, err = strictjson.Uint64(top["until_view"], "until_view"); err != nil {
-		return nil, err
+	// proposalFile keeps the members of both modes; which may appear
+	// depends on mode, so the optional ones are pointers.
+	proposalFile struct {
+		Name      string  `json:"name" strict:"required,nonempty"`
+		Component string  `json:"component" strict:"required,nonempty"`
+		Version   string  `json:"version" strict:"required"`
+		Mode      *string `json:"mode"`
+		// Stake mode.
+		Roles              *[]string `json:"roles"`
+		Threshold          *string   `json:"threshold"`
+		StartEpoch         *uint64   `json:"start_epoch"`
+		TimeoutEpoch       *uint64   `json:"timeout_epoch"`
+		MinActivationEpoch *uint64   `json:"min_activation_epoch"`
+		DelayEpochs        *uint64   `json:"delay_epochs"`
+		// Governance mode.
+		ActivationView *uint64 `json:"activation_view"`
 	}
-	if mv, ok := top["missing_views"]; ok {
-		if err := sc.parseMissing(mv); err != nil {
-			return nil, err
-		}
+	attestationFile struct {
+		Deployment string   `json:"deployment" strict:"required"`
+		Epoch      uint64   `json:"epoch" strict:"required"`
+		Nodes      []string `json:"nodes" strict:"required"`
 	}
-	if uint64(len(sc.Missing)) > sc.UntilView {
-		return nil, strictjson.Errorf("missing_views", "every view from 0 to until_view %d is missing: there is no block to apply", sc.UntilView)
-	}
-	if bl, ok := top["blocks"]; ok {
-		if err := sc.parseBlocks(bl); err != nil {
-			return nil, err
-		}
-	}
-	return sc, nil
+)
+
+// componentVersions is genesis.versions: an object of component names to
+// version strings, read in name order so the first error is always the same.
+type componentVersions struct {
+	names    []string
+	versions map[string]string
 }
 
-func (sc *Scenario) parseChain(v any) error {
-	m, err := strictjson.Object(v, "chain", []string{"id", "epoch_views", "safety_views"}, []string{"id", "epoch_views", "safety_views"})
-	if err != nil {
-		return err
+func (cv *componentVersions) UnmarshalStrict(v any, path string) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return strictjson.Errorf(path, "expected an object of component names to versions, got %s", strictjson.Describe(v))
 	}
-	p := sc.Params
-	if p.ChainID, err = strictjson.NonEmptyString(m["id"], "chain.id"); err != nil {
-		return err
-	}
-	if p.EpochViews, err = strictjson.Uint64(m["epoch_views"], "chain.epoch_views"); err != nil {
-		return err
-	}
-	if p.EpochViews == 0 {
-		return strictjson.Errorf("chain.epoch_views", "must be at least 1")
-	}
-	if p.SafetyViews, err = strictjson.Uint64(m["safety_views"], "chain.safety_views"); err != nil {
-		return err
-	}
-	if p.SafetyViews >= p.EpochViews {
-		return strictjson.Errorf("chain.safety_views", "must be less than epoch_views (%d), got %d", p.EpochViews, p.SafetyViews)
+	cv.names = slices.Sorted(maps.Keys(m))
+	cv.versions = make(map[string]string, len(m))
+	for _, c := range cv.names {
+		if c == "" {
+			return strictjson.Errorf(path, "a component name is empty")
+		}
+		s, err := strictjson.String(m[c], path+"."+c)
+		if err != nil {
+			return err
+		}
+		cv.versions[c] = s
 	}
 	return nil
 }
 
-func (sc *Scenario) parseGenesis(v any) error {
-	m, err := strictjson.Object(v, "genesis", []string{"versions"}, nil)
+// Parse validates a scenario. When a file has several problems, the first
+// problem of its shape (a type, an unknown or a missing member) is reported
+// before any problem of meaning.
+func Parse(data []byte) (*Scenario, error) {
+	var f scenarioFile
+	if err := strictjson.Unmarshal(data, &f); err != nil {
+		return nil, err
+	}
+	sc := &Scenario{Params: &activation.Params{}, Versions: map[string]string{}}
+	if err := sc.checkChain(f.Chain); err != nil {
+		return nil, err
+	}
+	if f.Genesis != nil {
+		if err := sc.checkGenesis(f.Genesis.Versions); err != nil {
+			return nil, err
+		}
+	}
+	steps, err := identitySchedule(f.Identities)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	vs, ok := m["versions"]
-	if !ok {
-		return nil
+	if sc.Params.Identities, err = quorum.NewSchedule(steps); err != nil {
+		return nil, strictjson.Errorf("identities", "%v", err)
 	}
-	vm, ok := vs.(map[string]any)
-	if !ok {
-		return strictjson.Errorf("genesis.versions", "expected an object of component names to versions, got %s", strictjson.Describe(vs))
+	sc.UntilView = f.UntilView
+	if err := sc.checkMissing(f.MissingViews); err != nil {
+		return nil, err
 	}
-	for _, c := range sortedKeys(vm) {
-		path := "genesis.versions." + c
-		if c == "" {
-			return strictjson.Errorf("genesis.versions", "a component name is empty")
-		}
-		s, err := strictjson.String(vm[c], path)
-		if err != nil {
-			return err
-		}
+	if uint64(len(sc.Missing)) > sc.UntilView {
+		return nil, strictjson.Errorf("missing_views", "every view from 0 to until_view %d is missing: there is no block to apply", sc.UntilView)
+	}
+	if err := sc.checkBlocks(f.Blocks); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+func (sc *Scenario) checkChain(c chainFile) error {
+	if c.EpochViews == 0 {
+		return strictjson.Errorf("chain.epoch_views", "must be at least 1")
+	}
+	if c.SafetyViews >= c.EpochViews {
+		return strictjson.Errorf("chain.safety_views", "must be less than epoch_views (%d), got %d", c.EpochViews, c.SafetyViews)
+	}
+	sc.Params.ChainID, sc.Params.EpochViews, sc.Params.SafetyViews = c.ID, c.EpochViews, c.SafetyViews
+	return nil
+}
+
+func (sc *Scenario) checkGenesis(cv componentVersions) error {
+	for _, c := range cv.names {
+		s := cv.versions[c]
 		if _, err := semver.StrictNewVersion(s); err != nil {
-			return strictjson.Errorf(path, "%q is not a semantic version (MAJOR.MINOR.PATCH): %v", s, err)
+			return strictjson.Errorf("genesis.versions."+c, "%q is not a semantic version (MAJOR.MINOR.PATCH): %v", s, err)
 		}
 		sc.Versions[c] = s
 	}
 	return nil
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func parseIdentities(v any) ([]quorum.ScheduleEntry, error) {
-	list, err := strictjson.Array(v, "identities")
-	if err != nil {
-		return nil, err
-	}
+// identitySchedule checks the identity tables (from_epoch increasing, no node
+// twice, total stake within 64 bits) and builds them.
+func identitySchedule(tables []identityTable) ([]quorum.ScheduleEntry, error) {
 	var steps []quorum.ScheduleEntry
-	for i, x := range list {
+	for i, t := range tables {
 		path := strictjson.Index("identities", i)
-		m, err := strictjson.Object(x, path, []string{"from_epoch", "nodes"}, []string{"from_epoch", "nodes"})
-		if err != nil {
-			return nil, err
+		if i > 0 && t.FromEpoch <= steps[i-1].FromEpoch {
+			return nil, strictjson.Errorf(path+".from_epoch", "must be greater than the previous entry's from_epoch (%d), got %d", steps[i-1].FromEpoch, t.FromEpoch)
 		}
-		from, err := strictjson.Uint64(m["from_epoch"], path+".from_epoch")
-		if err != nil {
-			return nil, err
-		}
-		if i > 0 && from <= steps[i-1].FromEpoch {
-			return nil, strictjson.Errorf(path+".from_epoch", "must be greater than the previous entry's from_epoch (%d), got %d", steps[i-1].FromEpoch, from)
-		}
-		nodes, err := strictjson.Array(m["nodes"], path+".nodes")
-		if err != nil {
-			return nil, err
-		}
-		ids := make([]quorum.Identity, len(nodes))
+		ids := make([]quorum.Identity, len(t.Nodes))
 		seen := map[string]bool{}
 		var total uint64
-		for j, n := range nodes {
+		for j, n := range t.Nodes {
 			npath := strictjson.Index(path+".nodes", j)
-			nm, err := strictjson.Object(n, npath, []string{"id", "role", "stake"}, []string{"id", "role", "stake"})
-			if err != nil {
-				return nil, err
+			if seen[n.ID] {
+				return nil, strictjson.Errorf(npath+".id", "node %q appears twice in this identity table", n.ID)
 			}
-			if ids[j].NodeID, err = strictjson.NonEmptyString(nm["id"], npath+".id"); err != nil {
-				return nil, err
-			}
-			if seen[ids[j].NodeID] {
-				return nil, strictjson.Errorf(npath+".id", "node %q appears twice in this identity table", ids[j].NodeID)
-			}
-			seen[ids[j].NodeID] = true
-			if ids[j].Role, err = strictjson.NonEmptyString(nm["role"], npath+".role"); err != nil {
-				return nil, err
-			}
-			if ids[j].Stake, err = strictjson.Uint64(nm["stake"], npath+".stake"); err != nil {
-				return nil, err
-			}
+			seen[n.ID] = true
 			var carry uint64
-			if total, carry = bits.Add64(total, ids[j].Stake, 0); carry != 0 {
+			if total, carry = bits.Add64(total, n.Stake, 0); carry != 0 {
 				return nil, strictjson.Errorf(npath+".stake", "the total stake of this identity table exceeds 2^64-1")
 			}
+			ids[j] = quorum.Identity{NodeID: n.ID, Role: n.Role, Stake: n.Stake}
 		}
 		table, err := quorum.NewTable(ids)
 		if err != nil {
 			return nil, strictjson.Errorf(path, "%v", err)
 		}
-		steps = append(steps, quorum.ScheduleEntry{FromEpoch: from, Table: table})
+		steps = append(steps, quorum.ScheduleEntry{FromEpoch: t.FromEpoch, Table: table})
 	}
 	return steps, nil
 }
 
-func (sc *Scenario) parseMissing(v any) error {
-	list, err := strictjson.Array(v, "missing_views")
-	if err != nil {
-		return err
-	}
-	for i, x := range list {
-		mv, err := strictjson.Uint64(x, strictjson.Index("missing_views", i))
-		if err != nil {
-			return err
-		}
+func (sc *Scenario) checkMissing(views []uint64) error {
+	for i, mv := range views {
 		if mv > sc.UntilView {
 			return strictjson.Errorf(strictjson.Index("missing_views", i), "view %d is after until_view %d", mv, sc.UntilView)
 		}
@@ -246,73 +246,28 @@ func (sc *Scenario) isMissing(v uint64) bool {
 	return found
 }
 
-func (sc *Scenario) parseBlocks(v any) error {
-	list, err := strictjson.Array(v, "blocks")
-	if err != nil {
-		return err
-	}
-	for i, x := range list {
+func (sc *Scenario) checkBlocks(blocks []blockFile) error {
+	for i, bf := range blocks {
 		path := strictjson.Index("blocks", i)
-		m, err := strictjson.Object(x, path, []string{"view", "proposals", "cancels", "attestations"}, []string{"view"})
-		if err != nil {
-			return err
-		}
-		var b Block
-		if b.View, err = strictjson.Uint64(m["view"], path+".view"); err != nil {
-			return err
-		}
 		switch {
-		case i > 0 && b.View <= sc.Blocks[i-1].View:
-			return strictjson.Errorf(path+".view", "blocks must be in strictly increasing view order: %d does not come after %d", b.View, sc.Blocks[i-1].View)
-		case b.View > sc.UntilView:
-			return strictjson.Errorf(path+".view", "view %d is after until_view %d", b.View, sc.UntilView)
-		case sc.isMissing(b.View):
-			return strictjson.Errorf(path+".view", "view %d is listed in missing_views", b.View)
+		case i > 0 && bf.View <= sc.Blocks[i-1].View:
+			return strictjson.Errorf(path+".view", "blocks must be in strictly increasing view order: %d does not come after %d", bf.View, sc.Blocks[i-1].View)
+		case bf.View > sc.UntilView:
+			return strictjson.Errorf(path+".view", "view %d is after until_view %d", bf.View, sc.UntilView)
+		case sc.isMissing(bf.View):
+			return strictjson.Errorf(path+".view", "view %d is listed in missing_views", bf.View)
 		}
-		if ps, ok := m["proposals"]; ok {
-			plist, err := strictjson.Array(ps, path+".proposals")
+		b := Block{View: bf.View, Cancels: bf.Cancels}
+		for j, pf := range bf.Proposals {
+			p, err := pf.proposal(strictjson.Index(path+".proposals", j))
 			if err != nil {
 				return err
 			}
-			for j, p := range plist {
-				prop, err := parseProposal(p, strictjson.Index(path+".proposals", j))
-				if err != nil {
-					return err
-				}
-				b.Proposals = append(b.Proposals, prop)
-			}
+			b.Proposals = append(b.Proposals, p)
 		}
-		if cs, ok := m["cancels"]; ok {
-			if b.Cancels, err = strictjson.Strings(cs, path+".cancels"); err != nil {
-				return err
-			}
-		}
-		if as, ok := m["attestations"]; ok {
-			alist, err := strictjson.Array(as, path+".attestations")
-			if err != nil {
-				return err
-			}
-			for j, a := range alist {
-				apath := strictjson.Index(path+".attestations", j)
-				am, err := strictjson.Object(a, apath, []string{"deployment", "epoch", "nodes"}, []string{"deployment", "epoch", "nodes"})
-				if err != nil {
-					return err
-				}
-				dep, err := strictjson.String(am["deployment"], apath+".deployment")
-				if err != nil {
-					return err
-				}
-				epoch, err := strictjson.Uint64(am["epoch"], apath+".epoch")
-				if err != nil {
-					return err
-				}
-				nodes, err := strictjson.Strings(am["nodes"], apath+".nodes")
-				if err != nil {
-					return err
-				}
-				for _, n := range nodes {
-					b.Readiness = append(b.Readiness, activation.Readiness{Deployment: dep, Epoch: epoch, Node: n})
-				}
+		for _, a := range bf.Attestations {
+			for _, n := range a.Nodes {
+				b.Readiness = append(b.Readiness, activation.Readiness{Deployment: a.Deployment, Epoch: a.Epoch, Node: n})
 			}
 		}
 		sc.Blocks = append(sc.Blocks, b)
@@ -320,81 +275,59 @@ func (sc *Scenario) parseBlocks(v any) error {
 	return nil
 }
 
-var (
-	stakeOnly      = []string{"roles", "threshold", "start_epoch", "timeout_epoch", "min_activation_epoch", "delay_epochs"}
-	governanceOnly = []string{"activation_view"}
-)
-
-func parseProposal(v any, path string) (activation.Proposal, error) {
-	allowed := append([]string{"name", "component", "version", "mode"}, append(stakeOnly, governanceOnly...)...)
-	m, err := strictjson.Object(v, path, allowed, []string{"name", "component", "version"})
-	if err != nil {
-		return activation.Proposal{}, err
-	}
-	var p activation.Proposal
-	if p.Name, err = strictjson.NonEmptyString(m["name"], path+".name"); err != nil {
-		return p, err
-	}
-	if p.Component, err = strictjson.NonEmptyString(m["component"], path+".component"); err != nil {
-		return p, err
-	}
-	// A malformed version is protocol data (rejected as "bad version"), but it must be a string.
-	if p.Version, err = strictjson.String(m["version"], path+".version"); err != nil {
-		return p, err
-	}
-	p.Mode = activation.Stake
-	if mv, ok := m["mode"]; ok {
-		s, err := strictjson.String(mv, path+".mode")
-		if err != nil {
-			return p, err
-		}
-		if p.Mode, ok = activation.ParseMode(s); !ok {
-			return p, strictjson.Errorf(path+".mode", "must be \"stake\" or \"governance\", got %q", s)
+// proposal checks the members against the mode and fills in the defaults
+// (stake mode, threshold 2/3). A malformed version, threshold value or
+// window is protocol data that Apply rejects with a reason, not bad input.
+func (pf proposalFile) proposal(path string) (activation.Proposal, error) {
+	p := activation.Proposal{Name: pf.Name, Component: pf.Component, Version: pf.Version, Mode: activation.Stake}
+	if pf.Mode != nil {
+		var ok bool
+		if p.Mode, ok = activation.ParseMode(*pf.Mode); !ok {
+			return p, strictjson.Errorf(path+".mode", "must be \"stake\" or \"governance\", got %q", *pf.Mode)
 		}
 	}
+	stakeOnly := []struct {
+		name    string
+		present bool
+	}{{"roles", pf.Roles != nil}, {"threshold", pf.Threshold != nil}, {"start_epoch", pf.StartEpoch != nil},
+		{"timeout_epoch", pf.TimeoutEpoch != nil}, {"min_activation_epoch", pf.MinActivationEpoch != nil}, {"delay_epochs", pf.DelayEpochs != nil}}
 	if p.Mode == activation.Governance {
 		for _, f := range stakeOnly {
-			if _, ok := m[f]; ok {
-				return p, strictjson.Errorf(strictjson.Join(path, f), "applies only to stake-mode proposals, and this one is governance mode")
+			if f.present {
+				return p, strictjson.Errorf(strictjson.Join(path, f.name), "applies only to stake-mode proposals, and this one is governance mode")
 			}
 		}
-		if _, ok := m["activation_view"]; !ok {
+		if pf.ActivationView == nil {
 			return p, strictjson.Errorf(path, "missing required field \"activation_view\" (governance mode)")
 		}
-		p.ActivationView, err = strictjson.Uint64(m["activation_view"], path+".activation_view")
-		return p, err
+		p.ActivationView = *pf.ActivationView
+		return p, nil
 	}
-	if _, ok := m["activation_view"]; ok {
+	if pf.ActivationView != nil {
 		return p, strictjson.Errorf(path+".activation_view", "applies only to governance-mode proposals, and this one is stake mode")
 	}
-	for _, f := range []string{"start_epoch", "timeout_epoch"} {
-		if _, ok := m[f]; !ok {
-			return p, strictjson.Errorf(path, "missing required field %q (stake mode)", f)
-		}
+	if pf.StartEpoch == nil {
+		return p, strictjson.Errorf(path, "missing required field \"start_epoch\" (stake mode)")
 	}
-	fields := map[string]*uint64{"start_epoch": &p.StartEpoch, "timeout_epoch": &p.TimeoutEpoch,
-		"min_activation_epoch": &p.MinActivationEpoch, "delay_epochs": &p.DelayEpochs}
-	for _, f := range []string{"start_epoch", "timeout_epoch", "min_activation_epoch", "delay_epochs"} {
-		if x, ok := m[f]; ok {
-			if *fields[f], err = strictjson.Uint64(x, strictjson.Join(path, f)); err != nil {
-				return p, err
-			}
-		}
+	if pf.TimeoutEpoch == nil {
+		return p, strictjson.Errorf(path, "missing required field \"timeout_epoch\" (stake mode)")
+	}
+	p.StartEpoch, p.TimeoutEpoch = *pf.StartEpoch, *pf.TimeoutEpoch
+	if pf.MinActivationEpoch != nil {
+		p.MinActivationEpoch = *pf.MinActivationEpoch
+	}
+	if pf.DelayEpochs != nil {
+		p.DelayEpochs = *pf.DelayEpochs
 	}
 	p.Threshold = quorum.TwoThirds
-	if t, ok := m["threshold"]; ok {
-		s, err := strictjson.String(t, path+".threshold")
-		if err != nil {
-			return p, err
-		}
-		if p.Threshold, err = quorum.ParseThreshold(s); err != nil {
-			return p, strictjson.Errorf(path+".threshold", "%q: %v", s, err)
+	if pf.Threshold != nil {
+		var err error
+		if p.Threshold, err = quorum.ParseThreshold(*pf.Threshold); err != nil {
+			return p, strictjson.Errorf(path+".threshold", "%q: %v", *pf.Threshold, err)
 		}
 	}
-	if r, ok := m["roles"]; ok {
-		if p.Roles, err = strictjson.Strings(r, path+".roles"); err != nil {
-			return p, err
-		}
+	if pf.Roles != nil {
+		p.Roles = *pf.Roles
 	}
 	return p, nil
 }

@@ -8,9 +8,11 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/activation"
 )
@@ -21,14 +23,10 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the project's own golden file
 func replayLines(t *testing.T, path string, opts RunOptions) []byte {
 	t.Helper()
 	sc, err := Load(path)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	require.NoError(t, err, path)
 	var out bytes.Buffer
 	res, err := sc.Run(opts, func(e activation.Event) { out.Write(EventLine(e)); out.WriteByte('\n') })
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, path)
 	out.Write(SummaryLine(res.Final))
 	out.WriteByte('\n')
 	return out.Bytes()
@@ -46,38 +44,24 @@ func sameJSONLines(t *testing.T, name string, got, want []byte) {
 				continue
 			}
 			var v any
-			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-				t.Fatalf("%s: bad JSON line %q: %v", name, sc.Text(), err)
-			}
+			require.NoError(t, json.Unmarshal(sc.Bytes(), &v), "%s: bad JSON line %q", name, sc.Text())
 			out = append(out, v)
 		}
+		require.NoError(t, sc.Err(), name)
 		return out
 	}
-	g, w := parse(got), parse(want)
-	for i := range max(len(g), len(w)) {
-		if i >= len(g) || i >= len(w) || !reflect.DeepEqual(g[i], w[i]) {
-			t.Fatalf("%s: line %d differs\n got:  %v\n want: %v", name, i+1, at(g, i), at(w, i))
-		}
-	}
-}
-
-func at(list []any, i int) any {
-	if i < len(list) {
-		return list[i]
-	}
-	return "(no line)"
+	// Compared as values, so key order and spacing do not matter; the diff
+	// testify prints names the line that differs.
+	require.Equal(t, parse(want), parse(got), "%s: the output lines differ from the golden file", name)
 }
 
 func TestDesignScenarios(t *testing.T) {
-	files, _ := filepath.Glob("testdata/design/*.json")
-	if len(files) != 3 {
-		t.Fatalf("expected the 3 DESIGN.md scenarios in testdata/design, found %d", len(files))
-	}
+	files, err := filepath.Glob("testdata/design/*.json")
+	require.NoError(t, err)
+	require.Len(t, files, 3, "the 3 DESIGN.md scenarios in testdata/design")
 	for _, f := range files {
 		want, err := os.ReadFile(strings.TrimSuffix(f, ".json") + ".expected.jsonl")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, opts := range []RunOptions{{}, {EveryView: true}} {
 			sameJSONLines(t, f, replayLines(t, f, opts), want)
 		}
@@ -91,32 +75,28 @@ func TestDesignCopiesAreCurrent(t *testing.T) {
 		t.Skipf("no %s beside the repository (%v): comparing the copies is not possible here", shared, err)
 	}
 	for _, e := range entries {
-		a, _ := os.ReadFile(filepath.Join(shared, e.Name()))
+		a, err := os.ReadFile(filepath.Join(shared, e.Name()))
+		require.NoError(t, err)
 		b, err := os.ReadFile(filepath.Join("testdata", "design", e.Name()))
-		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("testdata/design/%s differs from %s: copy it again", e.Name(), shared)
+		if assert.NoError(t, err, "testdata/design/%s: copy it from %s", e.Name(), shared) {
+			assert.True(t, bytes.Equal(a, b), "testdata/design/%s differs from %s: copy it again", e.Name(), shared)
 		}
 	}
 }
 
 func TestExampleScenarios(t *testing.T) {
-	files, _ := filepath.Glob("../../examples/scenarios/*.json")
-	if len(files) == 0 {
-		t.Fatal("no example scenarios found")
-	}
+	files, err := filepath.Glob("../../examples/scenarios/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no example scenarios found")
 	for _, f := range files {
 		golden := strings.TrimSuffix(f, ".json") + ".expected.jsonl"
 		got := replayLines(t, f, RunOptions{})
 		if *rewrite {
-			if err := os.WriteFile(golden, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(golden, got, 0o644))
 			continue
 		}
 		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (run go test ./internal/scenario -rewrite to create it)", err)
-		}
+		require.NoError(t, err, "run go test ./internal/scenario -rewrite to create it")
 		sameJSONLines(t, f, got, want)
 		sameJSONLines(t, f+" (every view)", replayLines(t, f, RunOptions{EveryView: true}), want)
 	}
@@ -163,15 +143,13 @@ func TestBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.input))
 			var ie *InputError
-			if !errors.As(err, &ie) {
-				t.Fatalf("got %v, want an *InputError", err)
+			require.ErrorAs(t, err, &ie)
+			if strings.HasPrefix(tc.where, "line") {
+				assert.True(t, strings.HasPrefix(ie.Where, tc.where), "where = %q, want %q...", ie.Where, tc.where)
+			} else {
+				assert.Equal(t, tc.where, ie.Where, "%v", err)
 			}
-			if ie.Where != tc.where && !(strings.HasPrefix(tc.where, "line") && strings.HasPrefix(ie.Where, tc.where)) {
-				t.Errorf("where = %q, want %q (%v)", ie.Where, tc.where, err)
-			}
-			if !strings.Contains(ie.What, tc.what) {
-				t.Errorf("what = %q, want it to mention %q", ie.What, tc.what)
-			}
+			assert.Contains(t, ie.What, tc.what)
 		})
 	}
 }
@@ -180,45 +158,60 @@ func TestBadInput(t *testing.T) {
 func TestProtocolDataIsNotBadInput(t *testing.T) {
 	in := `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","component":"c","version":"not-semver","threshold":"3/2","start_epoch":5,"timeout_epoch":1}]}]}`
 	sc, err := Parse([]byte(in))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var events []activation.Event
-	if _, err := sc.Run(RunOptions{}, func(e activation.Event) { events = append(events, e) }); err != nil {
-		t.Fatal(err)
-	}
-	if len(events) != 1 || events[0].(activation.Rejection).Reason != activation.BadVersion {
-		t.Fatalf("events %+v", events)
-	}
+	_, err = sc.Run(RunOptions{}, func(e activation.Event) { events = append(events, e) })
+	require.NoError(t, err)
+	require.Len(t, events, 1)
+	assert.Equal(t, activation.Rejection{View: 1, Kind: activation.KindProposal, Deployment: "a", Reason: activation.BadVersion}, events[0])
 }
 
 func TestQuietStretchesAreSkipped(t *testing.T) {
 	in := `{"chain":{"id":"x","epoch_views":100,"safety_views":10},"until_view":1000000000000,
 	  "blocks":[{"view":1,"proposals":[{"name":"g","component":"c","version":"1.0.0","mode":"governance","activation_view":500000000000}]}]}`
 	sc, err := Parse([]byte(in))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	res, err := sc.Run(RunOptions{MaxBlocks: 10}, func(activation.Event) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Applied > 5 {
-		t.Fatalf("applied %d blocks; the quiet stretches should have been skipped", res.Applied)
-	}
-	if d, _ := res.Final.Deployment("g"); d.Status != activation.Active || d.Since != 500000000000 {
-		t.Fatalf("deployment %+v", d)
-	}
-	if h, v, _ := res.Final.Head(); h != 1000000000000 || v != 1000000000000 {
-		t.Fatalf("head %d/%d", h, v)
-	}
+	require.NoError(t, err)
+	assert.LessOrEqual(t, res.Applied, 5, "the quiet stretches should have been skipped")
+	d, ok := res.Final.Deployment("g")
+	require.True(t, ok, "deployment g")
+	assert.Equal(t, activation.Active, d.Status)
+	assert.Equal(t, uint64(500000000000), d.Since)
+	h, v, ok := res.Final.Head()
+	require.True(t, ok)
+	assert.Equal(t, uint64(1000000000000), h)
+	assert.Equal(t, uint64(1000000000000), v)
 }
 
+func TestMaxBlocksStopsTheRun(t *testing.T) {
+	// One view per epoch and a deployment STARTED until the end of time: a
+	// block to apply at every view, so nothing can be skipped.
+	in := `{"chain":{"id":"x","epoch_views":1,"safety_views":0},"until_view":1000000,
+	  "identities":[{"from_epoch":0,"nodes":[{"id":"a","role":"r","stake":1}]}],
+	  "blocks":[{"view":1,"proposals":[{"name":"p","component":"c","version":"1.0.0","start_epoch":0,"timeout_epoch":100000000}]}]}`
+	sc, err := Parse([]byte(in))
+	require.NoError(t, err)
+	_, err = sc.Run(RunOptions{MaxBlocks: 50}, func(activation.Event) {})
+	assert.ErrorIs(t, err, ErrMaxBlocks)
+	assert.ErrorContains(t, err, "after 50 blocks")
+}
+
+// fuzzMaxBlocks bounds the blocks a fuzz input may apply. With coverage
+// instrumentation a block costs microseconds, so a valid input that ran to
+// 100,000 blocks took the better part of a second and the fuzzer managed a
+// few inputs a second; a thousand blocks reach every rule (a design scenario
+// needs a few dozen) and keep the target at thousands of inputs a second.
+const fuzzMaxBlocks = 1000
+
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob("testdata/design/*.json")
-	more, _ := filepath.Glob("../../examples/scenarios/*.json")
+	files, err := filepath.Glob("testdata/design/*.json")
+	require.NoError(f, err)
+	more, err := filepath.Glob("../../examples/scenarios/*.json")
+	require.NoError(f, err)
 	for _, p := range append(files, more...) {
-		b, _ := os.ReadFile(p)
+		b, err := os.ReadFile(p)
+		require.NoError(f, err)
 		f.Add(b)
 	}
 	f.Add([]byte(`{` + okChain + `}`))
@@ -226,15 +219,26 @@ func FuzzParse(f *testing.F) {
 		sc, err := Parse(data)
 		if err != nil {
 			var ie *InputError
-			if !errors.As(err, &ie) || ie.What == "" {
-				t.Fatalf("error is not a clear InputError: %v", err)
-			}
+			require.ErrorAs(t, err, &ie, "every parse error is a clear InputError")
+			require.NotEmpty(t, ie.What, "an InputError says what is wrong")
 			return
 		}
-		// A valid scenario always runs (bounded, so that huge views stay quick).
-		_, err = sc.Run(RunOptions{MaxBlocks: 100000}, func(activation.Event) {})
-		if err != nil && !strings.Contains(err.Error(), "MaxBlocks") {
-			t.Fatalf("valid scenario failed to run: %v", err)
+		// A valid scenario always runs: it ends, or the bound stops it.
+		var skipped []activation.Event
+		res, err := sc.Run(RunOptions{MaxBlocks: fuzzMaxBlocks}, func(e activation.Event) { skipped = append(skipped, e) })
+		if errors.Is(err, ErrMaxBlocks) {
+			return
 		}
+		require.NoError(t, err, "a valid scenario failed to run")
+		// Short chains also run view by view: skipping quiet blocks must not
+		// change a thing (RunOptions.EveryView).
+		if sc.UntilView > fuzzMaxBlocks {
+			return
+		}
+		var every []activation.Event
+		full, err := sc.Run(RunOptions{EveryView: true}, func(e activation.Event) { every = append(every, e) })
+		require.NoError(t, err)
+		require.Equal(t, every, skipped, "skipping quiet blocks changed the events")
+		require.Equal(t, full.Final.ID(), res.Final.ID(), "skipping quiet blocks changed the state")
 	})
 }

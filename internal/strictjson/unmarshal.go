@@ -1,0 +1,158 @@
+package strictjson
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+)
+
+// Unmarshaler is a type that reads its own JSON value, for a shape the
+// generic rules below cannot say (an object of names to versions, say). v is
+// the value as Decode returns it; path names where it is.
+type Unmarshaler interface {
+	UnmarshalStrict(v any, path string) error
+}
+
+// Unmarshal decodes data into the struct dst points to, strictly, with every
+// error an *InputError named by its JSON path (the same errors as Object,
+// Uint64, String and Array give):
+//
+//   - a struct is an object; its fields are named by their `json` tag, and no
+//     other member is allowed. The tag `strict:"required"` makes a member
+//     required; `strict:"nonempty"` makes a string member non-empty.
+//   - a pointer field is optional: nil when the member is absent.
+//   - a slice is an array; string and uint64 are what Uint64 and String take.
+//   - a type that implements Unmarshaler (on its pointer) decodes itself.
+//
+// Members are checked in the struct's field order, so the first problem in
+// that order is the one reported. Only the shape is checked here; what the
+// values mean is the caller's to check afterwards.
+func Unmarshal(data []byte, dst any) error {
+	root, err := Decode(data)
+	if err != nil {
+		return err
+	}
+	rv := reflect.ValueOf(dst)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		panic(fmt.Sprintf("strictjson.Unmarshal: dst must be a non-nil pointer, got %T", dst))
+	}
+	return decodeInto(root, rv.Elem(), "")
+}
+
+var unmarshalerType = reflect.TypeFor[Unmarshaler]()
+
+func decodeInto(v any, dst reflect.Value, path string) error {
+	if dst.CanAddr() && dst.Addr().Type().Implements(unmarshalerType) {
+		return dst.Addr().Interface().(Unmarshaler).UnmarshalStrict(v, path)
+	}
+	switch dst.Kind() {
+	case reflect.Struct:
+		return decodeStruct(v, dst, path)
+	case reflect.Pointer:
+		elem := reflect.New(dst.Type().Elem())
+		if err := decodeInto(v, elem.Elem(), path); err != nil {
+			return err
+		}
+		dst.Set(elem)
+		return nil
+	case reflect.Slice:
+		list, err := Array(v, path)
+		if err != nil {
+			return err
+		}
+		out := reflect.MakeSlice(dst.Type(), len(list), len(list))
+		for i, x := range list {
+			if err := decodeInto(x, out.Index(i), Index(path, i)); err != nil {
+				return err
+			}
+		}
+		dst.Set(out)
+		return nil
+	case reflect.String:
+		s, err := String(v, path)
+		if err != nil {
+			return err
+		}
+		dst.SetString(s)
+		return nil
+	case reflect.Uint64:
+		n, err := Uint64(v, path)
+		if err != nil {
+			return err
+		}
+		dst.SetUint(n)
+		return nil
+	}
+	panic(fmt.Sprintf("strictjson: cannot decode into %s (at %q): only structs, pointers, slices, strings, uint64 and Unmarshalers", dst.Type(), path))
+}
+
+// field is one JSON member of a struct.
+type field struct {
+	name     string
+	index    int
+	nonEmpty bool
+}
+
+// structShape is what decodeStruct needs to know about a struct type.
+type structShape struct {
+	fields   []field
+	allowed  []string
+	required []string
+}
+
+var shapes sync.Map // reflect.Type -> *structShape
+
+func shapeOf(t reflect.Type) *structShape {
+	if s, ok := shapes.Load(t); ok {
+		return s.(*structShape)
+	}
+	s := &structShape{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			panic(fmt.Sprintf("strictjson: field %s.%s needs a json tag naming its member", t, f.Name))
+		}
+		fd := field{name: name, index: i}
+		for opt := range strings.SplitSeq(f.Tag.Get("strict"), ",") {
+			switch opt {
+			case "":
+			case "required":
+				s.required = append(s.required, name)
+			case "nonempty":
+				fd.nonEmpty = true
+			default:
+				panic(fmt.Sprintf("strictjson: field %s.%s: unknown strict option %q", t, f.Name, opt))
+			}
+		}
+		s.fields = append(s.fields, fd)
+		s.allowed = append(s.allowed, name)
+	}
+	shapes.Store(t, s)
+	return s
+}
+
+func decodeStruct(v any, dst reflect.Value, path string) error {
+	shape := shapeOf(dst.Type())
+	m, err := Object(v, path, shape.allowed, shape.required)
+	if err != nil {
+		return err
+	}
+	for _, f := range shape.fields {
+		x, ok := m[f.name]
+		if !ok {
+			continue
+		}
+		fpath := Join(path, f.name)
+		if err := decodeInto(x, dst.Field(f.index), fpath); err != nil {
+			return err
+		}
+		if f.nonEmpty {
+			if s := reflect.Indirect(dst.Field(f.index)); s.Kind() == reflect.String && s.Len() == 0 {
+				return Errorf(fpath, "must not be empty")
+			}
+		}
+	}
+	return nil
+}

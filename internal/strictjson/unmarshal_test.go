@@ -1,0 +1,84 @@
+package strictjson
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type inner struct {
+	Name string  `json:"name" strict:"required,nonempty"`
+	Note *string `json:"note"`
+}
+
+type outer struct {
+	Count uint64   `json:"count" strict:"required"`
+	Tags  []string `json:"tags"`
+	Items []inner  `json:"items"`
+	Limit *uint64  `json:"limit"`
+	Upper upperish `json:"upper"`
+}
+
+// upperish decodes itself: a string that must be upper case.
+type upperish string
+
+func (u *upperish) UnmarshalStrict(v any, path string) error {
+	s, err := String(v, path)
+	if err != nil {
+		return err
+	}
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return Errorf(path, "must be upper case, got %q", s)
+		}
+	}
+	*u = upperish(s)
+	return nil
+}
+
+func TestUnmarshalFillsTypedValues(t *testing.T) {
+	var got outer
+	require.NoError(t, Unmarshal([]byte(`{"count":18446744073709551615,"tags":["a","b"],
+		"items":[{"name":"x"},{"name":"y","note":""}],"upper":"OK"}`), &got))
+	note := ""
+	assert.Equal(t, outer{Count: 1<<64 - 1, Tags: []string{"a", "b"},
+		Items: []inner{{Name: "x"}, {Name: "y", Note: &note}}, Upper: "OK"}, got)
+	assert.Nil(t, got.Limit, "an absent optional member stays nil")
+}
+
+func TestUnmarshalErrorsNameThePath(t *testing.T) {
+	for _, tc := range []struct{ name, input, where, what string }{
+		{"bad JSON", `{"count": }`, "line 1, column 11", "bad JSON"},
+		{"not an object", `[1]`, "", "expected an object, got an array"},
+		{"missing", `{}`, "", `missing required field "count"`},
+		{"unknown first, then missing", `{"zzz":1}`, "zzz", "unknown field (allowed here: count, tags, items, limit, upper)"},
+		{"wrong type", `{"count":"3"}`, "count", `expected a whole number, got the string "3"`},
+		{"negative", `{"count":-1}`, "count", "whole number from 0"},
+		{"not an array", `{"count":1,"tags":"a"}`, "tags", "expected an array"},
+		{"element type", `{"count":1,"tags":["a",2]}`, "tags[1]", "expected a string, got the number 2"},
+		{"nested missing", `{"count":1,"items":[{"name":"a"},{}]}`, "items[1]", `missing required field "name"`},
+		{"nested empty", `{"count":1,"items":[{"name":""}]}`, "items[0].name", "must not be empty"},
+		{"nested unknown", `{"count":1,"items":[{"name":"a","x":1}]}`, "items[0].x", "unknown field (allowed here: name, note)"},
+		{"optional wrong type", `{"count":1,"limit":null}`, "limit", "expected a whole number, got null"},
+		{"own decoder", `{"count":1,"upper":"no"}`, "upper", `must be upper case, got "no"`},
+		{"first in field order", `{"count":"x","tags":3}`, "count", "expected a whole number"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var v outer
+			err := Unmarshal([]byte(tc.input), &v)
+			var ie *InputError
+			require.True(t, errors.As(err, &ie), "got %v, want an *InputError", err)
+			assert.Equal(t, tc.where, ie.Where)
+			assert.Contains(t, ie.What, tc.what)
+		})
+	}
+}
+
+func TestUnmarshalRejectsUntaggedFields(t *testing.T) {
+	var v struct {
+		Untagged string
+	}
+	assert.Panics(t, func() { _ = Unmarshal([]byte(`{}`), &v) })
+}
