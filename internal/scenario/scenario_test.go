@@ -8,6 +8,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -204,41 +205,69 @@ func TestMaxBlocksStopsTheRun(t *testing.T) {
 // needs a few dozen) and keep the target at thousands of inputs a second.
 const fuzzMaxBlocks = 1000
 
-func FuzzParse(f *testing.F) {
+// fuzzSeeds are the scenario files FuzzParse starts from (with the inputs in
+// testdata/fuzz/FuzzParse, which the fuzzer adds itself).
+func fuzzSeeds(tb testing.TB) [][]byte {
 	files, err := filepath.Glob("testdata/design/*.json")
-	require.NoError(f, err)
+	require.NoError(tb, err)
 	more, err := filepath.Glob("../../examples/scenarios/*.json")
-	require.NoError(f, err)
+	require.NoError(tb, err)
+	var seeds [][]byte
 	for _, p := range append(files, more...) {
 		b, err := os.ReadFile(p)
-		require.NoError(f, err)
-		f.Add(b)
+		require.NoError(tb, err)
+		seeds = append(seeds, b)
 	}
-	f.Add([]byte(`{` + okChain + `}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		sc, err := Parse(data)
-		if err != nil {
-			var ie *InputError
-			require.ErrorAs(t, err, &ie, "every parse error is a clear InputError")
-			require.NotEmpty(t, ie.What, "an InputError says what is wrong")
-			return
-		}
-		// A valid scenario always runs: it ends, or the bound stops it.
-		var skipped []activation.Event
-		res, err := sc.Run(RunOptions{MaxBlocks: fuzzMaxBlocks}, func(e activation.Event) { skipped = append(skipped, e) })
-		if errors.Is(err, ErrMaxBlocks) {
-			return
-		}
-		require.NoError(t, err, "a valid scenario failed to run")
-		// Short chains also run view by view: skipping quiet blocks must not
-		// change a thing (RunOptions.EveryView).
-		if sc.UntilView > fuzzMaxBlocks {
-			return
-		}
-		var every []activation.Event
-		full, err := sc.Run(RunOptions{EveryView: true}, func(e activation.Event) { every = append(every, e) })
-		require.NoError(t, err)
-		require.Equal(t, every, skipped, "skipping quiet blocks changed the events")
-		require.Equal(t, full.Final.ID(), res.Final.ID(), "skipping quiet blocks changed the state")
-	})
+	return append(seeds, []byte(`{`+okChain+`}`))
+}
+
+func FuzzParse(f *testing.F) {
+	for _, seed := range fuzzSeeds(f) {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkScenarioInput(t, data) })
+}
+
+// checkScenarioInput is FuzzParse's check of one input: a parse error is a
+// clear InputError; a valid scenario runs (or stops at the bound), and a
+// short one gives the same events and state view by view.
+func checkScenarioInput(t testing.TB, data []byte) {
+	sc, err := Parse(data)
+	if err != nil {
+		var ie *InputError
+		require.ErrorAs(t, err, &ie, "every parse error is a clear InputError")
+		require.NotEmpty(t, ie.What, "an InputError says what is wrong")
+		return
+	}
+	var skipped []activation.Event
+	res, err := sc.Run(RunOptions{MaxBlocks: fuzzMaxBlocks}, func(e activation.Event) { skipped = append(skipped, e) })
+	if errors.Is(err, ErrMaxBlocks) {
+		return
+	}
+	require.NoError(t, err, "a valid scenario failed to run")
+	if sc.UntilView > fuzzMaxBlocks {
+		return
+	}
+	var every []activation.Event
+	full, err := sc.Run(RunOptions{EveryView: true}, func(e activation.Event) { every = append(every, e) })
+	require.NoError(t, err)
+	require.Equal(t, every, skipped, "skipping quiet blocks changed the events")
+	require.Equal(t, full.Final.ID(), res.Final.ID(), "skipping quiet blocks changed the state")
+}
+
+// BenchmarkFuzzParseValidInput is the fuzz target's cost for one valid
+// input: each design and example scenario, and the seed that keeps a block
+// to apply at every view (the kind of input that made fuzzing crawl).
+func BenchmarkFuzzParseValidInput(b *testing.B) {
+	long, err := os.ReadFile("testdata/fuzz/FuzzParse/every-view-is-an-epoch")
+	require.NoError(b, err)
+	seed := strings.TrimSpace(strings.SplitN(string(long), "\n", 2)[1])
+	unquoted, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(seed, "[]byte("), ")"))
+	require.NoError(b, err)
+	inputs := append(fuzzSeeds(b), []byte(unquoted))
+	b.ResetTimer()
+	for i := range b.N {
+		checkScenarioInput(b, inputs[i%len(inputs)])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "inputs/s")
 }
