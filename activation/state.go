@@ -170,7 +170,11 @@ func (s *State) Encode() []byte { return canon.MustEncode(s.wire()) }
 
 // ID is the state ID: a hash of the canonical encoding. Same blocks, same ID,
 // on every machine.
-func (s *State) ID() [32]byte { return canon.Hash("quorumgate/state/v1", s.Encode()) }
+func (s *State) ID() [32]byte { return StateIDOf(s.Encode()) }
+
+// StateIDOf is the state ID of a state's canonical encoding (State.Encode),
+// for callers that already hold the encoding and need not encode twice.
+func StateIDOf(encoding []byte) [32]byte { return canon.Hash("quorumgate/state/v1", encoding) }
 
 type deploymentWire struct {
 	Proposal       Proposal `cbor:"1,keyasint"`

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/quorum"
@@ -26,18 +27,16 @@ func testParams(t testing.TB) *activation.Params {
 		ids = append(ids, quorum.Identity{NodeID: fmt.Sprintf("n%d", i), Role: []string{"consensus", "execution"}[i%2], Stake: uint64(10 + i)})
 	}
 	table, err := quorum.NewTable(ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sched, _ := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	require.NoError(t, err)
+	sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	require.NoError(t, err)
 	return &activation.Params{ChainID: "store-test", EpochViews: 20, SafetyViews: 3, Identities: sched}
 }
 
 func testGenesis(t testing.TB) *activation.State {
+	t.Helper()
 	g, err := activation.Genesis(testParams(t), map[string]string{"protocol": "1.0.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return g
 }
 
@@ -64,9 +63,7 @@ func makeChain(t testing.TB, n int, seed uint64) *testChain {
 			b.Readiness = append(b.Readiness, activation.Readiness{Deployment: fmt.Sprintf("p%d", major), Epoch: view / 20, Node: fmt.Sprintf("n%d", rng.IntN(6))})
 		}
 		next, _, err := activation.Apply(state, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "apply block %d", h)
 		c.blocks = append(c.blocks, Block{Height: h, View: view, Wire: []byte(fmt.Sprintf("wire-%d", h)), Verified: b, StateID: next.ID()})
 		c.states = append(c.states, next)
 		state = next

@@ -1,12 +1,11 @@
-// Package storage persists a node's finalized chain in pebble: blocks, the
-// protocol state, the version history index, and the attestation pool.
+// Package storage persists a node's finalized chain in pebble: blocks and the
+// protocol state (which holds each component's version history).
 //
 // # Guarantees
 //
 // Every finalized block is committed in one pebble batch with pebble.Sync:
 // the block record, its view index entry, its state ID, the new head (with
-// the full head state), version-history entries and, every SnapshotInterval
-// blocks, a state snapshot. After a crash the store therefore holds a prefix
+// the full head state) and, every SnapshotInterval blocks, a state snapshot. After a crash the store therefore holds a prefix
 // of the chain and the state that matches it, never half a block. Opening
 // re-checks the head state's ID against the stored one.
 //
@@ -29,11 +28,9 @@
 //	0x03 view(8)                           height(8) of the block at that view
 //	0x04 height(8)                         state snapshot after that block
 //	0x05                                   head: height(8) || state ID(32) || head state encoding
-//	0x06 component 0x00 activation_view(8) version history record (canonical CBOR)
-//	0x07 epoch(8) deployment(32) signer    pooled attestation (canonical encoding)
-//
-// Component names never contain a zero byte (the engine's components are
-// plain names), so 0x00 ends the name unambiguously.
+//	0x06, 0x07                             reserved: earlier builds wrote a version
+//	                                       history index and an attestation pool
+//	                                       there that nothing read
 //
 // # Ownership
 //

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -15,7 +14,6 @@ import (
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/quorum"
-	"github.com/quorumgate/quorumgate/signal"
 )
 
 // SchemaVersion is the layout this binary reads and writes.
@@ -28,8 +26,9 @@ const (
 	tView     byte = 0x03
 	tSnapshot byte = 0x04
 	tHead     byte = 0x05
-	tHistory  byte = 0x06
-	tPool     byte = 0x07
+	// 0x06 and 0x07 held a version-history index and an attestation pool
+	// that nothing read; they are reserved so that a store written by an
+	// earlier build never means something else.
 )
 
 var (
@@ -107,7 +106,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, dir: dir, opts: opts, head: opts.Genesis, writeOpts: pebble.Sync}
 	if err := s.init(); err != nil {
-		db.Close()
+		if cerr := db.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close store %s: %w", dir, cerr))
+		}
 		return nil, err
 	}
 	return s, nil
@@ -135,10 +136,13 @@ func (s *Store) get(key []byte) ([]byte, error) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read store %s: %w", s.dir, err)
 	}
-	defer closer.Close()
-	return bytes.Clone(v), nil
+	out := bytes.Clone(v)
+	if err := closer.Close(); err != nil {
+		return nil, fmt.Errorf("read store %s: %w", s.dir, err)
+	}
+	return out, nil
 }
 
 func (s *Store) init() error {
@@ -181,15 +185,6 @@ func (s *Store) create() error {
 	b.Set(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion), nil)
 	b.Set(keyChain, []byte(s.opts.ChainID), nil)
 	b.Set(keyGenesis, s.opts.GenesisHash[:], nil)
-	for _, c := range s.opts.Genesis.Components() {
-		for _, r := range s.opts.Genesis.History(c) {
-			key, err := historyKey(c, r.ActivationView)
-			if err != nil {
-				return err
-			}
-			b.Set(key, canon.MustEncode(r), nil)
-		}
-	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("initialize store %s: %w", s.dir, err)
 	}
@@ -304,7 +299,7 @@ func (s *Store) Commit(b Block, next *activation.State) error {
 		return fmt.Errorf("commit block %d: the state given is for block %d at view %d", b.Height, nh, nv)
 	}
 	enc := next.Encode()
-	id := canon.Hash("quorumgate/state/v1", enc)
+	id := activation.StateIDOf(enc)
 	rec := blockRecord{View: b.View, Wire: b.Wire, Proposals: b.Verified.Proposals, Cancels: b.Verified.Cancels, StateID: id,
 		Readiness: s.packReadiness(b.Verified.Readiness)}
 	batch := s.db.NewBatch()
@@ -314,25 +309,8 @@ func (s *Store) Commit(b Block, next *activation.State) error {
 	head := binary.BigEndian.AppendUint64(nil, b.Height)
 	head = append(head, id[:]...)
 	batch.Set(keyHead, append(head, enc...), nil)
-	// The first block of a new epoch ends the pool's older epochs: their
-	// attestations can no longer be included.
-	params := next.Params()
-	if _, pv, ok := prev.Head(); !ok || params.Epoch(pv) != params.Epoch(b.View) {
-		batch.DeleteRange([]byte{tPool}, binary.BigEndian.AppendUint64([]byte{tPool}, params.Epoch(b.View)), nil)
-	}
 	if b.Height%s.opts.SnapshotInterval == 0 {
 		batch.Set(heightKey(tSnapshot, b.Height), enc, nil)
-	}
-	for _, c := range next.Components() {
-		h := next.History(c)
-		old := prev.History(c)
-		for _, r := range h[len(old):] {
-			key, err := historyKey(c, r.ActivationView)
-			if err != nil {
-				return fmt.Errorf("commit block %d: %w", b.Height, err)
-			}
-			batch.Set(key, canon.MustEncode(r), nil)
-		}
 	}
 	if err := batch.Commit(s.writeOpts); err != nil {
 		return fmt.Errorf("commit block %d: %w", b.Height, err)
@@ -340,29 +318,6 @@ func (s *Store) Commit(b Block, next *activation.State) error {
 	s.mu.Lock()
 	s.head, s.headID, s.hasBlock = next, id, true
 	s.mu.Unlock()
-	return nil
-}
-
-func historyPrefix(component string) []byte {
-	return append(append([]byte{tHistory}, component...), 0)
-}
-
-func historyKey(component string, view uint64) ([]byte, error) {
-	if strings.IndexByte(component, 0) >= 0 {
-		return nil, fmt.Errorf("component name %q contains a zero byte", component)
-	}
-	return binary.BigEndian.AppendUint64(historyPrefix(component), view), nil
-}
-
-// prefixEnd returns the first key after every key that starts with prefix.
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] != 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
 	return nil
 }
 
@@ -469,69 +424,4 @@ func (s *Store) StateAt(h uint64) (*activation.State, error) {
 		state = next
 	}
 	return state, nil
-}
-
-// VersionAt answers which version of component governed a block at view v,
-// from the history index: one seek, no scan.
-func (s *Store) VersionAt(component string, v uint64) (string, bool, error) {
-	if strings.IndexByte(component, 0) >= 0 {
-		return "", false, nil
-	}
-	prefix := historyPrefix(component)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return "", false, err
-	}
-	defer it.Close()
-	var found bool
-	if v == ^uint64(0) {
-		found = it.Last()
-	} else {
-		found = it.SeekLT(binary.BigEndian.AppendUint64(bytes.Clone(prefix), v+1))
-	}
-	if !found {
-		return "", false, it.Error()
-	}
-	var r activation.VersionRecord
-	if err := canon.Decode(it.Value(), &r); err != nil {
-		return "", false, corrupt(s.dir, "version history of %q: %v", component, err)
-	}
-	return r.Version, true, nil
-}
-
-// PutAttestation adds a valid attestation to the pool. The pool is a cache
-// of gossip (peers can send it again), so it is written without a sync.
-func (s *Store) PutAttestation(a signal.Attestation) error {
-	return s.db.Set(poolKey(a.Epoch, a.Deployment, a.Signer), a.Encode(), pebble.NoSync)
-}
-
-func poolKey(epoch uint64, d signal.DeploymentID, signer string) []byte {
-	k := binary.BigEndian.AppendUint64([]byte{tPool}, epoch)
-	k = append(k, d[:]...)
-	return append(k, signer...)
-}
-
-// Attestations returns the pooled attestations of (d, epoch), by signer.
-func (s *Store) Attestations(d signal.DeploymentID, epoch uint64) ([]signal.Attestation, error) {
-	prefix := poolKey(epoch, d, "")
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	var out []signal.Attestation
-	for it.First(); it.Valid(); it.Next() {
-		a, err := signal.DecodeAttestation(it.Value())
-		if err != nil {
-			return nil, corrupt(s.dir, "pooled attestation: %v", err)
-		}
-		out = append(out, a)
-	}
-	return out, it.Error()
-}
-
-// PruneAttestations drops the pool's attestations of every epoch before
-// epoch. Commit does this by itself at every epoch change.
-func (s *Store) PruneAttestations(epoch uint64) error {
-	return s.db.DeleteRange([]byte{tPool}, binary.BigEndian.AppendUint64([]byte{tPool}, epoch), pebble.NoSync)
 }

@@ -2,36 +2,29 @@ package storage
 
 import (
 	"encoding/binary"
-	"errors"
 	"math/rand/v2"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
-
-	"github.com/quorumgate/quorumgate/activation"
-	"github.com/quorumgate/quorumgate/signal"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func openMem(t testing.TB, c *testChain, fs vfs.FS) *Store {
 	t.Helper()
 	s, err := Open("store", c.options(fs))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return s
 }
 
 func commitAll(t testing.TB, s *Store, c *testChain, from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
-		if err := s.Commit(c.blocks[i], c.states[i]); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, s.Commit(c.blocks[i], c.states[i]), "commit block %d", i)
 	}
 }
 
@@ -39,52 +32,56 @@ func TestCommitReopenAndQueries(t *testing.T) {
 	c := makeChain(t, 700, 1)
 	fs := vfs.NewMem()
 	s := openMem(t, c, fs)
-	if _, ok := s.Head(); ok {
-		t.Fatal("a new store has a head block")
-	}
+	_, ok := s.Head()
+	assert.False(t, ok, "a new store has a head block")
 	commitAll(t, s, c, 0, len(c.blocks))
-	s.Close()
+	require.NoError(t, s.Close())
 
 	s = openMem(t, c, fs)
-	defer s.Close()
+	defer func() { assert.NoError(t, s.Close()) }()
 	head, ok := s.Head()
 	final := c.states[len(c.states)-1]
-	if !ok || head.ID() != final.ID() {
-		t.Fatal("reopened head differs")
-	}
+	require.True(t, ok, "the reopened store has a head")
+	assert.Equal(t, final.ID(), head.ID(), "reopened head")
 	for _, h := range []uint64{0, 1, 63, 64, 65, 300, 699} {
 		st, err := s.StateAt(h)
-		if err != nil || st.ID() != c.states[h].ID() {
-			t.Fatalf("StateAt(%d): %v", h, err)
+		if assert.NoError(t, err, "StateAt(%d)", h) {
+			assert.Equal(t, c.states[h].ID(), st.ID(), "StateAt(%d)", h)
 		}
 		b, err := s.Block(h)
-		if err != nil || string(b.Wire) != string(c.blocks[h].Wire) || b.View != c.blocks[h].View {
-			t.Fatalf("Block(%d): %v", h, err)
-		}
-		if got, err := s.HeightAtView(b.View); err != nil || got != h {
-			t.Fatalf("HeightAtView(%d) = %d, %v", b.View, got, err)
-		}
-	}
-	if _, err := s.StateAt(700); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("StateAt past the head: %v", err)
-	}
-	if len(final.History("protocol")) < 4 {
-		t.Fatalf("test chain activated too little: %v", final.History("protocol"))
-	}
-	_, lastView, _ := final.Head()
-	for v := uint64(0); v <= lastView+5; v++ {
-		want, wantOK := final.VersionAt("protocol", v)
-		got, gotOK, err := s.VersionAt("protocol", v)
-		if err != nil || got != want || gotOK != wantOK {
-			t.Fatalf("VersionAt(protocol, %d) = %q %v %v, want %q %v", v, got, gotOK, err, want, wantOK)
+		require.NoError(t, err, "Block(%d)", h)
+		assert.Equal(t, c.blocks[h].Wire, b.Wire, "Block(%d).Wire", h)
+		assert.Equal(t, c.blocks[h].View, b.View, "Block(%d).View", h)
+		got, err := s.HeightAtView(b.View)
+		if assert.NoError(t, err, "HeightAtView(%d)", b.View) {
+			assert.Equal(t, h, got, "HeightAtView(%d)", b.View)
 		}
 	}
-	if _, ok, _ := s.VersionAt("nothing", 5); ok {
-		t.Fatal("version of an unknown component")
+	_, err := s.StateAt(700)
+	assert.ErrorIs(t, err, ErrNotFound, "StateAt past the head")
+	assert.GreaterOrEqual(t, len(final.History("protocol")), 4, "the test chain activates versions: %v", final.History("protocol"))
+	assert.ErrorIs(t, s.Commit(c.blocks[10], c.states[10]), ErrOutOfOrder, "re-committing an old block")
+}
+
+// The store writes only the tables its package doc lists; 0x06 and 0x07 stay
+// reserved for what earlier builds wrote there.
+func TestOnlyListedTables(t *testing.T) {
+	c := makeChain(t, 130, 7)
+	fs := vfs.NewMem()
+	s := openMem(t, c, fs)
+	commitAll(t, s, c, 0, len(c.blocks))
+	require.NoError(t, s.Close())
+	db, err := pebble.Open("store", &pebble.Options{FS: fs, ReadOnly: true, Logger: errorsOnly{}})
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, db.Close()) }()
+	it, err := db.NewIter(nil)
+	require.NoError(t, err)
+	seen := map[byte]int{}
+	for it.First(); it.Valid(); it.Next() {
+		seen[it.Key()[0]]++
 	}
-	if err := s.Commit(c.blocks[10], c.states[10]); !errors.Is(err, ErrOutOfOrder) {
-		t.Fatalf("re-committing an old block: %v", err)
-	}
+	require.NoError(t, it.Close())
+	assert.Equal(t, map[byte]int{tMeta: 3, tBlock: 130, tView: 130, tSnapshot: 3, tHead: 1}, seen)
 }
 
 // TestCrashAtRandomPoints: a writer commits a long chain while the test takes
@@ -112,7 +109,7 @@ func TestCrashAtRandomPoints(t *testing.T) {
 		for limit := range limits {
 			for ; next < int(limit); next++ {
 				if err := s.Commit(c.blocks[next], c.states[next]); err != nil {
-					t.Error(err)
+					t.Error(err) // not require: this is not the test's goroutine
 					return
 				}
 				committed.Store(int64(next + 1))
@@ -146,7 +143,7 @@ func TestCrashAtRandomPoints(t *testing.T) {
 	crash() // and once with the whole chain committed
 	close(limits)
 	wg.Wait()
-	s.Close()
+	require.NoError(t, s.Close())
 	distinct := map[int64]bool{}
 	for i, cl := range clones {
 		r := openMem(t, c, cl.fs)
@@ -156,37 +153,28 @@ func TestCrashAtRandomPoints(t *testing.T) {
 			h, _, _ := head.Head()
 			n = int64(h) + 1
 		}
-		if n < cl.before || n > cl.after+1 {
-			t.Fatalf("clone %d: %d blocks after the crash, but %d..%d were committed around it", i, n, cl.before, cl.after)
-		}
+		require.True(t, n >= cl.before && n <= cl.after+1,
+			"clone %d: %d blocks after the crash, but %d..%d were committed around it", i, n, cl.before, cl.after)
 		distinct[n] = true
-		if n > 0 && head.ID() != c.states[n-1].ID() {
-			t.Fatalf("clone %d: head state differs from the chain's at height %d", i, n-1)
-		}
 		if n > 0 {
-			if st, err := r.StateAt(uint64(n - 1)); err != nil || st.ID() != head.ID() {
-				t.Fatalf("clone %d: re-deriving the head: %v", i, err)
-			}
+			require.Equal(t, c.states[n-1].ID(), head.ID(), "clone %d: head state at height %d", i, n-1)
+			st, err := r.StateAt(uint64(n - 1))
+			require.NoError(t, err, "clone %d: re-deriving the head", i)
+			require.Equal(t, head.ID(), st.ID(), "clone %d: re-derived head", i)
 		}
 		// Nothing of the next block.
-		if _, err := r.Block(uint64(n)); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("clone %d: block %d present beyond the head: %v", i, n, err)
-		}
+		_, err := r.Block(uint64(n))
+		require.ErrorIs(t, err, ErrNotFound, "clone %d: block %d present beyond the head", i, n)
 		if int(n) < len(c.blocks) {
-			if _, err := r.HeightAtView(c.blocks[n].View); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("clone %d: view index of block %d present beyond the head", i, n)
-			}
+			_, err := r.HeightAtView(c.blocks[n].View)
+			require.ErrorIs(t, err, ErrNotFound, "clone %d: view index of block %d present beyond the head", i, n)
 			// The store resumes where it stopped.
-			if err := r.Commit(c.blocks[n], c.states[n]); err != nil {
-				t.Fatalf("clone %d: resume: %v", i, err)
-			}
+			require.NoError(t, r.Commit(c.blocks[n], c.states[n]), "clone %d: resume", i)
 		}
-		r.Close()
+		require.NoError(t, r.Close())
 	}
 	t.Logf("%d crash clones, %d distinct heads", len(clones), len(distinct))
-	if len(distinct) < 5 {
-		t.Fatalf("the clones saw only %d distinct heads; the test crashed at too few points", len(distinct))
-	}
+	assert.GreaterOrEqual(t, len(distinct), 5, "the clones saw too few distinct heads; the test crashed at too few points")
 }
 
 func TestBadStores(t *testing.T) {
@@ -194,37 +182,31 @@ func TestBadStores(t *testing.T) {
 	fs := vfs.NewMem()
 	s := openMem(t, c, fs)
 	commitAll(t, s, c, 0, 20)
-	s.Close()
+	require.NoError(t, s.Close())
 
 	o := c.options(fs)
 	o.ChainID = "other"
-	if _, err := Open("store", o); !errors.Is(err, ErrWrongChain) || !strings.Contains(err.Error(), `"store-test"`) {
-		t.Fatalf("wrong chain: %v", err)
-	}
+	_, err := Open("store", o)
+	assert.ErrorIs(t, err, ErrWrongChain, "wrong chain")
+	assert.ErrorContains(t, err, `"store-test"`, "wrong chain")
 	o = c.options(fs)
 	o.GenesisHash[0] ^= 1
-	if _, err := Open("store", o); !errors.Is(err, ErrWrongChain) {
-		t.Fatalf("wrong genesis: %v", err)
-	}
+	_, err = Open("store", o)
+	assert.ErrorIs(t, err, ErrWrongChain, "wrong genesis")
 
 	tamper := func(key []byte, value func([]byte) []byte) vfs.FS {
 		t.Helper()
 		cp := vfs.NewMem()
-		if _, err := vfs.Clone(fs, cp, "store", "store"); err != nil {
-			t.Fatal(err)
-		}
-		db, err := pebble.Open("store", &pebble.Options{FS: cp})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, err := vfs.Clone(fs, cp, "store", "store")
+		require.NoError(t, err)
+		db, err := pebble.Open("store", &pebble.Options{FS: cp, Logger: errorsOnly{}})
+		require.NoError(t, err)
 		v, closer, err := db.Get(key)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		nv := value(append([]byte(nil), v...))
-		closer.Close()
-		db.Set(key, nv, pebble.Sync)
-		db.Close()
+		require.NoError(t, closer.Close())
+		require.NoError(t, db.Set(key, nv, pebble.Sync))
+		require.NoError(t, db.Close())
 		return cp
 	}
 	for name, tc := range map[string]struct {
@@ -240,75 +222,15 @@ func TestBadStores(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Open("store", c.options(tc.fs))
-			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
-				t.Fatalf("got %v, want %v mentioning %q", err, tc.want, tc.text)
-			}
+			assert.ErrorIs(t, err, tc.want)
+			assert.ErrorContains(t, err, tc.text)
 		})
 	}
 	// A corrupt block below the head shows when a state is re-derived.
 	cp := tamper(heightKey(tBlock, 5), func(v []byte) []byte { return v[:len(v)-1] })
 	r, err := Open("store", c.options(cp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, err := r.StateAt(10); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("StateAt over a truncated block: %v", err)
-	}
-}
-
-func TestAttestationPool(t *testing.T) {
-	c := makeChain(t, 1, 6)
-	s := openMem(t, c, vfs.NewMem())
-	defer s.Close()
-	k, _ := signal.GenerateKey(make([]byte, 32))
-	var d1, d2 signal.DeploymentID
-	d1[0], d2[0] = 1, 2
-	put := func(d signal.DeploymentID, epoch uint64, signer string) {
-		a, err := signal.SignReadiness(k, "store-test", d, epoch, signer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.PutAttestation(a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	put(d1, 3, "b")
-	put(d1, 3, "a")
-	put(d1, 3, "a") // again: one entry
-	put(d2, 3, "a")
-	put(d1, 4, "c")
-	got, err := s.Attestations(d1, 3)
-	if err != nil || len(got) != 2 || got[0].Signer != "a" || got[1].Signer != "b" {
-		t.Fatalf("pool of (d1, 3): %v %+v", err, got)
-	}
-	if err := s.PruneAttestations(4); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.Attestations(d1, 3); len(got) != 0 {
-		t.Fatal("epoch 3 survived pruning")
-	}
-	if got, _ := s.Attestations(d1, 4); len(got) != 1 {
-		t.Fatal("epoch 4 was pruned")
-	}
-	// Committing the first block of epoch 5 ends epoch 4's pool by itself.
-	put(d1, 5, "d")
-	g := c.genesis
-	for h, view := range []uint64{79, 100} { // epoch_views 20: epochs 3 and 5
-		blk := activation.Block{Height: uint64(h), View: view}
-		next, _, err := activation.Apply(g, blk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Commit(Block{Height: uint64(h), View: view, Verified: blk}, next); err != nil {
-			t.Fatal(err)
-		}
-		g = next
-	}
-	if got, _ := s.Attestations(d1, 4); len(got) != 0 {
-		t.Fatal("epoch 4's pool survived the move to epoch 5")
-	}
-	if got, _ := s.Attestations(d1, 5); len(got) != 1 {
-		t.Fatal("epoch 5's pool was dropped")
-	}
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, r.Close()) }()
+	_, err = r.StateAt(10)
+	assert.ErrorIs(t, err, ErrCorrupt, "StateAt over a truncated block")
 }
