@@ -33,10 +33,10 @@ type Readiness struct {
 	Node       string
 }
 
-// ErrOutOfOrder is returned when a block does not follow the state's head.
-type ErrOutOfOrder struct{ Reason string }
+// OutOfOrderError is returned when a block does not follow the state's head.
+type OutOfOrderError struct{ Reason string }
 
-func (e *ErrOutOfOrder) Error() string { return "block out of order: " + e.Reason }
+func (e *OutOfOrderError) Error() string { return "block out of order: " + e.Reason }
 
 // Apply applies block b to state s and returns the next state and the events
 // of the block, in rule order. s is not modified. Invalid items become
@@ -51,9 +51,9 @@ func Apply(s *State, b Block) (*State, []Event, error) {
 	if s.applied {
 		switch {
 		case b.Height <= s.height:
-			return nil, nil, &ErrOutOfOrder{fmt.Sprintf("height %d does not come after %d", b.Height, s.height)}
+			return nil, nil, &OutOfOrderError{fmt.Sprintf("height %d does not come after %d", b.Height, s.height)}
 		case b.View <= s.view:
-			return nil, nil, &ErrOutOfOrder{fmt.Sprintf("view %d does not come after %d", b.View, s.view)}
+			return nil, nil, &OutOfOrderError{fmt.Sprintf("view %d does not come after %d", b.View, s.view)}
 		}
 	}
 	a := &applier{

@@ -4,6 +4,9 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/quorum"
 )
@@ -37,13 +40,11 @@ func TestStakeTransitions(t *testing.T) {
 		c.apply(5, propose(stake("p2", "protocol", "2.0.0", 0, 3)))
 		expectEvents(t, c.apply(20, attest("p2", 0, "c1", "c2", "c3")), "20 p2 STARTED>LOCKED_IN @100")
 		expectEvents(t, c.run(21, 120), "100 p2 LOCKED_IN>ACTIVE")
-		if v, _ := c.state.ActiveVersion("protocol"); v != "2.0.0" {
-			t.Fatalf("active version %q", v)
-		}
-		h := c.state.History("protocol")
-		if len(h) != 2 || h[1] != (activation.VersionRecord{Version: "2.0.0", ActivationView: 100, FirstView: 100}) {
-			t.Fatalf("history %+v", h)
-		}
+		v, ok := c.state.ActiveVersion("protocol")
+		assert.True(t, ok)
+		assert.Equal(t, "2.0.0", v, "active version")
+		assert.Equal(t, []activation.VersionRecord{{Version: "1.0.0"}, {Version: "2.0.0", ActivationView: 100, FirstView: 100}},
+			c.state.History("protocol"))
 	})
 	t.Run("activation waits for the first block at or after the activation view", func(t *testing.T) {
 		c := newChain(t, 100, 10, v1, four()...)
@@ -51,15 +52,15 @@ func TestStakeTransitions(t *testing.T) {
 		c.apply(20, attest("p2", 0, "c1", "c2", "c3"))
 		expectEvents(t, c.apply(99, nil))
 		expectEvents(t, c.apply(103, nil), "103 p2 LOCKED_IN>ACTIVE")
-		h := c.state.History("protocol")
-		if h[1].ActivationView != 100 || h[1].FirstView != 103 {
-			t.Fatalf("history %+v", h)
-		}
+		assert.Equal(t, []activation.VersionRecord{{Version: "1.0.0"}, {Version: "2.0.0", ActivationView: 100, FirstView: 103}},
+			c.state.History("protocol"))
 		for view, want := range map[uint64]string{0: "1.0.0", 99: "1.0.0", 100: "2.0.0", 5000: "2.0.0"} {
-			if got, _ := c.state.VersionAt("protocol", view); got != want {
-				t.Fatalf("VersionAt(%d) = %q, want %q", view, got, want)
-			}
+			got, ok := c.state.VersionAt("protocol", view)
+			assert.True(t, ok, "VersionAt(%d)", view)
+			assert.Equal(t, want, got, "VersionAt(%d)", view)
 		}
+		_, ok := c.state.VersionAt("no-such-component", 100)
+		assert.False(t, ok, "VersionAt of a component with no history")
 	})
 	t.Run("delay_epochs postpones activation", func(t *testing.T) {
 		c := newChain(t, 100, 10, v1, four()...)
@@ -90,18 +91,23 @@ func TestLockInThresholdAndCutoff(t *testing.T) {
 		expectEvents(t, c.apply(2, attest("p2", 0, "a", "b"))) // 2/3 is not more than 2/3
 		expectEvents(t, c.apply(3, attest("p2", 0, "c")), "3 p2 STARTED>LOCKED_IN @100")
 	})
-	t.Run("at the cutoff view locks in, one view later does not", func(t *testing.T) {
-		for _, tc := range []struct {
-			view uint64
-			lock bool
-		}{{90, true}, {91, false}} {
-			c := newChain(t, 100, 10, v1, four()...)
-			c.apply(1, propose(stake("p2", "protocol", "2.0.0", 0, 3)))
-			got := c.apply(tc.view, attest("p2", 0, "c1", "c2", "c3"))
-			if (len(got) == 1) != tc.lock {
-				t.Fatalf("view %d: events %q, lock-in expected %v", tc.view, got, tc.lock)
-			}
+	t.Run("at the cutoff view locks in", func(t *testing.T) {
+		c := newChain(t, 100, 10, v1, four()...)
+		c.apply(1, propose(stake("p2", "protocol", "2.0.0", 0, 3)))
+		expectEvents(t, c.apply(90, attest("p2", 0, "c1", "c2", "c3")), "90 p2 STARTED>LOCKED_IN @100")
+		expectEvents(t, c.run(91, 100), "100 p2 LOCKED_IN>ACTIVE")
+	})
+	t.Run("one view after the cutoff the readiness counts but does not lock in", func(t *testing.T) {
+		c := newChain(t, 100, 10, v1, four()...)
+		c.apply(1, propose(stake("p2", "protocol", "2.0.0", 0, 3)))
+		expectEvents(t, c.apply(91, attest("p2", 0, "c1", "c2", "c3")))
+		d, ok := c.state.Deployment("p2")
+		require.True(t, ok)
+		assert.Equal(t, activation.Started, d.Status, "still signaling after the cutoff")
+		if tally := d.Tally(0); assert.NotNil(t, tally, "the readiness was counted") {
+			assert.Equal(t, 3, tally.Count(), "signers counted in epoch 0")
 		}
+		expectEvents(t, c.run(92, 150)) // no lock-in at the boundary either
 	})
 	t.Run("a tally crossing after the cutoff does not carry into the next epoch", func(t *testing.T) {
 		c := newChain(t, 100, 10, v1, four()...)
@@ -243,9 +249,10 @@ func TestApplyRejectsOutOfOrderBlocks(t *testing.T) {
 	c.apply(5, nil)
 	for _, b := range []activation.Block{{Height: 0, View: 6}, {Height: 1, View: 5}, {Height: 2, View: 4}} {
 		next, events, err := activation.Apply(c.state, b)
-		if err == nil || next != nil || events != nil {
-			t.Fatalf("block %+v: got %v %v %v, want an error alone", b, next, events, err)
-		}
+		var ooo *activation.OutOfOrderError
+		assert.ErrorAs(t, err, &ooo, "block %+v", b)
+		assert.Nil(t, next, "block %+v: no state with the error", b)
+		assert.Nil(t, events, "block %+v: no events with the error", b)
 	}
 }
 
@@ -255,26 +262,19 @@ func TestApplyDoesNotModifyItsInput(t *testing.T) {
 	before, beforeID := c.state, c.state.ID()
 	c.apply(2, attest("p2", 0, "c1", "c2", "c3"))
 	c.run(3, 120)
-	if before.ID() != beforeID {
-		t.Fatal("applying later blocks changed an earlier state")
-	}
-	if d, _ := before.Deployment("p2"); d.Status != activation.Started || d.Tally(0) != nil {
-		t.Fatalf("earlier state's deployment changed: %+v", d)
-	}
+	assert.Equal(t, beforeID, before.ID(), "applying later blocks changed an earlier state")
+	d, ok := before.Deployment("p2")
+	require.True(t, ok)
+	assert.Equal(t, activation.Started, d.Status, "the earlier state's deployment")
+	assert.Nil(t, d.Tally(0), "the earlier state's tally")
 }
 
 func TestNextWake(t *testing.T) {
 	c := newChain(t, 100, 10, v1, four()...)
 	c.apply(1, nil)
-	if w := c.state.NextWake(); w != math.MaxUint64 {
-		t.Fatalf("nothing pending: wake %d", w)
-	}
+	assert.Equal(t, uint64(math.MaxUint64), c.state.NextWake(), "nothing pending")
 	c.apply(2, propose(gov("g", "protocol", "2.0.0", 50)))
-	if w := c.state.NextWake(); w != 50 {
-		t.Fatalf("governance pending: wake %d, want 50", w)
-	}
+	assert.Equal(t, uint64(50), c.state.NextWake(), "governance pending")
 	c.apply(50, nil)
-	if w := c.state.NextWake(); w != math.MaxUint64 {
-		t.Fatalf("all terminal: wake %d", w)
-	}
+	assert.Equal(t, uint64(math.MaxUint64), c.state.NextWake(), "all terminal")
 }

@@ -22,7 +22,10 @@ func benchState(b *testing.B) (*activation.State, uint64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sched, _ := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	if err != nil {
+		b.Fatal(err)
+	}
 	params := &activation.Params{ChainID: "bench", EpochViews: 1000, SafetyViews: 100, Identities: sched}
 	s, err := activation.Genesis(params, map[string]string{"protocol": "1.0.0", "cadence": "1.0.0", "execution": "3.2.0"})
 	if err != nil {

@@ -2,8 +2,9 @@ package activation_test
 
 import (
 	"fmt"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/quorum"
@@ -24,18 +25,12 @@ func node(id, role string, stake uint64) quorum.Identity {
 func newChain(t testing.TB, epochViews, safety uint64, versions map[string]string, nodes ...quorum.Identity) *chain {
 	t.Helper()
 	table, err := quorum.NewTable(nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{FromEpoch: 0, Table: table}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	params := &activation.Params{ChainID: "test", EpochViews: epochViews, SafetyViews: safety, Identities: sched}
 	s, err := activation.Genesis(params, versions)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return &chain{t: t, state: s}
 }
 
@@ -53,9 +48,7 @@ func (c *chain) apply(view uint64, fill func(*activation.Block)) []string {
 		fill(&b)
 	}
 	next, events, err := activation.Apply(c.state, b)
-	if err != nil {
-		c.t.Fatalf("apply view %d: %v", view, err)
-	}
+	require.NoError(c.t, err, "apply view %d", view)
 	c.state = next
 	out := make([]string, len(events))
 	for i, e := range events {
@@ -91,11 +84,13 @@ func eventString(e activation.Event) string {
 	return fmt.Sprintf("%#v", e)
 }
 
+// expectEvents requires exactly the events want, in order.
 func expectEvents(t testing.TB, got []string, want ...string) {
 	t.Helper()
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("events:\n  got  %q\n  want %q", got, want)
+	if len(got) == 0 {
+		got = nil // no events, however the slice was made
 	}
+	require.Equal(t, want, got, "events")
 }
 
 func stake(name, component, version string, start, timeout uint64) activation.Proposal {

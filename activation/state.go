@@ -246,12 +246,14 @@ func DecodeState(params *Params, b []byte) (*State, error) {
 		if len(c.History) == 0 {
 			return nil, fmt.Errorf("decode protocol state: component %q has no history", c.Component)
 		}
+		var last *semver.Version
 		for _, r := range c.History {
-			if _, err := semver.StrictNewVersion(r.Version); err != nil {
+			v, err := semver.StrictNewVersion(r.Version)
+			if err != nil {
 				return nil, fmt.Errorf("decode protocol state: component %q: bad version %q", c.Component, r.Version)
 			}
+			last = v
 		}
-		last, _ := semver.StrictNewVersion(c.History[len(c.History)-1].Version)
 		s.versions[c.Component], s.parsed[c.Component] = c.History, last
 	}
 	for i, dw := range w.Deployments {

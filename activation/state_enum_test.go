@@ -1,8 +1,10 @@
 package activation
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Every status up to the sentinel has a name of its own that parses back
@@ -11,15 +13,12 @@ func TestStatusNames(t *testing.T) {
 	seen := map[string]bool{}
 	for s := None; s < numStatuses; s++ {
 		name := s.String()
-		if strings.HasPrefix(name, "Status(") || seen[name] {
-			t.Fatalf("status %d has no name of its own: %q", s, name)
-		}
+		require.NotRegexp(t, `^Status\(`, name, "status %d has no name of its own", s)
+		require.False(t, seen[name], "status %d has the name of another: %q", s, name)
 		seen[name] = true
-		if back, ok := ParseStatus(name); !ok || back != s {
-			t.Fatalf("%q parses back as %v, %v", name, back, ok)
-		}
+		back, ok := ParseStatus(name)
+		require.True(t, ok, "%q does not parse", name)
+		assert.Equal(t, s, back, "%q parses back as another status", name)
 	}
-	if got := numStatuses.String(); got != "Status(7)" {
-		t.Fatalf("the sentinel renders as %q", got)
-	}
+	assert.Equal(t, "Status(7)", numStatuses.String(), "the sentinel's rendering")
 }

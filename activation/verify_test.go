@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -57,12 +60,24 @@ func testNet(t testing.TB) *keyedNet {
 			netErr = err
 			return
 		}
-		sched, _ := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+		sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+		if err != nil {
+			netErr = err
+			return
+		}
 		n.params = &activation.Params{ChainID: "signed", EpochViews: 100, SafetyViews: 10, Identities: sched}
 		var members []activation.CommitteeMember
 		for i := range 3 {
-			sk, _ := signal.GenerateKey(seed("gov", i))
-			pop, _ := signal.ProvePossession(sk)
+			sk, err := signal.GenerateKey(seed("gov", i))
+			if err != nil {
+				netErr = err
+				return
+			}
+			pop, err := signal.ProvePossession(sk)
+			if err != nil {
+				netErr = err
+				return
+			}
 			n.govKeys = append(n.govKeys, sk)
 			members = append(members, activation.CommitteeMember{Key: sk.PublicKey().Encode(), PoP: pop})
 		}
@@ -72,10 +87,16 @@ func testNet(t testing.TB) *keyedNet {
 		n.verifier = &activation.Verifier{Params: n.params, Committee: n.comm}
 		netVal = n
 	})
-	if netErr != nil {
-		t.Fatal(netErr)
-	}
+	require.NoError(t, netErr, "building the signed test network")
 	return netVal
+}
+
+// genesis is the signed network's genesis state.
+func (n *keyedNet) genesis(t testing.TB) *activation.State {
+	t.Helper()
+	s, err := activation.Genesis(n.params, map[string]string{"protocol": "1.0.0"})
+	require.NoError(t, err)
+	return s
 }
 
 func (n *keyedNet) approveProposal(t testing.TB, p activation.Proposal, members ...int) activation.SignedProposal {
@@ -85,18 +106,14 @@ func (n *keyedNet) approveProposal(t testing.TB, p activation.Proposal, members 
 		keys[i] = n.govKeys[m]
 	}
 	a, err := n.comm.Approve(activation.ProposalMessage(n.params.ChainID, p), members, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return activation.SignedProposal{Proposal: p, Approval: a}
 }
 
 func (n *keyedNet) attest(t testing.TB, id signal.DeploymentID, epoch uint64, node int) signal.Attestation {
 	t.Helper()
 	a, err := signal.SignReadiness(n.nodeKeys[node], n.params.ChainID, id, epoch, fmt.Sprintf("n%d", node))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return a
 }
 
@@ -114,7 +131,7 @@ func reasons(rs []activation.Rejection) []string {
 
 func TestVerifyGovernance(t *testing.T) {
 	n := testNet(t)
-	genesis, _ := activation.Genesis(n.params, map[string]string{"protocol": "1.0.0"})
+	genesis := n.genesis(t)
 	p := stake("p2", "protocol", "2.0.0", 0, 3)
 	good := n.approveProposal(t, p, 0, 2)
 	lonely := n.approveProposal(t, stake("lonely", "protocol", "2.0.0", 0, 3), 1)
@@ -125,47 +142,36 @@ func TestVerifyGovernance(t *testing.T) {
 	otherChain.Approval.Signature[10] ^= 1
 	cancelMsg := activation.CancelMessage(n.params.ChainID, "p2")
 	ca, err := n.comm.Approve(cancelMsg, []int{1, 2}, []signal.PrivateKey{n.govKeys[1], n.govKeys[2]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.comm.Approve(cancelMsg, []int{0}, []signal.PrivateKey{n.govKeys[1]}); err == nil {
-		t.Fatal("approving with another member's key should fail")
-	}
+	require.NoError(t, err)
+	_, err = n.comm.Approve(cancelMsg, []int{0}, []signal.PrivateKey{n.govKeys[1]})
+	assert.ErrorContains(t, err, "not that member's", "approving with another member's key")
 	wb := activation.WireBlock{ChainID: "signed", View: 1,
 		Proposals: []activation.SignedProposal{good, lonely, tampered, otherChain},
 		Cancels:   []activation.SignedCancel{{Deployment: "p2", Approval: ca}, {Deployment: "other", Approval: ca}}}
 	b, rej, err := n.verifier.Verify(genesis, wb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	expectEvents(t, reasons(rej),
 		"proposal lonely: not enough governance signatures",
 		"proposal p2: bad signature",
 		"proposal p2: bad signature",
 		"cancel other: bad signature")
-	if len(b.Proposals) != 1 || b.Proposals[0].Name != "p2" || len(b.Cancels) != 1 {
-		t.Fatalf("verified block %+v", b)
-	}
-	if _, _, err := n.verifier.Verify(genesis, activation.WireBlock{ChainID: "elsewhere"}); err == nil {
-		t.Fatal("a block of another chain must be an error")
-	}
+	assert.Equal(t, []activation.Proposal{p}, b.Proposals, "verified proposals")
+	assert.Equal(t, []string{"p2"}, b.Cancels, "verified cancels")
+	_, _, err = n.verifier.Verify(genesis, activation.WireBlock{ChainID: "elsewhere"})
+	assert.ErrorIs(t, err, activation.ErrWrongChain, "a block of another chain")
 }
 
 func TestVerifyReadinessAndApply(t *testing.T) {
 	n := testNet(t)
-	s, _ := activation.Genesis(n.params, map[string]string{"protocol": "1.0.0"})
+	s := n.genesis(t)
 	p := stake("p2", "protocol", "2.0.0", 0, 3)
 	id := p.ID()
 	apply := func(wb activation.WireBlock) ([]string, []string) {
 		t.Helper()
 		b, rej, err := n.verifier.Verify(s, wb)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		next, events, err := activation.Apply(s, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		s = next
 		var evs []string
 		for _, e := range events {
@@ -180,9 +186,7 @@ func TestVerifyReadinessAndApply(t *testing.T) {
 		atts = append(atts, n.attest(t, id, 0, i))
 	}
 	cert, err := quorum.BuildCertificate(table, atts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rej, evs := apply(activation.WireBlock{ChainID: "signed", Height: 0, View: 1,
 		Proposals: []activation.SignedProposal{n.approveProposal(t, p, 0, 1)}, Certificates: []quorum.Certificate{cert}})
 	expectEvents(t, rej)
@@ -202,7 +206,8 @@ func TestVerifyReadinessAndApply(t *testing.T) {
 	var ghostID signal.DeploymentID
 	ghostID[0] = 0xab
 	ghost := n.attest(t, ghostID, 0, 6)
-	foreign, _ := signal.SignReadiness(n.nodeKeys[6], "other-chain", id, 0, "n6")
+	foreign, err := signal.SignReadiness(n.nodeKeys[6], "other-chain", id, 0, "n6")
+	require.NoError(t, err)
 	rej, evs = apply(activation.WireBlock{ChainID: "signed", Height: 1, View: 2,
 		Certificates: []quorum.Certificate{forged},
 		Attestations: []signal.Attestation{good, bad, stranger, ghost, foreign}})
@@ -229,15 +234,12 @@ func TestWireBlockRoundTrip(t *testing.T) {
 		Attestations: []signal.Attestation{n.attest(t, p.ID(), 0, 1)}}
 	enc := wb.Encode()
 	back, err := activation.DecodeWireBlock(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(back.Encode(), enc) {
-		t.Fatal("re-encoding a decoded block changed it")
-	}
-	if _, err := activation.DecodeWireBlock(append(enc, 0)); err == nil {
-		t.Fatal("trailing bytes accepted")
-	}
+	require.NoError(t, err)
+	assert.Equal(t, enc, back.Encode(), "re-encoding a decoded block changed it")
+	_, err = activation.DecodeWireBlock(append(enc, 0))
+	assert.Error(t, err, "trailing bytes accepted")
+	_, err = activation.DecodeWireBlock(activation.WireBlock{Height: 1}.Encode())
+	assert.ErrorContains(t, err, "no chain ID")
 }
 
 func FuzzDecodeWireBlock(f *testing.F) {
@@ -247,21 +249,21 @@ func FuzzDecodeWireBlock(f *testing.F) {
 		Proposals:    []activation.SignedProposal{n.approveProposal(f, p, 0, 1)},
 		Attestations: []signal.Attestation{n.attest(f, p.ID(), 0, 1)}}.Encode())
 	f.Add(activation.WireBlock{ChainID: "x"}.Encode())
+	genesis := n.genesis(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		wb, err := activation.DecodeWireBlock(data)
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(wb.Encode(), data) {
-			t.Fatal("decoded block does not re-encode to its input")
+		require.True(t, bytes.Equal(wb.Encode(), data), "decoded block does not re-encode to its input")
+		// Whatever decodes must verify without panicking; only another chain is an error.
+		b, _, err := n.verifier.Verify(genesis, wb)
+		if err != nil {
+			require.ErrorIs(t, err, activation.ErrWrongChain)
+			return
 		}
-		// Whatever decodes must verify without panicking.
-		s, _ := activation.Genesis(n.params, map[string]string{"protocol": "1.0.0"})
-		if b, _, err := n.verifier.Verify(s, wb); err == nil {
-			if _, _, err := activation.Apply(s, b); err != nil {
-				t.Fatalf("apply after verify: %v", err)
-			}
-		}
+		_, _, err = activation.Apply(genesis, b)
+		require.NoError(t, err, "apply after verify")
 	})
 }
 
@@ -280,9 +282,7 @@ func FuzzDecodeState(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(s.Encode(), data) {
-			t.Fatal("decoded state does not re-encode to its input")
-		}
+		require.True(t, bytes.Equal(s.Encode(), data), "decoded state does not re-encode to its input")
 		// A decoded state must be usable: apply an empty block after its head.
 		h, v, ok := s.Head()
 		b := activation.Block{}
@@ -292,8 +292,7 @@ func FuzzDecodeState(f *testing.F) {
 			}
 			b = activation.Block{Height: h + 1, View: v + 1}
 		}
-		if _, _, err := activation.Apply(s, b); err != nil {
-			t.Fatal(err)
-		}
+		_, _, err = activation.Apply(s, b)
+		require.NoError(t, err)
 	})
 }

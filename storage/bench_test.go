@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/internal/canon"
@@ -53,11 +54,14 @@ func BenchmarkCommitCertificateBlocks(b *testing.B) {
 	for i := range 10000 {
 		ids = append(ids, quorum.Identity{NodeID: fmt.Sprintf("node-%05d", i), Role: "consensus", Stake: 100})
 	}
-	table, _ := quorum.NewTable(ids)
-	sched, _ := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	table, err := quorum.NewTable(ids)
+	require.NoError(b, err)
+	sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	require.NoError(b, err)
 	// Epochs of one block each, so every block's certificate counts afresh.
 	params := &activation.Params{ChainID: "bench", EpochViews: 2, SafetyViews: 0, Identities: sched}
-	g, _ := activation.Genesis(params, map[string]string{"protocol": "1.0.0"})
+	g, err := activation.Genesis(params, map[string]string{"protocol": "1.0.0"})
+	require.NoError(b, err)
 	s, err := Open(b.TempDir(), Options{ChainID: "bench", Genesis: g})
 	if err != nil {
 		b.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // The child mode of the test binary: with QUORUMGATE_STORE_WRITER set to a
@@ -88,7 +90,8 @@ func TestCrashKillProcess(t *testing.T) {
 		for sc.Scan() {
 			fields := strings.Fields(sc.Text())
 			if len(fields) == 2 && fields[0] == "resumed" {
-				resumed, _ = strconv.Atoi(fields[1])
+				resumed, err = strconv.Atoi(fields[1])
+				require.NoError(t, err, "round %d: child said %q", round, sc.Text())
 				if resumed < lastReported+1 {
 					t.Fatalf("round %d: resumed at %d, but %d was reported committed", round, resumed, lastReported)
 				}
@@ -97,16 +100,21 @@ func TestCrashKillProcess(t *testing.T) {
 			if len(fields) != 2 || fields[0] != "committed" {
 				t.Fatalf("round %d: child said %q", round, sc.Text())
 			}
-			lastReported, _ = strconv.Atoi(fields[1])
+			lastReported, err = strconv.Atoi(fields[1])
+			require.NoError(t, err, "round %d: child said %q", round, sc.Text())
 			if seen++; seen >= target {
 				break
 			}
 		}
-		cmd.Process.Signal(syscall.SIGKILL)
-		// Drain and reap; bounded by the kill.
+		require.NoError(t, sc.Err(), "round %d: reading the child's output", round)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL), "round %d: kill the child", round)
+		// Drain and reap; bounded by the kill. The drain ends in an error by
+		// design (the pipe closes), and Wait reports the kill (or a normal
+		// exit if the child reached the chain's end first): what the test
+		// judges is the store, below.
 		done := make(chan struct{})
 		go func() { _, _ = bufioDrain(out); close(done) }()
-		cmd.Wait()
+		_ = cmd.Wait()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):

@@ -22,7 +22,10 @@ func referenceBenchState(b *testing.B) (*reference, []quorum.Identity) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sched, _ := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	if err != nil {
+		b.Fatal(err)
+	}
 	sc := &Scenario{Params: &activation.Params{ChainID: "bench", EpochViews: 1000, SafetyViews: 100, Identities: sched},
 		Versions: map[string]string{"protocol": "1.0.0", "cadence": "1.0.0", "execution": "3.2.0"}, UntilView: 0}
 	r := runReference(sc)

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"math/big"
 	"regexp"
 	"strconv"
@@ -252,13 +253,8 @@ func refIsSemver(s string) bool { return refSemver.MatchString(s) }
 func refCompare(a, b string) int {
 	ma, mb := refSemver.FindStringSubmatch(a), refSemver.FindStringSubmatch(b)
 	for i := 1; i <= 3; i++ {
-		x, _ := strconv.ParseUint(ma[i], 10, 64)
-		y, _ := strconv.ParseUint(mb[i], 10, 64)
-		if x != y {
-			if x < y {
-				return -1
-			}
-			return 1
+		if c := refCompareDigits(ma[i], mb[i]); c != 0 {
+			return c
 		}
 	}
 	pa, pb := ma[4], mb[4]
@@ -300,4 +296,14 @@ func refCompare(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// refCompareDigits orders two decimal numbers without leading zeros (the
+// grammar forbids them) of any length: the longer is larger, else the
+// digits decide.
+func refCompareDigits(a, b string) int {
+	if len(a) != len(b) {
+		return cmp.Compare(len(a), len(b))
+	}
+	return strings.Compare(a, b)
 }
