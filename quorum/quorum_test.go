@@ -2,14 +2,15 @@ package quorum
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math"
 	"math/big"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/signal"
 )
@@ -28,6 +29,7 @@ func TestThresholdExceedsMatchesBigInt(t *testing.T) {
 		ready, total := pick(), pick()
 		lhs := new(big.Int).Mul(new(big.Int).SetUint64(ready), new(big.Int).SetUint64(th.Den))
 		rhs := new(big.Int).Mul(new(big.Int).SetUint64(th.Num), new(big.Int).SetUint64(total))
+		// Not testify in this loop: 200,000 calls would cost more than the check.
 		if want := lhs.Cmp(rhs) > 0; th.Exceeds(ready, total) != want {
 			t.Fatalf("%v.Exceeds(%d, %d) = %v, want %v", th, ready, total, !want, want)
 		}
@@ -37,120 +39,104 @@ func TestThresholdExceedsMatchesBigInt(t *testing.T) {
 func TestParseThreshold(t *testing.T) {
 	for in, want := range map[string]Threshold{"2/3": {2, 3}, "0/0": {0, 0}, "5/4": {5, 4}, "18446744073709551615/1": {math.MaxUint64, 1}} {
 		got, err := ParseThreshold(in)
-		if err != nil || got != want {
-			t.Errorf("ParseThreshold(%q) = %v, %v", in, got, err)
+		if assert.NoError(t, err, "ParseThreshold(%q)", in) {
+			assert.Equal(t, want, got, "ParseThreshold(%q)", in)
 		}
 	}
 	for _, in := range []string{"", "2", "2/", "/3", "2/3/4", "-1/3", "+1/3", " 1/3", "0.6/1", "a/b", "18446744073709551616/2"} {
-		if _, err := ParseThreshold(in); !errors.Is(err, ErrThresholdSyntax) {
-			t.Errorf("ParseThreshold(%q) accepted", in)
-		}
+		_, err := ParseThreshold(in)
+		assert.ErrorIs(t, err, ErrThresholdSyntax, "ParseThreshold(%q)", in)
 	}
-	if (Threshold{2, 3}).Valid() != true || (Threshold{3, 3}).Valid() || (Threshold{0, 3}).Valid() {
-		t.Error("Valid")
-	}
+	assert.True(t, Threshold{2, 3}.Valid(), "2/3")
+	assert.False(t, Threshold{3, 3}.Valid(), "3/3")
+	assert.False(t, Threshold{0, 3}.Valid(), "0/3")
 }
 
 func TestBitmap(t *testing.T) {
 	b := NewBitmap(10)
-	if len(b) != 2 {
-		t.Fatalf("len %d", len(b))
-	}
+	require.Len(t, b, 2, "bytes for 10 bits")
 	b.Set(0)
 	b.Set(9)
-	if !b.Has(0) || !b.Has(9) || b.Has(5) || b.Count() != 2 {
-		t.Fatal("set/has/count")
-	}
-	if err := b.CheckSize(10); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.CheckSize(9); err == nil {
-		t.Fatal("bit 9 set in a 9-entry bitmap accepted")
-	}
-	if err := b.CheckSize(17); err == nil {
-		t.Fatal("wrong length accepted")
-	}
+	assert.True(t, b.Has(0))
+	assert.True(t, b.Has(9))
+	assert.False(t, b.Has(5))
+	assert.Equal(t, 2, b.Count())
+	assert.NoError(t, b.CheckSize(10))
+	assert.Error(t, b.CheckSize(9), "bit 9 set in a 9-entry bitmap")
+	assert.Error(t, b.CheckSize(17), "a bitmap of the wrong length")
 }
 
 func TestTableValidation(t *testing.T) {
-	if _, err := NewTable([]Identity{{NodeID: "a", Role: "r", Stake: 1}, {NodeID: "a", Role: "r", Stake: 1}}); err == nil || !strings.Contains(err.Error(), `"a" appears twice`) {
-		t.Errorf("duplicate: %v", err)
-	}
-	if _, err := NewTable([]Identity{{NodeID: "", Role: "r"}}); err == nil {
-		t.Error("empty node ID accepted")
-	}
-	if _, err := NewTable([]Identity{{NodeID: "a", Role: "x", Stake: math.MaxUint64}, {NodeID: "b", Role: "y", Stake: 1}}); !errors.Is(err, ErrStakeOverflow) {
-		t.Errorf("overflow across roles: %v", err)
-	}
+	_, err := NewTable([]Identity{{NodeID: "a", Role: "r", Stake: 1}, {NodeID: "a", Role: "r", Stake: 1}})
+	assert.ErrorContains(t, err, `"a" appears twice`)
+	_, err = NewTable([]Identity{{NodeID: "", Role: "r"}})
+	assert.Error(t, err, "empty node ID")
+	_, err = NewTable([]Identity{{NodeID: "a", Role: "x", Stake: math.MaxUint64}, {NodeID: "b", Role: "y", Stake: 1}})
+	assert.ErrorIs(t, err, ErrStakeOverflow, "overflow across roles")
 	tb, err := NewTable([]Identity{{NodeID: "z", Role: "x", Stake: math.MaxUint64 - 1}, {NodeID: "b", Role: "y", Stake: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tb.TotalStake() != math.MaxUint64 || tb.RoleStake("x") != math.MaxUint64-1 || tb.RoleStake("none") != 0 {
-		t.Error("totals")
-	}
-	if i, ok := tb.Lookup("b"); !ok || i != 0 || tb.At(1).NodeID != "z" {
-		t.Error("entries must be sorted by node ID")
-	}
-	if strings.Join(tb.Roles(), ",") != "x,y" {
-		t.Errorf("roles %v", tb.Roles())
-	}
+	require.NoError(t, err)
+	assert.Equal(t, uint64(math.MaxUint64), tb.TotalStake())
+	assert.Equal(t, uint64(math.MaxUint64-1), tb.RoleStake("x"))
+	assert.Zero(t, tb.RoleStake("none"))
+	i, ok := tb.Lookup("b")
+	require.True(t, ok)
+	assert.Equal(t, 0, i, "entries are sorted by node ID")
+	assert.Equal(t, "z", tb.At(1).NodeID, "entries are sorted by node ID")
+	assert.Equal(t, []string{"x", "y"}, tb.Roles())
 	k := keys(t)
 	mixed := []Identity{{NodeID: "a", Role: "r", Stake: 1, StakingKey: k.entries[0].StakingKey, PoP: k.entries[0].PoP}, {NodeID: "b", Role: "r", Stake: 1}}
-	if _, err := NewTable(mixed); err == nil {
-		t.Error("a table with keys for some nodes only accepted")
-	}
+	_, err = NewTable(mixed)
+	assert.Error(t, err, "a table with keys for some nodes only")
 	wrongPoP := []Identity{{NodeID: "a", Role: "r", Stake: 1, StakingKey: k.entries[0].StakingKey, PoP: k.entries[1].PoP}}
-	if _, err := NewTable(wrongPoP); !errors.Is(err, signal.ErrBadPossession) {
-		t.Errorf("another key's proof of possession: %v", err)
-	}
+	_, err = NewTable(wrongPoP)
+	assert.ErrorIs(t, err, signal.ErrBadPossession, "another key's proof of possession")
 	noPoP := []Identity{{NodeID: "a", Role: "r", Stake: 1, StakingKey: k.entries[0].StakingKey}}
-	if _, err := NewTable(noPoP); err == nil {
-		t.Error("missing proof of possession accepted")
-	}
+	_, err = NewTable(noPoP)
+	assert.Error(t, err, "missing proof of possession")
+}
+
+// mustTable builds a table the test needs.
+func mustTable(t testing.TB, ids ...Identity) *Table {
+	t.Helper()
+	tb, err := NewTable(ids)
+	require.NoError(t, err)
+	return tb
 }
 
 func TestScheduleTableAt(t *testing.T) {
-	a, _ := NewTable([]Identity{{NodeID: "a", Role: "r", Stake: 1}})
-	b, _ := NewTable([]Identity{{NodeID: "b", Role: "r", Stake: 1}})
+	a := mustTable(t, Identity{NodeID: "a", Role: "r", Stake: 1})
+	b := mustTable(t, Identity{NodeID: "b", Role: "r", Stake: 1})
 	s, err := NewSchedule([]ScheduleEntry{{FromEpoch: 2, Table: a}, {FromEpoch: 5, Table: b}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for e, want := range map[uint64]int{0: 0, 1: 0, 2: 1, 4: 1, 5: 1, 1000: 1} {
-		if got := s.TableAt(e).Len(); got != want {
-			t.Errorf("epoch %d: table of %d", e, got)
-		}
+		assert.Equal(t, want, s.TableAt(e).Len(), "entries of epoch %d's table", e)
 	}
-	if s.TableAt(4) != a || s.TableAt(5) != b {
-		t.Error("wrong table")
-	}
-	if _, err := NewSchedule([]ScheduleEntry{{FromEpoch: 2, Table: a}, {FromEpoch: 2, Table: b}}); err == nil {
-		t.Error("out of order schedule accepted")
-	}
+	assert.Same(t, a, s.TableAt(4))
+	assert.Same(t, b, s.TableAt(5))
+	_, err = NewSchedule([]ScheduleEntry{{FromEpoch: 2, Table: a}, {FromEpoch: 2, Table: b}})
+	assert.Error(t, err, "an out of order schedule")
 }
 
 func TestTally(t *testing.T) {
-	tb, _ := NewTable([]Identity{{NodeID: "a", Role: "x", Stake: 10}, {NodeID: "b", Role: "x", Stake: 20}, {NodeID: "c", Role: "y", Stake: 30}})
+	tb := mustTable(t, Identity{NodeID: "a", Role: "x", Stake: 10}, Identity{NodeID: "b", Role: "x", Stake: 20}, Identity{NodeID: "c", Role: "y", Stake: 30})
 	tl := NewTally(tb)
-	if !tl.Add(0) || tl.Add(0) || !tl.Add(2) {
-		t.Fatal("add")
-	}
+	require.True(t, tl.Add(0), "first add")
+	require.False(t, tl.Add(0), "the same signer again")
+	require.True(t, tl.Add(2))
 	c := tl.Clone()
 	c.Add(1)
-	if tl.Ready("x") != 10 || c.Ready("x") != 30 || tl.ReadyTotal() != 40 || tl.Count() != 2 {
-		t.Fatal("clone must be independent")
-	}
-	if !tl.Meets(Threshold{1, 2}, []string{"y"}) || tl.Meets(Threshold{1, 2}, []string{"x", "y"}) || !c.Meets(TwoThirds, []string{"x", "y"}) {
-		t.Fatal("meets by role")
-	}
-	if tl.Meets(Threshold{1, 2}, []string{"absent"}) {
-		t.Fatal("a role with no stake must never be satisfied")
-	}
+	// The clone is independent.
+	assert.Equal(t, uint64(10), tl.Ready("x"))
+	assert.Equal(t, uint64(30), c.Ready("x"))
+	assert.Equal(t, uint64(40), tl.ReadyTotal())
+	assert.Equal(t, 2, tl.Count())
+	assert.True(t, tl.Meets(Threshold{1, 2}, []string{"y"}))
+	assert.False(t, tl.Meets(Threshold{1, 2}, []string{"x", "y"}))
+	assert.True(t, c.Meets(TwoThirds, []string{"x", "y"}))
+	assert.False(t, tl.Meets(Threshold{1, 2}, []string{"absent"}), "a role with no stake is never satisfied")
 	back, err := TallyFromBitmap(tb, c.Signers())
-	if err != nil || back.ReadyTotal() != 60 {
-		t.Fatal("from bitmap")
-	}
+	require.NoError(t, err)
+	assert.Equal(t, uint64(60), back.ReadyTotal())
 }
 
 // fixture: n keyed identities (PoPs real), built once.
@@ -173,13 +159,9 @@ func keysN(t testing.TB, n int) *keyed {
 	k := &keyed{}
 	for i := range n {
 		sk, err := signal.GenerateKey(bytes.Repeat([]byte(fmt.Sprintf("k%06d|", i)), 5))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		pop, err := signal.ProvePossession(sk)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		k.sks = append(k.sks, sk)
 		k.entries = append(k.entries, Identity{NodeID: fmt.Sprintf("node-%06d", i), Role: "consensus", Stake: 10,
 			StakingKey: sk.PublicKey().Encode(), PoP: pop})
@@ -197,37 +179,29 @@ func certFor(t testing.TB, k *keyed, table *Table, signers []int) Certificate {
 	dep[3] = 7
 	for _, i := range signers {
 		a, err := signal.SignReadiness(k.sks[i], "chain", dep, 4, k.entries[i].NodeID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		atts = append(atts, a)
 	}
 	c, err := BuildCertificate(table, atts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return c
 }
 
 func TestCertificate(t *testing.T) {
 	k := keys(t)
 	table, err := NewTable(k.entries)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, signers := range [][]int{{0}, {1, 2, 3}, {0, 1, 2, 3, 4, 5, 6}, {0, 1, 2, 3, 4, 5, 6, 7}} {
 		c := certFor(t, k, table, signers)
 		got, err := c.Verify(table)
-		if err != nil || fmt.Sprint(got) != fmt.Sprint(signers) {
-			t.Fatalf("signers %v: verified %v, %v", signers, got, err)
-		}
-		if got, err := c.VerifyNaive(table); err != nil || fmt.Sprint(got) != fmt.Sprint(signers) {
-			t.Fatalf("naive: %v %v", got, err)
-		}
+		require.NoError(t, err, "signers %v", signers)
+		assert.Equal(t, signers, got, "verified signers")
+		got, err = c.VerifyNaive(table)
+		require.NoError(t, err, "signers %v, naive", signers)
+		assert.Equal(t, signers, got, "verified signers, naive")
 		back, err := DecodeCertificate(c.Encode())
-		if err != nil || !bytes.Equal(back.Encode(), c.Encode()) {
-			t.Fatalf("round trip: %v", err)
-		}
+		require.NoError(t, err, "signers %v: decode", signers)
+		assert.Equal(t, c.Encode(), back.Encode(), "signers %v: round trip", signers)
 	}
 	c := certFor(t, k, table, []int{0, 1, 2, 3, 4})
 	claimsMore := c
@@ -246,32 +220,30 @@ func TestCertificate(t *testing.T) {
 	for name, bad := range map[string]Certificate{"claims a signer who did not sign": claimsMore,
 		"omits a signer": claimsFewer, "other epoch": otherEpoch, "other chain": otherChain,
 		"bitmap of the wrong size": short, "no signers": empty} {
-		if _, err := bad.Verify(table); !errors.Is(err, ErrBadCertificate) {
-			t.Errorf("%s: verified (%v)", name, err)
-		}
+		_, err := bad.Verify(table)
+		assert.ErrorIs(t, err, ErrBadCertificate, name)
 	}
-	keyless, _ := NewTable([]Identity{{NodeID: "a", Role: "r", Stake: 1}})
-	if _, err := c.Verify(keyless); err == nil {
-		t.Error("verified against a keyless table")
-	}
-	if _, err := BuildCertificate(table, nil); err == nil {
-		t.Error("empty certificate built")
-	}
+	keyless := mustTable(t, Identity{NodeID: "a", Role: "r", Stake: 1})
+	_, err = c.Verify(keyless)
+	assert.Error(t, err, "verified against a keyless table")
+	_, err = BuildCertificate(table, nil)
+	assert.Error(t, err, "an empty certificate")
 }
 
 func FuzzDecodeCertificate(f *testing.F) {
 	k := keys(f)
-	table, _ := NewTable(k.entries)
+	table := mustTable(f, k.entries...)
 	f.Add(certFor(f, k, table, []int{0, 2, 5}).Encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := DecodeCertificate(data)
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(c.Encode(), data) {
-			t.Fatal("decoded certificate does not re-encode to its input")
+		require.True(t, bytes.Equal(c.Encode(), data), "decoded certificate does not re-encode to its input")
+		// Whatever decodes verifies without panicking; a failure is ErrBadCertificate.
+		if _, err := c.Verify(table); err != nil {
+			require.ErrorIs(t, err, ErrBadCertificate)
 		}
-		_, _ = c.Verify(table) // must not panic
 	})
 }
 
