@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -17,20 +20,28 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 func TestReplayDesignScenario(t *testing.T) {
 	path := filepath.Join("..", "..", "internal", "scenario", "testdata", "design", "01-stake-lockin.json")
 	code, stdout, stderr := runCLI("replay", "--scenario", path)
-	if code != exitOK || stderr != "" {
-		t.Fatalf("exit %d, stderr %q", code, stderr)
-	}
+	require.Equal(t, exitOK, code, "stderr %q", stderr)
+	require.Empty(t, stderr)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 6 {
-		t.Fatalf("got %d lines:\n%s", len(lines), stdout)
-	}
+	require.Len(t, lines, 6, stdout)
 	// Keys in the order DESIGN.md shows them.
-	want := `{"type":"transition","view":140,"height":140,"epoch":1,"deployment":"protocol-v2","from":"STARTED","to":"LOCKED_IN","activation_view":200}`
-	if lines[3] != want {
-		t.Fatalf("line 4:\n got  %s\n want %s", lines[3], want)
-	}
-	if !strings.HasPrefix(lines[5], `{"type":"summary","view":320,`) {
-		t.Fatalf("summary line %s", lines[5])
+	assert.Equal(t, `{"type":"transition","view":140,"height":140,"epoch":1,"deployment":"protocol-v2","from":"STARTED","to":"LOCKED_IN","activation_view":200}`,
+		lines[3], "line 4")
+	assert.True(t, strings.HasPrefix(lines[5], `{"type":"summary","view":320,`), "summary line %s", lines[5])
+}
+
+// The CLI prints exactly the golden lines of every example scenario, byte for
+// byte (what `make replay-examples` shows).
+func TestReplayExamplesMatchGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "scenarios", "*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		want, err := os.ReadFile(strings.TrimSuffix(f, ".json") + ".expected.jsonl")
+		require.NoError(t, err)
+		code, stdout, stderr := runCLI("replay", "--scenario", f)
+		require.Equal(t, exitOK, code, "%s: %s", f, stderr)
+		assert.Equal(t, string(want), stdout, f)
 	}
 }
 
@@ -38,9 +49,7 @@ func TestReplayBadInput(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
 		return p
 	}
 	for _, tc := range []struct {
@@ -57,15 +66,10 @@ func TestReplayBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runCLI(tc.args...)
-			if code != exitBadInput {
-				t.Errorf("exit %d, want %d", code, exitBadInput)
-			}
-			if stdout != "" {
-				t.Errorf("stdout not empty: %q", stdout)
-			}
-			if strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.msg) {
-				t.Errorf("stderr should be one line mentioning %q, got %q", tc.msg, stderr)
-			}
+			assert.Equal(t, exitBadInput, code, "exit code")
+			assert.Empty(t, stdout)
+			assert.Equal(t, 1, strings.Count(stderr, "\n"), "stderr is one line: %q", stderr)
+			assert.Contains(t, stderr, tc.msg)
 		})
 	}
 }
@@ -74,36 +78,29 @@ func TestSim(t *testing.T) {
 	out := t.TempDir()
 	code, stdout, stderr := runCLI("sim", "--config", filepath.Join("..", "..", "examples", "sim", "flow-like.toml"),
 		"--out", out, "--runs", "20", "--seed", "3")
-	if code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	if !strings.Contains(stdout, "20 runs in") || !strings.Contains(stdout, "| stake-2/3 |") {
-		t.Fatalf("stdout:\n%s", stdout)
-	}
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "20 runs in")
+	assert.Contains(t, stdout, "| stake-2/3 |")
 	report, err := os.ReadFile(filepath.Join(out, "report.md"))
-	if err != nil || !strings.Contains(string(report), "seed 3") {
-		t.Fatalf("report: %v", err)
-	}
+	require.NoError(t, err)
+	assert.Contains(t, string(report), "seed 3")
 	for _, args := range [][]string{
 		{"sim", "--out", out},
 		{"sim", "--config", "missing.toml", "--out", out},
 		{"sim", "--config", filepath.Join("..", "..", "examples", "sim", "flow-like.toml"), "--out", out, "--runs", "0"},
 	} {
-		if code, stdout, _ := runCLI(args...); code != exitBadInput || stdout != "" {
-			t.Errorf("%v: exit %d, stdout %q", args, code, stdout)
-		}
+		code, stdout, stderr := runCLI(args...)
+		assert.Equal(t, exitBadInput, code, "%v: stderr %q", args, stderr)
+		assert.Empty(t, stdout, "%v", args)
 	}
 }
 
 func TestExampleSimConfigsAreValid(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "..", "examples", "sim", "*.toml"))
-	if len(files) < 2 {
-		t.Fatalf("found %d example configs", len(files))
-	}
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "sim", "*.toml"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 2, "example configs")
 	for _, f := range files {
-		out := t.TempDir()
-		if code, _, stderr := runCLI("sim", "--config", f, "--out", out, "--runs", "3"); code != exitOK {
-			t.Errorf("%s: exit %d: %s", f, code, stderr)
-		}
+		code, _, stderr := runCLI("sim", "--config", f, "--out", t.TempDir(), "--runs", "3")
+		assert.Equal(t, exitOK, code, "%s: %s", f, stderr)
 	}
 }
