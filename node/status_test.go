@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -19,12 +21,15 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata/
 // LOCKED_IN governance deployment this node cannot run, and an activated one.
 func goldenState(t *testing.T) *activation.State {
 	t.Helper()
-	table, _ := quorum.NewTable([]quorum.Identity{
+	table, err := quorum.NewTable([]quorum.Identity{
 		{NodeID: "c1", Role: "consensus", Stake: 300}, {NodeID: "c2", Role: "consensus", Stake: 300}, {NodeID: "c3", Role: "consensus", Stake: 400},
 		{NodeID: "e1", Role: "execution", Stake: 1000}, {NodeID: "e2", Role: "execution", Stake: 500}})
-	sched, _ := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
-	s, _ := activation.Genesis(&activation.Params{ChainID: "golden", EpochViews: 100, SafetyViews: 10, Identities: sched},
+	require.NoError(t, err)
+	sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	require.NoError(t, err)
+	s, err := activation.Genesis(&activation.Params{ChainID: "golden", EpochViews: 100, SafetyViews: 10, Identities: sched},
 		map[string]string{"protocol": "1.0.0", "cadence": "1.0.0", "execution": "3.2.0"})
+	require.NoError(t, err)
 	blocks := []activation.Block{
 		{Height: 0, View: 1, Proposals: []activation.Proposal{{Name: "exec-3.3", Component: "execution", Version: "3.3.0", Mode: activation.Governance, ActivationView: 50}}},
 		{Height: 1, View: 50},
@@ -36,16 +41,15 @@ func goldenState(t *testing.T) *activation.State {
 			{Deployment: "protocol-2", Epoch: 1, Node: "c3"}, {Deployment: "protocol-2", Epoch: 1, Node: "e2"}}},
 	}
 	for _, b := range blocks {
-		var err error
-		if s, _, err = activation.Apply(s, b); err != nil {
-			t.Fatal(err)
-		}
+		s, _, err = activation.Apply(s, b)
+		require.NoError(t, err, "apply block %d", b.Height)
 	}
 	return s
 }
 
 func TestStatusGolden(t *testing.T) {
-	sup, _ := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0.0", "cadence=1.0.0", "execution=3.2.0", "execution=3.3.0"})
+	sup, err := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0.0", "cadence=1.0.0", "execution=3.2.0", "execution=3.3.0"})
+	require.NoError(t, err)
 	st := BuildStatus("c1", goldenState(t), sup, 1200*time.Millisecond, 4, true,
 		func(signal.DeploymentID, uint64) int { return 5 })
 	js, _ := json.MarshalIndent(st, "", "  ")
