@@ -181,7 +181,7 @@ func (s *Store) init() error {
 
 func (s *Store) create() error {
 	b := s.db.NewBatch()
-	defer b.Close()
+	defer b.Close() // recycles the batch; it can fail only when closed twice
 	b.Set(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion), nil)
 	b.Set(keyChain, []byte(s.opts.ChainID), nil)
 	b.Set(keyGenesis, s.opts.GenesisHash[:], nil)
@@ -303,7 +303,7 @@ func (s *Store) Commit(b Block, next *activation.State) error {
 	rec := blockRecord{View: b.View, Wire: b.Wire, Proposals: b.Verified.Proposals, Cancels: b.Verified.Cancels, StateID: id,
 		Readiness: s.packReadiness(b.Verified.Readiness)}
 	batch := s.db.NewBatch()
-	defer batch.Close()
+	defer batch.Close() // recycles the batch; it can fail only when closed twice
 	batch.Set(heightKey(tBlock, b.Height), canon.MustEncode(rec), nil)
 	batch.Set(heightKey(tView, b.View), binary.BigEndian.AppendUint64(nil, b.Height), nil)
 	head := binary.BigEndian.AppendUint64(nil, b.Height)
