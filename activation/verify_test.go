@@ -37,58 +37,56 @@ func seed(tag string, i int) []byte {
 
 func testNet(t testing.TB) *keyedNet {
 	t.Helper()
-	netOnce.Do(func() {
-		n := &keyedNet{}
-		var ids []quorum.Identity
-		for i := range 7 {
-			sk, err := signal.GenerateKey(seed("node", i))
-			if err != nil {
-				netErr = err
-				return
-			}
-			pop, err := signal.ProvePossession(sk)
-			if err != nil {
-				netErr = err
-				return
-			}
-			n.nodeKeys = append(n.nodeKeys, sk)
-			ids = append(ids, quorum.Identity{NodeID: fmt.Sprintf("n%d", i), Role: "consensus", Stake: 100,
-				StakingKey: sk.PublicKey().Encode(), PoP: pop})
-		}
-		table, err := quorum.NewTable(ids)
-		if err != nil {
-			netErr = err
-			return
-		}
-		sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
-		if err != nil {
-			netErr = err
-			return
-		}
-		n.params = &activation.Params{ChainID: "signed", EpochViews: 100, SafetyViews: 10, Identities: sched}
-		var members []activation.CommitteeMember
-		for i := range 3 {
-			sk, err := signal.GenerateKey(seed("gov", i))
-			if err != nil {
-				netErr = err
-				return
-			}
-			pop, err := signal.ProvePossession(sk)
-			if err != nil {
-				netErr = err
-				return
-			}
-			n.govKeys = append(n.govKeys, sk)
-			members = append(members, activation.CommitteeMember{Key: sk.PublicKey().Encode(), PoP: pop})
-		}
-		if n.comm, netErr = activation.NewCommittee(members, 2); netErr != nil {
-			return
-		}
-		n.verifier = &activation.Verifier{Params: n.params, Committee: n.comm}
-		netVal = n
-	})
+	netOnce.Do(func() { netVal, netErr = buildNet() })
 	require.NoError(t, netErr, "building the signed test network")
 	return netVal
+}
+
+// keyWithPoP is the i-th deterministic key of a kind and its proof of possession.
+func keyWithPoP(kind string, i int) (signal.PrivateKey, []byte, error) {
+	sk, err := signal.GenerateKey(seed(kind, i))
+	if err != nil {
+		return signal.PrivateKey{}, nil, err
+	}
+	pop, err := signal.ProvePossession(sk)
+	return sk, pop, err
+}
+
+func buildNet() (*keyedNet, error) {
+	n := &keyedNet{}
+	var ids []quorum.Identity
+	for i := range 7 {
+		sk, pop, err := keyWithPoP("node", i)
+		if err != nil {
+			return nil, err
+		}
+		n.nodeKeys = append(n.nodeKeys, sk)
+		ids = append(ids, quorum.Identity{NodeID: fmt.Sprintf("n%d", i), Role: "consensus", Stake: 100,
+			StakingKey: sk.PublicKey().Encode(), PoP: pop})
+	}
+	table, err := quorum.NewTable(ids)
+	if err != nil {
+		return nil, err
+	}
+	sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	if err != nil {
+		return nil, err
+	}
+	n.params = &activation.Params{ChainID: "signed", EpochViews: 100, SafetyViews: 10, Identities: sched}
+	var members []activation.CommitteeMember
+	for i := range 3 {
+		sk, pop, err := keyWithPoP("gov", i)
+		if err != nil {
+			return nil, err
+		}
+		n.govKeys = append(n.govKeys, sk)
+		members = append(members, activation.CommitteeMember{Key: sk.PublicKey().Encode(), PoP: pop})
+	}
+	if n.comm, err = activation.NewCommittee(members, 2); err != nil {
+		return nil, err
+	}
+	n.verifier = &activation.Verifier{Params: n.params, Committee: n.comm}
+	return n, nil
 }
 
 // genesis is the signed network's genesis state.
