@@ -201,31 +201,50 @@ func (s *Store) recoverHead() error {
 	if err != nil {
 		return err
 	}
-	if len(v) < 40 {
-		return corrupt(s.dir, "the head record is truncated (%d bytes)", len(v))
-	}
-	height := binary.BigEndian.Uint64(v[:8])
-	var id [32]byte
-	copy(id[:], v[8:40])
-	state, err := activation.DecodeState(s.opts.Genesis.Params(), v[40:])
+	height, id, state, err := s.decodeHead(v)
 	if err != nil {
-		return corrupt(s.dir, "head state at height %d: %v", height, err)
-	}
-	if state.ID() != id {
-		return corrupt(s.dir, "the head state at height %d does not hash to its stored ID", height)
-	}
-	if h, _, ok := state.Head(); !ok || h != height {
-		return corrupt(s.dir, "the head state is for height %d, the head record says %d", h, height)
+		return err
 	}
 	rec, err := s.blockRecord(height)
 	if err != nil {
-		return corrupt(s.dir, "head block %d: %v", height, err)
+		return s.corruptAt(err, "head block %d", height)
 	}
 	if rec.StateID != id {
 		return corrupt(s.dir, "the head block %d records another state ID than the head", height)
 	}
 	s.head, s.headID, s.hasBlock = state, id, true
 	return nil
+}
+
+// decodeHead decodes the head record: height(8) || state ID(32) || state,
+// checking that the state hashes to the ID and is at that height.
+func (s *Store) decodeHead(v []byte) (height uint64, id [32]byte, state *activation.State, err error) {
+	if len(v) < 40 {
+		return 0, id, nil, corrupt(s.dir, "the head record is truncated (%d bytes)", len(v))
+	}
+	height = binary.BigEndian.Uint64(v[:8])
+	copy(id[:], v[8:40])
+	state, err = activation.DecodeState(s.opts.Genesis.Params(), v[40:])
+	if err != nil {
+		return 0, id, nil, corrupt(s.dir, "head state at height %d: %v", height, err)
+	}
+	if state.ID() != id {
+		return 0, id, nil, corrupt(s.dir, "the head state at height %d does not hash to its stored ID", height)
+	}
+	if h, _, ok := state.Head(); !ok || h != height {
+		return 0, id, nil, corrupt(s.dir, "the head state is for height %d, the head record says %d", h, height)
+	}
+	return height, id, state, nil
+}
+
+// corruptAt reports err, met while reading what, as ErrCorrupt, once: an
+// error that already is ErrCorrupt keeps its own advice.
+func (s *Store) corruptAt(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	if errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return corrupt(s.dir, "%s: %v", what, err)
 }
 
 // Head returns the state after the last committed block (the genesis state
@@ -277,9 +296,13 @@ func (s *Store) blockRecord(h uint64) (blockRecord, error) {
 	if err != nil {
 		return blockRecord{}, err
 	}
+	return s.decodeBlockRecord(h, v)
+}
+
+func (s *Store) decodeBlockRecord(h uint64, v []byte) (blockRecord, error) {
 	var rec blockRecord
 	if err := canon.Decode(v, &rec); err != nil {
-		return blockRecord{}, fmt.Errorf("block record %d: %w", h, err)
+		return blockRecord{}, corrupt(s.dir, "block record %d: %v", h, err)
 	}
 	return rec, nil
 }
@@ -323,7 +346,17 @@ func (s *Store) Commit(b Block, next *activation.State) error {
 
 // Block returns the stored block at height h.
 func (s *Store) Block(h uint64) (Block, error) {
-	rec, err := s.blockRecord(h)
+	v, err := s.get(heightKey(tBlock, h))
+	if err != nil {
+		return Block{}, err
+	}
+	return s.decodeBlock(h, v)
+}
+
+// decodeBlock decodes the stored record of block h into the block, its
+// readiness bitmaps back into signers of the epoch's identity table.
+func (s *Store) decodeBlock(h uint64, v []byte) (Block, error) {
+	rec, err := s.decodeBlockRecord(h, v)
 	if err != nil {
 		return Block{}, err
 	}
@@ -412,7 +445,7 @@ func (s *Store) StateAt(h uint64) (*activation.State, error) {
 	for height := from; height <= h; height++ {
 		b, err := s.Block(height)
 		if err != nil {
-			return nil, corrupt(s.dir, "block %d: %v", height, err)
+			return nil, s.corruptAt(err, "block %d", height)
 		}
 		next, _, err := activation.Apply(state, b.Verified)
 		if err != nil {

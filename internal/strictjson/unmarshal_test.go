@@ -82,3 +82,21 @@ func TestUnmarshalRejectsUntaggedFields(t *testing.T) {
 	}
 	assert.Panics(t, func() { _ = Unmarshal([]byte(`{}`), &v) })
 }
+
+// Whatever the bytes, Unmarshal returns a value or an *InputError that says
+// what is wrong; it never panics.
+func FuzzUnmarshal(f *testing.F) {
+	f.Add([]byte(`{"count":18446744073709551615,"tags":["a"],"items":[{"name":"x","note":"y"}],"limit":3,"upper":"OK"}`))
+	f.Add([]byte(`{"count":1,"items":[{"name":""}]}`))
+	f.Add([]byte(`{"count": }`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var v outer
+		err := Unmarshal(data, &v)
+		if err == nil {
+			return
+		}
+		var ie *InputError
+		require.ErrorAs(t, err, &ie)
+		require.NotEmpty(t, ie.What)
+	})
+}
