@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/quorum"
@@ -122,28 +124,17 @@ func TestEngineMatchesReference(t *testing.T) {
 
 		var full, skip []activation.Event
 		resFull, err := sc.Run(RunOptions{EveryView: true}, func(e activation.Event) { full = append(full, e) })
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
+		require.NoError(t, err, "seed %d", seed)
 		resSkip, err := sc.Run(RunOptions{}, func(e activation.Event) { skip = append(skip, e) })
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		if !reflect.DeepEqual(full, ref.events) {
-			t.Fatalf("seed %d: engine and reference disagree\nengine:    %+v\nreference: %+v", seed, full, ref.events)
-		}
-		if !reflect.DeepEqual(skip, full) {
-			t.Fatalf("seed %d: skipping quiet blocks changed the events", seed)
-		}
-		if resFull.Final.ID() != resSkip.Final.ID() {
-			t.Fatalf("seed %d: skipping quiet blocks changed the state ID", seed)
-		}
+		require.NoError(t, err, "seed %d", seed)
+		require.Equal(t, ref.events, full, "seed %d: engine (actual) and reference (expected) disagree", seed)
+		require.Equal(t, full, skip, "seed %d: skipping quiet blocks changed the events", seed)
+		require.Equal(t, resFull.Final.ID(), resSkip.Final.ID(), "seed %d: skipping quiet blocks changed the state ID", seed)
 		compareFinal(t, seed, resFull.Final, ref)
 		// The canonical encoding round-trips to the same state.
 		back, err := activation.DecodeState(sc.Params, resFull.Final.Encode())
-		if err != nil || back.ID() != resFull.Final.ID() {
-			t.Fatalf("seed %d: decode of the final state: %v", seed, err)
-		}
+		require.NoError(t, err, "seed %d: decode of the final state", seed)
+		require.Equal(t, resFull.Final.ID(), back.ID(), "seed %d: the decoded final state", seed)
 		for _, d := range resFull.Final.Deployments() {
 			stats[d.Status]++
 		}
@@ -155,41 +146,39 @@ func TestEngineMatchesReference(t *testing.T) {
 	}
 	// The generator must reach every outcome, or the comparison proves little.
 	for s := activation.Defined; s <= activation.Canceled; s++ {
-		if stats[s] == 0 {
-			t.Errorf("no random scenario ended with a deployment %s", s)
-		}
+		assert.NotZero(t, stats[s], "no random scenario ended with a deployment %s", s)
 	}
 	for _, r := range []activation.Reason{activation.DuplicateName, activation.BadVersion, activation.NotAnUpgrade,
 		activation.ComponentBusy, activation.ActivationTooSoon, activation.BadThreshold, activation.BadWindow,
 		activation.TooLate, activation.UnknownDeployment, activation.NotSignaling, activation.WrongEpoch,
 		activation.UnknownSigner, activation.RoleNotRequired, activation.Duplicate} {
-		if reasons[r] == 0 {
-			t.Errorf("no random scenario produced the rejection %q", r)
-		}
+		assert.NotZero(t, reasons[r], "no random scenario produced the rejection %q", r)
 	}
 	t.Logf("final statuses %v; rejections %v", stats, reasons)
 }
 
 func compareFinal(t *testing.T, seed int, s *activation.State, ref *reference) {
 	t.Helper()
-	deps := s.Deployments()
-	if len(deps) != len(ref.deps) {
-		t.Fatalf("seed %d: %d deployments, reference has %d", seed, len(deps), len(ref.deps))
+	// What a deployment ends as, side by side for engine and reference.
+	type outcome struct {
+		Name          string
+		Status        activation.Status
+		Since         uint64
+		HasActivation bool
+		Activation    uint64
 	}
-	for i, d := range deps {
-		r := ref.deps[i]
-		if d.Name != r.p.Name || d.Status != r.status || d.Since != r.since || d.HasActivation != r.hasAct || d.ActivationView != r.activation {
-			t.Fatalf("seed %d: deployment %d: engine %+v, reference %+v", seed, i, d, r)
-		}
+	var got, want []outcome
+	for _, d := range s.Deployments() {
+		got = append(got, outcome{d.Name, d.Status, d.Since, d.HasActivation, d.ActivationView})
 	}
+	for _, r := range ref.deps {
+		want = append(want, outcome{r.p.Name, r.status, r.since, r.hasAct, r.activation})
+	}
+	require.Equal(t, want, got, "seed %d: deployments (expected: reference)", seed)
 	for c, h := range ref.versions {
-		if !reflect.DeepEqual(s.History(c), h) {
-			t.Fatalf("seed %d: history of %s: engine %+v, reference %+v", seed, c, s.History(c), h)
-		}
+		require.Equal(t, h, s.History(c), "seed %d: history of %s (expected: reference)", seed, c)
 	}
-	if len(s.Components()) != len(ref.versions) {
-		t.Fatalf("seed %d: components %v", seed, s.Components())
-	}
+	require.Len(t, s.Components(), len(ref.versions), "seed %d: components", seed)
 }
 
 func TestReplayIsDeterministic(t *testing.T) {
@@ -198,13 +187,9 @@ func TestReplayIsDeterministic(t *testing.T) {
 		for i := range ids {
 			sc := randomScenario(rand.New(rand.NewPCG(uint64(seed), 1)))
 			res, err := sc.Run(RunOptions{}, func(activation.Event) {})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err, "seed %d", seed)
 			ids[i] = res.Final.ID()
 		}
-		if ids[0] != ids[1] {
-			t.Fatalf("seed %d: same blocks, different state IDs", seed)
-		}
+		require.Equal(t, ids[0], ids[1], "seed %d: same blocks, different state IDs", seed)
 	}
 }
