@@ -151,7 +151,7 @@ func (s *Store) init() error {
 		return s.create()
 	}
 	if err != nil {
-		return fmt.Errorf("open store %s: %w", s.dir, err)
+		return err // get names the store
 	}
 	if len(ver) != 8 {
 		return corrupt(s.dir, "the schema version has %d bytes", len(ver))
