@@ -4,48 +4,24 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/quorumgate/quorumgate/activation"
-	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 )
 
 // benchState is a realistic head: 10,000 nodes in five roles, a stake-mode
 // deployment STARTED with a third of the nodes counted this epoch, a
-// governance deployment LOCKED_IN, and some history.
+// governance deployment LOCKED_IN, and some history (testutil.BenchChain).
 func benchState(b *testing.B) (*activation.State, uint64) {
 	b.Helper()
-	roles := []string{"consensus", "collection", "execution", "verification", "access"}
-	ids := make([]quorum.Identity, 10000)
-	for i := range ids {
-		ids[i] = quorum.Identity{NodeID: fmt.Sprintf("node-%05d", i), Role: roles[i%5], Stake: 1000 + uint64(i)}
+	c := testutil.NewBenchChain(b)
+	s, err := activation.Genesis(c.Params, c.Versions)
+	require.NoError(b, err)
+	for _, blk := range []activation.Block{{Height: 0, View: 1, Proposals: c.Proposals}, {Height: 1, View: 2, Readiness: c.Ready}} {
+		s, _, err = activation.Apply(s, blk)
+		require.NoError(b, err)
 	}
-	table, err := quorum.NewTable(ids)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	params := &activation.Params{ChainID: "bench", EpochViews: 1000, SafetyViews: 100, Identities: sched}
-	s, err := activation.Genesis(params, map[string]string{"protocol": "1.0.0", "cadence": "1.0.0", "execution": "3.2.0"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	apply := func(blk activation.Block) {
-		var err error
-		if s, _, err = activation.Apply(s, blk); err != nil {
-			b.Fatal(err)
-		}
-	}
-	p := activation.Proposal{Name: "protocol-2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
-		Roles: roles, Threshold: quorum.TwoThirds, StartEpoch: 0, TimeoutEpoch: 10}
-	g := activation.Proposal{Name: "cadence-1.1", Component: "cadence", Version: "1.1.0", Mode: activation.Governance, ActivationView: 5000}
-	apply(activation.Block{Height: 0, View: 1, Proposals: []activation.Proposal{p, g}})
-	var ready []activation.Readiness
-	for i := 0; i < 3333; i++ {
-		ready = append(ready, activation.Readiness{Deployment: "protocol-2", Epoch: 0, Node: ids[i].NodeID})
-	}
-	apply(activation.Block{Height: 1, View: 2, Readiness: ready})
 	return s, 2
 }
 
