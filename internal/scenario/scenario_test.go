@@ -61,11 +61,12 @@ func TestDesignScenarios(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, files, 3, "the 3 DESIGN.md scenarios in testdata/design")
 	for _, f := range files {
-		want, err := os.ReadFile(strings.TrimSuffix(f, ".json") + ".expected.jsonl")
-		require.NoError(t, err)
-		for _, opts := range []RunOptions{{}, {EveryView: true}} {
-			sameJSONLines(t, f, replayLines(t, f, opts), want)
-		}
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			want, err := os.ReadFile(strings.TrimSuffix(f, ".json") + ".expected.jsonl")
+			require.NoError(t, err)
+			sameJSONLines(t, f, replayLines(t, f, RunOptions{}), want)
+			sameJSONLines(t, f+" (every view)", replayLines(t, f, RunOptions{EveryView: true}), want)
+		})
 	}
 }
 
@@ -90,16 +91,18 @@ func TestExampleScenarios(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, files, "no example scenarios found")
 	for _, f := range files {
-		golden := strings.TrimSuffix(f, ".json") + ".expected.jsonl"
-		got := replayLines(t, f, RunOptions{})
-		if *rewrite {
-			require.NoError(t, os.WriteFile(golden, got, 0o644))
-			continue
-		}
-		want, err := os.ReadFile(golden)
-		require.NoError(t, err, "run go test ./internal/scenario -rewrite to create it")
-		sameJSONLines(t, f, got, want)
-		sameJSONLines(t, f+" (every view)", replayLines(t, f, RunOptions{EveryView: true}), want)
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			golden := strings.TrimSuffix(f, ".json") + ".expected.jsonl"
+			got := replayLines(t, f, RunOptions{})
+			if *rewrite {
+				require.NoError(t, os.WriteFile(golden, got, 0o644))
+				return
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "run go test ./internal/scenario -rewrite to create it")
+			sameJSONLines(t, f, got, want)
+			sameJSONLines(t, f+" (every view)", replayLines(t, f, RunOptions{EveryView: true}), want)
+		})
 	}
 }
 
