@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -233,4 +234,9 @@ func TestBadStores(t *testing.T) {
 	defer func() { assert.NoError(t, r.Close()) }()
 	_, err = r.StateAt(10)
 	assert.ErrorIs(t, err, ErrCorrupt, "StateAt over a truncated block")
+	assert.Equal(t, 1, strings.Count(err.Error(), "cannot be trusted"), "the advice is given once: %v", err)
+	_, err = r.Block(5)
+	assert.ErrorIs(t, err, ErrCorrupt, "reading the truncated block itself")
+	_, err = r.Block(6)
+	assert.NoError(t, err, "the blocks around it read")
 }
