@@ -33,8 +33,7 @@ const killChainLen = 3000
 // deterministic chain, printing each committed height, until killed (or, as
 // a bound, the chain ends).
 func writerMain(dir string) int {
-	t := &testing.T{}
-	c := makeChain(t, killChainLen, 42)
+	c := makeChain(childTB{}, killChainLen, 42)
 	o := c.options(nil)
 	o.Small = true
 	s, err := Open(dir, o)
@@ -60,6 +59,25 @@ func writerMain(dir string) int {
 	}
 	s.Close()
 	return 0
+}
+
+// childTB is the writer child's testing.TB: a failure says so on stdout,
+// where the test reads it, and exits 1. (A zero testing.T would hang the
+// child in FailNow instead.) Only what makeChain's helpers call is defined.
+type childTB struct{ testing.TB }
+
+func (childTB) Helper() {}
+func (childTB) Errorf(format string, args ...any) {
+	fmt.Printf("error "+format+"\n", args...)
+}
+func (childTB) FailNow() { os.Exit(1) }
+func (c childTB) Fatal(args ...any) {
+	fmt.Println(append([]any{"error"}, args...)...)
+	os.Exit(1)
+}
+func (c childTB) Fatalf(format string, args ...any) {
+	c.Errorf(format, args...)
+	os.Exit(1)
 }
 
 // TestCrashKillProcess: a child process writing blocks to a store on disk is
