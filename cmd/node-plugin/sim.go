@@ -27,8 +27,12 @@ governance earliest view gated by stake). Each run drives the real activation
 engine with synthesized blocks; all mechanisms of a run see the same operators.
 
 It writes into DIR: runs.csv (one row per run and mechanism), summary.csv and
-summary.md (median, p90, p99, mean with a 95% confidence interval), plots as
-PNG and SVG, and report.md tying them together with the config and seed.
+summary.md (shares with Wilson intervals; medians, p90 and means with 95%
+intervals), paired.csv (each mechanism minus the first, run by run), plots
+as PNG and SVG (Kaplan–Meier time to activation with the timeout and horizon
+marked, unready stake, missed blocks, paired differences), and report.md
+tying them together with the command line, the effective config, the
+binary's version and commit, the Go version, seed and run count.
 The same config and seed give the same runs.csv, byte for byte.
 
 Example configs: examples/sim/*.toml.`,
@@ -62,7 +66,9 @@ Example configs: examples/sim/*.toml.`,
 				return err
 			}
 			elapsed := time.Since(start)
-			if err := study.Write(outDir, configPath, text, elapsed); err != nil {
+			prov := sim.BuildProvenance()
+			prov.CommandLine, prov.ConfigPath, prov.ConfigText, prov.Elapsed = os.Args, configPath, text, elapsed
+			if err := study.Write(outDir, prov); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "%d runs in %s; wrote %s/{runs.csv,summary.csv,summary.md,report.md} and plots\n\n",

@@ -24,6 +24,9 @@ type Config struct {
 	Seed          uint64 `toml:"seed"`
 	Runs          int    `toml:"runs"`
 	HorizonEpochs uint64 `toml:"horizon_epochs"`
+	// LivenessWindowHours is the span after activation over which missed
+	// blocks are counted: fixed, so a longer horizon favours no mechanism.
+	LivenessWindowHours float64 `toml:"liveness_window_hours"`
 
 	Chain      ChainConfig       `toml:"chain"`
 	Population PopulationConfig  `toml:"population"`
@@ -80,13 +83,46 @@ type DelayConfig struct {
 	CSV          string      `toml:"csv"`    // empirical from a file: hours,share
 }
 
-// DeadlineConfig is how operators react to a governance deadline.
+// DeadlineConfig is how operators react to a known activation time: a
+// governance deadline, a hybrid's earliest view, and (hurry_on_lock_in) the
+// activation view a stake lock-in fixes.
 type DeadlineConfig struct {
 	// HurryShare of the operators who would otherwise be late upgrade before the deadline.
 	HurryShare float64 `toml:"hurry_share"`
 	// They upgrade in the window of HurryWindowHours ending MarginHours before the deadline.
 	MarginHours      float64 `toml:"margin_hours"`
 	HurryWindowHours float64 `toml:"hurry_window_hours"`
+	// HurryOnLockIn (default true): once a stake deployment locks in, its
+	// activation view is known, and late operators hurry towards it with
+	// the same share, margin and window as before a governance deadline.
+	HurryOnLockIn *bool `toml:"hurry_on_lock_in"`
+}
+
+// ClientConfig is one client implementation: a share of the operators run
+// it, and in a run its release may slip, delaying all of them together.
+type ClientConfig struct {
+	Name            string  `toml:"name"`
+	Share           float64 `toml:"share"`
+	SlipProbability float64 `toml:"slip_probability"`
+	SlipHours       float64 `toml:"slip_hours"`
+}
+
+// CoalitionConfig is a group of operators holding a share of stake who act
+// together: signal readiness without upgrading, or withhold their signal.
+type CoalitionConfig struct {
+	Share  float64 `toml:"share"`
+	Action string  `toml:"action"` // signal_without_upgrade | withhold
+	Target string  `toml:"target"` // largest (default) | random
+}
+
+// OutageConfig is a correlated outage or partition: nodes holding a share of
+// stake are missing from start_hours for hours, in a run with probability
+// probability (default 1).
+type OutageConfig struct {
+	Share       float64  `toml:"share"`
+	StartHours  float64  `toml:"start_hours"`
+	Hours       float64  `toml:"hours"`
+	Probability *float64 `toml:"probability"`
 }
 
 // BehaviourConfig is how operators behave after a release.
@@ -96,6 +132,16 @@ type BehaviourConfig struct {
 	OfflinePerEpoch      float64        `toml:"offline_per_epoch"`
 	SignalWithoutUpgrade float64        `toml:"signal_without_upgrade"`
 	UpgradeWithoutSignal float64        `toml:"upgrade_without_signal"`
+	// ChurnPerEpoch of the nodes leave at each epoch boundary and as many new
+	// identities join (identity tables that change).
+	ChurnPerEpoch float64           `toml:"churn_per_epoch"`
+	Clients       []ClientConfig    `toml:"client"`
+	Coalitions    []CoalitionConfig `toml:"coalition"`
+	Outages       []OutageConfig    `toml:"outage"`
+}
+
+func (b *BehaviourConfig) hurryOnLockIn() bool {
+	return b.Deadline.HurryOnLockIn == nil || *b.Deadline.HurryOnLockIn
 }
 
 // MechanismConfig is one way of activating the release.
@@ -108,6 +154,22 @@ type MechanismConfig struct {
 	Threshold     string   `toml:"threshold"`
 	TimeoutEpochs uint64   `toml:"timeout_epochs"`
 	Roles         []string `toml:"roles"`
+	// StartEpoch is the first signaling epoch (default 0, the release).
+	StartEpoch uint64 `toml:"start_epoch"`
+	// DelayEpochs: activation comes delay_epochs after the epoch that
+	// follows lock-in (NEAR: 1, so lock-in in epoch T activates at T+2).
+	DelayEpochs uint64 `toml:"delay_epochs"`
+	// MinActivationEpoch: activation never before this epoch (Speedy Trial's
+	// minimum activation height).
+	MinActivationEpoch uint64 `toml:"min_activation_epoch"`
+	// Strict (default true): ready stake must exceed the threshold; false:
+	// reaching it is enough (BIP9 counts blocks >= 1916 of 2016).
+	Strict *bool `toml:"strict"`
+	// SignalWholePeriod: a node counts in a signaling period only if it was
+	// upgraded when the period began. BIP9 counts signaling blocks over the
+	// whole period, so a miner that upgrades mid-period adds only part of its
+	// share; counting it from the next period is the conservative bound.
+	SignalWholePeriod bool `toml:"signal_whole_period"`
 
 	threshold quorum.Threshold
 }
@@ -172,6 +234,20 @@ func (c *Config) defaults(md toml.MetaData) {
 	if c.HorizonEpochs == 0 {
 		c.HorizonEpochs = 100
 	}
+	if !md.IsDefined("liveness_window_hours") {
+		c.LivenessWindowHours = 168
+	}
+	for i := range c.Behaviour.Coalitions {
+		if c.Behaviour.Coalitions[i].Target == "" {
+			c.Behaviour.Coalitions[i].Target = "largest"
+		}
+	}
+	for i := range c.Behaviour.Outages {
+		if c.Behaviour.Outages[i].Probability == nil {
+			one := 1.0
+			c.Behaviour.Outages[i].Probability = &one
+		}
+	}
 	if c.Chain.ViewSeconds == 0 {
 		c.Chain.ViewSeconds = 1
 	}
@@ -209,6 +285,8 @@ func (c *Config) validate() error {
 		return cfgErr("chain.attest_jitter_views", "%d must be less than chain.epoch_views", c.Chain.AttestJitterViews)
 	case c.HorizonEpochs > 1_000_000:
 		return cfgErr("horizon_epochs", "%d: at most 1,000,000", c.HorizonEpochs)
+	case !(c.LivenessWindowHours >= 0):
+		return cfgErr("liveness_window_hours", "%v must not be negative", c.LivenessWindowHours)
 	}
 	if err := c.validatePopulation(); err != nil {
 		return err
@@ -245,10 +323,15 @@ func (c *Config) validate() error {
 			return cfgErr(key+".kind", "%q: allowed are governance, stake, hybrid", m.Kind)
 		}
 		if m.Kind == "governance" {
-			if m.Threshold != "" || m.TimeoutEpochs != 0 || len(m.Roles) > 0 {
-				return cfgErr(key, "threshold, timeout_epochs and roles apply only to stake and hybrid mechanisms")
+			if m.Threshold != "" || m.TimeoutEpochs != 0 || len(m.Roles) > 0 || m.StartEpoch != 0 || m.DelayEpochs != 0 ||
+				m.MinActivationEpoch != 0 || m.Strict != nil || m.SignalWholePeriod {
+				return cfgErr(key, "threshold, timeout_epochs, roles, start_epoch, delay_epochs, min_activation_epoch, strict "+
+					"and signal_whole_period apply only to stake and hybrid mechanisms")
 			}
 			continue
+		}
+		if m.StartEpoch >= m.TimeoutEpochs && m.TimeoutEpochs != 0 {
+			return cfgErr(key+".start_epoch", "%d must be before timeout_epochs (%d)", m.StartEpoch, m.TimeoutEpochs)
 		}
 		if m.Threshold == "" {
 			m.Threshold = "2/3"
@@ -369,6 +452,63 @@ func (c *Config) validateBehaviour() error {
 	}
 	if b.Deadline.MarginHours < 0 || b.Deadline.HurryWindowHours < 0 {
 		return cfgErr("behaviour.deadline", "margin_hours and hurry_window_hours must not be negative")
+	}
+	if err := share("behaviour.churn_per_epoch", b.ChurnPerEpoch); err != nil {
+		return err
+	}
+	if joins := float64(c.churnJoins()); joins+float64(c.Population.Nodes) > 2_000_000 {
+		return cfgErr("behaviour.churn_per_epoch", "%v × %d nodes × %d epochs is %.0f joining nodes; at most 2,000,000 nodes in all",
+			b.ChurnPerEpoch, c.Population.Nodes, c.HorizonEpochs, joins)
+	}
+	if len(b.Clients) > 0 {
+		total := 0.0
+		for i, cl := range b.Clients {
+			key := fmt.Sprintf("behaviour.client[%d]", i)
+			switch {
+			case cl.Name == "":
+				return cfgErr(key+".name", "must not be empty")
+			case !(cl.Share > 0):
+				return cfgErr(key+".share", "%v must be positive", cl.Share)
+			case !(cl.SlipHours >= 0):
+				return cfgErr(key+".slip_hours", "%v must not be negative", cl.SlipHours)
+			}
+			if err := share(key+".slip_probability", cl.SlipProbability); err != nil {
+				return err
+			}
+			total += cl.Share
+		}
+		if math.Abs(total-1) > 1e-6 {
+			return cfgErr("behaviour.client", "the shares add up to %v, not 1", total)
+		}
+	}
+	coalitionStake := 0.0
+	for i, co := range b.Coalitions {
+		key := fmt.Sprintf("behaviour.coalition[%d]", i)
+		if err := share(key+".share", co.Share); err != nil {
+			return err
+		}
+		coalitionStake += co.Share
+		if co.Action != "signal_without_upgrade" && co.Action != "withhold" {
+			return cfgErr(key+".action", "%q: allowed are signal_without_upgrade, withhold", co.Action)
+		}
+		if co.Target != "largest" && co.Target != "random" {
+			return cfgErr(key+".target", "%q: allowed are largest, random", co.Target)
+		}
+	}
+	if coalitionStake > 1 {
+		return cfgErr("behaviour.coalition", "the shares add up to %v, more than all stake", coalitionStake)
+	}
+	for i, o := range b.Outages {
+		key := fmt.Sprintf("behaviour.outage[%d]", i)
+		if err := share(key+".share", o.Share); err != nil {
+			return err
+		}
+		if err := share(key+".probability", *o.Probability); err != nil {
+			return err
+		}
+		if !(o.StartHours >= 0) || !(o.Hours >= 0) {
+			return cfgErr(key, "start_hours and hours must not be negative")
+		}
 	}
 	return nil
 }

@@ -138,8 +138,14 @@ func TestSanityProperties(t *testing.T) {
 				t.Fatalf("run %d: hybrid activated before its earliest view", o.Run)
 			}
 		}
-		if o.UnreadyShare < 0 || o.UnreadyShare > 1 || o.LivenessLossViews > 0 && 3*(1-o.UnreadyShare) > 2 {
-			t.Fatalf("run %d %s: inconsistent unready share %.4f and liveness loss %d", o.Run, o.Mechanism, o.UnreadyShare, o.LivenessLossViews)
+		if o.UnreadyShare < 0 || o.UnreadyShare > 1 || o.MissedBlockRate < 0 || o.MissedBlockRate > 1 {
+			t.Fatalf("run %d %s: unready share %.4f or missed-block rate %.4f out of range", o.Run, o.Mechanism, o.UnreadyShare, o.MissedBlockRate)
+		}
+		// At activation the unready stake cannot produce blocks: the missed
+		// rate in the window is at least what is still unready at its end,
+		// and every view is missed while two thirds or less is up to date.
+		if 3*(1-o.UnreadyShare) <= 2 && o.NoFinalityHours == 0 {
+			t.Fatalf("run %d %s: %.4f of stake unready at activation but no hour without finality", o.Run, o.Mechanism, o.UnreadyShare)
 		}
 	}
 	if activated["gov"] != c.Runs {
@@ -173,7 +179,7 @@ points = [[0, 0], [10, 0]]`, 1)
 	s := runStudy(t, c, 0)
 	for _, o := range s.Outcomes {
 		if o.Mechanism == "gov" {
-			if !o.Activated || o.UnreadyShare < 0.999 || !o.Censored {
+			if !o.Activated || o.UnreadyShare < 0.999 || o.MissedBlockRate != 1 {
 				t.Fatalf("governance with nobody upgraded: %+v", o)
 			}
 			continue
@@ -191,7 +197,7 @@ func TestSignalingWithoutUpgradeCanFoolStakeMode(t *testing.T) {
 	text = strings.Replace(text, "upgrade_without_signal = 0.03", "upgrade_without_signal = 0", 1)
 	s := runStudy(t, mustConfig(t, text), 0)
 	for _, o := range s.ByMechanism("stake-4/5") {
-		if o.Activated && o.UnreadyShare > 1.0/3 && o.LivenessLossViews > 0 {
+		if o.Activated && o.UnreadyShare > 1.0/3 && o.NoFinalityHours > 0 {
 			return
 		}
 	}
@@ -267,23 +273,26 @@ func TestWriteOutputs(t *testing.T) {
 	c.Runs = 10
 	s := runStudy(t, c, 0)
 	dir := t.TempDir()
-	if err := s.Write(dir, "base.toml", []byte(baseConfig), 0); err != nil {
+	prov := BuildProvenance()
+	prov.CommandLine, prov.ConfigPath, prov.ConfigText = []string{"node-plugin", "sim", "--runs", "10"}, "base.toml", []byte(baseConfig)
+	if err := s.Write(dir, prov); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"runs.csv", "summary.csv", "summary.md", "report.md",
-		"time_to_activation_cdf.png", "time_to_activation_cdf.svg", "unready_stake_at_activation.png",
-		"unready_stake_at_activation.svg", "liveness_vs_speed.png", "liveness_vs_speed.svg"} {
+	for _, f := range []string{"runs.csv", "summary.csv", "summary.md", "paired.csv", "report.md",
+		"time_to_activation_km.png", "time_to_activation_km.svg", "unready_stake_at_activation.png",
+		"unready_stake_at_activation.svg", "paired_hours_to_activation.png"} {
 		st, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || st.Size() < 100 {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
-	png, _ := os.ReadFile(filepath.Join(dir, "liveness_vs_speed.png"))
+	png, _ := os.ReadFile(filepath.Join(dir, "time_to_activation_km.png"))
 	if !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Error("not a PNG")
 	}
 	report, _ := os.ReadFile(filepath.Join(dir, "report.md"))
-	for _, want := range []string{"seed 11", "time_to_activation_cdf.png", "| gov |", "[[mechanism]]"} {
+	for _, want := range []string{"seed 11", "time_to_activation_km.png", "| gov |", "[[mechanism]]",
+		"command: `node-plugin sim --runs 10`", "runs = 10", prov.GoVersion, "commit "} {
 		if !bytes.Contains(report, []byte(want)) {
 			t.Errorf("report.md lacks %q", want)
 		}
@@ -296,7 +305,7 @@ func TestWriteOutputs(t *testing.T) {
 
 func TestSummaryStatistics(t *testing.T) {
 	s := summarize("m", "x", []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
-	if s.Median != 5.5 || math.Abs(s.P90-9.1) > 1e-9 || s.Mean != 5.5 || s.N != 10 {
+	if s.Median != 5.5 || math.Abs(s.P90-9.1) > 1e-9 || s.Estimate != 5.5 || s.N != 10 {
 		t.Fatalf("%+v", s)
 	}
 	// sd of 1..10 is 3.02765; half-width 1.96*sd/sqrt(10) = 1.8766
