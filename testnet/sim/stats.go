@@ -145,9 +145,9 @@ func quantile(sorted []float64, q float64) float64 {
 // KMStep is one step of a Kaplan–Meier curve: from Time on, the estimated
 // share of runs still waiting is Survival, with a 95% interval.
 type KMStep struct {
-	Time                  float64
-	Survival, Low, High   float64
-	AtRisk, Events, Cens  int
+	Time                 float64
+	Survival, Low, High  float64
+	AtRisk, Events, Cens int
 }
 
 // KaplanMeier estimates the distribution of a time-to-event from runs that
@@ -217,8 +217,8 @@ func kmInterval(s, greenwood float64) (lo, hi float64) {
 type PairedDiff struct {
 	Mechanism, Reference, Metric string
 	// N counts the runs where the metric is defined for both.
-	N                    int
-	Mean, CILow, CIHigh  float64
+	N                   int
+	Mean, CILow, CIHigh float64
 }
 
 // PairedDiffs compares every mechanism with the first on each metric.
