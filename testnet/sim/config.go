@@ -35,6 +35,9 @@ type Config struct {
 
 	// dir is the config file's folder; CSV paths are relative to it.
 	dir string
+	// perViewBlocks makes the simulation apply one block per view at which
+	// attestations arrive instead of packing them (tests compare the two).
+	perViewBlocks bool
 	// Loaded data.
 	stakeTable []csvNode
 	delayCDF   []cdfPoint

@@ -55,6 +55,46 @@ type Population struct {
 	Tables   []quorum.ScheduleEntry
 	// ClientSlipped[i] tells whether client i's release slipped in this run.
 	ClientSlipped []bool
+	// indexes[k][i] is node i's index in Tables[k] (-1: not a member).
+	indexes [][]int32
+}
+
+// tableIndex maps each node to its index in epoch e's identity table (-1
+// when it is not a member). Nodes and tables are both sorted by ID, so one
+// merge pass builds it.
+func (p *Population) tableIndex(e uint64) []int32 {
+	k, _ := slices.BinarySearchFunc(p.Tables, e, func(t quorum.ScheduleEntry, e uint64) int {
+		switch {
+		case t.FromEpoch > e:
+			return 1
+		case t.FromEpoch < e:
+			return -1
+		}
+		return 0
+	})
+	if k == len(p.Tables) || p.Tables[k].FromEpoch != e {
+		k--
+	}
+	if p.indexes == nil {
+		p.indexes = make([][]int32, len(p.Tables))
+	}
+	if p.indexes[k] == nil {
+		t := p.Tables[k].Table
+		idx := make([]int32, len(p.Nodes))
+		j := 0
+		for i := range p.Nodes {
+			for j < t.Len() && t.At(j).NodeID < p.Nodes[i].ID {
+				j++
+			}
+			if j < t.Len() && t.At(j).NodeID == p.Nodes[i].ID {
+				idx[i] = int32(j)
+			} else {
+				idx[i] = -1
+			}
+		}
+		p.indexes[k] = idx
+	}
+	return p.indexes[k]
 }
 
 // tableAt returns the identity table of epoch e.

@@ -162,7 +162,7 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *run
 			}
 		}
 		if d, _ = state.Deployment("release"); d.Status == activation.Started {
-			if err := c.signalEpoch(pop, m, upgrade, e, buf, apply, func() bool {
+			if err := c.signalEpoch(pop, m, p.Threshold, upgrade, e, buf, apply, func() bool {
 				d, _ := state.Deployment("release")
 				return d.Status != activation.Started
 			}); err != nil {
@@ -209,19 +209,27 @@ type runBuffers struct {
 	events    []liveEvent
 }
 
-// signalEpoch feeds one epoch's attestations to the engine, one block per
-// view at which some arrive. Attestations after the epoch's cutoff cannot
-// lock in (rule 5) and the tally restarts next epoch, so they are left out;
-// so is everything after the deployment leaves STARTED.
-func (c *Config) signalEpoch(pop *Population, m *MechanismConfig, upgrade []uint64, e uint64, buf *runBuffers,
-	apply func(activation.Block) error, done func() bool) error {
+// signalEpoch feeds one epoch's attestations to the engine. Attestations
+// after the epoch's cutoff cannot lock in (rule 5) and the tally restarts
+// next epoch, so they are left out; so are nodes whose role the deployment
+// does not count (rule 4 rejects them) and everything after lock-in.
+//
+// Views within an epoch matter to the engine only through the cutoff and the
+// view of lock-in, so the attestations are packed into at most two blocks:
+// those before the view at which the tally first meets the threshold, and
+// those at that view (found here with a tally of our own). The engine still
+// counts every attestation and decides the lock-in; TestPackedBlocksMatchPerView
+// holds the packing to one block per view, outcome for outcome.
+func (c *Config) signalEpoch(pop *Population, m *MechanismConfig, th quorum.Threshold, upgrade []uint64, e uint64,
+	buf *runBuffers, apply func(activation.Block) error, done func() bool) error {
 	L := c.Chain.EpochViews
 	start := e * L
 	cutoff := start + L - c.Chain.SafetyViews
+	table, index := pop.tableAt(e), pop.tableIndex(e)
 	keys := buf.keys[:0]
 	for i := range pop.Nodes {
 		nd := &pop.Nodes[i]
-		if nd.NeverSignals || !nd.member(e) || nd.offline(e, c.Behaviour.OfflinePerEpoch) {
+		if nd.NeverSignals || index[i] < 0 || nd.offline(e, c.Behaviour.OfflinePerEpoch) || !m.counts(nd.Role) {
 			continue
 		}
 		ready := start
@@ -246,21 +254,49 @@ func (c *Config) signalEpoch(pop *Population, m *MechanismConfig, upgrade []uint
 	}
 	slices.Sort(keys)
 	buf.keys = keys
-	for k := 0; k < len(keys); {
-		off := keys[k] >> 32
-		rs := buf.readiness[:0]
-		for ; k < len(keys) && keys[k]>>32 == off; k++ {
-			rs = append(rs, activation.Readiness{Deployment: "release", Epoch: e, Node: pop.Nodes[keys[k]&0xffffffff].ID})
-		}
-		buf.readiness = rs
-		if err := apply(activation.Block{View: start + off, Readiness: rs}); err != nil {
-			return err
-		}
-		if done() {
+	block := func(from, to int) error {
+		if from == to {
 			return nil
 		}
+		rs := buf.readiness[:0]
+		for _, k := range keys[from:to] {
+			rs = append(rs, activation.Readiness{Deployment: "release", Epoch: e, Node: pop.Nodes[k&0xffffffff].ID})
+		}
+		buf.readiness = rs
+		return apply(activation.Block{View: start + keys[to-1]>>32, Readiness: rs})
 	}
-	return nil
+	if c.perViewBlocks {
+		for k := 0; k < len(keys); {
+			j := k
+			for ; j < len(keys) && keys[j]>>32 == keys[k]>>32; j++ {
+			}
+			if err := block(k, j); err != nil || done() {
+				return err
+			}
+			k = j
+		}
+		return nil
+	}
+	tl := quorum.NewTally(table)
+	for k := 0; k < len(keys); {
+		j := k
+		for ; j < len(keys) && keys[j]>>32 == keys[k]>>32; j++ {
+			tl.Add(int(index[keys[j]&0xffffffff]))
+		}
+		if tl.Meets(th, m.Roles) {
+			if err := block(0, k); err != nil || done() {
+				return err
+			}
+			return block(k, j)
+		}
+		k = j
+	}
+	return block(0, len(keys))
+}
+
+// counts reports whether a node of this role signals for the mechanism.
+func (m *MechanismConfig) counts(role string) bool {
+	return len(m.Roles) == 0 || slices.Contains(m.Roles, role)
 }
 
 func signaledShare(tl *quorum.Tally, table *quorum.Table, roles []string) float64 {
