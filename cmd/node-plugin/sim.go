@@ -33,7 +33,12 @@ as PNG and SVG (Kaplan–Meier time to activation with the timeout and horizon
 marked, unready stake, missed blocks, paired differences), and report.md
 tying them together with the command line, the effective config, the
 binary's version and commit, the Go version, seed and run count.
-The same config and seed give the same runs.csv, byte for byte.
+The same config and seed give the same files, byte for byte.
+
+A config with a [sweep] table runs a study per point (a grid of values, or
+a Latin hypercube) and writes sweep.csv (one row per point × run ×
+mechanism), sweep_summary.csv, sensitivity.csv, curves with 95% bands per
+swept key, tornado charts and report.md. --runs sets the runs per point.
 
 Example configs: examples/sim/*.toml.`,
 		Args: exactArgs(0),
@@ -60,19 +65,32 @@ Example configs: examples/sim/*.toml.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
+			prov := sim.BuildProvenance()
+			prov.CommandLine, prov.ConfigPath, prov.ConfigText = os.Args, configPath, text
 			start := time.Now()
+			if cfg.Sweep != nil {
+				sweep, err := sim.RunSweep(ctx, cfg, sim.Options{Workers: workers})
+				if err != nil {
+					return err
+				}
+				prov.Elapsed = time.Since(start)
+				if err := sweep.Write(outDir, prov); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "%d points × %d runs in %s; wrote %s/{sweep.csv,sweep_summary.csv,sensitivity.csv,report.md} and plots\n",
+					len(sweep.Points), cfg.Runs, prov.Elapsed.Round(time.Millisecond), outDir)
+				return nil
+			}
 			study, err := sim.Run(ctx, cfg, sim.Options{Workers: workers})
 			if err != nil {
 				return err
 			}
-			elapsed := time.Since(start)
-			prov := sim.BuildProvenance()
-			prov.CommandLine, prov.ConfigPath, prov.ConfigText, prov.Elapsed = os.Args, configPath, text, elapsed
+			prov.Elapsed = time.Since(start)
 			if err := study.Write(outDir, prov); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%d runs in %s; wrote %s/{runs.csv,summary.csv,summary.md,report.md} and plots\n\n",
-				cfg.Runs, elapsed.Round(time.Millisecond), outDir)
+			fmt.Fprintf(stdout, "%d runs in %s; wrote %s/{runs.csv,summary.csv,summary.md,paired.csv,report.md} and plots\n\n",
+				cfg.Runs, prov.Elapsed.Round(time.Millisecond), outDir)
 			fmt.Fprint(stdout, study.SummaryMarkdown())
 			return nil
 		},

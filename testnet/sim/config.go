@@ -32,9 +32,13 @@ type Config struct {
 	Population PopulationConfig  `toml:"population"`
 	Behaviour  BehaviourConfig   `toml:"behaviour"`
 	Mechanisms []MechanismConfig `toml:"mechanism"`
+	// Sweep, if set, makes the config a family of studies (see SweepConfig).
+	Sweep *SweepConfig `toml:"sweep"`
 
 	// dir is the config file's folder; CSV paths are relative to it.
 	dir string
+	// raw is the config's text, from which sweep points are derived.
+	raw []byte
 	// perViewBlocks makes the simulation apply one block per view at which
 	// attestations arrive instead of packing them (tests compare the two).
 	perViewBlocks bool
@@ -206,7 +210,7 @@ func LoadConfig(path string) (*Config, error) {
 
 // ParseConfig validates a TOML config; dir resolves relative CSV paths.
 func ParseConfig(data []byte, dir string) (*Config, error) {
-	c := &Config{dir: dir}
+	c := &Config{dir: dir, raw: data}
 	md, err := toml.Decode(string(data), c)
 	if err != nil {
 		var pe toml.ParseError
@@ -299,6 +303,9 @@ func (c *Config) validate() error {
 	}
 	if len(c.Mechanisms) == 0 {
 		return cfgErr("mechanism", "at least one [[mechanism]] is needed")
+	}
+	if err := c.validateSweep(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i := range c.Mechanisms {
