@@ -168,7 +168,7 @@ func (s *Study) SummaryCSV() []byte {
 	w := csv.NewWriter(&buf)
 	w.Write([]string{"mechanism", "metric", "n", "estimate", "ci95_low", "ci95_high", "interval", "median", "p90"})
 	for _, x := range s.Summaries() {
-		interval := "normal (mean)"
+		interval := "bootstrap (mean)"
 		if x.Proportion {
 			interval = "wilson"
 		}
@@ -239,7 +239,7 @@ func (s *Study) pairedMarkdown() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Each mechanism minus **%s**, run by run (the same operators in both), over the runs where\n"+
-		"the metric is defined for both; mean difference with a 95%% normal interval. An interval that\n"+
+		"the metric is defined for both; mean difference with a 95%% bootstrap interval. An interval that\n"+
 		"excludes 0 is a difference the runs resolve; one that includes 0 is not.\n\n", diffs[0].Reference)
 	b.WriteString("| mechanism | metric | pairs | mean difference [95% CI] |\n|---|---|---:|---|\n")
 	for _, d := range diffs {
@@ -302,7 +302,8 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 		"halt). *missed block rate* is the expected share of views without a block in the %.0f hours after\n"+
 		"activation: a view's leader, drawn by stake, cannot run the active version or is offline, and while\n"+
 		"the stake that is up to date and online is two thirds or less the chain cannot finalize, so every\n"+
-		"view counts (*no-finality hours*). Time metrics are over the runs that activated (n in each table).\n\n",
+		"view counts (*no-finality hours*). Time metrics are over the runs that activated (n in each table);\n"+
+		"their intervals are 95%% percentile-bootstrap intervals of the mean (2,000 resamples, fixed seed).\n\n",
 		c.LivenessWindowHours)
 	b.WriteString("## Mechanisms\n\n| name | kind | parameters |\n|---|---|---|\n")
 	for _, m := range c.Mechanisms {

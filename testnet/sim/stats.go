@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 )
 
@@ -19,7 +20,7 @@ type Summary struct {
 	// Estimate is the mean, or for a proportion the share of yes.
 	Estimate float64
 	// CILow, CIHigh: 95% interval of the estimate (Wilson for a proportion,
-	// normal approximation of the mean otherwise).
+	// percentile bootstrap of the mean otherwise).
 	CILow, CIHigh float64
 	// Median, P90: NaN for proportions and empty sets.
 	Median, P90 float64
@@ -99,8 +100,14 @@ func summarizeProportion(mech, name string, xs []float64) Summary {
 	return s
 }
 
-// meanCI returns the mean and its 95% normal-approximation interval; the
-// interval is NaN for fewer than two values (no spread to estimate).
+// bootstrapResamples is how many resamples a mean's interval draws.
+const bootstrapResamples = 2000
+
+// meanCI returns the mean and its 95% percentile-bootstrap interval
+// (bootstrapResamples resamples from a fixed seed, so the same data give the
+// same interval). Unlike the normal approximation, the interval stays within
+// the values' range: a share never gets a negative lower bound because most
+// runs are zero. NaN for fewer than two values (no spread to resample).
 func meanCI(xs []float64) (mean, lo, hi float64) {
 	if len(xs) == 0 {
 		return math.NaN(), math.NaN(), math.NaN()
@@ -109,16 +116,22 @@ func meanCI(xs []float64) (mean, lo, hi float64) {
 	for _, x := range xs {
 		sum += x
 	}
-	mean = sum / float64(len(xs))
-	if len(xs) < 2 {
+	n := len(xs)
+	mean = sum / float64(n)
+	if n < 2 {
 		return mean, math.NaN(), math.NaN()
 	}
-	ss := 0.0
-	for _, x := range xs {
-		ss += (x - mean) * (x - mean)
+	rng := rand.New(rand.NewPCG(0x626f6f74, uint64(n)))
+	means := make([]float64, bootstrapResamples)
+	for b := range means {
+		s := 0.0
+		for range n {
+			s += xs[rng.IntN(n)]
+		}
+		means[b] = s / float64(n)
 	}
-	half := z95 * math.Sqrt(ss/float64(len(xs)-1)/float64(len(xs)))
-	return mean, mean - half, mean + half
+	slices.Sort(means)
+	return mean, quantile(means, 0.025), quantile(means, 0.975)
 }
 
 // wilson is the Wilson score interval for k successes in n trials: unlike
