@@ -39,6 +39,8 @@ type Config struct {
 	dir string
 	// raw is the config's text, from which sweep points are derived.
 	raw []byte
+	// calib records how the delay was fitted (for the report).
+	calib calibration
 	// perViewBlocks makes the simulation apply one block per view at which
 	// attestations arrive instead of packing them (tests compare the two).
 	perViewBlocks bool
@@ -88,6 +90,13 @@ type DelayConfig struct {
 	Sigma        float64     `toml:"sigma"`
 	Points       [][]float64 `toml:"points"` // empirical: [hours, share upgraded by then]
 	CSV          string      `toml:"csv"`    // empirical from a file: hours,share
+	// Fit (lognormal only): observed [hours, share upgraded by then] points
+	// the median (and, with two points or more and no sigma given, sigma) is
+	// fitted to, by least squares in probit space (ln h = ln median + sigma·z).
+	Fit [][]float64 `toml:"fit"`
+	// Check: observed points of another upgrade the fitted curve is held to;
+	// the report shows predicted against observed.
+	Check [][]float64 `toml:"check"`
 }
 
 // DeadlineConfig is how operators react to a known activation time: a
@@ -419,6 +428,9 @@ func (c *Config) validatePopulation() error {
 
 func (c *Config) validateBehaviour() error {
 	b := &c.Behaviour
+	if err := c.fitDelay(); err != nil {
+		return err
+	}
 	switch b.Delay.Distribution {
 	case "lognormal":
 		if !(b.Delay.MedianHours > 0 && b.Delay.Sigma >= 0) {

@@ -266,16 +266,22 @@ func (s *Study) identicalMechanisms() []string {
 			if !same {
 				continue
 			}
-			line := fmt.Sprintf("**%s** and **%s** activated at the same view with the same unready stake in every run.",
-				c.Mechanisms[i].Name, c.Mechanisms[j].Name)
-			for _, m := range []MechanismConfig{c.Mechanisms[i], c.Mechanisms[j]} {
-				if m.Kind == "hybrid" {
-					L := c.Chain.EpochViews
-					earliest := c.hoursToViews(m.DelayHours)
-					epoch := max((earliest+L-1)/L, m.MinActivationEpoch)
-					line += fmt.Sprintf(" %s's earliest view (%.1f h) rounds up to the epoch boundary at %.1f h, and its threshold was "+
-						"always met before then, so it is a governance activation at that boundary by construction.",
-						m.Name, m.DelayHours, c.viewsToHours(epoch*L))
+			mi, mj := c.Mechanisms[i], c.Mechanisms[j]
+			line := fmt.Sprintf("**%s** and **%s** activated at the same view with the same unready stake in every run.", mi.Name, mj.Name)
+			if mj.Kind == "hybrid" {
+				mi, mj = mj, mi
+			}
+			if mi.Kind == "hybrid" {
+				L := c.Chain.EpochViews
+				boundary := c.viewsToHours(max((c.hoursToViews(mi.DelayHours)+L-1)/L, mi.MinActivationEpoch) * L)
+				switch mj.Kind {
+				case "governance":
+					line += fmt.Sprintf(" %s's earliest view (%.1f h) rounds up to the epoch boundary at %.1f h and its threshold was "+
+						"always met by then, so it is a governance activation at that boundary: identical by construction.",
+						mi.Name, mi.DelayHours, boundary)
+				case "stake":
+					line += fmt.Sprintf(" %s's earliest view (%.1f h, epoch boundary %.1f h) never held activation back: %s's "+
+						"threshold was met only after it in every run.", mi.Name, mi.DelayHours, boundary, mj.Name)
 				}
 			}
 			out = append(out, line)
@@ -321,6 +327,7 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 		b.WriteString(strings.Join(same, " "))
 		b.WriteString("\n\n")
 	}
+	b.WriteString(c.calibrationMarkdown())
 	b.WriteString("## Results\n\n")
 	b.WriteString(s.SummaryMarkdown())
 	if p := s.pairedMarkdown(); p != "" {
