@@ -84,6 +84,12 @@ func TestSim(t *testing.T) {
 	if err != nil || !strings.Contains(string(report), "seed 3") {
 		t.Fatalf("report: %v", err)
 	}
+	// Provenance: the effective config carries the overrides, not the file's values.
+	for _, want := range []string{"seed = 3\n", "runs = 20\n", "- command: `", "--runs 20 --seed 3`", "node-plugin ", "go1."} {
+		if !strings.Contains(string(report), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
 	for _, args := range [][]string{
 		{"sim", "--out", out},
 		{"sim", "--config", "missing.toml", "--out", out},
@@ -91,6 +97,24 @@ func TestSim(t *testing.T) {
 	} {
 		if code, stdout, _ := runCLI(args...); code != exitBadInput || stdout != "" {
 			t.Errorf("%v: exit %d, stdout %q", args, code, stdout)
+		}
+	}
+}
+
+func TestSimSweep(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runCLI("sim", "--config", filepath.Join("..", "..", "examples", "sim", "threshold-sweep.toml"),
+		"--out", out, "--runs", "2")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "21 points × 2 runs") {
+		t.Fatalf("stdout: %s", stdout)
+	}
+	for _, f := range []string{"sweep.csv", "sensitivity.csv", "report.md", "tornado_hours_to_activation.png",
+		"curve_mechanism_threshold_unready_stake_at_activation.png"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
 		}
 	}
 }

@@ -6,9 +6,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/quorumgate/quorumgate/testnet/sim"
 )
@@ -66,7 +69,7 @@ Example configs: examples/sim/*.toml.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			prov := sim.BuildProvenance()
-			prov.CommandLine, prov.ConfigPath, prov.ConfigText = os.Args, configPath, text
+			prov.CommandLine, prov.ConfigPath, prov.ConfigText = commandLine(cmd), configPath, text
 			start := time.Now()
 			if cfg.Sweep != nil {
 				sweep, err := sim.RunSweep(ctx, cfg, sim.Options{Workers: workers})
@@ -101,4 +104,18 @@ Example configs: examples/sim/*.toml.`,
 	cmd.Flags().Uint64Var(&seed, "seed", 0, "override the config's seed")
 	cmd.Flags().IntVar(&workers, "workers", 0, "parallel workers (default: one per core)")
 	return cmd
+}
+
+// commandLine rebuilds the invocation from the flags that were set (in
+// name order), so the report shows what to run to get the same results.
+func commandLine(cmd *cobra.Command) []string {
+	line := strings.Fields(cmd.CommandPath())
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		v := f.Value.String()
+		if v == "" || strings.ContainsAny(v, " \t'\"") {
+			v = strconv.Quote(v)
+		}
+		line = append(line, "--"+f.Name, v)
+	})
+	return line
 }
