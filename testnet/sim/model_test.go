@@ -168,6 +168,12 @@ func TestMissedBlocks(t *testing.T) {
 	o = simOne(t, c, pop, "gov")
 	assert.InDelta(t, 0.25*2/4, o.MissedBlockRate, 1e-9)
 	assert.Equal(t, 0.0, o.NoFinalityHours)
+	// The profile: a quarter missed in the first half of the window, none after.
+	require.Len(t, o.MissedProfile, profileBins)
+	assert.InDelta(t, 0.25, o.MissedProfile[0], 1e-9)
+	assert.InDelta(t, 0.25, o.MissedProfile[profileBins/2-1], 1e-9)
+	assert.InDelta(t, 0.0, o.MissedProfile[profileBins/2+1], 1e-9)
+	assert.InDelta(t, 0.0, o.MissedProfile[profileBins-1], 1e-9)
 	// An outage of half the stake for an hour inside the window halts finality for that hour.
 	pop.Nodes[3].NaturalDelay = 0
 	pop.Nodes[0].OutFrom, pop.Nodes[0].OutTo = 400, 500

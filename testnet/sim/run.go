@@ -37,6 +37,9 @@ type Outcome struct {
 	// cannot run the active version or is offline, and every view while the
 	// stake that is up to date and online is two thirds or less (no finality).
 	MissedBlockRate float64
+	// MissedProfile is the missed-block rate in each of profileBins equal
+	// parts of the liveness window: the shape of the spike after activation.
+	MissedProfile []float64
 	// NoFinalityHours: hours in the window with up-to-date online stake <= 2/3.
 	NoFinalityHours float64
 	NodesHalted     int
@@ -317,6 +320,9 @@ func signaledShare(tl *quorum.Tally, table *quorum.Table, roles []string) float6
 	return least
 }
 
+// profileBins is how many parts the liveness window's missed-block profile has.
+const profileBins = 48
+
 // liveEvent changes the stake that is up to date and online at a view.
 type liveEvent struct {
 	view  uint64
@@ -357,6 +363,11 @@ func (c *Config) measure(out *Outcome, pop *Population, upgrade []uint64, buf *r
 	window := c.hoursToViews(c.LivenessWindowHours)
 	end := act + window
 	missed, noFinality := 0.0, uint64(0)
+	// The missed-block profile: the window in profileBins equal bins.
+	// The last bin takes the remainder, so every bin covers some views.
+	nb := uint64(min(profileBins, max(window, 1)))
+	binViews := max(1, window/nb)
+	profile := make([]float64, nb)
 	for e := actEpoch; e*L < end; e++ {
 		from, to := max(act, e*L), min(end, (e+1)*L)
 		et := float64(pop.tableAt(e).TotalStake())
@@ -401,12 +412,22 @@ func (c *Config) measure(out *Outcome, pop *Population, upgrade []uint64, buf *r
 			if k < len(evs) {
 				next = min(to, evs[k].view)
 			}
-			span := float64(next - at)
+			rate := 1.0 // no finality: every view is missed
 			if share := float64(up) / et; 3*float64(up) > 2*et {
-				missed += span * (1 - share)
+				rate = 1 - share
 			} else {
-				missed += span
 				noFinality += next - at
+			}
+			missed += float64(next-at) * rate
+			// Spread the span over the profile's bins.
+			for v := at; v < next; {
+				bin := min(int((v-act)/binViews), len(profile)-1)
+				end := min(next, act+uint64(bin+1)*binViews)
+				if bin == len(profile)-1 {
+					end = next
+				}
+				profile[bin] += float64(end-v) * rate
+				v = end
 			}
 			at = next
 			if at >= to {
@@ -416,6 +437,14 @@ func (c *Config) measure(out *Outcome, pop *Population, upgrade []uint64, buf *r
 	}
 	if window > 0 {
 		out.MissedBlockRate = missed / float64(window)
+		out.MissedProfile = profile
+		for b := range profile {
+			span := binViews
+			if b == len(profile)-1 {
+				span = window - uint64(b)*binViews
+			}
+			profile[b] /= float64(span)
+		}
 	}
 	out.NoFinalityHours = c.viewsToHours(noFinality)
 }

@@ -134,6 +134,28 @@ func meanCI(xs []float64) (mean, lo, hi float64) {
 	return mean, quantile(means, 0.025), quantile(means, 0.975)
 }
 
+// normalCI is the mean and its 95% normal-approximation interval, for where
+// a bootstrap would cost too much (many small summaries).
+func normalCI(xs []float64) (mean, lo, hi float64) {
+	if len(xs) == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	sum := 0.0
+	for _, x := range xs {
+		sum += x
+	}
+	mean = sum / float64(len(xs))
+	if len(xs) < 2 {
+		return mean, math.NaN(), math.NaN()
+	}
+	ss := 0.0
+	for _, x := range xs {
+		ss += (x - mean) * (x - mean)
+	}
+	half := z95 * math.Sqrt(ss/float64(len(xs)-1)/float64(len(xs)))
+	return mean, mean - half, mean + half
+}
+
 // wilson is the Wilson score interval for k successes in n trials: unlike
 // the Wald interval it stays inside [0, 1] and is not degenerate at 0 or n.
 func wilson(k, n int) (lo, hi float64) {
