@@ -208,6 +208,8 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *run
 // runBuffers are reused across the mechanisms and epochs of a worker's runs.
 type runBuffers struct {
 	keys      []uint64
+	sorted    []uint64
+	counts    []uint64
 	readiness []activation.Readiness
 	events    []liveEvent
 }
@@ -255,7 +257,7 @@ func (c *Config) signalEpoch(pop *Population, m *MechanismConfig, th quorum.Thre
 			keys = append(keys, (v-start)<<32|uint64(i))
 		}
 	}
-	slices.Sort(keys)
+	keys = sortKeys(keys, cutoff-start, buf)
 	buf.keys = keys
 	block := func(from, to int) error {
 		if from == to {
@@ -295,6 +297,33 @@ func (c *Config) signalEpoch(pop *Population, m *MechanismConfig, th quorum.Thre
 		k = j
 	}
 	return block(0, len(keys))
+}
+
+// sortKeys orders (view offset << 32 | node) keys. When the offsets span
+// little compared with the count (a million validators in a day's epoch) a
+// counting sort by offset does it in linear time; node indexes within an
+// offset are already ascending because keys are appended in node order.
+func sortKeys(keys []uint64, maxOffset uint64, buf *runBuffers) []uint64 {
+	if maxOffset > 4*uint64(len(keys))+1024 {
+		slices.Sort(keys)
+		return keys
+	}
+	counts := slices.Grow(buf.counts[:0], int(maxOffset)+2)[:maxOffset+2]
+	clear(counts)
+	for _, k := range keys {
+		counts[(k>>32)+1]++
+	}
+	for i := 1; i < len(counts); i++ {
+		counts[i] += counts[i-1]
+	}
+	sorted := slices.Grow(buf.sorted[:0], len(keys))[:len(keys)]
+	for _, k := range keys {
+		off := k >> 32
+		sorted[counts[off]] = k
+		counts[off]++
+	}
+	buf.counts, buf.sorted = counts, keys // the old key slice is the next call's scratch
+	return sorted
 }
 
 // counts reports whether a node of this role signals for the mechanism.
