@@ -33,7 +33,7 @@ type Config struct {
 	Behaviour  BehaviourConfig   `toml:"behaviour"`
 	Mechanisms []MechanismConfig `toml:"mechanism"`
 	// Sweep, if set, makes the config a family of studies (see SweepConfig).
-	Sweep *SweepConfig `toml:"sweep"`
+	Sweep *SweepConfig `toml:"sweep,omitempty"`
 
 	// dir is the config file's folder; CSV paths are relative to it.
 	dir string
@@ -76,27 +76,27 @@ type PopulationConfig struct {
 // StakeConfig is the stake distribution: uniform, pareto, or a CSV table.
 type StakeConfig struct {
 	Distribution string  `toml:"distribution"`
-	Min          float64 `toml:"min"`
-	Max          float64 `toml:"max"`
-	Shape        float64 `toml:"shape"`
-	Scale        float64 `toml:"scale"`
-	CSV          string  `toml:"csv"`
+	Min          float64 `toml:"min,omitempty"`
+	Max          float64 `toml:"max,omitempty"`
+	Shape        float64 `toml:"shape,omitempty"`
+	Scale        float64 `toml:"scale,omitempty"`
+	CSV          string  `toml:"csv,omitempty"`
 }
 
 // DelayConfig is the distribution of an operator's upgrade delay after a release.
 type DelayConfig struct {
 	Distribution string      `toml:"distribution"` // lognormal | empirical
-	MedianHours  float64     `toml:"median_hours"`
+	MedianHours  float64     `toml:"median_hours,omitempty"`
 	Sigma        float64     `toml:"sigma"`
-	Points       [][]float64 `toml:"points"` // empirical: [hours, share upgraded by then]
-	CSV          string      `toml:"csv"`    // empirical from a file: hours,share
+	Points       [][]float64 `toml:"points,omitempty"` // empirical: [hours, share upgraded by then]
+	CSV          string      `toml:"csv,omitempty"`    // empirical from a file: hours,share
 	// Fit (lognormal only): observed [hours, share upgraded by then] points
 	// the median (and, with two points or more and no sigma given, sigma) is
 	// fitted to, by least squares in probit space (ln h = ln median + sigma·z).
-	Fit [][]float64 `toml:"fit"`
+	Fit [][]float64 `toml:"fit,omitempty"`
 	// Check: observed points of another upgrade the fitted curve is held to;
 	// the report shows predicted against observed.
-	Check [][]float64 `toml:"check"`
+	Check [][]float64 `toml:"check,omitempty"`
 }
 
 // DeadlineConfig is how operators react to a known activation time: a
@@ -106,7 +106,7 @@ type DeadlineConfig struct {
 	// HurryShare of the operators who would otherwise be late upgrade before the deadline.
 	HurryShare float64 `toml:"hurry_share"`
 	// They upgrade in the window of HurryWindowHours ending MarginHours before the deadline.
-	MarginHours      float64 `toml:"margin_hours"`
+	MarginHours      float64 `toml:"margin_hours,omitempty"`
 	HurryWindowHours float64 `toml:"hurry_window_hours"`
 	// HurryOnLockIn (default true): once a stake deployment locks in, its
 	// activation view is known, and late operators hurry towards it with
@@ -119,8 +119,8 @@ type DeadlineConfig struct {
 type ClientConfig struct {
 	Name            string  `toml:"name"`
 	Share           float64 `toml:"share"`
-	SlipProbability float64 `toml:"slip_probability"`
-	SlipHours       float64 `toml:"slip_hours"`
+	SlipProbability float64 `toml:"slip_probability,omitempty"`
+	SlipHours       float64 `toml:"slip_hours,omitempty"`
 }
 
 // CoalitionConfig is a group of operators holding a share of stake who act
@@ -145,15 +145,15 @@ type OutageConfig struct {
 type BehaviourConfig struct {
 	Delay                DelayConfig    `toml:"delay"`
 	Deadline             DeadlineConfig `toml:"deadline"`
-	OfflinePerEpoch      float64        `toml:"offline_per_epoch"`
-	SignalWithoutUpgrade float64        `toml:"signal_without_upgrade"`
-	UpgradeWithoutSignal float64        `toml:"upgrade_without_signal"`
+	OfflinePerEpoch      float64        `toml:"offline_per_epoch,omitempty"`
+	SignalWithoutUpgrade float64        `toml:"signal_without_upgrade,omitempty"`
+	UpgradeWithoutSignal float64        `toml:"upgrade_without_signal,omitempty"`
 	// ChurnPerEpoch of the nodes leave at each epoch boundary and as many new
 	// identities join (identity tables that change).
-	ChurnPerEpoch float64           `toml:"churn_per_epoch"`
-	Clients       []ClientConfig    `toml:"client"`
-	Coalitions    []CoalitionConfig `toml:"coalition"`
-	Outages       []OutageConfig    `toml:"outage"`
+	ChurnPerEpoch float64           `toml:"churn_per_epoch,omitempty"`
+	Clients       []ClientConfig    `toml:"client,omitempty"`
+	Coalitions    []CoalitionConfig `toml:"coalition,omitempty"`
+	Outages       []OutageConfig    `toml:"outage,omitempty"`
 }
 
 func (b *BehaviourConfig) hurryOnLockIn() bool {
@@ -166,26 +166,26 @@ type MechanismConfig struct {
 	// Kind: governance (fixed view), stake (threshold), hybrid (governance
 	// earliest view, gated by stake readiness).
 	Kind          string   `toml:"kind"`
-	DelayHours    float64  `toml:"delay_hours"`
-	Threshold     string   `toml:"threshold"`
-	TimeoutEpochs uint64   `toml:"timeout_epochs"`
-	Roles         []string `toml:"roles"`
+	DelayHours    float64  `toml:"delay_hours,omitempty"`
+	Threshold     string   `toml:"threshold,omitempty"`
+	TimeoutEpochs uint64   `toml:"timeout_epochs,omitempty"`
+	Roles         []string `toml:"roles,omitempty"`
 	// StartEpoch is the first signaling epoch (default 0, the release).
-	StartEpoch uint64 `toml:"start_epoch"`
+	StartEpoch uint64 `toml:"start_epoch,omitempty"`
 	// DelayEpochs: activation comes delay_epochs after the epoch that
 	// follows lock-in (NEAR: 1, so lock-in in epoch T activates at T+2).
-	DelayEpochs uint64 `toml:"delay_epochs"`
+	DelayEpochs uint64 `toml:"delay_epochs,omitempty"`
 	// MinActivationEpoch: activation never before this epoch (Speedy Trial's
 	// minimum activation height).
-	MinActivationEpoch uint64 `toml:"min_activation_epoch"`
+	MinActivationEpoch uint64 `toml:"min_activation_epoch,omitempty"`
 	// Strict (default true): ready stake must exceed the threshold; false:
 	// reaching it is enough (BIP9 counts blocks >= 1916 of 2016).
-	Strict *bool `toml:"strict"`
+	Strict *bool `toml:"strict,omitempty"`
 	// SignalWholePeriod: a node counts in a signaling period only if it was
 	// upgraded when the period began. BIP9 counts signaling blocks over the
 	// whole period, so a miner that upgrades mid-period adds only part of its
 	// share; counting it from the next period is the conservative bound.
-	SignalWholePeriod bool `toml:"signal_whole_period"`
+	SignalWholePeriod bool `toml:"signal_whole_period,omitempty"`
 
 	threshold quorum.Threshold
 }
@@ -275,6 +275,10 @@ func (c *Config) defaults(md toml.MetaData) {
 			c.Population.Roles[i].StakeScale = 1
 		}
 	}
+	if c.Behaviour.Deadline.HurryOnLockIn == nil {
+		yes := true
+		c.Behaviour.Deadline.HurryOnLockIn = &yes
+	}
 	if c.Behaviour.Deadline.HurryWindowHours == 0 {
 		c.Behaviour.Deadline.HurryWindowHours = 24
 	}
@@ -354,6 +358,10 @@ func (c *Config) validate() error {
 		}
 		if m.Threshold == "" {
 			m.Threshold = "2/3"
+		}
+		if m.Strict == nil {
+			yes := true
+			m.Strict = &yes
 		}
 		th, err := quorum.ParseThreshold(m.Threshold)
 		if err != nil || !th.Valid() {

@@ -351,10 +351,14 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 	return b.String()
 }
 
-// EffectiveTOML is the config as the simulation used it.
+// EffectiveTOML is the config as the simulation used it, defaults filled in:
+// it reproduces the study when run as a config (a fitted delay appears as its
+// fitted median and sigma; the points it was fitted to are in the report).
 func (c *Config) EffectiveTOML() string {
 	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+	eff := *c
+	eff.Behaviour.Delay.Fit, eff.Behaviour.Delay.Check = nil, nil
+	if err := toml.NewEncoder(&buf).Encode(&eff); err != nil {
 		return "# cannot encode the config: " + err.Error() + "\n"
 	}
 	return buf.String()

@@ -257,7 +257,7 @@ func (s *Study) plotPaired(metricName, unit string) (*plot.Plot, error) {
 		if err != nil {
 			return nil, err
 		}
-		bar.LineStyle = draw.LineStyle{Color: palette[(i+1)%len(palette)], Width: vg.Points(3)}
+		bar.LineStyle = draw.LineStyle{Color: palette[mechIndexOf(s.Config, d.Mechanism)%len(palette)], Width: vg.Points(3)}
 		p.Add(bar)
 		mk, err := plotter.NewScatter(plotter.XYs{{X: d.Mean, Y: float64(i)}})
 		if err != nil {
@@ -351,4 +351,14 @@ func (s *Study) plotMissedProfile() (*plot.Plot, error) {
 	}
 	p.Y.Min = 0
 	return p, nil
+}
+
+// mechIndexOf is a mechanism's position in the config (its colour).
+func mechIndexOf(c *Config, name string) int {
+	for i, m := range c.Mechanisms {
+		if m.Name == name {
+			return i
+		}
+	}
+	return 0
 }

@@ -351,3 +351,18 @@ func TestRunStopsOnCancel(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestEffectiveConfigReproducesTheStudy(t *testing.T) {
+	// The effective config in report.md is a config: run as one, it gives the
+	// same results, for a plain study and for one with a fitted delay.
+	fitted := strings.Replace(baseConfig, "median_hours = 4\nsigma = 0.8", "sigma = 0.8\nfit = [[4, 0.5], [9, 0.8]]", 1)
+	for _, text := range []string{baseConfig, fitted} {
+		c := mustConfig(t, text)
+		c.Runs, c.Seed = 15, 99 // as --runs and --seed would
+		eff := c.EffectiveTOML()
+		again, err := ParseConfig([]byte(eff), t.TempDir())
+		require.NoError(t, err, eff)
+		assert.Equal(t, string(runStudy(t, c, 0).RunsCSV()), string(runStudy(t, again, 0).RunsCSV()))
+		assert.Contains(t, eff, "hurry_on_lock_in = true")
+	}
+}

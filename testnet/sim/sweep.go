@@ -22,7 +22,7 @@ type SweepConfig struct {
 	// Method: grid (every combination of the keys' values) or
 	// latin_hypercube (Points points spread over the keys' [min, max]).
 	Method string     `toml:"method"`
-	Points int        `toml:"points"`
+	Points int        `toml:"points,omitempty"`
 	Keys   []SweepKey `toml:"key"`
 }
 
@@ -33,10 +33,10 @@ type SweepConfig struct {
 // and max (and, for a grid, steps).
 type SweepKey struct {
 	Key    string  `toml:"key"`
-	Values []any   `toml:"values"`
-	Min    float64 `toml:"min"`
-	Max    float64 `toml:"max"`
-	Steps  int     `toml:"steps"`
+	Values []any   `toml:"values,omitempty"`
+	Min    float64 `toml:"min,omitempty"`
+	Max    float64 `toml:"max,omitempty"`
+	Steps  int     `toml:"steps,omitempty"`
 }
 
 // SweepPoint is one combination of swept values.
