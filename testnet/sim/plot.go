@@ -82,6 +82,26 @@ func savePlot(p *plot.Plot, dir, name string) error {
 	return nil
 }
 
+// addBand shades the area between upper and lower (same x values) in
+// mechanism i's colour, faded; nothing with fewer than two points.
+func addBand(p *plot.Plot, upper, lower plotter.XYs, i int) error {
+	if len(upper) < 2 || len(lower) != len(upper) {
+		return nil
+	}
+	ring := append(plotter.XYs{}, upper...)
+	for j := len(lower) - 1; j >= 0; j-- {
+		ring = append(ring, lower[j])
+	}
+	poly, err := plotter.NewPolygon(ring)
+	if err != nil {
+		return err
+	}
+	poly.Color = fade(palette[i%len(palette)], 45)
+	poly.LineStyle.Width = 0
+	p.Add(poly)
+	return nil
+}
+
 // vline is a vertical marker from y0 to y1.
 func vline(x, y0, y1 float64, st draw.LineStyle) (*plotter.Line, error) {
 	l, err := plotter.NewLine(plotter.XYs{{X: x, Y: y0}, {X: x, Y: y1}})
@@ -119,7 +139,7 @@ func (s *Study) plotKM() (*plot.Plot, error) {
 			}
 		}
 		steps := KaplanMeier(times, events)
-		line, band := plotter.XYs{{X: 0, Y: 0}}, plotter.XYs{}
+		line := plotter.XYs{{X: 0, Y: 0}}
 		upper, lower := plotter.XYs{{X: 0, Y: 0}}, plotter.XYs{{X: 0, Y: 0}}
 		prev := KMStep{Survival: 1, Low: 1, High: 1}
 		for _, st := range steps {
@@ -128,19 +148,9 @@ func (s *Study) plotKM() (*plot.Plot, error) {
 			lower = append(lower, plotter.XY{X: st.Time, Y: 1 - prev.High}, plotter.XY{X: st.Time, Y: 1 - st.High})
 			prev = st
 		}
-		band = append(band, upper...)
-		for j := len(lower) - 1; j >= 0; j-- {
-			band = append(band, lower[j])
-		}
 		st := lineStyle(i)
-		if len(band) > 2 {
-			poly, err := plotter.NewPolygon(band)
-			if err != nil {
-				return nil, err
-			}
-			poly.Color = fade(palette[i%len(palette)], 40)
-			poly.LineStyle.Width = 0
-			p.Add(poly)
+		if err := addBand(p, upper, lower, i); err != nil {
+			return nil, err
 		}
 		l, err := plotter.NewLine(line)
 		if err != nil {
@@ -322,18 +332,8 @@ func (s *Study) plotMissedProfile() (*plot.Plot, error) {
 				lower = append(lower, plotter.XY{X: x, Y: math.Max(0, lo)})
 			}
 		}
-		if len(upper) > 1 {
-			band := append(plotter.XYs{}, upper...)
-			for j := len(lower) - 1; j >= 0; j-- {
-				band = append(band, lower[j])
-			}
-			poly, err := plotter.NewPolygon(band)
-			if err != nil {
-				return nil, err
-			}
-			poly.Color = fade(palette[i%len(palette)], 40)
-			poly.LineStyle.Width = 0
-			p.Add(poly)
+		if err := addBand(p, upper, lower, i); err != nil {
+			return nil, err
 		}
 		l, err := plotter.NewLine(line)
 		if err != nil {

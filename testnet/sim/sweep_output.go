@@ -164,18 +164,8 @@ func (sw *Sweep) plotCurve(k int, mt metric) (*plot.Plot, error) {
 			continue
 		}
 		drawn = true
-		if len(upper) > 1 {
-			band := append(plotter.XYs{}, upper...)
-			for j := len(lower) - 1; j >= 0; j-- {
-				band = append(band, lower[j])
-			}
-			poly, err := plotter.NewPolygon(band)
-			if err != nil {
-				return nil, err
-			}
-			poly.Color = fade(palette[i%len(palette)], 45)
-			poly.LineStyle.Width = 0
-			p.Add(poly)
+		if err := addBand(p, upper, lower, i); err != nil {
+			return nil, err
 		}
 		l, sc, err := plotter.NewLinePoints(line)
 		if err != nil {
