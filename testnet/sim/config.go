@@ -39,6 +39,8 @@ type Config struct {
 	dir string
 	// raw is the config's text, from which sweep points are derived.
 	raw []byte
+	// oatBases are the one_at_a_time baselines, one per swept key.
+	oatBases []any
 	// calib records how the delay was fitted (for the report).
 	calib calibration
 	// perViewBlocks makes the simulation apply one block per view at which
@@ -319,6 +321,11 @@ func (c *Config) validate() error {
 	}
 	if err := c.validateSweep(); err != nil {
 		return err
+	}
+	if c.Sweep != nil && c.Sweep.Method == "one_at_a_time" {
+		if err := c.resolveBases(); err != nil {
+			return err
+		}
 	}
 	seen := map[string]bool{}
 	for i := range c.Mechanisms {

@@ -19,7 +19,9 @@ import (
 
 // SweepConfig varies config keys over points; every point is a whole study.
 type SweepConfig struct {
-	// Method: grid (every combination of the keys' values) or
+	// Method: grid (every combination of the keys' values),
+	// one_at_a_time (a baseline, then each key over its values with the
+	// others at the baseline: the classic tornado, free of confounding), or
 	// latin_hypercube (Points points spread over the keys' [min, max]).
 	Method string     `toml:"method"`
 	Points int        `toml:"points,omitempty"`
@@ -37,6 +39,9 @@ type SweepKey struct {
 	Min    float64 `toml:"min,omitempty"`
 	Max    float64 `toml:"max,omitempty"`
 	Steps  int     `toml:"steps,omitempty"`
+	// Base is the key's baseline for one_at_a_time (default: its value in
+	// the config).
+	Base any `toml:"base,omitempty"`
 }
 
 // SweepPoint is one combination of swept values.
@@ -45,6 +50,9 @@ type SweepPoint struct {
 	// Text as written into the config.
 	Values []float64
 	Text   []string
+	// Varies is, for one_at_a_time, the key this point moves (-1: the
+	// baseline, or any point of another method).
+	Varies int
 }
 
 // Sweep is the outcome of every point's study.
@@ -65,16 +73,16 @@ func (c *Config) validateSweep() error {
 		return nil
 	}
 	switch sw.Method {
-	case "grid":
+	case "grid", "one_at_a_time":
 		if sw.Points != 0 {
-			return cfgErr("sweep.points", "applies only to latin_hypercube (a grid has one point per combination)")
+			return cfgErr("sweep.points", "applies only to latin_hypercube (%s lists its points)", sw.Method)
 		}
 	case "latin_hypercube":
 		if sw.Points < 2 || sw.Points > 10_000 {
 			return cfgErr("sweep.points", "%d: a Latin hypercube needs between 2 and 10,000 points", sw.Points)
 		}
 	default:
-		return cfgErr("sweep.method", "%q: allowed are grid, latin_hypercube", sw.Method)
+		return cfgErr("sweep.method", "%q: allowed are grid, one_at_a_time, latin_hypercube", sw.Method)
 	}
 	if len(sw.Keys) == 0 {
 		return cfgErr("sweep.key", "at least one [[sweep.key]] is needed")
@@ -93,7 +101,7 @@ func (c *Config) validateSweep() error {
 			return cfgErr(key+".values", "a Latin hypercube samples between min and max")
 		case len(k.Values) == 0 && !(k.Max > k.Min):
 			return cfgErr(key, "min %v must be below max %v", k.Min, k.Max)
-		case len(k.Values) == 0 && sw.Method == "grid" && k.Steps < 2:
+		case len(k.Values) == 0 && sw.Method != "latin_hypercube" && k.Steps < 2:
 			return cfgErr(key+".steps", "%d: a grid over [min, max] needs at least 2 steps", k.Steps)
 		}
 		for j, v := range k.Values {
@@ -137,6 +145,9 @@ func numberOf(v any) (float64, error) {
 func (c *Config) SweepPoints() []SweepPoint {
 	sw := c.Sweep
 	var pts []SweepPoint
+	if sw.Method == "one_at_a_time" {
+		return c.oatPoints()
+	}
 	if sw.Method == "latin_hypercube" {
 		batch := mat.NewDense(sw.Points, len(sw.Keys), nil)
 		src := rand.NewPCG(c.Seed, 0x5eed5eed)
@@ -148,22 +159,15 @@ func (c *Config) SweepPoints() []SweepPoint {
 				p.Values = append(p.Values, v)
 				p.Text = append(p.Text, strconv.FormatFloat(v, 'g', 6, 64))
 			}
+			p.Varies = -1
 			pts = append(pts, p)
 		}
 		return pts
 	}
-	levels := make([][]any, len(sw.Keys))
-	for j, k := range sw.Keys {
-		levels[j] = k.Values
-		if len(k.Values) == 0 {
-			for s := range k.Steps {
-				levels[j] = append(levels[j], k.Min+float64(s)*(k.Max-k.Min)/float64(k.Steps-1))
-			}
-		}
-	}
+	levels := c.levels()
 	idx := make([]int, len(sw.Keys))
 	for {
-		var p SweepPoint
+		p := SweepPoint{Varies: -1}
 		for j := range sw.Keys {
 			v := levels[j][idx[j]]
 			x, _ := numberOf(v)
@@ -183,6 +187,101 @@ func (c *Config) SweepPoints() []SweepPoint {
 			return pts
 		}
 	}
+}
+
+// levels lists each key's values: as given, or steps over [min, max].
+func (c *Config) levels() [][]any {
+	levels := make([][]any, len(c.Sweep.Keys))
+	for j, k := range c.Sweep.Keys {
+		levels[j] = k.Values
+		if len(k.Values) == 0 {
+			for s := range k.Steps {
+				levels[j] = append(levels[j], k.Min+float64(s)*(k.Max-k.Min)/float64(k.Steps-1))
+			}
+		}
+	}
+	return levels
+}
+
+// oatPoints: the baseline, then each key over its levels (skipping its
+// baseline value) with every other key at its baseline.
+func (c *Config) oatPoints() []SweepPoint {
+	bases := c.oatBases
+	base := SweepPoint{Varies: -1}
+	for _, b := range bases {
+		x, _ := numberOf(b)
+		base.Values = append(base.Values, x)
+		base.Text = append(base.Text, fmt.Sprint(b))
+	}
+	pts := []SweepPoint{base}
+	for k, lv := range c.levels() {
+		for _, v := range lv {
+			x, _ := numberOf(v)
+			if x == base.Values[k] {
+				continue
+			}
+			p := SweepPoint{Values: slices.Clone(base.Values), Text: slices.Clone(base.Text), Varies: k}
+			p.Values[k], p.Text[k] = x, fmt.Sprint(v)
+			pts = append(pts, p)
+		}
+	}
+	return pts
+}
+
+// resolveBases finds each key's one_at_a_time baseline: as given, or the
+// key's value in the config.
+func (c *Config) resolveBases() error {
+	var raw map[string]any
+	if _, err := toml.Decode(string(c.raw), &raw); err != nil {
+		return err
+	}
+	c.oatBases = nil
+	for j, k := range c.Sweep.Keys {
+		b := k.Base
+		if b == nil {
+			b = getPath(raw, k.Key)
+		}
+		if b == nil {
+			return cfgErr(fmt.Sprintf("sweep.key[%d].base", j), "%s is not set in the config: give its baseline", k.Key)
+		}
+		if _, err := numberOf(b); err != nil {
+			return cfgErr(fmt.Sprintf("sweep.key[%d].base", j), "%v", err)
+		}
+		c.oatBases = append(c.oatBases, b)
+	}
+	return nil
+}
+
+// getPath reads a key's value (the first selected element's, for a list).
+func getPath(doc map[string]any, path string) any {
+	parts := strings.Split(path, ".")
+	cur := doc
+	for i, part := range parts {
+		m := pathPart.FindStringSubmatch(part)
+		if m == nil {
+			return nil
+		}
+		v, ok := cur[m[1]]
+		if !ok {
+			return nil
+		}
+		if list, isList := v.([]map[string]any); isList && m[2] != "" {
+			picked, err := pick(list, m[1], m[2], parts[len(parts)-1], false)
+			if err != nil || len(picked) == 0 {
+				return nil
+			}
+			v = picked[0]
+		}
+		if i == len(parts)-1 {
+			return v
+		}
+		next, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = next
+	}
+	return nil
 }
 
 var pathPart = regexp.MustCompile(`^([a-z_]+)(?:\[([^\]]+)\])?$`)
@@ -362,15 +461,18 @@ func (sw *Sweep) mechanismNames() []string {
 // hypercube, bins of about equal count) and estimates the metric for one
 // mechanism in each group, pooling the runs of its points.
 func (sw *Sweep) curve(key int, mech string, mt metric) []curvePoint {
-	order := make([]int, len(sw.Points))
-	for i := range order {
-		order[i] = i
+	var order []int
+	for i, p := range sw.Points {
+		// One at a time: only the baseline and the points that move this key.
+		if sw.Base.Sweep.Method != "one_at_a_time" || p.Varies == -1 || p.Varies == key {
+			order = append(order, i)
+		}
 	}
 	slices.SortStableFunc(order, func(a, b int) int {
 		return cmpFloat(sw.Points[a].Values[key], sw.Points[b].Values[key])
 	})
 	var groups [][]int
-	if sw.Base.Sweep.Method == "grid" {
+	if sw.Base.Sweep.Method != "latin_hypercube" {
 		for _, i := range order {
 			if n := len(groups); n > 0 && sw.Points[groups[n-1][0]].Values[key] == sw.Points[i].Values[key] {
 				groups[n-1] = append(groups[n-1], i)
@@ -404,6 +506,94 @@ func (sw *Sweep) curve(key int, mech string, mt metric) []curvePoint {
 			cp.Estimate, cp.Low, cp.High = meanCI(xs)
 		}
 		out = append(out, cp)
+	}
+	return out
+}
+
+// regress fits, for a Latin hypercube, the metric's estimate at each point
+// (the mean, or the share, over its runs) as a linear function of all the
+// swept keys at once, and reports each key's effect over its range with the
+// others held at their mean. Binning one key at a time would mix in the
+// other keys' chance imbalances between bins; the joint fit removes them
+// (to a linear approximation). Nil when there are too few usable points.
+func (sw *Sweep) regress(mech string, mt metric) []Sensitivity {
+	nk := len(sw.Keys)
+	var rows [][]float64
+	var ys []float64
+	var ns []int
+	for i, st := range sw.Studies {
+		var xs []float64
+		for _, o := range st.ByMechanism(mech) {
+			if v, ok := mt.get(o); ok {
+				xs = append(xs, v)
+			}
+		}
+		if len(xs) == 0 {
+			continue
+		}
+		sum := 0.0
+		for _, x := range xs {
+			sum += x
+		}
+		rows = append(rows, append([]float64{1}, sw.Points[i].Values...))
+		ys = append(ys, sum/float64(len(xs)))
+		ns = append(ns, len(xs))
+	}
+	if len(rows) <= nk+1 {
+		return nil
+	}
+	X := mat.NewDense(len(rows), nk+1, nil)
+	for r, row := range rows {
+		X.SetRow(r, row)
+	}
+	var beta mat.VecDense
+	if err := beta.SolveVec(X, mat.NewVecDense(len(ys), ys)); err != nil {
+		return nil
+	}
+	means := make([]float64, nk)
+	for _, row := range rows {
+		for k := range nk {
+			means[k] += row[k+1] / float64(len(rows))
+		}
+	}
+	n := 0
+	for _, v := range ns {
+		n += v
+	}
+	at := func(k int, x float64) float64 {
+		y := beta.AtVec(0)
+		for j := range nk {
+			v := means[j]
+			if j == k {
+				v = x
+			}
+			y += beta.AtVec(j+1) * v
+		}
+		return y
+	}
+	// Coefficient standard errors: s²·(XᵀX)⁻¹, s² the residual variance.
+	var fitted mat.VecDense
+	fitted.MulVec(X, &beta)
+	rss := 0.0
+	for r := range ys {
+		d := ys[r] - fitted.AtVec(r)
+		rss += d * d
+	}
+	var xtx, inv mat.Dense
+	xtx.Mul(X.T(), X)
+	invOK := inv.Inverse(&xtx) == nil
+	s2 := rss / float64(len(ys)-nk-1)
+	out := make([]Sensitivity, nk)
+	for k, key := range sw.Keys {
+		sens := Sensitivity{Key: key.Key, Mechanism: mech, Metric: mt.name,
+			Low:  curvePoint{X: key.Min, Estimate: at(k, key.Min), N: n},
+			High: curvePoint{X: key.Max, Estimate: at(k, key.Max), N: n}}
+		sens.EffectLow, sens.EffectHigh = math.NaN(), math.NaN()
+		if invOK {
+			half := z95 * math.Sqrt(s2*inv.At(k+1, k+1)) * (key.Max - key.Min)
+			sens.EffectLow, sens.EffectHigh = sens.Effect()-half, sens.Effect()+half
+		}
+		out[k] = sens
 	}
 	return out
 }
@@ -450,6 +640,8 @@ func cmpFloat(a, b float64) int {
 type Sensitivity struct {
 	Key, Mechanism, Metric string
 	Low, High              curvePoint
+	// EffectLow, EffectHigh: a 95% interval of the effect (NaN if unknown).
+	EffectLow, EffectHigh float64
 }
 
 // Effect is the change from the key's low end to its high end.
@@ -462,16 +654,35 @@ func (sw *Sweep) Sensitivities() []Sensitivity {
 	for _, name := range sweepMetrics {
 		mt := metricByName(name)
 		var group []Sensitivity
+		var fits map[string][]Sensitivity
+		if sw.Base.Sweep.Method == "latin_hypercube" {
+			fits = map[string][]Sensitivity{}
+			for _, mech := range sw.mechanismNames() {
+				fits[mech] = sw.regress(mech, mt)
+			}
+		}
 		for k, key := range sw.Keys {
 			for _, mech := range sw.mechanismNames() {
 				if !sw.affects(key.Key, mech) {
+					continue
+				}
+				if fits != nil {
+					if fits[mech] != nil {
+						group = append(group, fits[mech][k])
+					}
 					continue
 				}
 				cv := sw.curve(k, mech, mt)
 				if len(cv) < 2 {
 					continue
 				}
-				group = append(group, Sensitivity{Key: key.Key, Mechanism: mech, Metric: name, Low: cv[0], High: cv[len(cv)-1]})
+				sens := Sensitivity{Key: key.Key, Mechanism: mech, Metric: name, Low: cv[0], High: cv[len(cv)-1]}
+				// The two ends' intervals combined as if independent (with
+				// common random numbers the true interval is narrower).
+				seLow, seHigh := (sens.Low.High-sens.Low.Low)/(2*z95), (sens.High.High-sens.High.Low)/(2*z95)
+				half := z95 * math.Sqrt(seLow*seLow+seHigh*seHigh)
+				sens.EffectLow, sens.EffectHigh = sens.Effect()-half, sens.Effect()+half
+				group = append(group, sens)
 			}
 		}
 		slices.SortStableFunc(group, func(a, b Sensitivity) int {

@@ -85,10 +85,11 @@ func (sw *Sweep) SummaryCSV() []byte {
 func (sw *Sweep) SensitivityCSV() []byte {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"metric", "key", "mechanism", "key_low", "estimate_low", "n_low", "key_high", "estimate_high", "n_high", "effect"})
+	w.Write([]string{"metric", "key", "mechanism", "key_low", "estimate_low", "n_low", "key_high", "estimate_high", "n_high",
+		"effect", "effect_ci95_low", "effect_ci95_high"})
 	for _, s := range sw.Sensitivities() {
 		w.Write([]string{s.Metric, s.Key, s.Mechanism, ff(s.Low.X), ff(s.Low.Estimate), strconv.Itoa(s.Low.N),
-			ff(s.High.X), ff(s.High.Estimate), strconv.Itoa(s.High.N), ff(s.Effect())})
+			ff(s.High.X), ff(s.High.Estimate), strconv.Itoa(s.High.N), ff(s.Effect()), ff(s.EffectLow), ff(s.EffectHigh)})
 	}
 	w.Flush()
 	return buf.Bytes()
@@ -138,6 +139,8 @@ func (sw *Sweep) plotCurve(k int, mt metric) (*plot.Plot, error) {
 	p.X.Label.Text = sw.Keys[k].Key
 	if sw.Base.Sweep.Method == "latin_hypercube" {
 		p.X.Label.Text += " (binned Latin hypercube points; the other keys vary within each bin)"
+	} else if sw.Base.Sweep.Method == "one_at_a_time" && len(sw.Keys) > 1 {
+		p.X.Label.Text += " (the other keys at their baseline)"
 	} else if len(sw.Keys) > 1 {
 		p.X.Label.Text += " (pooled over the other keys' values)"
 	}
@@ -265,15 +268,23 @@ func (sw *Sweep) Report(prov Provenance, plots []string) string {
 	b.WriteString("\nA `[*]` key sets every list element that sets the key itself (a mechanism left at the default\n" +
 		"threshold is not swept). Time and stake metrics are over the runs that activated (n on every plot);\n" +
 		"*activated* has Wilson intervals. The tornado charts show, per key and mechanism, the estimate at the\n" +
-		"key's lowest values against its highest (for a Latin hypercube: the lowest and highest bins).\n\n")
-	b.WriteString("## Sensitivity (largest effects first)\n\n| metric | key | mechanism | low end | high end | effect |\n|---|---|---|---|---|---:|\n")
+		"key's lowest values against its highest. One at a time, that is the key's lowest and highest value\n" +
+		"with every other key at its baseline (no other key moves, so nothing else is mixed in). For a grid,\n" +
+		"it pools the points at the key's lowest and\n" +
+		"highest level (balanced over the other keys). For a Latin hypercube, the point estimates are fitted\n" +
+		"as a linear function of all keys at once and each key moves over its range with the others at their\n" +
+		"mean (n then counts every run used in the fit; the interval is the coefficient's, from the fit's\n" +
+		"residuals, so a nonlinear response widens it); its curves bin one key and let the others vary.\n" +
+		"A grid's effect interval combines the two ends' intervals as if independent.\n\n")
+	b.WriteString("## Sensitivity (largest effects first)\n\n| metric | key | mechanism | low end | high end | effect [95% CI] |\n|---|---|---|---|---|---|\n")
 	count := map[string]int{}
 	for _, s := range sw.Sensitivities() {
 		if count[s.Metric]++; count[s.Metric] > 6 {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | `%s` | %s | %s at %s (n=%d) | %s at %s (n=%d) | %s |\n", s.Metric, s.Key, s.Mechanism,
-			fmtNum(s.Low.Estimate), fmtNum(s.Low.X), s.Low.N, fmtNum(s.High.Estimate), fmtNum(s.High.X), s.High.N, fmtNum(s.Effect()))
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s at %s (n=%d) | %s at %s (n=%d) | %s [%s, %s] |\n", s.Metric, s.Key, s.Mechanism,
+			fmtNum(s.Low.Estimate), fmtNum(s.Low.X), s.Low.N, fmtNum(s.High.Estimate), fmtNum(s.High.X), s.High.N,
+			fmtNum(s.Effect()), fmtNum(s.EffectLow), fmtNum(s.EffectHigh))
 	}
 	b.WriteString("\n## Plots\n\n")
 	for _, p := range plots {

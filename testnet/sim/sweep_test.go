@@ -140,3 +140,47 @@ values = ["3/5", "9/10"]
 	}
 	assert.True(t, found)
 }
+
+func TestOneAtATimeSweep(t *testing.T) {
+	c := sweepConfig(t, `
+[sweep]
+method = "one_at_a_time"
+[[sweep.key]]
+key = "behaviour.deadline.hurry_share"
+values = [0.0, 0.35, 0.7, 1.0]
+[[sweep.key]]
+key = "mechanism[*].threshold"
+values = ["2/3", "4/5", "9/10"]
+`)
+	pts := c.SweepPoints()
+	// The baseline (0.7 and 2/3, from the config), then three other hurry
+	// shares and two other thresholds.
+	require.Len(t, pts, 6)
+	assert.Equal(t, -1, pts[0].Varies)
+	assert.Equal(t, []string{"0.7", "2/3"}, pts[0].Text)
+	assert.Equal(t, []string{"0.7", "9/10"}, pts[5].Text)
+	assert.Equal(t, 1, pts[5].Varies)
+	c.Runs = 30
+	sw, err := RunSweep(context.Background(), c, Options{})
+	require.NoError(t, err)
+	checked := 0
+	for _, s := range sw.Sensitivities() {
+		// Operators hurry only once an activation time is known: before a
+		// stake lock-in nothing is, so the hurry share cannot move when a
+		// stake mechanism activates. One at a time, its effect is exactly 0.
+		if s.Key == "behaviour.deadline.hurry_share" && s.Metric == "hours_to_activation" && (s.Mechanism == "stake" || s.Mechanism == "stake-4/5") {
+			assert.Equal(t, 0.0, s.Effect(), s.Mechanism)
+			checked++
+		}
+		if s.Key == "behaviour.deadline.hurry_share" && s.Metric == "unready_stake_at_activation" && s.Mechanism == "gov" {
+			assert.Less(t, s.Effect(), 0.0, "more hurry, less stake left behind")
+			checked++
+		}
+	}
+	assert.Equal(t, 3, checked)
+	// A key the config does not set needs its baseline.
+	_, err = ParseConfig([]byte(baseConfig+"\n[sweep]\nmethod = \"one_at_a_time\"\n[[sweep.key]]\nkey = \"behaviour.churn_per_epoch\"\nvalues = [0.0, 0.01]"), t.TempDir())
+	var ce *ConfigError
+	require.True(t, errors.As(err, &ce), "got %v", err)
+	assert.Equal(t, "sweep.key[0].base", ce.Key)
+}
