@@ -90,8 +90,8 @@ func (c *Config) validateSweep() error {
 	combos := 1
 	for i, k := range sw.Keys {
 		key := fmt.Sprintf("sweep.key[%d]", i)
-		if k.Key == "" || strings.HasPrefix(k.Key, "sweep") || k.Key == "seed" {
-			return cfgErr(key+".key", "%q: name a config key to sweep (not seed or sweep itself)", k.Key)
+		if k.Key == "" || strings.HasPrefix(k.Key, "sweep") || k.Key == "seed" || k.Key == "runs" {
+			return cfgErr(key+".key", "%q: name a config key to sweep (not seed, runs or sweep itself: every point shares them)", k.Key)
 		}
 		ranged := k.Min != 0 || k.Max != 0
 		switch {

@@ -78,11 +78,12 @@ max = 0.9
 
 func TestSweepConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ name, sweep, key string }{
-		{"method", "[sweep]\nmethod = \"random\"\n[[sweep.key]]\nkey = \"runs\"\nvalues = [1]", "sweep.method"},
+		{"method", "[sweep]\nmethod = \"random\"\n[[sweep.key]]\nkey = \"horizon_epochs\"\nvalues = [1]", "sweep.method"},
 		{"no keys", "[sweep]\nmethod = \"grid\"", "sweep.key"},
-		{"lhs without points", "[sweep]\nmethod = \"latin_hypercube\"\n[[sweep.key]]\nkey = \"runs\"\nmin = 1\nmax = 2", "sweep.points"},
-		{"both", "[sweep]\nmethod = \"grid\"\n[[sweep.key]]\nkey = \"runs\"\nvalues = [1]\nmin = 1\nmax = 2", "sweep.key[0]"},
-		{"bad value", "[sweep]\nmethod = \"grid\"\n[[sweep.key]]\nkey = \"runs\"\nvalues = [\"x\"]", "sweep.key[0].values[0]"},
+		{"lhs without points", "[sweep]\nmethod = \"latin_hypercube\"\n[[sweep.key]]\nkey = \"horizon_epochs\"\nmin = 1\nmax = 2", "sweep.points"},
+		{"both", "[sweep]\nmethod = \"grid\"\n[[sweep.key]]\nkey = \"horizon_epochs\"\nvalues = [1]\nmin = 1\nmax = 2", "sweep.key[0]"},
+		{"bad value", "[sweep]\nmethod = \"grid\"\n[[sweep.key]]\nkey = \"horizon_epochs\"\nvalues = [\"x\"]", "sweep.key[0].values[0]"},
+		{"runs", "[sweep]\nmethod = \"grid\"\n[[sweep.key]]\nkey = \"runs\"\nvalues = [1, 2]", "sweep.key[0].key"},
 		{"seed", "[sweep]\nmethod = \"grid\"\n[[sweep.key]]\nkey = \"seed\"\nvalues = [1, 2]", "sweep.key[0].key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
