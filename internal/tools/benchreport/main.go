@@ -58,6 +58,12 @@ var figures = []figure{
 	{name: "Simulation, 1,000 runs × 1,000 nodes × 100 epochs, one mechanism", pkg: "./testnet/sim",
 		bench: "BenchmarkSimulation1000Runs", metric: "ns/op", target: 60e9,
 		baseline: "./testnet/sim:BenchmarkSimulation1000RunsOneWorker", benchtime: "1x"},
+	{name: "Simulation, 1,000 runs × 10,000 nodes × 100 epochs, one mechanism", pkg: "./testnet/sim",
+		bench: "BenchmarkSimulation10kNodes", metric: "ns/op", target: 120e9,
+		baseline: "./testnet/sim:BenchmarkSimulation10kNodesPerViewBlocks", benchtime: "1x"},
+	{name: "Simulation, one run of 1,000,000 validators × 100 epochs", pkg: "./testnet/sim",
+		bench: "BenchmarkSimulation1MValidators", metric: "ns/op", target: 30e9,
+		baseline: "./testnet/sim:BenchmarkSimulation1MValidatorsPerViewBlocks", benchtime: "1x"},
 }
 
 var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
