@@ -39,8 +39,8 @@ type soloNode struct {
 func startSoloNode(t *testing.T, supported ...string) *soloNode {
 	t.Helper()
 	g, keys, err := devchain.Generate(devchain.GenerateOptions{ChainID: "dash", EpochViews: 20, SafetyViews: 2,
-		Versions: map[string]string{"protocol": "1.0.0", "cadence": "1.0.0"},
-		Nodes:    []devchain.NodeSpec{{ID: "seq", Role: "consensus", Stake: 300}, {ID: "e1", Role: "execution", Stake: 200}},
+		Versions:          map[string]string{"protocol": "1.0.0", "cadence": "1.0.0"},
+		Nodes:             []devchain.NodeSpec{{ID: "seq", Role: "consensus", Stake: 300}, {ID: "e1", Role: "execution", Stake: 200}},
 		GovernanceMembers: 3, GovernanceThreshold: 2, Seed: []byte("dash")})
 	require.NoError(t, err)
 	sup, err := ParseSupported(append([]string{"protocol=1.0.0", "cadence=1.0.0"}, supported...))
