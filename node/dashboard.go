@@ -16,12 +16,19 @@ import (
 //go:embed web
 var webFiles embed.FS
 
-// registerDashboard adds the page and what only it needs to the public API.
-func (n *Node) registerDashboard(mux *http.ServeMux) {
+// DashboardAssets are the page's files (index.html, node.js, and the
+// common.js and style.css the testnet's page shares).
+func DashboardAssets() fs.FS {
 	static, err := fs.Sub(webFiles, "web")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
+	return static
+}
+
+// registerDashboard adds the page and what only it needs to the public API.
+func (n *Node) registerDashboard(mux *http.ServeMux) {
+	static := DashboardAssets()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, static, "index.html")
