@@ -39,7 +39,8 @@
       card.append(h("p", {}, `Epoch ${sig.epoch}: needs more than ${sig.threshold} of stake in every role below.`));
       for (const r of sig.roles) card.append(QG.bar(r, sig.threshold));
       card.append(h("div", { class: "timer" },
-        timer("to the cutoff", sig.views_to_cutoff, sig.views_to_cutoff * info.view_interval_seconds),
+        sig.views_to_cutoff > 0 ? timer("to the cutoff", sig.views_to_cutoff, sig.views_to_cutoff * info.view_interval_seconds)
+          : h("div", {}, h("div", { class: "k" }, "cutoff"), h("div", { class: "v" }, "passed"), h("div", { class: "sub" }, "readiness counts next epoch")),
         h("div", {}, h("div", { class: "k" }, "gossip"), h("div", { class: "v num" }, `${sig.live_signers} ready`),
           h("div", { class: "sub" }, "signers seen this epoch"))));
     }
@@ -105,7 +106,9 @@
       return h("div", { class: "lane", "data-component": c.component, "data-active": c.active, "data-versions": c.history.length },
         h("div", { class: "name" }, c.component, h("div", { class: "sub" }, "now " + c.active)), axis);
     });
-    return lanes.length ? lanes : [h("p", { class: "empty" }, "No component has a version yet.")];
+    if (!lanes.length) return [h("p", { class: "empty" }, "No component has a version yet.")];
+    lanes.push(h("p", { class: "sub legend" }, `● a version and the view it became active from   ○ a pending activation   | the head (view ${st.head.view}); views 0 to ${end}`));
+    return lanes;
   }
 
   function warnings(st, info) {
@@ -119,7 +122,8 @@
     });
   }
 
-  QG.poll(1000, document.getElementById("live"), async () => {
+  const every = Number(new URLSearchParams(location.search).get("every")) || 1000;
+  QG.poll(every, document.getElementById("live"), async () => {
     const [st, info] = await Promise.all([QG.getJSON("/status"), QG.getJSON("/ui/node.json")]);
     document.title = `quorumgate · ${st.node_id}`;
     document.getElementById("node-id").textContent = st.node_id;
