@@ -3,6 +3,7 @@ package testnet
 import (
 	"bytes"
 	"context"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/internal/browsertest"
+	"github.com/quorumgate/quorumgate/node"
 )
 
 var dashboardURL = regexp.MustCompile(`dashboard: (http://127\.0\.0\.1:\d+/)`)
@@ -47,14 +49,7 @@ func TestTestnetDashboardInBrowser(t *testing.T) {
 		t.Skip("starts real node processes; skipped with -short")
 	}
 	c := &tnCLI{t: t, bin: buildBinary(t), dir: filepath.Join(t.TempDir(), "tn"), pids: map[int]string{}}
-	defer func() {
-		c.run("down")
-		for pid, home := range c.pids {
-			if processAlive(pid, home) {
-				t.Errorf("node process %d (%s) outlived the testnet", pid, home)
-			}
-		}
-	}()
+	defer c.downAndCheck()
 	out := c.ok("up", "--nodes", "4", "--view-interval", "50ms", "--epoch-views", "40")
 	m := dashboardURL.FindStringSubmatch(out)
 	require.NotNil(t, m, "up prints the dashboard's URL:\n%s", out)
@@ -97,6 +92,7 @@ func TestTestnetDashboardInBrowser(t *testing.T) {
 	b.Screenshot("testnet-dashboard.png")
 	assert.Empty(t, b.Errors(), "the page logged errors")
 
+	assert.Equal(t, url, c.status().Dashboard, "status names the page while it runs")
 	again := c.ok("dashboard")
 	assert.Equal(t, "dashboard: "+url+"\n", again, "dashboard prints the same URL")
 	c.ok("down")
@@ -176,4 +172,36 @@ func TestDemoDashboardInBrowser(t *testing.T) {
 	assert.True(t, slices.Contains(seen, "LOCKED_IN") || slices.Contains(seen, "ACTIVE"), "states the page showed: %v", seen)
 	assert.Empty(t, errs, "the page logged errors while the demo ran")
 	assert.True(t, strings.Contains(out.String(), "protocol 2.0.0 is active on every node"), out.String())
+}
+
+// TestDashboardPageShowsAHalt renders a fixed status: a running node that
+// sees protocol-2 LOCKED_IN, one that halted for it, one stopped by a
+// command. The halted node gets a banner with its last words.
+func TestDashboardPageShowsAHalt(t *testing.T) {
+	av, eta := uint64(200), 12.5
+	running := &node.Status{NodeID: "seq", Head: node.HeadStatus{Height: 150, View: 151, Epoch: 3}, Peers: 2, Synced: true,
+		Deployments: []node.DeploymentStatus{{Name: "protocol-2", Component: "protocol", Version: "2.0.0", Mode: "governance",
+			State: "LOCKED_IN", SinceView: 20, ActivationView: &av, ETASeconds: &eta, ThisNodeSupports: true}},
+		Versions: []node.ComponentStatus{{Component: "protocol", Active: "1.0.0"}}}
+	halt := (&node.HaltError{Deployment: "protocol-2", Component: "protocol", Version: "2.0.0", ActivationView: 200}).Error()
+	status := NetStatus{ChainID: "fixed", EpochViews: 40, ViewInterval: "50ms", Nodes: []NodeState{
+		{ID: "seq", Role: "consensus", Stake: 400, Sequencer: true, API: "127.0.0.1:1", Process: "running", Supported: []string{"protocol=1.0.0", "protocol=2.0.0"}, Status: running},
+		{ID: "c2", Role: "consensus", Stake: 300, API: "127.0.0.1:2", Process: "exited", Exit: halt, Supported: []string{"protocol=1.0.0"}},
+		{ID: "c3", Role: "consensus", Stake: 200, API: "127.0.0.1:3", Process: "stopped", Supported: []string{"protocol=1.0.0"}},
+	}}
+	srv := httptest.NewServer(DashboardHandler(func() NetStatus { return status }))
+	defer srv.Close()
+	b := browsertest.New(t, 1400, 800)
+	b.Open(srv.URL + "/")
+	b.WaitFor("three rows", `document.querySelectorAll('#matrix-table tbody tr').length == 3`, 10*time.Second)
+	rows := browsertest.Eval[[]map[string]string](b, `[...document.querySelectorAll("#matrix-table tbody tr")].map(r => ({...r.dataset}))`)
+	assert.Equal(t, []map[string]string{{"node": "seq", "process": "running", "halted": "false"},
+		{"node": "c2", "process": "exited", "halted": "true"}, {"node": "c3", "process": "stopped", "halted": "false"}}, rows)
+	banner := browsertest.Eval[string](b, `document.querySelector('[data-halted="c2"]').textContent`)
+	assert.Equal(t, "c2 halted: "+halt+"Its operator upgrades it with node-plugin testnet upgrade c2 --supports protocol=2.0.0", banner)
+	card := browsertest.Eval[string](b, `document.querySelector('#deployments [data-deployment="protocol-2"]').textContent`)
+	assert.Contains(t, card, "Activates at view 200, in about 13s.")
+	assert.Contains(t, card, "1 LOCKED_IN")
+	b.Screenshot("testnet-dashboard-halt.png")
+	assert.Empty(t, b.Errors())
 }

@@ -86,7 +86,8 @@
       return h("tr", { "data-node": n.id, "data-process": n.process, "data-halted": halted(n), class: st ? "" : "down" },
         h("td", {}, h("b", {}, link), n.sequencer ? h("span", { class: "sub" }, " sequencer") : ""),
         h("td", {}, `${n.role} · ${n.stake}`),
-        h("td", { "data-col": "process" }, processCell(n), n.exit ? h("div", { class: "sub" }, n.exit.length > 90 ? n.exit.slice(0, 90) + "…" : n.exit) : ""),
+        // A halt's words are in the banner above; another exit's go here.
+        h("td", { "data-col": "process" }, processCell(n), n.exit && !halted(n) ? h("div", { class: "sub exit" }, n.exit) : ""),
         h("td", { "data-col": "version" }, st ? st.versions.map((c) => `${c.component} ${c.active}`).join(", ") : "—"),
         h("td", { "data-col": "runs" }, h("span", { class: "sub" }, (n.supported || []).join(", "))),
         h("td", { "data-col": "head", class: "num" }, st ? `${st.head.height} · view ${st.head.view} · epoch ${st.head.epoch}` : "—"),
@@ -109,8 +110,11 @@
       h("span", {}, "height ", h("b", {}, top)),
       h("span", {}, `epochs of ${s.epoch_views} views at ${s.view_interval} a view`),
     ]);
-    QG.replace("halts", s.nodes.filter(halted).map((n) => h("div", { class: "banner", "data-halted": n.id },
-      h("b", {}, `${n.id} halted: `), n.exit)));
+    QG.replace("halts", s.nodes.filter(halted).map((n) => {
+      const needs = /supports ([^\s=]+=\S+?)[\s,;)]/.exec(n.exit + " ");
+      return h("div", { class: "banner", "data-halted": n.id }, h("b", {}, `${n.id} halted: `), n.exit,
+        needs ? h("div", {}, "Its operator upgrades it with ", h("code", {}, `node-plugin testnet upgrade ${n.id} --supports ${needs[1]}`)) : null);
+    }));
     QG.replace("deployments", names.length ? names.map((name) => deploymentCard(s, name))
       : [h("p", { class: "empty" }, "No deployments yet: node-plugin testnet propose --name protocol-2 --version 2.0.0")]);
     QG.replace("matrix", matrix(s, names));
