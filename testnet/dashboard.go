@@ -100,6 +100,14 @@ func (t *Testnet) DashboardURL() string {
 	return "http://" + t.M.Dashboard.Addr + "/"
 }
 
+// RunningDashboardURL is the page's URL if its process runs, else "".
+func (t *Testnet) RunningDashboardURL() string {
+	if !t.dashboardRunning() {
+		return ""
+	}
+	return t.DashboardURL()
+}
+
 // DashboardLog is where the dashboard process writes.
 func (t *Testnet) DashboardLog() string { return filepath.Join(t.Dir, "dashboard.log") }
 

@@ -95,6 +95,9 @@ func TestTestnetDashboardInBrowser(t *testing.T) {
 	assert.Equal(t, url, c.status().Dashboard, "status names the page while it runs")
 	again := c.ok("dashboard")
 	assert.Equal(t, "dashboard: "+url+"\n", again, "dashboard prints the same URL")
+	_, errOut, code := c.run("dashboard", "--foreground")
+	assert.Equal(t, 2, code, "a second server on the same address is refused")
+	assert.Contains(t, errOut, "already runs at "+url)
 	c.ok("down")
 	assert.False(t, processAlive(dashPID, c.dir), "down stops the dashboard")
 }

@@ -80,9 +80,7 @@ func (t *Testnet) Status() NetStatus {
 		s.Nodes = append(s.Nodes, ns)
 	}
 	s.LockIns = lockIns(s.Nodes)
-	if t.dashboardRunning() {
-		s.Dashboard = t.DashboardURL()
-	}
+	s.Dashboard = t.RunningDashboardURL()
 	return s
 }
 

@@ -39,6 +39,9 @@ and down stops it; dashboard starts it again if it is not running.
 				fmt.Fprintf(stdout, "dashboard: %s\n", t.DashboardURL())
 				return nil
 			}
+			if url := t.RunningDashboardURL(); url != "" {
+				return usageError{fmt.Errorf("the testnet's page already runs at %s (testnet down stops it)", url)}
+			}
 			d, err := t.ServeDashboardHere(ctx)
 			if err != nil {
 				return err

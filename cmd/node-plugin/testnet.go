@@ -129,6 +129,9 @@ as a detached node-plugin process and waits until all are synced.
 On a folder that already holds a testnet it starts every node that is not
 running, where it was: stores, keys, ports and supported versions are kept.
 
+It also starts the testnet's live web page (a matrix of nodes x deployments)
+and prints its URL; testnet dashboard prints it again, down stops it.
+
 --host sets the address the nodes' libp2p listens on and announces, so that
 nodes on other machines can join (see the README); the HTTP APIs always stay
 on 127.0.0.1.`,
