@@ -2,10 +2,14 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,4 +164,39 @@ func TestGrafanaDashboardShape(t *testing.T) {
 			assert.Regexp(t, metricName, tg.Expr, p.Title)
 		}
 	}
+}
+
+// TestGrafanaQueriesParse hands every query of the Grafana dashboard to
+// promtool, as recording rules with Grafana's variables filled in, so a
+// PromQL mistake in a panel fails here rather than as an empty panel.
+func TestGrafanaQueriesParse(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	require.NoError(t, err, "promtool not found: apt-get install prometheus (.ci/run does)")
+	data, err := os.ReadFile("../deploy/grafana/quorumgate.json")
+	require.NoError(t, err)
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(data, &dash))
+	vars := strings.NewReplacer("$__rate_interval", "5m", "$instance", ".*")
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: grafana\n    rules:\n")
+	n := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			n++
+			expr, _ := json.Marshal(vars.Replace(tg.Expr)) // a JSON string is a YAML string
+			fmt.Fprintf(&rules, "      - record: grafana:query_%d\n        expr: %s\n", n, expr)
+		}
+	}
+	require.Greater(t, n, 15)
+	path := filepath.Join(t.TempDir(), "grafana-queries.yml")
+	require.NoError(t, os.WriteFile(path, []byte(rules.String()), 0o644))
+	out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput()
+	assert.NoError(t, err, "promtool on the dashboard's queries:\n%s\n%s", out, rules.String())
 }
