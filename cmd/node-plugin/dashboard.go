@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -39,7 +40,8 @@ and down stops it; dashboard starts it again if it is not running.
 				fmt.Fprintf(stdout, "dashboard: %s\n", t.DashboardURL())
 				return nil
 			}
-			if url := t.RunningDashboardURL(); url != "" {
+			// up starts this very command detached, recording its pid first.
+			if url := t.RunningDashboardURL(); url != "" && t.M.Dashboard.PID != os.Getpid() {
 				return usageError{fmt.Errorf("the testnet's page already runs at %s (testnet down stops it)", url)}
 			}
 			d, err := t.ServeDashboardHere(ctx)
