@@ -210,6 +210,7 @@ func (n *Node) stopped(err error) {
 	var he *HaltError
 	if errors.As(err, &he) {
 		n.log.Error(err.Error())
+		n.handOverToCosmovisor(he) // cosmovisor.go
 	}
 	n.cancel()
 }

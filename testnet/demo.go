@@ -42,6 +42,9 @@ type DemoOptions struct {
 	ViewInterval time.Duration // default 20ms
 	EpochViews   uint64        // default 50
 	Out          io.Writer
+	// Dashboard is where the live page is served while the demo runs
+	// (host:port; default 127.0.0.1:0, a free port; "off": none).
+	Dashboard string
 }
 
 // NodeResult is one row of the summary.
@@ -180,6 +183,8 @@ type demo struct {
 	g     *devchain.Genesis
 	keys  *devchain.Keys
 	procs []*proc
+	// dashboard serves the live page while the demo runs.
+	dashboard *Dashboard
 }
 
 func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.o.Out, format+"\n", args...) }
@@ -189,6 +194,9 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	d.say("testnet in %s: %d nodes, epochs of %d views at %s a view", d.o.Dir, d.o.Nodes, d.o.EpochViews, d.o.ViewInterval)
+	if err := d.serveDashboard(); err != nil { // dashboard.go
+		return nil, err
+	}
 	for _, p := range d.procs {
 		if err := d.start(p, false); err != nil {
 			return nil, err
@@ -389,6 +397,9 @@ func (d *demo) stopForUpgrade(p *proc) error {
 func (d *demo) teardown() {
 	for _, p := range d.procs {
 		d.stop(p)
+	}
+	if d.dashboard != nil {
+		d.dashboard.Close()
 	}
 }
 

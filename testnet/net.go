@@ -44,6 +44,8 @@ type Manifest struct {
 	// to the folder), in member order; the genesis threshold is 2.
 	GovernanceKeys []string       `json:"governance_keys"`
 	Nodes          []ManifestNode `json:"nodes"`
+	// Dashboard is the testnet's page (dashboard.go).
+	Dashboard *ManifestDashboard `json:"dashboard,omitempty"`
 }
 
 // ManifestNode is one node of the testnet.
@@ -169,6 +171,12 @@ func Up(ctx context.Context, o UpOptions) (*Testnet, error) {
 	})
 	if err == nil {
 		err = t.WaitSynced(ctx, started, o.SyncTimeout)
+	}
+	if err == nil {
+		// The page is a convenience: the testnet stands without it.
+		if derr := t.StartDashboard(ctx); derr != nil { // dashboard.go
+			fmt.Fprintf(o.Out, "the dashboard did not start: %v\n", derr)
+		}
 	}
 	if err != nil {
 		// Leave nothing half up: stop what this call started.
@@ -505,6 +513,7 @@ func (t *Testnet) Down() error {
 		for i := range t.M.Nodes {
 			t.stop(&t.M.Nodes[i])
 		}
+		t.stopDashboard()
 		return nil
 	})
 }

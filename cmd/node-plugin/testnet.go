@@ -32,7 +32,8 @@ The other commands manage an interactive testnet that lives in a folder
 (--dir, default $QUORUMGATE_TESTNET_DIR or ./quorumgate-testnet): up creates
 and starts it (or restarts it where it was), status shows every node's view
 side by side, upgrade/stop/start play an operator, propose and cancel play the
-governance committee, logs shows a node's log, down stops it all.
+governance committee, logs shows a node's log, dashboard prints the URL of
+the testnet's live web page, down stops it all.
 
 Its nodes run detached, each in its own process group, with its log in
 DIR/NODE/node.log; DIR/testnet.json records them.`,
@@ -44,7 +45,7 @@ DIR/NODE/node.log; DIR/testnet.json records them.`,
 	tn.AddCommand(newTestnetDemoCommand(stdout), newTestnetUpCommand(stdout), newTestnetStatusCommand(stdout),
 		newTestnetUpgradeCommand(stdout), newTestnetStopCommand(stdout), newTestnetStartCommand(stdout),
 		newProposeCommand(stdout, &testnetGovernance{}), newCancelCommand(stdout, &testnetGovernance{}),
-		newTestnetLogsCommand(stdout), newTestnetDownCommand(stdout))
+		newTestnetLogsCommand(stdout), newTestnetDownCommand(stdout), newTestnetDashboardCommand(stdout))
 	return tn
 }
 
@@ -84,6 +85,7 @@ and log (node.log) for inspection.`,
 	demo.Flags().Uint64Var(&o.Seed, "seed", 1, "seed for the operators' timing")
 	demo.Flags().DurationVar(&o.ViewInterval, "view-interval", 20*time.Millisecond, "time between views")
 	demo.Flags().Uint64Var(&o.EpochViews, "epoch-views", 50, "views per epoch")
+	demo.Flags().StringVar(&o.Dashboard, "dashboard", "127.0.0.1:0", `where to serve the live page while the demo runs ("off": none)`)
 	return demo
 }
 
@@ -127,6 +129,9 @@ as a detached node-plugin process and waits until all are synced.
 On a folder that already holds a testnet it starts every node that is not
 running, where it was: stores, keys, ports and supported versions are kept.
 
+It also starts the testnet's live web page (a matrix of nodes x deployments)
+and prints its URL; testnet dashboard prints it again, down stops it.
+
 --host sets the address the nodes' libp2p listens on and announces, so that
 nodes on other machines can join (see the README); the HTTP APIs always stay
 on 127.0.0.1.`,
@@ -157,7 +162,11 @@ on 127.0.0.1.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "\nevery node is synced\n\n")
+			fmt.Fprintf(stdout, "\nevery node is synced\n")
+			if url := t.DashboardURL(); url != "" {
+				fmt.Fprintf(stdout, "dashboard: %s (node-plugin testnet dashboard prints it again)\n", url)
+			}
+			fmt.Fprintln(stdout)
 			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "node\trole\tstake\tapi\tlog\t--bootstrap address")
 			for _, n := range t.M.Nodes {
