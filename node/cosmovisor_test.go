@@ -63,7 +63,7 @@ func TestHaltWritesCosmovisorInfo(t *testing.T) {
 	s := startSoloNode(t) // runs protocol 1.0.0 only
 	_, view := s.headEpochView()
 	path := filepath.Join(s.cfg.Home, CosmovisorInfoFile)
-	s.propose(t, activation.Proposal{Name: "protocol-2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: view + 30})
+	s.propose(t, activation.Proposal{Name: "protocol-2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: view + 60})
 	eventually(t, 10*time.Second, "protocol-2 is LOCKED_IN", func() bool {
 		d, ok := s.Head().Deployment("protocol-2")
 		return ok && d.Status == activation.LockedIn
