@@ -28,9 +28,13 @@ package chain
 
 import (
 	"context"
+
+	"github.com/quorumgate/quorumgate/activation"
 )
 
-// FinalizedBlock is one finalized block as the node receives it.
+// FinalizedBlock is one finalized block as the node receives it, with what
+// applying it did (as etcd raft hands its caller a Ready): the node reacts
+// to Events, it never polls the head for them.
 type FinalizedBlock struct {
 	Height, View, Epoch uint64
 	// Payload is the canonical encoding of an activation.WireBlock.
@@ -38,6 +42,9 @@ type FinalizedBlock struct {
 	// StateID is the protocol state ID after the block, as the chain
 	// committed to it; a node whose own Apply disagrees must stop.
 	StateID [32]byte
+	// Events are what activation.Apply reported for the block, in rule
+	// order: activation.Transition and activation.Rejection values.
+	Events []activation.Event
 }
 
 // ItemKind says what a submitted payload item is.
@@ -61,4 +68,13 @@ type Chain interface {
 	Submit(ctx context.Context, kind ItemKind, payload []byte) error
 	// CurrentView is the chain's latest view (possibly not yet finalized).
 	CurrentView() uint64
+	// Head is the protocol state after the last finalized block this node
+	// applied (the genesis state before the first).
+	Head() *activation.State
+	// Synced reports whether this node follows the chain's head, rather
+	// than catching up.
+	Synced() bool
+	// Err says why the chain stopped on its own (nil while it runs, or
+	// after a Close): a halt, a state mismatch, a storage failure.
+	Err() error
 }

@@ -14,7 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/quorumgate/quorumgate/chain/devchain"
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/engine"
 	"github.com/quorumgate/quorumgate/internal/config"
 	"github.com/quorumgate/quorumgate/node"
 	"github.com/quorumgate/quorumgate/storage"
@@ -146,7 +147,11 @@ Exit codes:
 			if err != nil {
 				return usageError{err}
 			}
-			g, err := devchain.Load(cfg.Genesis)
+			g, err := chain.LoadGenesis(cfg.Genesis)
+			if err != nil {
+				return usageError{err}
+			}
+			newEngine, err := pickEngine(cfg, home)
 			if err != nil {
 				return usageError{err}
 			}
@@ -164,7 +169,7 @@ Exit codes:
 			defer stop()
 			n, err := node.Start(ctx, node.Config{Home: home, Genesis: g, NodeID: cfg.NodeID, StakingKey: sk, P2PKey: pk,
 				ListenAddrs: cfg.Listen, Peers: cfg.ParsedPeers(), Supported: sup, Hook: cfg.Hook,
-				ViewInterval: cfg.ViewIntervalDuration(), Logger: slog.New(handler), APIListen: cfg.API.Listen, AdminListen: cfg.API.Admin})
+				ViewInterval: cfg.ViewIntervalDuration(), Engine: newEngine, Logger: slog.New(handler), APIListen: cfg.API.Listen, AdminListen: cfg.API.Admin})
 			if err != nil {
 				return err
 			}
@@ -184,4 +189,13 @@ Exit codes:
 	cmd.Flags().StringVar(&home, "home", "", "the node home (node-plugin init creates one)")
 	config.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// pickEngine is the composition root's choice of consensus engine.
+func pickEngine(cfg config.Config, home string) (node.NewEngine, error) {
+	switch cfg.Engine {
+	case engine.Devchain:
+		return engine.NewDevchain, nil
+	}
+	return nil, engine.Check(cfg.Engine)
 }
