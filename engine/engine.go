@@ -6,6 +6,7 @@ package engine
 import (
 	"fmt"
 
+	"github.com/quorumgate/quorumgate/chain/cometbft"
 	"github.com/quorumgate/quorumgate/chain/devchain"
 	"github.com/quorumgate/quorumgate/node"
 )
@@ -28,6 +29,14 @@ var Names = []string{Devchain, CometBFT}
 func NewDevchain(env node.EngineEnv) (node.Engine, error) {
 	return devchain.New(devchain.Options{Genesis: env.Genesis, Store: env.Store, NodeID: env.NodeID,
 		StakingKey: env.StakingKey, Interval: env.ViewInterval, Guard: env.Guard})
+}
+
+// NewCometBFT builds the CometBFT engine with the node's CometBFT settings.
+func NewCometBFT(s cometbft.Settings) node.NewEngine {
+	return func(env node.EngineEnv) (node.Engine, error) {
+		return cometbft.New(cometbft.Options{Genesis: env.Genesis, Store: env.Store, Home: env.Home, NodeID: env.NodeID,
+			Key: env.P2PKey, Interval: env.ViewInterval, Guard: env.Guard, Settings: s, Logger: env.Logger})
+	}
 }
 
 // Check reports whether name is an engine.

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/p2p"
@@ -37,6 +39,9 @@ type EngineEnv struct {
 	Home       string
 	NodeID     string
 	StakingKey signal.PrivateKey
+	// P2PKey is the node's libp2p key (the CometBFT engine signs votes
+	// with it: its public key is in the genesis, as the peer ID).
+	P2PKey crypto.PrivKey
 	// ViewInterval paces the devchain's sequencer (and CometBFT's blocks).
 	ViewInterval time.Duration
 	// Guard is asked before any block is finalized, with the head state and

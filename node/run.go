@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	c, err := cfg.Engine(EngineEnv{Genesis: g, Store: store, Home: cfg.Home, NodeID: cfg.NodeID, StakingKey: cfg.StakingKey,
-		ViewInterval: cfg.ViewInterval, Guard: Guard(cfg.Supported), Logger: cfg.Logger.With("node", cfg.NodeID)})
+		P2PKey: cfg.P2PKey, ViewInterval: cfg.ViewInterval, Guard: Guard(cfg.Supported), Logger: cfg.Logger.With("node", cfg.NodeID)})
 	if err != nil {
 		store.Close()
 		return nil, err

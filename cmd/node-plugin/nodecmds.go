@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/chain/cometbft"
 	"github.com/quorumgate/quorumgate/engine"
 	"github.com/quorumgate/quorumgate/internal/config"
 	"github.com/quorumgate/quorumgate/node"
@@ -151,7 +153,7 @@ Exit codes:
 			if err != nil {
 				return usageError{err}
 			}
-			newEngine, err := pickEngine(cfg, home)
+			newEngine, err := pickEngine(cfg, g, home)
 			if err != nil {
 				return usageError{err}
 			}
@@ -191,11 +193,22 @@ Exit codes:
 	return cmd
 }
 
-// pickEngine is the composition root's choice of consensus engine.
-func pickEngine(cfg config.Config, home string) (node.NewEngine, error) {
+// pickEngine is the composition root's choice of consensus engine. The
+// CometBFT settings and the genesis the CometBFT genesis derives from are
+// checked here, so a bad one is exit 2 before anything starts.
+func pickEngine(cfg config.Config, g *chain.Genesis, home string) (node.NewEngine, error) {
 	switch cfg.Engine {
 	case engine.Devchain:
 		return engine.NewDevchain, nil
+	case engine.CometBFT:
+		s := cometbft.Settings{P2PListen: cfg.CometBFT.P2PListen, PersistentPeers: cfg.CometBFT.PersistentPeers, RPCListen: cfg.CometBFT.RPCListen}
+		if _, err := cometbft.Config(filepath.Join(home, "cometbft"), cfg.ViewIntervalDuration(), s); err != nil {
+			return nil, err
+		}
+		if _, err := cometbft.GenesisDoc(g); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Genesis, err)
+		}
+		return engine.NewCometBFT(s), nil
 	}
 	return nil, engine.Check(cfg.Engine)
 }
