@@ -49,7 +49,11 @@ already holds keys.`,
 				return usageError{err}
 			}
 			id.NodeID = nodeID
-			return printJSON(stdout, id)
+			out, err := withCometBFTNodeID(home, id)
+			if err != nil {
+				return err
+			}
+			return printJSON(stdout, out)
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "the node home to create")
@@ -79,11 +83,15 @@ func newKeysCommand(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			out, err := withCometBFTNodeID(home, id)
+			if err != nil {
+				return err
+			}
 			switch output {
 			case "json":
-				return printJSON(stdout, id)
+				return printJSON(stdout, out)
 			case "text":
-				fmt.Fprintf(stdout, "staking key  %s\nproof        %s\npeer ID      %s\n", id.StakingKey, id.PoP, id.PeerID)
+				fmt.Fprintf(stdout, "staking key  %s\nproof        %s\npeer ID      %s\ncometbft ID  %s\n", id.StakingKey, id.PoP, id.PeerID, out.CometBFTNodeID)
 				return nil
 			}
 			return usageError{fmt.Errorf("--output %q: allowed are text, json", output)}
@@ -211,4 +219,25 @@ func pickEngine(cfg config.Config, g *chain.Genesis, home string) (node.NewEngin
 		return engine.NewCometBFT(s), nil
 	}
 	return nil, engine.Check(cfg.Engine)
+}
+
+// publicIdentity is what init and keys show print: the node's identity for
+// the genesis, and its CometBFT node ID for other nodes' persistent_peers.
+type publicIdentity struct {
+	node.Identity
+	CometBFTNodeID string `json:"cometbft_node_id"`
+}
+
+// withCometBFTNodeID adds the CometBFT node ID, which derives from the
+// home's libp2p key (the same key signs CometBFT votes; see chain/cometbft).
+func withCometBFTNodeID(home string, id node.Identity) (publicIdentity, error) {
+	_, pk, _, err := node.LoadKeys(home, id.NodeID)
+	if err != nil {
+		return publicIdentity{}, err
+	}
+	cid, err := cometbft.NodeID(pk)
+	if err != nil {
+		return publicIdentity{}, err
+	}
+	return publicIdentity{Identity: id, CometBFTNodeID: cid}, nil
 }
