@@ -85,6 +85,8 @@ type App struct {
 	log      *slog.Logger
 	// byzantine, set by tests only, rewrites the proposals this node makes.
 	byzantine func(*activation.WireBlock)
+	// onCommit, set by benchmarks only, sees every committed WireBlock.
+	onCommit func(activation.WireBlock)
 
 	mu         sync.Mutex
 	atts       map[attKey]map[string]signal.Attestation
@@ -426,6 +428,9 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	}
 	if err := a.store.Commit(p.block, p.next); err != nil {
 		return nil, a.fail(err)
+	}
+	if a.onCommit != nil {
+		a.onCommit(p.wire)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -11,13 +11,10 @@ import (
 	"sync"
 	"time"
 
-	dbm "github.com/cometbft/cometbft-db"
 	cmtcfg "github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
-	cmtnode "github.com/cometbft/cometbft/node"
 	cmtp2p "github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
-	"github.com/cometbft/cometbft/proxy"
 	"github.com/cometbft/cometbft/types"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
@@ -72,27 +69,7 @@ type Engine struct {
 	wg     sync.WaitGroup
 
 	mu   sync.Mutex
-	node *cmtnode.Node
-	dbs  []dbm.DB // CometBFT's databases, closed by Close (see lateClose)
-}
-
-// lateClose keeps CometBFT from closing its databases when it stops: its
-// per-peer consensus routines (v0.38) wake from a sleep and read the block
-// store after the node stopped, which panics on a closed database. Close
-// waits them out and closes the databases itself.
-type lateClose struct{ dbm.DB }
-
-func (lateClose) Close() error { return nil }
-
-func (e *Engine) openDB(ctx *cmtcfg.DBContext) (dbm.DB, error) {
-	db, err := cmtcfg.DefaultDBProvider(ctx)
-	if err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	e.dbs = append(e.dbs, db)
-	e.mu.Unlock()
-	return lateClose{db}, nil
+	proc *process
 }
 
 // New prepares the engine: it derives the CometBFT genesis and checks the
@@ -162,6 +139,16 @@ func Config(root string, interval time.Duration, s Settings) (*cmtcfg.Config, er
 	return cfg, nil
 }
 
+// ensureDirs makes CometBFT's config and data folders.
+func ensureDirs(cfg *cmtcfg.Config) error {
+	for _, dir := range []string{filepath.Dir(cfg.GenesisFile()), filepath.Dir(cfg.PrivValidatorStateFile())} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // IsValidator reports whether this node votes (a consensus-role node of the
 // genesis with stake); others run CometBFT as full nodes.
 func (e *Engine) IsValidator() bool { return IsValidator(e.opts.Genesis, e.opts.NodeID) }
@@ -187,10 +174,8 @@ func (e *Engine) Start(net *p2p.Node) error {
 	if err != nil {
 		return err
 	}
-	for _, dir := range []string{filepath.Dir(e.cfg.GenesisFile()), filepath.Dir(e.cfg.PrivValidatorStateFile())} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
+	if err := ensureDirs(e.cfg); err != nil {
+		return err
 	}
 	if err := e.genesis.SaveAs(e.cfg.GenesisFile()); err != nil {
 		return err
@@ -209,28 +194,15 @@ func (e *Engine) Start(net *p2p.Node) error {
 		pv = privval.NewFilePV(key, e.cfg.PrivValidatorKeyFile(), e.cfg.PrivValidatorStateFile())
 		pv.Save()
 	}
-	doc := e.genesis
-	n, err := cmtnode.NewNodeWithContext(e.ctx, e.cfg, pv, nodeKey, proxy.NewLocalClientCreator(e.app),
-		func() (*types.GenesisDoc, error) { return doc, nil }, e.openDB,
-		cmtnode.DefaultMetricsProvider(e.cfg.Instrumentation), newLogger(e.opts.Logger))
+	p, err := startProcess(e.ctx, e.cfg, pv, nodeKey, e.app, e.genesis, newLogger(e.opts.Logger))
 	if err != nil {
-		e.closeDBs()
 		if aerr := e.app.Err(); aerr != nil {
 			return aerr // a halt found while replaying blocks
 		}
 		return fmt.Errorf("cometbft: %w", err)
 	}
-	if err := n.Start(); err != nil {
-		n.Stop()            //nolint:errcheck // closes what NewNode opened
-		n.ProxyApp().Stop() //nolint:errcheck // see Close
-		e.closeDBs()
-		if aerr := e.app.Err(); aerr != nil {
-			return aerr
-		}
-		return fmt.Errorf("cometbft: %w", err)
-	}
 	e.mu.Lock()
-	e.node = n
+	e.proc = p
 	e.mu.Unlock()
 	return nil
 }
@@ -239,32 +211,13 @@ func (e *Engine) Start(net *p2p.Node) error {
 func (e *Engine) Close() {
 	e.cancel()
 	e.mu.Lock()
-	n := e.node
-	e.node = nil
+	p := e.proc
+	e.proc = nil
 	e.mu.Unlock()
-	if n != nil {
-		if n.IsRunning() {
-			n.Stop() //nolint:errcheck // stopping twice is the only error
-		}
-		n.Wait()
-		// CometBFT v0.38's Node.OnStop leaves its ABCI connections running.
-		n.ProxyApp().Stop() //nolint:errcheck // already stopped is fine
-		// Its peer routines sleep up to four times between their checks
-		// that the node runs (see lateClose).
-		time.Sleep(5*e.cfg.Consensus.PeerQueryMaj23SleepDuration + e.cfg.Consensus.PeerGossipSleepDuration)
+	if p != nil {
+		p.stop()
 	}
-	e.closeDBs()
 	e.wg.Wait()
-}
-
-func (e *Engine) closeDBs() {
-	e.mu.Lock()
-	dbs := e.dbs
-	e.dbs = nil
-	e.mu.Unlock()
-	for _, db := range dbs {
-		db.Close()
-	}
 }
 
 // Err implements chain.Chain.
@@ -284,9 +237,9 @@ func (e *Engine) CurrentView() uint64 {
 // seconds at least).
 func (e *Engine) Synced() bool {
 	e.mu.Lock()
-	n := e.node
+	p := e.proc
 	e.mu.Unlock()
-	if n == nil || n.ConsensusReactor().WaitSync() {
+	if p == nil || p.node.ConsensusReactor().WaitSync() {
 		return false
 	}
 	return e.app.sinceCommit() < max(10*e.cfg.Consensus.TimeoutCommit+e.cfg.Consensus.TimeoutPropose, 2*time.Second)
