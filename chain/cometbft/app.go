@@ -88,7 +88,16 @@ type App struct {
 	// onCommit, set by benchmarks only, sees every committed WireBlock.
 	onCommit func(activation.WireBlock)
 
-	mu         sync.Mutex
+	// writes carries committed blocks to the writer goroutine, which
+	// stores each in one synced batch while consensus goes on (see Commit).
+	writes     chan pendingBlock
+	writerDone chan struct{}
+	closeOnce  sync.Once
+
+	mu sync.Mutex
+	// head is the state after the last Commit: what consensus builds on,
+	// possibly ahead of the store by the blocks the writer has not synced.
+	head       *activation.State
 	atts       map[attKey]map[string]signal.Attestation
 	gov        [][]byte // canonical chain.GovernanceMessage, in arrival order
 	pending    *pendingBlock
@@ -110,19 +119,57 @@ type pendingBlock struct {
 }
 
 // NewApp builds the application on a store opened with the genesis state.
+// It owns one goroutine, the store's writer: Close stops it.
 func NewApp(g *chain.Genesis, store *storage.Store, guard func(*activation.State, uint64) error, log *slog.Logger) *App {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &App{genesis: g, store: store, verifier: &activation.Verifier{Params: g.Params(), Committee: g.Committee()},
+	head, _ := store.Head()
+	a := &App{genesis: g, store: store, verifier: &activation.Verifier{Params: g.Params(), Committee: g.Committee()},
 		guard: guard, log: log, atts: map[attKey]map[string]signal.Attestation{}, notify: make(chan struct{}),
-		failed: make(chan struct{})}
+		failed: make(chan struct{}), head: head, writes: make(chan pendingBlock, 1), writerDone: make(chan struct{})}
+	go a.writer()
+	return a
+}
+
+// Close waits for the blocks handed to the writer to be stored, and stops
+// it. Call it after CometBFT stopped.
+func (a *App) Close() {
+	a.closeOnce.Do(func() { close(a.writes) })
+	<-a.writerDone
+}
+
+// writer stores committed blocks in order, each in one synced batch, and
+// then delivers them to the node.
+func (a *App) writer() {
+	defer close(a.writerDone)
+	for p := range a.writes {
+		if a.Err() != nil {
+			continue // a failed write stops everything after it
+		}
+		if err := a.store.Commit(p.block, p.next); err != nil {
+			a.fail(err)
+			continue
+		}
+		a.mu.Lock()
+		a.lastCommit = time.Now()
+		close(a.notify)
+		a.notify = make(chan struct{})
+		a.mu.Unlock()
+	}
+}
+
+// consensusHead is the state consensus builds the next block on.
+func (a *App) consensusHead() *activation.State {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.head
 }
 
 // views: the block at CometBFT height h has view h and quorumgate height h-1.
 func views(h int64) (height, view uint64) { return uint64(h) - 1, uint64(h) }
 
-// Head returns the state after the last committed block.
+// Head returns the state after the last block stored (synced).
 func (a *App) Head() *activation.State {
 	s, _ := a.store.Head()
 	return s
@@ -211,7 +258,7 @@ func (a *App) CheckTx(context.Context, *abci.RequestCheckTx) (*abci.ResponseChec
 
 // PrepareProposal builds this proposer's WireBlock from its pool.
 func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {
-	head := a.Head()
+	head := a.consensusHead()
 	wire := a.build(head, req.Height, min(req.MaxTxBytes, MaxWireBytes))
 	if a.byzantine != nil {
 		a.byzantine(&wire)
@@ -329,7 +376,7 @@ func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposa
 	default:
 		return reject("%d transactions: a block holds one WireBlock at most", len(req.Txs))
 	}
-	if why := a.check(a.Head(), req.Height, req.Txs[0]); why != "" {
+	if why := a.check(a.consensusHead(), req.Height, req.Txs[0]); why != "" {
 		return reject("%s", why)
 	}
 	return accept, nil
@@ -370,7 +417,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	if err := a.Err(); err != nil {
 		return nil, err
 	}
-	head := a.Head()
+	head := a.consensusHead()
 	if h, _, ok := head.Head(); ok && uint64(req.Height) != h+2 || !ok && req.Height != 1 {
 		return nil, a.fail(fmt.Errorf("cometbft: block at height %d does not follow the application's head", req.Height))
 	}
@@ -416,28 +463,30 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: id[:]}, nil
 }
 
-// Commit stores the finalized block and its state in one synced batch and
-// delivers it.
+// Commit hands the finalized block to the writer, which stores it and the
+// state after it in one synced batch and then delivers it to the node,
+// while consensus runs the next height: the fsync is off consensus's
+// critical path. A crash before the batch is synced loses nothing: Info
+// reports the store's head, and CometBFT's handshake replays the blocks
+// from its own block store (at most two, the writer's queue being one).
 func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit, error) {
+	if err := a.Err(); err != nil {
+		return nil, err
+	}
 	a.mu.Lock()
 	p := a.pending
 	a.pending = nil
+	if p != nil {
+		a.head = p.next
+		a.prune(p.wire)
+	}
 	a.mu.Unlock()
-	if p == nil {
-		return &abci.ResponseCommit{}, nil
+	if p != nil {
+		a.writes <- *p
 	}
-	if err := a.store.Commit(p.block, p.next); err != nil {
-		return nil, a.fail(err)
-	}
-	if a.onCommit != nil {
+	if a.onCommit != nil && p != nil {
 		a.onCommit(p.wire)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.prune(p.wire)
-	a.lastCommit = time.Now()
-	close(a.notify)
-	a.notify = make(chan struct{})
 	return &abci.ResponseCommit{}, nil
 }
 

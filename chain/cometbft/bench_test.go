@@ -148,14 +148,16 @@ func BenchmarkBlocks(b *testing.B) {
 		kv += net.blocksPerSecond(b, 5*time.Second)
 		net.stop()
 		var stores []*storage.Store
+		var apps []*App
 		net = startBenchNet(b, g, keys, doc, func(i int) abcitypes.Application {
 			app, store := quorumgateApp(b, g, b.TempDir())
-			stores = append(stores, store)
+			stores, apps = append(stores, store), append(apps, app)
 			return app
 		})
 		qg += net.blocksPerSecond(b, 5*time.Second)
 		net.stop()
-		for _, s := range stores {
+		for i, s := range stores {
+			apps[i].Close()
 			s.Close()
 		}
 	}
@@ -254,7 +256,8 @@ func BenchmarkReadinessToFinalized(b *testing.B) {
 			}
 		}
 		net.stop()
-		for _, s := range stores {
+		for i, s := range stores {
+			apps[i].Close()
 			s.Close()
 		}
 		latencies = append(latencies, got...)

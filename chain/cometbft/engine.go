@@ -217,6 +217,7 @@ func (e *Engine) Close() {
 	if p != nil {
 		p.stop()
 	}
+	e.app.Close()
 	e.wg.Wait()
 }
 
@@ -298,7 +299,7 @@ func (e *Engine) App() *App { return e.app }
 
 var _ chain.Chain = (*Engine)(nil)
 
-// logger hands CometBFT's log to slog: its errors as warnings (a peer gone,
+// logger hands CometBFT's log to slog: its errors at info level (a peer gone,
 // a timeout are routine in a BFT network), the rest at debug level.
 type logger struct{ l *slog.Logger }
 
@@ -306,7 +307,7 @@ func newLogger(l *slog.Logger) cmtlog.Logger { return logger{l.With("engine", "c
 
 func (l logger) Debug(msg string, kv ...any) { l.l.Debug(msg, kv...) }
 func (l logger) Info(msg string, kv ...any)  { l.l.Debug(msg, kv...) }
-func (l logger) Error(msg string, kv ...any) { l.l.Warn(msg, kv...) }
+func (l logger) Error(msg string, kv ...any) { l.l.Info(msg, kv...) }
 func (l logger) With(kv ...any) cmtlog.Logger {
 	return logger{l.l.With(kv...)}
 }
