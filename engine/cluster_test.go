@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/node"
 	"github.com/quorumgate/quorumgate/signal"
+	"github.com/quorumgate/quorumgate/storage"
 )
 
 // cluster is an in-process quorumgate network on CometBFT: four validators
@@ -132,6 +134,16 @@ func (c *cluster) closeAll() {
 func (c *cluster) height(id string) uint64 {
 	h, _, _ := c.nodes[id].Head().Head()
 	return h
+}
+
+// storeHead reads the head of a stopped node's store.
+func (c *cluster) storeHead(id string) *activation.State {
+	c.t.Helper()
+	s, err := storage.Open(filepath.Join(c.homes[id], "store"), storage.Options{ChainID: c.g.ChainID, GenesisHash: c.g.Hash(), Genesis: c.g.State()})
+	require.NoError(c.t, err)
+	defer s.Close()
+	head, _ := s.Head()
+	return head
 }
 
 func (c *cluster) status(id, dep string) activation.Status {

@@ -148,6 +148,15 @@ func TestCometBFTGovernanceHaltAndResume(t *testing.T) {
 	for id := range c.nodes {
 		assert.Equal(t, activation.Active, c.status(id, "g2"), id)
 	}
+	// Restarted with the same binary, they halt again: CometBFT's handshake
+	// replays the block they must not finalize.
+	for _, id := range late {
+		var he *node.HaltError
+		err := c.tryStart(id)
+		require.True(t, errors.As(err, &he), "%s restarted without 2.0.0: %v", id, err)
+		_, v, _ := c.storeHead(id).Head()
+		assert.Less(t, v, at, "%s finalized the activation view", id)
+	}
 	for _, id := range late {
 		c.start(id, "protocol=2.0.0")
 	}

@@ -180,6 +180,12 @@ Exit codes:
 			n, err := node.Start(ctx, node.Config{Home: home, Genesis: g, NodeID: cfg.NodeID, StakingKey: sk, P2PKey: pk,
 				ListenAddrs: cfg.Listen, Peers: cfg.ParsedPeers(), Supported: sup, Hook: cfg.Hook,
 				ViewInterval: cfg.ViewIntervalDuration(), Engine: newEngine, Logger: slog.New(handler), APIListen: cfg.API.Listen, AdminListen: cfg.API.Admin})
+			var he *node.HaltError
+			if errors.As(err, &he) {
+				// CometBFT's handshake replayed a block this binary must not
+				// finalize: the same halt as at run time.
+				return haltExit{err}
+			}
 			if err != nil {
 				return err
 			}
@@ -189,7 +195,6 @@ Exit codes:
 			}
 			stopErr := n.Err()
 			n.Close()
-			var he *node.HaltError
 			if errors.As(stopErr, &he) {
 				return haltExit{stopErr}
 			}
