@@ -43,6 +43,11 @@ type cluster struct {
 var validators = []string{"c1", "c2", "c3", "c4"}
 
 func newCluster(t *testing.T, epochViews uint64) *cluster {
+	return newClusterWith(t, epochViews, nil)
+}
+
+// newClusterWith lets edit change the genesis (in its file form) first.
+func newClusterWith(t *testing.T, epochViews uint64, edit func(g *chain.Genesis)) *cluster {
 	t.Helper()
 	specs := []chain.NodeSpec{}
 	for _, id := range validators {
@@ -52,6 +57,13 @@ func newCluster(t *testing.T, epochViews uint64) *cluster {
 	g, keys, err := chain.GenerateGenesis(chain.GenerateOptions{ChainID: "cmt-test", EpochViews: epochViews, SafetyViews: epochViews / 5,
 		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: specs, GovernanceMembers: 3, GovernanceThreshold: 2, Seed: []byte(t.Name())})
 	require.NoError(t, err)
+	if edit != nil {
+		edit(g)
+		data, err := g.MarshalJSON()
+		require.NoError(t, err)
+		g, err = chain.ParseGenesis(data)
+		require.NoError(t, err)
+	}
 	c := &cluster{t: t, g: g, keys: keys, ids: append(append([]string{}, validators...), "e1"), homes: map[string]string{},
 		ports: map[string]int{}, logs: map[string]*syncBuffer{}, nodes: map[string]*node.Node{}, interval: 20 * time.Millisecond,
 		byzantine: map[string]func(*activation.WireBlock){}}

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/node"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -203,4 +204,37 @@ func TestCometBFTForgedCertificateIsRejected(t *testing.T) {
 		require.NoError(t, n.Err(), id)
 	}
 	assert.False(t, strings.Contains(c.logs["c1"].String(), "CONSENSUS FAILURE"))
+}
+
+// The identity tables change at epoch 1: e1 becomes a consensus node and
+// c4 an execution node. CometBFT's validator set follows at epoch 1's first
+// height: with c3 and c4 stopped there, the chain goes on only because e1
+// now votes (c1, c2 and e1 hold three quarters of the new power; without
+// e1, c1 and c2 would hold half of the old).
+func TestCometBFTValidatorsFollowTheIdentityTables(t *testing.T) {
+	defer noLeaks(t)
+	const epochViews = 20
+	c := newClusterWith(t, epochViews, func(g *chain.Genesis) {
+		next := chain.IdentityStep{FromEpoch: 1}
+		for _, n := range g.Identities[0].Nodes {
+			switch n.ID {
+			case "e1":
+				n.Role = "consensus"
+			case "c4":
+				n.Role = "execution"
+			}
+			next.Nodes = append(next.Nodes, n)
+		}
+		g.Identities = append(g.Identities, next)
+	})
+	defer c.closeAll()
+	for _, id := range c.ids {
+		c.start(id)
+	}
+	c.waitHeights(epochViews+2, 60*time.Second)
+	c.stop("c3")
+	c.stop("c4")
+	at := c.maxHeight()
+	c.waitHeights(at+10, 30*time.Second)
+	c.agree()
 }

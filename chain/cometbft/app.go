@@ -29,6 +29,10 @@
 //     binary that supports it, the handshake replays the block).
 //   - Commit: the block and the state after it, in one synced storage batch;
 //     then the block is delivered to the node with its events.
+//   - Validators: the consensus-role nodes of the epoch's identity table,
+//     voting power = stake; where the genesis's identity tables change at an
+//     epoch, FinalizeBlock returns the validator updates two heights before
+//     it, so CometBFT's set changes at the epoch's first height.
 //   - Info: the height and state ID of the store's head, so CometBFT's
 //     handshake replays from its block store whatever the application has
 //     not committed (after a crash at any point).
@@ -460,7 +464,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		results[i] = &abci.ExecTxResult{}
 	}
 	id := next.ID()
-	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: id[:]}, nil
+	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: id[:], ValidatorUpdates: validatorUpdates(a.genesis, view)}, nil
 }
 
 // Commit hands the finalized block to the writer, which stores it and the

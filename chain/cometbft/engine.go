@@ -149,9 +149,13 @@ func ensureDirs(cfg *cmtcfg.Config) error {
 	return nil
 }
 
-// IsValidator reports whether this node votes (a consensus-role node of the
-// genesis with stake); others run CometBFT as full nodes.
-func (e *Engine) IsValidator() bool { return IsValidator(e.opts.Genesis, e.opts.NodeID) }
+// IsValidator reports whether this node votes in the head's epoch (a
+// consensus-role node of its identity table, with stake); others run
+// CometBFT as full nodes.
+func (e *Engine) IsValidator() bool {
+	_, v, _ := e.app.consensusHead().Head()
+	return IsValidatorAt(e.opts.Genesis, e.opts.NodeID, e.opts.Genesis.Params().Epoch(v+1))
+}
 
 // Network pools the readiness and governance that libp2p gossip delivers.
 // Blocks travel on CometBFT's p2p: the block topic takes nothing.

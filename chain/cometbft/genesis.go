@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cometbft/cometbft/crypto/ed25519"
 	cmtp2p "github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/types"
@@ -80,18 +81,13 @@ func pubKeyOf(peerID string) (ed25519.PubKey, error) {
 	return ed25519.PubKey(raw), nil
 }
 
-// GenesisDoc derives the CometBFT genesis from the quorumgate genesis: its
-// chain ID; the epoch-0 identity table's consensus-role nodes with stake as
-// validators, voting power = stake, keys from their peer IDs; the protocol
-// genesis state ID as the app hash; block size BlockMaxBytes. Never edit
-// the result: every node derives it again at every start.
-func GenesisDoc(g *chain.Genesis) (*types.GenesisDoc, error) {
-	if len(g.ChainID) > types.MaxChainIDLen {
-		return nil, fmt.Errorf("cometbft: chain_id %q is longer than CometBFT's %d bytes", g.ChainID, types.MaxChainIDLen)
-	}
+// validatorSet is the CometBFT validators of an identity table: its
+// consensus-role nodes with stake, voting power = stake, keys from their
+// peer IDs, in table order.
+func validatorSet(nodes []chain.GenesisNode) ([]types.GenesisValidator, error) {
 	var vals []types.GenesisValidator
 	var total uint64
-	for _, n := range g.Identities[0].Nodes {
+	for _, n := range nodes {
 		if n.Role != ConsensusRole || n.Stake == 0 {
 			continue
 		}
@@ -106,7 +102,33 @@ func GenesisDoc(g *chain.Genesis) (*types.GenesisDoc, error) {
 		vals = append(vals, types.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: int64(n.Stake), Name: n.ID})
 	}
 	if len(vals) == 0 {
-		return nil, errors.New(`cometbft: the epoch-0 identity table has no node of role "consensus" with stake: CometBFT needs validators`)
+		return nil, errors.New(`cometbft: an identity table has no node of role "consensus" with stake: CometBFT needs validators`)
+	}
+	return vals, nil
+}
+
+// GenesisDoc derives the CometBFT genesis from the quorumgate genesis: its
+// chain ID; the epoch-0 identity table's consensus-role nodes with stake as
+// validators (validatorSet); the protocol genesis state ID as the app hash;
+// block size BlockMaxBytes. Later identity tables change the validator set
+// at their epoch's first height (see validatorUpdates). Never edit the
+// result: every node derives it again at every start.
+func GenesisDoc(g *chain.Genesis) (*types.GenesisDoc, error) {
+	if len(g.ChainID) > types.MaxChainIDLen {
+		return nil, fmt.Errorf("cometbft: chain_id %q is longer than CometBFT's %d bytes", g.ChainID, types.MaxChainIDLen)
+	}
+	if len(g.Identities) > 1 && g.EpochViews < 3 {
+		return nil, errors.New("cometbft: with more than one identity table, epoch_views must be at least 3 (CometBFT applies a validator change two heights after it is decided)")
+	}
+	var vals []types.GenesisValidator
+	for i, step := range g.Identities {
+		v, err := validatorSet(step.Nodes)
+		if err != nil {
+			return nil, fmt.Errorf("identities[%d]: %w", i, err)
+		}
+		if i == 0 {
+			vals = v
+		}
 	}
 	hash := g.Hash()
 	state, _ := json.Marshal(appState{GenesisHash: hex.EncodeToString(hash[:])})
@@ -121,10 +143,58 @@ func GenesisDoc(g *chain.Genesis) (*types.GenesisDoc, error) {
 	return doc, nil
 }
 
-// IsValidator reports whether the node is one of the derived genesis's
-// validators.
-func IsValidator(g *chain.Genesis, nodeID string) bool {
-	for _, n := range g.Identities[0].Nodes {
+// validatorUpdates is what FinalizeBlock returns at the block of view v.
+// CometBFT applies updates decided at height H from height H+2, so at the
+// view two before an epoch whose identity table differs, it returns the
+// change from the current table's validators to the next one's (power 0
+// removes a validator). Every node derives the same updates from the
+// genesis, so a replayed block gives the same ones.
+func validatorUpdates(g *chain.Genesis, v uint64) []abci.ValidatorUpdate {
+	p := g.Params()
+	e := p.Epoch(v)
+	if v+2 != p.EpochStart(e+1) {
+		return nil
+	}
+	cur, next := stepAt(g, e), stepAt(g, e+1)
+	if cur == next {
+		return nil
+	}
+	from, _ := validatorSet(g.Identities[cur].Nodes)
+	to, _ := validatorSet(g.Identities[next].Nodes) // GenesisDoc checked every table
+	power := map[string]int64{}
+	for _, val := range from {
+		power[string(val.PubKey.Bytes())] = val.Power
+	}
+	var out []abci.ValidatorUpdate
+	for _, val := range to {
+		k := string(val.PubKey.Bytes())
+		if old, ok := power[k]; !ok || old != val.Power {
+			out = append(out, abci.Ed25519ValidatorUpdate(val.PubKey.Bytes(), val.Power))
+		}
+		delete(power, k)
+	}
+	for _, val := range from {
+		if _, gone := power[string(val.PubKey.Bytes())]; gone {
+			out = append(out, abci.Ed25519ValidatorUpdate(val.PubKey.Bytes(), 0))
+		}
+	}
+	return out
+}
+
+// stepAt is the index of the identity step in force at epoch e.
+func stepAt(g *chain.Genesis, e uint64) int {
+	i := 0
+	for j, st := range g.Identities {
+		if st.FromEpoch <= e {
+			i = j
+		}
+	}
+	return i
+}
+
+// IsValidatorAt reports whether the node validates in epoch e.
+func IsValidatorAt(g *chain.Genesis, nodeID string, e uint64) bool {
+	for _, n := range g.Identities[stepAt(g, e)].Nodes {
 		if n.ID == nodeID {
 			return n.Role == ConsensusRole && n.Stake > 0
 		}
