@@ -1,5 +1,5 @@
 // Package cometbft runs quorumgate as an ABCI 2.0 application on CometBFT
-// (v0.38), with CometBFT in process: BFT consensus among the genesis's
+// (v1.0), with CometBFT in process: BFT consensus among the genesis's
 // consensus-role nodes, tolerating faults of less than a third of the
 // voting power.
 //
@@ -228,9 +228,9 @@ type appState struct {
 }
 
 // Info tells CometBFT's handshake where the application is.
-func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, error) {
+func (a *App) Info(context.Context, *abci.InfoRequest) (*abci.InfoResponse, error) {
 	head, ok := a.store.Head()
-	res := &abci.ResponseInfo{Data: "quorumgate", Version: "1", AppVersion: 1}
+	res := &abci.InfoResponse{Data: "quorumgate", Version: "1", AppVersion: 1}
 	if ok {
 		h, _, _ := head.Head()
 		id := head.ID()
@@ -241,7 +241,7 @@ func (a *App) Info(context.Context, *abci.RequestInfo) (*abci.ResponseInfo, erro
 
 // InitChain checks that CometBFT's genesis is the one derived from this
 // node's quorumgate genesis.
-func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
+func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.InitChainResponse, error) {
 	var st appState
 	if err := json.Unmarshal(req.AppStateBytes, &st); err != nil {
 		return nil, fmt.Errorf("cometbft genesis app_state: %w", err)
@@ -251,26 +251,26 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		return nil, errors.New("the CometBFT genesis does not come from this node's quorumgate genesis: it is derived, never edited; remove the cometbft folder of the home and start again")
 	}
 	id := a.genesis.State().ID()
-	return &abci.ResponseInitChain{AppHash: id[:]}, nil
+	return &abci.InitChainResponse{AppHash: id[:]}, nil
 }
 
 // CheckTx rejects everything: see the package doc.
-func (a *App) CheckTx(context.Context, *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
-	return &abci.ResponseCheckTx{Code: 1, Codespace: "quorumgate",
+func (a *App) CheckTx(context.Context, *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
+	return &abci.CheckTxResponse{Code: 1, Codespace: "quorumgate",
 		Log: "quorumgate takes no transactions through CometBFT's mempool: readiness travels on libp2p gossip, governance through node-plugin's admin API"}, nil
 }
 
 // PrepareProposal builds this proposer's WireBlock from its pool.
-func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {
+func (a *App) PrepareProposal(_ context.Context, req *abci.PrepareProposalRequest) (*abci.PrepareProposalResponse, error) {
 	head := a.consensusHead()
 	wire := a.build(head, req.Height, min(req.MaxTxBytes, MaxWireBytes))
 	if a.byzantine != nil {
 		a.byzantine(&wire)
 	}
 	if empty(wire) {
-		return &abci.ResponsePrepareProposal{}, nil
+		return &abci.PrepareProposalResponse{}, nil
 	}
-	return &abci.ResponsePrepareProposal{Txs: [][]byte{wire.Encode()}}, nil
+	return &abci.PrepareProposalResponse{Txs: [][]byte{wire.Encode()}}, nil
 }
 
 func empty(w activation.WireBlock) bool {
@@ -367,11 +367,11 @@ func (a *App) build(head *activation.State, h int64, maxBytes int64) activation.
 }
 
 // ProcessProposal accepts a proposal only if everything in it verifies.
-func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposal) (*abci.ResponseProcessProposal, error) {
-	accept := &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_ACCEPT}
-	reject := func(why string, args ...any) (*abci.ResponseProcessProposal, error) {
+func (a *App) ProcessProposal(_ context.Context, req *abci.ProcessProposalRequest) (*abci.ProcessProposalResponse, error) {
+	accept := &abci.ProcessProposalResponse{Status: abci.PROCESS_PROPOSAL_STATUS_ACCEPT}
+	reject := func(why string, args ...any) (*abci.ProcessProposalResponse, error) {
 		a.log.Warn("rejected a proposal", "height", req.Height, "proposer", hex.EncodeToString(req.ProposerAddress), "why", fmt.Sprintf(why, args...))
-		return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_REJECT}, nil
+		return &abci.ProcessProposalResponse{Status: abci.PROCESS_PROPOSAL_STATUS_REJECT}, nil
 	}
 	switch len(req.Txs) {
 	case 0:
@@ -417,7 +417,7 @@ func (a *App) check(head *activation.State, h int64, tx []byte) string {
 }
 
 // FinalizeBlock applies the decided block; the AppHash is the state ID.
-func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
+func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
 	if err := a.Err(); err != nil {
 		return nil, err
 	}
@@ -464,7 +464,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		results[i] = &abci.ExecTxResult{}
 	}
 	id := next.ID()
-	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: id[:], ValidatorUpdates: validatorUpdates(a.genesis, view)}, nil
+	return &abci.FinalizeBlockResponse{TxResults: results, AppHash: id[:], ValidatorUpdates: validatorUpdates(a.genesis, view)}, nil
 }
 
 // Commit hands the finalized block to the writer, which stores it and the
@@ -473,7 +473,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 // critical path. A crash before the batch is synced loses nothing: Info
 // reports the store's head, and CometBFT's handshake replays the blocks
 // from its own block store (at most two, the writer's queue being one).
-func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit, error) {
+func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse, error) {
 	if err := a.Err(); err != nil {
 		return nil, err
 	}
@@ -491,7 +491,7 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	if a.onCommit != nil && p != nil {
 		a.onCommit(p.wire)
 	}
-	return &abci.ResponseCommit{}, nil
+	return &abci.CommitResponse{}, nil
 }
 
 // prune drops from the pool what the block included. Called with mu held.

@@ -1,6 +1,7 @@
 package cometbft
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -191,7 +192,7 @@ func (e *Engine) Start(net *p2p.Node) error {
 	var pv *privval.FilePV
 	if _, err := os.Stat(e.cfg.PrivValidatorStateFile()); err == nil {
 		pv = privval.LoadFilePV(e.cfg.PrivValidatorKeyFile(), e.cfg.PrivValidatorStateFile())
-		if !pv.Key.PrivKey.Equals(key) {
+		if !bytes.Equal(pv.Key.PrivKey.Bytes(), key.Bytes()) {
 			return fmt.Errorf("cometbft: %s holds another key than the node's p2p.key", e.cfg.PrivValidatorKeyFile())
 		}
 	} else {

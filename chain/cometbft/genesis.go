@@ -169,13 +169,13 @@ func validatorUpdates(g *chain.Genesis, v uint64) []abci.ValidatorUpdate {
 	for _, val := range to {
 		k := string(val.PubKey.Bytes())
 		if old, ok := power[k]; !ok || old != val.Power {
-			out = append(out, abci.Ed25519ValidatorUpdate(val.PubKey.Bytes(), val.Power))
+			out = append(out, abci.NewValidatorUpdate(val.PubKey, val.Power))
 		}
 		delete(power, k)
 	}
 	for _, val := range from {
 		if _, gone := power[string(val.PubKey.Bytes())]; gone {
-			out = append(out, abci.Ed25519ValidatorUpdate(val.PubKey.Bytes(), 0))
+			out = append(out, abci.NewValidatorUpdate(val.PubKey, 0))
 		}
 	}
 	return out

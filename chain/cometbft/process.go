@@ -2,12 +2,14 @@ package cometbft
 
 import (
 	"context"
+	"crypto/sha256"
 	"sync"
 	"time"
 
 	dbm "github.com/cometbft/cometbft-db"
 	abci "github.com/cometbft/cometbft/abci/types"
 	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtjson "github.com/cometbft/cometbft/libs/json"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
 	cmtnode "github.com/cometbft/cometbft/node"
 	cmtp2p "github.com/cometbft/cometbft/p2p"
@@ -30,8 +32,15 @@ type process struct {
 func startProcess(ctx context.Context, cfg *cmtcfg.Config, pv types.PrivValidator, key *cmtp2p.NodeKey, app abci.Application,
 	doc *types.GenesisDoc, log cmtlog.Logger) (*process, error) {
 	p := &process{cfg: cfg}
-	n, err := cmtnode.NewNodeWithContext(ctx, cfg, pv, key, proxy.NewLocalClientCreator(app),
-		func() (*types.GenesisDoc, error) { return doc, nil }, p.openDB, cmtnode.DefaultMetricsProvider(cfg.Instrumentation), log)
+	docJSON, err := cmtjson.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(docJSON)
+	n, err := cmtnode.NewNode(ctx, cfg, pv, key, proxy.NewLocalClientCreator(app),
+		func() (cmtnode.ChecksummedGenesisDoc, error) {
+			return cmtnode.ChecksummedGenesisDoc{GenesisDoc: doc, Sha256Checksum: sum[:]}, nil
+		}, p.openDB, cmtnode.DefaultMetricsProvider(cfg.Instrumentation), log)
 	if err != nil {
 		p.closeDBs()
 		return nil, err
@@ -47,7 +56,7 @@ func startProcess(ctx context.Context, cfg *cmtcfg.Config, pv types.PrivValidato
 }
 
 // lateClose keeps CometBFT from closing its databases when it stops: its
-// per-peer consensus routines (v0.38) wake from a sleep and read the block
+// per-peer consensus routines (v0.38 and v1.0) wake from a sleep and read the block
 // store after the node stopped, which panics on a closed database. stop
 // waits them out and closes the databases itself.
 type lateClose struct{ dbm.DB }
@@ -71,7 +80,7 @@ func (p *process) stop() {
 		p.node.Stop() //nolint:errcheck // stopping twice is the only error
 	}
 	p.node.Wait()
-	// CometBFT v0.38's Node.OnStop leaves its ABCI connections running.
+	// CometBFT's Node.OnStop (v0.38, v1.0) leaves its ABCI connections running.
 	p.node.ProxyApp().Stop() //nolint:errcheck // already stopped is fine
 	// Its peer routines sleep up to four times between their checks that
 	// the node runs (see lateClose).
