@@ -65,6 +65,13 @@ prints a summary.
 --mode governance uses a fixed activation view with some operators late: their
 nodes halt (exit 3) instead of forking, and resume once upgraded.
 
+--engine cometbft runs the nodes on CometBFT (four validators, the other roles
+as full nodes) instead of the devchain. In stake mode it shows what BFT buys:
+one validator under a third of the voting power is SIGKILLed during signaling
+and kept down until after the activation; the chain keeps finalizing, the
+deployment activates at the same height everywhere, and the validator then
+restarts, catches up and agrees on the state ID.
+
 Ctrl-C or any failure stops every process; the folder keeps each node's home
 and log (node.log) for inspection.`,
 		Args: exactArgs(0),
@@ -86,6 +93,7 @@ and log (node.log) for inspection.`,
 	demo.Flags().DurationVar(&o.ViewInterval, "view-interval", 20*time.Millisecond, "time between views")
 	demo.Flags().Uint64Var(&o.EpochViews, "epoch-views", 50, "views per epoch")
 	demo.Flags().StringVar(&o.Dashboard, "dashboard", "127.0.0.1:0", `where to serve the live page while the demo runs ("off": none)`)
+	demo.Flags().StringVar(&o.Engine, "engine", "devchain", "devchain (one sequencer) or cometbft (BFT)")
 	return demo
 }
 
@@ -120,7 +128,7 @@ func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 func newTestnetUpCommand(stdout io.Writer) *cobra.Command {
 	var o testnet.UpOptions
 	cmd := &cobra.Command{
-		Use:   "up [--nodes 7] [--dir DIR] [--host 127.0.0.1]",
+		Use:   "up [--nodes 7] [--dir DIR] [--host 127.0.0.1] [--engine devchain|cometbft]",
 		Short: "Create and start an interactive testnet, or restart an existing one where it was",
 		Long: `up generates a genesis and keys for N nodes (roles and uneven stakes; the first
 is the devchain sequencer), writes each node's home in DIR, starts every node
@@ -134,7 +142,12 @@ and prints its URL; testnet dashboard prints it again, down stops it.
 
 --host sets the address the nodes' libp2p listens on and announces, so that
 nodes on other machines can join (see the README); the HTTP APIs always stay
-on 127.0.0.1.`,
+on 127.0.0.1.
+
+--engine cometbft runs the nodes on CometBFT: the consensus-role nodes are its
+validators (voting power = stake), the others full nodes; each node also
+listens for CometBFT's p2p on --host, with every other node as a persistent
+peer.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := positiveDuration(cmd, "view-interval", o.ViewInterval); err != nil {
@@ -175,6 +188,9 @@ on 127.0.0.1.`,
 				if n.Sequencer {
 					role += " (sequencer)"
 				}
+				if t.M.Engine == "cometbft" && n.Role == "consensus" {
+					role += " (validator)"
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\thttp://%s\t%s\t%s\n", n.ID, role, n.Stake, n.API, rel, n.P2P)
 			}
 			tw.Flush()
@@ -198,6 +214,7 @@ next:
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 1, "seed for the genesis keys, for a new testnet")
 	cmd.Flags().DurationVar(&o.ViewInterval, "view-interval", 100*time.Millisecond, "time between views, for a new testnet")
 	cmd.Flags().Uint64Var(&o.EpochViews, "epoch-views", 100, "views per epoch, for a new testnet")
+	cmd.Flags().StringVar(&o.Engine, "engine", "", "devchain (default) or cometbft, for a new testnet")
 	return cmd
 }
 
