@@ -48,7 +48,7 @@ func startSoloNode(t *testing.T, supported ...string) *soloNode {
 	require.NoError(t, err)
 	home := t.TempDir()
 	n, err := Start(context.Background(), Config{Home: home, Genesis: g, NodeID: "seq", StakingKey: keys.Staking["seq"],
-		P2PKey: keys.P2P["seq"], Supported: sup, ViewInterval: 50 * time.Millisecond, APIListen: "127.0.0.1:0",
+		P2PKey: keys.P2P["seq"], Supported: sup, ViewInterval: 50 * time.Millisecond, APIListen: "127.0.0.1:0", Engine: devchainEngine,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	t.Cleanup(func() { n.Close() })
