@@ -337,6 +337,10 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 	for _, p := range plots {
 		fmt.Fprintf(&b, "![%s](%s.png) ([SVG](%s.svg))\n\n", p, p, p)
 	}
+	if len(s.dropped) > 0 {
+		fmt.Fprintf(&b, "Left out, because every value they would show is the same (the tables give it): %s.\n\n",
+			strings.Join(s.dropped, ", "))
+	}
 	b.WriteString("## Files\n\n- `runs.csv`: one row per run and mechanism.\n- `summary.csv`, `summary.md`: the tables above.\n" +
 		"- `paired.csv`: the paired differences.\n\n")
 	b.WriteString("## Provenance\n\n")

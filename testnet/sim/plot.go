@@ -53,16 +53,21 @@ func (s *Study) Plots(dir string) ([]string, error) {
 				"share of views without a block", func(o Outcome) (float64, bool) { return o.MissedBlockRate, o.Activated })
 		}},
 		{"missed_blocks_after_activation", s.plotMissedProfile},
-		{"paired_hours_to_activation", func() (*plot.Plot, error) { return s.plotPaired("hours_to_activation", "hours") }},
-		{"paired_unready_stake", func() (*plot.Plot, error) { return s.plotPaired("unready_stake_at_activation", "share of stake") }},
+	}
+	if len(s.Config.Mechanisms) > 1 {
+		figs = append(figs,
+			fig{"paired_hours_to_activation", func() (*plot.Plot, error) { return s.plotPaired("hours_to_activation", "hours") }},
+			fig{"paired_unready_stake", func() (*plot.Plot, error) { return s.plotPaired("unready_stake_at_activation", "share of stake") }})
 	}
 	var names []string
+	s.dropped = nil
 	for _, f := range figs {
 		p, err := f.make()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.name, err)
 		}
 		if p == nil {
+			s.dropped = append(s.dropped, f.name)
 			continue
 		}
 		if err := savePlot(p, dir, f.name); err != nil {

@@ -77,3 +77,22 @@ func TestPairedDiffs(t *testing.T) {
 		assert.InDelta(t, d.Mean, d.CIHigh, 1e-12)
 	}
 }
+
+func TestFlatPlotsAreLeftOutAndSaid(t *testing.T) {
+	c := mustConfig(t, baseConfig)
+	s := &Study{Config: c}
+	for run := range 5 {
+		for _, m := range c.Mechanisms {
+			// Hours vary, nothing is ever left unready and no block is missed.
+			s.Outcomes = append(s.Outcomes, Outcome{Run: run, Mechanism: m.Name, Activated: true, HoursToActivation: float64(run + 1),
+				EndHours: float64(run + 1), MissedProfile: make([]float64, profileBins)})
+		}
+	}
+	plots, err := s.Plots(t.TempDir())
+	require.NoError(t, err)
+	assert.Contains(t, plots, "time_to_activation_km")
+	assert.NotContains(t, plots, "unready_stake_at_activation")
+	report := s.Report(Provenance{}, plots)
+	assert.Contains(t, report, "Left out, because every value they would show is the same")
+	assert.Contains(t, report, "unready_stake_at_activation, missed_block_rate, missed_blocks_after_activation")
+}
