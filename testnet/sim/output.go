@@ -303,8 +303,8 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 		"sampling noise, with intervals.\n\n")
 	fmt.Fprintf(&b, "Definitions: *activated* is the share of runs that activated before the timeout and the horizon\n"+
 		"(95%% Wilson interval). *hours to activation* counts from the release (view 0) to the activation\n"+
-		"view; its plot is a Kaplan–Meier estimate in which runs that did not activate are censored at the\n"+
-		"timeout or the horizon. *unready stake* is the stake share not upgraded at activation (those nodes\n"+
+		"view; its plot is a Kaplan–Meier estimate in which runs still waiting at the horizon are censored\n"+
+		"there, and runs that timed out (FAILED) count as never activating. *unready stake* is the stake share not upgraded at activation (those nodes\n"+
 		"halt). *missed block rate* is the expected share of views without a block in the %.0f hours after\n"+
 		"activation: a view's leader, drawn by stake, cannot run the active version or is offline, and while\n"+
 		"the stake that is up to date and online is two thirds or less the chain cannot finalize, so every\n"+
