@@ -308,7 +308,8 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 		"halt). *missed block rate* is the expected share of views without a block in the %.0f hours after\n"+
 		"activation: a view's leader, drawn by stake, cannot run the active version or is offline, and while\n"+
 		"the stake that is up to date and online is two thirds or less the chain cannot finalize, so every\n"+
-		"view counts (*no-finality hours*). Time metrics are over the runs that activated (n in each table);\n"+
+		"view counts (*no-finality hours*). Time metrics are over the runs that activated (n in each table):\n"+
+		"where fewer runs activate, the slowest are the ones missing, so read a mean with its n and the KM curve;\n"+
 		"their intervals are 95%% percentile-bootstrap intervals of the mean (2,000 resamples, fixed seed).\n\n",
 		c.LivenessWindowHours)
 	b.WriteString("## Mechanisms\n\n| name | kind | parameters |\n|---|---|---|\n")
