@@ -377,3 +377,17 @@ func TestEffectiveConfigReproducesTheStudy(t *testing.T) {
 		assert.Contains(t, eff, "hurry_on_lock_in = true")
 	}
 }
+
+func TestReportSaysWhenAHybridIsGovernanceByConstruction(t *testing.T) {
+	// The hybrid's earliest view, 5.5 h, rounds up to the 6 h epoch boundary:
+	// governance's view.
+	text := strings.Replace(baseConfig, "delay_hours = 5\n", "delay_hours = 5.5\n", 1)
+	require.NotEqual(t, baseConfig, text)
+	s := runStudy(t, mustConfig(t, text), 0)
+	report := s.Report(Provenance{}, nil)
+	assert.Contains(t, report, "by construction")
+	assert.Contains(t, report, "**hybrid**")
+	assert.Contains(t, report, "epoch boundary at 6.0 h")
+	// Without the coincidence, nothing is said.
+	assert.NotContains(t, runStudy(t, mustConfig(t, baseConfig), 0).Report(Provenance{}, nil), "by construction")
+}
