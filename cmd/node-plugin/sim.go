@@ -74,7 +74,7 @@ Example configs: examples/sim/*.toml.`,
 			if cfg.Sweep != nil {
 				sweep, err := sim.RunSweep(ctx, cfg, sim.Options{Workers: workers})
 				if err != nil {
-					return err
+					return asUsage(err)
 				}
 				prov.Elapsed = time.Since(start)
 				if err := sweep.Write(outDir, prov); err != nil {
@@ -86,7 +86,7 @@ Example configs: examples/sim/*.toml.`,
 			}
 			study, err := sim.Run(ctx, cfg, sim.Options{Workers: workers})
 			if err != nil {
-				return err
+				return asUsage(err)
 			}
 			prov.Elapsed = time.Since(start)
 			if err := study.Write(outDir, prov); err != nil {
@@ -118,4 +118,15 @@ func commandLine(cmd *cobra.Command) []string {
 		line = append(line, "--"+f.Name, v)
 	})
 	return line
+}
+
+// asUsage makes a config problem found while running (a sweep point that is
+// invalid, a threshold that cannot be applied to the drawn stakes) exit 2 like
+// any other bad config; other errors stay failures.
+func asUsage(err error) error {
+	var ce *sim.ConfigError
+	if errors.As(err, &ce) {
+		return usageError{err}
+	}
+	return err
 }

@@ -102,7 +102,7 @@ func (c *Config) calibrationMarkdown() string {
 	}
 	out := "## Calibration\n\n"
 	if len(d.Fit) > 0 {
-		how := "sigma as given (an assumption)"
+		how := "sigma given: an assumption"
 		if c.calib.fittedSigma {
 			how = "sigma fitted too"
 		}

@@ -34,7 +34,7 @@ func TestFitLognormalDelay(t *testing.T) {
 	assert.InDelta(t, 0.40, c.delayCDFAt(324), 1e-9)
 	report := c.calibrationMarkdown()
 	assert.Contains(t, report, "| check | 288 | 0.735 |")
-	assert.Contains(t, report, "sigma as given")
+	assert.Contains(t, report, "sigma given: an assumption")
 }
 
 func TestFitErrors(t *testing.T) {

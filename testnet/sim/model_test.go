@@ -284,3 +284,15 @@ func TestSortKeys(t *testing.T) {
 		require.Equal(t, want, got, "max offset %d, second time", maxOff)
 	}
 }
+
+func TestAtLeastThresholdThatCannotBeMappedIsAnError(t *testing.T) {
+	text := strings.Replace(tinyConfig, `threshold = "2/3"
+strict = false`, `threshold = "1/9223372036854775807"
+strict = false`, 1)
+	require.NotEqual(t, tinyConfig, text)
+	c := mustConfig(t, text)
+	pop := handPopulation(t, c, 0, 0, 0)
+	_, err := c.simulate(0, pop, &c.Mechanisms[mechIndex(c, "at-least")], &runBuffers{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "strict = false needs threshold denominator × total stake below 2^64")
+}

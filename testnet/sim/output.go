@@ -256,14 +256,16 @@ func (s *Study) identicalMechanisms() []string {
 	for i := range c.Mechanisms {
 		for j := i + 1; j < len(c.Mechanisms); j++ {
 			a, b := s.ByMechanism(c.Mechanisms[i].Name), s.ByMechanism(c.Mechanisms[j].Name)
-			same := true
+			agree := 0
 			for k := range a {
-				if a[k].Activated != b[k].Activated || a[k].ActivationView != b[k].ActivationView || a[k].UnreadyShare != b[k].UnreadyShare {
-					same = false
-					break
+				if a[k].Activated == b[k].Activated && a[k].ActivationView == b[k].ActivationView && a[k].UnreadyShare == b[k].UnreadyShare {
+					agree++
 				}
 			}
-			if !same {
+			if agree < len(a) {
+				if line := c.hybridMatchesGovernance(c.Mechanisms[i], c.Mechanisms[j], agree, len(a)); line != "" {
+					out = append(out, line)
+				}
 				continue
 			}
 			mi, mj := c.Mechanisms[i], c.Mechanisms[j]
@@ -290,6 +292,26 @@ func (s *Study) identicalMechanisms() []string {
 	return out
 }
 
+// hybridMatchesGovernance: a hybrid whose earliest view rounds up to the
+// very view a governance mechanism activates at is that governance mechanism
+// whenever its threshold is met by then. Said even when a few runs differ.
+func (c *Config) hybridMatchesGovernance(x, y MechanismConfig, agree, runs int) string {
+	if y.Kind == "hybrid" {
+		x, y = y, x
+	}
+	if x.Kind != "hybrid" || y.Kind != "governance" {
+		return ""
+	}
+	L := c.Chain.EpochViews
+	boundary := max((c.hoursToViews(x.DelayHours)+L-1)/L, x.MinActivationEpoch) * L
+	if boundary != c.hoursToViews(y.DelayHours) {
+		return ""
+	}
+	return fmt.Sprintf("**%s** is **%s** by construction whenever its threshold is met in time: its earliest view (%.1f h) "+
+		"rounds up to the epoch boundary at %.1f h, %s's activation view. They agreed in %d of %d runs; they differ only "+
+		"where the threshold came later.", x.Name, y.Name, x.DelayHours, c.viewsToHours(boundary), y.Name, agree, runs)
+}
+
 // Report ties the tables, the plots, the effective config and the provenance together.
 func (s *Study) Report(prov Provenance, plots []string) string {
 	c := s.Config
@@ -303,12 +325,13 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 		"sampling noise, with intervals.\n\n")
 	fmt.Fprintf(&b, "Definitions: *activated* is the share of runs that activated before the timeout and the horizon\n"+
 		"(95%% Wilson interval). *hours to activation* counts from the release (view 0) to the activation\n"+
-		"view; its plot is a Kaplan–Meier estimate in which runs that did not activate are censored at the\n"+
-		"timeout or the horizon. *unready stake* is the stake share not upgraded at activation (those nodes\n"+
+		"view; its plot is a Kaplan–Meier estimate in which runs still waiting at the horizon are censored\n"+
+		"there, and runs that timed out (FAILED) count as never activating. *unready stake* is the stake share not upgraded at activation (those nodes\n"+
 		"halt). *missed block rate* is the expected share of views without a block in the %.0f hours after\n"+
 		"activation: a view's leader, drawn by stake, cannot run the active version or is offline, and while\n"+
 		"the stake that is up to date and online is two thirds or less the chain cannot finalize, so every\n"+
-		"view counts (*no-finality hours*). Time metrics are over the runs that activated (n in each table);\n"+
+		"view counts (*no-finality hours*). Time metrics are over the runs that activated (n in each table):\n"+
+		"where fewer runs activate, the slowest are the ones missing, so read a mean with its n and the KM curve;\n"+
 		"their intervals are 95%% percentile-bootstrap intervals of the mean (2,000 resamples, fixed seed).\n\n",
 		c.LivenessWindowHours)
 	b.WriteString("## Mechanisms\n\n| name | kind | parameters |\n|---|---|---|\n")
@@ -323,7 +346,7 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 		b.WriteString("; not after a stake lock-in (hurry_on_lock_in = false), which favours governance.\n\n")
 	}
 	if same := s.identicalMechanisms(); len(same) > 0 {
-		b.WriteString("**Identical results.** ")
+		b.WriteString("**Identical or nearly identical mechanisms.** ")
 		b.WriteString(strings.Join(same, " "))
 		b.WriteString("\n\n")
 	}
@@ -336,6 +359,10 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 	b.WriteString("## Plots\n\n")
 	for _, p := range plots {
 		fmt.Fprintf(&b, "![%s](%s.png) ([SVG](%s.svg))\n\n", p, p, p)
+	}
+	if len(s.dropped) > 0 {
+		fmt.Fprintf(&b, "Left out, because every value they would show is the same (the tables give it): %s.\n\n",
+			strings.Join(s.dropped, ", "))
 	}
 	b.WriteString("## Files\n\n- `runs.csv`: one row per run and mechanism.\n- `summary.csv`, `summary.md`: the tables above.\n" +
 		"- `paired.csv`: the paired differences.\n\n")

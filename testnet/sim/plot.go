@@ -53,16 +53,21 @@ func (s *Study) Plots(dir string) ([]string, error) {
 				"share of views without a block", func(o Outcome) (float64, bool) { return o.MissedBlockRate, o.Activated })
 		}},
 		{"missed_blocks_after_activation", s.plotMissedProfile},
-		{"paired_hours_to_activation", func() (*plot.Plot, error) { return s.plotPaired("hours_to_activation", "hours") }},
-		{"paired_unready_stake", func() (*plot.Plot, error) { return s.plotPaired("unready_stake_at_activation", "share of stake") }},
+	}
+	if len(s.Config.Mechanisms) > 1 {
+		figs = append(figs,
+			fig{"paired_hours_to_activation", func() (*plot.Plot, error) { return s.plotPaired("hours_to_activation", "hours") }},
+			fig{"paired_unready_stake", func() (*plot.Plot, error) { return s.plotPaired("unready_stake_at_activation", "share of stake") }})
 	}
 	var names []string
+	s.dropped = nil
 	for _, f := range figs {
 		p, err := f.make()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.name, err)
 		}
 		if p == nil {
+			s.dropped = append(s.dropped, f.name)
 			continue
 		}
 		if err := savePlot(p, dir, f.name); err != nil {
@@ -112,9 +117,26 @@ func vline(x, y0, y1 float64, st draw.LineStyle) (*plotter.Line, error) {
 	return l, nil
 }
 
+// activationKM is the Kaplan–Meier estimate of time to activation. Runs
+// still waiting at the horizon are censored there; a run whose deployment
+// timed out can never activate, so it was observed not activating until the
+// horizon: censoring it at its timeout would let the estimate assume it
+// might activate later.
+func activationKM(runs []Outcome, horizon float64) []KMStep {
+	times, events := make([]float64, len(runs)), make([]bool, len(runs))
+	for j, o := range runs {
+		times[j], events[j] = o.EndHours, o.Activated
+		if o.Failed {
+			times[j] = horizon
+		}
+	}
+	return KaplanMeier(times, events)
+}
+
 // plotKM: the Kaplan–Meier estimate of the share of runs activated by each
-// time, with its 95% band; runs that did not activate are censored at their
-// timeout or the horizon, both marked.
+// time, with its 95% band. Runs still waiting at the horizon are censored
+// there; runs whose deployment timed out stay in the risk set to the horizon
+// (they cannot activate any more). Timeouts and the horizon are marked.
 func (s *Study) plotKM() (*plot.Plot, error) {
 	c := s.Config
 	p := plot.New()
@@ -130,15 +152,13 @@ func (s *Study) plotKM() (*plot.Plot, error) {
 	horizon := c.viewsToHours(c.HorizonEpochs * c.Chain.EpochViews)
 	for i, m := range c.Mechanisms {
 		runs := s.ByMechanism(m.Name)
-		times, events := make([]float64, len(runs)), make([]bool, len(runs))
 		k := 0
-		for j, o := range runs {
-			times[j], events[j] = o.EndHours, o.Activated
+		for _, o := range runs {
 			if o.Activated {
 				k++
 			}
 		}
-		steps := KaplanMeier(times, events)
+		steps := activationKM(runs, horizon)
 		line := plotter.XYs{{X: 0, Y: 0}}
 		upper, lower := plotter.XYs{{X: 0, Y: 0}}, plotter.XYs{{X: 0, Y: 0}}
 		prev := KMStep{Survival: 1, Low: 1, High: 1}

@@ -97,7 +97,8 @@ func (c *Config) engineThreshold(m *MechanismConfig, pop *Population) (quorum.Th
 	hi1, num := bits.Mul64(th.Num, k)
 	hi2, den := bits.Mul64(th.Den, k)
 	if hi1 != 0 || hi2 != 0 || k == 0 {
-		return th, fmt.Errorf("strict = false needs threshold denominator × total stake below 2^64 (%d × %d)", th.Den, k)
+		return th, cfgErr("mechanism["+m.Name+"].strict", "strict = false needs threshold denominator × total stake below 2^64 (%d × %d); "+
+			"use a fraction with a smaller denominator", th.Den, k)
 	}
 	return quorum.Threshold{Num: num - 1, Den: den}, nil
 }

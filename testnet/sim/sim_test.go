@@ -236,6 +236,17 @@ func TestConfigErrors(t *testing.T) {
 		{"bad distribution", `distribution = "pareto"`, `distribution = "zipf"`, "population.stake.distribution"},
 		{"unknown role", `roles = ["consensus", "execution"]`, `roles = ["consensus", "gateway"]`, "mechanism[1].roles"},
 		{"duplicate mechanism", `name = "stake-4/5"`, `name = "stake"`, "mechanism[2].name"},
+		{"governance takes no delay_epochs", "delay_hours = 6\n", "delay_hours = 6\ndelay_epochs = 1\n", "mechanism[0]"},
+		{"start after timeout", `threshold = "4/5"`, "threshold = \"4/5\"\nstart_epoch = 20", "mechanism[2].start_epoch"},
+		{"coalition action", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.1\naction = \"bribe\"\n[behaviour.delay]", "behaviour.coalition[0].action"},
+		{"coalition target", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.1\naction = \"withhold\"\ntarget = \"smallest\"\n[behaviour.delay]", "behaviour.coalition[0].target"},
+		{"coalitions over all stake", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.6\naction = \"withhold\"\n[[behaviour.coalition]]\nshare = 0.6\naction = \"withhold\"\n[behaviour.delay]", "behaviour.coalition"},
+		{"client shares", "[behaviour.delay]", "[[behaviour.client]]\nname = \"a\"\nshare = 0.5\n[behaviour.delay]", "behaviour.client"},
+		{"client slip probability", "[behaviour.delay]", "[[behaviour.client]]\nname = \"a\"\nshare = 1\nslip_probability = 2\n[behaviour.delay]", "behaviour.client[0].slip_probability"},
+		{"outage share", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 1.2\nhours = 1\n[behaviour.delay]", "behaviour.outage[0].share"},
+		{"outage hours", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 0.2\nhours = -1\n[behaviour.delay]", "behaviour.outage[0]"},
+		{"churn", "offline_per_epoch = 0.05", "offline_per_epoch = 0.05\nchurn_per_epoch = 1.5", "behaviour.churn_per_epoch"},
+		{"liveness window", "horizon_epochs = 30", "horizon_epochs = 30\nliveness_window_hours = -1", "liveness_window_hours"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := strings.Replace(baseConfig, tc.from, tc.to, 1)
@@ -365,4 +376,18 @@ func TestEffectiveConfigReproducesTheStudy(t *testing.T) {
 		assert.Equal(t, string(runStudy(t, c, 0).RunsCSV()), string(runStudy(t, again, 0).RunsCSV()))
 		assert.Contains(t, eff, "hurry_on_lock_in = true")
 	}
+}
+
+func TestReportSaysWhenAHybridIsGovernanceByConstruction(t *testing.T) {
+	// The hybrid's earliest view, 5.5 h, rounds up to the 6 h epoch boundary:
+	// governance's view.
+	text := strings.Replace(baseConfig, "delay_hours = 5\n", "delay_hours = 5.5\n", 1)
+	require.NotEqual(t, baseConfig, text)
+	s := runStudy(t, mustConfig(t, text), 0)
+	report := s.Report(Provenance{}, nil)
+	assert.Contains(t, report, "by construction")
+	assert.Contains(t, report, "**hybrid**")
+	assert.Contains(t, report, "epoch boundary at 6.0 h")
+	// Without the coincidence, nothing is said.
+	assert.NotContains(t, runStudy(t, mustConfig(t, baseConfig), 0).Report(Provenance{}, nil), "by construction")
 }

@@ -77,3 +77,43 @@ func TestPairedDiffs(t *testing.T) {
 		assert.InDelta(t, d.Mean, d.CIHigh, 1e-12)
 	}
 }
+
+func TestFlatPlotsAreLeftOutAndSaid(t *testing.T) {
+	c := mustConfig(t, baseConfig)
+	s := &Study{Config: c}
+	for run := range 5 {
+		for _, m := range c.Mechanisms {
+			// Hours vary, nothing is ever left unready and no block is missed.
+			s.Outcomes = append(s.Outcomes, Outcome{Run: run, Mechanism: m.Name, Activated: true, HoursToActivation: float64(run + 1),
+				EndHours: float64(run + 1), MissedProfile: make([]float64, profileBins)})
+		}
+	}
+	plots, err := s.Plots(t.TempDir())
+	require.NoError(t, err)
+	assert.Contains(t, plots, "time_to_activation_km")
+	assert.NotContains(t, plots, "unready_stake_at_activation")
+	report := s.Report(Provenance{}, plots)
+	assert.Contains(t, report, "Left out, because every value they would show is the same")
+	assert.Contains(t, report, "unready_stake_at_activation, missed_block_rate, missed_blocks_after_activation")
+}
+
+func TestActivationKMCountsTimeoutsAsNeverActivating(t *testing.T) {
+	// Half the runs time out at 100 h, the others activate at 200 h, horizon
+	// 300 h. Censoring the timeouts at 100 h would let Kaplan–Meier reach 1;
+	// they can never activate, so the estimate must end at one half.
+	var runs []Outcome
+	for i := range 10 {
+		if i%2 == 0 {
+			runs = append(runs, Outcome{Failed: true, EndHours: 100})
+		} else {
+			runs = append(runs, Outcome{Activated: true, EndHours: 200, HoursToActivation: 200})
+		}
+	}
+	steps := activationKM(runs, 300)
+	require.NotEmpty(t, steps)
+	assert.InDelta(t, 0.5, steps[len(steps)-1].Survival, 1e-12)
+	// Runs still waiting at the horizon are censored there.
+	runs = append(runs, Outcome{EndHours: 300})
+	last := activationKM(runs, 300)
+	assert.Equal(t, 6, last[len(last)-1].Cens)
+}

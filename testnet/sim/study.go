@@ -24,6 +24,8 @@ import (
 type Study struct {
 	Config   *Config
 	Outcomes []Outcome
+	// dropped names the plots Plots left out because they had nothing to show.
+	dropped []string
 }
 
 // Options adjusts Run.

@@ -416,12 +416,17 @@ func typedValue(name string, old any, x float64, text string) any {
 // RunSweep runs every point's study, in order.
 func RunSweep(ctx context.Context, c *Config, opts Options) (*Sweep, error) {
 	sw := &Sweep{Base: c, Keys: c.Sweep.Keys, Points: c.SweepPoints()}
-	for _, p := range sw.Points {
+	// Every point is checked before any runs, so a bad point costs nothing.
+	configs := make([]*Config, len(sw.Points))
+	for i, p := range sw.Points {
 		pc, err := c.PointConfig(p)
 		if err != nil {
 			return nil, err
 		}
-		st, err := Run(ctx, pc, opts)
+		configs[i] = pc
+	}
+	for i, p := range sw.Points {
+		st, err := Run(ctx, configs[i], opts)
 		if err != nil {
 			return nil, fmt.Errorf("sweep point %s: %w", strings.Join(p.Text, ", "), err)
 		}

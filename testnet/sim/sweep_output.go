@@ -266,7 +266,8 @@ func (sw *Sweep) Report(prov Provenance, plots []string) string {
 		fmt.Fprintf(&b, "| `%s` | %s |\n", k.Key, vals)
 	}
 	b.WriteString("\nA `[*]` key sets every list element that sets the key itself (a mechanism left at the default\n" +
-		"threshold is not swept). Time and stake metrics are over the runs that activated (n on every plot);\n" +
+		"threshold is not swept). Time and stake metrics are over the runs that activated (n on every plot;\n" +
+		"where n drops, the slowest runs are the ones missing and the mean is optimistic);\n" +
 		"*activated* has Wilson intervals. The tornado charts show, per key and mechanism, the estimate at the\n" +
 		"key's lowest values against its highest. One at a time, that is the key's lowest and highest value\n" +
 		"with every other key at its baseline (no other key moves, so nothing else is mixed in). For a grid,\n" +
