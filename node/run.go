@@ -35,8 +35,10 @@ type Config struct {
 	Peers       []peer.AddrInfo
 	// Supported are the component versions this binary runs.
 	Supported Supported
-	// Hook runs once per activation (see Upgrader).
-	Hook []string
+	// Hook runs once per activation (see Upgrader), off the run loop, killed
+	// with its process group after HookTimeout (default 10 minutes).
+	Hook        []string
+	HookTimeout time.Duration
 	// ViewInterval is the devchain's view interval (and the ETA unit).
 	ViewInterval time.Duration
 	// WarnEvery repeats upgrade warnings (default 30 s).
@@ -53,12 +55,12 @@ type Config struct {
 // Node is a running node: store, devchain, network, and the runtime loop.
 // It owns all of them; Close stops them, Wait reports why it stopped.
 type Node struct {
-	cfg      Config
-	log      *slog.Logger
-	store    *storage.Store
-	chain    *devchain.Chain
-	net      *p2p.Node
-	upgrader *Upgrader
+	cfg   Config
+	log   *slog.Logger
+	store *storage.Store
+	chain *devchain.Chain
+	net   *p2p.Node
+	hooks *hookRunner
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -108,8 +110,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	nctx, cancel := context.WithCancel(ctx)
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: store, chain: c, ctx: nctx, cancel: cancel,
-		done: make(chan struct{}), attested: map[attestKey]bool{}, upgrader: &Upgrader{Home: cfg.Home, Hook: cfg.Hook}}
+		done: make(chan struct{}), attested: map[attestKey]bool{}}
 	n.metrics = newMetrics(n)
+	n.hooks = n.newHooks()
 	self, err := peer.IDFromPrivateKey(cfg.P2PKey)
 	if err != nil {
 		cancel()
@@ -129,8 +132,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.run()
+	go func() { defer n.wg.Done(); n.hooks.run(n.ctx) }()
 	return n, nil
 }
 
@@ -214,11 +218,12 @@ func (n *Node) stopped(err error) {
 	n.cancel()
 }
 
-// activations hands every ACTIVE deployment not yet handled to the upgrader:
-// after a restart too, so none is skipped.
+// activations queues every ACTIVE deployment not yet handled for the
+// upgrader (after a restart too, so none is skipped); the hook runs off this
+// loop (hookRunner).
 func (n *Node) activations(head *activation.State) {
 	for _, d := range head.Deployments() {
-		if d.Status != activation.Active || n.upgrader.Handled(d.Name) {
+		if d.Status != activation.Active || n.hooks.pending(d.Name) || n.hooks.u.Handled(d.Name) {
 			continue
 		}
 		height, err := n.store.HeightAtView(d.Since)
@@ -226,14 +231,7 @@ func (n *Node) activations(head *activation.State) {
 			n.log.Error("activation height", "deployment", d.Name, "err", err)
 			continue
 		}
-		info := UpgradeInfo{Deployment: d.Name, Component: d.Component, Version: d.Version, ActivationView: d.ActivationView, Height: height}
-		if err := n.upgrader.OnActive(n.ctx, info); err != nil {
-			n.metrics.hookRuns.WithLabelValues("failed").Inc()
-			n.log.Error("upgrade hook failed; it will be retried", "deployment", d.Name, "err", err)
-			continue
-		}
-		n.metrics.hookRuns.WithLabelValues("ok").Inc()
-		n.log.Info("activated", "deployment", d.Name, "component", d.Component, "version", d.Version, "view", d.ActivationView, "height", height)
+		n.hooks.enqueue(UpgradeInfo{Deployment: d.Name, Component: d.Component, Version: d.Version, ActivationView: d.ActivationView, Height: height})
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -37,8 +39,12 @@ type Upgrader struct {
 	Home string
 	// Hook is the command and its arguments; empty: no hook.
 	Hook []string
-	// HookTimeout bounds the hook (default 10 minutes).
+	// HookTimeout bounds the hook (default 10 minutes); at the timeout the
+	// hook is killed with its whole process group.
 	HookTimeout time.Duration
+	// WaitDelay bounds the wait for the hook's output pipes once it has
+	// exited or been killed (default 5 s): see runHook.
+	WaitDelay time.Duration
 }
 
 // Handled reports whether a deployment's activation was fully handled.
@@ -90,6 +96,16 @@ func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, r
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, u.Hook[0], u.Hook[1:]...)
+	// The hook and everything it starts form one process group, and at the
+	// timeout (or when the node stops) the whole group is killed: killing
+	// only the hook would leave a child such as `sleep 1000 &` running and
+	// holding the output pipe, and Wait would block on that pipe.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// A child that left the group (setsid) can still hold the pipe: Wait
+	// gives up on it after WaitDelay. A hook that exits 0 leaving a daemon
+	// behind succeeds (the daemon may be the point), a moment later.
+	cmd.WaitDelay = u.waitDelay()
 	cmd.Env = append(os.Environ(),
 		"QUORUMGATE_DEPLOYMENT="+info.Deployment,
 		"QUORUMGATE_COMPONENT="+info.Component,
@@ -101,10 +117,43 @@ func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, r
 	if retry {
 		cmd.Env = append(cmd.Env, "QUORUMGATE_HOOK_RETRY=1")
 	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("upgrade hook %q for %s: %w (output: %.500s)", u.Hook[0], info.Deployment, err, out)
+	out := &headBuffer{max: 4096}
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	switch {
+	case errors.Is(err, exec.ErrWaitDelay):
+		return nil
+	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("upgrade hook %q for %s: still running after %s, killed with its process group (output: %.500s)",
+			u.Hook[0], info.Deployment, timeout, out.b)
+	case err != nil:
+		return fmt.Errorf("upgrade hook %q for %s: %w (output: %.500s)", u.Hook[0], info.Deployment, err, out.b)
 	}
 	return nil
+}
+
+func (u *Upgrader) waitDelay() time.Duration {
+	if u.WaitDelay > 0 {
+		return u.WaitDelay
+	}
+	return 5 * time.Second
+}
+
+// headBuffer keeps the first max bytes written to it: a hook's output is
+// quoted in errors, and a chatty hook must not fill the node's memory.
+type headBuffer struct {
+	mu  sync.Mutex
+	b   []byte
+	max int
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if room := h.max - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
 }
 
 // WriteFileAtomic writes through a temporary file in the same folder, syncs
