@@ -238,3 +238,20 @@ func TestHungHookDelaysNothing(t *testing.T) {
 		require.Eventually(t, func() bool { return gone(pid) }, 10*time.Second, 20*time.Millisecond, "child %d survived Close", pid)
 	}
 }
+
+// A deployment name never becomes a path: an unsafe one (from a state
+// older than the name rule) is hashed into a marker inside upgrades/.
+func TestUpgraderMarkersStayInTheirFolder(t *testing.T) {
+	home := t.TempDir()
+	u := &Upgrader{Home: home}
+	for _, name := range []string{"../x", "../../etc/passwd", "/abs", "a/b", ".."} {
+		m := u.marker(name, "done")
+		assert.Equal(t, filepath.Join(home, "upgrades"), filepath.Dir(m), "%q", name)
+		assert.Regexp(t, `^_[0-9a-f]{64}\.done$`, filepath.Base(m), "%q", name)
+	}
+	assert.Equal(t, filepath.Join(home, "upgrades", "protocol-2.done"), u.marker("protocol-2", "done"))
+	require.NoError(t, u.OnActive(context.Background(), UpgradeInfo{Deployment: "../x"}))
+	assert.True(t, u.Handled("../x"))
+	_, err := os.Stat(filepath.Join(home, "x.done"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "a marker escaped upgrades/")
+}

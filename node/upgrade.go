@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/internal/atomicfile"
 )
 
@@ -56,7 +59,19 @@ func (u *Upgrader) Handled(deployment string) bool {
 }
 
 func (u *Upgrader) marker(deployment, phase string) string {
-	return filepath.Join(u.Home, "upgrades", deployment+"."+phase)
+	return filepath.Join(u.Home, "upgrades", markerName(deployment)+"."+phase)
+}
+
+// markerName is a deployment's name as a file name. Apply refuses unsafe
+// names (activation.ValidName), so this is belt and braces for a state from
+// before that rule: such a name is hashed, never joined into a path, and the
+// leading '_' (which no valid name has) keeps it from meeting a valid one.
+func markerName(deployment string) string {
+	if activation.ValidName(deployment) {
+		return deployment
+	}
+	sum := sha256.Sum256([]byte(deployment))
+	return "_" + hex.EncodeToString(sum[:])
 }
 
 // OnActive handles an activation: upgrade-info.json, then the hook. Calling
