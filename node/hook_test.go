@@ -181,32 +181,18 @@ echo "run $n retry=$QUORUMGATE_HOOK_RETRY" >> ` + log + `
 // promptly, killing the hook's children.
 func TestHungHookDelaysNothing(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	g, keys, err := devchain.Generate(devchain.GenerateOptions{
-		ChainID: "hook-test", EpochViews: 20, SafetyViews: 2, Versions: map[string]string{"protocol": "1.0.0", "cadence": "1.0.0"},
-		Nodes:             []devchain.NodeSpec{{ID: "solo", Role: "consensus", Stake: 100}},
-		GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("hook-test"),
-	})
-	require.NoError(t, err)
 	home := t.TempDir()
 	pidFile := filepath.Join(home, "pids")
-	sup, err := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0.0", "cadence=1.0.0", "cadence=1.1.0"})
-	require.NoError(t, err)
-	n, err := Start(context.Background(), Config{Home: home, Genesis: g, NodeID: "solo", StakingKey: keys.Staking["solo"],
-		P2PKey: keys.P2P["solo"], Supported: sup, ViewInterval: 10 * time.Millisecond, HookTimeout: time.Hour,
-		Hook:   []string{"sh", "-c", `sleep 1000 & echo $! >> ` + pidFile + `; wait`},
-		Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
+	n, propose := startSolo(t, func(c *Config) {
+		c.Home, c.HookTimeout = home, time.Hour
+		c.Hook = []string{"sh", "-c", `sleep 1000 & echo $! >> ` + pidFile + `; wait`}
+	})
 	closed := false
 	defer func() {
 		if !closed {
 			n.Close()
 		}
 	}()
-	propose := func(p activation.Proposal) {
-		a, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0}, []signal.PrivateKey{keys.Governance[0]})
-		require.NoError(t, err)
-		require.NoError(t, n.SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})))
-	}
 	eventually(t, 10*time.Second, "the first blocks", func() bool { h, _, ok := n.Head().Head(); return ok && h > 2 })
 	_, view, _ := n.Head().Head()
 	propose(activation.Proposal{Name: "g2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: view + 15})
@@ -254,4 +240,34 @@ func TestUpgraderMarkersStayInTheirFolder(t *testing.T) {
 	assert.True(t, u.Handled("../x"))
 	_, err := os.Stat(filepath.Join(home, "x.done"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "a marker escaped upgrades/")
+}
+
+// startSolo starts a one-node chain: the node is the sequencer, holds all
+// the stake and is the whole governance committee; propose submits a
+// proposal it signs. Its views are 10 ms, its epochs 20 views. The caller
+// closes the node.
+func startSolo(t *testing.T, configure func(*Config)) (*Node, func(activation.Proposal)) {
+	t.Helper()
+	g, keys, err := devchain.Generate(devchain.GenerateOptions{
+		ChainID: "solo-test", EpochViews: 20, SafetyViews: 2, Versions: map[string]string{"protocol": "1.0.0", "cadence": "1.0.0"},
+		Nodes:             []devchain.NodeSpec{{ID: "solo", Role: "consensus", Stake: 100}},
+		GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("solo-test"),
+	})
+	require.NoError(t, err)
+	sup, err := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0.0", "cadence=1.0.0", "cadence=1.1.0"})
+	require.NoError(t, err)
+	cfg := Config{Home: t.TempDir(), Genesis: g, NodeID: "solo", StakingKey: keys.Staking["solo"], P2PKey: keys.P2P["solo"],
+		Supported: sup, ViewInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+	if configure != nil {
+		configure(&cfg)
+	}
+	n, err := Start(context.Background(), cfg)
+	require.NoError(t, err)
+	propose := func(p activation.Proposal) {
+		t.Helper()
+		a, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0}, []signal.PrivateKey{keys.Governance[0]})
+		require.NoError(t, err)
+		require.NoError(t, n.SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})))
+	}
+	return n, propose
 }

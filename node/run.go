@@ -72,6 +72,7 @@ type Node struct {
 	attested map[attestKey]bool
 
 	metrics *metrics
+	history *history
 }
 
 type attestKey struct {
@@ -110,7 +111,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	nctx, cancel := context.WithCancel(ctx)
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: store, chain: c, ctx: nctx, cancel: cancel,
-		done: make(chan struct{}), attested: map[attestKey]bool{}}
+		done: make(chan struct{}), attested: map[attestKey]bool{}, history: newHistory()}
 	n.metrics = newMetrics(n)
 	n.hooks = n.newHooks()
 	self, err := peer.IDFromPrivateKey(cfg.P2PKey)
