@@ -183,9 +183,11 @@ func TestHungHookDelaysNothing(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	home := t.TempDir()
 	pidFile := filepath.Join(home, "pids")
+	logs := &syncBuffer{}
 	n, propose := startSolo(t, func(c *Config) {
-		c.Home, c.HookTimeout = home, time.Hour
+		c.Home, c.HookTimeout, c.WarnEvery = home, time.Hour, 50*time.Millisecond
 		c.Hook = []string{"sh", "-c", `sleep 1000 & echo $! >> ` + pidFile + `; wait`}
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	})
 	closed := false
 	defer func() {
@@ -213,6 +215,11 @@ func TestHungHookDelaysNothing(t *testing.T) {
 	eventually(t, 15*time.Second, "c11 locks in on the node's own readiness", func() bool {
 		d, ok := n.Head().Deployment("c11")
 		return ok && (d.Status == activation.LockedIn || d.Status == activation.Active)
+	})
+	// ... and the operator is warned about an activation it cannot run.
+	propose(activation.Proposal{Name: "x9", Component: "execution", Version: "9.0.0", Mode: activation.Governance, ActivationView: view + 10000})
+	eventually(t, 15*time.Second, "a warning about x9", func() bool {
+		return strings.Contains(logs.String(), "UPGRADE NEEDED") && strings.Contains(logs.String(), "x9")
 	})
 	assert.False(t, n.hooks.u.Handled("g2"), "the hook is still hanging")
 	for _, pid := range pids {
