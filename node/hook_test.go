@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/chain/devchain"
 	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
 )
@@ -52,21 +52,6 @@ func pidsIn(t *testing.T, path string) []int {
 	return pids
 }
 
-// gone reports whether pid has exited (a zombie not yet reaped counts as gone).
-func gone(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return true
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	// "pid (comm) S ...": the state follows the last ')'.
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
-}
-
 func killAll(pids []int) {
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -92,7 +77,7 @@ func TestHookTimeoutKillsItsProcessGroup(t *testing.T) {
 	assert.Contains(t, err.Error(), "started", "the error quotes the hook's output")
 	assert.False(t, u.Handled("p2"), "a killed hook must be retried, not marked done")
 	for _, pid := range pids {
-		require.Eventually(t, func() bool { return gone(pid) }, 10*time.Second, 20*time.Millisecond,
+		require.Eventually(t, func() bool { return testutil.ProcessGone(pid) }, 10*time.Second, 20*time.Millisecond,
 			"the hook's child %d outlived the timeout", pid)
 	}
 }
@@ -138,7 +123,7 @@ func TestHookCanceledWithItsContext(t *testing.T) {
 	require.Error(t, err)
 	assert.False(t, u.Handled("p2"))
 	for _, pid := range pids {
-		require.Eventually(t, func() bool { return gone(pid) }, 10*time.Second, 20*time.Millisecond, "child %d survived", pid)
+		require.Eventually(t, func() bool { return testutil.ProcessGone(pid) }, 10*time.Second, 20*time.Millisecond, "child %d survived", pid)
 	}
 }
 
@@ -223,12 +208,12 @@ func TestHungHookDelaysNothing(t *testing.T) {
 	})
 	assert.False(t, n.hooks.u.Handled("g2"), "the hook is still hanging")
 	for _, pid := range pids {
-		assert.False(t, gone(pid), "the hook's child should still run before Close")
+		assert.False(t, testutil.ProcessGone(pid), "the hook's child should still run before Close")
 	}
 	within(t, 20*time.Second, "Close with a hung hook", func() { n.Close() })
 	closed = true
 	for _, pid := range pids {
-		require.Eventually(t, func() bool { return gone(pid) }, 10*time.Second, 20*time.Millisecond, "child %d survived Close", pid)
+		require.Eventually(t, func() bool { return testutil.ProcessGone(pid) }, 10*time.Second, 20*time.Millisecond, "child %d survived Close", pid)
 	}
 }
 

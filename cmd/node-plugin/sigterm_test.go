@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/node"
 )
 
@@ -66,19 +66,7 @@ func TestSIGTERMWithAHungHook(t *testing.T) {
 		}
 	}()
 
-	var addrs node.APIAddrs
-	eventually(t, 20*time.Second, "the node's API answers", func() bool {
-		data, err := os.ReadFile(filepath.Join(home, node.APIAddrFile))
-		if err != nil || json.Unmarshal(data, &addrs) != nil {
-			return false
-		}
-		resp, err := http.Get("http://" + addrs.API + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitForAPI(t, home, 20*time.Second)
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	code, stdout, errOut := runCLI("status", "--home", home, "--output", "json")
 	require.Equal(t, exitOK, code, errOut)
@@ -112,7 +100,7 @@ func TestSIGTERMWithAHungHook(t *testing.T) {
 		t.Fatalf("node-plugin run did not stop within 20 s of SIGTERM; stderr:\n%s", readFile(t, logPath))
 	}
 	for _, pid := range pids {
-		eventually(t, 10*time.Second, fmt.Sprintf("the hook's child %d ends", pid), func() bool { return processGone(pid) })
+		eventually(t, 10*time.Second, fmt.Sprintf("the hook's child %d ends", pid), func() bool { return testutil.ProcessGone(pid) })
 	}
 }
 
@@ -121,17 +109,4 @@ func readFile(t *testing.T, path string) string {
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return string(data)
-}
-
-// processGone reports whether pid has exited (an unreaped zombie counts).
-func processGone(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return true
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	i := strings.LastIndexByte(string(stat), ')')
-	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
