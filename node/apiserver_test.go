@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"golang.org/x/time/rate"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/quorum"
@@ -164,7 +165,7 @@ func TestAPIHostCheckAndHistoryQueries(t *testing.T) {
 	// past is told to retry; a cached one is still answered.
 	var lock Readiness
 	require.NoError(t, json.Unmarshal([]byte(first), &lock))
-	n.history.wait = 50 * time.Millisecond
+	n.history.wait.Store(int64(50 * time.Millisecond))
 	n.history.turn <- struct{}{}
 	code, body, hdr := get(t, client, base+"/readiness?deployment=c11&height="+strconv.FormatUint(lock.Height-1, 10), "")
 	assert.Equal(t, http.StatusServiceUnavailable, code, body)
@@ -178,4 +179,15 @@ func TestAPIHostCheckAndHistoryQueries(t *testing.T) {
 	var before Readiness
 	require.NoError(t, json.Unmarshal([]byte(body), &before))
 	assert.Equal(t, "STARTED", before.State)
+
+	// Uncached questions come at a bounded rate: over it, retry.
+	n.history.rate.SetLimit(rate.Every(time.Hour))
+	n.history.rate.SetBurst(1)
+	code, _, _ = get(t, client, base+"/readiness?deployment=c11&height="+strconv.FormatUint(lock.Height+1, 10), "")
+	assert.Equal(t, http.StatusOK, code, "the burst")
+	code, body, hdr = get(t, client, base+"/readiness?deployment=c11&height="+strconv.FormatUint(lock.Height+2, 10), "")
+	assert.Equal(t, http.StatusServiceUnavailable, code, body)
+	assert.Equal(t, "1", hdr.Get("Retry-After"))
+	code, _, _ = get(t, client, base+"/readiness?deployment=c11&height="+strconv.FormatUint(lock.Height+1, 10), "")
+	assert.Equal(t, http.StatusOK, code, "a cached answer takes nothing from the rate")
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/quorumgate/quorumgate/activation"
 )
@@ -16,12 +17,15 @@ import (
 // (storage's StateAt), and `?at=lock-in` does that about log2(height) times,
 // so any caller could keep the node replaying. Finalized history never
 // changes, so answers are cached (a fixed number, least recently used
-// evicted), and at most one replay runs at a time: a caller that cannot get
-// the turn within wait is told to retry (HTTP 503, Retry-After).
+// evicted); at most one replay runs at a time, and uncached questions are
+// rate-limited, so that no caller can keep a core replaying. A caller that
+// cannot get the turn within wait, or comes over the rate, is told to retry
+// (HTTP 503, Retry-After).
 type history struct {
 	cache *lru.Cache[historyKey, Readiness]
 	turn  chan struct{}
-	wait  time.Duration
+	wait  atomic.Int64 // nanoseconds
+	rate  *rate.Limiter
 	// replays counts the states re-derived from the store (tests read it).
 	replays atomic.Int64
 }
@@ -38,7 +42,9 @@ const historyCacheSize = 256
 
 func newHistory() *history {
 	c, _ := lru.New[historyKey, Readiness](historyCacheSize) // errors only for a size <= 0
-	return &history{cache: c, turn: make(chan struct{}, 1), wait: 2 * time.Second}
+	h := &history{cache: c, turn: make(chan struct{}, 1), rate: rate.NewLimiter(4, 8)}
+	h.wait.Store(int64(2 * time.Second))
+	return h
 }
 
 // get returns a cached answer, as a copy the caller may change.
@@ -55,10 +61,13 @@ func (h *history) add(k historyKey, r Readiness) {
 	h.cache.Add(k, r)
 }
 
-// acquire waits for the replay turn, at most h.wait or until ctx ends; the
-// caller calls release once done.
+// acquire takes a replay from the rate and waits for the replay turn, at
+// most h.wait or until ctx ends; the caller calls release once done.
 func (h *history) acquire(ctx context.Context) (release func(), ok bool) {
-	t := time.NewTimer(h.wait)
+	if !h.rate.Allow() {
+		return nil, false
+	}
+	t := time.NewTimer(time.Duration(h.wait.Load()))
 	defer t.Stop()
 	select {
 	case h.turn <- struct{}{}:

@@ -151,7 +151,7 @@ func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
 			release, ok := n.history.acquire(r.Context())
 			if !ok {
 				w.Header().Set("Retry-After", "1")
-				http.Error(w, "busy: another query into the chain's history is replaying blocks; retry in a second",
+				http.Error(w, "busy: queries into the chain's history replay blocks, one at a time and a few a second; retry in a second",
 					http.StatusServiceUnavailable)
 				return false
 			}
