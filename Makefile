@@ -7,11 +7,14 @@ GO ?= go
 test: check
 	$(GO) test -count=1 ./...
 
-## check: gofmt and go vet only
+## check: gofmt, go vet, and the Prometheus alert rules (promtool, Debian package prometheus)
 check:
 	@unformatted=$$(gofmt -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@command -v promtool >/dev/null || { echo "promtool not found: apt-get install prometheus (.ci/run does)"; exit 1; }
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
 
 ## bench: every performance figure beside its target and its naive baseline
 bench:

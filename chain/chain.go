@@ -1,36 +1,34 @@
 // Package chain is the boundary between quorumgate's node runtime and the
 // consensus engine that finalizes blocks. The node consumes a stream of
-// finalized blocks and submits payload for inclusion; it never cares how
-// blocks are agreed on.
+// finalized blocks, each with the events activation.Apply produced for it,
+// reads the head, whether it is synced and why the chain stopped, and
+// submits payload for inclusion; it never cares how blocks are agreed on,
+// and it imports no engine (package engine, the composition root, picks
+// one). The genesis file and the governance message, which every engine
+// shares, live here too.
 //
-// Two engines are meant to implement Chain:
+// Two engines implement Chain:
 //   - chain/devchain, the embedded development chain: one sequencer signs a
 //     block every view interval; followers verify and apply it (for local
 //     testnets);
-//   - a real BFT engine. CometBFT maps onto this interface through ABCI 2.0,
-//     without changes to node/:
-//   - PrepareProposal: the proposer drains its pool of submitted items
-//     (attestations aggregated into quorum certificates, governance
-//     messages) into an activation.WireBlock, the block's one transaction;
-//   - ProcessProposal: every validator decodes the WireBlock and runs
-//     activation.Verifier.Verify; a block with items that do not verify is
-//     rejected (the proposer should never build one);
-//   - FinalizeBlock: activation.Apply on the verified items; the new
-//     protocol state ID is returned as the AppHash, so all validators
-//     commit to the same protocol state;
-//   - Commit: storage.Store.Commit; Chain.Finalized delivers the block;
-//   - CheckTx: the ingest pipeline's cheap checks (p2p.Ingest.Add) guard
-//     the mempool;
-//   - views: CometBFT has heights and rounds, not views; a view is the
-//     block's height there (strictly increasing, as quorumgate needs), and
-//     epochs are fixed spans of heights.
+//   - chain/cometbft, quorumgate as an ABCI 2.0 application on CometBFT, in
+//     process (its package doc has the mapping: PrepareProposal drains the
+//     pool into one bounded WireBlock, ProcessProposal rejects anything that
+//     does not verify, FinalizeBlock applies and returns the state ID as the
+//     AppHash, Commit stores one synced batch, heights are views, and
+//     CheckTx rejects: CometBFT's mempool is off, readiness travels on
+//     libp2p gossip).
 package chain
 
 import (
 	"context"
+
+	"github.com/quorumgate/quorumgate/activation"
 )
 
-// FinalizedBlock is one finalized block as the node receives it.
+// FinalizedBlock is one finalized block as the node receives it, with what
+// applying it did (as etcd raft hands its caller a Ready): the node reacts
+// to Events, it never polls the head for them.
 type FinalizedBlock struct {
 	Height, View, Epoch uint64
 	// Payload is the canonical encoding of an activation.WireBlock.
@@ -38,6 +36,9 @@ type FinalizedBlock struct {
 	// StateID is the protocol state ID after the block, as the chain
 	// committed to it; a node whose own Apply disagrees must stop.
 	StateID [32]byte
+	// Events are what activation.Apply reported for the block, in rule
+	// order: activation.Transition and activation.Rejection values.
+	Events []activation.Event
 }
 
 // ItemKind says what a submitted payload item is.
@@ -61,4 +62,13 @@ type Chain interface {
 	Submit(ctx context.Context, kind ItemKind, payload []byte) error
 	// CurrentView is the chain's latest view (possibly not yet finalized).
 	CurrentView() uint64
+	// Head is the protocol state after the last finalized block this node
+	// applied (the genesis state before the first).
+	Head() *activation.State
+	// Synced reports whether this node follows the chain's head, rather
+	// than catching up.
+	Synced() bool
+	// Err says why the chain stopped on its own (nil while it runs, or
+	// after a Close): a halt, a state mismatch, a storage failure.
+	Err() error
 }

@@ -80,6 +80,7 @@ func newMetrics(n *Node) *metrics {
 			return float64(total)
 		}),
 	)
+	m.registerOperatorMetrics(n) // opmetrics.go
 	return m
 }
 
@@ -143,6 +144,7 @@ func (n *Node) startAPI() error {
 	pub.HandleFunc("GET /state-id", n.serveStateID)
 	pub.HandleFunc("GET /readiness", n.serveReadiness)
 	pub.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
+	n.registerDashboard(pub) // the page at /: dashboard.go
 	pub.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	pub.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !n.chain.Synced() {

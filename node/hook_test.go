@@ -249,7 +249,7 @@ func startSolo(t *testing.T, configure func(*Config)) (*Node, func(activation.Pr
 	sup, err := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0.0", "cadence=1.0.0", "cadence=1.1.0"})
 	require.NoError(t, err)
 	cfg := Config{Home: t.TempDir(), Genesis: g, NodeID: "solo", StakingKey: keys.Staking["solo"], P2PKey: keys.P2P["solo"],
-		Supported: sup, ViewInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+		Supported: sup, ViewInterval: 10 * time.Millisecond, Engine: devchainEngine, Logger: slog.New(slog.DiscardHandler)}
 	if configure != nil {
 		configure(&cfg)
 	}

@@ -4,7 +4,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 
-	"github.com/quorumgate/quorumgate/chain/devchain"
+	"github.com/quorumgate/quorumgate/chain"
 )
 
 // withGenesisPeers adds to the configured peers every other node of the
@@ -15,7 +15,7 @@ import (
 // win over the genesis for the same peer ID; a later identity step's address
 // wins over an earlier one's. Addresses nobody can dial (port 0, or an
 // unspecified host, as in genesis files written for tests) are skipped.
-func withGenesisPeers(configured []peer.AddrInfo, g *devchain.Genesis, self peer.ID) []peer.AddrInfo {
+func withGenesisPeers(configured []peer.AddrInfo, g *chain.Genesis, self peer.ID) []peer.AddrInfo {
 	out := append([]peer.AddrInfo(nil), configured...)
 	seen := map[peer.ID]bool{self: true}
 	for _, p := range configured {

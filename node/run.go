@@ -15,7 +15,6 @@ import (
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
-	"github.com/quorumgate/quorumgate/chain/devchain"
 	"github.com/quorumgate/quorumgate/p2p"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -25,8 +24,11 @@ import (
 // Config configures a running node.
 type Config struct {
 	// Home holds the store (Home/store), upgrade-info.json and hook markers.
-	Home       string
-	Genesis    *devchain.Genesis
+	Home    string
+	Genesis *chain.Genesis
+	// Engine builds the consensus engine (required): the composition root
+	// picks devchain or CometBFT.
+	Engine     NewEngine
 	NodeID     string
 	StakingKey signal.PrivateKey
 	P2PKey     crypto.PrivKey
@@ -39,7 +41,7 @@ type Config struct {
 	// with its process group after HookTimeout (default 10 minutes).
 	Hook        []string
 	HookTimeout time.Duration
-	// ViewInterval is the devchain's view interval (and the ETA unit).
+	// ViewInterval is the engine's block interval (and the ETA unit).
 	ViewInterval time.Duration
 	// WarnEvery repeats upgrade warnings (default 30 s).
 	WarnEvery time.Duration
@@ -52,13 +54,13 @@ type Config struct {
 	APIListen, AdminListen string
 }
 
-// Node is a running node: store, devchain, network, and the runtime loop.
+// Node is a running node: store, engine, network, and the runtime loop.
 // It owns all of them; Close stops them, Wait reports why it stopped.
 type Node struct {
 	cfg   Config
 	log   *slog.Logger
 	store *storage.Store
-	chain *devchain.Chain
+	chain Engine
 	net   *p2p.Node
 	hooks *hookRunner
 
@@ -72,6 +74,7 @@ type Node struct {
 	attested map[attestKey]bool
 
 	metrics *metrics
+	events  *eventMetrics
 	history *history
 }
 
@@ -83,8 +86,8 @@ type attestKey struct {
 // Start opens the node's store, joins the network and follows the chain.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	g := cfg.Genesis
-	if g == nil || cfg.NodeID == "" || cfg.P2PKey == nil || cfg.Home == "" {
-		return nil, errors.New("node: genesis, node ID, libp2p key and home are required")
+	if g == nil || cfg.NodeID == "" || cfg.P2PKey == nil || cfg.Home == "" || cfg.Engine == nil {
+		return nil, errors.New("node: genesis, node ID, libp2p key, home and engine are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -103,8 +106,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := devchain.New(devchain.Options{Genesis: g, Store: store, NodeID: cfg.NodeID, StakingKey: cfg.StakingKey,
-		Interval: cfg.ViewInterval, Guard: Guard(cfg.Supported)})
+	c, err := cfg.Engine(EngineEnv{Genesis: g, Store: store, Home: cfg.Home, NodeID: cfg.NodeID, StakingKey: cfg.StakingKey,
+		P2PKey: cfg.P2PKey, ViewInterval: cfg.ViewInterval, Guard: Guard(cfg.Supported), Logger: cfg.Logger.With("node", cfg.NodeID)})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -113,6 +116,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: store, chain: c, ctx: nctx, cancel: cancel,
 		done: make(chan struct{}), attested: map[attestKey]bool{}, history: newHistory()}
 	n.metrics = newMetrics(n)
+	n.events = newEventMetrics(n.metrics.reg)
 	n.hooks = n.newHooks()
 	self, err := peer.IDFromPrivateKey(cfg.P2PKey)
 	if err != nil {
@@ -120,15 +124,20 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
-	n.net, err = p2p.Start(nctx, p2p.Config{ChainID: g.ChainID, Identity: cfg.P2PKey, ListenAddrs: cfg.ListenAddrs,
-		Peers: withGenesisPeers(cfg.Peers, g, self), View: chainView{n}, OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock, OnVerdict: n.metrics.verdict,
-		OnGovernance: c.HandleGovernance, BlockValidator: g.CheckBlock, GovernanceValidator: devchain.CheckGovernance, Sync: c})
+	pcfg := p2p.Config{ChainID: g.ChainID, Identity: cfg.P2PKey, ListenAddrs: cfg.ListenAddrs,
+		Peers: withGenesisPeers(cfg.Peers, g, self), View: chainView{n}, OnVerdict: n.metrics.verdict}
+	c.Network(&pcfg)
+	n.net, err = p2p.Start(nctx, pcfg)
 	if err != nil {
 		cancel()
+		c.Close()
 		store.Close()
 		return nil, err
 	}
-	c.Start(n.net)
+	if err := c.Start(n.net); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if err := n.startAPI(); err != nil {
 		n.Close()
 		return nil, err
@@ -157,12 +166,19 @@ func (v chainView) Signaling(d signal.DeploymentID) bool {
 	return ok && (dep.Status == activation.Started || dep.Status == activation.LockedIn)
 }
 
-// run is the runtime loop: after every finalized block (and on a timer),
-// hand activations to the upgrader, attest, and warn.
+// run is the runtime loop: it reacts to each finalized block's events
+// (activations go to the upgrader, lock-ins of versions this binary cannot
+// run are warned about, rejections are counted), and after every block and
+// on a timer it attests and repeats warnings.
 func (n *Node) run() {
 	defer n.wg.Done()
 	defer close(n.done)
-	blocks, _ := n.chain.Finalized(n.ctx, n.nextHeight())
+	head := n.nextHeight()
+	blocks, err := n.chain.Finalized(n.ctx, n.replayFrom(head))
+	if err != nil {
+		n.stopped(err)
+		return
+	}
 	tick := time.NewTicker(max(n.cfg.ViewInterval, 20*time.Millisecond))
 	defer tick.Stop()
 	var lastWarn time.Time
@@ -170,12 +186,19 @@ func (n *Node) run() {
 		select {
 		case <-n.ctx.Done():
 			return
-		case _, ok := <-blocks:
+		case fb, ok := <-blocks:
 			if !ok {
 				n.stopped(n.chain.Err())
 				return
 			}
-			n.metrics.blocks.Inc()
+			// Blocks below head are replayed after a restart for their
+			// activations only: they were counted the first time.
+			if fb.Height >= head {
+				n.metrics.blocks.Inc()
+			}
+			if n.onBlock(fb, fb.Height >= head) {
+				lastWarn = time.Time{} // a new lock-in is warned about at once
+			}
 		case <-tick.C:
 			if err := n.chain.Err(); err != nil {
 				n.stopped(err)
@@ -183,7 +206,6 @@ func (n *Node) run() {
 			}
 		}
 		head := n.chain.Head()
-		n.activations(head)
 		n.signal(head)
 		// Warnings speak of the chain's head: a node catching up does not
 		// know it yet, and would warn about deployments since cancelled or
@@ -215,25 +237,9 @@ func (n *Node) stopped(err error) {
 	var he *HaltError
 	if errors.As(err, &he) {
 		n.log.Error(err.Error())
+		n.handOverToCosmovisor(he) // cosmovisor.go
 	}
 	n.cancel()
-}
-
-// activations queues every ACTIVE deployment not yet handled for the
-// upgrader (after a restart too, so none is skipped); the hook runs off this
-// loop (hookRunner).
-func (n *Node) activations(head *activation.State) {
-	for _, d := range head.Deployments() {
-		if d.Status != activation.Active || n.hooks.pending(d.Name) || n.hooks.u.Handled(d.Name) {
-			continue
-		}
-		height, err := n.store.HeightAtView(d.Since)
-		if err != nil {
-			n.log.Error("activation height", "deployment", d.Name, "err", err)
-			continue
-		}
-		n.hooks.enqueue(UpgradeInfo{Deployment: d.Name, Component: d.Component, Version: d.Version, ActivationView: d.ActivationView, Height: height})
-	}
 }
 
 // signal attests once per epoch for each STARTED deployment this node
@@ -241,7 +247,7 @@ func (n *Node) activations(head *activation.State) {
 // repeat of the same bytes is a duplicate to gossip), so it waits for them.
 func (n *Node) signal(head *activation.State) {
 	_, view, ok := head.Head()
-	if !ok || (n.net.MeshPeers() == 0 && !n.chain.IsSequencer()) {
+	if !ok || (n.net.MeshPeers() == 0 && !n.chain.BuildsBlocks()) {
 		return
 	}
 	epoch := head.Params().Epoch(view)

@@ -69,13 +69,20 @@ func (c *cluster) start(id string, supported ...string) {
 	}
 	home := c.homes[id]
 	n, err := Start(context.Background(), Config{Home: home, Genesis: c.g, NodeID: id, StakingKey: c.keys.Staking[id],
-		P2PKey: c.keys.P2P[id], Peers: peers, Supported: sup, ViewInterval: 10 * time.Millisecond,
+		P2PKey: c.keys.P2P[id], Peers: peers, Supported: sup, ViewInterval: 10 * time.Millisecond, Engine: devchainEngine,
 		Hook:   []string{"sh", "-c", `echo "$QUORUMGATE_DEPLOYMENT $QUORUMGATE_VERSION $QUORUMGATE_ACTIVATION_VIEW" >> ` + filepath.Join(home, "hook.log")},
 		Logger: slog.New(slog.NewTextHandler(c.log(id), nil))})
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	c.nodes[id] = n
+}
+
+// devchainEngine is what package engine gives node-plugin (which node
+// cannot import: engine imports node).
+func devchainEngine(env EngineEnv) (Engine, error) {
+	return devchain.New(devchain.Options{Genesis: env.Genesis, Store: env.Store, NodeID: env.NodeID,
+		StakingKey: env.StakingKey, Interval: env.ViewInterval, Guard: env.Guard})
 }
 
 // syncBuffer collects a node's log lines (written from its goroutines).

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -23,7 +24,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/quorumgate/quorumgate/activation"
-	"github.com/quorumgate/quorumgate/chain/devchain"
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/chain/cometbft"
 	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/node"
 	"github.com/quorumgate/quorumgate/quorum"
@@ -41,7 +43,12 @@ type DemoOptions struct {
 	Seed         uint64
 	ViewInterval time.Duration // default 20ms
 	EpochViews   uint64        // default 50
-	Out          io.Writer
+	// Engine is devchain (default) or cometbft.
+	Engine string
+	Out    io.Writer
+	// Dashboard is where the live page is served while the demo runs
+	// (host:port; default 127.0.0.1:0, a free port; "off": none).
+	Dashboard string
 }
 
 // NodeResult is one row of the summary.
@@ -58,12 +65,19 @@ type NodeResult struct {
 	FinalState      string
 	ActivationView  uint64
 	StateIDAtCommon string
+	// ActivationHeight is the height of the block that activated the
+	// deployment on this node (its upgrade-info.json).
+	ActivationHeight uint64
+	// Killed: the CometBFT demo SIGKILLed this validator during signaling;
+	// it rejoined after the activation.
+	Killed bool
 }
 
 // Result is what the demo shows at the end.
 type Result struct {
 	Dir            string
 	Mode           string
+	Engine         string
 	ActivationView uint64
 	Nodes          []NodeResult
 	StakeHalted    uint64
@@ -80,24 +94,66 @@ type proc struct {
 	exited   chan int
 	upgraded uint64
 	halted   bool
+	killed   bool // SIGKILLed by the CometBFT demo
 }
 
-var demoNodes = []struct {
+type nodeSpec struct {
 	id, role string
 	stake    uint64
-}{
+}
+
+var demoNodes = []nodeSpec{
 	{"seq", "consensus", 400}, {"c2", "consensus", 300}, {"c3", "consensus", 200}, {"e1", "execution", 500},
 	{"e2", "execution", 300}, {"x1", "collection", 150}, {"v1", "verification", 100}, {"c4", "consensus", 100},
 	{"e3", "execution", 200},
 }
 
-// nodeCount applies the default node count (7) and checks the range.
-func nodeCount(n int) (int, error) {
+// cometNodes are a CometBFT testnet's nodes: four validators first (each
+// under a third of the voting power), then nodes of other roles, which run
+// CometBFT as full nodes.
+var cometNodes = []nodeSpec{
+	{"c1", "consensus", 300}, {"c2", "consensus", 300}, {"c3", "consensus", 200}, {"c4", "consensus", 200},
+	{"e1", "execution", 500}, {"e2", "execution", 300}, {"x1", "collection", 150}, {"v1", "verification", 100},
+	{"e3", "execution", 200},
+}
+
+// Engines a testnet runs on.
+const (
+	engineDevchain = "devchain"
+	engineCometBFT = "cometbft"
+)
+
+// checkEngine applies the default engine and checks it.
+func checkEngine(e string) (string, error) {
+	switch e {
+	case "":
+		return engineDevchain, nil
+	case engineDevchain, engineCometBFT:
+		return e, nil
+	}
+	return "", badOption("--engine %q: devchain or cometbft", e)
+}
+
+// nodesOf is the node list of an engine's testnets.
+func nodesOf(engine string) []nodeSpec {
+	if engine == engineCometBFT {
+		return cometNodes
+	}
+	return demoNodes
+}
+
+// nodeCount applies the default node count (7) and checks the range: a
+// CometBFT testnet has its four validators and at least one other node.
+func nodeCount(n int, engine string) (int, error) {
 	if n == 0 {
 		n = 7
 	}
-	if n < 4 || n > len(demoNodes) {
-		return 0, badOption("--nodes %d: between 4 and %d", n, len(demoNodes))
+	least := 4
+	if engine == engineCometBFT {
+		least = 5
+	}
+	if n < least || n > len(nodesOf(engine)) {
+		return 0, badOption("--nodes %d: between %d and %d", n, least, len(nodesOf(engine)))
 	}
 	return n, nil
 }
@@ -126,7 +182,10 @@ func pace(interval time.Duration, epochViews uint64, defInterval time.Duration, 
 // when it returns, whatever happened; the folder stays for inspection.
 func Demo(ctx context.Context, o DemoOptions) (*Result, error) {
 	var err error
-	if o.Nodes, err = nodeCount(o.Nodes); err != nil {
+	if o.Engine, err = checkEngine(o.Engine); err != nil {
+		return nil, err
+	}
+	if o.Nodes, err = nodeCount(o.Nodes, o.Engine); err != nil {
 		return nil, err
 	}
 	if o.Mode == "" {
@@ -177,9 +236,11 @@ func Demo(ctx context.Context, o DemoOptions) (*Result, error) {
 type demo struct {
 	o     DemoOptions
 	rng   *mrand.Rand
-	g     *devchain.Genesis
-	keys  *devchain.Keys
+	g     *chain.Genesis
+	keys  *chain.Keys
 	procs []*proc
+	// dashboard serves the live page while the demo runs.
+	dashboard *Dashboard
 }
 
 func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.o.Out, format+"\n", args...) }
@@ -189,6 +250,9 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	d.say("testnet in %s: %d nodes, epochs of %d views at %s a view", d.o.Dir, d.o.Nodes, d.o.EpochViews, d.o.ViewInterval)
+	if err := d.serveDashboard(); err != nil { // dashboard.go
+		return nil, err
+	}
 	for _, p := range d.procs {
 		if err := d.start(p, false); err != nil {
 			return nil, err
@@ -221,7 +285,7 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 }
 
 func (d *demo) setup() error {
-	g, keys, procs, err := writeHomes(d.o.Dir, "127.0.0.1", d.o.Nodes, d.o.Seed, d.o.ViewInterval, d.o.EpochViews)
+	g, keys, procs, err := writeHomes(d.o.Dir, "127.0.0.1", d.o.Nodes, d.o.Seed, d.o.ViewInterval, d.o.EpochViews, d.o.Engine)
 	if err != nil {
 		return err
 	}
@@ -232,14 +296,18 @@ func (d *demo) setup() error {
 // writeHomes generates a genesis and keys for n nodes and writes each
 // node's home (keys, admin token, config, genesis). The nodes' libp2p
 // addresses use host; their HTTP APIs stay on loopback. Ports are free ones.
-func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Duration, epochViews uint64) (*devchain.Genesis, *devchain.Keys, []*proc, error) {
-	var specs []devchain.NodeSpec
-	ports, pick := map[string][3]int{}, newPortPicker()
-	for _, n := range demoNodes[:nodes] {
-		var pp [3]int
+//
+// On the cometbft engine each node also gets a CometBFT p2p port on host,
+// and every other node as a persistent peer.
+func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Duration, epochViews uint64, engine string) (*chain.Genesis, *chain.Keys, []*proc, error) {
+	var specs []chain.NodeSpec
+	ports, pick := map[string][4]int{}, newPortPicker()
+	list := nodesOf(engine)[:nodes]
+	for _, n := range list {
+		var pp [4]int
 		for i := range pp {
 			h := "127.0.0.1"
-			if i == 0 {
+			if i == 0 || i == 3 {
 				h = host
 			}
 			port, err := pick.free(h)
@@ -249,9 +317,9 @@ func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Dura
 			pp[i] = port
 		}
 		ports[n.id] = pp
-		specs = append(specs, devchain.NodeSpec{ID: n.id, Role: n.role, Stake: n.stake, Address: fmt.Sprintf("/ip4/%s/tcp/%d", host, pp[0])})
+		specs = append(specs, chain.NodeSpec{ID: n.id, Role: n.role, Stake: n.stake, Address: fmt.Sprintf("/ip4/%s/tcp/%d", host, pp[0])})
 	}
-	g, keys, err := devchain.Generate(devchain.GenerateOptions{ChainID: "demo", EpochViews: epochViews, SafetyViews: epochViews / 10,
+	g, keys, err := chain.GenerateGenesis(chain.GenerateOptions{ChainID: "demo", EpochViews: epochViews, SafetyViews: epochViews / 10,
 		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: specs, GovernanceMembers: 3, GovernanceThreshold: 2,
 		Seed: []byte(fmt.Sprint("demo", seed))})
 	if err != nil {
@@ -259,7 +327,7 @@ func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Dura
 	}
 	genesis, _ := g.MarshalJSON()
 	var procs []*proc
-	for _, n := range demoNodes[:nodes] {
+	for _, n := range list {
 		home := filepath.Join(dir, n.id)
 		if err := os.MkdirAll(home, 0o700); err != nil {
 			return nil, nil, nil, err
@@ -283,6 +351,21 @@ hook = ["sh", "-c", "echo activated $QUORUMGATE_DEPLOYMENT $QUORUMGATE_VERSION a
 listen = "127.0.0.1:%d"
 admin = "127.0.0.1:%d"
 `, n.id, host, pp[0], strings.Join(peers, ", "), viewInterval.String(), pp[1], pp[2])
+		if engine == engineCometBFT {
+			var cpeers []string
+			for _, m := range list {
+				if m.id == n.id {
+					continue
+				}
+				nid, err := cometbft.NodeID(keys.P2P[m.id])
+				if err != nil {
+					return nil, nil, nil, err
+				}
+				cpeers = append(cpeers, fmt.Sprintf("%q", fmt.Sprintf("%s@%s:%d", nid, host, ports[m.id][3])))
+			}
+			cfg = "engine = \"cometbft\"\n" + cfg + fmt.Sprintf("[cometbft]\np2p_listen = \"tcp://%s:%d\"\npersistent_peers = [%s]\n",
+				host, pp[3], strings.Join(cpeers, ", "))
+		}
 		files := map[string][]byte{
 			node.StakingKeyFile: []byte(hex.EncodeToString(keys.Staking[n.id].Encode()) + "\n"),
 			node.P2PKeyFile:     p2pKey,
@@ -390,6 +473,9 @@ func (d *demo) teardown() {
 	for _, p := range d.procs {
 		d.stop(p)
 	}
+	if d.dashboard != nil {
+		d.dashboard.Close()
+	}
 }
 
 func (d *demo) get(p *proc, path string, v any) error {
@@ -466,8 +552,25 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 	order := d.rng.Perm(len(d.procs))
 	late := map[int]bool{}
 	if d.o.Mode == "governance" {
-		late[order[len(order)-1]], late[order[len(order)-2]] = true, true
+		// On CometBFT the late operators run full nodes: validators with
+		// more than a third of the voting power halted would stop the chain.
+		var can []int
+		for _, i := range order {
+			if d.o.Engine != engineCometBFT || d.procs[i].role != "consensus" {
+				can = append(can, i)
+			}
+		}
+		late[can[len(can)-1]], late[can[len(can)-2]] = true, true
 	}
+	// On CometBFT in stake mode, one validator under a third of the voting
+	// power is SIGKILLed during signaling and stays down until after the
+	// activation: the others go on without it.
+	var victim *proc
+	if d.o.Engine == engineCometBFT && d.o.Mode == "stake" {
+		victim = d.procs[3]
+		order = slices.DeleteFunc(order, func(i int) bool { return d.procs[i] == victim })
+	}
+	killedAt, saidAt := uint64(0), uint64(0)
 	last := ""
 	deadline := time.Now().Add(3 * time.Minute)
 	next := 0
@@ -476,11 +579,34 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 	for time.Now().Before(deadline) {
 		st, err := d.status(d.procs[0])
 		if err == nil {
-			if line := progress(st, p.Name); line != last {
+			line := progress(st, p.Name)
+			if line != last {
 				d.say("%s", line)
 				last = line
 			}
-			if dep := find(st, p.Name); dep != nil && (dep.State == "ACTIVE" || dep.State == "FAILED") && next >= len(order) {
+			if victim != nil && victim.cmd == nil && victim.killed && st.Head.Height >= saidAt+d.o.EpochViews/2 {
+				d.say("the chain keeps finalizing without %s: height %d", victim.id, st.Head.Height)
+				saidAt = st.Head.Height
+			}
+			dep := find(st, p.Name)
+			if victim != nil && !victim.killed && dep != nil && dep.State == "STARTED" {
+				if err := d.kill(victim); err != nil {
+					return err
+				}
+				killedAt, saidAt = st.Head.Height, st.Head.Height
+				d.say("SIGKILLed validator %s (stake %d, %.0f%% of the voting power, under a third) at height %d, during signaling; it stays down until after the activation",
+					victim.id, victim.stake, 100*float64(victim.stake)/float64(d.votingPower()), killedAt)
+			}
+			if dep != nil && (dep.State == "ACTIVE" || dep.State == "FAILED") && next >= len(order) {
+				if victim != nil && victim.killed && victim.cmd == nil {
+					d.say("the chain finalized heights %d to %d without %s, and activated %s at view %d (height %d)",
+						killedAt+1, st.Head.Height, victim.id, p.Name, *dep.ActivationView, *dep.ActivationView-1)
+					if err := d.start(victim, true); err != nil {
+						return err
+					}
+					victim.upgraded = st.Head.View
+					d.say("restarted %s with protocol 2.0.0: it catches up from its peers through CometBFT's block sync", victim.id)
+				}
 				return nil
 			}
 		}
@@ -491,7 +617,9 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 				return err
 			}
 		}
-		if next < len(order) && time.Now().After(timer) {
+		// An upgrade waits for a status to date it by (the node that
+		// reports it may itself be restarting).
+		if err == nil && next < len(order) && time.Now().After(timer) {
 			pr := d.procs[order[next]]
 			if err := d.exitedOnItsOwn(pr); err != nil {
 				return err
@@ -520,6 +648,28 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 		}
 	}
 	return fmt.Errorf("the upgrade did not complete within 3 minutes (node logs in %s)", d.o.Dir)
+}
+
+// kill SIGKILLs a node's process group and waits for it to end.
+func (d *demo) kill(p *proc) error {
+	if p.cmd == nil {
+		return fmt.Errorf("%s is not running: %s", p.id, p.lastWords())
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.exited
+	p.cmd, p.killed = nil, true
+	return nil
+}
+
+// votingPower is the consensus-role stake: the CometBFT validators' power.
+func (d *demo) votingPower() uint64 {
+	total := uint64(0)
+	for _, p := range d.procs {
+		if p.role == "consensus" {
+			total += p.stake
+		}
+	}
+	return total
 }
 
 // exitedOnItsOwn notices a node process that ended without being stopped.
@@ -570,10 +720,33 @@ func progress(st node.Status, name string) string {
 	return line
 }
 
+// waitUpgradeInfo reads the activation height from the node's
+// upgrade-info.json, which the node writes as it hands the activation to
+// its hook.
+func (d *demo) waitUpgradeInfo(ctx context.Context, p *proc, r *NodeResult) error {
+	path := filepath.Join(p.home, "upgrade-info.json")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var info node.UpgradeInfo
+		data, err := os.ReadFile(path)
+		if err == nil && json.Unmarshal(data, &info) == nil && info.Deployment == "protocol-2" {
+			r.ActivationHeight = info.Height
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s wrote no upgrade-info.json for protocol-2 (%v): %s", p.id, err, p.lastWords())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // finish waits until every node runs the new version, checks they agree,
 // and prints the summary.
 func (d *demo) finish(ctx context.Context) (*Result, error) {
-	res := &Result{Dir: d.o.Dir, Mode: d.o.Mode}
+	res := &Result{Dir: d.o.Dir, Mode: d.o.Mode, Engine: d.o.Engine}
 	err := d.waitAll(ctx, 60*time.Second, "every node reports protocol-2 ACTIVE", func(p *proc) bool {
 		st, err := d.status(p)
 		dep := find(st, "protocol-2")
@@ -597,7 +770,10 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 		r := NodeResult{ID: p.id, Role: p.role, Stake: p.stake, UpgradedAtView: p.upgraded, Halted: p.halted,
-			FinalState: dep.State, ActivationView: *dep.ActivationView, StateIDAtCommon: sid.StateID}
+			FinalState: dep.State, ActivationView: *dep.ActivationView, StateIDAtCommon: sid.StateID, Killed: p.killed}
+		if err := d.waitUpgradeInfo(ctx, p, &r); err != nil {
+			return nil, err
+		}
 		res.Nodes = append(res.Nodes, r)
 		res.StakeTotal += p.stake
 		if p.halted {
@@ -627,15 +803,31 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 		lockIn = fmt.Sprintf("locked in at view %d (epoch %d) with %s ready", lock.View, lock.Epoch, strings.Join(parts, ", "))
 	}
 	for _, r := range res.Nodes {
-		if r.ActivationView != res.ActivationView || r.StateIDAtCommon != res.Nodes[0].StateIDAtCommon {
+		if r.ActivationView != res.ActivationView || r.StateIDAtCommon != res.Nodes[0].StateIDAtCommon || r.ActivationHeight != res.Nodes[0].ActivationHeight {
 			return nil, fmt.Errorf("%s disagrees: activation view %d, state %s at height %d; %s: %d, %s", r.ID, r.ActivationView,
 				r.StateIDAtCommon[:12], common, res.Nodes[0].ID, res.ActivationView, res.Nodes[0].StateIDAtCommon[:12])
 		}
 	}
-	d.say("\nprotocol 2.0.0 is active on every node from view %d; all nodes have state %s… at height %d\n",
-		res.ActivationView, res.Nodes[0].StateIDAtCommon[:16], common)
+	comet := d.o.Engine == engineCometBFT
+	if comet {
+		d.say("\nprotocol 2.0.0 is active on every node from view %d, activated by the block at height %d on every node; all nodes have state %s… at height %d",
+			res.ActivationView, res.Nodes[0].ActivationHeight, res.Nodes[0].StateIDAtCommon[:16], common)
+		for _, r := range res.Nodes {
+			if r.Killed {
+				d.say("%s, SIGKILLed during signaling, rejoined and agrees on that state ID", r.ID)
+			}
+		}
+		d.say("")
+	} else {
+		d.say("\nprotocol 2.0.0 is active on every node from view %d; all nodes have state %s… at height %d\n",
+			res.ActivationView, res.Nodes[0].StateIDAtCommon[:16], common)
+	}
 	w := tabwriter.NewWriter(d.o.Out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "node\trole\tstake\tupgraded at view\tready at lock-in\thalted first\tstate")
+	if comet {
+		fmt.Fprintln(w, "node\trole\tstake\tvalidator\tupgraded at view\tready at lock-in\thalted first\tSIGKILLed\tactivation height\tstate")
+	} else {
+		fmt.Fprintln(w, "node\trole\tstake\tupgraded at view\tready at lock-in\thalted first\tstate")
+	}
 	for _, r := range res.Nodes {
 		halted := "no"
 		if r.Halted {
@@ -650,6 +842,18 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 			ready = "yes"
 		default:
 			ready = "no"
+		}
+		if comet {
+			validator, killed := "no (full node)", "no"
+			if r.Role == "consensus" {
+				validator = fmt.Sprintf("power %d", r.Stake)
+			}
+			if r.Killed {
+				killed = "yes, during signaling; rejoined after activation"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Role, r.Stake, validator, r.UpgradedAtView, ready, halted,
+				killed, r.ActivationHeight, r.FinalState)
+			continue
 		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.ID, r.Role, r.Stake, r.UpgradedAtView, ready, halted, r.FinalState)
 	}

@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -18,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/quorumgate/quorumgate/chain/devchain"
+	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/node"
 )
 
@@ -40,10 +41,14 @@ type Manifest struct {
 	Host         string `json:"host"`
 	ViewInterval string `json:"view_interval"`
 	EpochViews   uint64 `json:"epoch_views"`
+	// Engine is devchain (also when empty, as in older manifests) or cometbft.
+	Engine string `json:"engine,omitempty"`
 	// GovernanceKeys are the committee members' private key files (relative
 	// to the folder), in member order; the genesis threshold is 2.
 	GovernanceKeys []string       `json:"governance_keys"`
 	Nodes          []ManifestNode `json:"nodes"`
+	// Dashboard is the testnet's page (dashboard.go).
+	Dashboard *ManifestDashboard `json:"dashboard,omitempty"`
 }
 
 // ManifestNode is one node of the testnet.
@@ -78,6 +83,8 @@ type UpOptions struct {
 	Seed         uint64
 	ViewInterval time.Duration // default 100ms
 	EpochViews   uint64        // default 100
+	// Engine is devchain (default) or cometbft, for a new testnet.
+	Engine string
 	// Binary is the node-plugin executable to run (default: this process's).
 	Binary string
 	Out    io.Writer
@@ -170,6 +177,12 @@ func Up(ctx context.Context, o UpOptions) (*Testnet, error) {
 	if err == nil {
 		err = t.WaitSynced(ctx, started, o.SyncTimeout)
 	}
+	if err == nil {
+		// The page is a convenience: the testnet stands without it.
+		if derr := t.StartDashboard(ctx); derr != nil { // dashboard.go
+			fmt.Fprintf(o.Out, "the dashboard did not start: %v\n", derr)
+		}
+	}
 	if err != nil {
 		// Leave nothing half up: stop what this call started.
 		t.edit(func() error {
@@ -195,6 +208,8 @@ func (t *Testnet) sameShape(o UpOptions) error {
 		return badOption("--view-interval %s: the testnet in %s runs at %s a view %s", o.ViewInterval, t.Dir, t.M.ViewInterval, remake)
 	case o.EpochViews != 0 && o.EpochViews != t.M.EpochViews:
 		return badOption("--epoch-views %d: the testnet in %s has epochs of %d views %s", o.EpochViews, t.Dir, t.M.EpochViews, remake)
+	case o.Engine != "" && o.Engine != cmp.Or(t.M.Engine, engineDevchain):
+		return badOption("--engine %s: the testnet in %s runs on %s %s", o.Engine, t.Dir, cmp.Or(t.M.Engine, engineDevchain), remake)
 	case o.Host != "" && o.Host != t.M.Host:
 		return badOption("--host %s: the nodes of the testnet in %s listen on %s %s", o.Host, t.Dir, t.M.Host, remake)
 	}
@@ -203,7 +218,10 @@ func (t *Testnet) sameShape(o UpOptions) error {
 
 func create(dir string, o UpOptions) (*Testnet, error) {
 	var err error
-	if o.Nodes, err = nodeCount(o.Nodes); err != nil {
+	if o.Engine, err = checkEngine(o.Engine); err != nil {
+		return nil, err
+	}
+	if o.Nodes, err = nodeCount(o.Nodes, o.Engine); err != nil {
 		return nil, err
 	}
 	if o.Host == "" {
@@ -221,11 +239,14 @@ func create(dir string, o UpOptions) (*Testnet, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	g, keys, procs, err := writeHomes(dir, o.Host, o.Nodes, o.Seed, o.ViewInterval, o.EpochViews)
+	g, keys, procs, err := writeHomes(dir, o.Host, o.Nodes, o.Seed, o.ViewInterval, o.EpochViews, o.Engine)
 	if err != nil {
 		return nil, err
 	}
 	m := Manifest{Version: manifestVersion, ChainID: g.ChainID, Host: o.Host, ViewInterval: o.ViewInterval.String(), EpochViews: o.EpochViews}
+	if o.Engine != engineDevchain {
+		m.Engine = o.Engine
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "governance"), 0o700); err != nil {
 		return nil, err
 	}
@@ -237,12 +258,12 @@ func create(dir string, o UpOptions) (*Testnet, error) {
 		m.GovernanceKeys = append(m.GovernanceKeys, name)
 	}
 	for _, p := range procs {
-		i := slices.IndexFunc(g.Identities[0].Nodes, func(n devchain.Node) bool { return n.ID == p.id })
+		i := slices.IndexFunc(g.Identities[0].Nodes, func(n chain.GenesisNode) bool { return n.ID == p.id })
 		if i < 0 {
 			return nil, fmt.Errorf("internal: node %s is not in the genesis", p.id)
 		}
 		id := g.Identities[0].Nodes[i]
-		m.Nodes = append(m.Nodes, ManifestNode{ID: p.id, Role: p.role, Stake: p.stake, Sequencer: p.id == g.Sequencer,
+		m.Nodes = append(m.Nodes, ManifestNode{ID: p.id, Role: p.role, Stake: p.stake, Sequencer: o.Engine == engineDevchain && p.id == g.Sequencer,
 			Home: p.id, P2P: id.Address + "/p2p/" + id.PeerID, API: p.api, Admin: p.admin, Supported: []string{"protocol=1.0.0"}})
 	}
 	t := &Testnet{Dir: dir, M: m}
@@ -505,6 +526,7 @@ func (t *Testnet) Down() error {
 		for i := range t.M.Nodes {
 			t.stop(&t.M.Nodes[i])
 		}
+		t.stopDashboard()
 		return nil
 	})
 }

@@ -38,6 +38,17 @@ func (c *tnCLI) run(args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
+// downAndCheck stops the testnet (whatever state the test left it in) and
+// fails the test if any node process it saw outlives it.
+func (c *tnCLI) downAndCheck() {
+	c.run("down")
+	for pid, home := range c.pids {
+		if processAlive(pid, home) {
+			c.t.Errorf("node process %d (%s) outlived the testnet", pid, home)
+		}
+	}
+}
+
 // ok runs a command that must succeed.
 func (c *tnCLI) ok(args ...string) string {
 	c.t.Helper()
@@ -112,14 +123,7 @@ func TestInteractiveTestnet(t *testing.T) {
 		t.Skip("starts real node processes; skipped with -short")
 	}
 	c := &tnCLI{t: t, bin: buildBinary(t), dir: filepath.Join(t.TempDir(), "tn"), pids: map[int]string{}}
-	defer func() {
-		c.run("down")
-		for pid, home := range c.pids {
-			if processAlive(pid, home) {
-				t.Errorf("node process %d (%s) outlived the testnet", pid, home)
-			}
-		}
-	}()
+	defer c.downAndCheck()
 
 	// up with its output piped into a reader that went away (up | head -1):
 	// the closed pipe must not stop it halfway, orphaning the nodes it

@@ -43,6 +43,8 @@ type NetStatus struct {
 	// LockIns says, for each stake deployment that has locked in, whose
 	// readiness carried it.
 	LockIns []LockIn `json:"lock_ins,omitempty"`
+	// Dashboard is the URL of the testnet's page while it runs.
+	Dashboard string `json:"dashboard,omitempty"`
 }
 
 // LockIn is a node's answer to /readiness?at=lock-in for one deployment.
@@ -78,6 +80,7 @@ func (t *Testnet) Status() NetStatus {
 		s.Nodes = append(s.Nodes, ns)
 	}
 	s.LockIns = lockIns(s.Nodes)
+	s.Dashboard = t.RunningDashboardURL()
 	return s
 }
 
@@ -111,7 +114,11 @@ var needs = regexp.MustCompile(`halted.*supports ([^\s=]+=\S+?)[\s,;)]`)
 // WriteStatus prints s for people: a row per node, then every deployment
 // as each node sees it, side by side.
 func WriteStatus(w io.Writer, s NetStatus) {
-	fmt.Fprintf(w, "testnet %s: chain %s, %d nodes, epochs of %d views at %s a view\n\n", s.Dir, s.ChainID, len(s.Nodes), s.EpochViews, s.ViewInterval)
+	fmt.Fprintf(w, "testnet %s: chain %s, %d nodes, epochs of %d views at %s a view\n", s.Dir, s.ChainID, len(s.Nodes), s.EpochViews, s.ViewInterval)
+	if s.Dashboard != "" {
+		fmt.Fprintf(w, "live page: %s\n", s.Dashboard)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "node\trole\tstake\tprocess\tview\theight\tepoch\tpeers\tsynced\tactive versions\tsupports")
 	var deps []string

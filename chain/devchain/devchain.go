@@ -13,6 +13,7 @@ import (
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/chain/internal/feed"
 	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/p2p"
 	"github.com/quorumgate/quorumgate/quorum"
@@ -52,43 +53,34 @@ func DecodeSignedBlock(raw []byte) (SignedBlock, error) {
 	return b, nil
 }
 
-// GovernanceMessage is what travels on the governance topic.
-type GovernanceMessage struct {
-	Proposal *activation.SignedProposal `cbor:"1,keyasint,omitempty"`
-	Cancel   *activation.SignedCancel   `cbor:"2,keyasint,omitempty"`
-}
+// GovernanceMessage is what travels on the governance topic (package chain's,
+// shared by the engines).
+type GovernanceMessage = chain.GovernanceMessage
 
-func (g *Genesis) sequencerKey() signal.PublicKey {
-	t := g.params.Identities.TableAt(0)
-	i, _ := t.Lookup(g.Sequencer) // build checked it is there
+func sequencerKey(g *Genesis) signal.PublicKey {
+	t := g.Params().Identities.TableAt(0)
+	i, _ := t.Lookup(g.Sequencer) // the genesis checked it is there
 	return t.Key(i)
 }
 
 // CheckBlock is the block topic's validator: a block must decode and carry
 // the sequencer's signature. Its content is judged when it is applied.
-func (g *Genesis) CheckBlock(raw []byte) error {
+func (c *Chain) CheckBlock(raw []byte) error { return CheckBlock(c.opts.Genesis, raw) }
+
+// CheckBlock is CheckBlock for a genesis, without a chain.
+func CheckBlock(g *Genesis, raw []byte) error {
 	b, err := DecodeSignedBlock(raw)
 	if err != nil {
 		return err
 	}
-	if err := signal.Verify(g.sequencerKey(), b.signingBytes(), b.Signature); err != nil {
+	if err := signal.Verify(sequencerKey(g), b.signingBytes(), b.Signature); err != nil {
 		return fmt.Errorf("devchain block %d: not signed by the sequencer: %w", b.Height, err)
 	}
 	return nil
 }
 
-// CheckGovernance is the governance topic's validator: the message must
-// decode to exactly one item; its committee signatures are judged by Verify.
-func CheckGovernance(raw []byte) error {
-	var m GovernanceMessage
-	if err := canon.Decode(raw, &m); err != nil {
-		return err
-	}
-	if (m.Proposal == nil) == (m.Cancel == nil) {
-		return errors.New("a governance message holds exactly one proposal or cancellation")
-	}
-	return nil
-}
+// CheckGovernance is the governance topic's validator (chain.CheckGovernance).
+func CheckGovernance(raw []byte) error { return chain.CheckGovernance(raw) }
 
 // Options configure a Chain.
 type Options struct {
@@ -179,7 +171,7 @@ func (c *Chain) IsSequencer() bool { return c.opts.NodeID == c.opts.Genesis.Sequ
 
 // Start runs the chain on net (nil: no network, for tests of a lone node).
 // The chain owns one goroutine, stopped by Close.
-func (c *Chain) Start(net *p2p.Node) {
+func (c *Chain) Start(net *p2p.Node) error {
 	c.net = net
 	c.wg.Add(1)
 	if c.IsSequencer() {
@@ -187,6 +179,7 @@ func (c *Chain) Start(net *p2p.Node) {
 	} else {
 		go c.follow()
 	}
+	return nil
 }
 
 // Close stops the chain and waits for its goroutine.
@@ -314,19 +307,9 @@ func (c *Chain) Submit(ctx context.Context, kind chain.ItemKind, payload []byte)
 		}
 		return c.net.PublishAttestation(ctx, a)
 	case chain.ItemProposal, chain.ItemCancel:
-		var m GovernanceMessage
-		if kind == chain.ItemProposal {
-			var sp activation.SignedProposal
-			if err := canon.Decode(payload, &sp); err != nil {
-				return err
-			}
-			m.Proposal = &sp
-		} else {
-			var sc activation.SignedCancel
-			if err := canon.Decode(payload, &sc); err != nil {
-				return err
-			}
-			m.Cancel = &sc
+		m, err := chain.GovernanceItem(kind, payload)
+		if err != nil {
+			return err
 		}
 		raw := canon.MustEncode(m)
 		c.HandleGovernance(raw)
@@ -480,7 +463,7 @@ func (c *Chain) fillGap() {
 		return // the sequencer may not have it yet; try again later
 	}
 	for _, raw := range blocks {
-		if c.opts.Genesis.CheckBlock(raw) == nil {
+		if c.CheckBlock(raw) == nil {
 			c.HandleBlock(raw)
 		}
 	}
@@ -561,48 +544,42 @@ func (c *Chain) announce() {
 	c.mu.Unlock()
 }
 
-// Finalized implements chain.Chain. The delivering goroutine belongs to the
-// chain: it stops when ctx ends or the chain closes.
+// Finalized implements chain.Chain: each block comes with the events Apply
+// produced for it. The delivering goroutine belongs to the chain: it stops
+// when ctx ends or the chain closes.
 func (c *Chain) Finalized(ctx context.Context, from uint64) (<-chan chain.FinalizedBlock, error) {
 	out := make(chan chain.FinalizedBlock, 16)
+	src := feed.Source{Store: c.opts.Store, Genesis: c.opts.Genesis.State(), Done: c.ctx.Done(),
+		Payload: func(b storage.Block) ([]byte, error) {
+			sb, err := DecodeSignedBlock(b.Wire)
+			return sb.Block, err
+		},
+		Wait: func() <-chan struct{} {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.notify
+		}}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		defer close(out)
-		next := from
-		for {
-			c.mu.Lock()
-			notify := c.notify
-			c.mu.Unlock()
-			for ; next < c.nextHeight(); next++ {
-				b, err := c.opts.Store.Block(next)
-				if err != nil {
-					return
-				}
-				sb, err := DecodeSignedBlock(b.Wire)
-				if err != nil {
-					return
-				}
-				fb := chain.FinalizedBlock{Height: b.Height, View: b.View, Epoch: c.opts.Genesis.Params().Epoch(b.View),
-					Payload: sb.Block, StateID: b.StateID}
-				select {
-				case out <- fb:
-				case <-ctx.Done():
-					return
-				case <-c.ctx.Done():
-					return
-				}
-			}
-			select {
-			case <-notify:
-			case <-ctx.Done():
-				return
-			case <-c.ctx.Done():
-				return
-			}
-		}
+		feed.Deliver(ctx, src, from, out)
 	}()
 	return out, nil
 }
+
+// Network adds the devchain's block and governance topics, and its sync
+// source, to the node's network configuration.
+func (c *Chain) Network(cfg *p2p.Config) {
+	cfg.OnAttestation = c.HandleAttestation
+	cfg.OnBlock = c.HandleBlock
+	cfg.OnGovernance = c.HandleGovernance
+	cfg.BlockValidator = c.CheckBlock
+	cfg.GovernanceValidator = CheckGovernance
+	cfg.Sync = c
+}
+
+// BuildsBlocks reports whether items this node submits reach a block
+// without gossip: true for the sequencer.
+func (c *Chain) BuildsBlocks() bool { return c.IsSequencer() }
 
 var _ chain.Chain = (*Chain)(nil)

@@ -88,7 +88,7 @@ func startOn(t *testing.T, g *Genesis, keys *Keys, id string, peers []peer.AddrI
 	net, err := p2p.Start(context.Background(), p2p.Config{ChainID: g.ChainID, Identity: keys.P2P[id],
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: netView{c},
 		OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock, OnGovernance: c.HandleGovernance,
-		BlockValidator: g.CheckBlock, GovernanceValidator: CheckGovernance, Sync: c, BatchWindow: 2 * time.Millisecond})
+		BlockValidator: c.CheckBlock, GovernanceValidator: CheckGovernance, Sync: c, BatchWindow: 2 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestFollowerRejectsForgedCertificate(t *testing.T) {
 	sb := SignedBlock{Height: 0, View: 1, StateID: claimed.ID(), Block: wire.Encode()}
 	sb.Signature, _ = signal.Sign(keys.Staking["seq"], sb.signingBytes())
 	raw := canon.MustEncode(sb)
-	if err := g.CheckBlock(raw); err != nil {
+	if err := CheckBlock(g, raw); err != nil {
 		t.Fatalf("the block is properly signed, yet: %v", err)
 	}
 	follower.HandleBlock(raw)
@@ -267,7 +267,7 @@ func TestFollowerRejectsForgedCertificate(t *testing.T) {
 	}
 	// A block not signed by the sequencer does not pass the topic validator.
 	sb.Signature, _ = signal.Sign(keys.Staking["c3"], sb.signingBytes())
-	if err := g.CheckBlock(canon.MustEncode(sb)); err == nil {
+	if err := CheckBlock(g, canon.MustEncode(sb)); err == nil {
 		t.Fatal("a block signed by another node passed")
 	}
 }
@@ -387,7 +387,7 @@ func TestSequencerSkipsViews(t *testing.T) {
 		if b.View%3 == 0 {
 			t.Fatalf("block %d is at view %d, which should have been skipped", h, b.View)
 		}
-		if err := g.CheckBlock(b.Wire); err != nil {
+		if err := CheckBlock(g, b.Wire); err != nil {
 			t.Fatalf("block %d: %v", h, err)
 		}
 	}

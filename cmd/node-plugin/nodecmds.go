@@ -8,13 +8,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/quorumgate/quorumgate/chain/devchain"
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/chain/cometbft"
+	"github.com/quorumgate/quorumgate/engine"
 	"github.com/quorumgate/quorumgate/internal/config"
 	"github.com/quorumgate/quorumgate/node"
 	"github.com/quorumgate/quorumgate/storage"
@@ -46,7 +49,11 @@ already holds keys.`,
 				return usageError{err}
 			}
 			id.NodeID = nodeID
-			return printJSON(stdout, id)
+			out, err := withCometBFTNodeID(home, id)
+			if err != nil {
+				return err
+			}
+			return printJSON(stdout, out)
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "the node home to create")
@@ -76,11 +83,15 @@ func newKeysCommand(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			out, err := withCometBFTNodeID(home, id)
+			if err != nil {
+				return err
+			}
 			switch output {
 			case "json":
-				return printJSON(stdout, id)
+				return printJSON(stdout, out)
 			case "text":
-				fmt.Fprintf(stdout, "staking key  %s\nproof        %s\npeer ID      %s\n", id.StakingKey, id.PoP, id.PeerID)
+				fmt.Fprintf(stdout, "staking key  %s\nproof        %s\npeer ID      %s\ncometbft ID  %s\n", id.StakingKey, id.PoP, id.PeerID, out.CometBFTNodeID)
 				return nil
 			}
 			return usageError{fmt.Errorf("--output %q: allowed are text, json", output)}
@@ -146,7 +157,11 @@ Exit codes:
 			if err != nil {
 				return usageError{err}
 			}
-			g, err := devchain.Load(cfg.Genesis)
+			g, err := chain.LoadGenesis(cfg.Genesis)
+			if err != nil {
+				return usageError{err}
+			}
+			newEngine, err := pickEngine(cfg, g, home)
 			if err != nil {
 				return usageError{err}
 			}
@@ -164,7 +179,13 @@ Exit codes:
 			defer stop()
 			n, err := node.Start(ctx, node.Config{Home: home, Genesis: g, NodeID: cfg.NodeID, StakingKey: sk, P2PKey: pk,
 				ListenAddrs: cfg.Listen, Peers: cfg.ParsedPeers(), Supported: sup, Hook: cfg.Hook, HookTimeout: cfg.HookTimeoutDuration(),
-				ViewInterval: cfg.ViewIntervalDuration(), Logger: slog.New(handler), APIListen: cfg.API.Listen, AdminListen: cfg.API.Admin})
+				ViewInterval: cfg.ViewIntervalDuration(), Engine: newEngine, Logger: slog.New(handler), APIListen: cfg.API.Listen, AdminListen: cfg.API.Admin})
+			var he *node.HaltError
+			if errors.As(err, &he) {
+				// CometBFT's handshake replayed a block this binary must not
+				// finalize: the same halt as at run time.
+				return haltExit{err}
+			}
 			if err != nil {
 				return err
 			}
@@ -174,7 +195,6 @@ Exit codes:
 			}
 			stopErr := n.Err()
 			n.Close()
-			var he *node.HaltError
 			if errors.As(stopErr, &he) {
 				return haltExit{stopErr}
 			}
@@ -184,4 +204,45 @@ Exit codes:
 	cmd.Flags().StringVar(&home, "home", "", "the node home (node-plugin init creates one)")
 	config.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// pickEngine is the composition root's choice of consensus engine. The
+// CometBFT settings and the genesis the CometBFT genesis derives from are
+// checked here, so a bad one is exit 2 before anything starts.
+func pickEngine(cfg config.Config, g *chain.Genesis, home string) (node.NewEngine, error) {
+	switch cfg.Engine {
+	case engine.Devchain:
+		return engine.NewDevchain, nil
+	case engine.CometBFT:
+		s := cometbft.Settings{P2PListen: cfg.CometBFT.P2PListen, PersistentPeers: cfg.CometBFT.PersistentPeers, RPCListen: cfg.CometBFT.RPCListen}
+		if _, err := cometbft.Config(filepath.Join(home, "cometbft"), cfg.ViewIntervalDuration(), s); err != nil {
+			return nil, err
+		}
+		if _, err := cometbft.GenesisDoc(g); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Genesis, err)
+		}
+		return engine.NewCometBFT(s), nil
+	}
+	return nil, engine.Check(cfg.Engine)
+}
+
+// publicIdentity is what init and keys show print: the node's identity for
+// the genesis, and its CometBFT node ID for other nodes' persistent_peers.
+type publicIdentity struct {
+	node.Identity
+	CometBFTNodeID string `json:"cometbft_node_id"`
+}
+
+// withCometBFTNodeID adds the CometBFT node ID, which derives from the
+// home's libp2p key (the same key signs CometBFT votes; see chain/cometbft).
+func withCometBFTNodeID(home string, id node.Identity) (publicIdentity, error) {
+	_, pk, _, err := node.LoadKeys(home, id.NodeID)
+	if err != nil {
+		return publicIdentity{}, err
+	}
+	cid, err := cometbft.NodeID(pk)
+	if err != nil {
+		return publicIdentity{}, err
+	}
+	return publicIdentity{Identity: id, CometBFTNodeID: cid}, nil
 }

@@ -84,6 +84,10 @@ func TestSim(t *testing.T) {
 	report, err := os.ReadFile(filepath.Join(out, "report.md"))
 	require.NoError(t, err)
 	assert.Contains(t, string(report), "seed 3")
+	// Provenance: the effective config carries the overrides, not the file's values.
+	for _, want := range []string{"seed = 3\n", "runs = 20\n", "- command: `", "--runs 20 --seed 3`", "node-plugin ", "go1."} {
+		assert.Contains(t, string(report), want, "report.md")
+	}
 	for _, args := range [][]string{
 		{"sim", "--out", out},
 		{"sim", "--config", "missing.toml", "--out", out},
@@ -92,6 +96,18 @@ func TestSim(t *testing.T) {
 		code, stdout, stderr := runCLI(args...)
 		assert.Equal(t, exitBadInput, code, "%v: stderr %q", args, stderr)
 		assert.Empty(t, stdout, "%v", args)
+	}
+}
+
+func TestSimSweep(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runCLI("sim", "--config", filepath.Join("..", "..", "examples", "sim", "threshold-sweep.toml"),
+		"--out", out, "--runs", "2")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "21 points × 2 runs")
+	for _, f := range []string{"sweep.csv", "sensitivity.csv", "report.md", "tornado_hours_to_activation.png",
+		"curve_mechanism_threshold_unready_stake_at_activation.png"} {
+		assert.FileExists(t, filepath.Join(out, f))
 	}
 }
 

@@ -6,9 +6,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/quorumgate/quorumgate/testnet/sim"
 )
@@ -27,9 +30,18 @@ governance earliest view gated by stake). Each run drives the real activation
 engine with synthesized blocks; all mechanisms of a run see the same operators.
 
 It writes into DIR: runs.csv (one row per run and mechanism), summary.csv and
-summary.md (median, p90, p99, mean with a 95% confidence interval), plots as
-PNG and SVG, and report.md tying them together with the config and seed.
-The same config and seed give the same runs.csv, byte for byte.
+summary.md (shares with Wilson intervals; medians, p90 and means with 95%
+intervals), paired.csv (each mechanism minus the first, run by run), plots
+as PNG and SVG (Kaplan–Meier time to activation with the timeout and horizon
+marked, unready stake, missed blocks, paired differences), and report.md
+tying them together with the command line, the effective config, the
+binary's version and commit, the Go version, seed and run count.
+The same config and seed give the same files, byte for byte.
+
+A config with a [sweep] table runs a study per point (a grid of values, or
+a Latin hypercube) and writes sweep.csv (one row per point × run ×
+mechanism), sweep_summary.csv, sensitivity.csv, curves with 95% bands per
+swept key, tornado charts and report.md. --runs sets the runs per point.
 
 Example configs: examples/sim/*.toml.`,
 		Args: exactArgs(0),
@@ -56,17 +68,32 @@ Example configs: examples/sim/*.toml.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
+			prov := sim.BuildProvenance()
+			prov.CommandLine, prov.ConfigPath, prov.ConfigText = commandLine(cmd), configPath, text
 			start := time.Now()
+			if cfg.Sweep != nil {
+				sweep, err := sim.RunSweep(ctx, cfg, sim.Options{Workers: workers})
+				if err != nil {
+					return err
+				}
+				prov.Elapsed = time.Since(start)
+				if err := sweep.Write(outDir, prov); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "%d points × %d runs in %s; wrote %s/{sweep.csv,sweep_summary.csv,sensitivity.csv,report.md} and plots\n",
+					len(sweep.Points), cfg.Runs, prov.Elapsed.Round(time.Millisecond), outDir)
+				return nil
+			}
 			study, err := sim.Run(ctx, cfg, sim.Options{Workers: workers})
 			if err != nil {
 				return err
 			}
-			elapsed := time.Since(start)
-			if err := study.Write(outDir, configPath, text, elapsed); err != nil {
+			prov.Elapsed = time.Since(start)
+			if err := study.Write(outDir, prov); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%d runs in %s; wrote %s/{runs.csv,summary.csv,summary.md,report.md} and plots\n\n",
-				cfg.Runs, elapsed.Round(time.Millisecond), outDir)
+			fmt.Fprintf(stdout, "%d runs in %s; wrote %s/{runs.csv,summary.csv,summary.md,paired.csv,report.md} and plots\n\n",
+				cfg.Runs, prov.Elapsed.Round(time.Millisecond), outDir)
 			fmt.Fprint(stdout, study.SummaryMarkdown())
 			return nil
 		},
@@ -77,4 +104,18 @@ Example configs: examples/sim/*.toml.`,
 	cmd.Flags().Uint64Var(&seed, "seed", 0, "override the config's seed")
 	cmd.Flags().IntVar(&workers, "workers", 0, "parallel workers (default: one per core)")
 	return cmd
+}
+
+// commandLine rebuilds the invocation from the flags that were set (in
+// name order), so the report shows what to run to get the same results.
+func commandLine(cmd *cobra.Command) []string {
+	line := strings.Fields(cmd.CommandPath())
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		v := f.Value.String()
+		if v == "" || strings.ContainsAny(v, " \t'\"") {
+			v = strconv.Quote(v)
+		}
+		line = append(line, "--"+f.Name, v)
+	})
+	return line
 }

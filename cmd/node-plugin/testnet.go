@@ -32,7 +32,8 @@ The other commands manage an interactive testnet that lives in a folder
 (--dir, default $QUORUMGATE_TESTNET_DIR or ./quorumgate-testnet): up creates
 and starts it (or restarts it where it was), status shows every node's view
 side by side, upgrade/stop/start play an operator, propose and cancel play the
-governance committee, logs shows a node's log, down stops it all.
+governance committee, logs shows a node's log, dashboard prints the URL of
+the testnet's live web page, down stops it all.
 
 Its nodes run detached, each in its own process group, with its log in
 DIR/NODE/node.log; DIR/testnet.json records them.`,
@@ -44,7 +45,7 @@ DIR/NODE/node.log; DIR/testnet.json records them.`,
 	tn.AddCommand(newTestnetDemoCommand(stdout), newTestnetUpCommand(stdout), newTestnetStatusCommand(stdout),
 		newTestnetUpgradeCommand(stdout), newTestnetStopCommand(stdout), newTestnetStartCommand(stdout),
 		newProposeCommand(stdout, &testnetGovernance{}), newCancelCommand(stdout, &testnetGovernance{}),
-		newTestnetLogsCommand(stdout), newTestnetDownCommand(stdout))
+		newTestnetLogsCommand(stdout), newTestnetDownCommand(stdout), newTestnetDashboardCommand(stdout))
 	return tn
 }
 
@@ -63,6 +64,13 @@ prints a summary.
 
 --mode governance uses a fixed activation view with some operators late: their
 nodes halt (exit 3) instead of forking, and resume once upgraded.
+
+--engine cometbft runs the nodes on CometBFT (four validators, the other roles
+as full nodes) instead of the devchain. In stake mode it shows what BFT buys:
+one validator under a third of the voting power is SIGKILLed during signaling
+and kept down until after the activation; the chain keeps finalizing, the
+deployment activates at the same height everywhere, and the validator then
+restarts, catches up and agrees on the state ID.
 
 Ctrl-C or any failure stops every process; the folder keeps each node's home
 and log (node.log) for inspection.`,
@@ -84,6 +92,8 @@ and log (node.log) for inspection.`,
 	demo.Flags().Uint64Var(&o.Seed, "seed", 1, "seed for the operators' timing")
 	demo.Flags().DurationVar(&o.ViewInterval, "view-interval", 20*time.Millisecond, "time between views")
 	demo.Flags().Uint64Var(&o.EpochViews, "epoch-views", 50, "views per epoch")
+	demo.Flags().StringVar(&o.Dashboard, "dashboard", "127.0.0.1:0", `where to serve the live page while the demo runs ("off": none)`)
+	demo.Flags().StringVar(&o.Engine, "engine", "devchain", "devchain (one sequencer) or cometbft (BFT)")
 	return demo
 }
 
@@ -118,7 +128,7 @@ func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 func newTestnetUpCommand(stdout io.Writer) *cobra.Command {
 	var o testnet.UpOptions
 	cmd := &cobra.Command{
-		Use:   "up [--nodes 7] [--dir DIR] [--host 127.0.0.1]",
+		Use:   "up [--nodes 7] [--dir DIR] [--host 127.0.0.1] [--engine devchain|cometbft]",
 		Short: "Create and start an interactive testnet, or restart an existing one where it was",
 		Long: `up generates a genesis and keys for N nodes (roles and uneven stakes; the first
 is the devchain sequencer), writes each node's home in DIR, starts every node
@@ -127,9 +137,17 @@ as a detached node-plugin process and waits until all are synced.
 On a folder that already holds a testnet it starts every node that is not
 running, where it was: stores, keys, ports and supported versions are kept.
 
+It also starts the testnet's live web page (a matrix of nodes x deployments)
+and prints its URL; testnet dashboard prints it again, down stops it.
+
 --host sets the address the nodes' libp2p listens on and announces, so that
 nodes on other machines can join (see the README); the HTTP APIs always stay
-on 127.0.0.1.`,
+on 127.0.0.1.
+
+--engine cometbft runs the nodes on CometBFT: the consensus-role nodes are its
+validators (voting power = stake), the others full nodes; each node also
+listens for CometBFT's p2p on --host, with every other node as a persistent
+peer.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := positiveDuration(cmd, "view-interval", o.ViewInterval); err != nil {
@@ -157,7 +175,11 @@ on 127.0.0.1.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "\nevery node is synced\n\n")
+			fmt.Fprintf(stdout, "\nevery node is synced\n")
+			if url := t.DashboardURL(); url != "" {
+				fmt.Fprintf(stdout, "dashboard: %s (node-plugin testnet dashboard prints it again)\n", url)
+			}
+			fmt.Fprintln(stdout)
 			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "node\trole\tstake\tapi\tlog\t--bootstrap address")
 			for _, n := range t.M.Nodes {
@@ -165,6 +187,9 @@ on 127.0.0.1.`,
 				role := n.Role
 				if n.Sequencer {
 					role += " (sequencer)"
+				}
+				if t.M.Engine == "cometbft" && n.Role == "consensus" {
+					role += " (validator)"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\thttp://%s\t%s\t%s\n", n.ID, role, n.Stake, n.API, rel, n.P2P)
 			}
@@ -189,6 +214,7 @@ next:
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 1, "seed for the genesis keys, for a new testnet")
 	cmd.Flags().DurationVar(&o.ViewInterval, "view-interval", 100*time.Millisecond, "time between views, for a new testnet")
 	cmd.Flags().Uint64Var(&o.EpochViews, "epoch-views", 100, "views per epoch, for a new testnet")
+	cmd.Flags().StringVar(&o.Engine, "engine", "", "devchain (default) or cometbft, for a new testnet")
 	return cmd
 }
 

@@ -25,6 +25,7 @@ import (
 // Config is node-plugin's configuration.
 type Config struct {
 	NodeID       string   `toml:"node_id"`
+	Engine       string   `toml:"engine"`
 	Genesis      string   `toml:"genesis"`
 	Listen       []string `toml:"listen"`
 	Peers        []string `toml:"peers"`
@@ -40,6 +41,17 @@ type Config struct {
 		Format string `toml:"format"`
 		Level  string `toml:"level"`
 	} `toml:"log"`
+	CometBFT CometBFT `toml:"cometbft"`
+}
+
+// CometBFT holds the settings of the cometbft engine (ignored by devchain).
+type CometBFT struct {
+	// P2PListen is CometBFT's own p2p address (consensus traffic).
+	P2PListen string `toml:"p2p_listen"`
+	// PersistentPeers are other nodes' CometBFT addresses, NODEID@host:port.
+	PersistentPeers []string `toml:"persistent_peers"`
+	// RPCListen serves CometBFT's RPC (empty: none).
+	RPCListen string `toml:"rpc_listen"`
 }
 
 // Error is a configuration error: the key, where it was set, and what is wrong.
@@ -57,6 +69,7 @@ func (e *Error) Error() string {
 // Defaults work for a local testnet.
 func Defaults() Config {
 	var c Config
+	c.Engine = "devchain"
 	c.Genesis = "genesis.json"
 	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.ViewInterval = "500ms"
@@ -65,6 +78,7 @@ func Defaults() Config {
 	c.API.Admin = "127.0.0.1:0"
 	c.Log.Format = "text"
 	c.Log.Level = "info"
+	c.CometBFT.P2PListen = "tcp://127.0.0.1:26656"
 	return c
 }
 
@@ -80,6 +94,7 @@ type key struct {
 
 var keys = []key{
 	{name: "node_id", env: "QUORUMGATE_NODE_ID", flag: "node-id", get: func(c *Config) *string { return &c.NodeID }},
+	{name: "engine", env: "QUORUMGATE_ENGINE", flag: "engine", get: func(c *Config) *string { return &c.Engine }},
 	{name: "genesis", env: "QUORUMGATE_GENESIS", flag: "genesis", get: func(c *Config) *string { return &c.Genesis }},
 	{name: "listen", env: "QUORUMGATE_LISTEN", flag: "listen", list: true, getL: func(c *Config) *[]string { return &c.Listen }},
 	{name: "peers", env: "QUORUMGATE_PEERS", flag: "bootstrap", list: true, getL: func(c *Config) *[]string { return &c.Peers }},
@@ -90,6 +105,10 @@ var keys = []key{
 	{name: "api.admin", env: "QUORUMGATE_API_ADMIN", flag: "api-admin", get: func(c *Config) *string { return &c.API.Admin }},
 	{name: "log.format", env: "QUORUMGATE_LOG_FORMAT", flag: "log-format", get: func(c *Config) *string { return &c.Log.Format }},
 	{name: "log.level", env: "QUORUMGATE_LOG_LEVEL", flag: "log-level", get: func(c *Config) *string { return &c.Log.Level }},
+	{name: "cometbft.p2p_listen", env: "QUORUMGATE_COMETBFT_P2P_LISTEN", flag: "cometbft-p2p-listen", get: func(c *Config) *string { return &c.CometBFT.P2PListen }},
+	{name: "cometbft.persistent_peers", env: "QUORUMGATE_COMETBFT_PERSISTENT_PEERS", flag: "cometbft-persistent-peers", list: true,
+		getL: func(c *Config) *[]string { return &c.CometBFT.PersistentPeers }},
+	{name: "cometbft.rpc_listen", env: "QUORUMGATE_COMETBFT_RPC_LISTEN", flag: "cometbft-rpc-listen", get: func(c *Config) *string { return &c.CometBFT.RPCListen }},
 }
 
 // AddFlags declares the flags that override the file and the environment.
@@ -184,6 +203,24 @@ func (c *Config) validate(source map[string]string) error {
 	if c.NodeID == "" {
 		return bad("node_id", "is empty: set the node's ID from the genesis file (node-plugin init writes it)")
 	}
+	switch c.Engine {
+	case "devchain", "cometbft":
+	default:
+		return bad("engine", "%q: allowed are devchain, cometbft", c.Engine)
+	}
+	if err := checkTCPAddr(c.CometBFT.P2PListen); err != nil {
+		return bad("cometbft.p2p_listen", "%q: %v", c.CometBFT.P2PListen, err)
+	}
+	for _, p := range c.CometBFT.PersistentPeers {
+		if err := checkCometPeer(p); err != nil {
+			return bad("cometbft.persistent_peers", "%q: %v", p, err)
+		}
+	}
+	if c.CometBFT.RPCListen != "" {
+		if err := checkTCPAddr(c.CometBFT.RPCListen); err != nil {
+			return bad("cometbft.rpc_listen", "%q: %v", c.CometBFT.RPCListen, err)
+		}
+	}
 	for _, a := range c.Listen {
 		if _, err := multiaddr.NewMultiaddr(a); err != nil {
 			return bad("listen", "%q is not a multiaddr such as /ip4/127.0.0.1/tcp/7001", a)
@@ -218,6 +255,31 @@ func (c *Config) validate(source map[string]string) error {
 	case "debug", "info", "warn", "error":
 	default:
 		return bad("log.level", "%q: allowed are debug, info, warn, error", c.Log.Level)
+	}
+	return nil
+}
+
+// checkTCPAddr accepts CometBFT's listen form, tcp://host:port.
+func checkTCPAddr(a string) error {
+	hp, ok := strings.CutPrefix(a, "tcp://")
+	if !ok {
+		return errors.New("not of the form tcp://host:port")
+	}
+	if _, port, err := net.SplitHostPort(hp); err != nil || port == "" {
+		return errors.New("not of the form tcp://host:port")
+	}
+	return nil
+}
+
+// checkCometPeer accepts a CometBFT peer address, NODEID@host:port, where
+// NODEID is 40 hex digits (node-plugin init prints it).
+func checkCometPeer(p string) error {
+	id, hp, ok := strings.Cut(p, "@")
+	if !ok || len(id) != 40 || strings.Trim(strings.ToLower(id), "0123456789abcdef") != "" {
+		return errors.New("not of the form NODEID@host:port with a 40-hex-digit CometBFT node ID")
+	}
+	if _, port, err := net.SplitHostPort(hp); err != nil || port == "" {
+		return errors.New("not of the form NODEID@host:port")
 	}
 	return nil
 }
@@ -274,6 +336,10 @@ const Template = `# node-plugin configuration. Precedence: flags > environment (
 # This node's ID in the genesis identity tables.
 node_id = %q
 
+# The consensus engine: "devchain" (one sequencer; quickest for a laptop) or
+# "cometbft" (BFT consensus with CometBFT in process; see [cometbft]).
+engine = "devchain"
+
 # The genesis file, relative to the node home.
 genesis = "genesis.json"
 
@@ -287,7 +353,8 @@ peers = []
 # these, and halts (exit 3) rather than run anything else.
 supported = [%s]
 
-# The devchain's view interval (also used for upgrade ETAs).
+# The block interval: the devchain's view interval, CometBFT's timeout_commit
+# (also used for upgrade ETAs).
 view_interval = "500ms"
 
 # Command run once when a deployment activates, with QUORUMGATE_DEPLOYMENT,
@@ -308,4 +375,13 @@ admin = "127.0.0.1:0"
 [log]
 format = "text"   # text or json
 level = "info"    # debug, info, warn, error
+
+[cometbft]
+# CometBFT's own p2p address: consensus traffic (readiness gossip stays on libp2p).
+p2p_listen = "tcp://127.0.0.1:26656"
+# The other nodes' CometBFT addresses, NODEID@host:port (init prints this
+# node's ID; node-plugin cometbft show-node-id --home DIR prints it again).
+persistent_peers = []
+# CometBFT's RPC, e.g. "tcp://127.0.0.1:26657" (empty: none).
+rpc_listen = ""
 `

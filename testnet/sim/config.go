@@ -24,14 +24,28 @@ type Config struct {
 	Seed          uint64 `toml:"seed"`
 	Runs          int    `toml:"runs"`
 	HorizonEpochs uint64 `toml:"horizon_epochs"`
+	// LivenessWindowHours is the span after activation over which missed
+	// blocks are counted: fixed, so a longer horizon favours no mechanism.
+	LivenessWindowHours float64 `toml:"liveness_window_hours"`
 
 	Chain      ChainConfig       `toml:"chain"`
 	Population PopulationConfig  `toml:"population"`
 	Behaviour  BehaviourConfig   `toml:"behaviour"`
 	Mechanisms []MechanismConfig `toml:"mechanism"`
+	// Sweep, if set, makes the config a family of studies (see SweepConfig).
+	Sweep *SweepConfig `toml:"sweep,omitempty"`
 
 	// dir is the config file's folder; CSV paths are relative to it.
 	dir string
+	// raw is the config's text, from which sweep points are derived.
+	raw []byte
+	// oatBases are the one_at_a_time baselines, one per swept key.
+	oatBases []any
+	// calib records how the delay was fitted (for the report).
+	calib calibration
+	// perViewBlocks makes the simulation apply one block per view at which
+	// attestations arrive instead of packing them (tests compare the two).
+	perViewBlocks bool
 	// Loaded data.
 	stakeTable []csvNode
 	delayCDF   []cdfPoint
@@ -64,38 +78,88 @@ type PopulationConfig struct {
 // StakeConfig is the stake distribution: uniform, pareto, or a CSV table.
 type StakeConfig struct {
 	Distribution string  `toml:"distribution"`
-	Min          float64 `toml:"min"`
-	Max          float64 `toml:"max"`
-	Shape        float64 `toml:"shape"`
-	Scale        float64 `toml:"scale"`
-	CSV          string  `toml:"csv"`
+	Min          float64 `toml:"min,omitempty"`
+	Max          float64 `toml:"max,omitempty"`
+	Shape        float64 `toml:"shape,omitempty"`
+	Scale        float64 `toml:"scale,omitempty"`
+	CSV          string  `toml:"csv,omitempty"`
 }
 
 // DelayConfig is the distribution of an operator's upgrade delay after a release.
 type DelayConfig struct {
 	Distribution string      `toml:"distribution"` // lognormal | empirical
-	MedianHours  float64     `toml:"median_hours"`
+	MedianHours  float64     `toml:"median_hours,omitempty"`
 	Sigma        float64     `toml:"sigma"`
-	Points       [][]float64 `toml:"points"` // empirical: [hours, share upgraded by then]
-	CSV          string      `toml:"csv"`    // empirical from a file: hours,share
+	Points       [][]float64 `toml:"points,omitempty"` // empirical: [hours, share upgraded by then]
+	CSV          string      `toml:"csv,omitempty"`    // empirical from a file: hours,share
+	// Fit (lognormal only): observed [hours, share upgraded by then] points
+	// the median (and, with two points or more and no sigma given, sigma) is
+	// fitted to, by least squares in probit space (ln h = ln median + sigma·z).
+	Fit [][]float64 `toml:"fit,omitempty"`
+	// Check: observed points of another upgrade the fitted curve is held to;
+	// the report shows predicted against observed.
+	Check [][]float64 `toml:"check,omitempty"`
 }
 
-// DeadlineConfig is how operators react to a governance deadline.
+// DeadlineConfig is how operators react to a known activation time: a
+// governance deadline, a hybrid's earliest view, and (hurry_on_lock_in) the
+// activation view a stake lock-in fixes.
 type DeadlineConfig struct {
 	// HurryShare of the operators who would otherwise be late upgrade before the deadline.
 	HurryShare float64 `toml:"hurry_share"`
 	// They upgrade in the window of HurryWindowHours ending MarginHours before the deadline.
-	MarginHours      float64 `toml:"margin_hours"`
+	MarginHours      float64 `toml:"margin_hours,omitempty"`
 	HurryWindowHours float64 `toml:"hurry_window_hours"`
+	// HurryOnLockIn (default true): once a stake deployment locks in, its
+	// activation view is known, and late operators hurry towards it with
+	// the same share, margin and window as before a governance deadline.
+	HurryOnLockIn *bool `toml:"hurry_on_lock_in"`
+}
+
+// ClientConfig is one client implementation: a share of the operators run
+// it, and in a run its release may slip, delaying all of them together.
+type ClientConfig struct {
+	Name            string  `toml:"name"`
+	Share           float64 `toml:"share"`
+	SlipProbability float64 `toml:"slip_probability,omitempty"`
+	SlipHours       float64 `toml:"slip_hours,omitempty"`
+}
+
+// CoalitionConfig is a group of operators holding a share of stake who act
+// together: signal readiness without upgrading, or withhold their signal.
+type CoalitionConfig struct {
+	Share  float64 `toml:"share"`
+	Action string  `toml:"action"` // signal_without_upgrade | withhold
+	Target string  `toml:"target"` // largest (default) | random
+}
+
+// OutageConfig is a correlated outage or partition: nodes holding a share of
+// stake are missing from start_hours for hours, in a run with probability
+// probability (default 1).
+type OutageConfig struct {
+	Share       float64  `toml:"share"`
+	StartHours  float64  `toml:"start_hours"`
+	Hours       float64  `toml:"hours"`
+	Probability *float64 `toml:"probability"`
 }
 
 // BehaviourConfig is how operators behave after a release.
 type BehaviourConfig struct {
 	Delay                DelayConfig    `toml:"delay"`
 	Deadline             DeadlineConfig `toml:"deadline"`
-	OfflinePerEpoch      float64        `toml:"offline_per_epoch"`
-	SignalWithoutUpgrade float64        `toml:"signal_without_upgrade"`
-	UpgradeWithoutSignal float64        `toml:"upgrade_without_signal"`
+	OfflinePerEpoch      float64        `toml:"offline_per_epoch,omitempty"`
+	SignalWithoutUpgrade float64        `toml:"signal_without_upgrade,omitempty"`
+	UpgradeWithoutSignal float64        `toml:"upgrade_without_signal,omitempty"`
+	// ChurnPerEpoch of the nodes leave at each epoch boundary and as many new
+	// identities join (identity tables that change).
+	ChurnPerEpoch float64           `toml:"churn_per_epoch,omitempty"`
+	Clients       []ClientConfig    `toml:"client,omitempty"`
+	Coalitions    []CoalitionConfig `toml:"coalition,omitempty"`
+	Outages       []OutageConfig    `toml:"outage,omitempty"`
+}
+
+func (b *BehaviourConfig) hurryOnLockIn() bool {
+	return b.Deadline.HurryOnLockIn == nil || *b.Deadline.HurryOnLockIn
 }
 
 // MechanismConfig is one way of activating the release.
@@ -104,10 +168,26 @@ type MechanismConfig struct {
 	// Kind: governance (fixed view), stake (threshold), hybrid (governance
 	// earliest view, gated by stake readiness).
 	Kind          string   `toml:"kind"`
-	DelayHours    float64  `toml:"delay_hours"`
-	Threshold     string   `toml:"threshold"`
-	TimeoutEpochs uint64   `toml:"timeout_epochs"`
-	Roles         []string `toml:"roles"`
+	DelayHours    float64  `toml:"delay_hours,omitempty"`
+	Threshold     string   `toml:"threshold,omitempty"`
+	TimeoutEpochs uint64   `toml:"timeout_epochs,omitempty"`
+	Roles         []string `toml:"roles,omitempty"`
+	// StartEpoch is the first signaling epoch (default 0, the release).
+	StartEpoch uint64 `toml:"start_epoch,omitempty"`
+	// DelayEpochs: activation comes delay_epochs after the epoch that
+	// follows lock-in (NEAR: 1, so lock-in in epoch T activates at T+2).
+	DelayEpochs uint64 `toml:"delay_epochs,omitempty"`
+	// MinActivationEpoch: activation never before this epoch (Speedy Trial's
+	// minimum activation height).
+	MinActivationEpoch uint64 `toml:"min_activation_epoch,omitempty"`
+	// Strict (default true): ready stake must exceed the threshold; false:
+	// reaching it is enough (BIP9 counts blocks >= 1916 of 2016).
+	Strict *bool `toml:"strict,omitempty"`
+	// SignalWholePeriod: a node counts in a signaling period only if it was
+	// upgraded when the period began. BIP9 counts signaling blocks over the
+	// whole period, so a miner that upgrades mid-period adds only part of its
+	// share; counting it from the next period is the conservative bound.
+	SignalWholePeriod bool `toml:"signal_whole_period,omitempty"`
 
 	threshold quorum.Threshold
 }
@@ -141,7 +221,7 @@ func LoadConfig(path string) (*Config, error) {
 
 // ParseConfig validates a TOML config; dir resolves relative CSV paths.
 func ParseConfig(data []byte, dir string) (*Config, error) {
-	c := &Config{dir: dir}
+	c := &Config{dir: dir, raw: data}
 	md, err := toml.Decode(string(data), c)
 	if err != nil {
 		var pe toml.ParseError
@@ -172,6 +252,20 @@ func (c *Config) defaults(md toml.MetaData) {
 	if c.HorizonEpochs == 0 {
 		c.HorizonEpochs = 100
 	}
+	if !md.IsDefined("liveness_window_hours") {
+		c.LivenessWindowHours = 168
+	}
+	for i := range c.Behaviour.Coalitions {
+		if c.Behaviour.Coalitions[i].Target == "" {
+			c.Behaviour.Coalitions[i].Target = "largest"
+		}
+	}
+	for i := range c.Behaviour.Outages {
+		if c.Behaviour.Outages[i].Probability == nil {
+			one := 1.0
+			c.Behaviour.Outages[i].Probability = &one
+		}
+	}
 	if c.Chain.ViewSeconds == 0 {
 		c.Chain.ViewSeconds = 1
 	}
@@ -182,6 +276,10 @@ func (c *Config) defaults(md toml.MetaData) {
 		if c.Population.Roles[i].StakeScale == 0 {
 			c.Population.Roles[i].StakeScale = 1
 		}
+	}
+	if c.Behaviour.Deadline.HurryOnLockIn == nil {
+		yes := true
+		c.Behaviour.Deadline.HurryOnLockIn = &yes
 	}
 	if c.Behaviour.Deadline.HurryWindowHours == 0 {
 		c.Behaviour.Deadline.HurryWindowHours = 24
@@ -209,6 +307,8 @@ func (c *Config) validate() error {
 		return cfgErr("chain.attest_jitter_views", "%d must be less than chain.epoch_views", c.Chain.AttestJitterViews)
 	case c.HorizonEpochs > 1_000_000:
 		return cfgErr("horizon_epochs", "%d: at most 1,000,000", c.HorizonEpochs)
+	case !(c.LivenessWindowHours >= 0):
+		return cfgErr("liveness_window_hours", "%v must not be negative", c.LivenessWindowHours)
 	}
 	if err := c.validatePopulation(); err != nil {
 		return err
@@ -218,6 +318,14 @@ func (c *Config) validate() error {
 	}
 	if len(c.Mechanisms) == 0 {
 		return cfgErr("mechanism", "at least one [[mechanism]] is needed")
+	}
+	if err := c.validateSweep(); err != nil {
+		return err
+	}
+	if c.Sweep != nil && c.Sweep.Method == "one_at_a_time" {
+		if err := c.resolveBases(); err != nil {
+			return err
+		}
 	}
 	seen := map[string]bool{}
 	for i := range c.Mechanisms {
@@ -245,13 +353,22 @@ func (c *Config) validate() error {
 			return cfgErr(key+".kind", "%q: allowed are governance, stake, hybrid", m.Kind)
 		}
 		if m.Kind == "governance" {
-			if m.Threshold != "" || m.TimeoutEpochs != 0 || len(m.Roles) > 0 {
-				return cfgErr(key, "threshold, timeout_epochs and roles apply only to stake and hybrid mechanisms")
+			if m.Threshold != "" || m.TimeoutEpochs != 0 || len(m.Roles) > 0 || m.StartEpoch != 0 || m.DelayEpochs != 0 ||
+				m.MinActivationEpoch != 0 || m.Strict != nil || m.SignalWholePeriod {
+				return cfgErr(key, "threshold, timeout_epochs, roles, start_epoch, delay_epochs, min_activation_epoch, strict "+
+					"and signal_whole_period apply only to stake and hybrid mechanisms")
 			}
 			continue
 		}
+		if m.StartEpoch >= m.TimeoutEpochs && m.TimeoutEpochs != 0 {
+			return cfgErr(key+".start_epoch", "%d must be before timeout_epochs (%d)", m.StartEpoch, m.TimeoutEpochs)
+		}
 		if m.Threshold == "" {
 			m.Threshold = "2/3"
+		}
+		if m.Strict == nil {
+			yes := true
+			m.Strict = &yes
 		}
 		th, err := quorum.ParseThreshold(m.Threshold)
 		if err != nil || !th.Valid() {
@@ -326,6 +443,9 @@ func (c *Config) validatePopulation() error {
 
 func (c *Config) validateBehaviour() error {
 	b := &c.Behaviour
+	if err := c.fitDelay(); err != nil {
+		return err
+	}
 	switch b.Delay.Distribution {
 	case "lognormal":
 		if !(b.Delay.MedianHours > 0 && b.Delay.Sigma >= 0) {
@@ -369,6 +489,63 @@ func (c *Config) validateBehaviour() error {
 	}
 	if b.Deadline.MarginHours < 0 || b.Deadline.HurryWindowHours < 0 {
 		return cfgErr("behaviour.deadline", "margin_hours and hurry_window_hours must not be negative")
+	}
+	if err := share("behaviour.churn_per_epoch", b.ChurnPerEpoch); err != nil {
+		return err
+	}
+	if joins := float64(c.churnJoins()); joins+float64(c.Population.Nodes) > 2_000_000 {
+		return cfgErr("behaviour.churn_per_epoch", "%v × %d nodes × %d epochs is %.0f joining nodes; at most 2,000,000 nodes in all",
+			b.ChurnPerEpoch, c.Population.Nodes, c.HorizonEpochs, joins)
+	}
+	if len(b.Clients) > 0 {
+		total := 0.0
+		for i, cl := range b.Clients {
+			key := fmt.Sprintf("behaviour.client[%d]", i)
+			switch {
+			case cl.Name == "":
+				return cfgErr(key+".name", "must not be empty")
+			case !(cl.Share > 0):
+				return cfgErr(key+".share", "%v must be positive", cl.Share)
+			case !(cl.SlipHours >= 0):
+				return cfgErr(key+".slip_hours", "%v must not be negative", cl.SlipHours)
+			}
+			if err := share(key+".slip_probability", cl.SlipProbability); err != nil {
+				return err
+			}
+			total += cl.Share
+		}
+		if math.Abs(total-1) > 1e-6 {
+			return cfgErr("behaviour.client", "the shares add up to %v, not 1", total)
+		}
+	}
+	coalitionStake := 0.0
+	for i, co := range b.Coalitions {
+		key := fmt.Sprintf("behaviour.coalition[%d]", i)
+		if err := share(key+".share", co.Share); err != nil {
+			return err
+		}
+		coalitionStake += co.Share
+		if co.Action != "signal_without_upgrade" && co.Action != "withhold" {
+			return cfgErr(key+".action", "%q: allowed are signal_without_upgrade, withhold", co.Action)
+		}
+		if co.Target != "largest" && co.Target != "random" {
+			return cfgErr(key+".target", "%q: allowed are largest, random", co.Target)
+		}
+	}
+	if coalitionStake > 1 {
+		return cfgErr("behaviour.coalition", "the shares add up to %v, more than all stake", coalitionStake)
+	}
+	for i, o := range b.Outages {
+		key := fmt.Sprintf("behaviour.outage[%d]", i)
+		if err := share(key+".share", o.Share); err != nil {
+			return err
+		}
+		if err := share(key+".probability", *o.Probability); err != nil {
+			return err
+		}
+		if !(o.StartHours >= 0) || !(o.Hours >= 0) {
+			return cfgErr(key, "start_hours and hours must not be negative")
+		}
 	}
 	return nil
 }

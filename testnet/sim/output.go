@@ -7,16 +7,56 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
-// Write writes runs.csv, summary.csv, summary.md, the plots (PNG and SVG) and
-// report.md into dir, creating it. configText is the config as given, quoted
-// in the report so a study can be reproduced from the report alone.
-func (s *Study) Write(dir, configName string, configText []byte, elapsed time.Duration) error {
+// Provenance is what a report needs to be reproduced: how it was invoked,
+// with which binary, and how long it took.
+type Provenance struct {
+	// CommandLine is the invocation, arguments as given.
+	CommandLine []string
+	// ConfigPath and ConfigText are the config file as given (before overrides).
+	ConfigPath string
+	ConfigText []byte
+	Elapsed    time.Duration
+	// Version, Commit (with a -modified suffix for a dirty tree) and
+	// GoVersion describe the binary; BuildProvenance fills them in.
+	Version, Commit, GoVersion string
+}
+
+// BuildProvenance reads the running binary's version, commit and Go version.
+func BuildProvenance() Provenance {
+	p := Provenance{Version: "(devel)", Commit: "unknown", GoVersion: runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			p.Version = bi.Main.Version
+		}
+		modified := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				p.Commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if modified {
+			p.Commit += "-modified"
+		}
+	}
+	return p
+}
+
+// Write writes runs.csv, summary.csv, summary.md, paired.csv, the plots (PNG
+// and SVG) and report.md into dir, creating it.
+func (s *Study) Write(dir string, prov Provenance) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -24,9 +64,16 @@ func (s *Study) Write(dir, configName string, configText []byte, elapsed time.Du
 		"runs.csv":    s.RunsCSV(),
 		"summary.csv": s.SummaryCSV(),
 		"summary.md":  []byte(s.SummaryMarkdown()),
+		"paired.csv":  s.PairedCSV(),
 	}
-	for name, data := range files {
-		if err := writeFileAtomic(filepath.Join(dir, name), data); err != nil {
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range files {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		if err := writeFileAtomic(filepath.Join(dir, name), files[name]); err != nil {
 			return err
 		}
 	}
@@ -34,7 +81,7 @@ func (s *Study) Write(dir, configName string, configText []byte, elapsed time.Du
 	if err != nil {
 		return fmt.Errorf("plots: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(dir, "report.md"), []byte(s.Report(configName, configText, plots, elapsed)))
+	return writeFileAtomic(filepath.Join(dir, "report.md"), []byte(s.Report(prov, plots)))
 }
 
 // writeFileAtomic writes through a temporary file and a rename, so a reader
@@ -74,31 +121,42 @@ func ff(v float64) string {
 	return strconv.FormatFloat(v, 'g', 10, 64)
 }
 
+// runsHeader is runs.csv's columns before the per-role ones.
+var runsHeader = []string{"run", "mechanism", "activated", "failed", "end_hours", "lock_in_view", "activation_view",
+	"hours_to_activation", "unready_stake_share", "signaled_share_at_lock_in", "missed_block_rate",
+	"no_finality_hours", "nodes_halted"}
+
+// outcomeRow is one outcome's cells after run and mechanism.
+func outcomeRow(o Outcome, roles []string) []string {
+	row := []string{strconv.FormatBool(o.Activated), strconv.FormatBool(o.Failed), ff(o.EndHours)}
+	if o.LockInView > 0 {
+		row = append(row, strconv.FormatUint(o.LockInView, 10))
+	} else {
+		row = append(row, "")
+	}
+	if !o.Activated {
+		return append(row, make([]string, 7+len(roles))...)
+	}
+	row = append(row, strconv.FormatUint(o.ActivationView, 10), ff(o.HoursToActivation), ff(o.UnreadyShare),
+		ff(o.SignaledShareAtLockIn), ff(o.MissedBlockRate), ff(o.NoFinalityHours), strconv.Itoa(o.NodesHalted))
+	for _, r := range roles {
+		row = append(row, ff(o.UpgradedShare[r]))
+	}
+	return row
+}
+
 // RunsCSV has one row per run and mechanism.
 func (s *Study) RunsCSV() []byte {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	roles := s.roles()
-	header := []string{"run", "mechanism", "activated", "activation_view", "hours_to_activation", "unready_stake_share",
-		"signaled_share_at_lock_in", "liveness_loss_views", "liveness_loss_hours", "liveness_censored",
-		"stake_epochs_halted", "nodes_halted"}
+	header := slices.Clone(runsHeader)
 	for _, r := range roles {
 		header = append(header, "upgraded_share_"+r)
 	}
 	w.Write(header)
 	for _, o := range s.Outcomes {
-		row := []string{strconv.Itoa(o.Run), o.Mechanism, strconv.FormatBool(o.Activated)}
-		if o.Activated {
-			row = append(row, strconv.FormatUint(o.ActivationView, 10), ff(o.HoursToActivation), ff(o.UnreadyShare),
-				ff(o.SignaledShareAtLockIn), strconv.FormatUint(o.LivenessLossViews, 10), ff(o.LivenessLossHours),
-				strconv.FormatBool(o.Censored), ff(o.StakeEpochsHalted), strconv.Itoa(o.NodesHalted))
-			for _, r := range roles {
-				row = append(row, ff(o.UpgradedShare[r]))
-			}
-		} else {
-			row = append(row, make([]string, 9+len(roles))...)
-		}
-		w.Write(row)
+		w.Write(append([]string{strconv.Itoa(o.Run), o.Mechanism}, outcomeRow(o, roles)...))
 	}
 	w.Flush()
 	return buf.Bytes()
@@ -108,9 +166,25 @@ func (s *Study) RunsCSV() []byte {
 func (s *Study) SummaryCSV() []byte {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"mechanism", "metric", "n", "median", "p90", "p99", "mean", "mean_ci95_low", "mean_ci95_high"})
+	w.Write([]string{"mechanism", "metric", "n", "estimate", "ci95_low", "ci95_high", "interval", "median", "p90"})
 	for _, x := range s.Summaries() {
-		w.Write([]string{x.Mechanism, x.Metric, strconv.Itoa(x.N), ff(x.Median), ff(x.P90), ff(x.P99), ff(x.Mean), ff(x.CILow), ff(x.CIHigh)})
+		interval := "bootstrap (mean)"
+		if x.Proportion {
+			interval = "wilson"
+		}
+		w.Write([]string{x.Mechanism, x.Metric, strconv.Itoa(x.N), ff(x.Estimate), ff(x.CILow), ff(x.CIHigh), interval, ff(x.Median), ff(x.P90)})
+	}
+	w.Flush()
+	return buf.Bytes()
+}
+
+// PairedCSV has one row per mechanism (other than the reference) and metric.
+func (s *Study) PairedCSV() []byte {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write([]string{"mechanism", "reference", "metric", "n_pairs", "mean_difference", "ci95_low", "ci95_high"})
+	for _, d := range s.PairedDiffs() {
+		w.Write([]string{d.Mechanism, d.Reference, d.Metric, strconv.Itoa(d.N), ff(d.Mean), ff(d.CILow), ff(d.CIHigh)})
 	}
 	w.Flush()
 	return buf.Bytes()
@@ -136,57 +210,189 @@ func (s *Study) SummaryMarkdown() string {
 	sums := s.Summaries()
 	for _, mt := range metrics {
 		fmt.Fprintf(&b, "### %s (%s)\n\n", mt.name, mt.unit)
-		b.WriteString("| mechanism | n | median | p90 | p99 | mean [95% CI] |\n|---|---:|---:|---:|---:|---|\n")
+		if mt.proportion {
+			b.WriteString("| mechanism | runs | share | 95% interval (Wilson) |\n|---|---:|---:|---|\n")
+		} else {
+			b.WriteString("| mechanism | n | median | p90 | mean [95% CI] |\n|---|---:|---:|---:|---|\n")
+		}
 		for _, x := range sums {
 			if x.Metric != mt.name {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s [%s, %s] |\n", x.Mechanism, x.N, fmtNum(x.Median), fmtNum(x.P90),
-				fmtNum(x.P99), fmtNum(x.Mean), fmtNum(x.CILow), fmtNum(x.CIHigh))
+			if mt.proportion {
+				fmt.Fprintf(&b, "| %s | %d | %s | [%s, %s] |\n", x.Mechanism, x.N, fmtNum(x.Estimate), fmtNum(x.CILow), fmtNum(x.CIHigh))
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s [%s, %s] |\n", x.Mechanism, x.N, fmtNum(x.Median), fmtNum(x.P90),
+				fmtNum(x.Estimate), fmtNum(x.CILow), fmtNum(x.CIHigh))
 		}
 		b.WriteString("\n")
 	}
 	return b.String()
 }
 
-// Report ties the table, the plots and the config together.
-func (s *Study) Report(configName string, configText []byte, plots []string, elapsed time.Duration) string {
+// pairedMarkdown is the paired differences against the reference mechanism.
+func (s *Study) pairedMarkdown() string {
+	diffs := s.PairedDiffs()
+	if len(diffs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Each mechanism minus **%s**, run by run (the same operators in both), over the runs where\n"+
+		"the metric is defined for both; mean difference with a 95%% bootstrap interval. An interval that\n"+
+		"excludes 0 is a difference the runs resolve; one that includes 0 is not.\n\n", diffs[0].Reference)
+	b.WriteString("| mechanism | metric | pairs | mean difference [95% CI] |\n|---|---|---:|---|\n")
+	for _, d := range diffs {
+		fmt.Fprintf(&b, "| %s | %s | %d | %s [%s, %s] |\n", d.Mechanism, d.Metric, d.N, fmtNum(d.Mean), fmtNum(d.CILow), fmtNum(d.CIHigh))
+	}
+	return b.String() + "\n"
+}
+
+// identicalMechanisms lists pairs of mechanisms whose outcomes were the same
+// in every run, with the reason when it follows from their parameters.
+func (s *Study) identicalMechanisms() []string {
+	c := s.Config
+	var out []string
+	for i := range c.Mechanisms {
+		for j := i + 1; j < len(c.Mechanisms); j++ {
+			a, b := s.ByMechanism(c.Mechanisms[i].Name), s.ByMechanism(c.Mechanisms[j].Name)
+			same := true
+			for k := range a {
+				if a[k].Activated != b[k].Activated || a[k].ActivationView != b[k].ActivationView || a[k].UnreadyShare != b[k].UnreadyShare {
+					same = false
+					break
+				}
+			}
+			if !same {
+				continue
+			}
+			mi, mj := c.Mechanisms[i], c.Mechanisms[j]
+			line := fmt.Sprintf("**%s** and **%s** activated at the same view with the same unready stake in every run.", mi.Name, mj.Name)
+			if mj.Kind == "hybrid" {
+				mi, mj = mj, mi
+			}
+			if mi.Kind == "hybrid" {
+				L := c.Chain.EpochViews
+				boundary := c.viewsToHours(max((c.hoursToViews(mi.DelayHours)+L-1)/L, mi.MinActivationEpoch) * L)
+				switch mj.Kind {
+				case "governance":
+					line += fmt.Sprintf(" %s's earliest view (%.1f h) rounds up to the epoch boundary at %.1f h and its threshold was "+
+						"always met by then, so it is a governance activation at that boundary: identical by construction.",
+						mi.Name, mi.DelayHours, boundary)
+				case "stake":
+					line += fmt.Sprintf(" %s's earliest view (%.1f h, epoch boundary %.1f h) never held activation back: %s's "+
+						"threshold was met only after it in every run.", mi.Name, mi.DelayHours, boundary, mj.Name)
+				}
+			}
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// Report ties the tables, the plots, the effective config and the provenance together.
+func (s *Study) Report(prov Provenance, plots []string) string {
 	c := s.Config
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Activation study: %s\n\n", configName)
+	fmt.Fprintf(&b, "# Activation study: %s\n\n", prov.ConfigPath)
 	fmt.Fprintf(&b, "%d runs × %d nodes × up to %d epochs, seed %d, for %d mechanisms; computed in %s.\n\n",
-		c.Runs, c.Population.Nodes, c.HorizonEpochs, c.Seed, len(c.Mechanisms), elapsed.Round(time.Millisecond))
+		c.Runs, c.Population.Nodes, c.HorizonEpochs, c.Seed, len(c.Mechanisms), prov.Elapsed.Round(time.Millisecond))
 	b.WriteString("Every run drives quorumgate's activation engine (the `Apply` the node runs) with synthesized\n" +
 		"finalized blocks. Within a run, all mechanisms see the same population and the same operators\n" +
-		"(common random numbers), so differences between them are not sampling noise.\n\n")
-	b.WriteString("Definitions: *hours to activation* counts from the release (view 0) to the activation view;\n" +
-		"*unready stake* is the stake share not upgraded at activation (those nodes halt); *liveness loss*\n" +
-		"is the time after activation until upgraded stake exceeds two thirds, so the network can finalize\n" +
-		"again (censored at the horizon); *stake-epochs halted* sums stake share × epochs halted.\n" +
-		"Time metrics are over the runs that activated; *activated* is the share of runs that did.\n\n")
+		"(common random numbers); the paired differences below use that to separate mechanisms from\n" +
+		"sampling noise, with intervals.\n\n")
+	fmt.Fprintf(&b, "Definitions: *activated* is the share of runs that activated before the timeout and the horizon\n"+
+		"(95%% Wilson interval). *hours to activation* counts from the release (view 0) to the activation\n"+
+		"view; its plot is a Kaplan–Meier estimate in which runs that did not activate are censored at the\n"+
+		"timeout or the horizon. *unready stake* is the stake share not upgraded at activation (those nodes\n"+
+		"halt). *missed block rate* is the expected share of views without a block in the %.0f hours after\n"+
+		"activation: a view's leader, drawn by stake, cannot run the active version or is offline, and while\n"+
+		"the stake that is up to date and online is two thirds or less the chain cannot finalize, so every\n"+
+		"view counts (*no-finality hours*). Time metrics are over the runs that activated (n in each table);\n"+
+		"their intervals are 95%% percentile-bootstrap intervals of the mean (2,000 resamples, fixed seed).\n\n",
+		c.LivenessWindowHours)
 	b.WriteString("## Mechanisms\n\n| name | kind | parameters |\n|---|---|---|\n")
 	for _, m := range c.Mechanisms {
-		params := ""
-		switch m.Kind {
-		case "governance":
-			params = fmt.Sprintf("activation %.1f h after release", m.DelayHours)
-		case "stake":
-			params = fmt.Sprintf("threshold %s, timeout epoch %d", m.Threshold, m.TimeoutEpochs)
-		case "hybrid":
-			params = fmt.Sprintf("not before %.1f h, then threshold %s, timeout epoch %d", m.DelayHours, m.Threshold, m.TimeoutEpochs)
-		}
-		if len(m.Roles) > 0 {
-			params += ", roles " + strings.Join(m.Roles, ", ")
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", m.Name, m.Kind, params)
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", m.Name, m.Kind, c.describe(m))
 	}
-	b.WriteString("\n## Results\n\n")
+	fmt.Fprintf(&b, "\nOperators who would be late hurry before a known deadline (hurry_share %v, margin %v h, window %v h)",
+		c.Behaviour.Deadline.HurryShare, c.Behaviour.Deadline.MarginHours, c.Behaviour.Deadline.HurryWindowHours)
+	if c.Behaviour.hurryOnLockIn() {
+		b.WriteString("; the same applies once a stake lock-in fixes the activation view (hurry_on_lock_in).\n\n")
+	} else {
+		b.WriteString("; not after a stake lock-in (hurry_on_lock_in = false), which favours governance.\n\n")
+	}
+	if same := s.identicalMechanisms(); len(same) > 0 {
+		b.WriteString("**Identical results.** ")
+		b.WriteString(strings.Join(same, " "))
+		b.WriteString("\n\n")
+	}
+	b.WriteString(c.calibrationMarkdown())
+	b.WriteString("## Results\n\n")
 	b.WriteString(s.SummaryMarkdown())
+	if p := s.pairedMarkdown(); p != "" {
+		b.WriteString("## Paired differences\n\n" + p)
+	}
 	b.WriteString("## Plots\n\n")
 	for _, p := range plots {
 		fmt.Fprintf(&b, "![%s](%s.png) ([SVG](%s.svg))\n\n", p, p, p)
 	}
-	b.WriteString("## Files\n\n- `runs.csv`: one row per run and mechanism.\n- `summary.csv`, `summary.md`: the tables above.\n\n")
-	fmt.Fprintf(&b, "## Config (seed %d)\n\n```toml\n%s\n```\n", c.Seed, strings.TrimRight(string(configText), "\n"))
+	b.WriteString("## Files\n\n- `runs.csv`: one row per run and mechanism.\n- `summary.csv`, `summary.md`: the tables above.\n" +
+		"- `paired.csv`: the paired differences.\n\n")
+	b.WriteString("## Provenance\n\n")
+	fmt.Fprintf(&b, "- command: `%s`\n", strings.Join(prov.CommandLine, " "))
+	fmt.Fprintf(&b, "- node-plugin %s, commit %s, %s\n", prov.Version, prov.Commit, prov.GoVersion)
+	fmt.Fprintf(&b, "- seed %d, %d runs\n- config file: %s\n\n", c.Seed, c.Runs, prov.ConfigPath)
+	b.WriteString("### Effective config (after command-line overrides and defaults)\n\n```toml\n")
+	b.WriteString(c.EffectiveTOML())
+	b.WriteString("```\n\n### Config file as given\n\n```toml\n")
+	b.WriteString(strings.TrimRight(string(prov.ConfigText), "\n"))
+	b.WriteString("\n```\n")
 	return b.String()
+}
+
+// EffectiveTOML is the config as the simulation used it, defaults filled in:
+// it reproduces the study when run as a config (a fitted delay appears as its
+// fitted median and sigma; the points it was fitted to are in the report).
+func (c *Config) EffectiveTOML() string {
+	var buf bytes.Buffer
+	eff := *c
+	eff.Behaviour.Delay.Fit, eff.Behaviour.Delay.Check = nil, nil
+	if err := toml.NewEncoder(&buf).Encode(&eff); err != nil {
+		return "# cannot encode the config: " + err.Error() + "\n"
+	}
+	return buf.String()
+}
+
+// describe is a mechanism's parameters in words.
+func (c *Config) describe(m MechanismConfig) string {
+	var parts []string
+	switch m.Kind {
+	case "governance":
+		return fmt.Sprintf("activation %.1f h after release", m.DelayHours)
+	case "hybrid":
+		parts = append(parts, fmt.Sprintf("not before %.1f h", m.DelayHours))
+	}
+	rel := ">"
+	if m.Strict != nil && !*m.Strict {
+		rel = "≥"
+	}
+	parts = append(parts, fmt.Sprintf("ready stake %s %s", rel, m.Threshold))
+	if len(m.Roles) > 0 {
+		parts = append(parts, "in each of roles "+strings.Join(m.Roles, ", "))
+	}
+	if m.SignalWholePeriod {
+		parts = append(parts, "counting only nodes upgraded when the period began")
+	}
+	if m.StartEpoch > 0 {
+		parts = append(parts, fmt.Sprintf("signaling from epoch %d", m.StartEpoch))
+	}
+	parts = append(parts, fmt.Sprintf("timeout epoch %d", m.TimeoutEpochs))
+	if m.DelayEpochs > 0 {
+		parts = append(parts, fmt.Sprintf("activation %d epochs after the next boundary", m.DelayEpochs))
+	}
+	if m.MinActivationEpoch > 0 {
+		parts = append(parts, fmt.Sprintf("not before epoch %d", m.MinActivationEpoch))
+	}
+	return strings.Join(parts, ", ")
 }

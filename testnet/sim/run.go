@@ -3,8 +3,8 @@ package sim
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
-	"sort"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/quorum"
@@ -15,6 +15,14 @@ type Outcome struct {
 	Run       int
 	Mechanism string
 	Activated bool
+	// EndHours is when the run stopped waiting for activation: the
+	// activation, the timeout (FAILED) or the horizon. Runs that did not
+	// activate are censored there.
+	EndHours float64
+	// Failed: the deployment timed out (as opposed to reaching the horizon).
+	Failed bool
+	// LockInView is the view of lock-in (stake and hybrid mechanisms).
+	LockInView uint64
 	// ActivationView and HoursToActivation are set when Activated.
 	ActivationView    uint64
 	HoursToActivation float64
@@ -24,48 +32,80 @@ type Outcome struct {
 	// SignaledShareAtLockIn is, for stake and hybrid mechanisms, the smallest
 	// per-group share of stake in the finalized tally at lock-in.
 	SignaledShareAtLockIn float64
-	// LivenessLossViews: views after activation until upgraded stake is more
-	// than two thirds; Censored when that never happened within the horizon.
-	LivenessLossViews uint64
-	LivenessLossHours float64
-	Censored          bool
-	// StakeEpochsHalted: sum over halted nodes of stake share × epochs halted.
-	StakeEpochsHalted float64
-	NodesHalted       int
+	// MissedBlockRate is the expected share of views in the liveness window
+	// after activation without a block: a view's leader (drawn by stake)
+	// cannot run the active version or is offline, and every view while the
+	// stake that is up to date and online is two thirds or less (no finality).
+	MissedBlockRate float64
+	// MissedProfile is the missed-block rate in each of profileBins equal
+	// parts of the liveness window: the shape of the spike after activation.
+	MissedProfile []float64
+	// NoFinalityHours: hours in the window with up-to-date online stake <= 2/3.
+	NoFinalityHours float64
+	NodesHalted     int
 }
 
-// upgradeViews returns each node's upgrade view under a mechanism: natural,
-// or hurried before a governance deadline.
+// upgradeViews returns each node's upgrade view under a mechanism before any
+// lock-in: natural, or hurried before a deadline known from the release (a
+// governance view, or a hybrid's earliest view).
 func (c *Config) upgradeViews(pop *Population, m *MechanismConfig) []uint64 {
 	out := make([]uint64, len(pop.Nodes))
 	deadline := math.Inf(1)
 	if m.Kind != "stake" {
 		deadline = m.DelayHours
 	}
-	dl := c.Behaviour.Deadline
-	for i, nd := range pop.Nodes {
-		if nd.SignalsWithoutUpgrade || math.IsInf(nd.NaturalDelay, 1) && !(nd.Hurry < dl.HurryShare && !math.IsInf(deadline, 1)) {
-			out[i] = never
-			continue
-		}
-		h := nd.NaturalDelay
-		latest := deadline - dl.MarginHours
-		if !math.IsInf(deadline, 1) && h > latest && nd.Hurry < dl.HurryShare {
-			h = math.Max(0, latest-nd.HurryAt*dl.HurryWindowHours)
-		}
-		out[i] = c.hoursToViews(h)
+	for i := range pop.Nodes {
+		out[i] = c.hurried(&pop.Nodes[i], deadline, 0)
 	}
 	return out
 }
 
-// simulate runs one mechanism over one population through the real engine.
-func (c *Config) simulate(run int, pop *Population, m *MechanismConfig) (Outcome, error) {
-	L := c.Chain.EpochViews
-	sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: pop.Table}})
-	if err != nil {
-		return Outcome{}, err
+// hurried is a node's upgrade view given a deadline (hours) it learned of at
+// view known: the operators who would be late and hurry (hurry_share) upgrade
+// in the hurry window ending margin_hours before it, but not before they
+// know of it nor before their client has a release.
+func (c *Config) hurried(nd *Node, deadline float64, known uint64) uint64 {
+	dl := c.Behaviour.Deadline
+	if nd.SignalsWithoutUpgrade {
+		return never
 	}
-	params := &activation.Params{ChainID: "sim", EpochViews: L, SafetyViews: c.Chain.SafetyViews, Identities: sched}
+	h := nd.NaturalDelay
+	latest := deadline - dl.MarginHours
+	if !math.IsInf(deadline, 1) && h > latest && nd.Hurry < dl.HurryShare {
+		v := c.hoursToViews(math.Max(nd.Available, latest-nd.HurryAt*dl.HurryWindowHours))
+		return max(v, known)
+	}
+	if math.IsInf(h, 1) {
+		return never
+	}
+	return c.hoursToViews(h)
+}
+
+// engineThreshold is the threshold the engine applies. The engine's rule is
+// strict (ready > num/den); "at least num/den" is the same test at
+// (num·K − 1)/(den·K) for any K at least the largest group's stake, since
+// stakes are whole numbers: no integer ready stake lies between the two.
+func (c *Config) engineThreshold(m *MechanismConfig, pop *Population) (quorum.Threshold, error) {
+	th := m.threshold
+	if m.Strict == nil || *m.Strict {
+		return th, nil
+	}
+	k := uint64(0)
+	for _, t := range pop.Tables {
+		k = max(k, t.Table.TotalStake())
+	}
+	hi1, num := bits.Mul64(th.Num, k)
+	hi2, den := bits.Mul64(th.Den, k)
+	if hi1 != 0 || hi2 != 0 || k == 0 {
+		return th, fmt.Errorf("strict = false needs threshold denominator × total stake below 2^64 (%d × %d)", th.Den, k)
+	}
+	return quorum.Threshold{Num: num - 1, Den: den}, nil
+}
+
+// simulate runs one mechanism over one population through the real engine.
+func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *runBuffers) (Outcome, error) {
+	L := c.Chain.EpochViews
+	params := &activation.Params{ChainID: "sim", EpochViews: L, SafetyViews: c.Chain.SafetyViews, Identities: pop.Schedule}
 	state, err := activation.Genesis(params, map[string]string{"protocol": "1.0.0"})
 	if err != nil {
 		return Outcome{}, err
@@ -75,11 +115,16 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig) (Outcome
 	if m.Kind == "governance" {
 		p.Mode, p.ActivationView = activation.Governance, c.hoursToViews(m.DelayHours)
 	} else {
-		p.Mode, p.Threshold, p.Roles = activation.Stake, m.threshold, m.Roles
-		p.StartEpoch, p.TimeoutEpoch = 0, m.TimeoutEpochs
+		th, err := c.engineThreshold(m, pop)
+		if err != nil {
+			return Outcome{}, err
+		}
+		p.Mode, p.Threshold, p.Roles = activation.Stake, th, m.Roles
+		p.StartEpoch, p.TimeoutEpoch = m.StartEpoch, m.TimeoutEpochs
+		p.DelayEpochs, p.MinActivationEpoch = m.DelayEpochs, m.MinActivationEpoch
 		if m.Kind == "hybrid" {
 			earliest := c.hoursToViews(m.DelayHours)
-			p.MinActivationEpoch = (earliest + L - 1) / L
+			p.MinActivationEpoch = max(p.MinActivationEpoch, (earliest+L-1)/L)
 		}
 	}
 	out := Outcome{Run: run, Mechanism: m.Name}
@@ -94,7 +139,8 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig) (Outcome
 		for _, e := range events {
 			if t, ok := e.(activation.Transition); ok && t.To == activation.LockedIn && m.Kind != "governance" {
 				d, _ := next.Deployment("release")
-				out.SignaledShareAtLockIn = signaledShare(d.Tally(t.Epoch), pop.Table, m.Roles)
+				out.LockInView = t.View
+				out.SignaledShareAtLockIn = signaledShare(d.Tally(t.Epoch), params.Identities.TableAt(t.Epoch), m.Roles)
 			}
 			if r, ok := e.(activation.Rejection); ok && r.Kind == activation.KindProposal {
 				return fmt.Errorf("the engine rejected the release proposal: %s", r.Reason)
@@ -107,82 +153,182 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig) (Outcome
 		return Outcome{}, err
 	}
 	horizonEnd := c.HorizonEpochs * L
-	type att struct {
-		view uint64
-		node int
-	}
-	var atts []att
 	for e := uint64(0); e < c.HorizonEpochs; e++ {
 		d, _ := state.Deployment("release")
 		if d.Status.Terminal() {
 			break
 		}
 		start := e * L
-		views := []uint64{}
 		if e > 0 {
-			views = append(views, start)
-		}
-		if d.HasActivation && d.ActivationView > start && d.ActivationView < start+L {
-			views = append(views, d.ActivationView)
-		}
-		// Only a signaling stake deployment needs readiness.
-		atts = atts[:0]
-		if d.Status == activation.Started || (d.Status == activation.Defined && m.Kind != "governance") {
-			for i := range pop.Nodes {
-				nd := &pop.Nodes[i]
-				if nd.NeverSignals || nd.offline(e, c.Behaviour.OfflinePerEpoch) {
-					continue
-				}
-				ready := start
-				if !nd.SignalsWithoutUpgrade {
-					if upgrade[i] >= start+L {
-						continue
-					}
-					ready = max(start, upgrade[i])
-				}
-				v := ready + nd.jitter(e, c.Chain.AttestJitterViews)
-				if v == 0 {
-					v = 1 // view 0 carries the proposal; readiness follows it
-				}
-				if v < start+L {
-					atts = append(atts, att{v, i})
-				}
-			}
-			sort.Slice(atts, func(a, b int) bool {
-				return atts[a].view < atts[b].view || atts[a].view == atts[b].view && atts[a].node < atts[b].node
-			})
-			for _, a := range atts {
-				views = append(views, a.view)
-			}
-		}
-		slices.Sort(views)
-		views = slices.Compact(views)
-		k := 0
-		for _, v := range views {
-			if v == 0 {
-				continue
-			}
-			b := activation.Block{View: v}
-			for ; k < len(atts) && atts[k].view == v; k++ {
-				b.Readiness = append(b.Readiness, activation.Readiness{Deployment: "release", Epoch: e, Node: pop.Nodes[atts[k].node].ID})
-			}
-			if err := apply(b); err != nil {
+			if err := apply(activation.Block{View: start}); err != nil {
 				return Outcome{}, err
 			}
-			if d, _ := state.Deployment("release"); d.Status.Terminal() {
-				break
+		}
+		if d, _ = state.Deployment("release"); d.Status == activation.Started {
+			if err := c.signalEpoch(pop, m, p.Threshold, upgrade, e, buf, apply, func() bool {
+				d, _ := state.Deployment("release")
+				return d.Status != activation.Started
+			}); err != nil {
+				return Outcome{}, err
+			}
+		}
+		if d, _ = state.Deployment("release"); d.Status == activation.LockedIn && d.ActivationView > start && d.ActivationView < start+L {
+			if err := apply(activation.Block{View: d.ActivationView}); err != nil {
+				return Outcome{}, err
 			}
 		}
 	}
 	d, _ := state.Deployment("release")
-	if d.Status != activation.Active {
+	switch d.Status {
+	case activation.Active:
+	case activation.Failed:
+		out.Failed = true
+		out.EndHours = c.viewsToHours(d.Since)
+		return out, nil
+	default:
+		out.EndHours = c.viewsToHours(horizonEnd)
 		return out, nil
 	}
 	out.Activated = true
 	out.ActivationView = d.ActivationView
 	out.HoursToActivation = c.viewsToHours(d.ActivationView)
-	c.measure(&out, pop, upgrade, horizonEnd)
+	out.EndHours = out.HoursToActivation
+	if m.Kind != "governance" && c.Behaviour.hurryOnLockIn() {
+		// The lock-in fixed the activation view: operators who would be late
+		// learn of it now and hurry as they would before a governance deadline.
+		deadline := c.viewsToHours(d.ActivationView)
+		for i := range pop.Nodes {
+			upgrade[i] = min(upgrade[i], c.hurried(&pop.Nodes[i], deadline, out.LockInView))
+		}
+	}
+	c.measure(&out, pop, upgrade, buf)
 	return out, nil
+}
+
+// runBuffers are reused across the mechanisms and epochs of a worker's runs.
+type runBuffers struct {
+	keys      []uint64
+	sorted    []uint64
+	counts    []uint64
+	readiness []activation.Readiness
+	events    []liveEvent
+}
+
+// signalEpoch feeds one epoch's attestations to the engine. Attestations
+// after the epoch's cutoff cannot lock in (rule 5) and the tally restarts
+// next epoch, so they are left out; so are nodes whose role the deployment
+// does not count (rule 4 rejects them) and everything after lock-in.
+//
+// Views within an epoch matter to the engine only through the cutoff and the
+// view of lock-in, so the attestations are packed into at most two blocks:
+// those before the view at which the tally first meets the threshold, and
+// those at that view (found here with a tally of our own). The engine still
+// counts every attestation and decides the lock-in; TestPackedBlocksMatchPerView
+// holds the packing to one block per view, outcome for outcome.
+func (c *Config) signalEpoch(pop *Population, m *MechanismConfig, th quorum.Threshold, upgrade []uint64, e uint64,
+	buf *runBuffers, apply func(activation.Block) error, done func() bool) error {
+	L := c.Chain.EpochViews
+	start := e * L
+	cutoff := start + L - c.Chain.SafetyViews
+	table, index := pop.tableAt(e), pop.tableIndex(e)
+	keys := buf.keys[:0]
+	for i := range pop.Nodes {
+		nd := &pop.Nodes[i]
+		if nd.NeverSignals || index[i] < 0 || nd.offline(e, c.Behaviour.OfflinePerEpoch) || !m.counts(nd.Role) {
+			continue
+		}
+		ready := start
+		if !nd.SignalsWithoutUpgrade {
+			if m.SignalWholePeriod && upgrade[i] > start || upgrade[i] >= cutoff {
+				continue
+			}
+			ready = max(start, upgrade[i])
+		}
+		v := ready + nd.jitter(e, c.Chain.AttestJitterViews)
+		if nd.out(v) {
+			v = nd.OutTo // the node attests once it is back
+		}
+		if v == start {
+			// The epoch-start block is applied already (at view 0 it carries
+			// the proposal): readiness follows in the next view.
+			v = start + 1
+		}
+		if v <= cutoff {
+			keys = append(keys, (v-start)<<32|uint64(i))
+		}
+	}
+	keys = sortKeys(keys, cutoff-start, buf)
+	buf.keys = keys
+	block := func(from, to int) error {
+		if from == to {
+			return nil
+		}
+		rs := buf.readiness[:0]
+		for _, k := range keys[from:to] {
+			rs = append(rs, activation.Readiness{Deployment: "release", Epoch: e, Node: pop.Nodes[k&0xffffffff].ID})
+		}
+		buf.readiness = rs
+		return apply(activation.Block{View: start + keys[to-1]>>32, Readiness: rs})
+	}
+	if c.perViewBlocks {
+		for k := 0; k < len(keys); {
+			j := k
+			for ; j < len(keys) && keys[j]>>32 == keys[k]>>32; j++ {
+			}
+			if err := block(k, j); err != nil || done() {
+				return err
+			}
+			k = j
+		}
+		return nil
+	}
+	tl := quorum.NewTally(table)
+	for k := 0; k < len(keys); {
+		j := k
+		for ; j < len(keys) && keys[j]>>32 == keys[k]>>32; j++ {
+			tl.Add(int(index[keys[j]&0xffffffff]))
+		}
+		if tl.Meets(th, m.Roles) {
+			if err := block(0, k); err != nil || done() {
+				return err
+			}
+			return block(k, j)
+		}
+		k = j
+	}
+	return block(0, len(keys))
+}
+
+// sortKeys orders (view offset << 32 | node) keys. When the offsets span
+// little compared with the count (a million validators in a day's epoch) a
+// counting sort by offset does it in linear time; node indexes within an
+// offset are already ascending because keys are appended in node order.
+func sortKeys(keys []uint64, maxOffset uint64, buf *runBuffers) []uint64 {
+	if maxOffset > 4*uint64(len(keys))+1024 {
+		slices.Sort(keys)
+		return keys
+	}
+	counts := slices.Grow(buf.counts[:0], int(maxOffset)+2)[:maxOffset+2]
+	clear(counts)
+	for _, k := range keys {
+		counts[(k>>32)+1]++
+	}
+	for i := 1; i < len(counts); i++ {
+		counts[i] += counts[i-1]
+	}
+	sorted := slices.Grow(buf.sorted[:0], len(keys))[:len(keys)]
+	for _, k := range keys {
+		off := k >> 32
+		sorted[counts[off]] = k
+		counts[off]++
+	}
+	buf.counts, buf.sorted = counts, keys // the old key slice is the next call's scratch
+	return sorted
+}
+
+// counts reports whether a node of this role signals for the mechanism.
+func (m *MechanismConfig) counts(role string) bool {
+	return len(m.Roles) == 0 || slices.Contains(m.Roles, role)
 }
 
 func signaledShare(tl *quorum.Tally, table *quorum.Table, roles []string) float64 {
@@ -203,19 +349,31 @@ func signaledShare(tl *quorum.Tally, table *quorum.Table, roles []string) float6
 	return least
 }
 
-// measure fills in what activation cost: unready stake, liveness, halts.
-func (c *Config) measure(out *Outcome, pop *Population, upgrade []uint64, horizonEnd uint64) {
+// profileBins is how many parts the liveness window's missed-block profile has.
+const profileBins = 48
+
+// liveEvent changes the stake that is up to date and online at a view.
+type liveEvent struct {
+	view  uint64
+	delta int64
+}
+
+// measure fills in what activation cost: unready stake, halted nodes, and
+// missed blocks in the liveness window after activation.
+func (c *Config) measure(out *Outcome, pop *Population, upgrade []uint64, buf *runBuffers) {
 	act := out.ActivationView
-	total := float64(pop.Table.TotalStake())
+	L := c.Chain.EpochViews
+	actEpoch := act / L
+	table := pop.tableAt(actEpoch)
+	total := float64(table.TotalStake())
 	roleTotal := map[string]float64{}
 	roleUp := map[string]float64{}
-	type up struct {
-		view  uint64
-		stake uint64
-	}
-	var later []up
 	upgraded := 0.0
-	for i, nd := range pop.Nodes {
+	for i := range pop.Nodes {
+		nd := &pop.Nodes[i]
+		if !nd.member(actEpoch) {
+			continue
+		}
 		roleTotal[nd.Role] += float64(nd.Stake)
 		if upgrade[i] <= act {
 			upgraded += float64(nd.Stake)
@@ -223,32 +381,99 @@ func (c *Config) measure(out *Outcome, pop *Population, upgrade []uint64, horizo
 			continue
 		}
 		out.NodesHalted++
-		end := min(upgrade[i], max(horizonEnd, act))
-		out.StakeEpochsHalted += float64(nd.Stake) / total * float64(end-act) / float64(c.Chain.EpochViews)
-		later = append(later, up{upgrade[i], nd.Stake})
 	}
 	out.UnreadyShare = 1 - upgraded/total
 	out.UpgradedShare = map[string]float64{}
 	for r, t := range roleTotal {
 		out.UpgradedShare[r] = roleUp[r] / t
 	}
-	// Liveness: the network finalizes only with more than two thirds of stake upgraded.
-	sort.Slice(later, func(a, b int) bool { return later[a].view < later[b].view })
-	cum := upgraded
-	recovered := act
-	ok := 3*cum > 2*total
-	for _, l := range later {
-		if ok || l.view == never {
-			break
+	// Liveness window, epoch by epoch: a node is up from its upgrade while it
+	// is a member, online that epoch and not in an outage.
+	window := c.hoursToViews(c.LivenessWindowHours)
+	end := act + window
+	missed, noFinality := 0.0, uint64(0)
+	// The missed-block profile: the window in profileBins equal bins.
+	// The last bin takes the remainder, so every bin covers some views.
+	nb := uint64(min(profileBins, max(window, 1)))
+	binViews := max(1, window/nb)
+	profile := make([]float64, nb)
+	for e := actEpoch; e*L < end; e++ {
+		from, to := max(act, e*L), min(end, (e+1)*L)
+		et := float64(pop.tableAt(e).TotalStake())
+		evs := buf.events[:0]
+		base := int64(0)
+		for i := range pop.Nodes {
+			nd := &pop.Nodes[i]
+			if !nd.member(e) || nd.offline(e, c.Behaviour.OfflinePerEpoch) || upgrade[i] >= to {
+				continue
+			}
+			upFrom := max(from, upgrade[i])
+			s := int64(nd.Stake)
+			if upFrom == from {
+				base += s
+			} else {
+				evs = append(evs, liveEvent{upFrom, s})
+			}
+			if nd.OutFrom < nd.OutTo && nd.OutTo > upFrom && nd.OutFrom < to {
+				evs = append(evs, liveEvent{max(upFrom, nd.OutFrom), -s})
+				if nd.OutTo < to {
+					evs = append(evs, liveEvent{nd.OutTo, s})
+				}
+			}
 		}
-		cum += float64(l.stake)
-		recovered = l.view
-		ok = 3*cum > 2*total
+		slices.SortFunc(evs, func(a, b liveEvent) int {
+			switch {
+			case a.view < b.view:
+				return -1
+			case a.view > b.view:
+				return 1
+			}
+			return 0
+		})
+		buf.events = evs
+		up, at := base, from
+		for k := 0; ; {
+			// Apply every event at the current view, then count to the next one.
+			for ; k < len(evs) && evs[k].view <= at; k++ {
+				up += evs[k].delta
+			}
+			next := to
+			if k < len(evs) {
+				next = min(to, evs[k].view)
+			}
+			rate := 1.0 // no finality: every view is missed
+			if share := float64(up) / et; 3*float64(up) > 2*et {
+				rate = 1 - share
+			} else {
+				noFinality += next - at
+			}
+			missed += float64(next-at) * rate
+			// Spread the span over the profile's bins.
+			for v := at; v < next; {
+				bin := min(int((v-act)/binViews), len(profile)-1)
+				end := min(next, act+uint64(bin+1)*binViews)
+				if bin == len(profile)-1 {
+					end = next
+				}
+				profile[bin] += float64(end-v) * rate
+				v = end
+			}
+			at = next
+			if at >= to {
+				break
+			}
+		}
 	}
-	if !ok {
-		out.Censored = true
-		recovered = max(horizonEnd, act)
+	if window > 0 {
+		out.MissedBlockRate = missed / float64(window)
+		out.MissedProfile = profile
+		for b := range profile {
+			span := binViews
+			if b == len(profile)-1 {
+				span = window - uint64(b)*binViews
+			}
+			profile[b] /= float64(span)
+		}
 	}
-	out.LivenessLossViews = recovered - act
-	out.LivenessLossHours = c.viewsToHours(out.LivenessLossViews)
+	out.NoFinalityHours = c.viewsToHours(noFinality)
 }

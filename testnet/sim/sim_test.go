@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const baseConfig = `
@@ -98,16 +101,32 @@ func runStudy(t testing.TB, c *Config, workers int) *Study {
 }
 
 func TestSameSeedSameBytes(t *testing.T) {
-	a := runStudy(t, mustConfig(t, baseConfig), 1).RunsCSV()
-	b := runStudy(t, mustConfig(t, baseConfig), 4).RunsCSV()
-	if !bytes.Equal(a, b) {
-		t.Fatal("same seed, different runs.csv (1 worker against 4)")
+	// Every file a study writes, plots included, is the same bytes for the
+	// same config and seed, whatever the number of workers.
+	text := strings.Replace(baseConfig, "[behaviour.delay]", "churn_per_epoch = 0.02\n"+
+		"[[behaviour.coalition]]\nshare = 0.1\naction = \"withhold\"\ntarget = \"random\"\n"+
+		"[[behaviour.outage]]\nshare = 0.2\nstart_hours = 5\nhours = 2\nprobability = 0.5\n"+
+		"[[behaviour.client]]\nname = \"a\"\nshare = 0.6\nslip_probability = 0.3\nslip_hours = 4\n"+
+		"[[behaviour.client]]\nname = \"b\"\nshare = 0.4\n[behaviour.delay]", 1)
+	prov := Provenance{CommandLine: []string{"node-plugin", "sim"}, ConfigPath: "base.toml", ConfigText: []byte(text)}
+	dirs := []string{t.TempDir(), t.TempDir()}
+	for i, workers := range []int{1, 4} {
+		require.NoError(t, runStudy(t, mustConfig(t, text), workers).Write(dirs[i], prov))
 	}
-	c := mustConfig(t, baseConfig)
+	entries, err := os.ReadDir(dirs[0])
+	require.NoError(t, err)
+	require.Greater(t, len(entries), 8)
+	for _, e := range entries {
+		a, err1 := os.ReadFile(filepath.Join(dirs[0], e.Name()))
+		b, err2 := os.ReadFile(filepath.Join(dirs[1], e.Name()))
+		require.NoError(t, err1)
+		require.NoError(t, err2)
+		assert.True(t, bytes.Equal(a, b), "%s differs between 1 and 4 workers", e.Name())
+	}
+	c := mustConfig(t, text)
 	c.Seed++
-	if bytes.Equal(a, runStudy(t, c, 2).RunsCSV()) {
-		t.Fatal("different seeds, same runs.csv")
-	}
+	assert.NotEqual(t, string(runStudy(t, mustConfig(t, text), 2).RunsCSV()), string(runStudy(t, c, 2).RunsCSV()),
+		"different seeds, same runs.csv")
 }
 
 func TestSanityProperties(t *testing.T) {
@@ -138,8 +157,14 @@ func TestSanityProperties(t *testing.T) {
 				t.Fatalf("run %d: hybrid activated before its earliest view", o.Run)
 			}
 		}
-		if o.UnreadyShare < 0 || o.UnreadyShare > 1 || o.LivenessLossViews > 0 && 3*(1-o.UnreadyShare) > 2 {
-			t.Fatalf("run %d %s: inconsistent unready share %.4f and liveness loss %d", o.Run, o.Mechanism, o.UnreadyShare, o.LivenessLossViews)
+		if o.UnreadyShare < 0 || o.UnreadyShare > 1 || o.MissedBlockRate < 0 || o.MissedBlockRate > 1 {
+			t.Fatalf("run %d %s: unready share %.4f or missed-block rate %.4f out of range", o.Run, o.Mechanism, o.UnreadyShare, o.MissedBlockRate)
+		}
+		// At activation the unready stake cannot produce blocks: the missed
+		// rate in the window is at least what is still unready at its end,
+		// and every view is missed while two thirds or less is up to date.
+		if 3*(1-o.UnreadyShare) <= 2 && o.NoFinalityHours == 0 {
+			t.Fatalf("run %d %s: %.4f of stake unready at activation but no hour without finality", o.Run, o.Mechanism, o.UnreadyShare)
 		}
 	}
 	if activated["gov"] != c.Runs {
@@ -173,7 +198,7 @@ points = [[0, 0], [10, 0]]`, 1)
 	s := runStudy(t, c, 0)
 	for _, o := range s.Outcomes {
 		if o.Mechanism == "gov" {
-			if !o.Activated || o.UnreadyShare < 0.999 || !o.Censored {
+			if !o.Activated || o.UnreadyShare < 0.999 || o.MissedBlockRate != 1 {
 				t.Fatalf("governance with nobody upgraded: %+v", o)
 			}
 			continue
@@ -191,7 +216,7 @@ func TestSignalingWithoutUpgradeCanFoolStakeMode(t *testing.T) {
 	text = strings.Replace(text, "upgrade_without_signal = 0.03", "upgrade_without_signal = 0", 1)
 	s := runStudy(t, mustConfig(t, text), 0)
 	for _, o := range s.ByMechanism("stake-4/5") {
-		if o.Activated && o.UnreadyShare > 1.0/3 && o.LivenessLossViews > 0 {
+		if o.Activated && o.UnreadyShare > 1.0/3 && o.NoFinalityHours > 0 {
 			return
 		}
 	}
@@ -267,23 +292,26 @@ func TestWriteOutputs(t *testing.T) {
 	c.Runs = 10
 	s := runStudy(t, c, 0)
 	dir := t.TempDir()
-	if err := s.Write(dir, "base.toml", []byte(baseConfig), 0); err != nil {
+	prov := BuildProvenance()
+	prov.CommandLine, prov.ConfigPath, prov.ConfigText = []string{"node-plugin", "sim", "--runs", "10"}, "base.toml", []byte(baseConfig)
+	if err := s.Write(dir, prov); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"runs.csv", "summary.csv", "summary.md", "report.md",
-		"time_to_activation_cdf.png", "time_to_activation_cdf.svg", "unready_stake_at_activation.png",
-		"unready_stake_at_activation.svg", "liveness_vs_speed.png", "liveness_vs_speed.svg"} {
+	for _, f := range []string{"runs.csv", "summary.csv", "summary.md", "paired.csv", "report.md",
+		"time_to_activation_km.png", "time_to_activation_km.svg", "unready_stake_at_activation.png",
+		"unready_stake_at_activation.svg", "paired_hours_to_activation.png"} {
 		st, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || st.Size() < 100 {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
-	png, _ := os.ReadFile(filepath.Join(dir, "liveness_vs_speed.png"))
+	png, _ := os.ReadFile(filepath.Join(dir, "time_to_activation_km.png"))
 	if !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Error("not a PNG")
 	}
 	report, _ := os.ReadFile(filepath.Join(dir, "report.md"))
-	for _, want := range []string{"seed 11", "time_to_activation_cdf.png", "| gov |", "[[mechanism]]"} {
+	for _, want := range []string{"seed 11", "time_to_activation_km.png", "| gov |", "[[mechanism]]",
+		"command: `node-plugin sim --runs 10`", "runs = 10", prov.GoVersion, "commit "} {
 		if !bytes.Contains(report, []byte(want)) {
 			t.Errorf("report.md lacks %q", want)
 		}
@@ -296,12 +324,18 @@ func TestWriteOutputs(t *testing.T) {
 
 func TestSummaryStatistics(t *testing.T) {
 	s := summarize("m", "x", []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
-	if s.Median != 5.5 || math.Abs(s.P90-9.1) > 1e-9 || s.Mean != 5.5 || s.N != 10 {
+	if s.Median != 5.5 || math.Abs(s.P90-9.1) > 1e-9 || s.Estimate != 5.5 || s.N != 10 {
 		t.Fatalf("%+v", s)
 	}
-	// sd of 1..10 is 3.02765; half-width 1.96*sd/sqrt(10) = 1.8766
-	if math.Abs((s.CIHigh-s.CILow)/2-1.8766) > 1e-3 {
+	// The bootstrap interval of the mean of 1..10 is close to the normal one
+	// (half-width 1.96·sd/√10 = 1.88, a little narrower since it divides by n).
+	if s.CILow < 3.5 || s.CILow > 4.1 || s.CIHigh < 6.9 || s.CIHigh > 7.5 {
 		t.Fatalf("CI %v %v", s.CILow, s.CIHigh)
+	}
+	// A share that is mostly zero keeps a lower bound of at least zero.
+	z := summarize("m", "x", append(make([]float64, 97), 0.01, 0.02, 0.05))
+	if z.CILow < 0 || z.CIHigh > 0.05 {
+		t.Fatalf("bounded CI %v %v", z.CILow, z.CIHigh)
 	}
 	if e := summarize("m", "x", nil); !math.IsNaN(e.Median) || e.N != 0 {
 		t.Fatalf("empty: %+v", e)
@@ -315,5 +349,20 @@ func TestRunStopsOnCancel(t *testing.T) {
 	cancel()
 	if _, err := Run(ctx, c, Options{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestEffectiveConfigReproducesTheStudy(t *testing.T) {
+	// The effective config in report.md is a config: run as one, it gives the
+	// same results, for a plain study and for one with a fitted delay.
+	fitted := strings.Replace(baseConfig, "median_hours = 4\nsigma = 0.8", "sigma = 0.8\nfit = [[4, 0.5], [9, 0.8]]", 1)
+	for _, text := range []string{baseConfig, fitted} {
+		c := mustConfig(t, text)
+		c.Runs, c.Seed = 15, 99 // as --runs and --seed would
+		eff := c.EffectiveTOML()
+		again, err := ParseConfig([]byte(eff), t.TempDir())
+		require.NoError(t, err, eff)
+		assert.Equal(t, string(runStudy(t, c, 0).RunsCSV()), string(runStudy(t, again, 0).RunsCSV()))
+		assert.Contains(t, eff, "hurry_on_lock_in = true")
 	}
 }

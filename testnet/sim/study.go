@@ -49,8 +49,9 @@ func Run(ctx context.Context, c *Config, opts Options) (*Study, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var buf runBuffers
 			for run := range next {
-				errs[run] = c.oneRun(run, outcomes[run*nm:(run+1)*nm])
+				errs[run] = c.oneRun(run, outcomes[run*nm:(run+1)*nm], &buf)
 			}
 		}()
 	}
@@ -78,14 +79,13 @@ feed:
 }
 
 // oneRun draws the run's population and simulates every mechanism on it.
-func (c *Config) oneRun(run int, out []Outcome) error {
-	rng := rand.New(rand.NewPCG(c.Seed, uint64(run)))
-	pop, err := c.drawPopulation(rng)
+func (c *Config) oneRun(run int, out []Outcome, buf *runBuffers) error {
+	pop, err := c.drawPopulation(newRunRNG(c, run))
 	if err != nil {
 		return err
 	}
 	for i := range c.Mechanisms {
-		o, err := c.simulate(run, pop, &c.Mechanisms[i])
+		o, err := c.simulate(run, pop, &c.Mechanisms[i], buf)
 		if err != nil {
 			return fmt.Errorf("mechanism %s: %w", c.Mechanisms[i].Name, err)
 		}
@@ -93,6 +93,9 @@ func (c *Config) oneRun(run int, out []Outcome) error {
 	}
 	return nil
 }
+
+// newRunRNG is run's random source: a function of the seed and the run only.
+func newRunRNG(c *Config, run int) *rand.Rand { return rand.New(rand.NewPCG(c.Seed, uint64(run))) }
 
 // ByMechanism returns the outcomes of one mechanism, in run order.
 func (s *Study) ByMechanism(name string) []Outcome {

@@ -30,6 +30,12 @@ type figure struct {
 	baseline string // "pkg:Benchmark", measured in the same run
 	// benchtime overrides the run's -benchtime for slow benchmarks.
 	benchtime string
+	// baselineMetric, if set, is the baseline: another metric of the same
+	// benchmark, measured in the same process.
+	baselineMetric string
+	// ofBaseline, if set, is a target relative to the baseline: the figure
+	// must reach this fraction of it.
+	ofBaseline float64
 }
 
 var figures = []figure{
@@ -55,9 +61,21 @@ var figures = []figure{
 		metric: "blocks/s", atLeast: true, benchtime: "200x"},
 	{name: "Store open + recover, 1,000,000 blocks", pkg: "./storage", bench: "BenchmarkOpenRecover1M", metric: "ns/op",
 		target: 1e9, baseline: "./storage:BenchmarkRecoverByReplay1M", benchtime: "3x"},
+	{name: "CometBFT blocks/s, 4 validators in process, quorumgate app vs kvstore", pkg: "./chain/cometbft", bench: "BenchmarkBlocks",
+		metric: "blocks/s", atLeast: true, ofBaseline: 0.8, baselineMetric: "kvstore-blocks/s", benchtime: "1x"},
+	{name: "CometBFT readiness signed to finalized, p50", pkg: "./chain/cometbft", bench: "BenchmarkReadinessToFinalized",
+		metric: "p50-ms", benchtime: "1x"},
+	{name: "CometBFT readiness signed to finalized, p99", pkg: "./chain/cometbft", bench: "BenchmarkReadinessToFinalized",
+		metric: "p99-ms", benchtime: "1x"},
 	{name: "Simulation, 1,000 runs × 1,000 nodes × 100 epochs, one mechanism", pkg: "./testnet/sim",
 		bench: "BenchmarkSimulation1000Runs", metric: "ns/op", target: 60e9,
 		baseline: "./testnet/sim:BenchmarkSimulation1000RunsOneWorker", benchtime: "1x"},
+	{name: "Simulation, 1,000 runs × 10,000 nodes × 100 epochs, one mechanism", pkg: "./testnet/sim",
+		bench: "BenchmarkSimulation10kNodes", metric: "ns/op", target: 120e9,
+		baseline: "./testnet/sim:BenchmarkSimulation10kNodesPerViewBlocks", benchtime: "1x"},
+	{name: "Simulation, one run of 1,000,000 validators × 100 epochs", pkg: "./testnet/sim",
+		bench: "BenchmarkSimulation1MValidators", metric: "ns/op", target: 30e9,
+		baseline: "./testnet/sim:BenchmarkSimulation1MValidatorsPerViewBlocks", benchtime: "1x"},
 }
 
 var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
@@ -131,6 +149,20 @@ func main() {
 			}
 		}
 		base, speedup := "-", "-"
+		if f.baselineMetric != "" {
+			bv := results[f.pkg+":"+f.bench][f.baselineMetric]
+			base = format(bv, f.baselineMetric)
+			if bv > 0 {
+				speedup = fmt.Sprintf("%.2fx", v/bv)
+			}
+			if f.ofBaseline != 0 {
+				target = fmt.Sprintf("≥ %.0f%% of baseline (%s)", 100*f.ofBaseline, format(f.ofBaseline*bv, f.metric))
+				verdict = "MISSES"
+				if v >= f.ofBaseline*bv {
+					verdict = "meets"
+				}
+			}
+		}
 		if f.baseline != "" {
 			pkg, bench, _ := strings.Cut(f.baseline, ":")
 			if err := measure(pkg, bench, bt); err != nil {

@@ -1,4 +1,4 @@
-package devchain
+package chain
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ func TestGenesisRefusesASharedStakingKey(t *testing.T) {
 		require.NotEqual(t, first, second)
 		bad = strings.Replace(bad, second, first, 1)
 	}
-	_, err := Parse([]byte(bad))
+	_, err := ParseGenesis([]byte(bad))
 	var ie *strictjson.InputError
 	require.True(t, errors.As(err, &ie), "got %v", err)
 	assert.Equal(t, "identities[0]", ie.Where)

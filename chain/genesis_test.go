@@ -1,4 +1,4 @@
-package devchain
+package chain
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 
 func testGenesis(t *testing.T) (*Genesis, *Keys, []byte) {
 	t.Helper()
-	g, keys, err := Generate(GenerateOptions{
+	g, keys, err := GenerateGenesis(GenerateOptions{
 		ChainID: "dev-1", EpochViews: 100, SafetyViews: 10, Versions: map[string]string{"protocol": "1.0.0"},
 		Nodes: []NodeSpec{{ID: "seq", Role: "consensus", Stake: 300}, {ID: "c2", Role: "consensus", Stake: 200},
 			{ID: "e1", Role: "execution", Stake: 500, Address: "/ip4/127.0.0.1/tcp/7003"}},
@@ -34,7 +34,7 @@ func TestGenerateAndReload(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	back, err := Load(path)
+	back, err := LoadGenesis(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestGenerateAndReload(t *testing.T) {
 func TestBadGenesis(t *testing.T) {
 	_, _, data := testGenesis(t)
 	good := string(data)
-	other, _, _ := Generate(GenerateOptions{ChainID: "x", EpochViews: 10, SafetyViews: 1,
+	other, _, _ := GenerateGenesis(GenerateOptions{ChainID: "x", EpochViews: 10, SafetyViews: 1,
 		Nodes: []NodeSpec{{ID: "n", Role: "r", Stake: 1}}, GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("other")})
 	otherData, _ := other.MarshalJSON()
 	otherPoP := between(string(otherData), `"pop": "`, `"`)
@@ -81,7 +81,7 @@ func TestBadGenesis(t *testing.T) {
 			if bad == good {
 				t.Fatalf("test setup: %q not found", tc.from)
 			}
-			_, err := Parse([]byte(bad))
+			_, err := ParseGenesis([]byte(bad))
 			var ie *strictjson.InputError
 			if !errors.As(err, &ie) || ie.Where != tc.where {
 				t.Fatalf("got %v, want an error at %s", err, tc.where)

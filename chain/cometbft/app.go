@@ -1,0 +1,536 @@
+// Package cometbft runs quorumgate as an ABCI 2.0 application on CometBFT
+// (v1.0), with CometBFT in process: BFT consensus among the genesis's
+// consensus-role nodes, tolerating faults of less than a third of the
+// voting power.
+//
+// The mapping (package chain's doc has the seam's side of it):
+//   - Heights are views: the block at CometBFT height h has view h and
+//     quorumgate height h-1 (quorumgate heights start at 0, CometBFT's at 1).
+//     Epochs are fixed spans of heights (epoch_views of the genesis), and the
+//     safety views Δ count heights.
+//   - PrepareProposal: the proposer drains its pool (readiness gossiped on
+//     libp2p, aggregated into one quorum certificate per deployment and
+//     epoch; governance messages) into one activation.WireBlock, the block's
+//     only transaction. Each item is verified before it goes in, so an honest
+//     proposer never builds a block its peers reject. Bounds: at most
+//     MaxCertificates certificates, MaxGovernance proposals and as many
+//     cancellations, MaxAttestations single attestations, and MaxWireBytes
+//     encoded bytes (below the block size limit the derived genesis sets,
+//     BlockMaxBytes); items over the bounds wait for the next block.
+//   - ProcessProposal: zero transactions (an empty block) or exactly one
+//     that decodes as a WireBlock of this chain, height and view, within the
+//     bounds, every item of which verifies (activation.Verifier.Verify).
+//     Anything else is REJECT: a Byzantine proposer costs a round, never a
+//     fork.
+//   - FinalizeBlock: activation.Apply; the AppHash is the protocol state ID.
+//     A node whose binary does not support a version activating at this
+//     height returns the halt error instead, before anything is applied
+//     (CometBFT stops consensus; node-plugin exits 3; restarted with a
+//     binary that supports it, the handshake replays the block).
+//   - Commit: the block and the state after it, in one synced storage batch;
+//     then the block is delivered to the node with its events.
+//   - Validators: the consensus-role nodes of the epoch's identity table,
+//     voting power = stake; where the genesis's identity tables change at an
+//     epoch, FinalizeBlock returns the validator updates two heights before
+//     it, so CometBFT's set changes at the epoch's first height.
+//   - Info: the height and state ID of the store's head, so CometBFT's
+//     handshake replays from its block store whatever the application has
+//     not committed (after a crash at any point).
+//   - CheckTx: CometBFT's mempool is off (type "nop") and nothing should
+//     call CheckTx; if something does, it rejects with a reason. Readiness
+//     travels on libp2p gossipsub and governance through the admin API and
+//     the governance topic, never through CometBFT's mempool or RPC.
+package cometbft
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/signal"
+	"github.com/quorumgate/quorumgate/storage"
+)
+
+// Bounds of one block's WireBlock.
+const (
+	MaxCertificates = 64
+	MaxAttestations = 256
+	MaxGovernance   = 16
+	// MaxWireBytes bounds the encoded WireBlock, well below BlockMaxBytes.
+	MaxWireBytes = 1 << 20
+	// BlockMaxBytes is the block size limit of the derived CometBFT genesis.
+	BlockMaxBytes = 4 << 20
+	// maxPoolGovernance bounds the governance messages a node holds.
+	maxPoolGovernance = 256
+)
+
+// App is the ABCI 2.0 application. CometBFT calls it from its consensus,
+// mempool and query connections; the node reads its head and its blocks.
+type App struct {
+	abci.BaseApplication
+
+	genesis  *chain.Genesis
+	store    *storage.Store
+	verifier *activation.Verifier
+	guard    func(head *activation.State, view uint64) error
+	log      *slog.Logger
+	// byzantine, set by tests only, rewrites the proposals this node makes.
+	byzantine func(*activation.WireBlock)
+	// onCommit, set by benchmarks only, sees every committed WireBlock.
+	onCommit func(activation.WireBlock)
+
+	// writes carries committed blocks to the writer goroutine, which
+	// stores each in one synced batch while consensus goes on (see Commit).
+	writes     chan pendingBlock
+	writerDone chan struct{}
+	closeOnce  sync.Once
+
+	mu sync.Mutex
+	// head is the state after the last Commit: what consensus builds on,
+	// possibly ahead of the store by the blocks the writer has not synced.
+	head       *activation.State
+	atts       map[attKey]map[string]signal.Attestation
+	gov        [][]byte // canonical chain.GovernanceMessage, in arrival order
+	pending    *pendingBlock
+	notify     chan struct{} // closed and replaced at every commit
+	lastCommit time.Time
+	err        error
+	failed     chan struct{} // closed when err is set
+}
+
+type attKey struct {
+	d signal.DeploymentID
+	e uint64
+}
+
+type pendingBlock struct {
+	block storage.Block
+	next  *activation.State
+	wire  activation.WireBlock
+}
+
+// NewApp builds the application on a store opened with the genesis state.
+// It owns one goroutine, the store's writer: Close stops it.
+func NewApp(g *chain.Genesis, store *storage.Store, guard func(*activation.State, uint64) error, log *slog.Logger) *App {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	head, _ := store.Head()
+	a := &App{genesis: g, store: store, verifier: &activation.Verifier{Params: g.Params(), Committee: g.Committee()},
+		guard: guard, log: log, atts: map[attKey]map[string]signal.Attestation{}, notify: make(chan struct{}),
+		failed: make(chan struct{}), head: head, writes: make(chan pendingBlock, 1), writerDone: make(chan struct{})}
+	go a.writer()
+	return a
+}
+
+// Close waits for the blocks handed to the writer to be stored, and stops
+// it. Call it after CometBFT stopped.
+func (a *App) Close() {
+	a.closeOnce.Do(func() { close(a.writes) })
+	<-a.writerDone
+}
+
+// writer stores committed blocks in order, each in one synced batch, and
+// then delivers them to the node.
+func (a *App) writer() {
+	defer close(a.writerDone)
+	for p := range a.writes {
+		if a.Err() != nil {
+			continue // a failed write stops everything after it
+		}
+		if err := a.store.Commit(p.block, p.next); err != nil {
+			a.fail(err)
+			continue
+		}
+		a.mu.Lock()
+		a.lastCommit = time.Now()
+		close(a.notify)
+		a.notify = make(chan struct{})
+		a.mu.Unlock()
+	}
+}
+
+// consensusHead is the state consensus builds the next block on.
+func (a *App) consensusHead() *activation.State {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.head
+}
+
+// views: the block at CometBFT height h has view h and quorumgate height h-1.
+func views(h int64) (height, view uint64) { return uint64(h) - 1, uint64(h) }
+
+// Head returns the state after the last block stored (synced).
+func (a *App) Head() *activation.State {
+	s, _ := a.store.Head()
+	return s
+}
+
+// Err returns why the application stopped consensus (a halt, a failure).
+func (a *App) Err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
+func (a *App) fail(err error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil {
+		a.err = err
+		close(a.failed)
+	}
+	return err
+}
+
+// AddAttestation pools a verified attestation (libp2p's OnAttestation, and
+// this node's own).
+func (a *App) AddAttestation(at signal.Attestation) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := attKey{at.Deployment, at.Epoch}
+	if a.atts[k] == nil {
+		a.atts[k] = map[string]signal.Attestation{}
+	}
+	a.atts[k][at.Signer] = at
+}
+
+// AddGovernance pools a governance message (the governance topic's, and
+// this node's own).
+func (a *App) AddGovernance(raw []byte) {
+	if chain.CheckGovernance(raw) != nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.gov) < maxPoolGovernance && !slices.ContainsFunc(a.gov, func(b []byte) bool { return string(b) == string(raw) }) {
+		a.gov = append(a.gov, raw)
+	}
+}
+
+// appState is the derived genesis's app_state: the quorumgate genesis it
+// comes from, so a CometBFT home of another genesis does not start.
+type appState struct {
+	GenesisHash string `json:"quorumgate_genesis_hash"`
+}
+
+// Info tells CometBFT's handshake where the application is.
+func (a *App) Info(context.Context, *abci.InfoRequest) (*abci.InfoResponse, error) {
+	head, ok := a.store.Head()
+	res := &abci.InfoResponse{Data: "quorumgate", Version: "1", AppVersion: 1}
+	if ok {
+		h, _, _ := head.Head()
+		id := head.ID()
+		res.LastBlockHeight, res.LastBlockAppHash = int64(h)+1, id[:]
+	}
+	return res, nil
+}
+
+// InitChain checks that CometBFT's genesis is the one derived from this
+// node's quorumgate genesis.
+func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.InitChainResponse, error) {
+	var st appState
+	if err := json.Unmarshal(req.AppStateBytes, &st); err != nil {
+		return nil, fmt.Errorf("cometbft genesis app_state: %w", err)
+	}
+	want := a.genesis.Hash()
+	if req.ChainId != a.genesis.ChainID || st.GenesisHash != hex.EncodeToString(want[:]) {
+		return nil, errors.New("the CometBFT genesis does not come from this node's quorumgate genesis: it is derived, never edited; remove the cometbft folder of the home and start again")
+	}
+	id := a.genesis.State().ID()
+	return &abci.InitChainResponse{AppHash: id[:]}, nil
+}
+
+// CheckTx rejects everything: see the package doc.
+func (a *App) CheckTx(context.Context, *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
+	return &abci.CheckTxResponse{Code: 1, Codespace: "quorumgate",
+		Log: "quorumgate takes no transactions through CometBFT's mempool: readiness travels on libp2p gossip, governance through node-plugin's admin API"}, nil
+}
+
+// PrepareProposal builds this proposer's WireBlock from its pool.
+func (a *App) PrepareProposal(_ context.Context, req *abci.PrepareProposalRequest) (*abci.PrepareProposalResponse, error) {
+	head := a.consensusHead()
+	wire := a.build(head, req.Height, min(req.MaxTxBytes, MaxWireBytes))
+	if a.byzantine != nil {
+		a.byzantine(&wire)
+	}
+	if empty(wire) {
+		return &abci.PrepareProposalResponse{}, nil
+	}
+	return &abci.PrepareProposalResponse{Txs: [][]byte{wire.Encode()}}, nil
+}
+
+func empty(w activation.WireBlock) bool {
+	return len(w.Proposals)+len(w.Cancels)+len(w.Certificates)+len(w.Attestations) == 0
+}
+
+// build drains the pool into a WireBlock within the bounds, keeping only
+// items that verify against head.
+func (a *App) build(head *activation.State, h int64, maxBytes int64) activation.WireBlock {
+	height, view := views(h)
+	p := a.genesis.Params()
+	epoch := p.Epoch(view)
+	wire := activation.WireBlock{ChainID: a.genesis.ChainID, Height: height, View: view}
+	verifies := func(w activation.WireBlock) bool {
+		_, rej, err := a.verifier.Verify(head, w)
+		return err == nil && len(rej) == 0
+	}
+	a.mu.Lock()
+	gov := slices.Clone(a.gov)
+	type group struct {
+		k    attKey
+		list []signal.Attestation
+	}
+	var groups []group
+	for k, m := range a.atts {
+		if k.e < epoch {
+			delete(a.atts, k) // readiness of a past epoch can no longer count
+			continue
+		}
+		if k.e != epoch {
+			continue
+		}
+		g := group{k: k}
+		for _, at := range m {
+			g.list = append(g.list, at)
+		}
+		groups = append(groups, g)
+	}
+	a.mu.Unlock()
+
+	var bad [][]byte
+	for _, raw := range gov {
+		m, err := chain.DecodeGovernance(raw)
+		if err != nil {
+			bad = append(bad, raw)
+			continue
+		}
+		one := activation.WireBlock{ChainID: wire.ChainID, Height: height, View: view}
+		if m.Proposal != nil {
+			if len(wire.Proposals) >= MaxGovernance {
+				continue
+			}
+			one.Proposals = []activation.SignedProposal{*m.Proposal}
+		} else {
+			if len(wire.Cancels) >= MaxGovernance {
+				continue
+			}
+			one.Cancels = []activation.SignedCancel{*m.Cancel}
+		}
+		if !verifies(one) {
+			bad = append(bad, raw) // it never will: the committee did not sign it
+			continue
+		}
+		wire.Proposals = append(wire.Proposals, one.Proposals...)
+		wire.Cancels = append(wire.Cancels, one.Cancels...)
+	}
+	sort.Slice(groups, func(i, j int) bool { return string(groups[i].k.d[:]) < string(groups[j].k.d[:]) })
+	table := p.Identities.TableAt(epoch)
+	for _, g := range groups {
+		if len(wire.Certificates) >= MaxCertificates {
+			break
+		}
+		if d, ok := head.DeploymentByID(g.k.d); !ok || d.Status != activation.Started {
+			continue // not signaling: Apply would reject every signer
+		}
+		sort.Slice(g.list, func(i, j int) bool { return g.list[i].Signer < g.list[j].Signer })
+		cert, err := quorum.BuildCertificate(table, g.list)
+		if err != nil {
+			continue
+		}
+		wire.Certificates = append(wire.Certificates, cert)
+	}
+	for int64(len(wire.Encode())) > maxBytes && len(wire.Certificates) > 0 {
+		wire.Certificates = wire.Certificates[:len(wire.Certificates)-1]
+	}
+	if len(bad) > 0 {
+		a.mu.Lock()
+		a.gov = slices.DeleteFunc(a.gov, func(b []byte) bool {
+			return slices.ContainsFunc(bad, func(x []byte) bool { return string(x) == string(b) })
+		})
+		a.mu.Unlock()
+	}
+	return wire
+}
+
+// ProcessProposal accepts a proposal only if everything in it verifies.
+func (a *App) ProcessProposal(_ context.Context, req *abci.ProcessProposalRequest) (*abci.ProcessProposalResponse, error) {
+	accept := &abci.ProcessProposalResponse{Status: abci.PROCESS_PROPOSAL_STATUS_ACCEPT}
+	reject := func(why string, args ...any) (*abci.ProcessProposalResponse, error) {
+		a.log.Warn("rejected a proposal", "height", req.Height, "proposer", hex.EncodeToString(req.ProposerAddress), "why", fmt.Sprintf(why, args...))
+		return &abci.ProcessProposalResponse{Status: abci.PROCESS_PROPOSAL_STATUS_REJECT}, nil
+	}
+	switch len(req.Txs) {
+	case 0:
+		return accept, nil
+	case 1:
+	default:
+		return reject("%d transactions: a block holds one WireBlock at most", len(req.Txs))
+	}
+	if why := a.check(a.consensusHead(), req.Height, req.Txs[0]); why != "" {
+		return reject("%s", why)
+	}
+	return accept, nil
+}
+
+// check judges a proposal's one transaction; "" means it is acceptable.
+func (a *App) check(head *activation.State, h int64, tx []byte) string {
+	if len(tx) > MaxWireBytes {
+		return fmt.Sprintf("the block's WireBlock is %d bytes, over the bound of %d", len(tx), MaxWireBytes)
+	}
+	wire, err := activation.DecodeWireBlock(tx)
+	if err != nil {
+		return err.Error()
+	}
+	height, view := views(h)
+	switch {
+	case wire.ChainID != a.genesis.ChainID:
+		return fmt.Sprintf("chain %q, not %q", wire.ChainID, a.genesis.ChainID)
+	case wire.Height != height || wire.View != view:
+		return fmt.Sprintf("height %d view %d, not height %d view %d", wire.Height, wire.View, height, view)
+	case len(wire.Certificates) > MaxCertificates, len(wire.Attestations) > MaxAttestations,
+		len(wire.Proposals) > MaxGovernance, len(wire.Cancels) > MaxGovernance:
+		return "more items than a block may hold"
+	}
+	_, rej, err := a.verifier.Verify(head, wire)
+	if err != nil {
+		return err.Error()
+	}
+	if len(rej) > 0 {
+		r := rej[0]
+		return fmt.Sprintf("%d items do not verify, the first a %s of %s: %s", len(rej), r.Kind, r.Deployment, r.Reason)
+	}
+	return ""
+}
+
+// FinalizeBlock applies the decided block; the AppHash is the state ID.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
+	if err := a.Err(); err != nil {
+		return nil, err
+	}
+	head := a.consensusHead()
+	if h, _, ok := head.Head(); ok && uint64(req.Height) != h+2 || !ok && req.Height != 1 {
+		return nil, a.fail(fmt.Errorf("cometbft: block at height %d does not follow the application's head", req.Height))
+	}
+	height, view := views(req.Height)
+	if a.guard != nil {
+		if err := a.guard(head, view); err != nil {
+			return nil, a.fail(err)
+		}
+	}
+	wire := activation.WireBlock{ChainID: a.genesis.ChainID, Height: height, View: view}
+	switch len(req.Txs) {
+	case 0:
+	case 1:
+		w, err := activation.DecodeWireBlock(req.Txs[0])
+		if err != nil || w.Height != height || w.View != view {
+			// Only a block more than a third of the voting power accepted
+			// against the rules gets here.
+			return nil, a.fail(fmt.Errorf("cometbft: the decided block at height %d is not a WireBlock of height %d view %d (%v): more than a third of the voting power is faulty",
+				req.Height, height, view, err))
+		}
+		wire = w
+	default:
+		return nil, a.fail(fmt.Errorf("cometbft: the decided block at height %d holds %d transactions: more than a third of the voting power is faulty", req.Height, len(req.Txs)))
+	}
+	// Items that do not verify (only in a block decided despite this node's
+	// ProcessProposal) are left out, as on every honest node.
+	verified, _, err := a.verifier.Verify(head, wire)
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	next, _, err := activation.Apply(head, verified)
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	a.mu.Lock()
+	a.pending = &pendingBlock{block: storage.Block{Height: height, View: view, Wire: wire.Encode(), Verified: verified}, next: next, wire: wire}
+	a.mu.Unlock()
+	results := make([]*abci.ExecTxResult, len(req.Txs))
+	for i := range results {
+		results[i] = &abci.ExecTxResult{}
+	}
+	id := next.ID()
+	return &abci.FinalizeBlockResponse{TxResults: results, AppHash: id[:], ValidatorUpdates: validatorUpdates(a.genesis, view)}, nil
+}
+
+// Commit hands the finalized block to the writer, which stores it and the
+// state after it in one synced batch and then delivers it to the node,
+// while consensus runs the next height: the fsync is off consensus's
+// critical path. A crash before the batch is synced loses nothing: Info
+// reports the store's head, and CometBFT's handshake replays the blocks
+// from its own block store (at most two, the writer's queue being one).
+func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse, error) {
+	if err := a.Err(); err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	p := a.pending
+	a.pending = nil
+	if p != nil {
+		a.head = p.next
+		a.prune(p.wire)
+	}
+	a.mu.Unlock()
+	if p != nil {
+		a.writes <- *p
+	}
+	if a.onCommit != nil && p != nil {
+		a.onCommit(p.wire)
+	}
+	return &abci.CommitResponse{}, nil
+}
+
+// prune drops from the pool what the block included. Called with mu held.
+func (a *App) prune(w activation.WireBlock) {
+	table := a.genesis.Params().Identities
+	for _, c := range w.Certificates {
+		m := a.atts[attKey{c.Deployment, c.Epoch}]
+		if m == nil {
+			continue
+		}
+		t := table.TableAt(c.Epoch)
+		for i := range t.Len() {
+			if i>>3 < len(c.Signers) && c.Signers.Has(i) {
+				delete(m, t.At(i).NodeID)
+			}
+		}
+	}
+	included := map[string]bool{}
+	for _, sp := range w.Proposals {
+		included[string(canon.MustEncode(chain.GovernanceMessage{Proposal: &sp}))] = true
+	}
+	for _, sc := range w.Cancels {
+		included[string(canon.MustEncode(chain.GovernanceMessage{Cancel: &sc}))] = true
+	}
+	a.gov = slices.DeleteFunc(a.gov, func(b []byte) bool { return included[string(b)] })
+}
+
+// wait returns a channel closed at the next commit.
+func (a *App) wait() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.notify
+}
+
+func (a *App) sinceCommit() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lastCommit.IsZero() {
+		return time.Duration(1<<63 - 1)
+	}
+	return time.Since(a.lastCommit)
+}

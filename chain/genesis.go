@@ -1,0 +1,480 @@
+package chain
+
+// This file holds the genesis every engine starts from: the chain's fixed
+// parameters, identity tables, governance committee, initial versions and
+// (for the devchain) sequencer, as a JSON file that people edit and tools
+// generate. The CometBFT engine derives its own genesis from it.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/internal/strictjson"
+	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/signal"
+)
+
+// Genesis is a validated genesis file.
+type Genesis struct {
+	ChainID     string
+	EpochViews  uint64
+	SafetyViews uint64
+	Versions    map[string]string
+	Identities  []IdentityStep
+	Governance  Governance
+	// Sequencer is the node ID of the devchain's block producer (the
+	// CometBFT engine ignores it).
+	Sequencer string
+
+	params    *activation.Params
+	committee *activation.Committee
+	state     *activation.State
+	hash      [32]byte
+}
+
+// IdentityStep is the identity table from an epoch on.
+type IdentityStep struct {
+	FromEpoch uint64
+	Nodes     []GenesisNode
+}
+
+// GenesisNode is one node of an identity table.
+type GenesisNode struct {
+	ID         string
+	Role       string
+	Stake      uint64
+	StakingKey []byte // compressed BLS public key
+	PoP        []byte // its proof of possession
+	PeerID     string // libp2p peer ID
+	Address    string // libp2p multiaddr, e.g. /ip4/127.0.0.1/tcp/7001
+}
+
+// Governance is the committee that signs proposals and cancellations.
+type Governance struct {
+	Threshold int
+	Members   []activation.CommitteeMember
+}
+
+// Params returns the chain parameters (keyed identity tables).
+func (g *Genesis) Params() *activation.Params { return g.params }
+
+// Committee returns the governance committee.
+func (g *Genesis) Committee() *activation.Committee { return g.committee }
+
+// State returns the protocol state before the first block.
+func (g *Genesis) State() *activation.State { return g.state }
+
+// Hash identifies the genesis: stores and peers of another genesis are refused.
+func (g *Genesis) Hash() [32]byte { return g.hash }
+
+// LoadGenesis reads and validates a genesis file.
+func LoadGenesis(path string) (*Genesis, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the genesis file: %w", err)
+	}
+	g, err := ParseGenesis(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return g, nil
+}
+
+// ParseGenesis validates a genesis file; errors name the JSON path.
+func ParseGenesis(data []byte) (*Genesis, error) {
+	root, err := strictjson.Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	top, err := strictjson.Object(root, "", []string{"chain_id", "epoch_views", "safety_views", "versions", "identities", "governance", "sequencer"},
+		[]string{"chain_id", "epoch_views", "safety_views", "identities", "governance", "sequencer"})
+	if err != nil {
+		return nil, err
+	}
+	g := &Genesis{Versions: map[string]string{}}
+	if g.ChainID, err = strictjson.NonEmptyString(top["chain_id"], "chain_id"); err != nil {
+		return nil, err
+	}
+	if len(g.ChainID) > signal.MaxChainIDLen {
+		return nil, strictjson.Errorf("chain_id", "at most %d bytes, got %d", signal.MaxChainIDLen, len(g.ChainID))
+	}
+	if g.EpochViews, err = strictjson.Uint64(top["epoch_views"], "epoch_views"); err != nil {
+		return nil, err
+	}
+	if g.SafetyViews, err = strictjson.Uint64(top["safety_views"], "safety_views"); err != nil {
+		return nil, err
+	}
+	if v, ok := top["versions"]; ok {
+		m, isObj := v.(map[string]any)
+		if !isObj {
+			return nil, strictjson.Errorf("versions", "expected an object of component names to versions, got %s", strictjson.Describe(v))
+		}
+		for c, x := range m {
+			if g.Versions[c], err = strictjson.String(x, "versions."+c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if g.Identities, err = parseIdentities(top["identities"]); err != nil {
+		return nil, err
+	}
+	if g.Governance, err = parseGovernance(top["governance"]); err != nil {
+		return nil, err
+	}
+	if g.Sequencer, err = strictjson.NonEmptyString(top["sequencer"], "sequencer"); err != nil {
+		return nil, err
+	}
+	return g, g.build()
+}
+
+func hexField(v any, path string) ([]byte, error) {
+	s, err := strictjson.NonEmptyString(v, path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, strictjson.Errorf(path, "not hex: %v", err)
+	}
+	return b, nil
+}
+
+func parseIdentities(v any) ([]IdentityStep, error) {
+	list, err := strictjson.Array(v, "identities")
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, strictjson.Errorf("identities", "at least one identity table is needed")
+	}
+	var steps []IdentityStep
+	for i, x := range list {
+		path := strictjson.Index("identities", i)
+		m, err := strictjson.Object(x, path, []string{"from_epoch", "nodes"}, []string{"from_epoch", "nodes"})
+		if err != nil {
+			return nil, err
+		}
+		var st IdentityStep
+		if st.FromEpoch, err = strictjson.Uint64(m["from_epoch"], path+".from_epoch"); err != nil {
+			return nil, err
+		}
+		nodes, err := strictjson.Array(m["nodes"], path+".nodes")
+		if err != nil {
+			return nil, err
+		}
+		for j, n := range nodes {
+			np := strictjson.Index(path+".nodes", j)
+			nm, err := strictjson.Object(n, np, []string{"id", "role", "stake", "staking_key", "pop", "peer_id", "address"},
+				[]string{"id", "role", "stake", "staking_key", "pop", "peer_id", "address"})
+			if err != nil {
+				return nil, err
+			}
+			var node GenesisNode
+			if node.ID, err = strictjson.NonEmptyString(nm["id"], np+".id"); err != nil {
+				return nil, err
+			}
+			if node.Role, err = strictjson.NonEmptyString(nm["role"], np+".role"); err != nil {
+				return nil, err
+			}
+			if node.Stake, err = strictjson.Uint64(nm["stake"], np+".stake"); err != nil {
+				return nil, err
+			}
+			if node.StakingKey, err = hexField(nm["staking_key"], np+".staking_key"); err != nil {
+				return nil, err
+			}
+			if _, err := signal.DecodePublicKey(node.StakingKey); err != nil {
+				return nil, strictjson.Errorf(np+".staking_key", "%v", err)
+			}
+			if node.PoP, err = hexField(nm["pop"], np+".pop"); err != nil {
+				return nil, err
+			}
+			if node.PeerID, err = strictjson.NonEmptyString(nm["peer_id"], np+".peer_id"); err != nil {
+				return nil, err
+			}
+			if _, err := peer.Decode(node.PeerID); err != nil {
+				return nil, strictjson.Errorf(np+".peer_id", "not a libp2p peer ID: %v", err)
+			}
+			if node.Address, err = strictjson.NonEmptyString(nm["address"], np+".address"); err != nil {
+				return nil, err
+			}
+			if _, err := multiaddr.NewMultiaddr(node.Address); err != nil {
+				return nil, strictjson.Errorf(np+".address", "not a multiaddr such as /ip4/127.0.0.1/tcp/7001: %v", err)
+			}
+			st.Nodes = append(st.Nodes, node)
+		}
+		steps = append(steps, st)
+	}
+	return steps, nil
+}
+
+func parseGovernance(v any) (Governance, error) {
+	m, err := strictjson.Object(v, "governance", []string{"threshold", "members"}, []string{"threshold", "members"})
+	if err != nil {
+		return Governance{}, err
+	}
+	var gov Governance
+	th, err := strictjson.Uint64(m["threshold"], "governance.threshold")
+	if err != nil {
+		return gov, err
+	}
+	members, err := strictjson.Array(m["members"], "governance.members")
+	if err != nil {
+		return gov, err
+	}
+	if th < 1 || th > uint64(len(members)) {
+		return gov, strictjson.Errorf("governance.threshold", "%d must be between 1 and the number of members (%d)", th, len(members))
+	}
+	gov.Threshold = int(th)
+	for i, x := range members {
+		path := strictjson.Index("governance.members", i)
+		mm, err := strictjson.Object(x, path, []string{"key", "pop"}, []string{"key", "pop"})
+		if err != nil {
+			return gov, err
+		}
+		var member activation.CommitteeMember
+		if member.Key, err = hexField(mm["key"], path+".key"); err != nil {
+			return gov, err
+		}
+		if member.PoP, err = hexField(mm["pop"], path+".pop"); err != nil {
+			return gov, err
+		}
+		gov.Members = append(gov.Members, member)
+	}
+	return gov, nil
+}
+
+// build checks what spans fields (tables, committee, sequencer) and derives
+// the params, committee, genesis state and hash.
+func (g *Genesis) build() error {
+	p := &activation.Params{ChainID: g.ChainID, EpochViews: g.EpochViews, SafetyViews: g.SafetyViews}
+	if g.EpochViews == 0 {
+		return strictjson.Errorf("epoch_views", "must be at least 1")
+	}
+	if g.SafetyViews >= g.EpochViews {
+		return strictjson.Errorf("safety_views", "%d must be less than epoch_views (%d)", g.SafetyViews, g.EpochViews)
+	}
+	if g.Identities[0].FromEpoch != 0 {
+		return strictjson.Errorf("identities[0].from_epoch", "the first identity table must start at epoch 0, not %d", g.Identities[0].FromEpoch)
+	}
+	var steps []quorum.ScheduleEntry
+	for i, st := range g.Identities {
+		path := strictjson.Index("identities", i)
+		ids := make([]quorum.Identity, len(st.Nodes))
+		for j, n := range st.Nodes {
+			ids[j] = quorum.Identity{NodeID: n.ID, Role: n.Role, Stake: n.Stake, StakingKey: n.StakingKey, PoP: n.PoP, PeerID: n.PeerID}
+		}
+		table, err := quorum.NewTable(ids)
+		if err != nil {
+			return strictjson.Errorf(path, "%v", err)
+		}
+		steps = append(steps, quorum.ScheduleEntry{FromEpoch: st.FromEpoch, Table: table})
+	}
+	sched, err := quorum.NewSchedule(steps)
+	if err != nil {
+		return strictjson.Errorf("identities", "%v", err)
+	}
+	p.Identities = sched
+	if _, ok := sched.TableAt(0).Lookup(g.Sequencer); !ok {
+		return strictjson.Errorf("sequencer", "%q is not a node of the epoch-0 identity table", g.Sequencer)
+	}
+	if g.committee, err = activation.NewCommittee(g.Governance.Members, g.Governance.Threshold); err != nil {
+		return strictjson.Errorf("governance", "%v", err)
+	}
+	if g.state, err = activation.Genesis(p, g.Versions); err != nil {
+		return strictjson.Errorf("versions", "%v", err)
+	}
+	g.params = p
+	g.hash = canon.Hash("quorumgate/genesis/v1", g.canonical())
+	return nil
+}
+
+// canonical is the hashed form: the file's content in canonical CBOR, with
+// the versions in component order, so formatting never changes the hash.
+func (g *Genesis) canonical() []byte {
+	type version struct {
+		Component string `cbor:"1,keyasint"`
+		Version   string `cbor:"2,keyasint"`
+	}
+	type wire struct {
+		ChainID     string         `cbor:"1,keyasint"`
+		EpochViews  uint64         `cbor:"2,keyasint"`
+		SafetyViews uint64         `cbor:"3,keyasint"`
+		Versions    []version      `cbor:"4,keyasint"`
+		Identities  []IdentityStep `cbor:"5,keyasint"`
+		Threshold   int            `cbor:"6,keyasint"`
+		Members     [][2][]byte    `cbor:"7,keyasint"`
+		Sequencer   string         `cbor:"8,keyasint"`
+	}
+	w := wire{ChainID: g.ChainID, EpochViews: g.EpochViews, SafetyViews: g.SafetyViews, Identities: g.Identities,
+		Threshold: g.Governance.Threshold, Sequencer: g.Sequencer}
+	for _, c := range slices.Sorted(maps.Keys(g.Versions)) {
+		w.Versions = append(w.Versions, version{c, g.Versions[c]})
+	}
+	for _, m := range g.Governance.Members {
+		w.Members = append(w.Members, [2][]byte{m.Key, m.PoP})
+	}
+	return canon.MustEncode(w)
+}
+
+// MarshalJSON writes the file form (keys and proofs in hex).
+func (g *Genesis) MarshalJSON() ([]byte, error) {
+	type node struct {
+		ID         string `json:"id"`
+		Role       string `json:"role"`
+		Stake      uint64 `json:"stake"`
+		StakingKey string `json:"staking_key"`
+		PoP        string `json:"pop"`
+		PeerID     string `json:"peer_id"`
+		Address    string `json:"address"`
+	}
+	type step struct {
+		FromEpoch uint64 `json:"from_epoch"`
+		Nodes     []node `json:"nodes"`
+	}
+	type member struct {
+		Key string `json:"key"`
+		PoP string `json:"pop"`
+	}
+	out := struct {
+		ChainID     string            `json:"chain_id"`
+		EpochViews  uint64            `json:"epoch_views"`
+		SafetyViews uint64            `json:"safety_views"`
+		Versions    map[string]string `json:"versions"`
+		Identities  []step            `json:"identities"`
+		Governance  struct {
+			Threshold int      `json:"threshold"`
+			Members   []member `json:"members"`
+		} `json:"governance"`
+		Sequencer string `json:"sequencer"`
+	}{ChainID: g.ChainID, EpochViews: g.EpochViews, SafetyViews: g.SafetyViews, Versions: g.Versions, Sequencer: g.Sequencer}
+	if out.Versions == nil {
+		out.Versions = map[string]string{}
+	}
+	for _, st := range g.Identities {
+		s := step{FromEpoch: st.FromEpoch}
+		for _, n := range st.Nodes {
+			s.Nodes = append(s.Nodes, node{n.ID, n.Role, n.Stake, hex.EncodeToString(n.StakingKey), hex.EncodeToString(n.PoP), n.PeerID, n.Address})
+		}
+		out.Identities = append(out.Identities, s)
+	}
+	out.Governance.Threshold = g.Governance.Threshold
+	for _, m := range g.Governance.Members {
+		out.Governance.Members = append(out.Governance.Members, member{hex.EncodeToString(m.Key), hex.EncodeToString(m.PoP)})
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// NodeSpec describes a node for Generate.
+type NodeSpec struct {
+	ID, Role string
+	Stake    uint64
+	Address  string
+}
+
+// Keys are the secrets Generate made: each node's staking and libp2p keys,
+// and the governance members' keys. They belong in the node homes, never in
+// the genesis file.
+type Keys struct {
+	Staking    map[string]signal.PrivateKey
+	P2P        map[string]crypto.PrivKey
+	Governance []signal.PrivateKey
+}
+
+// GenerateOptions configures Generate.
+type GenerateOptions struct {
+	ChainID                 string
+	EpochViews, SafetyViews uint64
+	Versions                map[string]string
+	Nodes                   []NodeSpec
+	GovernanceMembers       int
+	GovernanceThreshold     int
+	// Seed makes every key deterministic (tests, reproducible testnets).
+	Seed []byte
+}
+
+// GenerateGenesis builds a genesis and its keys; the sequencer is the first node.
+func GenerateGenesis(o GenerateOptions) (*Genesis, *Keys, error) {
+	if len(o.Nodes) == 0 {
+		return nil, nil, fmt.Errorf("generate genesis: no nodes")
+	}
+	derive := func(parts ...string) []byte {
+		h := sha256.New()
+		h.Write(o.Seed)
+		for _, p := range parts {
+			h.Write([]byte{0})
+			h.Write([]byte(p))
+		}
+		return h.Sum(nil)
+	}
+	keys := &Keys{Staking: map[string]signal.PrivateKey{}, P2P: map[string]crypto.PrivKey{}}
+	g := &Genesis{ChainID: o.ChainID, EpochViews: o.EpochViews, SafetyViews: o.SafetyViews, Versions: o.Versions,
+		Sequencer: o.Nodes[0].ID, Governance: Governance{Threshold: o.GovernanceThreshold}}
+	var step IdentityStep
+	for _, n := range o.Nodes {
+		sk, err := signal.GenerateKey(derive("staking", n.ID))
+		if err != nil {
+			return nil, nil, err
+		}
+		pop, err := signal.ProvePossession(sk)
+		if err != nil {
+			return nil, nil, err
+		}
+		pk, _, err := crypto.GenerateEd25519Key(bytes.NewReader(derive("p2p", n.ID)))
+		if err != nil {
+			return nil, nil, err
+		}
+		pid, err := peer.IDFromPrivateKey(pk)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys.Staking[n.ID], keys.P2P[n.ID] = sk, pk
+		addr := n.Address
+		if addr == "" {
+			addr = "/ip4/127.0.0.1/tcp/0"
+		}
+		step.Nodes = append(step.Nodes, GenesisNode{ID: n.ID, Role: n.Role, Stake: n.Stake, StakingKey: sk.PublicKey().Encode(),
+			PoP: pop, PeerID: pid.String(), Address: addr})
+	}
+	g.Identities = []IdentityStep{step}
+	for i := range o.GovernanceMembers {
+		sk, err := signal.GenerateKey(derive("governance", fmt.Sprint(i)))
+		if err != nil {
+			return nil, nil, err
+		}
+		pop, err := signal.ProvePossession(sk)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys.Governance = append(keys.Governance, sk)
+		g.Governance.Members = append(g.Governance.Members, activation.CommitteeMember{Key: sk.PublicKey().Encode(), PoP: pop})
+	}
+	// Round-trip through the file form, so a generated genesis is validated
+	// exactly like one read from disk.
+	data, err := g.MarshalJSON()
+	if err != nil {
+		return nil, nil, err
+	}
+	parsed, err := ParseGenesis(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate genesis: %w", err)
+	}
+	return parsed, keys, nil
+}

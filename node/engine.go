@@ -1,0 +1,55 @@
+package node
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/p2p"
+	"github.com/quorumgate/quorumgate/signal"
+	"github.com/quorumgate/quorumgate/storage"
+)
+
+// Engine is the consensus engine a node runs on. The node sees it only
+// through this interface (chain.Chain plus its life cycle): it never imports
+// an engine. The composition root (cmd/node-plugin, package engine) picks
+// one and hands the node its constructor.
+type Engine interface {
+	chain.Chain
+	// Network adds the engine's handlers (its pools, its gossip topics'
+	// validators, block sync if it uses gossip for blocks) to the node's
+	// libp2p configuration before the network starts.
+	Network(cfg *p2p.Config)
+	// Start runs the engine on the node's network. Close stops it.
+	Start(net *p2p.Node) error
+	Close()
+	// BuildsBlocks reports whether an item this node submits can reach a
+	// block without gossip (this node proposes or sequences blocks), so it
+	// need not wait for gossip peers before signing readiness.
+	BuildsBlocks() bool
+}
+
+// EngineEnv is what the node gives the engine it starts.
+type EngineEnv struct {
+	Genesis    *chain.Genesis
+	Store      *storage.Store
+	Home       string
+	NodeID     string
+	StakingKey signal.PrivateKey
+	// P2PKey is the node's libp2p key (the CometBFT engine signs votes
+	// with it: its public key is in the genesis, as the peer ID).
+	P2PKey crypto.PrivKey
+	// ViewInterval paces the devchain's sequencer (and CometBFT's blocks).
+	ViewInterval time.Duration
+	// Guard is asked before any block is finalized, with the head state and
+	// the block's view: an error (a *HaltError) stops the engine before the
+	// block, with nothing of it stored.
+	Guard  func(head *activation.State, view uint64) error
+	Logger *slog.Logger
+}
+
+// NewEngine builds the engine a node runs on.
+type NewEngine func(EngineEnv) (Engine, error)

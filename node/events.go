@@ -1,0 +1,88 @@
+package node
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
+)
+
+// eventMetrics count what finalized blocks did, from their events.
+type eventMetrics struct {
+	rejections  *prometheus.CounterVec
+	transitions *prometheus.CounterVec
+}
+
+func newEventMetrics(reg *prometheus.Registry) *eventMetrics {
+	m := &eventMetrics{
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quorumgate_rejections_total",
+			Help: "Items of finalized blocks that Apply rejected, by kind and reason."}, []string{"kind", "reason"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quorumgate_transitions_total",
+			Help: "Deployment transitions in finalized blocks, by the state entered."}, []string{"to"}),
+	}
+	reg.MustRegister(m.rejections, m.transitions)
+	return m
+}
+
+// replayFrom is the height the node asks the chain to deliver from, given
+// the height after its head: earlier, after a restart, when a deployment is
+// ACTIVE whose activation the upgrader has not finished (the node stopped
+// between the block and the hook's end), so its ACTIVE event comes again.
+func (n *Node) replayFrom(next uint64) uint64 {
+	from := next
+	for _, d := range n.chain.Head().Deployments() {
+		if d.Status != activation.Active || n.hooks.u.Handled(d.Name) {
+			continue
+		}
+		if h, err := n.store.HeightAtView(d.Since); err == nil {
+			from = min(from, h)
+		} else {
+			n.log.Error("activation height", "deployment", d.Name, "err", err)
+		}
+	}
+	return from
+}
+
+// onBlock reacts to a finalized block's events. fresh is false for a block
+// replayed after a restart (its events were counted before). It reports
+// whether a deployment this binary cannot run locked in, so the warning
+// goes out at once.
+func (n *Node) onBlock(fb chain.FinalizedBlock, fresh bool) (warn bool) {
+	for _, ev := range fb.Events {
+		switch e := ev.(type) {
+		case activation.Rejection:
+			if fresh {
+				n.events.rejections.WithLabelValues(string(e.Kind), string(e.Reason)).Inc()
+			}
+		case activation.Transition:
+			if fresh {
+				n.events.transitions.WithLabelValues(e.To.String()).Inc()
+			}
+			d, ok := n.chain.Head().Deployment(e.Deployment)
+			if !ok {
+				continue
+			}
+			switch e.To {
+			case activation.LockedIn:
+				if fresh {
+					n.log.Info("locked in", "deployment", d.Name, "component", d.Component, "version", d.Version,
+						"activation_view", e.ActivationView, "height", fb.Height)
+					warn = warn || !n.cfg.Supported.Has(d.Component, d.Version)
+				}
+			case activation.Active:
+				n.activate(UpgradeInfo{Deployment: d.Name, Component: d.Component, Version: d.Version,
+					ActivationView: d.ActivationView, Height: fb.Height})
+			}
+		}
+	}
+	return warn
+}
+
+// activate hands an activation to the hook runner, which runs the upgrader
+// off this loop and retries a failed hook with backoff (hookrunner.go).
+func (n *Node) activate(info UpgradeInfo) {
+	if n.hooks.pending(info.Deployment) || n.hooks.u.Handled(info.Deployment) {
+		return
+	}
+	n.hooks.enqueue(info)
+}

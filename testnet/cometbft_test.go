@@ -1,0 +1,100 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	mrand "math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The CometBFT demo: a validator under a third of the voting power is
+// SIGKILLed during signaling and kept down until after the activation; the
+// chain keeps finalizing; every node activates at the same height; the
+// validator rejoins and agrees on the state ID.
+func TestCometBFTDemoEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes; skipped with -short")
+	}
+	bin := buildBinary(t)
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res, err := Demo(ctx, DemoOptions{Nodes: 5, Mode: "stake", Dir: t.TempDir(), Binary: bin, Seed: 3, Engine: "cometbft",
+		ViewInterval: 20 * time.Millisecond, EpochViews: 40, Out: &out})
+	require.NoError(t, err, out.String())
+	text := out.String()
+	assert.Contains(t, text, "SIGKILLed validator c4")
+	assert.Contains(t, text, "the chain keeps finalizing without c4")
+	assert.Contains(t, text, "c4, SIGKILLed during signaling, rejoined and agrees on that state ID")
+	killed := 0
+	for _, n := range res.Nodes {
+		assert.Equal(t, "ACTIVE", n.FinalState, n.ID)
+		assert.Equal(t, res.Nodes[0].ActivationHeight, n.ActivationHeight, "%s activates at another height", n.ID)
+		assert.Equal(t, res.Nodes[0].StateIDAtCommon, n.StateIDAtCommon, n.ID)
+		if n.Killed {
+			killed++
+			assert.Equal(t, "c4", n.ID)
+			assert.False(t, n.ReadyAtLockIn, "c4 was down before it could signal")
+		}
+	}
+	assert.Equal(t, 1, killed, text)
+	assert.Equal(t, res.ActivationView-1, res.Nodes[0].ActivationHeight, "heights are views")
+}
+
+// A validator process SIGKILLed at random moments, ten times, always
+// rejoins and agrees with the others on the state ID, while the chain
+// keeps finalizing without it.
+func TestCometBFTValidatorSIGKILLRejoins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes; skipped with -short")
+	}
+	bin := buildBinary(t)
+	var out bytes.Buffer
+	d := &demo{o: DemoOptions{Dir: t.TempDir(), Binary: bin, Nodes: 5, ViewInterval: 20 * time.Millisecond, EpochViews: 40,
+		Engine: "cometbft", Out: &out}, rng: mrand.New(mrand.NewPCG(11, 7))}
+	defer d.teardown()
+	require.NoError(t, d.setup())
+	for _, p := range d.procs {
+		require.NoError(t, d.start(p, false))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	height := func(p *proc) uint64 {
+		st, err := d.status(p)
+		if err != nil {
+			return 0
+		}
+		return st.Head.Height
+	}
+	require.NoError(t, d.waitAll(ctx, 60*time.Second, "every node past height 3", func(p *proc) bool { return height(p) > 3 }))
+	for round := range 10 {
+		time.Sleep(time.Duration(d.rng.IntN(800)) * time.Millisecond)
+		victim := d.procs[d.rng.IntN(4)] // one of the four validators, each under a third
+		at := height(d.procs[4])
+		require.NoError(t, d.kill(victim), "round %d", round)
+		// The others go on without it.
+		require.NoError(t, d.waitAll(ctx, 30*time.Second, fmt.Sprintf("round %d: the chain passes height %d without %s", round, at+5, victim.id),
+			func(p *proc) bool { return p == victim || height(p) > at+5 }))
+		require.NoError(t, d.start(victim, false))
+		target := height(d.procs[4])
+		require.NoError(t, d.waitAll(ctx, 60*time.Second, fmt.Sprintf("round %d: %s catches up", round, victim.id),
+			func(p *proc) bool { return height(p) > target }))
+		// Every node has the same state ID at the same height.
+		var want string
+		for _, p := range d.procs {
+			var sid struct {
+				StateID string `json:"state_id"`
+			}
+			require.NoError(t, d.get(p, fmt.Sprintf("/state-id?height=%d", target), &sid))
+			if want == "" {
+				want = sid.StateID
+			}
+			require.Equal(t, want, sid.StateID, "round %d: %s's state ID at height %d", round, p.id, target)
+		}
+	}
+}

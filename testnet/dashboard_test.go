@@ -1,0 +1,210 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/quorumgate/quorumgate/internal/browsertest"
+	"github.com/quorumgate/quorumgate/node"
+)
+
+var dashboardURL = regexp.MustCompile(`dashboard: (http://127\.0\.0\.1:\d+/)`)
+
+// renderedRow is one node's row of the matrix, read from the page.
+const readRows = `[...document.querySelectorAll("#matrix-table tbody tr")].map(r => ({
+  node: r.dataset.node, process: r.dataset.process,
+  version: r.querySelector('[data-col="version"]').textContent,
+  runs: r.querySelector('[data-col="runs"]').textContent,
+  states: Object.fromEntries([...r.querySelectorAll("[data-dep]")].map(c => [c.dataset.dep, c.dataset.state]))}))`
+
+type renderedRow struct {
+	Node    string            `json:"node"`
+	Process string            `json:"process"`
+	Version string            `json:"version"`
+	Runs    string            `json:"runs"`
+	States  map[string]string `json:"states"`
+}
+
+func barOf(b *browsertest.Browser, deployment, role string) map[string]string {
+	return browsertest.Eval[map[string]string](b, `({...document.querySelector('#deployments [data-deployment="`+deployment+`"] .bar[data-role="`+role+`"]').dataset})`)
+}
+
+// TestTestnetDashboardInBrowser plays a protocol engineer with the testnet's
+// page open: up prints its URL; the page shows every node; a proposal, an
+// upgrade and a stopped node show up without a reload; dashboard prints the
+// same URL again; down stops the page's process.
+func TestTestnetDashboardInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes; skipped with -short")
+	}
+	c := &tnCLI{t: t, bin: buildBinary(t), dir: filepath.Join(t.TempDir(), "tn"), pids: map[int]string{}}
+	defer c.downAndCheck()
+	out := c.ok("up", "--nodes", "4", "--view-interval", "50ms", "--epoch-views", "40")
+	m := dashboardURL.FindStringSubmatch(out)
+	require.NotNil(t, m, "up prints the dashboard's URL:\n%s", out)
+	url := m[1]
+	tn, err := Open(c.dir)
+	require.NoError(t, err)
+	require.NotNil(t, tn.M.Dashboard)
+	dashPID := tn.M.Dashboard.PID
+	require.True(t, tn.dashboardRunning(), "the dashboard runs as its own process")
+
+	b := browsertest.New(t, 1500, 1000)
+	b.Open(url + "?every=300")
+	b.WaitFor("four running nodes", `document.querySelectorAll('#matrix-table tr[data-process="running"]').length == 4`, 20*time.Second)
+	rows := browsertest.Eval[[]renderedRow](b, readRows)
+	var ids []string
+	for _, r := range rows {
+		ids = append(ids, r.Node)
+		assert.Equal(t, "protocol 1.0.0", r.Version, r.Node)
+		assert.Equal(t, "protocol=1.0.0", r.Runs, r.Node)
+	}
+	assert.Equal(t, []string{"seq", "c2", "c3", "e1"}, ids)
+
+	c.ok("propose", "--name", "protocol-2", "--version", "2.0.0", "--role", "consensus", "--role", "execution")
+	b.WaitFor("every node shows protocol-2 STARTED", `document.querySelectorAll('td[data-dep="protocol-2"][data-state="STARTED"]').length == 4`, 30*time.Second)
+	assert.Equal(t, "0.0000", barOf(b, "protocol-2", "execution")["ratio"])
+
+	// e1 holds all the execution stake (500): once it runs 2.0.0 the
+	// execution bar passes the threshold, consensus stays at 0.
+	c.ok("upgrade", "e1", "--supports", "protocol=2.0.0")
+	b.WaitFor("the execution bar passes the threshold",
+		`(document.querySelector('#deployments [data-deployment="protocol-2"] .bar[data-role="execution"]') || {dataset: {}}).dataset.passed == "true"`, 30*time.Second)
+	assert.Equal(t, map[string]string{"role": "execution", "ratio": "1.0000", "threshold": "0.6667", "passed": "true"}, barOf(b, "protocol-2", "execution"))
+	assert.Equal(t, "false", barOf(b, "protocol-2", "consensus")["passed"])
+	c.ok("stop", "c3")
+	b.WaitFor("c3 shows stopped", `!!document.querySelector('#matrix-table tr[data-node="c3"][data-process="stopped"]')`, 15*time.Second)
+	rows = browsertest.Eval[[]renderedRow](b, readRows)
+	i := slices.IndexFunc(rows, func(r renderedRow) bool { return r.Node == "e1" })
+	require.GreaterOrEqual(t, i, 0)
+	assert.Equal(t, "protocol=1.0.0, protocol=2.0.0", rows[i].Runs)
+	b.Screenshot("testnet-dashboard.png")
+	assert.Empty(t, b.Errors(), "the page logged errors")
+
+	assert.Equal(t, url, c.status().Dashboard, "status names the page while it runs")
+	again := c.ok("dashboard")
+	assert.Equal(t, "dashboard: "+url+"\n", again, "dashboard prints the same URL")
+	_, errOut, code := c.run("dashboard", "--foreground")
+	assert.Equal(t, 2, code, "a second server on the same address is refused")
+	assert.Contains(t, errOut, "already runs at "+url)
+	c.ok("down")
+	assert.False(t, processAlive(dashPID, c.dir), "down stops the dashboard")
+}
+
+// syncBuffer is an io.Writer the demo writes from its goroutine while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemoDashboardInBrowser watches the demo's page while the demo runs:
+// it names every node, and the sequencer's cell follows protocol-2 from
+// STARTED on to its lock-in or activation without a reload.
+func TestDemoDashboardInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes; skipped with -short")
+	}
+	bin := buildBinary(t)
+	out := &syncBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Demo(ctx, DemoOptions{Nodes: 4, Dir: t.TempDir(), Binary: bin, Seed: 2, ViewInterval: 40 * time.Millisecond,
+			EpochViews: 40, Out: out, Dashboard: "127.0.0.1:0"})
+		done <- err
+	}()
+	var url string
+	for deadline := time.Now().Add(time.Minute); url == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if m := dashboardURL.FindStringSubmatch(out.String()); m != nil {
+			url = m[1]
+		}
+	}
+	require.NotEmpty(t, url, "the demo prints its dashboard's URL:\n%s", out.String())
+
+	b := browsertest.New(t, 1500, 1000)
+	b.Open(url + "?every=200")
+	b.WaitFor("the matrix names the four nodes", `document.querySelectorAll('#matrix-table tbody tr').length == 4`, 30*time.Second)
+	seen := []string{}
+	var errs []string
+	finished := false
+	for !finished {
+		select {
+		case err := <-done:
+			require.NoError(t, err, out.String())
+			finished = true
+		case <-time.After(100 * time.Millisecond):
+		}
+		state := browsertest.Eval[string](b, `(document.querySelector('tr[data-node="seq"] td[data-dep="protocol-2"]') || {dataset: {}}).dataset.state || ""`)
+		if state != "" && (len(seen) == 0 || seen[len(seen)-1] != state) {
+			seen = append(seen, state)
+			if state == "LOCKED_IN" {
+				b.Screenshot("demo-dashboard.png")
+			}
+		}
+		if !finished {
+			errs = b.Errors() // after the demo, its server is gone and polling fails, as it should
+		}
+	}
+	t.Logf("protocol-2 on the sequencer, as the page showed it: %v", seen)
+	assert.Contains(t, seen, "STARTED", "states the page showed: %v", seen)
+	assert.True(t, slices.Contains(seen, "LOCKED_IN") || slices.Contains(seen, "ACTIVE"), "states the page showed: %v", seen)
+	assert.Empty(t, errs, "the page logged errors while the demo ran")
+	assert.True(t, strings.Contains(out.String(), "protocol 2.0.0 is active on every node"), out.String())
+}
+
+// TestDashboardPageShowsAHalt renders a fixed status: a running node that
+// sees protocol-2 LOCKED_IN, one that halted for it, one stopped by a
+// command. The halted node gets a banner with its last words.
+func TestDashboardPageShowsAHalt(t *testing.T) {
+	av, eta := uint64(200), 12.5
+	running := &node.Status{NodeID: "seq", Head: node.HeadStatus{Height: 150, View: 151, Epoch: 3}, Peers: 2, Synced: true,
+		Deployments: []node.DeploymentStatus{{Name: "protocol-2", Component: "protocol", Version: "2.0.0", Mode: "governance",
+			State: "LOCKED_IN", SinceView: 20, ActivationView: &av, ETASeconds: &eta, ThisNodeSupports: true}},
+		Versions: []node.ComponentStatus{{Component: "protocol", Active: "1.0.0"}}}
+	halt := (&node.HaltError{Deployment: "protocol-2", Component: "protocol", Version: "2.0.0", ActivationView: 200}).Error()
+	status := NetStatus{ChainID: "fixed", EpochViews: 40, ViewInterval: "50ms", Nodes: []NodeState{
+		{ID: "seq", Role: "consensus", Stake: 400, Sequencer: true, API: "127.0.0.1:1", Process: "running", Supported: []string{"protocol=1.0.0", "protocol=2.0.0"}, Status: running},
+		{ID: "c2", Role: "consensus", Stake: 300, API: "127.0.0.1:2", Process: "exited", Exit: halt, Supported: []string{"protocol=1.0.0"}},
+		{ID: "c3", Role: "consensus", Stake: 200, API: "127.0.0.1:3", Process: "stopped", Supported: []string{"protocol=1.0.0"}},
+	}}
+	srv := httptest.NewServer(DashboardHandler(func() NetStatus { return status }))
+	defer srv.Close()
+	b := browsertest.New(t, 1400, 800)
+	b.Open(srv.URL + "/")
+	b.WaitFor("three rows", `document.querySelectorAll('#matrix-table tbody tr').length == 3`, 10*time.Second)
+	rows := browsertest.Eval[[]map[string]string](b, `[...document.querySelectorAll("#matrix-table tbody tr")].map(r => ({...r.dataset}))`)
+	assert.Equal(t, []map[string]string{{"node": "seq", "process": "running", "halted": "false"},
+		{"node": "c2", "process": "exited", "halted": "true"}, {"node": "c3", "process": "stopped", "halted": "false"}}, rows)
+	banner := browsertest.Eval[string](b, `document.querySelector('[data-halted="c2"]').textContent`)
+	assert.Equal(t, "c2 halted: "+halt+"Its operator upgrades it with node-plugin testnet upgrade c2 --supports protocol=2.0.0", banner)
+	card := browsertest.Eval[string](b, `document.querySelector('#deployments [data-deployment="protocol-2"]').textContent`)
+	assert.Contains(t, card, "Activates at view 200, in about 13s.")
+	assert.Contains(t, card, "1 LOCKED_IN")
+	b.Screenshot("testnet-dashboard-halt.png")
+	assert.Empty(t, b.Errors())
+}
