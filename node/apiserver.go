@@ -15,6 +15,13 @@ type apiTimeouts struct {
 
 var defaultAPITimeouts = apiTimeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 30 * time.Second, Idle: 60 * time.Second}
 
+// NewHTTPServer is the HTTP server every quorumgate listener uses (the
+// node's APIs, the testnet's dashboard): connection timeouts, and on a
+// loopback listener the Host check against DNS rebinding.
+func NewHTTPServer(l net.Listener, h http.Handler) *http.Server {
+	return newAPIServer(l, h, defaultAPITimeouts)
+}
+
 // newAPIServer is an HTTP server with the timeouts, for handler h on l;
 // a loopback listener also checks the Host header (hostGuard).
 func newAPIServer(l net.Listener, h http.Handler, t apiTimeouts) *http.Server {
