@@ -2,6 +2,7 @@ package activation_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -179,6 +180,9 @@ func TestProposalRejections(t *testing.T) {
 		p    activation.Proposal
 		want string
 	}{
+		{"bad name: a path", stake("../x", "cadence", "2.0.0", 1, 3), "bad name"},
+		{"bad name: empty", stake("", "cadence", "2.0.0", 1, 3), "bad name"},
+		{"bad name: too long", stake(strings.Repeat("x", 65), "cadence", "2.0.0", 1, 3), "bad name"},
 		{"duplicate name", stake("p2", "cadence", "2.0.0", 1, 3), "duplicate name"},
 		{"bad version", stake("x", "cadence", "v2", 1, 3), "bad version"},
 		{"not an upgrade: equal", gov("x", "cadence", "1.0.0", 500), "not an upgrade"},
@@ -191,6 +195,7 @@ func TestProposalRejections(t *testing.T) {
 		{"bad window: timeout before start", stake("x", "cadence", "2.0.0", 3, 3), "bad window"},
 		{"bad window: timeout already past", stake("x", "cadence", "2.0.0", 0, 0), "bad window"},
 		// Checked in order: a duplicate with a bad version is a duplicate.
+		{"order: bad name before bad version", stake("a b", "cadence", "nope", 1, 3), "bad name"},
 		{"order: duplicate before bad version", stake("p2", "cadence", "nope", 1, 3), "duplicate name"},
 		{"order: bad version before busy", stake("y", "protocol", "nope", 1, 3), "bad version"},
 		{"order: not an upgrade before busy", stake("y", "protocol", "0.1.0", 1, 3), "not an upgrade"},
@@ -277,4 +282,14 @@ func TestNextWake(t *testing.T) {
 	assert.Equal(t, uint64(50), c.state.NextWake(), "governance pending")
 	c.apply(50, nil)
 	assert.Equal(t, uint64(math.MaxUint64), c.state.NextWake(), "all terminal")
+}
+
+func TestValidName(t *testing.T) {
+	for _, name := range []string{"p2", "cadence-1.1", "protocol_v2", "A", "9.x", strings.Repeat("n", activation.MaxNameLen)} {
+		assert.True(t, activation.ValidName(name), "%q", name)
+	}
+	for _, name := range []string{"", "../x", "..", ".", ".hidden", "-rf", "_x", "a/b", `a\b`, "a b", "a\x00", "a\n", "é",
+		"x:y", strings.Repeat("n", activation.MaxNameLen+1)} {
+		assert.False(t, activation.ValidName(name), "%q", name)
+	}
 }

@@ -26,6 +26,30 @@ type Proposal struct {
 	ActivationView uint64 `cbor:"11,keyasint,omitempty"`
 }
 
+// MaxNameLen is the longest deployment name, in bytes.
+const MaxNameLen = 64
+
+// ValidName reports whether name may name a deployment: 1 to MaxNameLen
+// ASCII letters, digits, '.', '_' or '-', the first a letter or digit. Names
+// travel into logs, metric labels, URLs and file names (the node's hook
+// markers), so they carry no path separator, no "..", no spaces or control
+// characters, and cannot pass for a command-line flag.
+func ValidName(name string) bool {
+	if len(name) == 0 || len(name) > MaxNameLen || !isAlnum(name[0]) {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		if c := name[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
 // Normalize returns the proposal in its canonical form: roles sorted without
 // repeats, and the fields of the other mode cleared, so that two proposals
 // meaning the same thing encode (and hash) the same.

@@ -200,7 +200,7 @@ func checkLoopback(addr string) error {
 
 // serve runs an HTTP server owned by the node: Close shuts it down.
 func (n *Node) serve(l net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := NewHTTPServer(l, h)
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); srv.Serve(l) }()
 	go func() {

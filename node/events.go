@@ -1,8 +1,6 @@
 package node
 
 import (
-	"slices"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quorumgate/quorumgate/activation"
@@ -33,7 +31,7 @@ func newEventMetrics(reg *prometheus.Registry) *eventMetrics {
 func (n *Node) replayFrom(next uint64) uint64 {
 	from := next
 	for _, d := range n.chain.Head().Deployments() {
-		if d.Status != activation.Active || n.upgrader.Handled(d.Name) {
+		if d.Status != activation.Active || n.hooks.u.Handled(d.Name) {
 			continue
 		}
 		if h, err := n.store.HeightAtView(d.Since); err == nil {
@@ -80,29 +78,11 @@ func (n *Node) onBlock(fb chain.FinalizedBlock, fresh bool) (warn bool) {
 	return warn
 }
 
-// activate hands an activation to the upgrader; a failed hook is retried on
-// the node's timer.
+// activate hands an activation to the hook runner, which runs the upgrader
+// off this loop and retries a failed hook with backoff (hookrunner.go).
 func (n *Node) activate(info UpgradeInfo) {
-	if n.upgrader.Handled(info.Deployment) {
+	if n.hooks.pending(info.Deployment) || n.hooks.u.Handled(info.Deployment) {
 		return
 	}
-	if err := n.upgrader.OnActive(n.ctx, info); err != nil {
-		n.metrics.hookRuns.WithLabelValues("failed").Inc()
-		n.log.Error("upgrade hook failed; it will be retried", "deployment", info.Deployment, "err", err)
-		if !slices.ContainsFunc(n.retry, func(u UpgradeInfo) bool { return u.Deployment == info.Deployment }) {
-			n.retry = append(n.retry, info)
-		}
-		return
-	}
-	n.retry = slices.DeleteFunc(n.retry, func(u UpgradeInfo) bool { return u.Deployment == info.Deployment })
-	n.metrics.hookRuns.WithLabelValues("ok").Inc()
-	n.log.Info("activated", "deployment", info.Deployment, "component", info.Component, "version", info.Version,
-		"view", info.ActivationView, "height", info.Height)
-}
-
-// retryActivations runs the hooks that failed again.
-func (n *Node) retryActivations() {
-	for _, info := range slices.Clone(n.retry) {
-		n.activate(info)
-	}
+	n.hooks.enqueue(info)
 }

@@ -72,10 +72,18 @@ func InitHome(dir string, writeConfig func(path string) error) (Identity, error)
 
 // LoadKeys reads a home's keys and describes the node (nodeID may be empty).
 func LoadKeys(dir, nodeID string) (signal.PrivateKey, crypto.PrivKey, Identity, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, StakingKeyFile))
+	path := filepath.Join(dir, StakingKeyFile)
+	st, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return signal.PrivateKey{}, nil, Identity{}, fmt.Errorf("%s has no %s: run node-plugin init --home %s first", dir, StakingKeyFile, dir)
 	}
+	if err != nil {
+		return signal.PrivateKey{}, nil, Identity{}, err
+	}
+	if err := checkPrivate(path, st.Mode()); err != nil {
+		return signal.PrivateKey{}, nil, Identity{}, err
+	}
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return signal.PrivateKey{}, nil, Identity{}, err
 	}
@@ -100,4 +108,15 @@ func LoadKeys(dir, nodeID string) (signal.PrivateKey, crypto.PrivKey, Identity, 
 		return signal.PrivateKey{}, nil, Identity{}, err
 	}
 	return sk, pk, Identity{NodeID: nodeID, StakingKey: sk.PublicKey().String(), PoP: hex.EncodeToString(pop), PeerID: pid.String()}, nil
+}
+
+// checkPrivate refuses a secret that group or others can access, as ssh
+// refuses a private key: anyone who reads the staking key can sign for the
+// node's stake.
+func checkPrivate(path string, mode os.FileMode) error {
+	if perm := mode.Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s: permissions %04o are too open: the staking key must not be accessible by group or others; fix it with: chmod 600 %s",
+			path, perm, path)
+	}
+	return nil
 }

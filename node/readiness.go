@@ -40,11 +40,19 @@ func (n *Node) ReadinessAt(name string, height uint64) (Readiness, error) {
 	if top, _, _ := n.chain.Head().Head(); height > top {
 		return Readiness{}, fmt.Errorf("%w: no state at height %d: the head is at height %d", errNotFound, height, top)
 	}
-	s, err := n.store.StateAt(height)
+	key := historyKey{name: name, height: height}
+	if r, ok := n.history.get(key); ok {
+		return r, nil
+	}
+	s, err := n.stateAt(height)
 	if err != nil {
 		return Readiness{}, fmt.Errorf("the state at height %d: %w", height, err) // the store failed: not the question
 	}
-	return readinessOf(s, name)
+	r, err := readinessOf(s, name)
+	if err == nil {
+		n.history.add(key, r)
+	}
+	return r, err
 }
 
 func readinessOf(s *activation.State, name string) (Readiness, error) {
@@ -84,6 +92,12 @@ func (n *Node) LockInReadiness(name string) (Readiness, error) {
 	if d.Mode != activation.Stake {
 		return Readiness{}, fmt.Errorf("%w: %s is a governance deployment: it does not lock in by readiness", errNotFound, name)
 	}
+	// The block that locked it in is fixed once it is LOCKED_IN or ACTIVE,
+	// and its readiness with it: found once, then cached.
+	key := historyKey{name: name, lockIn: true}
+	if r, ok := n.history.get(key); ok && (d.Status == activation.LockedIn || d.Status == activation.Active) {
+		return r, nil
+	}
 	var h uint64
 	switch d.Status {
 	case activation.LockedIn:
@@ -99,7 +113,7 @@ func (n *Node) LockInReadiness(name string) (Readiness, error) {
 		lo, hi := uint64(0), top // invariant: not locked in after lo; locked in after hi
 		for hi-lo > 1 {
 			mid := lo + (hi-lo)/2
-			s, err := n.store.StateAt(mid)
+			s, err := n.stateAt(mid)
 			if err != nil {
 				return Readiness{}, err
 			}
@@ -113,7 +127,11 @@ func (n *Node) LockInReadiness(name string) (Readiness, error) {
 	default:
 		return Readiness{}, fmt.Errorf("%w: %s has not locked in (it is %s)", errNotFound, name, d.Status)
 	}
-	return n.ReadinessAt(name, h)
+	r, err := n.ReadinessAt(name, h)
+	if err == nil {
+		n.history.add(key, r)
+	}
+	return r, err
 }
 
 // serveReadiness is GET /readiness?deployment=NAME[&height=H|&at=lock-in].
@@ -126,9 +144,27 @@ func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
 	}
 	var res Readiness
 	var err error
+	// A question about the past may replay blocks: unless its answer is
+	// cached, it waits for the one replay turn, or is told to retry.
+	past := func(k historyKey, answer func() (Readiness, error)) bool {
+		if !n.history.cache.Contains(k) {
+			release, ok := n.history.acquire(r.Context())
+			if !ok {
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "busy: queries into the chain's history replay blocks, one at a time and a few a second; retry in a second",
+					http.StatusServiceUnavailable)
+				return false
+			}
+			defer release()
+		}
+		res, err = answer()
+		return true
+	}
 	switch {
 	case q.Get("at") == "lock-in":
-		res, err = n.LockInReadiness(name)
+		if !past(historyKey{name: name, lockIn: true}, func() (Readiness, error) { return n.LockInReadiness(name) }) {
+			return
+		}
 	case q.Get("at") != "":
 		http.Error(w, fmt.Sprintf("at=%q: the only value is lock-in", q.Get("at")), http.StatusBadRequest)
 		return
@@ -138,7 +174,9 @@ func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "height must be a whole number", http.StatusBadRequest)
 			return
 		}
-		res, err = n.ReadinessAt(name, h)
+		if !past(historyKey{name: name, height: h}, func() (Readiness, error) { return n.ReadinessAt(name, h) }) {
+			return
+		}
 	default:
 		res, err = readinessOf(n.chain.Head(), name)
 	}

@@ -37,8 +37,10 @@ type Config struct {
 	Peers       []peer.AddrInfo
 	// Supported are the component versions this binary runs.
 	Supported Supported
-	// Hook runs once per activation (see Upgrader).
-	Hook []string
+	// Hook runs once per activation (see Upgrader), off the run loop, killed
+	// with its process group after HookTimeout (default 10 minutes).
+	Hook        []string
+	HookTimeout time.Duration
 	// ViewInterval is the engine's block interval (and the ETA unit).
 	ViewInterval time.Duration
 	// WarnEvery repeats upgrade warnings (default 30 s).
@@ -55,12 +57,12 @@ type Config struct {
 // Node is a running node: store, engine, network, and the runtime loop.
 // It owns all of them; Close stops them, Wait reports why it stopped.
 type Node struct {
-	cfg      Config
-	log      *slog.Logger
-	store    *storage.Store
-	chain    Engine
-	net      *p2p.Node
-	upgrader *Upgrader
+	cfg   Config
+	log   *slog.Logger
+	store *storage.Store
+	chain Engine
+	net   *p2p.Node
+	hooks *hookRunner
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -73,8 +75,7 @@ type Node struct {
 
 	metrics *metrics
 	events  *eventMetrics
-	// retry holds activations whose hook failed, retried on the timer.
-	retry []UpgradeInfo
+	history *history
 }
 
 type attestKey struct {
@@ -113,9 +114,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	nctx, cancel := context.WithCancel(ctx)
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: store, chain: c, ctx: nctx, cancel: cancel,
-		done: make(chan struct{}), attested: map[attestKey]bool{}, upgrader: &Upgrader{Home: cfg.Home, Hook: cfg.Hook}}
+		done: make(chan struct{}), attested: map[attestKey]bool{}, history: newHistory()}
 	n.metrics = newMetrics(n)
 	n.events = newEventMetrics(n.metrics.reg)
+	n.hooks = n.newHooks()
 	self, err := peer.IDFromPrivateKey(cfg.P2PKey)
 	if err != nil {
 		cancel()
@@ -140,8 +142,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.run()
+	go func() { defer n.wg.Done(); n.hooks.run(n.ctx) }()
 	return n, nil
 }
 
@@ -201,7 +204,6 @@ func (n *Node) run() {
 				n.stopped(err)
 				return
 			}
-			n.retryActivations()
 		}
 		head := n.chain.Head()
 		n.signal(head)

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"syscall"
 	"time"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/internal/atomicfile"
 )
 
 // UpgradeInfo is what the node writes to upgrade-info.json when a deployment
@@ -37,8 +44,12 @@ type Upgrader struct {
 	Home string
 	// Hook is the command and its arguments; empty: no hook.
 	Hook []string
-	// HookTimeout bounds the hook (default 10 minutes).
+	// HookTimeout bounds the hook (default 10 minutes); at the timeout the
+	// hook is killed with its whole process group.
 	HookTimeout time.Duration
+	// WaitDelay bounds the wait for the hook's output pipes once it has
+	// exited or been killed (default 5 s): see runHook.
+	WaitDelay time.Duration
 }
 
 // Handled reports whether a deployment's activation was fully handled.
@@ -48,7 +59,19 @@ func (u *Upgrader) Handled(deployment string) bool {
 }
 
 func (u *Upgrader) marker(deployment, phase string) string {
-	return filepath.Join(u.Home, "upgrades", deployment+"."+phase)
+	return filepath.Join(u.Home, "upgrades", markerName(deployment)+"."+phase)
+}
+
+// markerName is a deployment's name as a file name. Apply refuses unsafe
+// names (activation.ValidName), so this is belt and braces for a state from
+// before that rule: such a name is hashed, never joined into a path, and the
+// leading '_' (which no valid name has) keeps it from meeting a valid one.
+func markerName(deployment string) string {
+	if activation.ValidName(deployment) {
+		return deployment
+	}
+	sum := sha256.Sum256([]byte(deployment))
+	return "_" + hex.EncodeToString(sum[:])
 }
 
 // OnActive handles an activation: upgrade-info.json, then the hook. Calling
@@ -90,6 +113,16 @@ func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, r
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, u.Hook[0], u.Hook[1:]...)
+	// The hook and everything it starts form one process group, and at the
+	// timeout (or when the node stops) the whole group is killed: killing
+	// only the hook would leave a child such as `sleep 1000 &` running and
+	// holding the output pipe, and Wait would block on that pipe.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// A child that left the group (setsid) can still hold the pipe: Wait
+	// gives up on it after WaitDelay. A hook that exits 0 leaving a daemon
+	// behind succeeds (the daemon may be the point), a moment later.
+	cmd.WaitDelay = u.waitDelay()
 	cmd.Env = append(os.Environ(),
 		"QUORUMGATE_DEPLOYMENT="+info.Deployment,
 		"QUORUMGATE_COMPONENT="+info.Component,
@@ -101,44 +134,48 @@ func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, r
 	if retry {
 		cmd.Env = append(cmd.Env, "QUORUMGATE_HOOK_RETRY=1")
 	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("upgrade hook %q for %s: %w (output: %.500s)", u.Hook[0], info.Deployment, err, out)
+	out := &headBuffer{max: 4096}
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	switch {
+	case errors.Is(err, exec.ErrWaitDelay):
+		return nil
+	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("upgrade hook %q for %s: still running after %s, killed with its process group (output: %.500s)",
+			u.Hook[0], info.Deployment, timeout, out.b)
+	case err != nil:
+		return fmt.Errorf("upgrade hook %q for %s: %w (output: %.500s)", u.Hook[0], info.Deployment, err, out.b)
 	}
 	return nil
+}
+
+func (u *Upgrader) waitDelay() time.Duration {
+	if u.WaitDelay > 0 {
+		return u.WaitDelay
+	}
+	return 5 * time.Second
+}
+
+// headBuffer keeps the first max bytes written to it: a hook's output is
+// quoted in errors, and a chatty hook must not fill the node's memory.
+type headBuffer struct {
+	mu  sync.Mutex
+	b   []byte
+	max int
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if room := h.max - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
 }
 
 // WriteFileAtomic writes through a temporary file in the same folder, syncs
 // it, renames it into place and syncs the folder: readers see the old file
 // or the new one, never half of one, even after a crash.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(path, data, perm)
 }

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/quorumgate/quorumgate/internal/atomicfile"
 )
 
 // LoadOrCreateIdentity returns the node's libp2p key from path, creating an
-// ed25519 key there (mode 0600, written atomically) if the file does not
+// ed25519 key there (mode 0600, written atomically: synced, renamed, and its folder synced) if the file does not
 // exist, so the node keeps its peer ID across restarts.
 func LoadOrCreateIdentity(path string) (crypto.PrivKey, error) {
 	data, err := os.ReadFile(path)
@@ -34,28 +35,8 @@ func LoadOrCreateIdentity(path string) (crypto.PrivKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".p2p-key-*")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if _, err := tmp.Write(enc); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return nil, err
+	if err := atomicfile.Write(path, enc, 0o600); err != nil {
+		return nil, fmt.Errorf("libp2p key %s: %w", path, err)
 	}
 	return k, nil
 }

@@ -93,6 +93,13 @@ func TestTableValidation(t *testing.T) {
 	noPoP := []Identity{{NodeID: "a", Role: "r", Stake: 1, StakingKey: k.entries[0].StakingKey}}
 	_, err = NewTable(noPoP)
 	assert.Error(t, err, "missing proof of possession")
+	shared := []Identity{{NodeID: "a", Role: "r", Stake: 1, StakingKey: k.entries[0].StakingKey, PoP: k.entries[0].PoP},
+		{NodeID: "b", Role: "r", Stake: 1, StakingKey: k.entries[1].StakingKey, PoP: k.entries[1].PoP},
+		{NodeID: "c", Role: "s", Stake: 1, StakingKey: k.entries[0].StakingKey, PoP: k.entries[0].PoP}}
+	_, err = NewTable(shared)
+	assert.ErrorContains(t, err, `nodes "a" and "c" have the same staking key`, "one key for two nodes")
+	_, err = NewTable(shared, TrustPossession())
+	assert.ErrorContains(t, err, `nodes "a" and "c" have the same staking key`, "checked with trusted proofs too")
 }
 
 // mustTable builds a table the test needs.

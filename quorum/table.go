@@ -54,8 +54,8 @@ func TrustPossession() TableOption { return func(c *tableConfig) { c.trustPosses
 
 // NewTable validates ids and builds the table. Every node ID must be non-empty
 // and unique; either every entry has a staking key or none does; each key must
-// decode, must not be the identity key, and must come with a valid proof of
-// possession. The error names the offending node.
+// decode, must not be the identity key, must not be another node's, and must
+// come with a valid proof of possession. The error names the offending nodes.
 func NewTable(ids []Identity, opts ...TableOption) (*Table, error) {
 	var cfg tableConfig
 	for _, o := range opts {
@@ -68,6 +68,9 @@ func NewTable(ids []Identity, opts ...TableOption) (*Table, error) {
 	}
 	sort.Slice(t.entries, func(i, j int) bool { return t.entries[i].NodeID < t.entries[j].NodeID })
 	keyed := len(t.entries) > 0 && len(t.entries[0].StakingKey) > 0
+	// Attestations do not name their signer's key, only the node: a key
+	// shared by two nodes would let one signature count for both stakes.
+	keyOwner := map[string]string{}
 	for i, e := range t.entries {
 		if e.NodeID == "" {
 			return nil, errors.New("identity with an empty node ID")
@@ -98,6 +101,10 @@ func NewTable(ids []Identity, opts ...TableOption) (*Table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node %q: staking key: %w", e.NodeID, err)
 		}
+		if other, dup := keyOwner[string(pk.Encode())]; dup {
+			return nil, fmt.Errorf("nodes %q and %q have the same staking key: every node needs its own", other, e.NodeID)
+		}
+		keyOwner[string(pk.Encode())] = e.NodeID
 		if !cfg.trustPossession {
 			if err := signal.VerifyPossession(pk, e.PoP); err != nil {
 				return nil, fmt.Errorf("node %q: %w", e.NodeID, err)

@@ -67,7 +67,7 @@ func ServeDashboard(addr string, status func() NetStatus) (*Dashboard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
-	d := &Dashboard{srv: &http.Server{Handler: DashboardHandler(status), ReadHeaderTimeout: 5 * time.Second},
+	d := &Dashboard{srv: node.NewHTTPServer(l, DashboardHandler(status)),
 		addr: l.Addr().String(), done: make(chan struct{})}
 	go func() { defer close(d.done); d.srv.Serve(l) }() // owned by d: Close ends it
 	return d, nil

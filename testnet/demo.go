@@ -374,7 +374,7 @@ admin = "127.0.0.1:%d"
 			"genesis.json":      genesis,
 		}
 		for name, data := range files {
-			if err := os.WriteFile(filepath.Join(home, name), data, 0o600); err != nil {
+			if err := node.WriteFileAtomic(filepath.Join(home, name), data, 0o600); err != nil {
 				return nil, nil, nil, err
 			}
 		}

@@ -252,7 +252,7 @@ func create(dir string, o UpOptions) (*Testnet, error) {
 	}
 	for i, k := range keys.Governance {
 		name := filepath.Join("governance", fmt.Sprintf("member-%d.key", i))
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(hex.EncodeToString(k.Encode())+"\n"), 0o600); err != nil {
+		if err := node.WriteFileAtomic(filepath.Join(dir, name), []byte(hex.EncodeToString(k.Encode())+"\n"), 0o600); err != nil {
 			return nil, err
 		}
 		m.GovernanceKeys = append(m.GovernanceKeys, name)

@@ -277,6 +277,10 @@ includes it; the chain judges it (rejections are protocol data).`,
 				return usageError{fmt.Errorf("--mode %q: allowed are stake, governance", mode)}
 			}
 			p.Mode = m
+			if !activation.ValidName(p.Name) {
+				return usageError{fmt.Errorf("--name %q: a deployment name is 1 to %d letters, digits, '.', '_' or '-', starting with a letter or digit (the chain rejects others: bad name)",
+					p.Name, activation.MaxNameLen)}
+			}
 			if tn != nil {
 				if err := tn.fill(cmd, &f, &p); err != nil {
 					return err

@@ -131,6 +131,26 @@ func startRun(t *testing.T, home string, args ...string) func() int {
 	}
 }
 
+// waitForAPI waits until the node in home has written its API addresses
+// and answers /readyz (synced), and returns the addresses.
+func waitForAPI(t *testing.T, home string, d time.Duration) node.APIAddrs {
+	t.Helper()
+	var addrs node.APIAddrs
+	eventually(t, d, "the API is up and the node synced", func() bool {
+		data, err := os.ReadFile(filepath.Join(home, node.APIAddrFile))
+		if err != nil || json.Unmarshal(data, &addrs) != nil {
+			return false
+		}
+		resp, err := http.Get("http://" + addrs.API + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return addrs
+}
+
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -172,19 +192,7 @@ func TestOperatorCommandsAgainstARunningNode(t *testing.T) {
 	home := soloHome(t)
 	stop := startRun(t, home, "--api-listen", "127.0.0.1:0", "--api-admin", "127.0.0.1:0")
 	defer stop()
-	var addrs node.APIAddrs
-	eventually(t, 10*time.Second, "the API is up and the node synced", func() bool {
-		data, err := os.ReadFile(filepath.Join(home, node.APIAddrFile))
-		if err != nil || json.Unmarshal(data, &addrs) != nil {
-			return false
-		}
-		resp, err := http.Get("http://" + addrs.API + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	addrs := waitForAPI(t, home, 10*time.Second)
 	if host, _, _ := net.SplitHostPort(addrs.Admin); host != "127.0.0.1" {
 		t.Fatalf("the admin API listens on %s", addrs.Admin)
 	}

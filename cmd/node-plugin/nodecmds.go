@@ -178,7 +178,7 @@ Exit codes:
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			n, err := node.Start(ctx, node.Config{Home: home, Genesis: g, NodeID: cfg.NodeID, StakingKey: sk, P2PKey: pk,
-				ListenAddrs: cfg.Listen, Peers: cfg.ParsedPeers(), Supported: sup, Hook: cfg.Hook,
+				ListenAddrs: cfg.Listen, Peers: cfg.ParsedPeers(), Supported: sup, Hook: cfg.Hook, HookTimeout: cfg.HookTimeoutDuration(),
 				ViewInterval: cfg.ViewIntervalDuration(), Engine: newEngine, Logger: slog.New(handler), APIListen: cfg.API.Listen, AdminListen: cfg.API.Admin})
 			var he *node.HaltError
 			if errors.As(err, &he) {

@@ -32,6 +32,7 @@ type Config struct {
 	Supported    []string `toml:"supported"`
 	ViewInterval string   `toml:"view_interval"`
 	Hook         []string `toml:"hook"`
+	HookTimeout  string   `toml:"hook_timeout"`
 	API          struct {
 		Listen string `toml:"listen"`
 		Admin  string `toml:"admin"`
@@ -72,6 +73,7 @@ func Defaults() Config {
 	c.Genesis = "genesis.json"
 	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.ViewInterval = "500ms"
+	c.HookTimeout = "10m"
 	c.API.Listen = "127.0.0.1:0"
 	c.API.Admin = "127.0.0.1:0"
 	c.Log.Format = "text"
@@ -98,6 +100,7 @@ var keys = []key{
 	{name: "peers", env: "QUORUMGATE_PEERS", flag: "bootstrap", list: true, getL: func(c *Config) *[]string { return &c.Peers }},
 	{name: "supported", env: "QUORUMGATE_SUPPORTED", flag: "supported", list: true, getL: func(c *Config) *[]string { return &c.Supported }},
 	{name: "view_interval", env: "QUORUMGATE_VIEW_INTERVAL", flag: "view-interval", get: func(c *Config) *string { return &c.ViewInterval }},
+	{name: "hook_timeout", env: "QUORUMGATE_HOOK_TIMEOUT", flag: "hook-timeout", get: func(c *Config) *string { return &c.HookTimeout }},
 	{name: "api.listen", env: "QUORUMGATE_API_LISTEN", flag: "api-listen", get: func(c *Config) *string { return &c.API.Listen }},
 	{name: "api.admin", env: "QUORUMGATE_API_ADMIN", flag: "api-admin", get: func(c *Config) *string { return &c.API.Admin }},
 	{name: "log.format", env: "QUORUMGATE_LOG_FORMAT", flag: "log-format", get: func(c *Config) *string { return &c.Log.Format }},
@@ -234,6 +237,9 @@ func (c *Config) validate(source map[string]string) error {
 	if d, err := time.ParseDuration(c.ViewInterval); err != nil || d <= 0 {
 		return bad("view_interval", "%q is not a positive duration such as 500ms", c.ViewInterval)
 	}
+	if d, err := time.ParseDuration(c.HookTimeout); err != nil || d <= 0 {
+		return bad("hook_timeout", "%q is not a positive duration such as 10m", c.HookTimeout)
+	}
 	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 		return bad("api.listen", "%q is not host:port", c.API.Listen)
 	}
@@ -307,6 +313,12 @@ func (c Config) ViewIntervalDuration() time.Duration {
 	return d
 }
 
+// HookTimeoutDuration returns the parsed hook timeout (validated).
+func (c Config) HookTimeoutDuration() time.Duration {
+	d, _ := time.ParseDuration(c.HookTimeout)
+	return d
+}
+
 // ParsedPeers returns the peers as address infos (validated).
 func (c Config) ParsedPeers() []peer.AddrInfo {
 	var out []peer.AddrInfo
@@ -346,8 +358,12 @@ supported = [%s]
 view_interval = "500ms"
 
 # Command run once when a deployment activates, with QUORUMGATE_DEPLOYMENT,
-# _COMPONENT, _VERSION, _ACTIVATION_VIEW, _HEIGHT and _UPGRADE_INFO set.
+# _COMPONENT, _VERSION, _ACTIVATION_VIEW, _HEIGHT and _UPGRADE_INFO set. It
+# runs beside the node (signaling, warnings and shutdown never wait for it); a
+# failed run is retried with backoff, QUORUMGATE_HOOK_RETRY=1 set.
 hook = []
+# After this long the hook is killed, with every process it started.
+hook_timeout = "10m"
 
 [api]
 # Read-only HTTP API (/status, /metrics, /livez, /readyz).

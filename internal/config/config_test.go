@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -60,6 +61,8 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"bad peer", base + "peers = [\"/ip4/127.0.0.1/tcp/7000\"]\n", nil, nil, "peers"},
 		{"bad supported", base, map[string]string{"QUORUMGATE_SUPPORTED": "protocol"}, nil, "supported"},
 		{"bad interval", base, nil, []string{"--view-interval", "fast"}, "view_interval"},
+		{"bad hook timeout", base + "hook_timeout = \"forever\"\n", nil, nil, "hook_timeout"},
+		{"zero hook timeout", base, map[string]string{"QUORUMGATE_HOOK_TIMEOUT": "0s"}, nil, "hook_timeout"},
 		{"admin on a public address", base + "[api]\nadmin = \"0.0.0.0:9000\"\n", nil, nil, "api.admin"},
 		{"bad api listen", base + "[api]\nlisten = \"nowhere\"\n", nil, nil, "api.listen"},
 		{"bad log format", base, nil, []string{"--log-format", "xml"}, "log.format"},
@@ -87,5 +90,8 @@ func TestTemplateIsValid(t *testing.T) {
 	c, _, err := load(t, file, nil)
 	if err != nil || c.NodeID != "n1" {
 		t.Fatalf("the init template does not load: %v", err)
+	}
+	if c.HookTimeoutDuration() != 10*time.Minute {
+		t.Fatalf("the template's hook timeout: %s", c.HookTimeoutDuration())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -58,6 +59,8 @@ func randomScenario(rng *rand.Rand) *Scenario {
 		}
 	}
 	names := []string{"a", "b", "c", "d", "e", "f"}
+	// Names the rule refuses, and its edges it accepts.
+	oddNames := []string{"", "../x", ".hidden", "-flag", "a/b", "a b", "é", strings.Repeat("n", 65), strings.Repeat("n", 64), "A_1.2-z"}
 	components := []string{"protocol", "cadence", "execution"}
 	versions := []string{"2.0.0", "1.0.0", "1.2.0", "1.10.0", "2.0.0-rc.1", "2.0.0-rc.2", "1.0.0+b", "v3", "3", "0.9.0", "10.0.0-alpha.beta", "1.2.0-1"}
 	thresholds := []quorum.Threshold{{Num: 2, Den: 3}, {Num: 2, Den: 3}, {Num: 1, Den: 2}, {Num: 3, Den: 4}, {Num: 0, Den: 1}, {Num: 5, Den: 5}, {Num: 1, Den: 100}}
@@ -74,6 +77,9 @@ func randomScenario(rng *rand.Rand) *Scenario {
 			}
 			p := activation.Proposal{Name: names[rng.IntN(len(names))], Component: components[rng.IntN(3)],
 				Version: versions[rng.IntN(len(versions))], Mode: activation.Stake}
+			if rng.IntN(25) == 0 {
+				p.Name = oddNames[rng.IntN(len(oddNames))]
+			}
 			if rng.IntN(3) == 0 {
 				p.Mode = activation.Governance
 				p.ActivationView = v + uint64(rng.IntN(int(3*L)))
@@ -148,7 +154,7 @@ func TestEngineMatchesReference(t *testing.T) {
 	for s := activation.Defined; s <= activation.Canceled; s++ {
 		assert.NotZero(t, stats[s], "no random scenario ended with a deployment %s", s)
 	}
-	for _, r := range []activation.Reason{activation.DuplicateName, activation.BadVersion, activation.NotAnUpgrade,
+	for _, r := range []activation.Reason{activation.BadName, activation.DuplicateName, activation.BadVersion, activation.NotAnUpgrade,
 		activation.ComponentBusy, activation.ActivationTooSoon, activation.BadThreshold, activation.BadWindow,
 		activation.TooLate, activation.UnknownDeployment, activation.NotSignaling, activation.WrongEpoch,
 		activation.UnknownSigner, activation.RoleNotRequired, activation.Duplicate} {

@@ -199,7 +199,13 @@ func (r *reference) block(v, h uint64, b Block) {
 	}
 }
 
+// refName is the deployment name rule, written as a regular expression.
+var refName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
 func (r *reference) judge(p activation.Proposal, v, e uint64) activation.Reason {
+	if !refName.MatchString(p.Name) {
+		return activation.BadName
+	}
 	if r.find(p.Name) != nil {
 		return activation.DuplicateName
 	}

@@ -3,6 +3,11 @@
 package testutil
 
 import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -26,4 +31,21 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(min(PollInterval, max(time.Until(deadline), 0)))
 	}
+}
+
+// ProcessGone reports whether process pid has exited. A zombie (exited, not
+// yet reaped, as happens under a container's PID 1 that does not reap)
+// counts as gone.
+func ProcessGone(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// "pid (comm) S ...": the command may hold anything, so the state is
+	// found after the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }

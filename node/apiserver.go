@@ -1,0 +1,71 @@
+package node
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// apiTimeouts bound every connection to the node's HTTP servers, so idle or
+// slow clients cannot hold connections (and goroutines) open for ever.
+type apiTimeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+var defaultAPITimeouts = apiTimeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 30 * time.Second, Idle: 60 * time.Second}
+
+// NewHTTPServer is the HTTP server every quorumgate listener uses (the
+// node's APIs, the testnet's dashboard): connection timeouts, and on a
+// loopback listener the Host check against DNS rebinding.
+func NewHTTPServer(l net.Listener, h http.Handler) *http.Server {
+	return newAPIServer(l, h, defaultAPITimeouts)
+}
+
+// newAPIServer is an HTTP server with the timeouts, for handler h on l;
+// a loopback listener also checks the Host header (hostGuard).
+func newAPIServer(l net.Listener, h http.Handler, t apiTimeouts) *http.Server {
+	if tcp, ok := l.Addr().(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		h = hostGuard(h)
+	}
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle}
+}
+
+// hostGuard defends a localhost listener against DNS rebinding: a web page
+// from evil.example that rebinds its name to 127.0.0.1 reaches the API with
+// the request's Host still evil.example. Only Host localhost, 127.0.0.1 or
+// [::1] (any port) is served; anything else gets 421 Misdirected Request
+// with the reason.
+func hostGuard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			http.Error(w, fmt.Sprintf("Host %q is not this node: its API listens on localhost and answers only Host localhost, 127.0.0.1 or [::1] (a defence against DNS rebinding)", r.Host),
+				http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header names this machine's loopback:
+// localhost, 127.0.0.1 or [::1], with or without a port.
+func loopbackHost(host string) bool {
+	if h, port, err := net.SplitHostPort(host); err == nil {
+		if port == "" {
+			return false
+		}
+		for _, c := range port {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		host = h
+	} else if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	switch host {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,48 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestInitHomeWritesPrivateKeys(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "n1")
+	_, err := InitHome(home, func(path string) error { return WriteFileAtomic(path, []byte("node_id = \"n1\"\n"), 0o644) })
+	require.NoError(t, err)
+	for _, f := range []string{StakingKeyFile, P2PKeyFile, AdminTokenFile} {
+		st, err := os.Stat(filepath.Join(home, f))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), f)
+	}
+	entries, err := os.ReadDir(home)
+	require.NoError(t, err)
+	for _, e := range entries {
+		assert.NotRegexp(t, `^\.`, e.Name(), "a temporary file was left behind")
+	}
+}
+
+// A staking key that group or others can read is refused on load, with the
+// command that fixes it (as ssh refuses such a private key).
+func TestLoadKeysRefusesAnOpenStakingKey(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "n1")
+	_, err := InitHome(home, func(path string) error { return WriteFileAtomic(path, nil, 0o644) })
+	require.NoError(t, err)
+	key := filepath.Join(home, StakingKeyFile)
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o644, 0o660} {
+		require.NoError(t, os.Chmod(key, mode))
+		_, _, _, err := LoadKeys(home, "n1")
+		require.Error(t, err, "mode %04o", mode)
+		assert.Contains(t, err.Error(), "too open", "mode %04o", mode)
+		assert.Contains(t, err.Error(), "chmod 600 "+key, "mode %04o", mode)
+	}
+	for _, mode := range []os.FileMode{0o600, 0o400} {
+		require.NoError(t, os.Chmod(key, mode))
+		_, _, id, err := LoadKeys(home, "n1")
+		require.NoError(t, err, "mode %04o", mode)
+		assert.NotEmpty(t, id.StakingKey)
+	}
+}
