@@ -88,14 +88,19 @@ type Node struct {
 	limitMu  sync.Mutex
 	limiters map[peer.ID]*rate.Limiter
 
-	validations atomic.Int64
-	rejected    atomic.Int64
+	validations     atomic.Int64
+	rejected        atomic.Int64
+	payloadRejected atomic.Int64
+	poolDropped     atomic.Int64
+	poolBytes       int    // bytes held by pool, under ingestMu
+	prunedTo        uint64 // epoch pool and ingest were last pruned to, under ingestMu
 
 	tracer *meshTracer
 }
 
 type verdictRequest struct {
 	raw   []byte
+	from  peer.ID
 	reply chan Result
 }
 
@@ -147,7 +152,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		tracer: newMeshTracer()}
 	n.ingest = NewIngest(cfg.ChainID, cfg.View, func(a signal.Attestation) {
 		k := key{a.Deployment, a.Epoch}
-		n.pool[k] = append(n.pool[k], a.Encode())
+		raw := a.Encode()
+		if n.poolBytes+len(raw) > MaxPoolBytes {
+			n.poolDropped.Add(1) // still counted and forwarded; catch-up serves less
+		} else {
+			n.pool[k] = append(n.pool[k], raw)
+			n.poolBytes += len(raw)
+		}
 		if cfg.OnAttestation != nil {
 			cfg.OnAttestation(a)
 		}
@@ -159,6 +170,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.wg.Add(1)
 	go n.batcher()
 	n.host.SetStreamHandler(syncProtocol(cfg.ChainID), n.serveSync)
+	n.host.Network().Notify(&network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
+		n.forgetPeer(c.RemotePeer())
+	}})
 	// Static peers may not be up yet (a testnet starts all nodes at once, a
 	// peer may restart): try each now, then keep redialing the ones that are
 	// not connected until Close.
@@ -210,14 +224,22 @@ func (n *Node) redial() {
 func (n *Node) startPubsub() error {
 	chain := n.cfg.ChainID
 	att := attestationTopic(chain)
-	params := &pubsub.PeerScoreParams{
-		Topics: map[string]*pubsub.TopicScoreParams{att: {
+	// Every topic penalises invalid messages the same way: one Reject (a bad
+	// signature, a block not from the sequencer, garbage) takes the sender
+	// below the graylist threshold, so its further RPCs are dropped unread.
+	// Ignore (duplicate, stale, out of window) costs nothing.
+	topicScore := func() *pubsub.TopicScoreParams {
+		return &pubsub.TopicScoreParams{
 			TopicWeight:                    1,
 			TimeInMeshQuantum:              time.Second,
 			FirstMessageDeliveriesDecay:    0.5,
 			InvalidMessageDeliveriesWeight: -1000, // one invalid message graylists a peer
 			InvalidMessageDeliveriesDecay:  0.9,
-		}},
+		}
+	}
+	params := &pubsub.PeerScoreParams{
+		Topics: map[string]*pubsub.TopicScoreParams{att: topicScore(), blockTopic(chain): topicScore(),
+			governanceTopic(chain): topicScore()},
 		AppSpecificScore:            func(peer.ID) float64 { return 0 },
 		DecayInterval:               time.Second,
 		DecayToZero:                 0.01,
@@ -291,6 +313,25 @@ func (n *Node) drain(sub *pubsub.Subscription, deliver func([]byte)) {
 	}
 }
 
+// forgetPeer drops the per-peer state of a peer that disconnected (its rate
+// limiter and pipeline counters), so churning identities cannot grow it. A
+// peer with another connection still open keeps it.
+func (n *Node) forgetPeer(p peer.ID) {
+	if n.host.Network().Connectedness(p) == network.Connected {
+		return
+	}
+	n.limitMu.Lock()
+	delete(n.limiters, p)
+	n.limitMu.Unlock()
+	n.ingestMu.Lock()
+	n.ingest.Forget(string(p))
+	n.ingestMu.Unlock()
+}
+
+// maxLimiters bounds the limiter map even between disconnects: past it the
+// idle limiters (full buckets: peers quiet for a second) are dropped.
+const maxLimiters = 1024
+
 // allow applies the per-peer rate limit.
 func (n *Node) allow(p peer.ID) bool {
 	if p == n.host.ID() {
@@ -300,6 +341,13 @@ func (n *Node) allow(p peer.ID) bool {
 	defer n.limitMu.Unlock()
 	l := n.limiters[p]
 	if l == nil {
+		if len(n.limiters) >= maxLimiters {
+			for id, old := range n.limiters {
+				if old.Tokens() >= float64(old.Burst()) {
+					delete(n.limiters, id)
+				}
+			}
+		}
 		l = rate.NewLimiter(rate.Limit(n.cfg.PeerRate), int(n.cfg.PeerRate))
 		n.limiters[p] = l
 	}
@@ -324,7 +372,7 @@ func (n *Node) validateAttestation(ctx context.Context, from peer.ID, m *pubsub.
 	if !n.allow(from) {
 		return pubsub.ValidationIgnore
 	}
-	req := verdictRequest{raw: m.GetData(), reply: make(chan Result, 1)}
+	req := verdictRequest{raw: m.GetData(), from: from, reply: make(chan Result, 1)}
 	select {
 	case n.requests <- req:
 	case <-ctx.Done():
@@ -348,16 +396,28 @@ func (n *Node) validateAttestation(ctx context.Context, from peer.ID, m *pubsub.
 	}
 }
 
+// ErrIgnore marks a block or governance message as harmless but useless
+// (a duplicate, stale, too far ahead): a validator returning an error that
+// wraps it gets the message ignored, at no cost to its sender. Any other
+// error rejects it and penalises the sender.
+var ErrIgnore = errors.New("ignored")
+
 func (n *Node) validatePayload(check func([]byte) error) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		if !n.allow(from) {
 			return pubsub.ValidationIgnore
 		}
 		if len(m.GetData()) == 0 {
+			n.payloadRejected.Add(1)
 			return pubsub.ValidationReject
 		}
-		if check != nil && check(m.GetData()) != nil {
-			return pubsub.ValidationReject
+		if check != nil {
+			if err := check(m.GetData()); errors.Is(err, ErrIgnore) {
+				return pubsub.ValidationIgnore
+			} else if err != nil {
+				n.payloadRejected.Add(1)
+				return pubsub.ValidationReject
+			}
 		}
 		return pubsub.ValidationAccept
 	}
@@ -373,8 +433,9 @@ func (n *Node) batcher() {
 	defer timer.Stop()
 	flush := func() {
 		n.ingestMu.Lock()
+		n.pruneLocked()
 		for _, req := range pending {
-			if r := n.ingest.Add(req.raw, req.reply); r.Verdict != 0 {
+			if r := n.ingest.AddFrom(req.raw, string(req.from), req.reply); r.Verdict != 0 {
 				req.reply <- r
 			}
 		}
@@ -405,6 +466,59 @@ func (n *Node) batcher() {
 		}
 	}
 }
+
+// MaxPoolBytes bounds the attestations a node keeps to serve catch-up: one
+// per signer per (deployment, epoch) for the current and next epoch, pruned
+// as epochs pass; 32 MiB holds about 150,000 of them.
+const MaxPoolBytes = 32 << 20
+
+// pruneLocked forgets, once per epoch, the pool, tallies and duplicates of
+// epochs before the current one. Called with ingestMu held.
+func (n *Node) pruneLocked() {
+	cur := n.cfg.View.CurrentEpoch()
+	if cur <= n.prunedTo {
+		return
+	}
+	n.prunedTo = cur
+	n.ingest.Prune(cur)
+	for k, list := range n.pool {
+		if k.e < cur {
+			for _, raw := range list {
+				n.poolBytes -= len(raw)
+			}
+			delete(n.pool, k)
+		}
+	}
+}
+
+// MemoryStats tells how much per-epoch and per-peer state the node holds,
+// for checks that it stays bounded.
+type MemoryStats struct {
+	PoolEntries, PoolBytes, Seen, Tallies, Sources, Limiters int
+}
+
+// Memory returns the node's MemoryStats.
+func (n *Node) Memory() MemoryStats {
+	n.ingestMu.Lock()
+	seen, tallies, sources := n.ingest.Size()
+	st := MemoryStats{PoolEntries: len(n.pool), PoolBytes: n.poolBytes, Seen: seen, Tallies: tallies, Sources: sources}
+	n.ingestMu.Unlock()
+	n.limitMu.Lock()
+	st.Limiters = len(n.limiters)
+	n.limitMu.Unlock()
+	return st
+}
+
+// PeerStats returns how many of a peer's attestations had their signatures
+// checked, and how many of those failed.
+func (n *Node) PeerStats(p peer.ID) SourceStats {
+	n.ingestMu.Lock()
+	defer n.ingestMu.Unlock()
+	return n.ingest.Source(string(p))
+}
+
+// PayloadRejected returns how many block and governance messages were rejected.
+func (n *Node) PayloadRejected() int64 { return n.payloadRejected.Load() }
 
 // ID returns the node's peer ID.
 func (n *Node) ID() peer.ID { return n.host.ID() }
