@@ -146,6 +146,22 @@ func (c *Committee) check(msg []byte, a Approval) Reason {
 	return ""
 }
 
+// CheckProposal verifies a signed proposal as a block would (its mode and
+// the committee's approval) without applying it: the gossip validator runs
+// it before a proposal is pooled or forwarded. It returns the reason it
+// fails, or "".
+func (c *Committee) CheckProposal(chainID string, sp SignedProposal) Reason {
+	if sp.Proposal.Mode != Stake && sp.Proposal.Mode != Governance {
+		return Malformed
+	}
+	return c.check(ProposalMessage(chainID, sp.Proposal), sp.Approval)
+}
+
+// CheckCancel verifies a signed cancellation's approval, as CheckProposal.
+func (c *Committee) CheckCancel(chainID string, sc SignedCancel) Reason {
+	return c.check(CancelMessage(chainID, sc.Deployment), sc.Approval)
+}
+
 // WireBlock is a block's signed content as it travels and is stored.
 type WireBlock struct {
 	ChainID      string               `cbor:"1,keyasint"`
@@ -202,11 +218,7 @@ func (v *Verifier) Verify(s *State, wb WireBlock) (Block, []Rejection, error) {
 	}
 	inBlock := map[signal.DeploymentID]string{}
 	for _, sp := range wb.Proposals {
-		if sp.Proposal.Mode != Stake && sp.Proposal.Mode != Governance {
-			reject(KindProposal, sp.Proposal.Name, "", Malformed)
-			continue
-		}
-		if r := v.Committee.check(ProposalMessage(v.Params.ChainID, sp.Proposal), sp.Approval); r != "" {
+		if r := v.Committee.CheckProposal(v.Params.ChainID, sp); r != "" {
 			reject(KindProposal, sp.Proposal.Name, "", r)
 			continue
 		}
@@ -216,7 +228,7 @@ func (v *Verifier) Verify(s *State, wb WireBlock) (Block, []Rejection, error) {
 		}
 	}
 	for _, sc := range wb.Cancels {
-		if r := v.Committee.check(CancelMessage(v.Params.ChainID, sc.Deployment), sc.Approval); r != "" {
+		if r := v.Committee.CheckCancel(v.Params.ChainID, sc); r != "" {
 			reject(KindCancel, sc.Deployment, "", r)
 			continue
 		}

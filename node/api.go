@@ -80,6 +80,7 @@ func newMetrics(n *Node) *metrics {
 			return float64(total)
 		}),
 	)
+	m.reg.MustRegister(defenceMetrics(n)...)
 	return m
 }
 

@@ -569,6 +569,9 @@ func (n *Node) LiveTally(d signal.DeploymentID, epoch uint64) (signers int, stak
 	return 0, 0
 }
 
+// ConnectedPeers returns the peers the host is connected to.
+func (n *Node) ConnectedPeers() []peer.ID { return n.host.Network().Peers() }
+
 // Peers returns how many peers the host is connected to.
 func (n *Node) Peers() int { return len(n.host.Network().Peers()) }
 

@@ -1,6 +1,7 @@
 package devchain
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -77,15 +78,62 @@ func (g *Genesis) CheckBlock(raw []byte) error {
 	return nil
 }
 
-// CheckGovernance is the governance topic's validator: the message must
-// decode to exactly one item; its committee signatures are judged by Verify.
+// CheckGovernance checks a governance message's shape only: it must decode
+// to exactly one item. The gossip validator is Chain.CheckGovernance, which
+// also verifies the committee's approval.
 func CheckGovernance(raw []byte) error {
+	_, err := decodeGovernance(raw)
+	return err
+}
+
+func decodeGovernance(raw []byte) (GovernanceMessage, error) {
 	var m GovernanceMessage
 	if err := canon.Decode(raw, &m); err != nil {
-		return err
+		return m, err
 	}
 	if (m.Proposal == nil) == (m.Cancel == nil) {
-		return errors.New("a governance message holds exactly one proposal or cancellation")
+		return m, errors.New("a governance message holds exactly one proposal or cancellation")
+	}
+	return m, nil
+}
+
+// verifyGovernance checks a governance message in full: its shape, then the
+// committee's approval (one aggregate BLS check), so junk is neither pooled
+// nor forwarded.
+func (g *Genesis) verifyGovernance(raw []byte) (GovernanceMessage, error) {
+	m, err := decodeGovernance(raw)
+	if err != nil {
+		return m, err
+	}
+	if m.Proposal != nil {
+		if r := g.committee.CheckProposal(g.ChainID, *m.Proposal); r != "" {
+			return m, fmt.Errorf("proposal %q: %s", m.Proposal.Proposal.Name, r)
+		}
+	} else if r := g.committee.CheckCancel(g.ChainID, *m.Cancel); r != "" {
+		return m, fmt.Errorf("cancellation of %q: %s", m.Cancel.Deployment, r)
+	}
+	return m, nil
+}
+
+// Bounds on what the sequencer pools and puts in one block: a block carries
+// at most maxBlockGovernance items, the pool at most maxPooledGovernance
+// (further ones are dropped, and their submitter sees them not included).
+const (
+	maxPooledGovernance = 256
+	maxBlockGovernance  = 32
+)
+
+// CheckGovernance is the governance topic's validator: a message that does
+// not decode to exactly one item, or whose committee approval does not
+// verify, is rejected (its sender penalised); one already pooled is ignored.
+func (c *Chain) CheckGovernance(raw []byte) error {
+	if _, err := c.opts.Genesis.verifyGovernance(raw); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.govSeen[sha256.Sum256(raw)] {
+		return fmt.Errorf("%w: already pooled", p2p.ErrIgnore)
 	}
 	return nil
 }
@@ -135,6 +183,46 @@ type Chain struct {
 	notify    chan struct{} // closed and replaced at every new block
 	lastBlock time.Time     // when the last block was applied
 	known     uint64        // one past the highest height this node knows exists
+	govSeen   map[[32]byte]bool
+	evidence  []Equivocation
+	syncCount uint64 // blocks asked per sync request; halved when a response is too large
+}
+
+// ErrEquivocation stops a follower that saw two different blocks signed by
+// the sequencer at one height.
+var ErrEquivocation = errors.New("the sequencer signed two different blocks at one height")
+
+// Equivocation is the evidence: two sequencer-signed blocks at one height.
+type Equivocation struct {
+	Height uint64
+	First  []byte // encoded SignedBlock
+	Second []byte
+}
+
+// Evidence returns the equivocations this node has seen.
+func (c *Chain) Evidence() []Equivocation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Equivocation(nil), c.evidence...)
+}
+
+// EquivocationCount returns how many equivocations this node has seen (a
+// metric: the node stops following at the first).
+func (c *Chain) EquivocationCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.evidence)
+}
+
+// equivocated records evidence and stops the chain with an error naming it.
+func (c *Chain) equivocated(height uint64, first, second []byte) {
+	c.mu.Lock()
+	c.evidence = append(c.evidence, Equivocation{Height: height, First: first, Second: second})
+	c.mu.Unlock()
+	a, b := sha256.Sum256(first), sha256.Sum256(second)
+	c.fail(fmt.Errorf("%w: height %d, blocks %x… and %x…; this node stops following: "+
+		"the sequencer's key signed a fork (compromised, or run twice); investigate before restarting",
+		ErrEquivocation, height, a[:6], b[:6]))
 }
 
 type attKey struct {
@@ -158,7 +246,8 @@ func New(o Options) (*Chain, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Chain{opts: o, verifier: &activation.Verifier{Params: g.Params(), Committee: g.Committee()}, seqPeer: seq,
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), pending: map[uint64]SignedBlock{},
-		atts: map[attKey]map[string]signal.Attestation{}, notify: make(chan struct{})}
+		atts: map[attKey]map[string]signal.Attestation{}, notify: make(chan struct{}), govSeen: map[[32]byte]bool{},
+		syncCount: p2p.MaxSyncBlocks}
 	if head, ok := o.Store.Head(); ok {
 		_, c.view, _ = head.Head()
 	}
@@ -217,6 +306,41 @@ func (c *Chain) Head() *activation.State {
 	return s
 }
 
+// maxPendingBlocks bounds the blocks a follower holds ahead of its head; a
+// block further ahead is ignored by gossip and fetched by sync in its turn.
+const maxPendingBlocks = 2 * p2p.MaxSyncBlocks
+
+// CheckBlock is the block topic's validator. Cheap checks first: a block
+// that does not decode is rejected; one too far ahead is ignored (sync
+// fetches it in turn); one at a height already applied is ignored when it
+// is the stored block, and is evidence of equivocation when it differs yet
+// carries the sequencer's signature. Then the signature: a block the
+// sequencer did not sign is rejected.
+func (c *Chain) CheckBlock(raw []byte) error {
+	b, err := DecodeSignedBlock(raw)
+	if err != nil {
+		return err
+	}
+	next := c.nextHeight()
+	if b.Height >= next+maxPendingBlocks {
+		return fmt.Errorf("%w: block %d is more than %d ahead of this node's head", p2p.ErrIgnore, b.Height, maxPendingBlocks)
+	}
+	if b.Height < next {
+		stored, storeErr := c.opts.Store.Block(b.Height)
+		if storeErr == nil && bytes.Equal(stored.Wire, raw) {
+			return fmt.Errorf("%w: block %d is applied already", p2p.ErrIgnore, b.Height)
+		}
+		if err := c.opts.Genesis.CheckBlock(raw); err != nil {
+			return err // an old height with a forged signature: a replay attempt
+		}
+		if storeErr == nil {
+			c.equivocated(b.Height, stored.Wire, raw)
+		}
+		return fmt.Errorf("%w: block %d is behind this node's head", p2p.ErrIgnore, b.Height)
+	}
+	return c.opts.Genesis.CheckBlock(raw)
+}
+
 // syncSlack is how many blocks a node may know of without having applied
 // them and still count as synced: the block being applied right now and one
 // or two that gossip delivered early. A node further behind is catching up.
@@ -269,12 +393,17 @@ func (c *Chain) HandleGovernance(raw []byte) {
 	if !c.IsSequencer() {
 		return
 	}
-	var m GovernanceMessage
-	if canon.Decode(raw, &m) != nil {
+	m, err := c.opts.Genesis.verifyGovernance(raw)
+	if err != nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	h := sha256.Sum256(raw)
+	if c.govSeen[h] || len(c.proposals)+len(c.cancels) >= maxPooledGovernance {
+		return
+	}
+	c.govSeen[h] = true
 	if m.Proposal != nil {
 		c.proposals = append(c.proposals, *m.Proposal)
 	}
@@ -290,7 +419,18 @@ func (c *Chain) HandleBlock(raw []byte) {
 	if err != nil {
 		return
 	}
+	next := c.nextHeight()
+	if b.Height < next || b.Height >= next+maxPendingBlocks {
+		return // applied already (CheckBlock compares it), or fetched by sync when its turn comes
+	}
 	c.mu.Lock()
+	if prev, ok := c.pending[b.Height]; ok {
+		if first := canon.MustEncode(prev); !bytes.Equal(first, raw) {
+			c.mu.Unlock()
+			c.equivocated(b.Height, first, raw)
+			return
+		}
+	}
 	c.pending[b.Height] = b
 	c.known = max(c.known, b.Height+1)
 	c.mu.Unlock()
@@ -388,9 +528,14 @@ func (c *Chain) produceOne() error {
 		c.view++
 	}
 	view := c.view
-	wire := activation.WireBlock{ChainID: c.opts.Genesis.ChainID, Height: height, View: view,
-		Proposals: c.proposals, Cancels: c.cancels}
-	c.proposals, c.cancels = nil, nil
+	wire := activation.WireBlock{ChainID: c.opts.Genesis.ChainID, Height: height, View: view}
+	nProp := min(len(c.proposals), maxBlockGovernance)
+	nCancel := min(len(c.cancels), maxBlockGovernance-nProp)
+	wire.Proposals, c.proposals = c.proposals[:nProp:nProp], c.proposals[nProp:]
+	wire.Cancels, c.cancels = c.cancels[:nCancel:nCancel], c.cancels[nCancel:]
+	if len(c.proposals)+len(c.cancels) == 0 {
+		clear(c.govSeen) // all pooled items are in blocks: a re-submission is a new item
+	}
 	keys := make([]attKey, 0, len(c.atts))
 	for k := range c.atts {
 		keys = append(keys, k)
@@ -473,18 +618,37 @@ func (c *Chain) fillGap() {
 	if c.net == nil {
 		return
 	}
-	// Asked even with nothing queued: this node may have missed the newest blocks.
+	// Asked even with nothing queued: this node may have missed the newest
+	// blocks. The sequencer first, then every other peer (any follower holds
+	// the blocks it applied); a response too large halves the request.
 	next := c.nextHeight()
-	blocks, err := c.net.RequestBlocks(c.ctx, c.seqPeer, next, p2p.MaxSyncBlocks)
-	if err != nil {
-		return // the sequencer may not have it yet; try again later
+	c.mu.Lock()
+	count := c.syncCount
+	c.mu.Unlock()
+	var blocks [][]byte
+	for _, p := range append([]peer.ID{c.seqPeer}, c.net.ConnectedPeers()...) {
+		if p == c.net.ID() {
+			continue
+		}
+		got, err := c.net.RequestBlocks(c.ctx, p, next, count)
+		if errors.Is(err, p2p.ErrResponseTooLarge) {
+			count = max(1, count/2)
+			c.mu.Lock()
+			c.syncCount = count
+			c.mu.Unlock()
+			continue
+		}
+		if err == nil && len(got) > 0 {
+			blocks = got
+			break
+		}
 	}
 	for _, raw := range blocks {
 		if c.opts.Genesis.CheckBlock(raw) == nil {
 			c.HandleBlock(raw)
 		}
 	}
-	if len(blocks) == p2p.MaxSyncBlocks {
+	if uint64(len(blocks)) == count {
 		// A full batch: the sequencer has more, so this node is still behind
 		// once it has applied these.
 		c.mu.Lock()

@@ -249,7 +249,8 @@ func TestOperatorCommandsAgainstARunningNode(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`quorumgate_deployment_state{component="protocol",deployment="p2",version="2.0.0"} 3`,
-		"quorumgate_head_height", "quorumgate_blocks_applied_total"} {
+		"quorumgate_head_height", "quorumgate_blocks_applied_total", "quorumgate_equivocations_detected 0",
+		"quorumgate_gossip_payloads_rejected_total 0"} {
 		if !strings.Contains(string(metrics), want) {
 			t.Fatalf("metrics lack %q:\n%s", want, metrics)
 		}

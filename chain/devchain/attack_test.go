@@ -1,0 +1,142 @@
+package devchain
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/p2p"
+	"github.com/quorumgate/quorumgate/signal"
+	"github.com/quorumgate/quorumgate/storage"
+)
+
+// checkLeaks checks for goroutine leaks after the test's cleanups ran.
+func checkLeaks(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}
+
+// follower returns a started follower chain with no network, on a fresh store.
+func follower(t *testing.T, g *Genesis) *Chain {
+	t.Helper()
+	store, err := storage.Open("store", storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), FS: vfs.NewMem()})
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	c, err := New(Options{Genesis: g, Store: store, NodeID: "c2", Interval: 10 * time.Millisecond})
+	require.NoError(t, err)
+	c.Start(nil)
+	t.Cleanup(c.Close)
+	return c
+}
+
+// sequencerBlock signs an empty block at (height, view) whose state ID is
+// what applying it to head gives, as an honest sequencer would.
+func sequencerBlock(t *testing.T, g *Genesis, keys *Keys, head *activation.State, height, view uint64) []byte {
+	t.Helper()
+	wire := activation.WireBlock{ChainID: g.ChainID, Height: height, View: view}
+	next, _, err := activation.Apply(head, activation.Block{Height: height, View: view})
+	require.NoError(t, err)
+	sb := SignedBlock{Height: height, View: view, StateID: next.ID(), Block: wire.Encode()}
+	sb.Signature, err = signal.Sign(keys.Staking["seq"], sb.signingBytes())
+	require.NoError(t, err)
+	return canon.MustEncode(sb)
+}
+
+func TestEquivocationStopsTheFollowerWithEvidence(t *testing.T) {
+	checkLeaks(t)
+	g, keys := devGenesis(t)
+	c := follower(t, g)
+	b0 := sequencerBlock(t, g, keys, g.State(), 0, 1)
+	require.NoError(t, c.CheckBlock(b0))
+	c.HandleBlock(b0)
+	eventually(t, 5*time.Second, "block 0 applied", func() bool { return c.nextHeight() == 1 })
+
+	// The same block again (a replay after gossip's seen-cache forgot it)
+	// is ignored, at no cost to whoever sent it.
+	assert.ErrorIs(t, c.CheckBlock(b0), p2p.ErrIgnore, "replayed block")
+	// A far-future block is ignored before its signature is checked.
+	far := sequencerBlock(t, g, keys, g.State(), 5000, 5000)
+	assert.ErrorIs(t, c.CheckBlock(far), p2p.ErrIgnore, "block far ahead")
+	// An old height with a signature not the sequencer's is rejected.
+	forged, err := DecodeSignedBlock(sequencerBlock(t, g, keys, g.State(), 0, 2))
+	require.NoError(t, err)
+	forged.Signature, _ = signal.Sign(keys.Staking["c3"], forged.signingBytes())
+	err = c.CheckBlock(canon.MustEncode(forged))
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, p2p.ErrIgnore)
+	require.NoError(t, c.Err(), "nothing so far is evidence")
+
+	// A second sequencer-signed block at height 0 (another view) is.
+	other := sequencerBlock(t, g, keys, g.State(), 0, 2)
+	assert.ErrorIs(t, c.CheckBlock(other), p2p.ErrIgnore)
+	eventually(t, 5*time.Second, "the follower stops", func() bool { return c.Err() != nil })
+	assert.ErrorIs(t, c.Err(), ErrEquivocation)
+	assert.Contains(t, c.Err().Error(), "height 0")
+	ev := c.Evidence()
+	require.Len(t, ev, 1)
+	assert.Equal(t, b0, ev[0].First)
+	assert.Equal(t, other, ev[0].Second)
+}
+
+func TestEquivocationAmongPendingBlocks(t *testing.T) {
+	checkLeaks(t)
+	g, keys := devGenesis(t)
+	c := follower(t, g)
+	// Two different signed blocks at height 3, both ahead of the head: the
+	// second arrival is the evidence.
+	a := sequencerBlock(t, g, keys, g.State(), 3, 4)
+	b := sequencerBlock(t, g, keys, g.State(), 3, 5)
+	c.HandleBlock(a)
+	c.HandleBlock(b)
+	eventually(t, 5*time.Second, "the follower stops", func() bool { return c.Err() != nil })
+	assert.ErrorIs(t, c.Err(), ErrEquivocation)
+	// And the pending map never holds a block beyond its bound.
+	c.HandleBlock(sequencerBlock(t, g, keys, g.State(), maxPendingBlocks+10, maxPendingBlocks+10))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	assert.LessOrEqual(t, len(c.pending), 1)
+}
+
+func TestGovernanceIsVerifiedBeforePooling(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	g, keys := devGenesis(t)
+	store, err := storage.Open("store", storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), FS: vfs.NewMem()})
+	require.NoError(t, err)
+	defer store.Close()
+	seq, err := New(Options{Genesis: g, Store: store, NodeID: "seq", StakingKey: keys.Staking["seq"]})
+	require.NoError(t, err)
+
+	p := activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: 500}
+	good, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0, 1},
+		[]signal.PrivateKey{keys.Governance[0], keys.Governance[1]})
+	require.NoError(t, err)
+	// Junk: approved by one member where two are needed, and a signature
+	// over another proposal.
+	few, _ := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0}, []signal.PrivateKey{keys.Governance[0]})
+	other := p
+	other.Version = "3.0.0"
+	wrong, _ := g.Committee().Approve(activation.ProposalMessage(g.ChainID, other), []int{0, 1},
+		[]signal.PrivateKey{keys.Governance[0], keys.Governance[1]})
+	for name, a := range map[string]activation.Approval{"too few": few, "wrong message": wrong} {
+		raw := canon.MustEncode(GovernanceMessage{Proposal: &activation.SignedProposal{Proposal: p, Approval: a}})
+		err := seq.CheckGovernance(raw)
+		require.Error(t, err, name)
+		assert.NotErrorIs(t, err, p2p.ErrIgnore, name)
+		seq.HandleGovernance(raw)
+	}
+	assert.Error(t, seq.CheckGovernance([]byte{0xa0}), "empty message")
+	assert.Empty(t, seq.proposals, "junk was pooled")
+
+	raw := canon.MustEncode(GovernanceMessage{Proposal: &activation.SignedProposal{Proposal: p, Approval: good}})
+	require.NoError(t, seq.CheckGovernance(raw))
+	seq.HandleGovernance(raw)
+	assert.ErrorIs(t, seq.CheckGovernance(raw), p2p.ErrIgnore, "already pooled")
+	seq.HandleGovernance(raw)
+	assert.Len(t, seq.proposals, 1)
+}
