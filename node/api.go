@@ -199,7 +199,11 @@ func checkLoopback(addr string) error {
 
 // serve runs an HTTP server owned by the node: Close shuts it down.
 func (n *Node) serve(l net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	// Timeouts so that slow or idle clients cannot hold connections (and
+	// goroutines) open; a loopback listener also checks the Host header, so a
+	// web page cannot reach it through DNS rebinding.
+	srv := &http.Server{Handler: hostGuard(l, h), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); srv.Serve(l) }()
 	go func() {

@@ -70,8 +70,29 @@ func InitHome(dir string, writeConfig func(path string) error) (Identity, error)
 	return id, err
 }
 
+// ErrKeyFileOpen: a staking key readable by others is refused, as ssh
+// refuses a private key file that others can read.
+var ErrKeyFileOpen = errors.New("key file permissions are too open")
+
+// checkKeyFileMode refuses a key file that its group or others can read or
+// write.
+func checkKeyFileMode(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		return fmt.Errorf("%w: %s has mode %04o; the staking key signs for this node and must be readable by its owner only: "+
+			"run chmod 600 %s (and check who may have read it)", ErrKeyFileOpen, path, mode, path)
+	}
+	return nil
+}
+
 // LoadKeys reads a home's keys and describes the node (nodeID may be empty).
 func LoadKeys(dir, nodeID string) (signal.PrivateKey, crypto.PrivKey, Identity, error) {
+	if err := checkKeyFileMode(filepath.Join(dir, StakingKeyFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return signal.PrivateKey{}, nil, Identity{}, err
+	}
 	raw, err := os.ReadFile(filepath.Join(dir, StakingKeyFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return signal.PrivateKey{}, nil, Identity{}, fmt.Errorf("%s has no %s: run node-plugin init --home %s first", dir, StakingKeyFile, dir)

@@ -57,5 +57,15 @@ func LoadOrCreateIdentity(path string) (crypto.PrivKey, error) {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return nil, err
 	}
+	// The rename is durable only once the directory is synced: without it a
+	// crash can leave no key file, and the node a new peer ID.
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return nil, fmt.Errorf("sync %s: %w", filepath.Dir(path), err)
+	}
 	return k, nil
 }

@@ -108,6 +108,12 @@ func TestTableValidation(t *testing.T) {
 	if _, err := NewTable(noPoP); err == nil {
 		t.Error("missing proof of possession accepted")
 	}
+	// One staking key under two node IDs would count one signature twice.
+	sameKey := []Identity{{NodeID: "a", Role: "r", Stake: 1, StakingKey: k.entries[0].StakingKey, PoP: k.entries[0].PoP},
+		{NodeID: "b", Role: "r", Stake: 1, StakingKey: k.entries[0].StakingKey, PoP: k.entries[0].PoP}}
+	if _, err := NewTable(sameKey); err == nil || !strings.Contains(err.Error(), `already belongs to node "a"`) {
+		t.Errorf("duplicate staking key: %v", err)
+	}
 }
 
 func TestScheduleTableAt(t *testing.T) {

@@ -68,6 +68,7 @@ func NewTable(ids []Identity, opts ...TableOption) (*Table, error) {
 	}
 	sort.Slice(t.entries, func(i, j int) bool { return t.entries[i].NodeID < t.entries[j].NodeID })
 	keyed := len(t.entries) > 0 && len(t.entries[0].StakingKey) > 0
+	keyOwner := map[string]string{} // encoded staking key -> node ID
 	for i, e := range t.entries {
 		if e.NodeID == "" {
 			return nil, errors.New("identity with an empty node ID")
@@ -98,6 +99,12 @@ func NewTable(ids []Identity, opts ...TableOption) (*Table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node %q: staking key: %w", e.NodeID, err)
 		}
+		// One key under two node IDs would let one operator's signature
+		// count twice.
+		if other, dup := keyOwner[string(e.StakingKey)]; dup {
+			return nil, fmt.Errorf("node %q: staking key already belongs to node %q: every node needs its own key", e.NodeID, other)
+		}
+		keyOwner[string(e.StakingKey)] = e.NodeID
 		if !cfg.trustPossession {
 			if err := signal.VerifyPossession(pk, e.PoP); err != nil {
 				return nil, fmt.Errorf("node %q: %w", e.NodeID, err)
