@@ -65,9 +65,11 @@ type Node struct {
 	wg     sync.WaitGroup
 	done   chan struct{}
 
-	mu       sync.Mutex
-	err      error
-	attested map[attestKey]bool
+	mu          sync.Mutex
+	err         error
+	attested    map[attestKey]bool
+	published   map[attestKey]uint64 // view at which own readiness went out (republish.go)
+	republished int
 
 	metrics *metrics
 }
@@ -245,6 +247,7 @@ func (n *Node) signal(head *activation.State) {
 	if !ok || (n.net.MeshPeers() == 0 && !n.chain.IsSequencer()) {
 		return
 	}
+	n.republishDue(head)
 	epoch := head.Params().Epoch(view)
 	for _, d := range ToAttest(head, n.cfg.Supported) {
 		k := attestKey{d.ID, epoch}
@@ -266,6 +269,7 @@ func (n *Node) signal(head *activation.State) {
 		n.mu.Lock()
 		n.attested[k] = true
 		n.mu.Unlock()
+		n.notePublished(k, view)
 		n.log.Info("signaled readiness", "deployment", d.Name, "epoch", epoch)
 	}
 }

@@ -1,17 +1,21 @@
 package devchain
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/p2p"
+	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
 	"github.com/quorumgate/quorumgate/storage"
 )
@@ -139,4 +143,44 @@ func TestGovernanceIsVerifiedBeforePooling(t *testing.T) {
 	assert.ErrorIs(t, seq.CheckGovernance(raw), p2p.ErrIgnore, "already pooled")
 	seq.HandleGovernance(raw)
 	assert.Len(t, seq.proposals, 1)
+}
+
+// Readiness the sequencer never received by gossip (it was down when the
+// node published, and gossip never sends a message twice) is pulled from
+// the node's pool by the sequencer's catch-up and counted.
+func TestSequencerCatchesUpMissedReadiness(t *testing.T) {
+	checkLeaks(t)
+	g, keys, err := Generate(GenerateOptions{
+		ChainID: "dev-catchup", EpochViews: 100000, SafetyViews: 5, Versions: map[string]string{"protocol": "1.0.0"},
+		Nodes:             []NodeSpec{{ID: "seq", Role: "consensus", Stake: 100}, {ID: "c2", Role: "consensus", Stake: 100}},
+		GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("devchain-catchup"),
+	})
+	require.NoError(t, err)
+	seq := startNode(t, g, keys, "seq", nil)
+	f := startNode(t, g, keys, "c2", []peer.AddrInfo{seq.net.AddrInfo()})
+	t.Cleanup(f.close)
+	p := activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
+		Threshold: quorum.TwoThirds, StartEpoch: 0, TimeoutEpoch: 5}
+	approval, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0}, []signal.PrivateKey{keys.Governance[0]})
+	require.NoError(t, err)
+	require.NoError(t, seq.chain.Submit(context.Background(), chain.ItemProposal,
+		canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})))
+	eventually(t, 15*time.Second, "the follower sees p2 STARTED", func() bool { return status(f, "p2") == activation.Started })
+
+	// The sequencer goes down; the follower publishes its readiness (into
+	// its own pool only) and waits out gossip's message history.
+	seq.stop()
+	a, err := signal.SignReadiness(keys.Staking["c2"], g.ChainID, p.ID(), 0, "c2")
+	require.NoError(t, err)
+	require.NoError(t, f.net.PublishAttestation(context.Background(), a))
+	time.Sleep(6 * time.Second)
+	seq = startOn(t, g, keys, "seq", []peer.AddrInfo{f.net.AddrInfo()}, seq.store, nil)
+	t.Cleanup(seq.close)
+	table := g.Params().Identities.TableAt(0)
+	i, _ := table.Lookup("c2")
+	eventually(t, 15*time.Second, "the sequencer counts c2's readiness", func() bool {
+		d, ok := seq.chain.Head().Deployment("p2")
+		return ok && d.Tally(0) != nil && d.Tally(0).Has(i)
+	})
+	assert.GreaterOrEqual(t, seq.chain.CaughtUp(), int64(1), "it came by catch-up")
 }

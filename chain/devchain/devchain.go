@@ -186,6 +186,7 @@ type Chain struct {
 	govSeen   map[[32]byte]bool
 	evidence  []Equivocation
 	syncCount uint64 // blocks asked per sync request; halved when a response is too large
+	caughtUp  caughtUpCounter
 }
 
 // ErrEquivocation stops a follower that saw two different blocks signed by
@@ -267,12 +268,17 @@ func indexOf(g *Genesis, id string) int {
 func (c *Chain) IsSequencer() bool { return c.opts.NodeID == c.opts.Genesis.Sequencer }
 
 // Start runs the chain on net (nil: no network, for tests of a lone node).
-// The chain owns one goroutine, stopped by Close.
+// The chain owns its goroutines (one; the sequencer's catch-up is a second),
+// stopped by Close.
 func (c *Chain) Start(net *p2p.Node) {
 	c.net = net
 	c.wg.Add(1)
 	if c.IsSequencer() {
 		go c.produce()
+		if net != nil {
+			c.wg.Add(1)
+			go c.catchUp()
+		}
 	} else {
 		go c.follow()
 	}
