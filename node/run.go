@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -72,6 +71,11 @@ type Node struct {
 	republished int
 
 	metrics *metrics
+	subs    *submissions
+
+	hooks       chan UpgradeInfo // to hookWorker (hookrunner.go)
+	hookMu      sync.Mutex
+	hookPending map[string]bool
 }
 
 type attestKey struct {
@@ -112,6 +116,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: store, chain: c, ctx: nctx, cancel: cancel,
 		done: make(chan struct{}), attested: map[attestKey]bool{}, upgrader: &Upgrader{Home: cfg.Home, Hook: cfg.Hook}}
 	n.metrics = newMetrics(n)
+	if n.subs, err = loadSubmissions(cfg.Home); err != nil {
+		cancel()
+		store.Close()
+		return nil, err
+	}
 	self, err := peer.IDFromPrivateKey(cfg.P2PKey)
 	if err != nil {
 		cancel()
@@ -131,7 +140,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(1)
+	n.hooks, n.hookPending = make(chan UpgradeInfo, 16), map[string]bool{}
+	n.wg.Add(2)
+	go n.hookWorker()
 	go n.run()
 	return n, nil
 }
@@ -167,12 +178,15 @@ func (n *Node) run() {
 		select {
 		case <-n.ctx.Done():
 			return
-		case _, ok := <-blocks:
+		case fb, ok := <-blocks:
 			if !ok {
 				n.stopped(n.chain.Err())
 				return
 			}
 			n.metrics.blocks.Inc()
+			if err := n.subs.finalized(fb); err != nil {
+				n.log.Error("record included submissions", "height", fb.Height, "err", err)
+			}
 		case <-tick.C:
 			if err := n.chain.Err(); err != nil {
 				n.stopped(err)
@@ -182,6 +196,9 @@ func (n *Node) run() {
 		head := n.chain.Head()
 		n.activations(head)
 		n.signal(head)
+		if _, view, ok := head.Head(); ok {
+			n.resubmit(view)
+		}
 		// Warnings speak of the chain's head: a node catching up does not
 		// know it yet, and would warn about deployments since cancelled or
 		// give an ETA for a view long past.
@@ -228,14 +245,7 @@ func (n *Node) activations(head *activation.State) {
 			n.log.Error("activation height", "deployment", d.Name, "err", err)
 			continue
 		}
-		info := UpgradeInfo{Deployment: d.Name, Component: d.Component, Version: d.Version, ActivationView: d.ActivationView, Height: height}
-		if err := n.upgrader.OnActive(n.ctx, info); err != nil {
-			n.metrics.hookRuns.WithLabelValues("failed").Inc()
-			n.log.Error("upgrade hook failed; it will be retried", "deployment", d.Name, "err", err)
-			continue
-		}
-		n.metrics.hookRuns.WithLabelValues("ok").Inc()
-		n.log.Info("activated", "deployment", d.Name, "component", d.Component, "version", d.Version, "view", d.ActivationView, "height", height)
+		n.dispatchHook(UpgradeInfo{Deployment: d.Name, Component: d.Component, Version: d.Version, ActivationView: d.ActivationView, Height: height})
 	}
 }
 
@@ -274,12 +284,19 @@ func (n *Node) signal(head *activation.State) {
 	}
 }
 
-// SubmitGovernance hands a signed proposal or cancellation to the chain.
-func (n *Node) SubmitGovernance(kind chain.ItemKind, payload []byte) error {
-	if kind != chain.ItemProposal && kind != chain.ItemCancel {
-		return fmt.Errorf("node: %d is not a governance item", kind)
+// SubmitGovernance records a signed proposal or cancellation in the node
+// home (submissions.go), then hands it to the chain; it is sent again until
+// a finalized block carries it. It returns the submission's ID.
+func (n *Node) SubmitGovernance(kind chain.ItemKind, payload []byte) (string, error) {
+	_, view, _ := n.chain.Head().Head()
+	it, err := n.subs.add(kind, payload, view)
+	if err != nil {
+		return "", err
 	}
-	return n.chain.Submit(n.ctx, kind, payload)
+	if it.Included {
+		return it.ID, nil
+	}
+	return it.ID, n.chain.Submit(n.ctx, kind, payload)
 }
 
 // Status is what the node shows an operator (GET /status, node-plugin status).

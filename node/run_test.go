@@ -147,7 +147,7 @@ func (c *cluster) propose(p activation.Proposal) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if err := c.nodes["c3"].SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})); err != nil {
+	if _, err := c.nodes["c3"].SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -355,7 +355,7 @@ func TestCatchUpDoesNotWarnAboutThePast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.nodes["c3"].SubmitGovernance(chain.ItemCancel, canon.MustEncode(activation.SignedCancel{Deployment: "g2", Approval: a})); err != nil {
+	if _, err := c.nodes["c3"].SubmitGovernance(chain.ItemCancel, canon.MustEncode(activation.SignedCancel{Deployment: "g2", Approval: a})); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 15*time.Second, "g2 CANCELED", func() bool { return c.status("seq", "g2") == activation.Canceled })

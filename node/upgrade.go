@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -90,6 +91,13 @@ func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, r
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, u.Hook[0], u.Hook[1:]...)
+	// The hook gets its own process group, killed whole at the timeout or
+	// shutdown: killing only the hook would leave its children running, and
+	// one holding the output pipe would keep the wait from returning.
+	// WaitDelay bounds that wait in any case.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
 	cmd.Env = append(os.Environ(),
 		"QUORUMGATE_DEPLOYMENT="+info.Deployment,
 		"QUORUMGATE_COMPONENT="+info.Component,

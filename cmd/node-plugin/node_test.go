@@ -204,7 +204,7 @@ func TestOperatorCommandsAgainstARunningNode(t *testing.T) {
 	at := st.Head.View + 2000
 	code, stdout, stderr = runCLI("propose", "--home", home, "--name", "p2", "--version", "2.0.0", "--mode", "governance",
 		"--activation-view", fmt.Sprint(at), "--committee-key", filepath.Join(home, node.StakingKeyFile), "--member", "0")
-	if code != exitOK || !strings.Contains(stdout, "proposal submitted") {
+	if code != exitOK || !strings.Contains(stdout, "proposal submitted and included in the finalized block at height") {
 		t.Fatalf("propose: %d %q %q", code, stdout, stderr)
 	}
 	eventually(t, 10*time.Second, "p2 is LOCKED_IN", func() bool {
