@@ -198,6 +198,10 @@ func (a *applier) activate(d *Deployment) {
 func (a *applier) propose(p Proposal) {
 	s := a.next
 	reject := func(r Reason) { a.reject(KindProposal, p.Name, "", r) }
+	if !ValidName(p.Name) {
+		reject(BadName)
+		return
+	}
 	if _, dup := s.byName[p.Name]; dup {
 		reject(DuplicateName)
 		return

@@ -90,6 +90,7 @@ type Reason string
 // The rejection reasons of DESIGN.md, rules 2-4, and of the verifying layer.
 const (
 	// Proposals (rule 2), in the order they are checked.
+	BadName           Reason = "bad name"
 	DuplicateName     Reason = "duplicate name"
 	BadVersion        Reason = "bad version"
 	NotAnUpgrade      Reason = "not an upgrade"

@@ -43,3 +43,27 @@ func TestStakingKeyReadableByOthersIsRefused(t *testing.T) {
 	assert.Contains(t, err.Error(), "chmod 600 "+key)
 	assert.Contains(t, err.Error(), "0644")
 }
+
+func TestExpensiveQueriesAreBounded(t *testing.T) {
+	q := newQueryLimits()
+	release := make(chan struct{})
+	started := make(chan struct{}, maxExpensiveQueries)
+	done := make(chan struct{}, maxExpensiveQueries)
+	for range maxExpensiveQueries {
+		go func() {
+			q.expensive(func() (Readiness, error) { started <- struct{}{}; <-release; return Readiness{}, nil })
+			done <- struct{}{}
+		}()
+	}
+	for range maxExpensiveQueries {
+		<-started
+	}
+	_, err := q.expensive(func() (Readiness, error) { t.Error("ran past the bound"); return Readiness{}, nil })
+	assert.ErrorIs(t, err, errBusy)
+	close(release)
+	for range maxExpensiveQueries {
+		<-done
+	}
+	_, err = q.expensive(func() (Readiness, error) { return Readiness{}, nil })
+	assert.NoError(t, err, "slots are given back")
+}

@@ -128,7 +128,7 @@ func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch {
 	case q.Get("at") == "lock-in":
-		res, err = n.LockInReadiness(name)
+		res, err = n.lockInReadiness(name)
 	case q.Get("at") != "":
 		http.Error(w, fmt.Sprintf("at=%q: the only value is lock-in", q.Get("at")), http.StatusBadRequest)
 		return
@@ -138,13 +138,16 @@ func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "height must be a whole number", http.StatusBadRequest)
 			return
 		}
-		res, err = n.ReadinessAt(name, h)
+		res, err = n.readinessAt(name, h)
 	default:
 		res, err = readinessOf(n.chain.Head(), name)
 	}
 	switch {
 	case errors.Is(err, errNotFound):
 		http.Error(w, err.Error(), http.StatusNotFound)
+	case errors.Is(err, errBusy):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	default:

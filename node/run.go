@@ -73,6 +73,7 @@ type Node struct {
 	metrics *metrics
 	subs    *submissions
 
+	queries     *queryLimits     // querycache.go
 	hooks       chan UpgradeInfo // to hookWorker (hookrunner.go)
 	hookMu      sync.Mutex
 	hookPending map[string]bool
@@ -116,6 +117,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: store, chain: c, ctx: nctx, cancel: cancel,
 		done: make(chan struct{}), attested: map[attestKey]bool{}, upgrader: &Upgrader{Home: cfg.Home, Hook: cfg.Hook}}
 	n.metrics = newMetrics(n)
+	n.queries = newQueryLimits()
 	if n.subs, err = loadSubmissions(cfg.Home); err != nil {
 		cancel()
 		store.Close()

@@ -55,7 +55,7 @@ func randomScenario(rng *rand.Rand) *Scenario {
 			sc.Missing = append(sc.Missing, v)
 		}
 	}
-	names := []string{"a", "b", "c", "d", "e", "f"}
+	names := []string{"a", "b", "c", "d", "e", "f", "../x"}
 	components := []string{"protocol", "cadence", "execution"}
 	versions := []string{"2.0.0", "1.0.0", "1.2.0", "1.10.0", "2.0.0-rc.1", "2.0.0-rc.2", "1.0.0+b", "v3", "3", "0.9.0", "10.0.0-alpha.beta", "1.2.0-1"}
 	thresholds := []quorum.Threshold{{Num: 2, Den: 3}, {Num: 2, Den: 3}, {Num: 1, Den: 2}, {Num: 3, Den: 4}, {Num: 0, Den: 1}, {Num: 5, Den: 5}, {Num: 1, Den: 100}}
@@ -159,7 +159,7 @@ func TestEngineMatchesReference(t *testing.T) {
 			t.Errorf("no random scenario ended with a deployment %s", s)
 		}
 	}
-	for _, r := range []activation.Reason{activation.DuplicateName, activation.BadVersion, activation.NotAnUpgrade,
+	for _, r := range []activation.Reason{activation.BadName, activation.DuplicateName, activation.BadVersion, activation.NotAnUpgrade,
 		activation.ComponentBusy, activation.ActivationTooSoon, activation.BadThreshold, activation.BadWindow,
 		activation.TooLate, activation.UnknownDeployment, activation.NotSignaling, activation.WrongEpoch,
 		activation.UnknownSigner, activation.RoleNotRequired, activation.Duplicate} {

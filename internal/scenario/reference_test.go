@@ -199,6 +199,9 @@ func (r *reference) block(v, h uint64, b Block) {
 }
 
 func (r *reference) judge(p activation.Proposal, v, e uint64) activation.Reason {
+	if !regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`).MatchString(p.Name) {
+		return activation.BadName
+	}
 	if r.find(p.Name) != nil {
 		return activation.DuplicateName
 	}
