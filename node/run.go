@@ -131,7 +131,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.net, err = p2p.Start(nctx, p2p.Config{ChainID: g.ChainID, Identity: cfg.P2PKey, ListenAddrs: cfg.ListenAddrs,
 		Peers: withGenesisPeers(cfg.Peers, g, self), View: chainView{n}, OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock, OnVerdict: n.metrics.verdict,
-		OnGovernance: c.HandleGovernance, BlockValidator: c.CheckBlock, GovernanceValidator: c.CheckGovernance, Sync: c})
+		OnGovernance: c.HandleGovernance, BlockValidator: c.CheckBlock, GovernanceValidator: c.CheckGovernance, Sync: c,
+		ForkID: n.forkIDNow, CheckFork: func(r p2p.ForkID) error { return CheckFork(n.chain.Head(), g.Hash(), n.chain.Synced(), r) },
+		OnForkMismatch: n.forkMismatch})
 	if err != nil {
 		cancel()
 		store.Close()

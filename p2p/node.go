@@ -63,6 +63,13 @@ type Config struct {
 	ScoreInspect  func(map[peer.ID]float64)
 	ScoreInterval time.Duration
 
+	// ForkID, if set, gives this node's fork ID, exchanged with every peer
+	// that connects; CheckFork judges a peer's (nil: any is fine), and
+	// OnForkMismatch learns of a peer disconnected for another fork.
+	ForkID         func() ForkID
+	CheckFork      func(remote ForkID) error
+	OnForkMismatch func(p peer.ID, local, remote ForkID, err error)
+
 	// misbehave makes the node accept its own attestations unchecked, so
 	// tests can send invalid ones to honest peers.
 	misbehave bool
@@ -92,8 +99,12 @@ type Node struct {
 	rejected        atomic.Int64
 	payloadRejected atomic.Int64
 	poolDropped     atomic.Int64
-	poolBytes       int    // bytes held by pool, under ingestMu
-	prunedTo        uint64 // epoch pool and ingest were last pruned to, under ingestMu
+	forkRejected    atomic.Int64
+
+	closeMu   sync.Mutex
+	closing   bool   // set by Close: no goroutine may start after it
+	poolBytes int    // bytes held by pool, under ingestMu
+	prunedTo  uint64 // epoch pool and ingest were last pruned to, under ingestMu
 
 	tracer *meshTracer
 }
@@ -172,7 +183,21 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.host.SetStreamHandler(syncProtocol(cfg.ChainID), n.serveSync)
 	n.host.Network().Notify(&network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
 		n.forgetPeer(c.RemotePeer())
+	}, ConnectedF: func(_ network.Network, c network.Conn) {
+		if cfg.ForkID == nil || c.Stat().Direction != network.DirOutbound {
+			return // the dialler asks; the other side answers in serveForkID
+		}
+		n.closeMu.Lock()
+		defer n.closeMu.Unlock()
+		if n.closing {
+			return
+		}
+		n.wg.Add(1)
+		go n.exchangeForkID(c.RemotePeer()) // owned by the node: bounded by forkIDTimeout and n.ctx
 	}})
+	if cfg.ForkID != nil {
+		n.host.SetStreamHandler(forkIDProtocol(cfg.ChainID), n.serveForkID)
+	}
 	// Static peers may not be up yet (a testnet starts all nodes at once, a
 	// peer may restart): try each now, then keep redialing the ones that are
 	// not connected until Close.
@@ -326,6 +351,16 @@ func (n *Node) forgetPeer(p peer.ID) {
 	n.ingestMu.Lock()
 	n.ingest.Forget(string(p))
 	n.ingestMu.Unlock()
+	// The peerstore keeps a departed peer's key, protocols and metadata for
+	// good: a peer churning identities would grow it without bound. Static
+	// peers keep their entry (their addresses are redialled).
+	for _, s := range n.cfg.Peers {
+		if s.ID == p {
+			return
+		}
+	}
+	n.host.Peerstore().RemovePeer(p)
+	n.host.Peerstore().ClearAddrs(p) // RemovePeer leaves addresses to their TTL (minutes)
 }
 
 // maxLimiters bounds the limiter map even between disconnects: past it the
@@ -613,6 +648,9 @@ func (n *Node) Stats() (validated, rejected int64) { return n.validations.Load()
 
 // Close stops the node and waits for its goroutines.
 func (n *Node) Close() error {
+	n.closeMu.Lock()
+	n.closing = true
+	n.closeMu.Unlock()
 	n.cancel()
 	for _, s := range n.subs {
 		s.Cancel()
