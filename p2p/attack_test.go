@@ -171,7 +171,7 @@ func runChurn(t testing.TB, epochs, churn int, onEpoch func(epoch uint64)) Memor
 			k, _, err := crypto.GenerateEd25519Key(nil)
 			require.NoError(t, err)
 			c, err := Start(ctx, Config{ChainID: "ingest", Identity: k, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
-				View: view, Peers: []peer.AddrInfo{honest.AddrInfo()}, misbehave: true})
+				View: view, Peers: []peer.AddrInfo{honest.AddrInfo()}, Unchecked: true})
 			require.NoError(t, err)
 			eventually(t, 10*time.Second, "the churning peer joins the mesh", func() bool { return c.MeshPeers() > 0 })
 			// Genuine readiness first (junk gets the sender graylisted,

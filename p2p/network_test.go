@@ -56,7 +56,7 @@ func (tn *testNetwork) startNodeWith(t testing.TB, i int, misbehave bool) *Node 
 	scores := &tn.scores[i]
 	node, err := Start(context.Background(), Config{
 		ChainID: "ingest", Identity: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: tn.view,
-		BatchWindow: 2 * time.Millisecond, ScoreInterval: 100 * time.Millisecond, misbehave: misbehave,
+		BatchWindow: 2 * time.Millisecond, ScoreInterval: 100 * time.Millisecond, Unchecked: misbehave,
 		ScoreInspect: func(m map[peer.ID]float64) {
 			for p, s := range m {
 				scores.Store(p, s)

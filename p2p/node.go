@@ -70,9 +70,10 @@ type Config struct {
 	CheckFork      func(remote ForkID) error
 	OnForkMismatch func(p peer.ID, local, remote ForkID, err error)
 
-	// misbehave makes the node accept its own attestations unchecked, so
-	// tests can send invalid ones to honest peers.
-	misbehave bool
+	// Unchecked makes the node publish its own messages on every topic
+	// without validating them: only for tests that play an attacker
+	// sending invalid messages to honest peers.
+	Unchecked bool
 }
 
 // Node is a running network endpoint. Close it.
@@ -94,12 +95,18 @@ type Node struct {
 
 	limitMu  sync.Mutex
 	limiters map[peer.ID]*rate.Limiter
+	verdicts map[peer.ID]*PeerVerdicts // under limitMu
+	departed *rate.Limiter             // shared by peers gone before their messages were judged
 
 	validations     atomic.Int64
 	rejected        atomic.Int64
 	payloadRejected atomic.Int64
+	payloadIgnored  atomic.Int64
 	poolDropped     atomic.Int64
 	forkRejected    atomic.Int64
+
+	scoreMu sync.Mutex
+	scores  map[peer.ID]float64 // the last gossip scores, every ScoreInterval
 
 	closeMu   sync.Mutex
 	closing   bool   // set by Close: no goroutine may start after it
@@ -160,7 +167,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	nctx, cancel := context.WithCancel(ctx)
 	n := &Node{cfg: cfg, host: h, ctx: nctx, cancel: cancel, topics: map[string]*pubsub.Topic{},
 		requests: make(chan verdictRequest, cfg.BatchSize), pool: map[key][][]byte{}, limiters: map[peer.ID]*rate.Limiter{},
-		tracer: newMeshTracer()}
+		verdicts: map[peer.ID]*PeerVerdicts{},
+		tracer:   newMeshTracer()}
 	n.ingest = NewIngest(cfg.ChainID, cfg.View, func(a signal.Attestation) {
 		k := key{a.Deployment, a.Epoch}
 		raw := a.Encode()
@@ -284,9 +292,14 @@ func (n *Node) startPubsub() error {
 		pubsub.WithPeerScore(params, thresholds),
 		pubsub.WithRawTracer(n.tracer),
 	}
-	if n.cfg.ScoreInspect != nil {
-		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.cfg.ScoreInspect), n.cfg.ScoreInterval))
-	}
+	opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(func(m map[peer.ID]float64) {
+		n.scoreMu.Lock()
+		n.scores = m
+		n.scoreMu.Unlock()
+		if n.cfg.ScoreInspect != nil {
+			n.cfg.ScoreInspect(m)
+		}
+	}), n.cfg.ScoreInterval))
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host, opts...)
 	if err != nil {
 		return fmt.Errorf("p2p: gossipsub: %w", err)
@@ -347,6 +360,7 @@ func (n *Node) forgetPeer(p peer.ID) {
 	}
 	n.limitMu.Lock()
 	delete(n.limiters, p)
+	delete(n.verdicts, p)
 	n.limitMu.Unlock()
 	n.ingestMu.Lock()
 	n.ingest.Forget(string(p))
@@ -377,7 +391,12 @@ func (n *Node) allow(p peer.ID) bool {
 	l := n.limiters[p]
 	if l == nil {
 		if n.host.Network().Connectedness(p) != network.Connected {
-			return true // queued before it left; keep no state for a gone peer
+			// Queued before it left: no state is kept for a gone peer (its
+			// entry would never be removed); gone peers share one limiter.
+			if n.departed == nil {
+				n.departed = rate.NewLimiter(rate.Limit(n.cfg.PeerRate), int(n.cfg.PeerRate))
+			}
+			return n.departed.Allow()
 		}
 		if len(n.limiters) >= maxLimiters {
 			for id, old := range n.limiters {
@@ -403,8 +422,14 @@ func toValidation(v Verdict) pubsub.ValidationResult {
 }
 
 func (n *Node) validateAttestation(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	v := n.judgeAttestation(ctx, from, m)
+	n.countVerdict(from, v)
+	return v
+}
+
+func (n *Node) judgeAttestation(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	n.validations.Add(1)
-	if n.cfg.misbehave && from == n.host.ID() {
+	if n.cfg.Unchecked && from == n.host.ID() {
 		return pubsub.ValidationAccept
 	}
 	if !n.allow(from) {
@@ -434,6 +459,44 @@ func (n *Node) validateAttestation(ctx context.Context, from peer.ID, m *pubsub.
 	}
 }
 
+// PeerVerdicts counts what this node's validators said of one peer's
+// messages, on every topic (kept while the peer is connected).
+type PeerVerdicts struct {
+	Rejected, Ignored int64
+}
+
+// countVerdict adds a verdict to a peer's counters.
+func (n *Node) countVerdict(p peer.ID, v pubsub.ValidationResult) {
+	if p == n.host.ID() || v == pubsub.ValidationAccept {
+		return
+	}
+	n.limitMu.Lock()
+	defer n.limitMu.Unlock()
+	pv := n.verdicts[p]
+	if pv == nil {
+		if n.host.Network().Connectedness(p) != network.Connected || len(n.verdicts) >= maxLimiters {
+			return
+		}
+		pv = &PeerVerdicts{}
+		n.verdicts[p] = pv
+	}
+	if v == pubsub.ValidationReject {
+		pv.Rejected++
+	} else {
+		pv.Ignored++
+	}
+}
+
+// Verdicts returns what this node's validators said of a peer's messages.
+func (n *Node) Verdicts(p peer.ID) PeerVerdicts {
+	n.limitMu.Lock()
+	defer n.limitMu.Unlock()
+	if pv := n.verdicts[p]; pv != nil {
+		return *pv
+	}
+	return PeerVerdicts{}
+}
+
 // ErrIgnore marks a block or governance message as harmless but useless
 // (a duplicate, stale, too far ahead): a validator returning an error that
 // wraps it gets the message ignored, at no cost to its sender. Any other
@@ -442,26 +505,33 @@ var ErrIgnore = errors.New("ignored")
 
 func (n *Node) validatePayload(check func([]byte) error) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-		if n.cfg.misbehave && from == n.host.ID() {
-			return pubsub.ValidationAccept
-		}
-		if !n.allow(from) {
+		v := n.judgePayload(check, from, m)
+		n.countVerdict(from, v)
+		return v
+	}
+}
+
+func (n *Node) judgePayload(check func([]byte) error, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if n.cfg.Unchecked && from == n.host.ID() {
+		return pubsub.ValidationAccept
+	}
+	if !n.allow(from) {
+		return pubsub.ValidationIgnore
+	}
+	if len(m.GetData()) == 0 {
+		n.payloadRejected.Add(1)
+		return pubsub.ValidationReject
+	}
+	if check != nil {
+		if err := check(m.GetData()); errors.Is(err, ErrIgnore) {
+			n.payloadIgnored.Add(1)
 			return pubsub.ValidationIgnore
-		}
-		if len(m.GetData()) == 0 {
+		} else if err != nil {
 			n.payloadRejected.Add(1)
 			return pubsub.ValidationReject
 		}
-		if check != nil {
-			if err := check(m.GetData()); errors.Is(err, ErrIgnore) {
-				return pubsub.ValidationIgnore
-			} else if err != nil {
-				n.payloadRejected.Add(1)
-				return pubsub.ValidationReject
-			}
-		}
-		return pubsub.ValidationAccept
 	}
+	return pubsub.ValidationAccept
 }
 
 // batcher owns the ingest pipeline: it gathers validation requests for a
@@ -565,8 +635,20 @@ func (n *Node) PeerStats(p peer.ID) SourceStats {
 	return n.ingest.Source(string(p))
 }
 
+// Score returns a peer's last gossip score (below -80: graylisted).
+func (n *Node) Score(p peer.ID) (float64, bool) {
+	n.scoreMu.Lock()
+	defer n.scoreMu.Unlock()
+	s, ok := n.scores[p]
+	return s, ok
+}
+
 // PayloadRejected returns how many block and governance messages were rejected.
 func (n *Node) PayloadRejected() int64 { return n.payloadRejected.Load() }
+
+// PayloadIgnored returns how many block and governance messages were
+// ignored (duplicate, stale, too far ahead) at no cost to their sender.
+func (n *Node) PayloadIgnored() int64 { return n.payloadIgnored.Load() }
 
 // ID returns the node's peer ID.
 func (n *Node) ID() peer.ID { return n.host.ID() }
@@ -594,6 +676,12 @@ func (n *Node) PublishAttestation(ctx context.Context, a signal.Attestation) err
 // use it to send garbage).
 func (n *Node) publishRawAttestation(ctx context.Context, data []byte) error {
 	return n.topics[attestationTopic(n.cfg.ChainID)].Publish(ctx, data)
+}
+
+// PublishAttestationBytes gossips raw bytes on the attestation topic: only
+// for tests that play an attacker (see Config.Unchecked).
+func (n *Node) PublishAttestationBytes(ctx context.Context, data []byte) error {
+	return n.publishRawAttestation(ctx, data)
 }
 
 // PublishBlock and PublishGovernance gossip payloads on their topics.
