@@ -25,8 +25,8 @@ import (
 // forger must hit a 2⁻⁶⁴ chance per batch it tries.
 //
 // It is optimistic: one check for the whole batch; only when that fails does
-// it search, so k bad signatures among n cost about 2k·log2(n) checks instead
-// of n. Malformed signatures (wrong length, the identity, not a point of the
+// it search, so k bad signatures among n cost about k·(log2(n)+16) checks
+// instead of n, and a batch of only bad ones about 1.1 checks each. Malformed signatures (wrong length, the identity, not a point of the
 // signature group) are set aside first without a pairing.
 //
 // err is only for misuse: mismatched lengths.
@@ -107,14 +107,29 @@ func (b *batch) coefficients(idx []int) {
 // the price of a few more checks when only one signature is bad.
 const chunk = 64
 
+// single is the failing group size below which each signature is checked
+// on its own: a group that small and failing is likely a forger's, dense
+// with bad signatures, where bisecting costs up to twice as many checks.
+const single = 16
+
 // search returns the bad indexes among idx: verify the weighted sum; if it
-// fails, cut a large group into chunks, a small one in halves.
+// fails, cut a large group into chunks, a middling one in halves, and check
+// a small one signature by signature.
 func (b *batch) search(idx []int) []int {
 	if len(idx) == 0 || b.valid(idx) {
 		return nil
 	}
 	if len(idx) == 1 {
 		return idx
+	}
+	if len(idx) <= single {
+		var bad []int
+		for _, i := range idx {
+			if !b.valid([]int{i}) {
+				bad = append(bad, i)
+			}
+		}
+		return bad
 	}
 	var bad []int
 	if len(idx) > 4*chunk {
