@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/quorumgate/quorumgate/activation"
@@ -367,4 +369,42 @@ func TestCatchUpDoesNotWarnAboutThePast(t *testing.T) {
 	if logs := c.logs["e2"].String(); strings.Contains(logs, "UPGRADE NEEDED") {
 		t.Fatalf("e2 warned about g2 while replaying blocks from before its cancellation:\n%s", logs)
 	}
+}
+
+// A proposal submitted while the sequencer is down (its pool lives in
+// memory) is not lost: the submitting node keeps it and sends it again,
+// straight to the sequencer, until a finalized block carries it; it survives
+// the submitting node's own restart too.
+func TestSubmissionSurvivesRestarts(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	c := newCluster(t)
+	defer c.closeAll()
+	for _, id := range []string{"seq", "c2", "c3"} {
+		c.start(id)
+	}
+	c.waitReady("c2")
+	c.waitReady("c3")
+	c.stop("seq")
+	_, view, _ := c.nodes["c3"].Head().Head()
+	c.propose(activation.Proposal{Name: "g2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: view + 5000})
+	c.stop("c3")
+	c.start("c3")
+	c.start("seq")
+	eventually(t, 30*time.Second, "the proposal reaches the chain", func() bool { return c.status("c2", "g2") != activation.None })
+	var included Submission
+	eventually(t, 10*time.Second, "c3 records the height that carried it", func() bool {
+		subs := c.nodes["c3"].subs
+		subs.mu.Lock()
+		defer subs.mu.Unlock()
+		for _, it := range subs.items {
+			if it.Deployment == "g2" && it.Included {
+				included = *it
+				return true
+			}
+		}
+		return false
+	})
+	b, err := c.nodes["c2"].Store().Block(included.Height)
+	require.NoError(t, err)
+	assert.Equal(t, included.View, b.View)
 }

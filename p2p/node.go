@@ -189,6 +189,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.wg.Add(1)
 	go n.batcher()
 	n.host.SetStreamHandler(syncProtocol(cfg.ChainID), n.serveSync)
+	if cfg.GovernanceValidator != nil {
+		n.host.SetStreamHandler(pushProtocol(cfg.ChainID), n.servePush)
+	}
 	n.host.Network().Notify(&network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
 		n.forgetPeer(c.RemotePeer())
 	}, ConnectedF: func(_ network.Network, c network.Conn) {
@@ -465,7 +468,7 @@ type PeerVerdicts struct {
 	Rejected, Ignored int64
 }
 
-// countVerdict adds a verdict to a peer's counters.
+// countVerdict adds a verdict to a peer's counters (-1: a refused push).
 func (n *Node) countVerdict(p peer.ID, v pubsub.ValidationResult) {
 	if p == n.host.ID() || v == pubsub.ValidationAccept {
 		return
@@ -480,7 +483,7 @@ func (n *Node) countVerdict(p peer.ID, v pubsub.ValidationResult) {
 		pv = &PeerVerdicts{}
 		n.verdicts[p] = pv
 	}
-	if v == pubsub.ValidationReject {
+	if v == pubsub.ValidationReject || v == -1 {
 		pv.Rejected++
 	} else {
 		pv.Ignored++

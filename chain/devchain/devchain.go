@@ -173,20 +173,21 @@ type Chain struct {
 	wg     sync.WaitGroup
 	wake   chan struct{}
 
-	mu        sync.Mutex
-	view      uint64
-	pending   map[uint64]SignedBlock
-	atts      map[attKey]map[string]signal.Attestation
-	proposals []activation.SignedProposal
-	cancels   []activation.SignedCancel
-	err       error
-	notify    chan struct{} // closed and replaced at every new block
-	lastBlock time.Time     // when the last block was applied
-	known     uint64        // one past the highest height this node knows exists
-	govSeen   map[[32]byte]bool
-	evidence  []Equivocation
-	syncCount uint64 // blocks asked per sync request; halved when a response is too large
-	caughtUp  caughtUpCounter
+	mu          sync.Mutex
+	view        uint64
+	pending     map[uint64]SignedBlock
+	atts        map[attKey]map[string]signal.Attestation
+	proposals   []activation.SignedProposal
+	cancels     []activation.SignedCancel
+	err         error
+	notify      chan struct{} // closed and replaced at every new block
+	lastBlock   time.Time     // when the last block was applied
+	known       uint64        // one past the highest height this node knows exists
+	govSeen     map[[32]byte]bool
+	evidence    []Equivocation
+	syncCount   uint64 // blocks asked per sync request; halved when a response is too large
+	caughtUp    caughtUpCounter
+	pushRefused caughtUpCounter // pushes the sequencer refused
 }
 
 // ErrEquivocation stops a follower that saw two different blocks signed by
@@ -458,7 +459,11 @@ func (c *Chain) Submit(ctx context.Context, kind chain.ItemKind, payload []byte)
 		if err != nil {
 			return err
 		}
-		return c.net.PublishAttestation(ctx, a)
+		err = c.net.PublishAttestation(ctx, a)
+		if c.pushToSequencer(p2p.PushKindAttestation, a.Encode()) {
+			return nil // a repeat is a duplicate to gossip; the push carries it
+		}
+		return err
 	case chain.ItemProposal, chain.ItemCancel:
 		var m GovernanceMessage
 		if kind == chain.ItemProposal {
@@ -476,7 +481,8 @@ func (c *Chain) Submit(ctx context.Context, kind chain.ItemKind, payload []byte)
 		}
 		raw := canon.MustEncode(m)
 		c.HandleGovernance(raw)
-		if err := c.net.PublishGovernance(ctx, raw); err != nil && !c.IsSequencer() {
+		err := c.net.PublishGovernance(ctx, raw)
+		if pushed := c.pushToSequencer(p2p.PushKindGovernance, raw); err != nil && !pushed && !c.IsSequencer() {
 			return err
 		}
 		return nil
