@@ -255,7 +255,7 @@ func TestAdversary(t *testing.T) {
 		assert.False(t, known, "%s: the junk proposal reached the chain", n.id)
 	}
 	for _, r := range rows {
-		t.Logf("attack %-21s sent %2d | honest nodes checked %2d of its signatures, rejected %2d and ignored %2d of its messages | its score %.0f (graylisted below -80)",
+		t.Logf("attack %-21s sent %2d | honest nodes checked %2d of its signatures, rejected %2d and ignored %2d of its messages | its score %.0f (graylist threshold -80)",
 			r.attack, r.sent, r.sigChecked, r.rejected, r.ignored, r.score)
 	}
 	t.Logf("blocks finalized during the attack: %d (sequencer head %d); followers at most %d behind when read, caught up within 1 s",
