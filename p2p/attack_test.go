@@ -211,3 +211,13 @@ func runChurn(t testing.TB, epochs, churn int, onEpoch func(epoch uint64)) Memor
 }
 
 var _ View = (*mutableView)(nil)
+
+// A sync server trims a response to the cap (keeping at least one block),
+// so a client asking for many large blocks gets fewer, never a response it
+// must refuse.
+func TestSyncResponseIsTrimmedToTheCap(t *testing.T) {
+	items := [][]byte{make([]byte, 400), make([]byte, 400), make([]byte, 400)}
+	assert.Len(t, fitResponse(items, 1000), 2)
+	assert.Len(t, fitResponse(items, 100), 1, "one block, even over the cap")
+	assert.Len(t, fitResponse(items, 1<<20), 3)
+}

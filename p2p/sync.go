@@ -105,7 +105,7 @@ func (n *Node) serveSync(s network.Stream) {
 		if resp.Items, err = n.cfg.Sync.EncodedBlocks(req.From, req.Count); err != nil {
 			resp.Items, resp.Error = nil, err.Error()
 		}
-		resp.Items = fitResponse(resp.Items)
+		resp.Items = fitResponse(resp.Items, MaxSyncResponse)
 	default:
 		n.ingestMu.Lock()
 		resp.Items = append([][]byte(nil), n.pool[key{req.Deployment, req.Epoch}]...)
@@ -114,14 +114,14 @@ func (n *Node) serveSync(s network.Stream) {
 	s.Write(canon.MustEncode(resp))
 }
 
-// fitResponse keeps the leading items that fit in a response (at least
-// one), so a peer asking for many large blocks gets fewer rather than a
-// response it must refuse.
-func fitResponse(items [][]byte) [][]byte {
+// fitResponse keeps the leading items that fit in a response of limit
+// bytes (at least one), so a peer asking for many large blocks gets fewer
+// rather than a response it must refuse.
+func fitResponse(items [][]byte, limit int) [][]byte {
 	size := 64 // the encoding's own overhead
 	for i, it := range items {
 		size += len(it) + 9
-		if size > MaxSyncResponse && i > 0 {
+		if size > limit && i > 0 {
 			return items[:i]
 		}
 	}

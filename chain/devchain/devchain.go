@@ -121,6 +121,9 @@ func (g *Genesis) verifyGovernance(raw []byte) (GovernanceMessage, error) {
 const (
 	maxPooledGovernance = 256
 	maxBlockGovernance  = 32
+	// maxPooledGovernanceBytes bounds the pool in bytes too (a proposal is a
+	// few hundred bytes; this leaves room for the count bound).
+	maxPooledGovernanceBytes = 1 << 20
 )
 
 // CheckGovernance is the governance topic's validator: a message that does
@@ -184,6 +187,7 @@ type Chain struct {
 	lastBlock   time.Time     // when the last block was applied
 	known       uint64        // one past the highest height this node knows exists
 	govSeen     map[[32]byte]bool
+	govBytes    int // encoded size of the pooled governance items
 	evidence    []Equivocation
 	syncCount   uint64 // blocks asked per sync request; halved when a response is too large
 	caughtUp    caughtUpCounter
@@ -407,10 +411,11 @@ func (c *Chain) HandleGovernance(raw []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := sha256.Sum256(raw)
-	if c.govSeen[h] || len(c.proposals)+len(c.cancels) >= maxPooledGovernance {
+	if c.govSeen[h] || len(c.proposals)+len(c.cancels) >= maxPooledGovernance || c.govBytes+len(raw) > maxPooledGovernanceBytes {
 		return
 	}
 	c.govSeen[h] = true
+	c.govBytes += len(raw)
 	if m.Proposal != nil {
 		c.proposals = append(c.proposals, *m.Proposal)
 	}
@@ -545,8 +550,15 @@ func (c *Chain) produceOne() error {
 	nCancel := min(len(c.cancels), maxBlockGovernance-nProp)
 	wire.Proposals, c.proposals = c.proposals[:nProp:nProp], c.proposals[nProp:]
 	wire.Cancels, c.cancels = c.cancels[:nCancel:nCancel], c.cancels[nCancel:]
+	for _, sp := range wire.Proposals {
+		c.govBytes -= len(canon.MustEncode(GovernanceMessage{Proposal: &sp}))
+	}
+	for _, sc := range wire.Cancels {
+		c.govBytes -= len(canon.MustEncode(GovernanceMessage{Cancel: &sc}))
+	}
 	if len(c.proposals)+len(c.cancels) == 0 {
 		clear(c.govSeen) // all pooled items are in blocks: a re-submission is a new item
+		c.govBytes = 0
 	}
 	keys := make([]attKey, 0, len(c.atts))
 	for k := range c.atts {
