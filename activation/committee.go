@@ -114,3 +114,19 @@ func (c *Committee) check(msg []byte, a Approval) Reason {
 	}
 	return ""
 }
+
+// CheckProposal verifies a signed proposal as a block would (its mode and
+// the committee's approval) without applying it: the gossip validator runs
+// it before a proposal is pooled or forwarded. It returns the reason it
+// fails, or "".
+func (c *Committee) CheckProposal(chainID string, sp SignedProposal) Reason {
+	if sp.Proposal.Mode != Stake && sp.Proposal.Mode != Governance {
+		return Malformed
+	}
+	return c.check(ProposalMessage(chainID, sp.Proposal), sp.Approval)
+}
+
+// CheckCancel verifies a signed cancellation's approval, as CheckProposal.
+func (c *Committee) CheckCancel(chainID string, sc SignedCancel) Reason {
+	return c.check(CancelMessage(chainID, sc.Deployment), sc.Approval)
+}

@@ -35,11 +35,7 @@ func (v *Verifier) Verify(s *State, wb WireBlock) (Block, []Rejection, error) {
 	}
 	inBlock := map[signal.DeploymentID]string{}
 	for _, sp := range wb.Proposals {
-		if sp.Proposal.Mode != Stake && sp.Proposal.Mode != Governance {
-			reject(KindProposal, sp.Proposal.Name, "", Malformed)
-			continue
-		}
-		if r := v.Committee.check(ProposalMessage(v.Params.ChainID, sp.Proposal), sp.Approval); r != "" {
+		if r := v.Committee.CheckProposal(v.Params.ChainID, sp); r != "" {
 			reject(KindProposal, sp.Proposal.Name, "", r)
 			continue
 		}
@@ -49,7 +45,7 @@ func (v *Verifier) Verify(s *State, wb WireBlock) (Block, []Rejection, error) {
 		}
 	}
 	for _, sc := range wb.Cancels {
-		if r := v.Committee.check(CancelMessage(v.Params.ChainID, sc.Deployment), sc.Approval); r != "" {
+		if r := v.Committee.CheckCancel(v.Params.ChainID, sc); r != "" {
 			reject(KindCancel, sc.Deployment, "", r)
 			continue
 		}

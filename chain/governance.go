@@ -2,6 +2,7 @@ package chain
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/internal/canon"
@@ -52,6 +53,24 @@ func GovernanceItem(kind ItemKind, payload []byte) (GovernanceMessage, error) {
 		m.Cancel = &sc
 	default:
 		return m, errors.New("not a governance item")
+	}
+	return m, nil
+}
+
+// VerifyGovernance checks a governance message in full: its shape, then the
+// committee's approval (one aggregate BLS check), so that junk is neither
+// pooled nor forwarded by any engine.
+func VerifyGovernance(g *Genesis, raw []byte) (GovernanceMessage, error) {
+	m, err := DecodeGovernance(raw)
+	if err != nil {
+		return m, err
+	}
+	if m.Proposal != nil {
+		if r := g.Committee().CheckProposal(g.ChainID, *m.Proposal); r != "" {
+			return m, fmt.Errorf("proposal %q: %s", m.Proposal.Proposal.Name, r)
+		}
+	} else if r := g.Committee().CheckCancel(g.ChainID, *m.Cancel); r != "" {
+		return m, fmt.Errorf("cancellation of %q: %s", m.Cancel.Deployment, r)
 	}
 	return m, nil
 }

@@ -170,7 +170,8 @@ func (c *cluster) propose(via string, p activation.Proposal) {
 	a, err := c.g.Committee().Approve(activation.ProposalMessage(c.g.ChainID, p), []int{0, 1},
 		[]signal.PrivateKey{c.keys.Governance[0], c.keys.Governance[1]})
 	require.NoError(c.t, err)
-	require.NoError(c.t, c.nodes[via].SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})))
+	_, err = c.nodes[via].SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a}))
+	require.NoError(c.t, err)
 }
 
 // agree checks that every running node stores the same state ID at the

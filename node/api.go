@@ -81,6 +81,7 @@ func newMetrics(n *Node) *metrics {
 		}),
 	)
 	m.registerOperatorMetrics(n) // opmetrics.go
+	m.reg.MustRegister(defenceMetrics(n)...)
 	return m
 }
 
@@ -143,6 +144,14 @@ func (n *Node) startAPI() error {
 	pub.HandleFunc("GET /versions", n.serveVersions)
 	pub.HandleFunc("GET /state-id", n.serveStateID)
 	pub.HandleFunc("GET /readiness", n.serveReadiness)
+	pub.HandleFunc("GET /submissions/{id}", func(w http.ResponseWriter, r *http.Request) {
+		it, ok := n.Submission(r.PathValue("id"))
+		if !ok {
+			http.Error(w, "no submission "+r.PathValue("id")+" was made through this node", http.StatusNotFound)
+			return
+		}
+		writeJSON(w, it)
+	})
 	pub.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	n.registerDashboard(pub) // the page at /: dashboard.go
 	pub.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
@@ -285,11 +294,13 @@ func (n *Node) serveGovernance(token string) http.HandlerFunc {
 			http.Error(w, `kind must be "proposal" or "cancel"`, http.StatusBadRequest)
 			return
 		}
-		if err := n.SubmitGovernance(kind, payload); err != nil {
+		id, err := n.SubmitGovernance(kind, payload)
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
-		io.WriteString(w, "submitted\n")
+		json.NewEncoder(w).Encode(map[string]string{"id": id})
 	}
 }

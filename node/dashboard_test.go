@@ -66,7 +66,8 @@ func (s *soloNode) propose(t *testing.T, p activation.Proposal) {
 	a, err := s.g.Committee().Approve(activation.ProposalMessage(s.g.ChainID, p), []int{0, 1},
 		[]signal.PrivateKey{s.keys.Governance[0], s.keys.Governance[1]})
 	require.NoError(t, err)
-	require.NoError(t, s.SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})))
+	_, err = s.SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a}))
+	require.NoError(t, err)
 }
 
 func (s *soloNode) headEpochView() (uint64, uint64) {

@@ -259,7 +259,8 @@ func startSolo(t *testing.T, configure func(*Config)) (*Node, func(activation.Pr
 		t.Helper()
 		a, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0}, []signal.PrivateKey{keys.Governance[0]})
 		require.NoError(t, err)
-		require.NoError(t, n.SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})))
+		_, err = n.SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a}))
+		require.NoError(t, err)
 	}
 	return n, propose
 }

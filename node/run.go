@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -69,13 +68,16 @@ type Node struct {
 	wg     sync.WaitGroup
 	done   chan struct{}
 
-	mu       sync.Mutex
-	err      error
-	attested map[attestKey]bool
+	mu          sync.Mutex
+	err         error
+	attested    map[attestKey]bool
+	published   map[attestKey]uint64 // view at which own readiness went out (republish.go)
+	republished int
 
 	metrics *metrics
 	events  *eventMetrics
 	history *history
+	subs    *submissions // submissions.go
 }
 
 type attestKey struct {
@@ -118,6 +120,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.metrics = newMetrics(n)
 	n.events = newEventMetrics(n.metrics.reg)
 	n.hooks = n.newHooks()
+	if n.subs, err = loadSubmissions(cfg.Home); err != nil {
+		cancel()
+		store.Close()
+		return nil, err
+	}
 	self, err := peer.IDFromPrivateKey(cfg.P2PKey)
 	if err != nil {
 		cancel()
@@ -125,7 +132,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	pcfg := p2p.Config{ChainID: g.ChainID, Identity: cfg.P2PKey, ListenAddrs: cfg.ListenAddrs,
-		Peers: withGenesisPeers(cfg.Peers, g, self), View: chainView{n}, OnVerdict: n.metrics.verdict}
+		Peers: withGenesisPeers(cfg.Peers, g, self), View: chainView{n}, OnVerdict: n.metrics.verdict,
+		ForkID: n.forkIDNow, CheckFork: func(r p2p.ForkID) error { return CheckFork(n.chain.Head(), g.Hash(), n.chain.Synced(), r) },
+		OnForkMismatch: n.forkMismatch}
 	c.Network(&pcfg)
 	n.net, err = p2p.Start(nctx, pcfg)
 	if err != nil {
@@ -196,6 +205,9 @@ func (n *Node) run() {
 			if fb.Height >= head {
 				n.metrics.blocks.Inc()
 			}
+			if err := n.subs.finalized(fb); err != nil {
+				n.log.Error("record included submissions", "height", fb.Height, "err", err)
+			}
 			if n.onBlock(fb, fb.Height >= head) {
 				lastWarn = time.Time{} // a new lock-in is warned about at once
 			}
@@ -207,6 +219,9 @@ func (n *Node) run() {
 		}
 		head := n.chain.Head()
 		n.signal(head)
+		if _, view, ok := head.Head(); ok {
+			n.resubmit(view)
+		}
 		// Warnings speak of the chain's head: a node catching up does not
 		// know it yet, and would warn about deployments since cancelled or
 		// give an ETA for a view long past.
@@ -250,6 +265,7 @@ func (n *Node) signal(head *activation.State) {
 	if !ok || (n.net.MeshPeers() == 0 && !n.chain.BuildsBlocks()) {
 		return
 	}
+	n.republishDue(head)
 	epoch := head.Params().Epoch(view)
 	for _, d := range ToAttest(head, n.cfg.Supported) {
 		k := attestKey{d.ID, epoch}
@@ -271,16 +287,24 @@ func (n *Node) signal(head *activation.State) {
 		n.mu.Lock()
 		n.attested[k] = true
 		n.mu.Unlock()
+		n.notePublished(k, view)
 		n.log.Info("signaled readiness", "deployment", d.Name, "epoch", epoch)
 	}
 }
 
-// SubmitGovernance hands a signed proposal or cancellation to the chain.
-func (n *Node) SubmitGovernance(kind chain.ItemKind, payload []byte) error {
-	if kind != chain.ItemProposal && kind != chain.ItemCancel {
-		return fmt.Errorf("node: %d is not a governance item", kind)
+// SubmitGovernance records a signed proposal or cancellation in the node
+// home (submissions.go), then hands it to the chain; it is sent again until
+// a finalized block carries it. It returns the submission's ID.
+func (n *Node) SubmitGovernance(kind chain.ItemKind, payload []byte) (string, error) {
+	_, view, _ := n.chain.Head().Head()
+	it, err := n.subs.add(kind, payload, view)
+	if err != nil {
+		return "", err
 	}
-	return n.chain.Submit(n.ctx, kind, payload)
+	if it.Included {
+		return it.ID, nil
+	}
+	return it.ID, n.chain.Submit(n.ctx, kind, payload)
 }
 
 // Status is what the node shows an operator (GET /status, node-plugin status).

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/quorumgate/quorumgate/activation"
@@ -154,7 +156,7 @@ func (c *cluster) propose(p activation.Proposal) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if err := c.nodes["c3"].SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})); err != nil {
+	if _, err := c.nodes["c3"].SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -362,7 +364,7 @@ func TestCatchUpDoesNotWarnAboutThePast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.nodes["c3"].SubmitGovernance(chain.ItemCancel, canon.MustEncode(activation.SignedCancel{Deployment: "g2", Approval: a})); err != nil {
+	if _, err := c.nodes["c3"].SubmitGovernance(chain.ItemCancel, canon.MustEncode(activation.SignedCancel{Deployment: "g2", Approval: a})); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 15*time.Second, "g2 CANCELED", func() bool { return c.status("seq", "g2") == activation.Canceled })
@@ -374,4 +376,42 @@ func TestCatchUpDoesNotWarnAboutThePast(t *testing.T) {
 	if logs := c.logs["e2"].String(); strings.Contains(logs, "UPGRADE NEEDED") {
 		t.Fatalf("e2 warned about g2 while replaying blocks from before its cancellation:\n%s", logs)
 	}
+}
+
+// A proposal submitted while the sequencer is down (its pool lives in
+// memory) is not lost: the submitting node keeps it and sends it again,
+// straight to the sequencer, until a finalized block carries it; it survives
+// the submitting node's own restart too.
+func TestSubmissionSurvivesRestarts(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	c := newCluster(t)
+	defer c.closeAll()
+	for _, id := range []string{"seq", "c2", "c3"} {
+		c.start(id)
+	}
+	c.waitReady("c2")
+	c.waitReady("c3")
+	c.stop("seq")
+	_, view, _ := c.nodes["c3"].Head().Head()
+	c.propose(activation.Proposal{Name: "g2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: view + 5000})
+	c.stop("c3")
+	c.start("c3")
+	c.start("seq")
+	eventually(t, 30*time.Second, "the proposal reaches the chain", func() bool { return c.status("c2", "g2") != activation.None })
+	var included Submission
+	eventually(t, 10*time.Second, "c3 records the height that carried it", func() bool {
+		subs := c.nodes["c3"].subs
+		subs.mu.Lock()
+		defer subs.mu.Unlock()
+		for _, it := range subs.items {
+			if it.Deployment == "g2" && it.Included {
+				included = *it
+				return true
+			}
+		}
+		return false
+	})
+	b, err := c.nodes["c2"].Store().Block(included.Height)
+	require.NoError(t, err)
+	assert.Equal(t, included.View, b.View)
 }

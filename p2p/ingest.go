@@ -56,9 +56,16 @@ type View interface {
 // Ingest checks attestations cheapest first and batches the expensive part.
 // Add runs the cheap checks (decode, chain ID, epoch window, membership,
 // deployment, duplicate) at once; Flush verifies the queued signatures, one
-// aggregate check per (deployment, epoch), bisecting only batches that fail,
-// and hands the valid attestations to the sink. Nothing valid is dropped
-// because its batch held a bad signature.
+// weighted aggregate check per (deployment, epoch, forwarding peer),
+// searching only batches that fail, and hands the valid attestations to the
+// sink. Nothing valid is dropped because its batch held a bad signature.
+//
+// Batches are per forwarding peer so that a forger's bad signatures cost its
+// own batches only: honest peers' batches still pass with one check each, and
+// the forger's first failing batch gets it rejected (and graylisted by the
+// gossip score). A signer counts as seen only once its signature verified,
+// so a forged attestation naming B cannot get B's genuine one dropped as a
+// duplicate.
 //
 // Ingest is not safe for concurrent use: one goroutine owns it (the node's
 // ingest loop), and Flush's own worker goroutines end before it returns.
@@ -68,16 +75,23 @@ type Ingest struct {
 	sink    func(signal.Attestation)
 	workers int
 
-	// seen: signers already accepted or queued per (deployment, epoch).
+	// seen: signers whose attestation verified, per (deployment, epoch).
 	seen    map[key]quorum.Bitmap
-	pending map[key]*batch
-	order   []key
+	pending map[batchKey]*batch
+	order   []batchKey
 	tallies map[key]*quorum.Tally
+	sources map[string]*SourceStats
 }
 
 type key struct {
 	d signal.DeploymentID
 	e uint64
+}
+
+// batchKey groups queued attestations by what they sign and who sent them.
+type batchKey struct {
+	key
+	source string
 }
 
 type batch struct {
@@ -87,16 +101,32 @@ type batch struct {
 	tags  []any
 }
 
+// SourceStats counts, for one forwarding peer, the attestations whose
+// signatures were checked: Verified passed, Bad failed.
+type SourceStats struct {
+	Verified, Bad int
+}
+
+// maxSources bounds the per-peer counters; past it they start over (they
+// are statistics, and peers are forgotten on disconnect anyway).
+const maxSources = 4096
+
 // NewIngest returns a pipeline for a chain. sink receives every valid
 // attestation once (for the attestation pool and gossip); it may be nil.
 func NewIngest(chainID string, view View, sink func(signal.Attestation)) *Ingest {
 	return &Ingest{chainID: chainID, view: view, sink: sink, workers: runtime.GOMAXPROCS(0),
-		seen: map[key]quorum.Bitmap{}, pending: map[key]*batch{}, tallies: map[key]*quorum.Tally{}}
+		seen: map[key]quorum.Bitmap{}, pending: map[batchKey]*batch{}, tallies: map[key]*quorum.Tally{},
+		sources: map[string]*SourceStats{}}
 }
 
-// Add runs the cheap checks on one encoded attestation. A message that passes
-// them is queued (the returned Result has Verdict 0) and judged by Flush.
-func (in *Ingest) Add(raw []byte, tag any) Result {
+// Add runs the cheap checks on one encoded attestation from an unnamed
+// source (see AddFrom).
+func (in *Ingest) Add(raw []byte, tag any) Result { return in.AddFrom(raw, "", tag) }
+
+// AddFrom runs the cheap checks on one encoded attestation forwarded by
+// source. A message that passes them is queued (the returned Result has
+// Verdict 0) and judged by Flush in source's own batch.
+func (in *Ingest) AddFrom(raw []byte, source string, tag any) Result {
 	a, err := signal.DecodeAttestation(raw)
 	if err != nil {
 		return Result{Verdict: Reject, Reason: "malformed: " + err.Error(), Tag: tag}
@@ -122,21 +152,16 @@ func (in *Ingest) Add(raw []byte, tag any) Result {
 		return r
 	}
 	k := key{a.Deployment, a.Epoch}
-	seen := in.seen[k]
-	if seen == nil {
-		seen = quorum.NewBitmap(table.Len())
-		in.seen[k] = seen
-	}
-	if seen.Has(i) {
+	if seen := in.seen[k]; seen != nil && seen.Has(i) {
 		r.Verdict, r.Reason = Ignore, "duplicate"
 		return r
 	}
-	seen.Set(i)
-	b := in.pending[k]
+	bk := batchKey{k, source}
+	b := in.pending[bk]
 	if b == nil {
 		b = &batch{table: table}
-		in.pending[k] = b
-		in.order = append(in.order, k)
+		in.pending[bk] = b
+		in.order = append(in.order, bk)
 	}
 	b.idx = append(b.idx, i)
 	b.atts = append(b.atts, a)
@@ -154,26 +179,39 @@ func (in *Ingest) Pending() int {
 }
 
 // Flush verifies every queued attestation and returns their results, in the
-// order they were added per (deployment, epoch). Large batches are split
-// across the cores; each part is one aggregate check unless it holds a bad
-// signature.
+// order they were added per (deployment, epoch, source). Large batches are
+// split across the cores; each part is one aggregate check unless it holds a
+// bad signature.
 func (in *Ingest) Flush() []Result {
 	var out []Result
-	for _, k := range in.order {
-		b := in.pending[k]
-		bad := in.verify(k, b)
-		tl := in.tallies[k]
+	for _, bk := range in.order {
+		b := in.pending[bk]
+		bad := in.verify(bk.key, b)
+		tl := in.tallies[bk.key]
 		if tl == nil {
 			tl = quorum.NewTally(b.table)
-			in.tallies[k] = tl
+			in.tallies[bk.key] = tl
 		}
+		seen := in.seen[bk.key]
+		if seen == nil {
+			seen = quorum.NewBitmap(b.table.Len())
+			in.seen[bk.key] = seen
+		}
+		st := in.source(bk.source)
 		for j, a := range b.atts {
 			if bad[j] {
-				// Forget the signer, so a later valid attestation of theirs counts.
-				in.seen[k].Clear(b.idx[j])
+				st.Bad++
 				out = append(out, Result{Verdict: Reject, Reason: "bad signature", Attestation: a, Tag: b.tags[j]})
 				continue
 			}
+			st.Verified++
+			if seen.Has(b.idx[j]) {
+				// The same signer's valid attestation arrived twice in one
+				// round (from two peers, or by catch-up).
+				out = append(out, Result{Verdict: Ignore, Reason: "duplicate", Attestation: a, Tag: b.tags[j]})
+				continue
+			}
+			seen.Set(b.idx[j])
 			tl.Add(b.idx[j])
 			if in.sink != nil {
 				in.sink(a)
@@ -185,6 +223,29 @@ func (in *Ingest) Flush() []Result {
 	in.order = in.order[:0]
 	return out
 }
+
+func (in *Ingest) source(s string) *SourceStats {
+	st := in.sources[s]
+	if st == nil {
+		if len(in.sources) >= maxSources {
+			clear(in.sources)
+		}
+		st = &SourceStats{}
+		in.sources[s] = st
+	}
+	return st
+}
+
+// Source returns the counters of one forwarding peer (zero if unknown).
+func (in *Ingest) Source(s string) SourceStats {
+	if st := in.sources[s]; st != nil {
+		return *st
+	}
+	return SourceStats{}
+}
+
+// Forget drops what Ingest holds about a source (it disconnected).
+func (in *Ingest) Forget(source string) { delete(in.sources, source) }
 
 // verify returns which attestations of the batch have bad signatures.
 func (in *Ingest) verify(k key, b *batch) []bool {
@@ -230,7 +291,17 @@ func (in *Ingest) Prune(epoch uint64) {
 	for k := range in.seen {
 		if k.e < epoch {
 			delete(in.seen, k)
+		}
+	}
+	for k := range in.tallies {
+		if k.e < epoch {
 			delete(in.tallies, k)
 		}
 	}
+}
+
+// Size returns how many (deployment, epoch) entries Ingest holds, for
+// checks that memory stays bounded.
+func (in *Ingest) Size() (seen, tallies, sources int) {
+	return len(in.seen), len(in.tallies), len(in.sources)
 }

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
 )
@@ -95,7 +98,7 @@ func TestIngestCheapChecks(t *testing.T) {
 	}{
 		{"valid", good.Encode(), 0},
 		{"next epoch", next.Encode(), 0},
-		{"duplicate", good.Encode(), Ignore},
+		{"a second copy, before the first verified", good.Encode(), 0},
 		{"malformed", []byte{0xa0, 0x01}, Reject},
 		{"other chain", otherChain.Encode(), Reject},
 		{"unknown signer", stranger.Encode(), Reject},
@@ -107,13 +110,15 @@ func TestIngestCheapChecks(t *testing.T) {
 			t.Errorf("%s: verdict %v (%s), want %v", tc.name, got.Verdict, got.Reason, tc.want)
 		}
 	}
-	if in.Pending() != 2 {
+	if in.Pending() != 3 {
 		t.Fatalf("pending %d", in.Pending())
 	}
 	res := in.Flush()
-	if v := verdicts(res); v["accept "] != 2 || len(res) != 2 {
+	if v := verdicts(res); v["accept "] != 2 || v["ignore duplicate"] != 1 || len(res) != 3 {
 		t.Fatalf("flush: %v", v)
 	}
+	// Once verified, a signer's later copies are duplicates at once.
+	assert.Equal(t, Ignore, in.Add(good.Encode(), "again").Verdict)
 	if in.Pending() != 0 || in.Tally(dep, 5).Count() != 1 || in.Tally(dep, 6).Count() != 1 {
 		t.Fatal("tallies")
 	}
@@ -157,6 +162,53 @@ func TestIngestBadSignaturesDropNothingValid(t *testing.T) {
 	}
 }
 
+// A forged attestation naming B, ahead of B's genuine one in the same round
+// (from another peer or the same), must not get the genuine one dropped as
+// a duplicate: a signer counts as seen only once its signature verified.
+func TestIngestForgeryDoesNotShadowTheGenuine(t *testing.T) {
+	f := newFixture(t, 16)
+	view := testView{epoch: 1, table: f.table, signaling: map[signal.DeploymentID]bool{dep: true}}
+	for _, forgerSource := range []string{"forger", "honest"} {
+		in := NewIngest("ingest", view, nil)
+		genuine := f.att(t, 3, 1)
+		forged := genuine
+		forged.Signature = f.att(t, 4, 1).Signature
+		require.Zero(t, in.AddFrom(forged.Encode(), forgerSource, "forged").Verdict)
+		require.Zero(t, in.AddFrom(genuine.Encode(), "honest", "genuine").Verdict)
+		got := map[string]Verdict{}
+		for _, r := range in.Flush() {
+			got[r.Tag.(string)] = r.Verdict
+		}
+		assert.Equal(t, map[string]Verdict{"forged": Reject, "genuine": Accept}, got, "forger source %q", forgerSource)
+		assert.Equal(t, 1, in.Tally(dep, 1).Count())
+	}
+}
+
+// Batches are per forwarding peer: a forger's bad signatures are found in
+// its own batch, honest peers' batches pass whole, and the counters say who
+// sent what.
+func TestIngestBatchesPerSource(t *testing.T) {
+	f := newFixture(t, 600)
+	view := testView{epoch: 1, table: f.table, signaling: map[signal.DeploymentID]bool{dep: true}}
+	in := NewIngest("ingest", view, nil)
+	in.workers = 1
+	for i := range 600 {
+		a, source := f.att(t, i, 1), fmt.Sprintf("honest-%d", i%3)
+		if i%100 == 7 {
+			a.Signature = f.att(t, (i+1)%600, 1).Signature
+			source = "forger"
+		}
+		require.Zero(t, in.AddFrom(a.Encode(), source, i).Verdict)
+	}
+	v := verdicts(in.Flush())
+	assert.Equal(t, 594, v["accept "])
+	assert.Equal(t, 6, v["reject bad signature"])
+	assert.Equal(t, SourceStats{Verified: 0, Bad: 6}, in.Source("forger"))
+	assert.Equal(t, SourceStats{Verified: 198, Bad: 0}, in.Source("honest-0"))
+	in.Forget("forger")
+	assert.Equal(t, SourceStats{}, in.Source("forger"))
+}
+
 // benchInput: 10,000 signers' encoded attestations for one (deployment, epoch).
 func benchInput(b *testing.B, badEvery int) (*fixture, [][]byte) {
 	f := newFixture(b, 10000)
@@ -177,8 +229,15 @@ func runIngest(b *testing.B, badEvery int) {
 	b.ResetTimer()
 	for range b.N {
 		in := NewIngest("ingest", view, nil)
-		for _, r := range raws {
-			if res := in.Add(r, nil); res.Verdict != 0 {
+		for i, r := range raws {
+			// Honest peers forward only what verified, so in a network the
+			// bad signatures all come from the forger's connection; the good
+			// ones come through eight honest peers.
+			source := benchSources[i%len(benchSources)]
+			if badEvery > 0 && i%badEvery == badEvery/2 {
+				source = "forger"
+			}
+			if res := in.AddFrom(r, source, nil); res.Verdict != 0 {
 				b.Fatal(res.Reason)
 			}
 		}
@@ -197,6 +256,34 @@ func runIngest(b *testing.B, badEvery int) {
 		}
 	}
 	b.ReportMetric(10000*float64(b.N)/b.Elapsed().Seconds(), "attestations/s")
+}
+
+var benchSources = []string{"h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7"}
+
+// BenchmarkIngestForgedFlood: what a flood of forged attestations (valid
+// signers, every signature bad) costs a node per message, before the gossip
+// score cuts the forger off. One peer's batch of 1,024, the batcher's limit.
+func BenchmarkIngestForgedFlood(b *testing.B) {
+	f := newFixture(b, 10000)
+	view := testView{epoch: 1, table: f.table, signaling: map[signal.DeploymentID]bool{dep: true}}
+	const n = 1024
+	raws := make([][]byte, n)
+	for i := range raws {
+		a := f.att(b, i, 1)
+		a.Signature = f.att(b, (i+1)%n, 1).Signature
+		raws[i] = a.Encode()
+	}
+	b.ResetTimer()
+	for range b.N {
+		in := NewIngest("ingest", view, nil)
+		for _, r := range raws {
+			in.AddFrom(r, "forger", nil)
+		}
+		if v := verdicts(in.Flush()); v["reject bad signature"] != n {
+			b.Fatal(v)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*b.N), "ns/message")
 }
 
 // BenchmarkIngest: 10,000 signers through decode, membership, dedupe,

@@ -27,7 +27,7 @@ type testNetwork struct {
 	scores []sync.Map // per node: peer.ID -> score
 }
 
-func startNetwork(t *testing.T, n, signers int) *testNetwork {
+func startNetwork(t testing.TB, n, signers int) *testNetwork {
 	t.Helper()
 	f := newFixture(t, signers)
 	tn := &testNetwork{f: f, view: testView{epoch: 1, table: f.table, signaling: map[signal.DeploymentID]bool{dep: true}},
@@ -38,9 +38,9 @@ func startNetwork(t *testing.T, n, signers int) *testNetwork {
 	return tn
 }
 
-func (tn *testNetwork) startNode(t *testing.T, i int) *Node { return tn.startNodeWith(t, i, false) }
+func (tn *testNetwork) startNode(t testing.TB, i int) *Node { return tn.startNodeWith(t, i, false) }
 
-func (tn *testNetwork) startNodeWith(t *testing.T, i int, misbehave bool) *Node {
+func (tn *testNetwork) startNodeWith(t testing.TB, i int, misbehave bool) *Node {
 	t.Helper()
 	key, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
@@ -56,7 +56,7 @@ func (tn *testNetwork) startNodeWith(t *testing.T, i int, misbehave bool) *Node 
 	scores := &tn.scores[i]
 	node, err := Start(context.Background(), Config{
 		ChainID: "ingest", Identity: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: tn.view,
-		BatchWindow: 2 * time.Millisecond, ScoreInterval: 100 * time.Millisecond, misbehave: misbehave,
+		BatchWindow: 2 * time.Millisecond, ScoreInterval: 100 * time.Millisecond, Unchecked: misbehave,
 		ScoreInspect: func(m map[peer.ID]float64) {
 			for p, s := range m {
 				scores.Store(p, s)
@@ -71,7 +71,7 @@ func (tn *testNetwork) startNodeWith(t *testing.T, i int, misbehave bool) *Node 
 }
 
 // waitMesh waits (bounded) until every node has gossip mesh peers.
-func (tn *testNetwork) waitMesh(t *testing.T) {
+func (tn *testNetwork) waitMesh(t testing.TB) {
 	t.Helper()
 	eventually(t, 15*time.Second, "every node has gossip mesh peers", func() bool {
 		for _, node := range tn.nodes {
@@ -90,7 +90,7 @@ func (tn *testNetwork) close() {
 }
 
 // eventually polls cond every 50 ms for at most d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if cond() {

@@ -63,9 +63,17 @@ type Config struct {
 	ScoreInspect  func(map[peer.ID]float64)
 	ScoreInterval time.Duration
 
-	// misbehave makes the node accept its own attestations unchecked, so
-	// tests can send invalid ones to honest peers.
-	misbehave bool
+	// ForkID, if set, gives this node's fork ID, exchanged with every peer
+	// that connects; CheckFork judges a peer's (nil: any is fine), and
+	// OnForkMismatch learns of a peer disconnected for another fork.
+	ForkID         func() ForkID
+	CheckFork      func(remote ForkID) error
+	OnForkMismatch func(p peer.ID, local, remote ForkID, err error)
+
+	// Unchecked makes the node publish its own messages on every topic
+	// without validating them: only for tests that play an attacker
+	// sending invalid messages to honest peers.
+	Unchecked bool
 }
 
 // Node is a running network endpoint. Close it.
@@ -87,15 +95,30 @@ type Node struct {
 
 	limitMu  sync.Mutex
 	limiters map[peer.ID]*rate.Limiter
+	verdicts map[peer.ID]*PeerVerdicts // under limitMu
+	departed *rate.Limiter             // shared by peers gone before their messages were judged
 
-	validations atomic.Int64
-	rejected    atomic.Int64
+	validations     atomic.Int64
+	rejected        atomic.Int64
+	payloadRejected atomic.Int64
+	payloadIgnored  atomic.Int64
+	poolDropped     atomic.Int64
+	forkRejected    atomic.Int64
+
+	scoreMu sync.Mutex
+	scores  map[peer.ID]float64 // the last gossip scores, every ScoreInterval
+
+	closeMu   sync.Mutex
+	closing   bool   // set by Close: no goroutine may start after it
+	poolBytes int    // bytes held by pool, under ingestMu
+	prunedTo  uint64 // epoch pool and ingest were last pruned to, under ingestMu
 
 	tracer *meshTracer
 }
 
 type verdictRequest struct {
 	raw   []byte
+	from  peer.ID
 	reply chan Result
 }
 
@@ -144,10 +167,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	nctx, cancel := context.WithCancel(ctx)
 	n := &Node{cfg: cfg, host: h, ctx: nctx, cancel: cancel, topics: map[string]*pubsub.Topic{},
 		requests: make(chan verdictRequest, cfg.BatchSize), pool: map[key][][]byte{}, limiters: map[peer.ID]*rate.Limiter{},
-		tracer: newMeshTracer()}
+		verdicts: map[peer.ID]*PeerVerdicts{},
+		tracer:   newMeshTracer()}
 	n.ingest = NewIngest(cfg.ChainID, cfg.View, func(a signal.Attestation) {
 		k := key{a.Deployment, a.Epoch}
-		n.pool[k] = append(n.pool[k], a.Encode())
+		raw := a.Encode()
+		if n.poolBytes+len(raw) > MaxPoolBytes {
+			n.poolDropped.Add(1) // still counted and forwarded; catch-up serves less
+		} else {
+			n.pool[k] = append(n.pool[k], raw)
+			n.poolBytes += len(raw)
+		}
 		if cfg.OnAttestation != nil {
 			cfg.OnAttestation(a)
 		}
@@ -159,6 +189,26 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.wg.Add(1)
 	go n.batcher()
 	n.host.SetStreamHandler(syncProtocol(cfg.ChainID), n.serveSync)
+	if cfg.GovernanceValidator != nil {
+		n.host.SetStreamHandler(pushProtocol(cfg.ChainID), n.servePush)
+	}
+	n.host.Network().Notify(&network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
+		n.forgetPeer(c.RemotePeer())
+	}, ConnectedF: func(_ network.Network, c network.Conn) {
+		if cfg.ForkID == nil || c.Stat().Direction != network.DirOutbound {
+			return // the dialler asks; the other side answers in serveForkID
+		}
+		n.closeMu.Lock()
+		defer n.closeMu.Unlock()
+		if n.closing {
+			return
+		}
+		n.wg.Add(1)
+		go n.exchangeForkID(c.RemotePeer()) // owned by the node: bounded by forkIDTimeout and n.ctx
+	}})
+	if cfg.ForkID != nil {
+		n.host.SetStreamHandler(forkIDProtocol(cfg.ChainID), n.serveForkID)
+	}
 	// Static peers may not be up yet (a testnet starts all nodes at once, a
 	// peer may restart): try each now, then keep redialing the ones that are
 	// not connected until Close.
@@ -210,14 +260,22 @@ func (n *Node) redial() {
 func (n *Node) startPubsub() error {
 	chain := n.cfg.ChainID
 	att := attestationTopic(chain)
-	params := &pubsub.PeerScoreParams{
-		Topics: map[string]*pubsub.TopicScoreParams{att: {
+	// Every topic penalises invalid messages the same way: one Reject (a bad
+	// signature, a block not from the sequencer, garbage) takes the sender
+	// below the graylist threshold, so its further RPCs are dropped unread.
+	// Ignore (duplicate, stale, out of window) costs nothing.
+	topicScore := func() *pubsub.TopicScoreParams {
+		return &pubsub.TopicScoreParams{
 			TopicWeight:                    1,
 			TimeInMeshQuantum:              time.Second,
 			FirstMessageDeliveriesDecay:    0.5,
 			InvalidMessageDeliveriesWeight: -1000, // one invalid message graylists a peer
 			InvalidMessageDeliveriesDecay:  0.9,
-		}},
+		}
+	}
+	params := &pubsub.PeerScoreParams{
+		Topics: map[string]*pubsub.TopicScoreParams{att: topicScore(), blockTopic(chain): topicScore(),
+			governanceTopic(chain): topicScore()},
 		AppSpecificScore:            func(peer.ID) float64 { return 0 },
 		DecayInterval:               time.Second,
 		DecayToZero:                 0.01,
@@ -237,9 +295,14 @@ func (n *Node) startPubsub() error {
 		pubsub.WithPeerScore(params, thresholds),
 		pubsub.WithRawTracer(n.tracer),
 	}
-	if n.cfg.ScoreInspect != nil {
-		opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.cfg.ScoreInspect), n.cfg.ScoreInterval))
-	}
+	opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(func(m map[peer.ID]float64) {
+		n.scoreMu.Lock()
+		n.scores = m
+		n.scoreMu.Unlock()
+		if n.cfg.ScoreInspect != nil {
+			n.cfg.ScoreInspect(m)
+		}
+	}), n.cfg.ScoreInterval))
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host, opts...)
 	if err != nil {
 		return fmt.Errorf("p2p: gossipsub: %w", err)
@@ -291,6 +354,36 @@ func (n *Node) drain(sub *pubsub.Subscription, deliver func([]byte)) {
 	}
 }
 
+// forgetPeer drops the per-peer state of a peer that disconnected (its rate
+// limiter and pipeline counters), so churning identities cannot grow it. A
+// peer with another connection still open keeps it.
+func (n *Node) forgetPeer(p peer.ID) {
+	if n.host.Network().Connectedness(p) == network.Connected {
+		return
+	}
+	n.limitMu.Lock()
+	delete(n.limiters, p)
+	delete(n.verdicts, p)
+	n.limitMu.Unlock()
+	n.ingestMu.Lock()
+	n.ingest.Forget(string(p))
+	n.ingestMu.Unlock()
+	// The peerstore keeps a departed peer's key, protocols and metadata for
+	// good: a peer churning identities would grow it without bound. Static
+	// peers keep their entry (their addresses are redialled).
+	for _, s := range n.cfg.Peers {
+		if s.ID == p {
+			return
+		}
+	}
+	n.host.Peerstore().RemovePeer(p)
+	n.host.Peerstore().ClearAddrs(p) // RemovePeer leaves addresses to their TTL (minutes)
+}
+
+// maxLimiters bounds the limiter map even between disconnects: past it the
+// idle limiters (full buckets: peers quiet for a second) are dropped.
+const maxLimiters = 1024
+
 // allow applies the per-peer rate limit.
 func (n *Node) allow(p peer.ID) bool {
 	if p == n.host.ID() {
@@ -300,6 +393,21 @@ func (n *Node) allow(p peer.ID) bool {
 	defer n.limitMu.Unlock()
 	l := n.limiters[p]
 	if l == nil {
+		if n.host.Network().Connectedness(p) != network.Connected {
+			// Queued before it left: no state is kept for a gone peer (its
+			// entry would never be removed); gone peers share one limiter.
+			if n.departed == nil {
+				n.departed = rate.NewLimiter(rate.Limit(n.cfg.PeerRate), int(n.cfg.PeerRate))
+			}
+			return n.departed.Allow()
+		}
+		if len(n.limiters) >= maxLimiters {
+			for id, old := range n.limiters {
+				if old.Tokens() >= float64(old.Burst()) {
+					delete(n.limiters, id)
+				}
+			}
+		}
 		l = rate.NewLimiter(rate.Limit(n.cfg.PeerRate), int(n.cfg.PeerRate))
 		n.limiters[p] = l
 	}
@@ -317,14 +425,20 @@ func toValidation(v Verdict) pubsub.ValidationResult {
 }
 
 func (n *Node) validateAttestation(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	v := n.judgeAttestation(ctx, from, m)
+	n.countVerdict(from, v)
+	return v
+}
+
+func (n *Node) judgeAttestation(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	n.validations.Add(1)
-	if n.cfg.misbehave && from == n.host.ID() {
+	if n.cfg.Unchecked && from == n.host.ID() {
 		return pubsub.ValidationAccept
 	}
 	if !n.allow(from) {
 		return pubsub.ValidationIgnore
 	}
-	req := verdictRequest{raw: m.GetData(), reply: make(chan Result, 1)}
+	req := verdictRequest{raw: m.GetData(), from: from, reply: make(chan Result, 1)}
 	select {
 	case n.requests <- req:
 	case <-ctx.Done():
@@ -348,19 +462,79 @@ func (n *Node) validateAttestation(ctx context.Context, from peer.ID, m *pubsub.
 	}
 }
 
+// PeerVerdicts counts what this node's validators said of one peer's
+// messages, on every topic (kept while the peer is connected).
+type PeerVerdicts struct {
+	Rejected, Ignored int64
+}
+
+// countVerdict adds a verdict to a peer's counters (-1: a refused push).
+func (n *Node) countVerdict(p peer.ID, v pubsub.ValidationResult) {
+	if p == n.host.ID() || v == pubsub.ValidationAccept {
+		return
+	}
+	n.limitMu.Lock()
+	defer n.limitMu.Unlock()
+	pv := n.verdicts[p]
+	if pv == nil {
+		if n.host.Network().Connectedness(p) != network.Connected || len(n.verdicts) >= maxLimiters {
+			return
+		}
+		pv = &PeerVerdicts{}
+		n.verdicts[p] = pv
+	}
+	if v == pubsub.ValidationReject || v == -1 {
+		pv.Rejected++
+	} else {
+		pv.Ignored++
+	}
+}
+
+// Verdicts returns what this node's validators said of a peer's messages.
+func (n *Node) Verdicts(p peer.ID) PeerVerdicts {
+	n.limitMu.Lock()
+	defer n.limitMu.Unlock()
+	if pv := n.verdicts[p]; pv != nil {
+		return *pv
+	}
+	return PeerVerdicts{}
+}
+
+// ErrIgnore marks a block or governance message as harmless but useless
+// (a duplicate, stale, too far ahead): a validator returning an error that
+// wraps it gets the message ignored, at no cost to its sender. Any other
+// error rejects it and penalises the sender.
+var ErrIgnore = errors.New("ignored")
+
 func (n *Node) validatePayload(check func([]byte) error) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-		if !n.allow(from) {
-			return pubsub.ValidationIgnore
-		}
-		if len(m.GetData()) == 0 {
-			return pubsub.ValidationReject
-		}
-		if check != nil && check(m.GetData()) != nil {
-			return pubsub.ValidationReject
-		}
+		v := n.judgePayload(check, from, m)
+		n.countVerdict(from, v)
+		return v
+	}
+}
+
+func (n *Node) judgePayload(check func([]byte) error, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if n.cfg.Unchecked && from == n.host.ID() {
 		return pubsub.ValidationAccept
 	}
+	if !n.allow(from) {
+		return pubsub.ValidationIgnore
+	}
+	if len(m.GetData()) == 0 {
+		n.payloadRejected.Add(1)
+		return pubsub.ValidationReject
+	}
+	if check != nil {
+		if err := check(m.GetData()); errors.Is(err, ErrIgnore) {
+			n.payloadIgnored.Add(1)
+			return pubsub.ValidationIgnore
+		} else if err != nil {
+			n.payloadRejected.Add(1)
+			return pubsub.ValidationReject
+		}
+	}
+	return pubsub.ValidationAccept
 }
 
 // batcher owns the ingest pipeline: it gathers validation requests for a
@@ -373,13 +547,21 @@ func (n *Node) batcher() {
 	defer timer.Stop()
 	flush := func() {
 		n.ingestMu.Lock()
+		n.pruneLocked()
 		for _, req := range pending {
-			if r := n.ingest.Add(req.raw, req.reply); r.Verdict != 0 {
+			if r := n.ingest.AddFrom(req.raw, string(req.from), req.reply); r.Verdict != 0 {
 				req.reply <- r
 			}
 		}
 		for _, r := range n.ingest.Flush() {
 			r.Tag.(chan Result) <- r
+		}
+		// A message validated after its sender left re-created the
+		// sender's counters: drop them again.
+		for _, req := range pending {
+			if req.from != n.host.ID() && n.host.Network().Connectedness(req.from) != network.Connected {
+				n.ingest.Forget(string(req.from))
+			}
 		}
 		n.ingestMu.Unlock()
 		pending = pending[:0]
@@ -406,6 +588,71 @@ func (n *Node) batcher() {
 	}
 }
 
+// MaxPoolBytes bounds the attestations a node keeps to serve catch-up: one
+// per signer per (deployment, epoch) for the current and next epoch, pruned
+// as epochs pass; 32 MiB holds about 150,000 of them.
+const MaxPoolBytes = 32 << 20
+
+// pruneLocked forgets, once per epoch, the pool, tallies and duplicates of
+// epochs before the current one. Called with ingestMu held.
+func (n *Node) pruneLocked() {
+	cur := n.cfg.View.CurrentEpoch()
+	if cur <= n.prunedTo {
+		return
+	}
+	n.prunedTo = cur
+	n.ingest.Prune(cur)
+	for k, list := range n.pool {
+		if k.e < cur {
+			for _, raw := range list {
+				n.poolBytes -= len(raw)
+			}
+			delete(n.pool, k)
+		}
+	}
+}
+
+// MemoryStats tells how much per-epoch and per-peer state the node holds,
+// for checks that it stays bounded.
+type MemoryStats struct {
+	PoolEntries, PoolBytes, Seen, Tallies, Sources, Limiters int
+}
+
+// Memory returns the node's MemoryStats.
+func (n *Node) Memory() MemoryStats {
+	n.ingestMu.Lock()
+	seen, tallies, sources := n.ingest.Size()
+	st := MemoryStats{PoolEntries: len(n.pool), PoolBytes: n.poolBytes, Seen: seen, Tallies: tallies, Sources: sources}
+	n.ingestMu.Unlock()
+	n.limitMu.Lock()
+	st.Limiters = len(n.limiters)
+	n.limitMu.Unlock()
+	return st
+}
+
+// PeerStats returns how many of a peer's attestations had their signatures
+// checked, and how many of those failed.
+func (n *Node) PeerStats(p peer.ID) SourceStats {
+	n.ingestMu.Lock()
+	defer n.ingestMu.Unlock()
+	return n.ingest.Source(string(p))
+}
+
+// Score returns a peer's last gossip score (below -80: graylisted).
+func (n *Node) Score(p peer.ID) (float64, bool) {
+	n.scoreMu.Lock()
+	defer n.scoreMu.Unlock()
+	s, ok := n.scores[p]
+	return s, ok
+}
+
+// PayloadRejected returns how many block and governance messages were rejected.
+func (n *Node) PayloadRejected() int64 { return n.payloadRejected.Load() }
+
+// PayloadIgnored returns how many block and governance messages were
+// ignored (duplicate, stale, too far ahead) at no cost to their sender.
+func (n *Node) PayloadIgnored() int64 { return n.payloadIgnored.Load() }
+
 // ID returns the node's peer ID.
 func (n *Node) ID() peer.ID { return n.host.ID() }
 
@@ -428,10 +675,16 @@ func (n *Node) PublishAttestation(ctx context.Context, a signal.Attestation) err
 	return n.topics[attestationTopic(n.cfg.ChainID)].Publish(ctx, a.Encode())
 }
 
-// PublishRaw gossips raw bytes on the attestation topic (tests use it to
-// send garbage).
+// publishRawAttestation gossips raw bytes on the attestation topic (tests
+// use it to send garbage).
 func (n *Node) publishRawAttestation(ctx context.Context, data []byte) error {
 	return n.topics[attestationTopic(n.cfg.ChainID)].Publish(ctx, data)
+}
+
+// PublishAttestationBytes gossips raw bytes on the attestation topic: only
+// for tests that play an attacker (see Config.Unchecked).
+func (n *Node) PublishAttestationBytes(ctx context.Context, data []byte) error {
+	return n.publishRawAttestation(ctx, data)
 }
 
 // PublishBlock and PublishGovernance gossip payloads on their topics.
@@ -454,6 +707,9 @@ func (n *Node) LiveTally(d signal.DeploymentID, epoch uint64) (signers int, stak
 	}
 	return 0, 0
 }
+
+// ConnectedPeers returns the peers the host is connected to.
+func (n *Node) ConnectedPeers() []peer.ID { return n.host.Network().Peers() }
 
 // Peers returns how many peers the host is connected to.
 func (n *Node) Peers() int { return len(n.host.Network().Peers()) }
@@ -483,6 +739,9 @@ func (n *Node) Stats() (validated, rejected int64) { return n.validations.Load()
 
 // Close stops the node and waits for its goroutines.
 func (n *Node) Close() error {
+	n.closeMu.Lock()
+	n.closing = true
+	n.closeMu.Unlock()
 	n.cancel()
 	for _, s := range n.subs {
 		s.Cancel()

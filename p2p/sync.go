@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -22,6 +23,10 @@ const (
 	SyncTimeout     = 10 * time.Second
 	maxSyncRequest  = 1 << 10
 )
+
+// ErrResponseTooLarge: a peer's sync response was over MaxSyncResponse;
+// ask again for fewer blocks.
+var ErrResponseTooLarge = errors.New("sync response too large")
 
 // BlockSource serves stored blocks (the node's store).
 type BlockSource interface {
@@ -100,12 +105,27 @@ func (n *Node) serveSync(s network.Stream) {
 		if resp.Items, err = n.cfg.Sync.EncodedBlocks(req.From, req.Count); err != nil {
 			resp.Items, resp.Error = nil, err.Error()
 		}
+		resp.Items = fitResponse(resp.Items, MaxSyncResponse)
 	default:
 		n.ingestMu.Lock()
 		resp.Items = append([][]byte(nil), n.pool[key{req.Deployment, req.Epoch}]...)
 		n.ingestMu.Unlock()
 	}
 	s.Write(canon.MustEncode(resp))
+}
+
+// fitResponse keeps the leading items that fit in a response of limit
+// bytes (at least one), so a peer asking for many large blocks gets fewer
+// rather than a response it must refuse.
+func fitResponse(items [][]byte, limit int) [][]byte {
+	size := 64 // the encoding's own overhead
+	for i, it := range items {
+		size += len(it) + 9
+		if size > limit && i > 0 {
+			return items[:i]
+		}
+	}
+	return items
 }
 
 func (n *Node) request(ctx context.Context, p peer.ID, req SyncRequest) ([][]byte, error) {
@@ -129,7 +149,7 @@ func (n *Node) request(ctx context.Context, p peer.ID, req SyncRequest) ([][]byt
 		return nil, fmt.Errorf("sync with %s: %w", p, err)
 	}
 	if len(raw) > MaxSyncResponse {
-		return nil, fmt.Errorf("sync with %s: response over %d bytes", p, MaxSyncResponse)
+		return nil, fmt.Errorf("sync with %s: %w: over %d bytes", p, ErrResponseTooLarge, MaxSyncResponse)
 	}
 	resp, err := DecodeSyncResponse(raw)
 	if err != nil {

@@ -97,6 +97,11 @@ func DecodeAttestation(b []byte) (Attestation, error) {
 	if len(a.Signature) != crypto.SignatureLenBLSBLS12381 {
 		return Attestation{}, fmt.Errorf("decode attestation: signature has %d bytes, want %d", len(a.Signature), crypto.SignatureLenBLSBLS12381)
 	}
+	if IsIdentitySignature(a.Signature) {
+		// The identity verifies under no key and adds nothing to a sum:
+		// it only ever serves to cancel another signature out.
+		return Attestation{}, fmt.Errorf("decode attestation: %w: the identity signature", ErrBadSignature)
+	}
 	return a, nil
 }
 

@@ -1,51 +1,104 @@
 package signal
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
 
+	bls12381 "github.com/consensys/gnark-crypto/ecc/bls12-381"
 	"github.com/onflow/crypto"
 )
 
 // BatchVerify checks sigs[i] against pks[i], all on the same msg, and returns
 // the sorted indexes of the bad ones (nil when all are good).
 //
-// It is optimistic: it aggregates everything and verifies once (one pairing
-// check plus cheap additions); only when that fails does it bisect, so k bad
-// signatures among n cost about 2k·log2(n) checks instead of n. Malformed
-// signatures (wrong length, not a curve point) are set aside first without a
-// pairing. The search is deterministic (no random coefficients), keeping the
-// package free of randomness.
+// It is sound against signatures crafted to cancel out: the plain aggregate
+// accepts two invalid signatures (σ₁+Δ, σ₂−Δ) together, because only their
+// sum is checked. Instead each signature and its key are weighted by a 64-bit
+// coefficient rᵢ and one pairing checks e(Σrᵢσᵢ, g₂) = e(H(m), Σrᵢpkᵢ). The
+// coefficients come from a hash of the whole batch (message, every key, every
+// signature), so they stay deterministic (the package has no randomness) yet
+// cannot be known before the batch is fixed: to make bad signatures pass, a
+// forger must hit a 2⁻⁶⁴ chance per batch it tries.
 //
-// Known limitation of plain aggregation: two invalid signatures crafted to
-// cancel out (σ₁+Δ, σ₂−Δ) pass together. That is acceptable here because
-// their sum is still a valid multi-signature of both signers on the message:
-// both did sign it, which is all readiness needs, and what goes on chain is
-// the aggregate.
+// It is optimistic: one check for the whole batch; only when that fails does
+// it search, so k bad signatures among n cost about k·(log2(n)+16) checks
+// instead of n, and a batch of only bad ones about 1.1 checks each. Malformed signatures (wrong length, the identity, not a point of the
+// signature group) are set aside first without a pairing.
 //
 // err is only for misuse: mismatched lengths.
 func BatchVerify(msg []byte, pks []PublicKey, sigs [][]byte) (bad []int, err error) {
 	if len(pks) != len(sigs) {
 		return nil, fmt.Errorf("batch verify: %d keys but %d signatures", len(pks), len(sigs))
 	}
+	b := batch{msg: msg, pks: pks, sigs: sigs, pts: make([]bls12381.G1Affine, len(sigs))}
 	var candidates []int
 	for i, s := range sigs {
-		if pks[i].pk == nil || len(s) != crypto.SignatureLenBLSBLS12381 {
+		if pks[i].pk == nil || len(s) != crypto.SignatureLenBLSBLS12381 || IsIdentitySignature(s) {
+			bad = append(bad, i)
+			continue
+		}
+		// SetBytes checks the point is on the curve and in the subgroup:
+		// without it a small-order component could cancel in the sum.
+		if _, err := b.pts[i].SetBytes(s); err != nil {
 			bad = append(bad, i)
 			continue
 		}
 		candidates = append(candidates, i)
 	}
-	b := batch{msg: msg, pks: pks, sigs: sigs}
+	if len(candidates) > 1 {
+		b.coefficients(candidates)
+	}
 	bad = append(bad, b.search(candidates)...)
 	slices.Sort(bad)
 	return bad, nil
 }
 
+// identitySignature is the compressed point at infinity of the signature
+// group: it verifies under no key, and adds nothing to an aggregate.
+var identitySignature = append([]byte{0xc0}, make([]byte, crypto.SignatureLenBLSBLS12381-1)...)
+
+// IsIdentitySignature reports whether sig is the encoding of the identity.
+func IsIdentitySignature(sig []byte) bool { return bytes.Equal(sig, identitySignature) }
+
+// batchDomain separates the coefficients' hash from every other hash.
+const batchDomain = "quorumgate/batch-verify/v1\x00"
+
 type batch struct {
-	msg  []byte
-	pks  []PublicKey
-	sigs [][]byte
+	msg   []byte
+	pks   []PublicKey
+	sigs  [][]byte
+	pts   []bls12381.G1Affine // decoded signatures
+	coeff []uint64            // rᵢ, set for candidates
+}
+
+// coefficients derives rᵢ for the candidates from a hash of the message and
+// of every candidate's key and signature, in order.
+func (b *batch) coefficients(idx []int) {
+	h := sha256.New()
+	h.Write([]byte(batchDomain))
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(b.msg))))
+	h.Write(b.msg)
+	for _, i := range idx {
+		h.Write(b.pks[i].prepared().enc)
+		h.Write(b.sigs[i])
+	}
+	seed := h.Sum(nil)
+	b.coeff = make([]uint64, len(b.sigs))
+	var block [sha256.Size]byte
+	for n, i := range idx {
+		if n%4 == 0 {
+			block = sha256.Sum256(binary.BigEndian.AppendUint64(slices.Clone(seed), uint64(n/4)))
+		}
+		r := binary.BigEndian.Uint64(block[8*(n%4):])
+		if r == 0 {
+			r = 1 // a zero coefficient would drop its signature from the check
+		}
+		b.coeff[i] = r
+	}
 }
 
 // chunk is the group size a large failing batch is cut into: with bad
@@ -54,14 +107,29 @@ type batch struct {
 // the price of a few more checks when only one signature is bad.
 const chunk = 64
 
-// search returns the bad indexes among idx: verify the aggregate; if it
-// fails, cut a large group into chunks, a small one in halves.
-func (b batch) search(idx []int) []int {
+// single is the failing group size below which each signature is checked
+// on its own: a group that small and failing is likely a forger's, dense
+// with bad signatures, where bisecting costs up to twice as many checks.
+const single = 16
+
+// search returns the bad indexes among idx: verify the weighted sum; if it
+// fails, cut a large group into chunks, a middling one in halves, and check
+// a small one signature by signature.
+func (b *batch) search(idx []int) []int {
 	if len(idx) == 0 || b.valid(idx) {
 		return nil
 	}
 	if len(idx) == 1 {
 		return idx
+	}
+	if len(idx) <= single {
+		var bad []int
+		for _, i := range idx {
+			if !b.valid([]int{i}) {
+				bad = append(bad, i)
+			}
+		}
+		return bad
 	}
 	var bad []int
 	if len(idx) > 4*chunk {
@@ -74,19 +142,128 @@ func (b batch) search(idx []int) []int {
 	return append(b.search(idx[:mid]), b.search(idx[mid:])...)
 }
 
-func (b batch) valid(idx []int) bool {
-	keys := make([]PublicKey, len(idx))
-	sigs := make([][]byte, len(idx))
-	for i, j := range idx {
-		keys[i], sigs[i] = b.pks[j], b.sigs[j]
+// valid checks the signatures of idx with one pairing: a single one as it
+// is, several as their weighted sum against the same weighted sum of keys.
+func (b *batch) valid(idx []int) bool {
+	if len(idx) == 1 {
+		return Verify(b.pks[idx[0]], b.msg, b.sigs[idx[0]]) == nil
 	}
-	aggSig, err := AggregateSignatures(sigs)
+	sigPts := make([]*bls12381.G1Affine, len(idx))
+	keyPts := make([]*bls12381.G2Affine, len(idx))
+	scalars := make([]uint64, len(idx))
+	for n, i := range idx {
+		m := b.pks[i].prepared()
+		if m.err != nil {
+			return false
+		}
+		sigPts[n], keyPts[n], scalars[n] = &b.pts[i], &m.pt, b.coeff[i]
+	}
+	sumSig := msm[bls12381.G1Jac](sigPts, scalars)
+	sumKey := msm[bls12381.G2Jac](keyPts, scalars)
+	var sig bls12381.G1Affine
+	var key bls12381.G2Affine
+	sig.FromJacobian(&sumSig)
+	key.FromJacobian(&sumKey)
+	sigBytes, keyBytes := sig.Bytes(), key.Bytes()
+	pk, err := DecodePublicKey(swapG2Halves(keyBytes))
 	if err != nil {
 		return false
 	}
-	aggKey, err := AggregateKeys(keys)
-	if err != nil {
-		return false
+	return Verify(pk, b.msg, sigBytes[:]) == nil
+}
+
+// jacobian is what msm needs of a curve group in Jacobian coordinates (J)
+// with affine points (A): gnark-crypto's G1Jac and G2Jac. The zero value of J
+// is the point at infinity.
+type jacobian[J, A any] interface {
+	*J
+	AddMixed(*A) *J
+	AddAssign(*J) *J
+	DoubleAssign() *J
+}
+
+// msm returns Σ scalars[i]·points[i] by Pippenger's bucket method over
+// 64-bit scalars, with the window size that costs the fewest additions.
+func msm[J any, A any, PJ jacobian[J, A]](points []*A, scalars []uint64) J {
+	c := window(len(points))
+	buckets := make([]J, 1<<c-1)
+	var acc, zero J
+	for w := int((64+c-1)/c) - 1; w >= 0; w-- {
+		for range c {
+			PJ(&acc).DoubleAssign()
+		}
+		for i := range buckets {
+			buckets[i] = zero
+		}
+		for i, p := range points {
+			if d := (scalars[i] >> (uint(w) * c)) & (1<<c - 1); d != 0 {
+				PJ(&buckets[d-1]).AddMixed(p)
+			}
+		}
+		// Σ d·bucket[d] as a running sum from the top bucket down.
+		var running, sum J
+		for d := len(buckets) - 1; d >= 0; d-- {
+			PJ(&running).AddAssign(&buckets[d])
+			PJ(&sum).AddAssign(&running)
+		}
+		PJ(&acc).AddAssign(&sum)
 	}
-	return VerifyAggregate(aggKey, b.msg, aggSig) == nil
+	return acc
+}
+
+// window picks the bucket width c minimizing (64/c)·(n + 2^(c+1)) additions.
+func window(n int) uint {
+	best, bestCost := uint(1), -1
+	for c := uint(1); c <= 12; c++ {
+		cost := (64 + int(c) - 1) / int(c) * (n + 1<<(c+1))
+		if bestCost < 0 || cost < bestCost {
+			best, bestCost = c, cost
+		}
+	}
+	return best
+}
+
+// keyMemo holds what batch verification needs of a key, computed once for
+// all copies of it: the compressed encoding (hashed into the coefficients)
+// and the point in gnark-crypto's form (weighted and summed).
+type keyMemo struct {
+	once sync.Once
+	enc  []byte
+	pt   bls12381.G2Affine
+	err  error
+}
+
+// prepared returns the key's memo, filled in.
+func (k PublicKey) prepared() *keyMemo {
+	if k.memo == nil {
+		return (&keyMemo{}).get(k.pk)
+	}
+	return k.memo.get(k.pk)
+}
+
+func (m *keyMemo) get(pk crypto.PublicKey) *keyMemo {
+	m.once.Do(func() {
+		m.enc = pk.Encode()
+		// The key came from onflow/crypto, which checked it is in the
+		// subgroup; decoding it again only needs the point.
+		dec := bls12381.NewDecoder(bytes.NewReader(swapG2Halves([96]byte(m.enc))), bls12381.NoSubgroupChecks())
+		if err := dec.Decode(&m.pt); err != nil {
+			m.err = fmt.Errorf("public key as a curve point: %w", err)
+		}
+	})
+	return m
+}
+
+// swapG2Halves converts a compressed G2 point between gnark-crypto's byte
+// order (x.c1 ‖ x.c0) and onflow/crypto's (x.c0 ‖ x.c1); both keep the three
+// flag bits (compressed, infinity, sign) at the top of the first byte. It is
+// its own inverse.
+func swapG2Halves(in [96]byte) []byte {
+	out := make([]byte, 96)
+	copy(out, in[48:])
+	copy(out[48:], in[:48])
+	const flags = 0xe0
+	out[0] = out[0]&^flags | in[0]&flags
+	out[48] &^= flags
+	return out
 }

@@ -20,7 +20,14 @@ var (
 type PrivateKey struct{ sk crypto.PrivateKey }
 
 // PublicKey is a BLS12-381 public key. The zero value is invalid (IsZero).
-type PublicKey struct{ pk crypto.PublicKey }
+// Copies share a memo of the key's encoding and curve point, which batch
+// verification needs for every key of every batch.
+type PublicKey struct {
+	pk   crypto.PublicKey
+	memo *keyMemo
+}
+
+func wrapKey(pk crypto.PublicKey) PublicKey { return PublicKey{pk: pk, memo: &keyMemo{}} }
 
 // GenerateKey derives a key deterministically from seed, which must hold at
 // least 32 bytes of entropy.
@@ -51,7 +58,7 @@ func (k PrivateKey) Encode() []byte { return k.sk.Encode() }
 func (k PrivateKey) IsZero() bool { return k.sk == nil }
 
 // PublicKey returns the key's public half.
-func (k PrivateKey) PublicKey() PublicKey { return PublicKey{k.sk.PublicKey()} }
+func (k PrivateKey) PublicKey() PublicKey { return wrapKey(k.sk.PublicKey()) }
 
 // DecodePublicKey decodes a compressed public key (96 bytes). It rejects the
 // identity key: it verifies nothing, and aggregates to no change.
@@ -63,7 +70,7 @@ func DecodePublicKey(b []byte) (PublicKey, error) {
 	if pk.Equals(crypto.IdentityBLSPublicKey()) {
 		return PublicKey{}, fmt.Errorf("decode public key: %w", ErrIdentityKey)
 	}
-	return PublicKey{pk}, nil
+	return wrapKey(pk), nil
 }
 
 // Encode returns the compressed encoding.
@@ -71,7 +78,7 @@ func (k PublicKey) Encode() []byte {
 	if k.pk == nil {
 		return nil
 	}
-	return k.pk.Encode()
+	return append([]byte(nil), k.prepared().enc...)
 }
 
 // IsZero reports whether k is the zero value.

@@ -71,7 +71,7 @@ func AggregateKeys(pks []PublicKey) (PublicKey, error) {
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("aggregate keys: %w", err)
 	}
-	return PublicKey{agg}, nil
+	return wrapKey(agg), nil
 }
 
 // RemoveKeys subtracts keys from an aggregate: cheaper than re-adding the
@@ -81,7 +81,7 @@ func RemoveKeys(agg PublicKey, remove []PublicKey) (PublicKey, error) {
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("remove keys: %w", err)
 	}
-	return PublicKey{out}, nil
+	return wrapKey(out), nil
 }
 
 func unwrap(pks []PublicKey) []crypto.PublicKey {

@@ -5,11 +5,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"sync"
 	"testing"
 
+	bls12381 "github.com/consensys/gnark-crypto/ecc/bls12-381"
 	"github.com/onflow/crypto"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/internal/canon"
 )
@@ -80,7 +84,7 @@ func TestProofOfPossession(t *testing.T) {
 		"missing proof":       {a.PublicKey(), nil},
 		"garbage proof":       {a.PublicKey(), bytes.Repeat([]byte{7}, 48)},
 		"no key":              {PublicKey{}, popA},
-		"identity key":        {PublicKey{crypto.IdentityBLSPublicKey()}, popA},
+		"identity key":        {wrapKey(crypto.IdentityBLSPublicKey()), popA},
 	} {
 		if err := VerifyPossession(tc.pk, tc.pop); !errors.Is(err, ErrBadPossession) {
 			t.Errorf("%s: %v", name, err)
@@ -237,22 +241,112 @@ func TestBatchVerify(t *testing.T) {
 	if bad, _ := BatchVerify(msg, pks, sigs); !slices.Equal(bad, []int{0, 500, 501, 999}) {
 		t.Fatalf("edges: found %v", bad)
 	}
-	// The documented limit of plain aggregation: two signatures swapped between
-	// their signers sum to the same valid multi-signature, so the batch passes.
-	// Both signers did sign the message, which is all readiness needs.
+	// Two signatures swapped between their signers sum to the same valid
+	// multi-signature; the weighted check finds both.
 	_, _, sigs = fixture(t)
 	sigs[0], sigs[999] = sigs[999], sigs[0]
-	if bad, _ := BatchVerify(msg, pks, sigs); bad != nil {
-		t.Fatalf("swapped pair: found %v, expected the aggregate to pass", bad)
-	}
-	if Verify(pks[0], msg, sigs[0]) == nil {
-		t.Fatal("a swapped signature verified on its own")
-	}
+	bad, err := BatchVerify(msg, pks, sigs)
+	require.NoError(t, err)
+	assert.Equal(t, []int{0, 999}, bad, "swapped pair")
 	if _, err := BatchVerify(msg, pks[:2], sigs[:3]); err == nil {
 		t.Fatal("length mismatch accepted")
 	}
 	if bad, err := BatchVerify(msg, nil, nil); err != nil || bad != nil {
 		t.Fatalf("empty batch: %v %v", bad, err)
+	}
+}
+
+// g1 decodes a signature into a curve point, for crafting sums in tests.
+func g1(t testing.TB, sig []byte) bls12381.G1Affine {
+	t.Helper()
+	var p bls12381.G1Affine
+	_, err := p.SetBytes(sig)
+	require.NoError(t, err)
+	return p
+}
+
+// The regression the issue confirmed against plain aggregation: keys k1, k2
+// with signatures (s1+s2, identity) sum to s1+s2, a valid multi-signature,
+// so no bad index was found and honest relays forwarded both.
+func TestBatchVerifyCancellingPair(t *testing.T) {
+	msg := ReadinessMessage("cancel", dep, 1)
+	k1, k2, k3 := mustKey(t, 1), mustKey(t, 2), mustKey(t, 3)
+	s1, err := Sign(k1, msg)
+	require.NoError(t, err)
+	s2, err := Sign(k2, msg)
+	require.NoError(t, err)
+	p1, p2 := g1(t, s1), g1(t, s2)
+	var sum bls12381.G1Affine
+	sum.Add(&p1, &p2)
+	sumBytes := sum.Bytes()
+	pks := []PublicKey{k1.PublicKey(), k2.PublicKey()}
+
+	bad, err := BatchVerify(msg, pks, [][]byte{sumBytes[:], identitySignature})
+	require.NoError(t, err)
+	assert.Equal(t, []int{0, 1}, bad, "(s1+s2, identity)")
+
+	// The same without the identity: (s1+Δ, s2−Δ) for Δ a valid point of the
+	// group (here k3's signature), neither signature is the identity, and
+	// the plain aggregate of the two is still s1+s2.
+	delta := g1(t, mustSign(t, k3, msg))
+	var a, b bls12381.G1Affine
+	a.Add(&p1, &delta)
+	b.Sub(&p2, &delta)
+	aBytes, bBytes := a.Bytes(), b.Bytes()
+	agg, err := AggregateSignatures([][]byte{aBytes[:], bBytes[:]})
+	require.NoError(t, err)
+	aggKey, err := AggregateKeys(pks)
+	require.NoError(t, err)
+	require.NoError(t, VerifyAggregate(aggKey, msg, agg), "precondition: the pair cancels in a plain aggregate")
+	bad, err = BatchVerify(msg, pks, [][]byte{aBytes[:], bBytes[:]})
+	require.NoError(t, err)
+	assert.Equal(t, []int{0, 1}, bad, "(s1+Δ, s2−Δ)")
+
+	// Hidden among 1,000 good ones, at both ends.
+	msg2, pks2, sigs := fixture(t)
+	r0 := g1(t, sigs[0])
+	r9 := g1(t, sigs[999])
+	a.Add(&r0, &delta)
+	b.Sub(&r9, &delta)
+	aBytes, bBytes = a.Bytes(), b.Bytes()
+	sigs[0], sigs[999] = aBytes[:], bBytes[:]
+	bad, err = BatchVerify(msg2, pks2, sigs)
+	require.NoError(t, err)
+	assert.Equal(t, []int{0, 999}, bad, "cancelling pair among 1,000")
+}
+
+func mustSign(t testing.TB, k PrivateKey, msg []byte) []byte {
+	t.Helper()
+	s, err := Sign(k, msg)
+	require.NoError(t, err)
+	return s
+}
+
+func TestIdentitySignatureRejectedAtDecode(t *testing.T) {
+	a, err := SignReadiness(mustKey(t, 1), "chain-a", dep, 7, "node-1")
+	require.NoError(t, err)
+	a.Signature = identitySignature
+	_, err = DecodeAttestation(a.Encode())
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrBadSignature)
+	assert.Contains(t, err.Error(), "identity")
+}
+
+// The weighted sum agrees with onflow/crypto's encoding: a key decoded into
+// gnark-crypto's form and encoded again is the same bytes.
+func TestKeyMemoRoundTrip(t *testing.T) {
+	_, _, _, g2 := bls12381.Generators()
+	for i := range 32 {
+		sk := mustKey(t, i)
+		k := sk.PublicKey()
+		m := k.prepared()
+		require.NoError(t, m.err)
+		enc := m.pt.Bytes()
+		assert.Equal(t, k.Crypto().Encode(), swapG2Halves(enc), "key %d", i)
+		// And the point is the key: sk·g2 computed by gnark-crypto.
+		var want bls12381.G2Affine
+		want.ScalarMultiplication(&g2, new(big.Int).SetBytes(sk.Encode()))
+		assert.True(t, want.Equal(&m.pt), "key %d", i)
 	}
 }
 

@@ -163,7 +163,12 @@ func (e *Engine) IsValidator() bool {
 func (e *Engine) Network(cfg *p2p.Config) {
 	cfg.OnAttestation = e.app.AddAttestation
 	cfg.OnGovernance = e.app.AddGovernance
-	cfg.GovernanceValidator = chain.CheckGovernance
+	// Governance is verified in full (the committee's approval) before it
+	// is pooled or forwarded: junk costs its sender, never the proposer.
+	cfg.GovernanceValidator = func(raw []byte) error {
+		_, err := chain.VerifyGovernance(e.opts.Genesis, raw)
+		return err
+	}
 	cfg.BlockValidator = func([]byte) error {
 		return errors.New("the cometbft engine carries blocks on CometBFT's p2p, not on gossip")
 	}

@@ -1,6 +1,7 @@
 package devchain
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -63,11 +64,9 @@ func sequencerKey(g *Genesis) signal.PublicKey {
 	return t.Key(i)
 }
 
-// CheckBlock is the block topic's validator: a block must decode and carry
-// the sequencer's signature. Its content is judged when it is applied.
-func (c *Chain) CheckBlock(raw []byte) error { return CheckBlock(c.opts.Genesis, raw) }
-
-// CheckBlock is CheckBlock for a genesis, without a chain.
+// CheckBlock checks that a block decodes and carries the sequencer's
+// signature, for a genesis, without a chain. Its content is judged when it
+// is applied; Chain.CheckBlock is the block topic's validator.
 func CheckBlock(g *Genesis, raw []byte) error {
 	b, err := DecodeSignedBlock(raw)
 	if err != nil {
@@ -81,6 +80,32 @@ func CheckBlock(g *Genesis, raw []byte) error {
 
 // CheckGovernance is the governance topic's validator (chain.CheckGovernance).
 func CheckGovernance(raw []byte) error { return chain.CheckGovernance(raw) }
+
+// Bounds on what the sequencer pools and puts in one block: a block carries
+// at most maxBlockGovernance items, the pool at most maxPooledGovernance
+// (further ones are dropped, and their submitter sees them not included).
+const (
+	maxPooledGovernance = 256
+	maxBlockGovernance  = 32
+	// maxPooledGovernanceBytes bounds the pool in bytes too (a proposal is a
+	// few hundred bytes; this leaves room for the count bound).
+	maxPooledGovernanceBytes = 1 << 20
+)
+
+// CheckGovernance is the governance topic's validator: a message that does
+// not decode to exactly one item, or whose committee approval does not
+// verify, is rejected (its sender penalised); one already pooled is ignored.
+func (c *Chain) CheckGovernance(raw []byte) error {
+	if _, err := chain.VerifyGovernance(c.opts.Genesis, raw); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.govSeen[sha256.Sum256(raw)] {
+		return fmt.Errorf("%w: already pooled", p2p.ErrIgnore)
+	}
+	return nil
+}
 
 // Options configure a Chain.
 type Options struct {
@@ -117,16 +142,59 @@ type Chain struct {
 	wg     sync.WaitGroup
 	wake   chan struct{}
 
-	mu        sync.Mutex
-	view      uint64
-	pending   map[uint64]SignedBlock
-	atts      map[attKey]map[string]signal.Attestation
-	proposals []activation.SignedProposal
-	cancels   []activation.SignedCancel
-	err       error
-	notify    chan struct{} // closed and replaced at every new block
-	lastBlock time.Time     // when the last block was applied
-	known     uint64        // one past the highest height this node knows exists
+	mu          sync.Mutex
+	view        uint64
+	pending     map[uint64]SignedBlock
+	atts        map[attKey]map[string]signal.Attestation
+	proposals   []activation.SignedProposal
+	cancels     []activation.SignedCancel
+	err         error
+	notify      chan struct{} // closed and replaced at every new block
+	lastBlock   time.Time     // when the last block was applied
+	known       uint64        // one past the highest height this node knows exists
+	govSeen     map[[32]byte]bool
+	govBytes    int // encoded size of the pooled governance items
+	evidence    []Equivocation
+	syncCount   uint64 // blocks asked per sync request; halved when a response is too large
+	caughtUp    caughtUpCounter
+	pushRefused caughtUpCounter // pushes the sequencer refused
+}
+
+// ErrEquivocation stops a follower that saw two different blocks signed by
+// the sequencer at one height.
+var ErrEquivocation = errors.New("the sequencer signed two different blocks at one height")
+
+// Equivocation is the evidence: two sequencer-signed blocks at one height.
+type Equivocation struct {
+	Height uint64
+	First  []byte // encoded SignedBlock
+	Second []byte
+}
+
+// Evidence returns the equivocations this node has seen.
+func (c *Chain) Evidence() []Equivocation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Equivocation(nil), c.evidence...)
+}
+
+// EquivocationCount returns how many equivocations this node has seen (a
+// metric: the node stops following at the first).
+func (c *Chain) EquivocationCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.evidence)
+}
+
+// equivocated records evidence and stops the chain with an error naming it.
+func (c *Chain) equivocated(height uint64, first, second []byte) {
+	c.mu.Lock()
+	c.evidence = append(c.evidence, Equivocation{Height: height, First: first, Second: second})
+	c.mu.Unlock()
+	a, b := sha256.Sum256(first), sha256.Sum256(second)
+	c.fail(fmt.Errorf("%w: height %d, blocks %x… and %x…; this node stops following: "+
+		"the sequencer's key signed a fork (compromised, or run twice); investigate before restarting",
+		ErrEquivocation, height, a[:6], b[:6]))
 }
 
 type attKey struct {
@@ -150,7 +218,8 @@ func New(o Options) (*Chain, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Chain{opts: o, verifier: &activation.Verifier{Params: g.Params(), Committee: g.Committee()}, seqPeer: seq,
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), pending: map[uint64]SignedBlock{},
-		atts: map[attKey]map[string]signal.Attestation{}, notify: make(chan struct{})}
+		atts: map[attKey]map[string]signal.Attestation{}, notify: make(chan struct{}), govSeen: map[[32]byte]bool{},
+		syncCount: p2p.MaxSyncBlocks}
 	if head, ok := o.Store.Head(); ok {
 		_, c.view, _ = head.Head()
 	}
@@ -170,12 +239,17 @@ func indexOf(g *Genesis, id string) int {
 func (c *Chain) IsSequencer() bool { return c.opts.NodeID == c.opts.Genesis.Sequencer }
 
 // Start runs the chain on net (nil: no network, for tests of a lone node).
-// The chain owns one goroutine, stopped by Close.
+// The chain owns its goroutines (one; the sequencer's catch-up is a second),
+// stopped by Close.
 func (c *Chain) Start(net *p2p.Node) error {
 	c.net = net
 	c.wg.Add(1)
 	if c.IsSequencer() {
 		go c.produce()
+		if net != nil {
+			c.wg.Add(1)
+			go c.catchUp()
+		}
 	} else {
 		go c.follow()
 	}
@@ -208,6 +282,41 @@ func (c *Chain) fail(err error) {
 func (c *Chain) Head() *activation.State {
 	s, _ := c.opts.Store.Head()
 	return s
+}
+
+// maxPendingBlocks bounds the blocks a follower holds ahead of its head; a
+// block further ahead is ignored by gossip and fetched by sync in its turn.
+const maxPendingBlocks = 2 * p2p.MaxSyncBlocks
+
+// CheckBlock is the block topic's validator. Cheap checks first: a block
+// that does not decode is rejected; one too far ahead is ignored (sync
+// fetches it in turn); one at a height already applied is ignored when it
+// is the stored block, and is evidence of equivocation when it differs yet
+// carries the sequencer's signature. Then the signature: a block the
+// sequencer did not sign is rejected.
+func (c *Chain) CheckBlock(raw []byte) error {
+	b, err := DecodeSignedBlock(raw)
+	if err != nil {
+		return err
+	}
+	next := c.nextHeight()
+	if b.Height >= next+maxPendingBlocks {
+		return fmt.Errorf("%w: block %d is more than %d ahead of this node's head", p2p.ErrIgnore, b.Height, maxPendingBlocks)
+	}
+	if b.Height < next {
+		stored, storeErr := c.opts.Store.Block(b.Height)
+		if storeErr == nil && bytes.Equal(stored.Wire, raw) {
+			return fmt.Errorf("%w: block %d is applied already", p2p.ErrIgnore, b.Height)
+		}
+		if err := CheckBlock(c.opts.Genesis, raw); err != nil {
+			return err // an old height with a forged signature: a replay attempt
+		}
+		if storeErr == nil {
+			c.equivocated(b.Height, stored.Wire, raw)
+		}
+		return fmt.Errorf("%w: block %d is behind this node's head", p2p.ErrIgnore, b.Height)
+	}
+	return CheckBlock(c.opts.Genesis, raw)
 }
 
 // syncSlack is how many blocks a node may know of without having applied
@@ -262,12 +371,18 @@ func (c *Chain) HandleGovernance(raw []byte) {
 	if !c.IsSequencer() {
 		return
 	}
-	var m GovernanceMessage
-	if canon.Decode(raw, &m) != nil {
+	m, err := chain.VerifyGovernance(c.opts.Genesis, raw)
+	if err != nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	h := sha256.Sum256(raw)
+	if c.govSeen[h] || len(c.proposals)+len(c.cancels) >= maxPooledGovernance || c.govBytes+len(raw) > maxPooledGovernanceBytes {
+		return
+	}
+	c.govSeen[h] = true
+	c.govBytes += len(raw)
 	if m.Proposal != nil {
 		c.proposals = append(c.proposals, *m.Proposal)
 	}
@@ -283,7 +398,18 @@ func (c *Chain) HandleBlock(raw []byte) {
 	if err != nil {
 		return
 	}
+	next := c.nextHeight()
+	if b.Height < next || b.Height >= next+maxPendingBlocks {
+		return // applied already (CheckBlock compares it), or fetched by sync when its turn comes
+	}
 	c.mu.Lock()
+	if prev, ok := c.pending[b.Height]; ok {
+		if first := canon.MustEncode(prev); !bytes.Equal(first, raw) {
+			c.mu.Unlock()
+			c.equivocated(b.Height, first, raw)
+			return
+		}
+	}
 	c.pending[b.Height] = b
 	c.known = max(c.known, b.Height+1)
 	c.mu.Unlock()
@@ -305,7 +431,11 @@ func (c *Chain) Submit(ctx context.Context, kind chain.ItemKind, payload []byte)
 		if err != nil {
 			return err
 		}
-		return c.net.PublishAttestation(ctx, a)
+		err = c.net.PublishAttestation(ctx, a)
+		if c.pushToSequencer(p2p.PushKindAttestation, a.Encode()) {
+			return nil // a repeat is a duplicate to gossip; the push carries it
+		}
+		return err
 	case chain.ItemProposal, chain.ItemCancel:
 		m, err := chain.GovernanceItem(kind, payload)
 		if err != nil {
@@ -313,7 +443,8 @@ func (c *Chain) Submit(ctx context.Context, kind chain.ItemKind, payload []byte)
 		}
 		raw := canon.MustEncode(m)
 		c.HandleGovernance(raw)
-		if err := c.net.PublishGovernance(ctx, raw); err != nil && !c.IsSequencer() {
+		err = c.net.PublishGovernance(ctx, raw)
+		if pushed := c.pushToSequencer(p2p.PushKindGovernance, raw); err != nil && !pushed && !c.IsSequencer() {
 			return err
 		}
 		return nil
@@ -371,9 +502,21 @@ func (c *Chain) produceOne() error {
 		c.view++
 	}
 	view := c.view
-	wire := activation.WireBlock{ChainID: c.opts.Genesis.ChainID, Height: height, View: view,
-		Proposals: c.proposals, Cancels: c.cancels}
-	c.proposals, c.cancels = nil, nil
+	wire := activation.WireBlock{ChainID: c.opts.Genesis.ChainID, Height: height, View: view}
+	nProp := min(len(c.proposals), maxBlockGovernance)
+	nCancel := min(len(c.cancels), maxBlockGovernance-nProp)
+	wire.Proposals, c.proposals = c.proposals[:nProp:nProp], c.proposals[nProp:]
+	wire.Cancels, c.cancels = c.cancels[:nCancel:nCancel], c.cancels[nCancel:]
+	for _, sp := range wire.Proposals {
+		c.govBytes -= len(canon.MustEncode(GovernanceMessage{Proposal: &sp}))
+	}
+	for _, sc := range wire.Cancels {
+		c.govBytes -= len(canon.MustEncode(GovernanceMessage{Cancel: &sc}))
+	}
+	if len(c.proposals)+len(c.cancels) == 0 {
+		clear(c.govSeen) // all pooled items are in blocks: a re-submission is a new item
+		c.govBytes = 0
+	}
 	keys := make([]attKey, 0, len(c.atts))
 	for k := range c.atts {
 		keys = append(keys, k)
@@ -456,18 +599,37 @@ func (c *Chain) fillGap() {
 	if c.net == nil {
 		return
 	}
-	// Asked even with nothing queued: this node may have missed the newest blocks.
+	// Asked even with nothing queued: this node may have missed the newest
+	// blocks. The sequencer first, then every other peer (any follower holds
+	// the blocks it applied); a response too large halves the request.
 	next := c.nextHeight()
-	blocks, err := c.net.RequestBlocks(c.ctx, c.seqPeer, next, p2p.MaxSyncBlocks)
-	if err != nil {
-		return // the sequencer may not have it yet; try again later
+	c.mu.Lock()
+	count := c.syncCount
+	c.mu.Unlock()
+	var blocks [][]byte
+	for _, p := range append([]peer.ID{c.seqPeer}, c.net.ConnectedPeers()...) {
+		if p == c.net.ID() {
+			continue
+		}
+		got, err := c.net.RequestBlocks(c.ctx, p, next, count)
+		if errors.Is(err, p2p.ErrResponseTooLarge) {
+			count = max(1, count/2)
+			c.mu.Lock()
+			c.syncCount = count
+			c.mu.Unlock()
+			continue
+		}
+		if err == nil && len(got) > 0 {
+			blocks = got
+			break
+		}
 	}
 	for _, raw := range blocks {
 		if c.CheckBlock(raw) == nil {
 			c.HandleBlock(raw)
 		}
 	}
-	if len(blocks) == p2p.MaxSyncBlocks {
+	if uint64(len(blocks)) == count {
 		// A full batch: the sequencer has more, so this node is still behind
 		// once it has applied these.
 		c.mu.Lock()
@@ -574,7 +736,7 @@ func (c *Chain) Network(cfg *p2p.Config) {
 	cfg.OnBlock = c.HandleBlock
 	cfg.OnGovernance = c.HandleGovernance
 	cfg.BlockValidator = c.CheckBlock
-	cfg.GovernanceValidator = CheckGovernance
+	cfg.GovernanceValidator = c.CheckGovernance
 	cfg.Sync = c
 }
 

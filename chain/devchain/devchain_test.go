@@ -88,7 +88,7 @@ func startOn(t *testing.T, g *Genesis, keys *Keys, id string, peers []peer.AddrI
 	net, err := p2p.Start(context.Background(), p2p.Config{ChainID: g.ChainID, Identity: keys.P2P[id],
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: netView{c},
 		OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock, OnGovernance: c.HandleGovernance,
-		BlockValidator: c.CheckBlock, GovernanceValidator: CheckGovernance, Sync: c, BatchWindow: 2 * time.Millisecond})
+		BlockValidator: c.CheckBlock, GovernanceValidator: c.CheckGovernance, Sync: c, BatchWindow: 2 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

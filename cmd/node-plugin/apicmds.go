@@ -184,6 +184,13 @@ type governanceFlags struct {
 	home, genesis string
 	keyFiles      []string
 	members       []int
+	wait          time.Duration
+}
+
+// addWait adds --wait, which propose and cancel (plain and testnet) share.
+func (f *governanceFlags) addWait(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&f.wait, "wait", 30*time.Second,
+		"how long to wait for a finalized block to carry the item (0: only submit)")
 }
 
 func (f *governanceFlags) add(cmd *cobra.Command) {
@@ -251,7 +258,43 @@ func (f *governanceFlags) submit(stdout io.Writer, kind string, payload []byte) 
 	if resp.StatusCode != http.StatusAccepted {
 		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
-	fmt.Fprintf(stdout, "%s submitted\n", kind)
+	var accepted struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(msg, &accepted); err != nil || accepted.ID == "" {
+		return fmt.Errorf("the node accepted the %s but gave no submission ID (%q)", kind, msg)
+	}
+	return f.waitIncluded(stdout, kind, accepted.ID)
+}
+
+// waitIncluded polls the node until a finalized block carries the
+// submission, or --wait passes; either way it says where things stand.
+func (f *governanceFlags) waitIncluded(stdout io.Writer, kind, id string) error {
+	client, base, err := apiClient(f.home, false)
+	if err != nil {
+		return usageError{err}
+	}
+	check := fmt.Sprintf("%s/submissions/%s", base, id)
+	deadline := time.Now().Add(f.wait)
+	for {
+		resp, err := client.Get(check)
+		if err == nil {
+			var it node.Submission
+			ok := resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&it) == nil
+			resp.Body.Close()
+			if ok && it.Included {
+				fmt.Fprintf(stdout, "%s submitted and included in the finalized block at height %d (view %d); submission %s\n",
+					kind, it.Height, it.View, id[:12])
+				return nil
+			}
+		}
+		if !time.Now().Before(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	fmt.Fprintf(stdout, "%s submitted but not yet in a finalized block (waited %s); the node keeps it in %s and sends it again "+
+		"until a block carries it. Check with: curl %s\n", kind, f.wait, node.SubmissionsFile, check)
 	return nil
 }
 
@@ -305,6 +348,7 @@ includes it; the chain judges it (rejections are protocol data).`,
 	} else {
 		f.add(cmd)
 	}
+	f.addWait(cmd)
 	cmd.Flags().StringVar(&p.Name, "name", "", "deployment name")
 	cmd.Flags().StringVar(&p.Component, "component", "protocol", "component")
 	cmd.Flags().StringVar(&p.Version, "version", "", "new version (semver)")
@@ -347,6 +391,7 @@ func newCancelCommand(stdout io.Writer, tn *testnetGovernance) *cobra.Command {
 	} else {
 		f.add(cmd)
 	}
+	f.addWait(cmd)
 	cmd.Flags().StringVar(&name, "name", "", "the deployment to cancel")
 	return cmd
 }

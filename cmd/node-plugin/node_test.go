@@ -212,7 +212,7 @@ func TestOperatorCommandsAgainstARunningNode(t *testing.T) {
 	at := st.Head.View + 2000
 	code, stdout, stderr = runCLI("propose", "--home", home, "--name", "p2", "--version", "2.0.0", "--mode", "governance",
 		"--activation-view", fmt.Sprint(at), "--committee-key", filepath.Join(home, node.StakingKeyFile), "--member", "0")
-	if code != exitOK || !strings.Contains(stdout, "proposal submitted") {
+	if code != exitOK || !strings.Contains(stdout, "proposal submitted and included in the finalized block at height") {
 		t.Fatalf("propose: %d %q %q", code, stdout, stderr)
 	}
 	eventually(t, 10*time.Second, "p2 is LOCKED_IN", func() bool {
@@ -257,7 +257,8 @@ func TestOperatorCommandsAgainstARunningNode(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`quorumgate_deployment_state{component="protocol",deployment="p2",version="2.0.0"} 3`,
-		"quorumgate_head_height", "quorumgate_blocks_applied_total"} {
+		"quorumgate_head_height", "quorumgate_blocks_applied_total", "quorumgate_equivocations_detected 0",
+		"quorumgate_gossip_payloads_rejected_total 0"} {
 		if !strings.Contains(string(metrics), want) {
 			t.Fatalf("metrics lack %q:\n%s", want, metrics)
 		}
