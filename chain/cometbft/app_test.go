@@ -18,7 +18,22 @@ import (
 	"github.com/quorumgate/quorumgate/storage"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines after the tests and the benchmarks,
+// but those CometBFT itself may leave after its nodes stopped (the
+// benchmarks run some): its WAL's file routines and persistent-peer
+// redials, pruners, which end on their own.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// CometBFT's pruner routines sleep between checks that the node runs,
+		// and its rate meter's clock is process-wide.
+		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/state.(*Pruner).pruneBlocks"),
+		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/state.(*Pruner).pruneABCIResponses"),
+		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/state.(*Pruner).pruneIndexesRoutine"),
+		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/internal/flowrate.runClockUpdates"),
+		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/internal/autofile.(*AutoFile).closeFileRoutine"),
+		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/internal/autofile.OpenAutoFile.func1"),
+		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/p2p.(*Switch).reconnectToPeer"))
+}
 
 type appFixture struct {
 	t    *testing.T
