@@ -98,3 +98,12 @@ func TestCometBFTValidatorSIGKILLRejoins(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusNamesTheCometBFTEngine(t *testing.T) {
+	var b bytes.Buffer
+	WriteStatus(&b, NetStatus{Dir: "d", ChainID: "demo", EpochViews: 100, ViewInterval: "100ms", Engine: "cometbft"})
+	assert.Contains(t, b.String(), "testnet d: chain demo on CometBFT (views are heights), 0 nodes")
+	b.Reset()
+	WriteStatus(&b, NetStatus{Dir: "d", ChainID: "demo", EpochViews: 100, ViewInterval: "100ms"})
+	assert.Contains(t, b.String(), "testnet d: chain demo, 0 nodes")
+}
