@@ -26,6 +26,12 @@ import (
 // of quorumgate's is checked.
 func noLeaks(t *testing.T) {
 	goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+		// CometBFT's pruner routines sleep between checks that the node runs,
+		// and its rate meter's clock is process-wide.
+		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/state.(*Pruner).pruneBlocks"),
+		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/state.(*Pruner).pruneABCIResponses"),
+		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/state.(*Pruner).pruneIndexesRoutine"),
+		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/internal/flowrate.runClockUpdates"),
 		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/internal/autofile.(*AutoFile).closeFileRoutine"),
 		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/internal/autofile.OpenAutoFile.func1"),
 		goleak.IgnoreAnyFunction("github.com/cometbft/cometbft/p2p.(*Switch).reconnectToPeer"))

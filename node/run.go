@@ -182,8 +182,8 @@ func (v chainView) Signaling(d signal.DeploymentID) bool {
 func (n *Node) run() {
 	defer n.wg.Done()
 	defer close(n.done)
-	head := n.nextHeight()
-	blocks, err := n.chain.Finalized(n.ctx, n.replayFrom(head))
+	fresh := n.nextHeight() // blocks from here on are new to this run
+	blocks, err := n.chain.Finalized(n.ctx, n.replayFrom(fresh))
 	if err != nil {
 		n.stopped(err)
 		return
@@ -200,15 +200,15 @@ func (n *Node) run() {
 				n.stopped(n.chain.Err())
 				return
 			}
-			// Blocks below head are replayed after a restart for their
+			// Blocks below fresh are replayed after a restart for their
 			// activations only: they were counted the first time.
-			if fb.Height >= head {
+			if fb.Height >= fresh {
 				n.metrics.blocks.Inc()
 			}
 			if err := n.subs.finalized(fb); err != nil {
 				n.log.Error("record included submissions", "height", fb.Height, "err", err)
 			}
-			if n.onBlock(fb, fb.Height >= head) {
+			if n.onBlock(fb, fb.Height >= fresh) {
 				lastWarn = time.Time{} // a new lock-in is warned about at once
 			}
 		case <-tick.C:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -97,4 +98,43 @@ func TestCometBFTValidatorSIGKILLRejoins(t *testing.T) {
 			require.Equal(t, want, sid.StateID, "round %d: %s's state ID at height %d", round, p.id, target)
 		}
 	}
+}
+
+func TestStatusNamesTheCometBFTEngine(t *testing.T) {
+	var b bytes.Buffer
+	WriteStatus(&b, NetStatus{Dir: "d", ChainID: "demo", EpochViews: 100, ViewInterval: "100ms", Engine: "cometbft"})
+	assert.Contains(t, b.String(), "testnet d: chain demo on CometBFT (views are heights), 0 nodes")
+	b.Reset()
+	WriteStatus(&b, NetStatus{Dir: "d", ChainID: "demo", EpochViews: 100, ViewInterval: "100ms"})
+	assert.Contains(t, b.String(), "testnet d: chain demo, 0 nodes")
+}
+
+// An interactive CometBFT testnet through the real binary: up creates it on
+// CometBFT (validators marked), status names the engine and shows every
+// node following, an existing testnet refuses another engine, and down
+// leaves no node process behind.
+func TestInteractiveCometBFTTestnet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes; skipped with -short")
+	}
+	c := &tnCLI{t: t, bin: buildBinary(t), dir: filepath.Join(t.TempDir(), "tn"), pids: map[int]string{}}
+	defer func() {
+		c.run("down")
+		for pid, home := range c.pids {
+			assert.False(t, processAlive(pid, home), "node process %d (%s) outlived the testnet", pid, home)
+		}
+	}()
+	out := c.ok("up", "--engine", "cometbft", "--nodes", "5", "--view-interval", "20ms", "--epoch-views", "40")
+	c.remember()
+	assert.Contains(t, out, "every node is synced")
+	assert.Contains(t, out, "consensus (validator)")
+	tn, err := Open(c.dir)
+	require.NoError(t, err)
+	assert.Equal(t, "cometbft", tn.M.Engine)
+	status := c.ok("status")
+	assert.Contains(t, status, "on CometBFT (views are heights)")
+	_, stderr, code := c.run("up", "--engine", "devchain")
+	assert.Equal(t, 2, code, stderr)
+	assert.Contains(t, stderr, "runs on cometbft")
+	c.ok("down")
 }

@@ -35,11 +35,13 @@ type NodeState struct {
 
 // NetStatus is every node's view, side by side.
 type NetStatus struct {
-	Dir          string      `json:"dir"`
-	ChainID      string      `json:"chain_id"`
-	EpochViews   uint64      `json:"epoch_views"`
-	ViewInterval string      `json:"view_interval"`
-	Nodes        []NodeState `json:"nodes"`
+	Dir          string `json:"dir"`
+	ChainID      string `json:"chain_id"`
+	EpochViews   uint64 `json:"epoch_views"`
+	ViewInterval string `json:"view_interval"`
+	// Engine is "cometbft" for a CometBFT testnet (empty: the devchain).
+	Engine string      `json:"engine,omitempty"`
+	Nodes  []NodeState `json:"nodes"`
 	// LockIns says, for each stake deployment that has locked in, whose
 	// readiness carried it.
 	LockIns []LockIn `json:"lock_ins,omitempty"`
@@ -59,7 +61,7 @@ type LockIn struct {
 
 // Status asks every running node for its status.
 func (t *Testnet) Status() NetStatus {
-	s := NetStatus{Dir: t.Dir, ChainID: t.M.ChainID, EpochViews: t.M.EpochViews, ViewInterval: t.M.ViewInterval}
+	s := NetStatus{Dir: t.Dir, ChainID: t.M.ChainID, EpochViews: t.M.EpochViews, ViewInterval: t.M.ViewInterval, Engine: t.M.Engine}
 	for i := range t.M.Nodes {
 		n := &t.M.Nodes[i]
 		ns := NodeState{ID: n.ID, Role: n.Role, Stake: n.Stake, Sequencer: n.Sequencer, Supported: n.Supported, API: n.API}
@@ -114,7 +116,11 @@ var needs = regexp.MustCompile(`halted.*supports ([^\s=]+=\S+?)[\s,;)]`)
 // WriteStatus prints s for people: a row per node, then every deployment
 // as each node sees it, side by side.
 func WriteStatus(w io.Writer, s NetStatus) {
-	fmt.Fprintf(w, "testnet %s: chain %s, %d nodes, epochs of %d views at %s a view\n", s.Dir, s.ChainID, len(s.Nodes), s.EpochViews, s.ViewInterval)
+	engine := ""
+	if s.Engine == engineCometBFT {
+		engine = " on CometBFT (views are heights)"
+	}
+	fmt.Fprintf(w, "testnet %s: chain %s%s, %d nodes, epochs of %d views at %s a view\n", s.Dir, s.ChainID, engine, len(s.Nodes), s.EpochViews, s.ViewInterval)
 	if s.Dashboard != "" {
 		fmt.Fprintf(w, "live page: %s\n", s.Dashboard)
 	}

@@ -147,12 +147,17 @@ func (a *App) Close() {
 // then delivers them to the node.
 func (a *App) writer() {
 	defer close(a.writerDone)
+	failed := false
 	for p := range a.writes {
-		if a.Err() != nil {
-			continue // a failed write stops everything after it
+		// A failed write stops every write after it (they would not follow
+		// the store's head). A halt does not: the blocks committed before
+		// it are stored.
+		if failed {
+			continue
 		}
 		if err := a.store.Commit(p.block, p.next); err != nil {
 			a.fail(err)
+			failed = true
 			continue
 		}
 		a.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,18 +63,42 @@ func TestRunOneNodeCometBFT(t *testing.T) {
 	assert.Len(t, id.CometBFTNodeID, 40)
 
 	home = soloHome(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	stop := startRun(t, home, "--engine", "cometbft", "--cometbft-p2p-listen", fmt.Sprintf("tcp://127.0.0.1:%d", port), "--view-interval", "20ms")
+	free := func() int {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	port, rpc := free(), free()
+	stop := startRun(t, home, "--engine", "cometbft", "--cometbft-p2p-listen", fmt.Sprintf("tcp://127.0.0.1:%d", port),
+		"--cometbft-rpc-listen", fmt.Sprintf("tcp://127.0.0.1:%d", rpc), "--view-interval", "20ms")
 	g, err := chain.LoadGenesis(filepath.Join(home, "genesis.json"))
 	require.NoError(t, err)
 	eventually(t, 30*time.Second, "CometBFT's files written", func() bool {
 		_, err = os.Stat(filepath.Join(home, "cometbft", "config", "genesis.json"))
 		return err == nil
 	})
-	time.Sleep(2 * time.Second)
+	// CometBFT's RPC answers, with this node as the one validator.
+	var st struct {
+		Result struct {
+			SyncInfo struct {
+				LatestBlockHeight string `json:"latest_block_height"`
+			} `json:"sync_info"`
+			ValidatorInfo struct {
+				VotingPower string `json:"voting_power"`
+			} `json:"validator_info"`
+		} `json:"result"`
+	}
+	eventually(t, 30*time.Second, "CometBFT's RPC reports blocks", func() bool {
+		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get(fmt.Sprintf("http://127.0.0.1:%d/status", rpc))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(&st) == nil && st.Result.SyncInfo.LatestBlockHeight != "" && st.Result.SyncInfo.LatestBlockHeight != "0"
+	})
+	assert.Equal(t, "1", st.Result.ValidatorInfo.VotingPower, "voting power = stake")
+	time.Sleep(time.Second)
 	require.Equal(t, exitOK, stop())
 	s, err := storage.Open(filepath.Join(home, "store"), storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State()})
 	require.NoError(t, err)

@@ -380,7 +380,7 @@ level = "info"    # debug, info, warn, error
 # CometBFT's own p2p address: consensus traffic (readiness gossip stays on libp2p).
 p2p_listen = "tcp://127.0.0.1:26656"
 # The other nodes' CometBFT addresses, NODEID@host:port (init prints this
-# node's ID; node-plugin cometbft show-node-id --home DIR prints it again).
+# node's cometbft_node_id; node-plugin keys show --home DIR prints it again).
 persistent_peers = []
 # CometBFT's RPC, e.g. "tcp://127.0.0.1:26657" (empty: none).
 rpc_listen = ""
