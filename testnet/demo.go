@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -491,6 +492,25 @@ func (d *demo) status(p *proc) (node.Status, error) {
 	return st, err
 }
 
+// anyStatus asks the running nodes in the testnet's order (the sequencer or
+// first validator first) and returns the first answer: while one node's
+// operator restarts it, another reports, so a short state such as
+// signaling on a fast chain is not missed for want of an answer.
+func (d *demo) anyStatus() (node.Status, error) {
+	err := errors.New("no node is running")
+	for _, p := range d.procs {
+		if p.cmd == nil {
+			continue
+		}
+		st, e := d.status(p)
+		if e == nil {
+			return st, nil
+		}
+		err = e
+	}
+	return node.Status{}, err
+}
+
 func (d *demo) waitAll(ctx context.Context, limit time.Duration, what string, cond func(*proc) bool) error {
 	deadline := time.Now().Add(limit)
 	for {
@@ -545,7 +565,8 @@ func (d *demo) propose(p activation.Proposal) error {
 }
 
 // operators restarts the nodes one at a time, at seeded random moments,
-// supporting the new version, and shows progress from the sequencer. In
+// supporting the new version, and shows progress as the first running node
+// reports it (the sequencer while it runs). In
 // governance mode the last two operators are late: they upgrade only after
 // the activation view (their nodes halt first).
 func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
@@ -577,7 +598,7 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 	wait := time.Duration(d.rng.IntN(int(d.o.EpochViews))) * d.o.ViewInterval
 	timer := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
-		st, err := d.status(d.procs[0])
+		st, err := d.anyStatus()
 		if err == nil {
 			line := progress(st, p.Name)
 			if line != last {
