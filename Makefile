@@ -1,18 +1,23 @@
 # quorumgate — the entry points. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: test check bench fuzz build replay-examples
+.PHONY: test check tools bench fuzz build replay-examples
 
-## test: formatting, vet, and the whole test suite (what CI runs)
-test: check
+## test: formatting, vet, the alert rules, and the whole test suite (what CI runs)
+test: tools check
+	@chromium --version 2>/dev/null || true
 	$(GO) test -count=1 ./...
+
+## tools: install the Debian packages the tests need, when missing (chromium, prometheus's promtool)
+tools:
+	@bash scripts/test-tools.sh
 
 ## check: gofmt, go vet, and the Prometheus alert rules (promtool, Debian package prometheus)
 check:
 	@unformatted=$$(gofmt -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	@command -v promtool >/dev/null || { echo "promtool not found: apt-get install prometheus (.ci/run does)"; exit 1; }
+	@command -v promtool >/dev/null || { echo "promtool not found: make tools installs it (Debian package prometheus)"; exit 1; }
 	promtool check rules deploy/prometheus/alerts.yml
 	promtool test rules deploy/prometheus/alerts_test.yml
 
