@@ -59,6 +59,9 @@ type Config struct {
 	// PeerRate limits messages per second accepted from one peer (default
 	// 5,000, burst the same).
 	PeerRate float64
+	// SyncResponseLimit bounds a sync response, sent or received (default
+	// MaxSyncResponse; tests lower it).
+	SyncResponseLimit int
 	// ScoreInspect, if set, receives peer scores every ScoreInterval.
 	ScoreInspect  func(map[peer.ID]float64)
 	ScoreInterval time.Duration
@@ -155,6 +158,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.ScoreInterval <= 0 {
 		cfg.ScoreInterval = time.Second
+	}
+	if cfg.SyncResponseLimit <= 0 {
+		cfg.SyncResponseLimit = MaxSyncResponse
 	}
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.Identity),

@@ -105,7 +105,7 @@ func (n *Node) serveSync(s network.Stream) {
 		if resp.Items, err = n.cfg.Sync.EncodedBlocks(req.From, req.Count); err != nil {
 			resp.Items, resp.Error = nil, err.Error()
 		}
-		resp.Items = fitResponse(resp.Items, MaxSyncResponse)
+		resp.Items = fitResponse(resp.Items, n.cfg.SyncResponseLimit)
 	default:
 		n.ingestMu.Lock()
 		resp.Items = append([][]byte(nil), n.pool[key{req.Deployment, req.Epoch}]...)
@@ -144,12 +144,13 @@ func (n *Node) request(ctx context.Context, p peer.ID, req SyncRequest) ([][]byt
 		return nil, fmt.Errorf("sync with %s: %w", p, err)
 	}
 	s.CloseWrite()
-	raw, err := io.ReadAll(io.LimitReader(s, MaxSyncResponse+1))
+	limit := n.cfg.SyncResponseLimit
+	raw, err := io.ReadAll(io.LimitReader(s, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("sync with %s: %w", p, err)
 	}
-	if len(raw) > MaxSyncResponse {
-		return nil, fmt.Errorf("sync with %s: %w: over %d bytes", p, ErrResponseTooLarge, MaxSyncResponse)
+	if len(raw) > limit {
+		return nil, fmt.Errorf("sync with %s: %w: over %d bytes", p, ErrResponseTooLarge, limit)
 	}
 	resp, err := DecodeSyncResponse(raw)
 	if err != nil {

@@ -2,10 +2,12 @@ package devchain
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -183,4 +185,54 @@ func TestSequencerCatchesUpMissedReadiness(t *testing.T) {
 		return ok && d.Tally(0) != nil && d.Tally(0).Has(i)
 	})
 	assert.GreaterOrEqual(t, seq.chain.CaughtUp(), int64(1), "it came by catch-up")
+}
+
+// servedBlocks is a block source for a sync server that trims nothing.
+type servedBlocks [][]byte
+
+func (s servedBlocks) EncodedBlocks(from, count uint64) ([][]byte, error) {
+	if from >= uint64(len(s)) {
+		return nil, errors.New("no such block")
+	}
+	return s[from:min(uint64(len(s)), from+count)], nil
+}
+
+// A follower whose sync responses come back too large (a peer that does not
+// trim them) halves its request until they fit, fetching from a peer that is
+// not the sequencer, and so keeps following.
+func TestFollowerShrinksSyncRequestsThatAreTooLarge(t *testing.T) {
+	checkLeaks(t)
+	g, keys := devGenesis(t)
+	var served servedBlocks
+	head := g.State()
+	for h := uint64(0); h < 6; h++ {
+		served = append(served, sequencerBlock(t, g, keys, head, h, h+1))
+		next, _, err := activation.Apply(head, activation.Block{Height: h, View: h + 1})
+		require.NoError(t, err)
+		head = next
+	}
+	sk, _, err := p2pcrypto.GenerateEd25519Key(nil)
+	require.NoError(t, err)
+	server, err := p2p.Start(context.Background(), p2p.Config{ChainID: g.ChainID, Identity: sk,
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, View: attackerView{g}, Sync: served})
+	require.NoError(t, err)
+	t.Cleanup(func() { server.Close() })
+
+	store, err := storage.Open("store", storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), FS: vfs.NewMem()})
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	c, err := New(Options{Genesis: g, Store: store, NodeID: "c2", Interval: 10 * time.Millisecond})
+	require.NoError(t, err)
+	// Room for one block per response, not two.
+	net, err := p2p.Start(context.Background(), p2p.Config{ChainID: g.ChainID, Identity: keys.P2P["c2"],
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: []peer.AddrInfo{server.AddrInfo()}, View: netView{c},
+		Sync: c, SyncResponseLimit: len(served[0]) + 100})
+	require.NoError(t, err)
+	t.Cleanup(func() { net.Close() })
+	c.Start(net)
+	t.Cleanup(c.Close)
+	eventually(t, 20*time.Second, "the follower applies all six blocks", func() bool { return c.nextHeight() == 6 })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	assert.Equal(t, uint64(1), c.syncCount, "requests shrank to one block")
 }
