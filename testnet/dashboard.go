@@ -119,16 +119,25 @@ func (t *Testnet) dashboardRunning() bool {
 // StartDashboard starts the detached dashboard process unless it runs, and
 // waits until it answers. The address is picked once and kept.
 func (t *Testnet) StartDashboard(ctx context.Context) error {
+	// The address is recorded (saved) before the process starts: the
+	// process reads it from the manifest, and one started first could read
+	// no address yet and listen on a port nobody would look at.
 	err := t.edit(func() error {
-		if t.dashboardRunning() {
-			return nil
-		}
 		if t.M.Dashboard == nil || t.M.Dashboard.Addr == "" {
 			port, err := newPortPicker().free("127.0.0.1")
 			if err != nil {
 				return err
 			}
 			t.M.Dashboard = &ManifestDashboard{Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = t.edit(func() error {
+		if t.dashboardRunning() {
+			return nil
 		}
 		bin, err := t.binary()
 		if err != nil {
