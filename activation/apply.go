@@ -31,6 +31,12 @@ type Readiness struct {
 	Deployment string
 	Epoch      uint64
 	Node       string
+	// IndexHint, when not zero, is Node's index in the epoch's identity
+	// table plus one, for a caller that already knows it (the simulator):
+	// Apply then finds the signer without hashing its ID. It is only a
+	// hint: Apply checks it against Node and looks Node up when it does not
+	// match, so it never changes the outcome.
+	IndexHint int
 }
 
 // OutOfOrderError is returned when a block does not follow the state's head.
@@ -75,8 +81,9 @@ func Apply(s *State, b Block) (*State, []Event, error) {
 	}
 	if len(b.Readiness) > 0 {
 		a.tallyOwned = make([]bool, len(a.next.deployments))
-		for _, r := range b.Readiness {
-			a.attest(r)
+		a.table = a.next.params.Identities.TableAt(a.epoch)
+		for k := range b.Readiness {
+			a.attest(&b.Readiness[k])
 		}
 	}
 	for i := range a.next.deployments {
@@ -124,6 +131,13 @@ type applier struct {
 	versionsOwned       bool
 	view, height, epoch uint64
 	events              []Event
+	// For the attestations of one block: the epoch's identity table, and
+	// the last deployment named and its index (no proposal or cancel comes
+	// between attestations, so the names cannot change meanwhile).
+	table    *quorum.Table
+	lastName string
+	lastDep  int
+	hasLast  bool
 }
 
 // mut returns deployment i, copied first if this block has not written it yet.
@@ -281,12 +295,16 @@ func (a *applier) cancel(name string) {
 }
 
 // Rule 4: attestations.
-func (a *applier) attest(r Readiness) {
+func (a *applier) attest(r *Readiness) {
 	reject := func(reason Reason) { a.reject(KindAttestation, r.Deployment, r.Node, reason) }
-	i, ok := a.next.byName[r.Deployment]
-	if !ok {
-		reject(UnknownDeployment)
-		return
+	i := a.lastDep
+	if !a.hasLast || r.Deployment != a.lastName {
+		var ok bool
+		if i, ok = a.next.byName[r.Deployment]; !ok {
+			reject(UnknownDeployment)
+			return
+		}
+		a.lastName, a.lastDep, a.hasLast = r.Deployment, i, true
 	}
 	d := a.next.deployments[i]
 	if d.Status != Started && d.Status != LockedIn {
@@ -297,13 +315,13 @@ func (a *applier) attest(r Readiness) {
 		reject(WrongEpoch)
 		return
 	}
-	table := a.next.params.Identities.TableAt(a.epoch)
-	idx, ok := table.Lookup(r.Node)
+	table := a.table
+	idx, ok := table.LookupHint(r.Node, r.IndexHint-1)
 	if !ok {
 		reject(UnknownSigner)
 		return
 	}
-	if !d.RequiresRole(table.At(idx).Role) {
+	if len(d.Roles) > 0 && !d.RequiresRole(table.Role(idx)) {
 		reject(RoleNotRequired)
 		return
 	}

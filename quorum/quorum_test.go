@@ -102,6 +102,20 @@ func TestTableValidation(t *testing.T) {
 	assert.ErrorContains(t, err, `nodes "a" and "c" have the same staking key`, "checked with trusted proofs too")
 }
 
+func TestLookupHint(t *testing.T) {
+	tb := mustTable(t, Identity{NodeID: "c", Role: "y", Stake: 3}, Identity{NodeID: "a", Role: "x", Stake: 1},
+		Identity{NodeID: "b", Role: "x", Stake: 2})
+	assert.Equal(t, "y", tb.Role(2), "entry 2 is c")
+	for _, node := range []string{"a", "b", "c", "d", ""} {
+		want, wantOK := tb.Lookup(node)
+		for hint := -2; hint <= 4; hint++ {
+			got, ok := tb.LookupHint(node, hint)
+			assert.Equal(t, wantOK, ok, "node %q, hint %d", node, hint)
+			assert.Equal(t, want, got, "node %q, hint %d: the hint must not change the answer", node, hint)
+		}
+	}
+}
+
 // mustTable builds a table the test needs.
 func mustTable(t testing.TB, ids ...Identity) *Table {
 	t.Helper()

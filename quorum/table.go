@@ -144,6 +144,20 @@ func (t *Table) Lookup(nodeID string) (int, bool) {
 	return i, ok
 }
 
+// LookupHint is Lookup for a caller that may already know the index: when
+// hint is the index of nodeID it is returned without hashing the ID;
+// otherwise (any hint, in range or not) the map decides. The answer is always
+// Lookup's: node IDs are unique, so only the speed depends on the hint.
+func (t *Table) LookupHint(nodeID string, hint int) (int, bool) {
+	if uint(hint) < uint(len(t.entries)) && t.entries[hint].NodeID == nodeID {
+		return hint, true
+	}
+	return t.Lookup(nodeID)
+}
+
+// Role returns the role of entry i (At(i).Role without copying the entry).
+func (t *Table) Role(i int) string { return t.entries[i].Role }
+
 // Roles returns the roles present, sorted.
 func (t *Table) Roles() []string { return t.roles }
 

@@ -266,7 +266,10 @@ func (c *Config) signalEpoch(pop *Population, m *MechanismConfig, th quorum.Thre
 		}
 		rs := buf.readiness[:0]
 		for _, k := range keys[from:to] {
-			rs = append(rs, activation.Readiness{Deployment: "release", Epoch: e, Node: pop.Nodes[k&0xffffffff].ID})
+			n := k & 0xffffffff
+			// The hint saves the engine a map lookup per attestation; it checks it against Node.
+			rs = append(rs, activation.Readiness{Deployment: "release", Epoch: e, Node: pop.Nodes[n].ID,
+				IndexHint: int(index[n]) + 1})
 		}
 		buf.readiness = rs
 		return apply(activation.Block{View: start + keys[to-1]>>32, Readiness: rs})
