@@ -720,7 +720,8 @@ func (c *Chain) Finalized(ctx context.Context, from uint64) (<-chan chain.Finali
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			return c.notify
-		}}
+		},
+		Fail: c.fail}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -84,4 +85,47 @@ func TestDeliverCarriesApplyEvents(t *testing.T) {
 	again := collect(3)
 	assert.Equal(t, got[3], again[0])
 	close(done)
+}
+
+// A block whose payload cannot be read stops the delivery, and the reason
+// reaches Fail, naming the height, before out is closed: the consumer never
+// sees a silent end.
+func TestDeliverReportsWhyItStopped(t *testing.T) {
+	g, _, err := chain.GenerateGenesis(chain.GenerateOptions{ChainID: "feed", EpochViews: 20, SafetyViews: 2,
+		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: []chain.NodeSpec{{ID: "a", Role: "consensus", Stake: 1}},
+		GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("feed")})
+	require.NoError(t, err)
+	store, err := storage.Open(t.TempDir(), storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), Small: true})
+	require.NoError(t, err)
+	defer store.Close()
+	state := g.State()
+	for h := range 4 {
+		b := activation.Block{Height: uint64(h), View: uint64(10 + h)}
+		next, _, err := activation.Apply(state, b)
+		require.NoError(t, err)
+		require.NoError(t, store.Commit(storage.Block{Height: b.Height, View: b.View, Wire: []byte{byte(h)}, Verified: b}, next))
+		state = next
+	}
+	done := make(chan struct{})
+	defer close(done)
+	var failed error
+	src := Source{Store: store, Genesis: g.State(), Done: done,
+		Payload: func(b storage.Block) ([]byte, error) {
+			if b.Height == 2 {
+				return nil, errors.New("undecodable")
+			}
+			return b.Wire, nil
+		},
+		Wait: func() <-chan struct{} { return make(chan struct{}) },
+		Fail: func(err error) { failed = err }}
+	out := make(chan chain.FinalizedBlock, 8)
+	go Deliver(context.Background(), src, 0, out)
+	var heights []uint64
+	for fb := range out { // closed when Deliver stops
+		heights = append(heights, fb.Height)
+	}
+	assert.Equal(t, []uint64{0, 1}, heights)
+	require.Error(t, failed) // set before out was closed
+	assert.Contains(t, failed.Error(), "block 2: undecodable")
+
 }
