@@ -437,3 +437,14 @@ func TestSubmissionSurvivesRestarts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, included.View, b.View)
 }
+
+// Start names the step that failed: here the API, whose listen address
+// is not one.
+func TestStartSaysWhichStepFailed(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	c := newCluster(t)
+	_, err := Start(context.Background(), Config{Home: c.homes["seq"], Genesis: c.g, NodeID: "seq", StakingKey: c.keys.Staking["seq"],
+		P2PKey: c.keys.P2P["seq"], Engine: devchainEngine, Logger: slog.New(slog.DiscardHandler), APIListen: "127.0.0.1:notaport"})
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "node: start the API: "), err.Error())
+}

@@ -242,7 +242,7 @@ func (n *Node) dialStatic() {
 		wg.Add(1)
 		go func() { // owned by dialStatic, which waits for it; Connect is bounded by its timeout and n.ctx
 			defer wg.Done()
-			_ = n.Connect(n.ctx, p)
+			_ = n.Connect(n.ctx, p) // a peer that fails is dialled again next round
 		}()
 	}
 	wg.Wait()
