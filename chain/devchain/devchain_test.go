@@ -55,7 +55,7 @@ func (n *testNode) stop() {
 	n.net.Close()
 }
 
-func devGenesis(t *testing.T) (*Genesis, *Keys) {
+func devGenesis(t testing.TB) (*Genesis, *Keys) {
 	t.Helper()
 	g, keys, err := Generate(GenerateOptions{
 		ChainID: "dev-test", EpochViews: 30, SafetyViews: 5, Versions: map[string]string{"protocol": "1.0.0"},
