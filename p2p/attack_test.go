@@ -211,7 +211,7 @@ func runChurn(t testing.TB, epochs, churn int, onEpoch func(epoch uint64)) Memor
 	return peak
 }
 
-var _ View = (*mutableView)(nil)
+var _ ChainView = (*mutableView)(nil)
 
 // A sync server trims a response to the cap (keeping at least one block),
 // so a client asking for many large blocks gets fewer, never a response it

@@ -37,7 +37,7 @@ type Config struct {
 	// Peers are the static peers to connect to at start.
 	Peers []peer.AddrInfo
 	// View tells the pipeline the epoch, tables and signaling deployments.
-	View View
+	View ChainView
 	// OnAttestation receives every attestation that passed validation, once.
 	OnAttestation func(signal.Attestation)
 	// BlockValidator and GovernanceValidator judge the other topics'
