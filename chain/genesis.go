@@ -121,8 +121,8 @@ func ParseGenesis(data []byte) (*Genesis, error) {
 		if !isObj {
 			return nil, strictjson.Errorf("versions", "expected an object of component names to versions, got %s", strictjson.Describe(v))
 		}
-		for c, x := range m {
-			if g.Versions[c], err = strictjson.String(x, "versions."+c); err != nil {
+		for _, c := range slices.Sorted(maps.Keys(m)) { // in order: with several bad ones, the first is reported
+			if g.Versions[c], err = strictjson.String(m[c], "versions."+c); err != nil {
 				return nil, err
 			}
 		}
