@@ -17,18 +17,6 @@ import (
 // The one-node seed is about 1 KiB.
 const maxFuzzGenesis = 4 << 10
 
-func fuzzGenesis(tb testing.TB) (*Genesis, *Keys) {
-	tb.Helper()
-	g, keys, err := GenerateGenesis(GenerateOptions{
-		ChainID: "fuzz-1", EpochViews: 100, SafetyViews: 10, Versions: map[string]string{"protocol": "1.0.0"},
-		Nodes: []NodeSpec{{ID: "seq", Role: "consensus", Stake: 300}, {ID: "c2", Role: "consensus", Stake: 200},
-			{ID: "e1", Role: "execution", Stake: 500, Address: "/ip4/127.0.0.1/tcp/7003"}},
-		GovernanceMembers: 3, GovernanceThreshold: 2, Seed: []byte("fuzz"),
-	})
-	require.NoError(tb, err)
-	return g, keys
-}
-
 // The genesis file comes from the operator's disk. Whatever parses writes
 // back (MarshalJSON) to a file that parses to the same genesis hash; what
 // does not parse says why.
@@ -68,7 +56,7 @@ func FuzzParseGenesis(f *testing.F) {
 // and passes only what the committee approved. Work per input is one CBOR
 // decode and, for what decodes, one aggregate signature check.
 func FuzzDecodeGovernance(f *testing.F) {
-	g, keys := fuzzGenesis(f)
+	g, keys, _ := testGenesis(f)
 	approve := func(msg []byte) activation.Approval {
 		a, err := g.Committee().Approve(msg, []int{0, 1}, []signal.PrivateKey{keys.Governance[0], keys.Governance[1]})
 		require.NoError(f, err)

@@ -14,7 +14,7 @@ import (
 	"github.com/quorumgate/quorumgate/internal/strictjson"
 )
 
-func testGenesis(t *testing.T) (*Genesis, *Keys, []byte) {
+func testGenesis(t testing.TB) (*Genesis, *Keys, []byte) {
 	t.Helper()
 	g, keys, err := GenerateGenesis(GenerateOptions{
 		ChainID: "dev-1", EpochViews: 100, SafetyViews: 10, Versions: map[string]string{"protocol": "1.0.0"},

@@ -17,18 +17,25 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// A governance deployment proposed at height 1 for view 30 locks in at once
-// and activates at the first block at or after view 30; a second proposal
-// of the same name is rejected. The feed delivers those events with their
-// blocks, from height 0 and, as after a restart, from the middle.
-func TestDeliverCarriesApplyEvents(t *testing.T) {
+// newStore is an empty store of a one-node chain, closed when the test ends.
+func newStore(t *testing.T) (*chain.Genesis, *storage.Store) {
+	t.Helper()
 	g, _, err := chain.GenerateGenesis(chain.GenerateOptions{ChainID: "feed", EpochViews: 20, SafetyViews: 2,
 		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: []chain.NodeSpec{{ID: "a", Role: "consensus", Stake: 1}},
 		GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("feed")})
 	require.NoError(t, err)
 	store, err := storage.Open(t.TempDir(), storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), Small: true})
 	require.NoError(t, err)
-	defer store.Close()
+	t.Cleanup(func() { store.Close() })
+	return g, store
+}
+
+// A governance deployment proposed at height 1 for view 30 locks in at once
+// and activates at the first block at or after view 30; a second proposal
+// of the same name is rejected. The feed delivers those events with their
+// blocks, from height 0 and, as after a restart, from the middle.
+func TestDeliverCarriesApplyEvents(t *testing.T) {
+	g, store := newStore(t)
 
 	p := activation.Proposal{Name: "up", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: 30}
 	state := g.State()
@@ -91,13 +98,7 @@ func TestDeliverCarriesApplyEvents(t *testing.T) {
 // reaches Fail, naming the height, before out is closed: the consumer never
 // sees a silent end.
 func TestDeliverReportsWhyItStopped(t *testing.T) {
-	g, _, err := chain.GenerateGenesis(chain.GenerateOptions{ChainID: "feed", EpochViews: 20, SafetyViews: 2,
-		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: []chain.NodeSpec{{ID: "a", Role: "consensus", Stake: 1}},
-		GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("feed")})
-	require.NoError(t, err)
-	store, err := storage.Open(t.TempDir(), storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), Small: true})
-	require.NoError(t, err)
-	defer store.Close()
+	g, store := newStore(t)
 	state := g.State()
 	for h := range 4 {
 		b := activation.Block{Height: uint64(h), View: uint64(10 + h)}
