@@ -94,165 +94,200 @@ func LoadGenesis(path string) (*Genesis, error) {
 
 // ParseGenesis validates a genesis file; errors name the JSON path.
 func ParseGenesis(data []byte) (*Genesis, error) {
-	root, err := strictjson.Decode(data)
-	if err != nil {
+	var f genesisFile
+	if err := strictjson.Unmarshal(data, &f); err != nil {
 		return nil, err
 	}
-	top, err := strictjson.Object(root, "", []string{"chain_id", "epoch_views", "safety_views", "versions", "identities", "governance", "sequencer"},
-		[]string{"chain_id", "epoch_views", "safety_views", "identities", "governance", "sequencer"})
-	if err != nil {
-		return nil, err
+	g := &Genesis{ChainID: string(f.ChainID), EpochViews: f.EpochViews, SafetyViews: f.SafetyViews,
+		Versions: map[string]string(f.Versions), Sequencer: f.Sequencer,
+		Governance: Governance{Threshold: int(f.Governance.Threshold)}}
+	if g.Versions == nil {
+		g.Versions = map[string]string{}
 	}
-	g := &Genesis{Versions: map[string]string{}}
-	if g.ChainID, err = strictjson.NonEmptyString(top["chain_id"], "chain_id"); err != nil {
-		return nil, err
-	}
-	if len(g.ChainID) > signal.MaxChainIDLen {
-		return nil, strictjson.Errorf("chain_id", "at most %d bytes, got %d", signal.MaxChainIDLen, len(g.ChainID))
-	}
-	if g.EpochViews, err = strictjson.Uint64(top["epoch_views"], "epoch_views"); err != nil {
-		return nil, err
-	}
-	if g.SafetyViews, err = strictjson.Uint64(top["safety_views"], "safety_views"); err != nil {
-		return nil, err
-	}
-	if v, ok := top["versions"]; ok {
-		m, isObj := v.(map[string]any)
-		if !isObj {
-			return nil, strictjson.Errorf("versions", "expected an object of component names to versions, got %s", strictjson.Describe(v))
+	for _, st := range f.Identities {
+		step := IdentityStep{FromEpoch: st.FromEpoch}
+		for _, n := range st.Nodes {
+			step.Nodes = append(step.Nodes, GenesisNode{ID: n.ID, Role: n.Role, Stake: n.Stake, StakingKey: n.StakingKey,
+				PoP: n.PoP, PeerID: string(n.PeerID), Address: string(n.Address)})
 		}
-		for c, x := range m {
-			if g.Versions[c], err = strictjson.String(x, "versions."+c); err != nil {
-				return nil, err
-			}
-		}
+		g.Identities = append(g.Identities, step)
 	}
-	if g.Identities, err = parseIdentities(top["identities"]); err != nil {
-		return nil, err
-	}
-	if g.Governance, err = parseGovernance(top["governance"]); err != nil {
-		return nil, err
-	}
-	if g.Sequencer, err = strictjson.NonEmptyString(top["sequencer"], "sequencer"); err != nil {
-		return nil, err
+	for _, m := range f.Governance.Members {
+		g.Governance.Members = append(g.Governance.Members, activation.CommitteeMember{Key: m.Key, PoP: m.PoP})
 	}
 	return g, g.build()
 }
 
-func hexField(v any, path string) ([]byte, error) {
+// genesisFile is the genesis file's shape. Each field's type checks what
+// its value means as it is read (a key decodes, a peer ID parses), so the
+// first problem in file order is the one reported.
+type genesisFile struct {
+	ChainID     chainIDField   `json:"chain_id" strict:"required"`
+	EpochViews  uint64         `json:"epoch_views" strict:"required"`
+	SafetyViews uint64         `json:"safety_views" strict:"required"`
+	Versions    versionsField  `json:"versions"`
+	Identities  identityTables `json:"identities" strict:"required"`
+	Governance  governanceFile `json:"governance" strict:"required"`
+	Sequencer   string         `json:"sequencer" strict:"required,nonempty"`
+}
+
+type identityStepFile struct {
+	FromEpoch uint64            `json:"from_epoch" strict:"required"`
+	Nodes     []genesisNodeFile `json:"nodes" strict:"required"`
+}
+
+type genesisNodeFile struct {
+	ID         string          `json:"id" strict:"required,nonempty"`
+	Role       string          `json:"role" strict:"required,nonempty"`
+	Stake      uint64          `json:"stake" strict:"required"`
+	StakingKey stakingKeyField `json:"staking_key" strict:"required"`
+	PoP        hexField        `json:"pop" strict:"required"`
+	PeerID     peerIDField     `json:"peer_id" strict:"required"`
+	Address    multiaddrField  `json:"address" strict:"required"`
+}
+
+type chainIDField string
+
+func (c *chainIDField) UnmarshalStrict(v any, path string) error {
 	s, err := strictjson.NonEmptyString(v, path)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if len(s) > signal.MaxChainIDLen {
+		return strictjson.Errorf(path, "at most %d bytes, got %d", signal.MaxChainIDLen, len(s))
+	}
+	*c = chainIDField(s)
+	return nil
+}
+
+// versionsField is an object of component names to versions, read in
+// component order: with several bad ones, the first is reported.
+type versionsField map[string]string
+
+func (vs *versionsField) UnmarshalStrict(v any, path string) error {
+	m, isObj := v.(map[string]any)
+	if !isObj {
+		return strictjson.Errorf(path, "expected an object of component names to versions, got %s", strictjson.Describe(v))
+	}
+	*vs = versionsField{}
+	for _, c := range slices.Sorted(maps.Keys(m)) {
+		s, err := strictjson.String(m[c], path+"."+c)
+		if err != nil {
+			return err
+		}
+		(*vs)[c] = s
+	}
+	return nil
+}
+
+// identityTables is the list of identity tables, at least one.
+type identityTables []identityStepFile
+
+func (ts *identityTables) UnmarshalStrict(v any, path string) error {
+	list, err := strictjson.Array(v, path)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		return strictjson.Errorf(path, "at least one identity table is needed")
+	}
+	return strictjson.Into(v, (*[]identityStepFile)(ts), path)
+}
+
+// hexField is bytes written as a non-empty hex string.
+type hexField []byte
+
+func (h *hexField) UnmarshalStrict(v any, path string) error {
+	s, err := strictjson.NonEmptyString(v, path)
+	if err != nil {
+		return err
 	}
 	b, err := hex.DecodeString(s)
 	if err != nil {
-		return nil, strictjson.Errorf(path, "not hex: %v", err)
+		return strictjson.Errorf(path, "not hex: %v", err)
 	}
-	return b, nil
+	*h = b
+	return nil
 }
 
-func parseIdentities(v any) ([]IdentityStep, error) {
-	list, err := strictjson.Array(v, "identities")
-	if err != nil {
-		return nil, err
+// stakingKeyField is a BLS public key in hex.
+type stakingKeyField []byte
+
+func (k *stakingKeyField) UnmarshalStrict(v any, path string) error {
+	var b hexField
+	if err := b.UnmarshalStrict(v, path); err != nil {
+		return err
 	}
-	if len(list) == 0 {
-		return nil, strictjson.Errorf("identities", "at least one identity table is needed")
+	if _, err := signal.DecodePublicKey(b); err != nil {
+		return strictjson.Errorf(path, "%v", err)
 	}
-	var steps []IdentityStep
-	for i, x := range list {
-		path := strictjson.Index("identities", i)
-		m, err := strictjson.Object(x, path, []string{"from_epoch", "nodes"}, []string{"from_epoch", "nodes"})
-		if err != nil {
-			return nil, err
-		}
-		var st IdentityStep
-		if st.FromEpoch, err = strictjson.Uint64(m["from_epoch"], path+".from_epoch"); err != nil {
-			return nil, err
-		}
-		nodes, err := strictjson.Array(m["nodes"], path+".nodes")
-		if err != nil {
-			return nil, err
-		}
-		for j, n := range nodes {
-			np := strictjson.Index(path+".nodes", j)
-			nm, err := strictjson.Object(n, np, []string{"id", "role", "stake", "staking_key", "pop", "peer_id", "address"},
-				[]string{"id", "role", "stake", "staking_key", "pop", "peer_id", "address"})
-			if err != nil {
-				return nil, err
-			}
-			var node GenesisNode
-			if node.ID, err = strictjson.NonEmptyString(nm["id"], np+".id"); err != nil {
-				return nil, err
-			}
-			if node.Role, err = strictjson.NonEmptyString(nm["role"], np+".role"); err != nil {
-				return nil, err
-			}
-			if node.Stake, err = strictjson.Uint64(nm["stake"], np+".stake"); err != nil {
-				return nil, err
-			}
-			if node.StakingKey, err = hexField(nm["staking_key"], np+".staking_key"); err != nil {
-				return nil, err
-			}
-			if _, err := signal.DecodePublicKey(node.StakingKey); err != nil {
-				return nil, strictjson.Errorf(np+".staking_key", "%v", err)
-			}
-			if node.PoP, err = hexField(nm["pop"], np+".pop"); err != nil {
-				return nil, err
-			}
-			if node.PeerID, err = strictjson.NonEmptyString(nm["peer_id"], np+".peer_id"); err != nil {
-				return nil, err
-			}
-			if _, err := peer.Decode(node.PeerID); err != nil {
-				return nil, strictjson.Errorf(np+".peer_id", "not a libp2p peer ID: %v", err)
-			}
-			if node.Address, err = strictjson.NonEmptyString(nm["address"], np+".address"); err != nil {
-				return nil, err
-			}
-			if _, err := multiaddr.NewMultiaddr(node.Address); err != nil {
-				return nil, strictjson.Errorf(np+".address", "not a multiaddr such as /ip4/127.0.0.1/tcp/7001: %v", err)
-			}
-			st.Nodes = append(st.Nodes, node)
-		}
-		steps = append(steps, st)
-	}
-	return steps, nil
+	*k = stakingKeyField(b)
+	return nil
 }
 
-func parseGovernance(v any) (Governance, error) {
-	m, err := strictjson.Object(v, "governance", []string{"threshold", "members"}, []string{"threshold", "members"})
+type peerIDField string
+
+func (p *peerIDField) UnmarshalStrict(v any, path string) error {
+	s, err := strictjson.NonEmptyString(v, path)
 	if err != nil {
-		return Governance{}, err
+		return err
 	}
-	var gov Governance
-	th, err := strictjson.Uint64(m["threshold"], "governance.threshold")
+	if _, err := peer.Decode(s); err != nil {
+		return strictjson.Errorf(path, "not a libp2p peer ID: %v", err)
+	}
+	*p = peerIDField(s)
+	return nil
+}
+
+type multiaddrField string
+
+func (a *multiaddrField) UnmarshalStrict(v any, path string) error {
+	s, err := strictjson.NonEmptyString(v, path)
 	if err != nil {
-		return gov, err
+		return err
 	}
-	members, err := strictjson.Array(m["members"], "governance.members")
-	if err != nil {
-		return gov, err
+	if _, err := multiaddr.NewMultiaddr(s); err != nil {
+		return strictjson.Errorf(path, "not a multiaddr such as /ip4/127.0.0.1/tcp/7001: %v", err)
 	}
-	if th < 1 || th > uint64(len(members)) {
-		return gov, strictjson.Errorf("governance.threshold", "%d must be between 1 and the number of members (%d)", th, len(members))
+	*a = multiaddrField(s)
+	return nil
+}
+
+// governanceFile is the committee: the threshold is checked against the
+// number of members before the members themselves are read.
+type governanceFile struct {
+	Threshold uint64
+	Members   []memberFile
+}
+
+type memberFile struct {
+	Key hexField `json:"key" strict:"required"`
+	PoP hexField `json:"pop" strict:"required"`
+}
+
+func (gf *governanceFile) UnmarshalStrict(v any, path string) error {
+	var shape struct {
+		Threshold uint64   `json:"threshold" strict:"required"`
+		Members   rawArray `json:"members" strict:"required"`
 	}
-	gov.Threshold = int(th)
-	for i, x := range members {
-		path := strictjson.Index("governance.members", i)
-		mm, err := strictjson.Object(x, path, []string{"key", "pop"}, []string{"key", "pop"})
-		if err != nil {
-			return gov, err
-		}
-		var member activation.CommitteeMember
-		if member.Key, err = hexField(mm["key"], path+".key"); err != nil {
-			return gov, err
-		}
-		if member.PoP, err = hexField(mm["pop"], path+".pop"); err != nil {
-			return gov, err
-		}
-		gov.Members = append(gov.Members, member)
+	if err := strictjson.Into(v, &shape, path); err != nil {
+		return err
 	}
-	return gov, nil
+	if shape.Threshold < 1 || shape.Threshold > uint64(len(shape.Members)) {
+		return strictjson.Errorf(strictjson.Join(path, "threshold"), "%d must be between 1 and the number of members (%d)",
+			shape.Threshold, len(shape.Members))
+	}
+	gf.Threshold = shape.Threshold
+	return strictjson.Into([]any(shape.Members), &gf.Members, strictjson.Join(path, "members"))
+}
+
+// rawArray is an array whose elements are read later.
+type rawArray []any
+
+func (r *rawArray) UnmarshalStrict(v any, path string) error {
+	list, err := strictjson.Array(v, path)
+	*r = list
+	return err
 }
 
 // build checks what spans fields (tables, committee, sequencer) and derives

@@ -1,16 +1,20 @@
 package chain
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/quorumgate/quorumgate/internal/strictjson"
 )
 
-func testGenesis(t *testing.T) (*Genesis, *Keys, []byte) {
+func testGenesis(t testing.TB) (*Genesis, *Keys, []byte) {
 	t.Helper()
 	g, keys, err := GenerateGenesis(GenerateOptions{
 		ChainID: "dev-1", EpochViews: 100, SafetyViews: 10, Versions: map[string]string{"protocol": "1.0.0"},
@@ -93,4 +97,20 @@ func TestBadGenesis(t *testing.T) {
 func between(s, start, end string) string {
 	i := strings.Index(s, start) + len(start)
 	return s[i : i+strings.Index(s[i:], end)]
+}
+
+// With several bad versions, the error names the first component in order,
+// every time (the versions object is a map: ranging over it was random).
+func TestGenesisReportsTheFirstBadVersion(t *testing.T) {
+	_, _, data := testGenesis(t)
+	var file map[string]any
+	require.NoError(t, json.Unmarshal(data, &file))
+	file["versions"] = map[string]any{"zeta": 1, "alpha": 2, "mid": 3, "beta": 4}
+	bad, err := json.Marshal(file)
+	require.NoError(t, err)
+	for range 20 {
+		_, err := ParseGenesis(bad)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "versions.alpha")
+	}
 }

@@ -196,16 +196,6 @@ func (c *cluster) agree() uint64 {
 	return common
 }
 
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("not within %s: %s", d, what)
-}
-
 // syncBuffer collects a node's log lines (written from its goroutines).
 type syncBuffer struct {
 	mu sync.Mutex

@@ -15,6 +15,7 @@ import (
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/node"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -40,7 +41,7 @@ func noLeaks(t *testing.T) {
 // waitHeights waits until every running node is past height h.
 func (c *cluster) waitHeights(h uint64, d time.Duration) {
 	c.t.Helper()
-	eventually(c.t, d, "every running node past the height", func() bool {
+	testutil.Eventually(c.t, d, "every running node past the height", func() bool {
 		for id := range c.nodes {
 			if c.height(id) < h {
 				return false
@@ -75,13 +76,13 @@ func TestCometBFTStakeActivationWithAValidatorDown(t *testing.T) {
 	epoch := c.g.Params().Epoch(view)
 	c.propose("c2", activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
 		Threshold: quorum.TwoThirds, StartEpoch: epoch, TimeoutEpoch: epoch + 50})
-	eventually(t, 30*time.Second, "p2 STARTED on c1", func() bool { return c.status("c1", "p2") == activation.Started })
+	testutil.Eventually(t, 30*time.Second, "p2 STARTED on c1", func() bool { return c.status("c1", "p2") == activation.Started })
 
 	c.stop("c4")
 	down := c.maxHeight()
 	c.waitHeights(down+10, 30*time.Second) // the chain keeps finalizing without c4
 
-	eventually(t, 60*time.Second, "p2 ACTIVE on every running node", func() bool {
+	testutil.Eventually(t, 60*time.Second, "p2 ACTIVE on every running node", func() bool {
 		for id := range c.nodes {
 			if c.status(id, "p2") != activation.Active {
 				return false
@@ -105,12 +106,12 @@ func TestCometBFTStakeActivationWithAValidatorDown(t *testing.T) {
 	c.agree()
 
 	c.start("c4", "protocol=2.0.0")
-	eventually(t, 60*time.Second, "c4 catches up past the activation", func() bool {
+	testutil.Eventually(t, 60*time.Second, "c4 catches up past the activation", func() bool {
 		return c.height("c4") > refHeight && c.status("c4", "p2") == activation.Active
 	})
 	c.waitHeights(c.maxHeight()+2, 30*time.Second)
 	c.agree()
-	eventually(t, 10*time.Second, "c4 ran its hook", func() bool {
+	testutil.Eventually(t, 10*time.Second, "c4 ran its hook", func() bool {
 		_, err := os.Stat(filepath.Join(c.homes["c4"], "upgrades", "p2.done"))
 		return err == nil
 	})
@@ -166,7 +167,7 @@ func TestCometBFTGovernanceHaltAndResume(t *testing.T) {
 	for _, id := range late {
 		c.start(id, "protocol=2.0.0")
 	}
-	eventually(t, 60*time.Second, "the late nodes resume past the activation", func() bool {
+	testutil.Eventually(t, 60*time.Second, "the late nodes resume past the activation", func() bool {
 		return c.height("c4") >= at && c.height("e1") >= at
 	})
 	c.waitHeights(c.maxHeight()+2, 30*time.Second)

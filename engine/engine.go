@@ -28,7 +28,7 @@ var Names = []string{Devchain, CometBFT}
 // NewDevchain builds the devchain engine.
 func NewDevchain(env node.EngineEnv) (node.Engine, error) {
 	return devchain.New(devchain.Options{Genesis: env.Genesis, Store: env.Store, NodeID: env.NodeID,
-		StakingKey: env.StakingKey, Interval: env.ViewInterval, Guard: env.Guard})
+		StakingKey: env.StakingKey, Interval: env.ViewInterval, Guard: env.Guard, Logger: env.Logger})
 }
 
 // NewCometBFT builds the CometBFT engine with the node's CometBFT settings.

@@ -104,7 +104,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		for _, r := range d.Signaling.Roles {
 			ch <- prometheus.MustNewConstMetric(m.readyRatio, prometheus.GaugeValue, r.ReadyRatio, d.Name, r.Role, "finalized")
 			key, total := r.Role, table.RoleStake(r.Role)
-			if r.Role == "all" {
+			if r.Role == AllRoles {
 				key, total = "", table.TotalStake()
 			}
 			ratio := 0.0

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/quorum"
 )
 
@@ -140,12 +141,12 @@ func TestAPIHostCheckAndHistoryQueries(t *testing.T) {
 	}
 
 	// A stake deployment that locks in on the node's own readiness.
-	eventually(t, 10*time.Second, "the first blocks", func() bool { h, _, ok := n.Head().Head(); return ok && h > 2 })
+	testutil.Eventually(t, 10*time.Second, "the first blocks", func() bool { h, _, ok := n.Head().Head(); return ok && h > 2 })
 	_, view, _ := n.Head().Head()
 	epoch := n.Head().Params().Epoch(view)
 	propose(activation.Proposal{Name: "c11", Component: "cadence", Version: "1.1.0", Mode: activation.Stake,
 		Threshold: quorum.TwoThirds, StartEpoch: epoch, TimeoutEpoch: epoch + 20})
-	eventually(t, 20*time.Second, "c11 ACTIVE", func() bool {
+	testutil.Eventually(t, 20*time.Second, "c11 ACTIVE", func() bool {
 		d, ok := n.Head().Deployment("c11")
 		return ok && d.Status == activation.Active
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 )
 
 // cosmovisorPlan is what Cosmovisor decodes upgrade-info.json into
@@ -64,7 +65,7 @@ func TestHaltWritesCosmovisorInfo(t *testing.T) {
 	_, view := s.headEpochView()
 	path := filepath.Join(s.cfg.Home, CosmovisorInfoFile)
 	s.propose(t, activation.Proposal{Name: "protocol-2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: view + 60})
-	eventually(t, 10*time.Second, "protocol-2 is LOCKED_IN", func() bool {
+	testutil.Eventually(t, 10*time.Second, "protocol-2 is LOCKED_IN", func() bool {
 		d, ok := s.Head().Deployment("protocol-2")
 		return ok && d.Status == activation.LockedIn
 	})

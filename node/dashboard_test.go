@@ -22,6 +22,7 @@ import (
 	"github.com/quorumgate/quorumgate/chain/devchain"
 	"github.com/quorumgate/quorumgate/internal/browsertest"
 	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
 )
@@ -57,7 +58,7 @@ func startSoloNode(t *testing.T, supported ...string) *soloNode {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &addrs))
 	s := &soloNode{Node: n, g: g, keys: keys, api: addrs.API}
-	eventually(t, 10*time.Second, "the node makes blocks", func() bool { h, _, ok := n.Head().Head(); return ok && h > 2 })
+	testutil.Eventually(t, 10*time.Second, "the node makes blocks", func() bool { h, _, ok := n.Head().Head(); return ok && h > 2 })
 	return s
 }
 

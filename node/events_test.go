@@ -14,6 +14,7 @@ import (
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/signal"
 )
 
@@ -36,7 +37,7 @@ func TestNodeCountsEventsOfFinalizedBlocks(t *testing.T) {
 	signed := canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})
 	_, err = c.nodes["seq"].SubmitGovernance(chain.ItemProposal, signed)
 	require.NoError(t, err)
-	eventually(t, 10*time.Second, "g2 LOCKED_IN", func() bool { return c.status("c2", "g2") == activation.LockedIn })
+	testutil.Eventually(t, 10*time.Second, "g2 LOCKED_IN", func() bool { return c.status("c2", "g2") == activation.LockedIn })
 	// The node answers a repeat of an included item from its record of
 	// submissions; another proposal of the same name reaches a block.
 	again := p
@@ -48,7 +49,7 @@ func TestNodeCountsEventsOfFinalizedBlocks(t *testing.T) {
 	require.NoError(t, err)
 	for _, id := range []string{"seq", "c2"} {
 		n := c.nodes[id]
-		eventually(t, 10*time.Second, id+" counts the duplicate", func() bool {
+		testutil.Eventually(t, 10*time.Second, id+" counts the duplicate", func() bool {
 			return value(n.events.rejections.WithLabelValues("proposal", string(activation.DuplicateName))) == 1
 		})
 		assert.Equal(t, 1.0, value(n.events.transitions.WithLabelValues("LOCKED_IN")), id)

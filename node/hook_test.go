@@ -180,10 +180,10 @@ func TestHungHookDelaysNothing(t *testing.T) {
 			n.Close()
 		}
 	}()
-	eventually(t, 10*time.Second, "the first blocks", func() bool { h, _, ok := n.Head().Head(); return ok && h > 2 })
+	testutil.Eventually(t, 10*time.Second, "the first blocks", func() bool { h, _, ok := n.Head().Head(); return ok && h > 2 })
 	_, view, _ := n.Head().Head()
 	propose(activation.Proposal{Name: "g2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: view + 15})
-	eventually(t, 10*time.Second, "g2 ACTIVE and its hook hanging", func() bool {
+	testutil.Eventually(t, 10*time.Second, "g2 ACTIVE and its hook hanging", func() bool {
 		d, ok := n.Head().Deployment("g2")
 		_, err := os.Stat(pidFile)
 		return ok && d.Status == activation.Active && err == nil
@@ -197,13 +197,13 @@ func TestHungHookDelaysNothing(t *testing.T) {
 	epoch := n.Head().Params().Epoch(view)
 	propose(activation.Proposal{Name: "c11", Component: "cadence", Version: "1.1.0", Mode: activation.Stake,
 		Threshold: quorum.TwoThirds, StartEpoch: epoch, TimeoutEpoch: epoch + 20})
-	eventually(t, 15*time.Second, "c11 locks in on the node's own readiness", func() bool {
+	testutil.Eventually(t, 15*time.Second, "c11 locks in on the node's own readiness", func() bool {
 		d, ok := n.Head().Deployment("c11")
 		return ok && (d.Status == activation.LockedIn || d.Status == activation.Active)
 	})
 	// ... and the operator is warned about an activation it cannot run.
 	propose(activation.Proposal{Name: "x9", Component: "execution", Version: "9.0.0", Mode: activation.Governance, ActivationView: view + 10000})
-	eventually(t, 15*time.Second, "a warning about x9", func() bool {
+	testutil.Eventually(t, 15*time.Second, "a warning about x9", func() bool {
 		return strings.Contains(logs.String(), "UPGRADE NEEDED") && strings.Contains(logs.String(), "x9")
 	})
 	assert.False(t, n.hooks.u.Handled("g2"), "the hook is still hanging")

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/quorum"
 )
 
@@ -76,7 +77,7 @@ func TestDashboardAndAlertMetricsExist(t *testing.T) {
 		Roles: []string{"consensus", "execution"}, Threshold: quorum.TwoThirds, StartEpoch: epoch, TimeoutEpoch: epoch + 1000})
 	s.propose(t, activation.Proposal{Name: "cadence-2", Component: "cadence", Version: "2.0.0", Mode: activation.Governance,
 		ActivationView: view + 5000})
-	eventually(t, 10*time.Second, "both deployments are in the state", func() bool {
+	testutil.Eventually(t, 10*time.Second, "both deployments are in the state", func() bool {
 		a, okA := s.Head().Deployment("protocol-2")
 		b, okB := s.Head().Deployment("cadence-2")
 		return okA && okB && a.Status == activation.Started && b.Status == activation.LockedIn

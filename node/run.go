@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -106,13 +107,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	store, err := storage.Open(filepath.Join(cfg.Home, "store"), storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(),
 		Genesis: g.State(), FS: cfg.FS, Small: cfg.FS != nil})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("node: open the store: %w", err)
 	}
 	c, err := cfg.Engine(EngineEnv{Genesis: g, Store: store, Home: cfg.Home, NodeID: cfg.NodeID, StakingKey: cfg.StakingKey,
 		P2PKey: cfg.P2PKey, ViewInterval: cfg.ViewInterval, Guard: Guard(cfg.Supported), Logger: cfg.Logger.With("node", cfg.NodeID)})
 	if err != nil {
 		store.Close()
-		return nil, err
+		return nil, fmt.Errorf("node: build the chain engine: %w", err)
 	}
 	nctx, cancel := context.WithCancel(ctx)
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: store, chain: c, ctx: nctx, cancel: cancel,
@@ -123,13 +124,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.subs, err = loadSubmissions(cfg.Home); err != nil {
 		cancel()
 		store.Close()
-		return nil, err
+		return nil, fmt.Errorf("node: load pending submissions: %w", err)
 	}
 	self, err := peer.IDFromPrivateKey(cfg.P2PKey)
 	if err != nil {
 		cancel()
 		store.Close()
-		return nil, err
+		return nil, fmt.Errorf("node: peer ID of the libp2p key: %w", err)
 	}
 	pcfg := p2p.Config{ChainID: g.ChainID, Identity: cfg.P2PKey, ListenAddrs: cfg.ListenAddrs,
 		Peers: withGenesisPeers(cfg.Peers, g, self), View: chainView{n}, OnVerdict: n.metrics.verdict,
@@ -141,15 +142,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		cancel()
 		c.Close()
 		store.Close()
-		return nil, err
+		return nil, fmt.Errorf("node: start the p2p network: %w", err)
 	}
 	if err := c.Start(n.net); err != nil {
 		n.Close()
-		return nil, err
+		return nil, fmt.Errorf("node: start the chain engine: %w", err)
 	}
 	if err := n.startAPI(); err != nil {
 		n.Close()
-		return nil, err
+		return nil, fmt.Errorf("node: start the API: %w", err)
 	}
 	n.wg.Add(2)
 	go n.run()

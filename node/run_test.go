@@ -24,6 +24,7 @@ import (
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/chain/devchain"
 	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
 )
@@ -130,19 +131,38 @@ func (c *cluster) status(id, dep string) activation.Status {
 	return activation.None
 }
 
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
+// waitEpochs waits until every running node's head is n epochs past the
+// sequencer's epoch now.
+func (c *cluster) waitEpochs(n uint64) {
+	c.t.Helper()
+	head := c.nodes["seq"].Head()
+	_, view, _ := head.Head()
+	target := head.Params().Epoch(view) + n
+	testutil.Eventually(c.t, 20*time.Second, fmt.Sprintf("every node at epoch %d", target), func() bool {
+		for _, n := range c.nodes {
+			h := n.Head()
+			_, v, ok := h.Head()
+			if !ok || h.Params().Epoch(v) < target {
+				return false
+			}
 		}
-	}
-	t.Fatalf("not within %s: %s", d, what)
+		return true
+	})
+}
+
+// waitBlocks waits until node id has applied n blocks past its head now.
+func (c *cluster) waitBlocks(id string, n uint64) {
+	c.t.Helper()
+	from, _, _ := c.nodes[id].Head().Head()
+	testutil.Eventually(c.t, 15*time.Second, fmt.Sprintf("%s applies %d more blocks", id, n), func() bool {
+		h, _, ok := c.nodes[id].Head().Head()
+		return ok && h >= from+n
+	})
 }
 
 func (c *cluster) waitReady(id string) {
 	c.t.Helper()
-	eventually(c.t, 15*time.Second, id+" follows the chain with gossip peers", func() bool {
+	testutil.Eventually(c.t, 15*time.Second, id+" follows the chain with gossip peers", func() bool {
 		n := c.nodes[id]
 		h, _, ok := n.Head().Head()
 		return ok && h > 0 && n.MeshPeers() > 0
@@ -176,7 +196,7 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 	epoch := head.Params().Epoch(view)
 	c.propose(activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
 		Threshold: quorum.TwoThirds, StartEpoch: epoch, TimeoutEpoch: epoch + 100})
-	eventually(t, 15*time.Second, "p2 is STARTED everywhere", func() bool {
+	testutil.Eventually(t, 15*time.Second, "p2 is STARTED everywhere", func() bool {
 		for _, id := range c.ids {
 			if c.status(id, "p2") != activation.Started {
 				return false
@@ -191,7 +211,9 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 		c.start(id, "protocol=2.0.0")
 		c.waitReady(id)
 		if i == 2 {
-			time.Sleep(1200 * time.Millisecond) // three epochs with 60% ready: nothing may lock in
+			// Three epoch boundaries pass on every node with 60% ready:
+			// nothing may lock in. (Waiting for the chain, not the clock.)
+			c.waitEpochs(3)
 			for _, other := range c.ids {
 				if s := c.status(other, "p2"); s != activation.Started {
 					t.Fatalf("with 3 of 5 nodes ready, %s sees p2 %s", other, s)
@@ -199,7 +221,7 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, 20*time.Second, "every node activates p2", func() bool {
+	testutil.Eventually(t, 20*time.Second, "every node activates p2", func() bool {
 		for _, id := range c.ids {
 			if c.status(id, "p2") != activation.Active {
 				return false
@@ -229,7 +251,7 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 		if got, err := c.nodes[id].Store().StateAt(common); err != nil || got.ID() != want.ID() {
 			t.Fatalf("%s: state at height %d differs (%v)", id, common, err)
 		}
-		eventually(t, 5*time.Second, id+" ran its hook", func() bool {
+		testutil.Eventually(t, 5*time.Second, id+" ran its hook", func() bool {
 			_, err := os.Stat(filepath.Join(c.homes[id], "upgrades", "p2.done"))
 			return err == nil
 		})
@@ -266,7 +288,7 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 	c.stop("e2")
 	c.start("e2", "protocol=2.0.0")
 	c.waitReady("e2")
-	time.Sleep(100 * time.Millisecond)
+	c.waitBlocks("e2", 5) // the restarted node applies new blocks, where a hook would run
 	if log, _ := os.ReadFile(filepath.Join(c.homes["e2"], "hook.log")); strings.Count(string(log), "\n") != 1 {
 		t.Fatalf("hook ran again after a restart: %q", log)
 	}
@@ -311,7 +333,7 @@ func TestGovernanceUpgradeHaltsUnreadyNodes(t *testing.T) {
 			t.Fatalf("%s's log lacks the warning or the halt message:\n%s", id, logs)
 		}
 	}
-	eventually(t, 15*time.Second, "the ready nodes activate", func() bool {
+	testutil.Eventually(t, 15*time.Second, "the ready nodes activate", func() bool {
 		for _, id := range []string{"seq", "c2", "c3"} {
 			if c.status(id, "g2") != activation.Active {
 				return false
@@ -324,7 +346,7 @@ func TestGovernanceUpgradeHaltsUnreadyNodes(t *testing.T) {
 		c.stop(id)
 		c.start(id, "protocol=2.0.0")
 	}
-	eventually(t, 20*time.Second, "the upgraded nodes activate too", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the upgraded nodes activate too", func() bool {
 		return c.status("e1", "g2") == activation.Active && c.status("e2", "g2") == activation.Active
 	})
 	ref, _ := c.nodes["seq"].Head().Deployment("g2")
@@ -350,9 +372,9 @@ func TestCatchUpDoesNotWarnAboutThePast(t *testing.T) {
 	}
 	_, view, _ := c.nodes["seq"].Head().Head()
 	c.propose(activation.Proposal{Name: "g2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: view + 400})
-	eventually(t, 15*time.Second, "g2 LOCKED_IN", func() bool { return c.status("seq", "g2") == activation.LockedIn })
+	testutil.Eventually(t, 15*time.Second, "g2 LOCKED_IN", func() bool { return c.status("seq", "g2") == activation.LockedIn })
 	_, lockedAt, _ := c.nodes["seq"].Head().Head()
-	eventually(t, 15*time.Second, "50 views in LOCKED_IN", func() bool {
+	testutil.Eventually(t, 15*time.Second, "50 views in LOCKED_IN", func() bool {
 		_, v, _ := c.nodes["seq"].Head().Head()
 		return v >= lockedAt+50
 	})
@@ -367,10 +389,10 @@ func TestCatchUpDoesNotWarnAboutThePast(t *testing.T) {
 	if _, err := c.nodes["c3"].SubmitGovernance(chain.ItemCancel, canon.MustEncode(activation.SignedCancel{Deployment: "g2", Approval: a})); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "g2 CANCELED", func() bool { return c.status("seq", "g2") == activation.Canceled })
+	testutil.Eventually(t, 15*time.Second, "g2 CANCELED", func() bool { return c.status("seq", "g2") == activation.Canceled })
 
 	c.start("e2") // late, and without 2.0.0
-	eventually(t, 30*time.Second, "e2 catches up past the cancellation", func() bool {
+	testutil.Eventually(t, 30*time.Second, "e2 catches up past the cancellation", func() bool {
 		return c.status("e2", "g2") == activation.Canceled && c.nodes["e2"].chain.Synced()
 	})
 	if logs := c.logs["e2"].String(); strings.Contains(logs, "UPGRADE NEEDED") {
@@ -397,9 +419,9 @@ func TestSubmissionSurvivesRestarts(t *testing.T) {
 	c.stop("c3")
 	c.start("c3")
 	c.start("seq")
-	eventually(t, 30*time.Second, "the proposal reaches the chain", func() bool { return c.status("c2", "g2") != activation.None })
+	testutil.Eventually(t, 30*time.Second, "the proposal reaches the chain", func() bool { return c.status("c2", "g2") != activation.None })
 	var included Submission
-	eventually(t, 10*time.Second, "c3 records the height that carried it", func() bool {
+	testutil.Eventually(t, 10*time.Second, "c3 records the height that carried it", func() bool {
 		subs := c.nodes["c3"].subs
 		subs.mu.Lock()
 		defer subs.mu.Unlock()
@@ -414,4 +436,15 @@ func TestSubmissionSurvivesRestarts(t *testing.T) {
 	b, err := c.nodes["c2"].Store().Block(included.Height)
 	require.NoError(t, err)
 	assert.Equal(t, included.View, b.View)
+}
+
+// Start names the step that failed: here the API, whose listen address
+// is not one.
+func TestStartSaysWhichStepFailed(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	c := newCluster(t)
+	_, err := Start(context.Background(), Config{Home: c.homes["seq"], Genesis: c.g, NodeID: "seq", StakingKey: c.keys.Staking["seq"],
+		P2PKey: c.keys.P2P["seq"], Engine: devchainEngine, Logger: slog.New(slog.DiscardHandler), APIListen: "127.0.0.1:notaport"})
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "node: start the API: "), err.Error())
 }

@@ -57,6 +57,10 @@ type SignalingStatus struct {
 	Roles       []RoleStatus `json:"roles"`
 }
 
+// AllRoles is the Role of the one RoleStatus of a deployment that requires
+// no particular role: all stake counts, as one group.
+const AllRoles = "all"
+
 // RoleStatus is one role's finalized ready stake in the current epoch.
 type RoleStatus struct {
 	Role       string  `json:"role"`
@@ -114,7 +118,7 @@ func BuildStatus(nodeID string, head *activation.State, sup Supported, viewInter
 }
 
 // roleStatuses is a deployment's ready stake per required role (one group,
-// "all", when it requires none) in tally, which may be nil.
+// AllRoles, when it requires none) in tally, which may be nil.
 func roleStatuses(d *activation.Deployment, table *quorum.Table, tally *quorum.Tally) []RoleStatus {
 	roles := d.Roles
 	if len(roles) == 0 {
@@ -124,7 +128,7 @@ func roleStatuses(d *activation.Deployment, table *quorum.Table, tally *quorum.T
 	for _, r := range roles {
 		rs := RoleStatus{Role: r}
 		if r == "" {
-			rs.Role, rs.TotalStake = "all", table.TotalStake()
+			rs.Role, rs.TotalStake = AllRoles, table.TotalStake()
 			if tally != nil {
 				rs.ReadyStake = tally.ReadyTotal()
 			}

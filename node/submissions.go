@@ -212,7 +212,11 @@ func (n *Node) resubmit(headView uint64) {
 		n.log.Error("record submissions", "err", err)
 	}
 	for _, it := range due {
-		payload, _ := hex.DecodeString(it.Payload)
+		payload, err := hex.DecodeString(it.Payload)
+		if err != nil {
+			n.log.Error("a pending submission's recorded payload is not hex; not sent again", "id", it.ID[:12], "err", err)
+			continue
+		}
 		kind := chain.ItemProposal
 		if it.Kind == "cancel" {
 			kind = chain.ItemCancel

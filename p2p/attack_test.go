@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/signal"
 )
 
@@ -84,7 +85,7 @@ func forgedFlood(t testing.TB, flood int) floodResult {
 	for i := range signers {
 		require.NoError(t, tn.nodes[i%honest].PublishAttestation(ctx, tn.f.att(t, i, 1)))
 	}
-	eventually(t, 30*time.Second, "every honest node counts every genuine readiness", func() bool {
+	testutil.Eventually(t, 30*time.Second, "every honest node counts every genuine readiness", func() bool {
 		for _, n := range tn.nodes[:honest] {
 			if c, _ := n.LiveTally(dep, 1); c != signers {
 				return false
@@ -92,7 +93,7 @@ func forgedFlood(t testing.TB, flood int) floodResult {
 		}
 		return true
 	})
-	eventually(t, 10*time.Second, "the forger's neighbours graylist it (score below -80)", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the forger's neighbours graylist it (score below -80)", func() bool {
 		for i, n := range tn.nodes[:honest] {
 			if n.host.Network().Connectedness(forger.ID()) != 0 {
 				if s, ok := tn.scores[i].Load(forger.ID()); !ok || s.(float64) >= -80 {
@@ -173,7 +174,7 @@ func runChurn(t testing.TB, epochs, churn int, onEpoch func(epoch uint64)) Memor
 			c, err := Start(ctx, Config{ChainID: "ingest", Identity: k, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
 				View: view, Peers: []peer.AddrInfo{honest.AddrInfo()}, Unchecked: true})
 			require.NoError(t, err)
-			eventually(t, 10*time.Second, "the churning peer joins the mesh", func() bool { return c.MeshPeers() > 0 })
+			testutil.Eventually(t, 10*time.Second, "the churning peer joins the mesh", func() bool { return c.MeshPeers() > 0 })
 			// Genuine readiness first (junk gets the sender graylisted,
 			// and its later messages dropped unread), then forgeries.
 			for i := range f.keys {
@@ -188,7 +189,7 @@ func runChurn(t testing.TB, epochs, churn int, onEpoch func(epoch uint64)) Memor
 			}
 			require.NoError(t, c.Close())
 		}
-		eventually(t, 10*time.Second, "the honest node saw this epoch's genuine readiness", func() bool {
+		testutil.Eventually(t, 10*time.Second, "the honest node saw this epoch's genuine readiness", func() bool {
 			cnt, _ := honest.LiveTally(dep, e)
 			return cnt > 0
 		})
@@ -199,7 +200,7 @@ func runChurn(t testing.TB, epochs, churn int, onEpoch func(epoch uint64)) Memor
 			onEpoch(e)
 		}
 	}
-	eventually(t, 10*time.Second, "per-peer state is dropped on disconnect", func() bool {
+	testutil.Eventually(t, 10*time.Second, "per-peer state is dropped on disconnect", func() bool {
 		m := honest.Memory()
 		return m.Limiters == 0 && m.Sources <= 1
 	})
@@ -210,7 +211,7 @@ func runChurn(t testing.TB, epochs, churn int, onEpoch func(epoch uint64)) Memor
 	return peak
 }
 
-var _ View = (*mutableView)(nil)
+var _ ChainView = (*mutableView)(nil)
 
 // A sync server trims a response to the cap (keeping at least one block),
 // so a client asking for many large blocks gets fewer, never a response it

@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/quorumgate/quorumgate/internal/testutil"
 )
 
 // Peers exchange fork IDs when they connect: one on another fork is
@@ -58,7 +60,7 @@ func TestPeerOnAnotherForkIsDisconnected(t *testing.T) {
 	for _, n := range []*Node{same, other, old} {
 		require.NoError(t, n.Connect(ctx, a.AddrInfo()))
 	}
-	eventually(t, 10*time.Second, "the peer on another fork is disconnected", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the peer on another fork is disconnected", func() bool {
 		return a.host.Network().Connectedness(other.ID()) != network.Connected && a.ForkRejected()+other.ForkRejected() > 0
 	})
 	time.Sleep(300 * time.Millisecond) // a bounded moment for a wrong disconnect to show

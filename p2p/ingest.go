@@ -43,8 +43,8 @@ type Result struct {
 	Tag any
 }
 
-// View is what the pipeline needs to know of the chain, supplied by the node.
-type View interface {
+// ChainView is what the pipeline needs to know of the chain, supplied by the node.
+type ChainView interface {
 	// CurrentEpoch is the epoch of the finalized head.
 	CurrentEpoch() uint64
 	// Table returns the identity table of an epoch.
@@ -71,7 +71,7 @@ type View interface {
 // ingest loop), and Flush's own worker goroutines end before it returns.
 type Ingest struct {
 	chainID string
-	view    View
+	view    ChainView
 	sink    func(signal.Attestation)
 	workers int
 
@@ -113,7 +113,7 @@ const maxSources = 4096
 
 // NewIngest returns a pipeline for a chain. sink receives every valid
 // attestation once (for the attestation pool and gossip); it may be nil.
-func NewIngest(chainID string, view View, sink func(signal.Attestation)) *Ingest {
+func NewIngest(chainID string, view ChainView, sink func(signal.Attestation)) *Ingest {
 	return &Ingest{chainID: chainID, view: view, sink: sink, workers: runtime.GOMAXPROCS(0),
 		seen: map[key]quorum.Bitmap{}, pending: map[batchKey]*batch{}, tallies: map[key]*quorum.Tally{},
 		sources: map[string]*SourceStats{}}

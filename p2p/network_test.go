@@ -13,8 +13,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/signal"
 )
 
@@ -73,7 +76,7 @@ func (tn *testNetwork) startNodeWith(t testing.TB, i int, misbehave bool) *Node 
 // waitMesh waits (bounded) until every node has gossip mesh peers.
 func (tn *testNetwork) waitMesh(t testing.TB) {
 	t.Helper()
-	eventually(t, 15*time.Second, "every node has gossip mesh peers", func() bool {
+	testutil.Eventually(t, 15*time.Second, "every node has gossip mesh peers", func() bool {
 		for _, node := range tn.nodes {
 			if node.MeshPeers() == 0 {
 				return false
@@ -90,15 +93,6 @@ func (tn *testNetwork) close() {
 }
 
 // eventually polls cond every 50 ms for at most d.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("not within %s: %s", d, what)
-}
 
 // leakCheck snapshots the goroutines running now; the returned function,
 // deferred, fails the test if any goroutine started since is still running
@@ -129,7 +123,7 @@ func TestGossipTalliesConverge(t *testing.T) {
 	if err := liar.PublishAttestation(ctx, bad); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "every honest node counts the 20 valid attestations", func() bool {
+	testutil.Eventually(t, 20*time.Second, "every honest node counts the 20 valid attestations", func() bool {
 		for _, node := range tn.nodes[:n-1] {
 			if c, _ := node.LiveTally(dep, 1); c != n-1 {
 				return false
@@ -138,7 +132,7 @@ func TestGossipTalliesConverge(t *testing.T) {
 		return true
 	})
 	// The liar's direct peers saw an invalid message from it: its score is negative.
-	eventually(t, 10*time.Second, "a neighbour graylists the liar (score below -80)", func() bool {
+	testutil.Eventually(t, 10*time.Second, "a neighbour graylists the liar (score below -80)", func() bool {
 		for i := range tn.nodes[:n-1] {
 			if s, ok := tn.scores[i].Load(liar.ID()); ok && s.(float64) < -80 {
 				return true
@@ -163,7 +157,7 @@ func TestDuplicatesAreNotForwarded(t *testing.T) {
 	if err := tn.nodes[0].PublishAttestation(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "every node counts it", func() bool {
+	testutil.Eventually(t, 10*time.Second, "every node counts it", func() bool {
 		for _, node := range tn.nodes {
 			if c, _ := node.LiveTally(dep, 1); c != 1 {
 				return false
@@ -178,11 +172,21 @@ func TestDuplicatesAreNotForwarded(t *testing.T) {
 		before[i], _ = node.Stats()
 	}
 	tn.nodes[3].PublishAttestation(ctx, a)
-	time.Sleep(500 * time.Millisecond) // a bounded quiet period in which nothing may happen
-	for i, node := range tn.nodes {
-		if v, _ := node.Stats(); v != before[i] {
-			t.Fatalf("node %d validated the duplicate again (%d -> %d)", i, before[i], v)
+	// Then a new attestation from the same node, behind the duplicate on
+	// every stream: once every node counts it, every node has had the
+	// duplicate's turn, and must have validated exactly one message more.
+	require.NoError(t, tn.nodes[3].PublishAttestation(ctx, tn.f.att(t, 3, 1)))
+	testutil.Eventually(t, 10*time.Second, "every node counts the new attestation", func() bool {
+		for _, node := range tn.nodes {
+			if c, _ := node.LiveTally(dep, 1); c != 2 {
+				return false
+			}
 		}
+		return true
+	})
+	for i, node := range tn.nodes {
+		v, _ := node.Stats()
+		assert.Equal(t, before[i]+1, v, "node %d validated the duplicate again", i)
 	}
 }
 
@@ -197,7 +201,7 @@ func TestLateJoinerCatchesUpBySync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "the first nodes count 8", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the first nodes count 8", func() bool {
 		c, _ := tn.nodes[1].LiveTally(dep, 1)
 		return c == 8
 	})
@@ -359,7 +363,7 @@ func TestStaticPeerThatNeverAnswersHoldsUpNoOther(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the silent peer was never dialled")
 	}
-	eventually(t, 8*time.Second, "the other peer connects while the silent dial hangs", func() bool { return tn.nodes[0].Peers() == 1 })
+	testutil.Eventually(t, 8*time.Second, "the other peer connects while the silent dial hangs", func() bool { return tn.nodes[0].Peers() == 1 })
 	select {
 	case <-started:
 		t.Fatal("Start returned while the silent dial should still hang")

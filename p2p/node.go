@@ -37,7 +37,7 @@ type Config struct {
 	// Peers are the static peers to connect to at start.
 	Peers []peer.AddrInfo
 	// View tells the pipeline the epoch, tables and signaling deployments.
-	View View
+	View ChainView
 	// OnAttestation receives every attestation that passed validation, once.
 	OnAttestation func(signal.Attestation)
 	// BlockValidator and GovernanceValidator judge the other topics'
@@ -242,7 +242,7 @@ func (n *Node) dialStatic() {
 		wg.Add(1)
 		go func() { // owned by dialStatic, which waits for it; Connect is bounded by its timeout and n.ctx
 			defer wg.Done()
-			_ = n.Connect(n.ctx, p)
+			_ = n.Connect(n.ctx, p) // a peer that fails is dialled again next round
 		}()
 	}
 	wg.Wait()

@@ -196,7 +196,10 @@ type ScheduleEntry struct {
 
 // NewSchedule builds a schedule; entries must have strictly increasing FromEpoch.
 func NewSchedule(entries []ScheduleEntry) (*Schedule, error) {
-	empty, _ := NewTable(nil)
+	empty, err := NewTable(nil)
+	if err != nil {
+		return nil, fmt.Errorf("the empty identity table: %w", err)
+	}
 	s := &Schedule{empty: empty}
 	for i, e := range entries {
 		if i > 0 && e.FromEpoch <= entries[i-1].FromEpoch {

@@ -776,14 +776,24 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One status per node, taken after all report ACTIVE (which they keep
+	// reporting): an error or a deployment without its activation view is
+	// reported, never read as zeros or dereferenced.
+	statuses := make([]node.Status, len(d.procs))
 	var common uint64 = 1 << 62
-	for _, p := range d.procs {
-		st, _ := d.status(p)
+	for i, p := range d.procs {
+		st, err := d.status(p)
+		if err != nil {
+			return nil, fmt.Errorf("status of %s after the activation: %w", p.id, err)
+		}
+		statuses[i] = st
 		common = min(common, st.Head.Height)
 	}
-	for _, p := range d.procs {
-		st, _ := d.status(p)
-		dep := find(st, "protocol-2")
+	for i, p := range d.procs {
+		dep := find(statuses[i], "protocol-2")
+		if dep == nil || dep.ActivationView == nil {
+			return nil, fmt.Errorf("%s reported protocol-2 ACTIVE, then no activation view for it", p.id)
+		}
 		var sid struct {
 			StateID string `json:"state_id"`
 		}
@@ -814,7 +824,7 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 				n.ReadyAtLockIn = n.ReadyAtLockIn || r.NodeID == n.ID
 			}
 			for _, r := range lock.Roles {
-				n.RoleRequired = n.RoleRequired || r.Role == n.Role || r.Role == "all"
+				n.RoleRequired = n.RoleRequired || r.Role == n.Role || r.Role == node.AllRoles
 			}
 		}
 		var parts []string

@@ -218,7 +218,7 @@ func lockInLine(nodes []NodeState, l LockIn) string {
 		switch {
 		case slices.ContainsFunc(l.Ready, func(r node.ReadySigner) bool { return r.NodeID == n.ID }):
 			ready = append(ready, n.ID)
-		case counted[n.Role] || counted["all"]:
+		case counted[n.Role] || counted[node.AllRoles]:
 			notReady = append(notReady, n.ID)
 		}
 	}

@@ -354,6 +354,10 @@ func (a *App) build(head *activation.State, h int64, maxBytes int64) activation.
 		sort.Slice(g.list, func(i, j int) bool { return g.list[i].Signer < g.list[j].Signer })
 		cert, err := quorum.BuildCertificate(table, g.list)
 		if err != nil {
+			// The pool holds only verified attestations of the epoch's
+			// table, so this is a bug; the proposal goes out without them.
+			a.log.Error("pooled attestations left out of the proposal: they do not aggregate",
+				"epoch", epoch, "deployment", hex.EncodeToString(g.k.d[:]), "attestations", len(g.list), "err", err)
 			continue
 		}
 		wire.Certificates = append(wire.Certificates, cert)

@@ -295,7 +295,8 @@ func (e *Engine) Submit(ctx context.Context, kind chain.ItemKind, payload []byte
 func (e *Engine) Finalized(ctx context.Context, from uint64) (<-chan chain.FinalizedBlock, error) {
 	out := make(chan chain.FinalizedBlock, 16)
 	src := feed.Source{Store: e.opts.Store, Genesis: e.opts.Genesis.State(), Done: e.ctx.Done(), Wait: e.app.wait,
-		Payload: func(b storage.Block) ([]byte, error) { return b.Wire, nil }}
+		Payload: func(b storage.Block) ([]byte, error) { return b.Wire, nil },
+		Fail:    func(err error) { e.app.fail(err) }}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()

@@ -15,6 +15,7 @@ import (
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/p2p"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -57,7 +58,7 @@ func TestAdversary(t *testing.T) {
 			n.close()
 		}
 	})
-	eventually(t, 15*time.Second, "every node applies blocks and has mesh peers", func() bool {
+	testutil.Eventually(t, 15*time.Second, "every node applies blocks and has mesh peers", func() bool {
 		for _, n := range nodes {
 			if h, _, ok := n.chain.Head().Head(); !ok || h < 3 || n.net.MeshPeers() == 0 {
 				return false
@@ -74,7 +75,7 @@ func TestAdversary(t *testing.T) {
 		[]signal.PrivateKey{keys.Governance[0], keys.Governance[2]})
 	require.NoError(t, err)
 	require.NoError(t, nodes[1].chain.Submit(ctx, chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})))
-	eventually(t, 15*time.Second, "p2 is STARTED everywhere", func() bool {
+	testutil.Eventually(t, 15*time.Second, "p2 is STARTED everywhere", func() bool {
 		for _, n := range nodes {
 			if status(n, "p2") != activation.Started {
 				return false
@@ -112,11 +113,11 @@ func TestAdversary(t *testing.T) {
 			ScoreInterval: 100 * time.Millisecond})
 		require.NoError(t, err)
 		defer a.Close()
-		eventually(t, 10*time.Second, name+": the attacker joins the gossip mesh", func() bool { return a.MeshPeers() > 0 })
+		testutil.Eventually(t, 10*time.Second, name+": the attacker joins the gossip mesh", func() bool { return a.MeshPeers() > 0 })
 		sig0, rej0, ign0 := snapshot(a)
 		r := row{attack: name, sent: send(a)}
 		if penalised {
-			eventually(t, 10*time.Second, name+": a neighbour graylists the attacker", func() bool {
+			testutil.Eventually(t, 10*time.Second, name+": a neighbour graylists the attacker", func() bool {
 				s, ok := nodes[1].net.Score(a.ID())
 				s3, ok3 := nodes[2].net.Score(a.ID())
 				return (ok && s < -80) || (ok3 && s3 < -80)
@@ -200,7 +201,7 @@ func TestAdversary(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, n.chain.Submit(ctx, chain.ItemAttestation, a.Encode()))
 	}
-	eventually(t, 20*time.Second, "every honest node counts all four genuine readinesses", func() bool {
+	testutil.Eventually(t, 20*time.Second, "every honest node counts all four genuine readinesses", func() bool {
 		for _, n := range nodes {
 			if c, _ := n.net.LiveTally(p.ID(), e); c != 4 {
 				return false
@@ -208,7 +209,7 @@ func TestAdversary(t *testing.T) {
 		}
 		return true
 	})
-	eventually(t, 20*time.Second, "p2 locks in everywhere", func() bool {
+	testutil.Eventually(t, 20*time.Second, "p2 locks in everywhere", func() bool {
 		for _, n := range nodes {
 			if s := status(n, "p2"); s != activation.LockedIn && s != activation.Active {
 				return false
@@ -226,7 +227,7 @@ func TestAdversary(t *testing.T) {
 		h, _, _ := n.chain.Head().Head()
 		lag = max(lag, seqHead-min(seqHead, h))
 	}
-	eventually(t, time.Second, "every follower reaches the sequencer's head", func() bool {
+	testutil.Eventually(t, time.Second, "every follower reaches the sequencer's head", func() bool {
 		for _, n := range nodes[1:] {
 			if h, _, _ := n.chain.Head().Head(); h < seqHead {
 				return false

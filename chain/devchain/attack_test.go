@@ -16,6 +16,7 @@ import (
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/p2p"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -61,7 +62,7 @@ func TestEquivocationStopsTheFollowerWithEvidence(t *testing.T) {
 	b0 := sequencerBlock(t, g, keys, g.State(), 0, 1)
 	require.NoError(t, c.CheckBlock(b0))
 	c.HandleBlock(b0)
-	eventually(t, 5*time.Second, "block 0 applied", func() bool { return c.nextHeight() == 1 })
+	testutil.Eventually(t, 5*time.Second, "block 0 applied", func() bool { return c.nextHeight() == 1 })
 
 	// The same block again (a replay after gossip's seen-cache forgot it)
 	// is ignored, at no cost to whoever sent it.
@@ -81,7 +82,7 @@ func TestEquivocationStopsTheFollowerWithEvidence(t *testing.T) {
 	// A second sequencer-signed block at height 0 (another view) is.
 	other := sequencerBlock(t, g, keys, g.State(), 0, 2)
 	assert.ErrorIs(t, c.CheckBlock(other), p2p.ErrIgnore)
-	eventually(t, 5*time.Second, "the follower stops", func() bool { return c.Err() != nil })
+	testutil.Eventually(t, 5*time.Second, "the follower stops", func() bool { return c.Err() != nil })
 	assert.ErrorIs(t, c.Err(), ErrEquivocation)
 	assert.Contains(t, c.Err().Error(), "height 0")
 	ev := c.Evidence()
@@ -100,7 +101,7 @@ func TestEquivocationAmongPendingBlocks(t *testing.T) {
 	b := sequencerBlock(t, g, keys, g.State(), 3, 5)
 	c.HandleBlock(a)
 	c.HandleBlock(b)
-	eventually(t, 5*time.Second, "the follower stops", func() bool { return c.Err() != nil })
+	testutil.Eventually(t, 5*time.Second, "the follower stops", func() bool { return c.Err() != nil })
 	assert.ErrorIs(t, c.Err(), ErrEquivocation)
 	// And the pending map never holds a block beyond its bound.
 	c.HandleBlock(sequencerBlock(t, g, keys, g.State(), maxPendingBlocks+10, maxPendingBlocks+10))
@@ -167,7 +168,7 @@ func TestSequencerCatchesUpMissedReadiness(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, seq.chain.Submit(context.Background(), chain.ItemProposal,
 		canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})))
-	eventually(t, 15*time.Second, "the follower sees p2 STARTED", func() bool { return status(f, "p2") == activation.Started })
+	testutil.Eventually(t, 15*time.Second, "the follower sees p2 STARTED", func() bool { return status(f, "p2") == activation.Started })
 
 	// The sequencer goes down; the follower publishes its readiness (into
 	// its own pool only) and waits out gossip's message history.
@@ -180,7 +181,7 @@ func TestSequencerCatchesUpMissedReadiness(t *testing.T) {
 	t.Cleanup(seq.close)
 	table := g.Params().Identities.TableAt(0)
 	i, _ := table.Lookup("c2")
-	eventually(t, 15*time.Second, "the sequencer counts c2's readiness", func() bool {
+	testutil.Eventually(t, 15*time.Second, "the sequencer counts c2's readiness", func() bool {
 		d, ok := seq.chain.Head().Deployment("p2")
 		return ok && d.Tally(0) != nil && d.Tally(0).Has(i)
 	})
@@ -231,7 +232,7 @@ func TestFollowerShrinksSyncRequestsThatAreTooLarge(t *testing.T) {
 	t.Cleanup(func() { net.Close() })
 	c.Start(net)
 	t.Cleanup(c.Close)
-	eventually(t, 20*time.Second, "the follower applies all six blocks", func() bool { return c.nextHeight() == 6 })
+	testutil.Eventually(t, 20*time.Second, "the follower applies all six blocks", func() bool { return c.nextHeight() == 6 })
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	assert.Equal(t, uint64(1), c.syncCount, "requests shrank to one block")

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -124,6 +126,9 @@ type Options struct {
 	// chain before the block: nothing of it is stored. The node uses it to
 	// halt rather than run a protocol version it does not support.
 	Guard func(head *activation.State, view uint64) error
+	// Logger, if set, gets what the chain handles without stopping (a
+	// pooled attestation group that would not aggregate).
+	Logger *slog.Logger
 }
 
 // ErrStateMismatch stops a follower whose own state disagrees with the sequencer's.
@@ -210,10 +215,13 @@ func New(o Options) (*Chain, error) {
 	if o.Interval <= 0 {
 		o.Interval = 500 * time.Millisecond
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	g := o.Genesis
 	seq, err := peer.Decode(g.Identities[0].Nodes[indexOf(g, g.Sequencer)].PeerID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("devchain: sequencer %s's peer ID: %w", g.Sequencer, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Chain{opts: o, verifier: &activation.Verifier{Params: g.Params(), Committee: g.Committee()}, seqPeer: seq,
@@ -530,9 +538,15 @@ func (c *Chain) produceOne() error {
 			list = append(list, a)
 		}
 		sort.Slice(list, func(i, j int) bool { return list[i].Signer < list[j].Signer })
-		if cert, err := quorum.BuildCertificate(c.opts.Genesis.Params().Identities.TableAt(k.e), list); err == nil {
-			wire.Certificates = append(wire.Certificates, cert)
+		cert, err := quorum.BuildCertificate(c.opts.Genesis.Params().Identities.TableAt(k.e), list)
+		if err != nil {
+			// The pool holds only verified attestations of the epoch's
+			// table, so this is a bug; the block goes out without them.
+			c.opts.Logger.Error("pooled attestations left out of the block: they do not aggregate",
+				"epoch", k.e, "deployment", hex.EncodeToString(k.d[:]), "attestations", len(list), "err", err)
+			continue
 		}
+		wire.Certificates = append(wire.Certificates, cert)
 	}
 	clear(c.atts)
 	c.mu.Unlock()
@@ -720,7 +734,8 @@ func (c *Chain) Finalized(ctx context.Context, from uint64) (<-chan chain.Finali
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			return c.notify
-		}}
+		},
+		Fail: c.fail}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

@@ -14,6 +14,7 @@ import (
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/p2p"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -54,7 +55,7 @@ func (n *testNode) stop() {
 	n.net.Close()
 }
 
-func devGenesis(t *testing.T) (*Genesis, *Keys) {
+func devGenesis(t testing.TB) (*Genesis, *Keys) {
 	t.Helper()
 	g, keys, err := Generate(GenerateOptions{
 		ChainID: "dev-test", EpochViews: 30, SafetyViews: 5, Versions: map[string]string{"protocol": "1.0.0"},
@@ -96,16 +97,6 @@ func startOn(t *testing.T, g *Genesis, keys *Keys, id string, peers []peer.AddrI
 	return &testNode{id: id, store: store, chain: c, net: net}
 }
 
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("not within %s: %s", d, what)
-}
-
 func status(n *testNode, name string) activation.Status {
 	if d, ok := n.chain.Head().Deployment(name); ok {
 		return d.Status
@@ -129,7 +120,7 @@ func TestDevchainStakeUpgrade(t *testing.T) {
 			n.close()
 		}
 	}()
-	eventually(t, 15*time.Second, "every follower applies blocks and has gossip mesh peers", func() bool {
+	testutil.Eventually(t, 15*time.Second, "every follower applies blocks and has gossip mesh peers", func() bool {
 		for _, n := range nodes {
 			if h, _, ok := n.chain.Head().Head(); !ok || h < 3 || n.net.MeshPeers() == 0 {
 				return false
@@ -150,7 +141,7 @@ func TestDevchainStakeUpgrade(t *testing.T) {
 	if err := nodes[1].chain.Submit(ctx, chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "the proposal reaches every node", func() bool {
+	testutil.Eventually(t, 15*time.Second, "the proposal reaches every node", func() bool {
 		for _, n := range nodes {
 			if status(n, "p2") == activation.None {
 				return false
@@ -159,7 +150,7 @@ func TestDevchainStakeUpgrade(t *testing.T) {
 		return true
 	})
 	// Every node attests for its current epoch until lock-in (the plugin's job, done by hand here).
-	eventually(t, 20*time.Second, "the deployment activates everywhere", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the deployment activates everywhere", func() bool {
 		for _, n := range nodes {
 			if status(n, "p2") == activation.Started {
 				e := netView{n.chain}.CurrentEpoch()
@@ -258,7 +249,7 @@ func TestFollowerRejectsForgedCertificate(t *testing.T) {
 		t.Fatalf("the block is properly signed, yet: %v", err)
 	}
 	follower.HandleBlock(raw)
-	eventually(t, 5*time.Second, "the follower stops", func() bool { return follower.Err() != nil })
+	testutil.Eventually(t, 5*time.Second, "the follower stops", func() bool { return follower.Err() != nil })
 	if err := follower.Err(); !errors.Is(err, ErrStateMismatch) {
 		t.Fatalf("stopped with %v", err)
 	}
@@ -317,7 +308,7 @@ func TestDevchainGovernanceHaltAndResume(t *testing.T) {
 		}
 		e1.close()
 	}()
-	eventually(t, 15*time.Second, "blocks flow and meshes form", func() bool {
+	testutil.Eventually(t, 15*time.Second, "blocks flow and meshes form", func() bool {
 		for _, n := range all {
 			if h, _, ok := n.chain.Head().Head(); !ok || h < 3 || n.net.MeshPeers() == 0 {
 				return false
@@ -334,7 +325,7 @@ func TestDevchainGovernanceHaltAndResume(t *testing.T) {
 		canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the ready nodes activate and e1 halts", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the ready nodes activate and e1 halts", func() bool {
 		for _, n := range nodes {
 			if status(n, "gov-2") != activation.Active {
 				return false
@@ -353,7 +344,7 @@ func TestDevchainGovernanceHaltAndResume(t *testing.T) {
 	// The operator upgrades e1: it resumes from its consistent store and catches up.
 	e1.stop()
 	e1 = startOn(t, g, keys, "e1", peers, e1Store, nil)
-	eventually(t, 20*time.Second, "the upgraded e1 catches up and activates", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the upgraded e1 catches up and activates", func() bool {
 		return status(e1, "gov-2") == activation.Active
 	})
 	d, _ := e1.chain.Head().Deployment("gov-2")
@@ -377,7 +368,7 @@ func TestSequencerSkipsViews(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq.Start(nil)
-	eventually(t, 10*time.Second, "ten blocks", func() bool { h, _, ok := seq.Head().Head(); return ok && h >= 10 })
+	testutil.Eventually(t, 10*time.Second, "ten blocks", func() bool { h, _, ok := seq.Head().Head(); return ok && h >= 10 })
 	seq.Close()
 	for h := uint64(0); h <= 10; h++ {
 		b, err := store.Block(h)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/storage"
 )
 
@@ -74,7 +75,7 @@ func TestRunOneNodeCometBFT(t *testing.T) {
 		"--cometbft-rpc-listen", fmt.Sprintf("tcp://127.0.0.1:%d", rpc), "--view-interval", "20ms")
 	g, err := chain.LoadGenesis(filepath.Join(home, "genesis.json"))
 	require.NoError(t, err)
-	eventually(t, 30*time.Second, "CometBFT's files written", func() bool {
+	testutil.Eventually(t, 30*time.Second, "CometBFT's files written", func() bool {
 		_, err = os.Stat(filepath.Join(home, "cometbft", "config", "genesis.json"))
 		return err == nil
 	})
@@ -89,7 +90,7 @@ func TestRunOneNodeCometBFT(t *testing.T) {
 			} `json:"validator_info"`
 		} `json:"result"`
 	}
-	eventually(t, 30*time.Second, "CometBFT's RPC reports blocks", func() bool {
+	testutil.Eventually(t, 30*time.Second, "CometBFT's RPC reports blocks", func() bool {
 		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get(fmt.Sprintf("http://127.0.0.1:%d/status", rpc))
 		if err != nil {
 			return false

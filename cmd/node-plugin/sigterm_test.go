@@ -75,7 +75,7 @@ func TestSIGTERMWithAHungHook(t *testing.T) {
 	code, _, errOut = runCLI("propose", "--home", home, "--name", "g2", "--version", "2.0.0", "--mode", "governance",
 		"--activation-view", strconv.FormatUint(st.Head.View+40, 10), "--committee-key", filepath.Join(home, node.StakingKeyFile), "--member", "0")
 	require.Equal(t, exitOK, code, errOut)
-	eventually(t, 20*time.Second, "the hook runs (and hangs)", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the hook runs (and hangs)", func() bool {
 		_, err := os.Stat(pidFile)
 		select {
 		case <-done:
@@ -100,7 +100,7 @@ func TestSIGTERMWithAHungHook(t *testing.T) {
 		t.Fatalf("node-plugin run did not stop within 20 s of SIGTERM; stderr:\n%s", readFile(t, logPath))
 	}
 	for _, pid := range pids {
-		eventually(t, 10*time.Second, fmt.Sprintf("the hook's child %d ends", pid), func() bool { return testutil.ProcessGone(pid) })
+		testutil.Eventually(t, 10*time.Second, fmt.Sprintf("the hook's child %d ends", pid), func() bool { return testutil.ProcessGone(pid) })
 	}
 }
 

@@ -156,3 +156,14 @@ func decodeStruct(v any, dst reflect.Value, path string) error {
 	}
 	return nil
 }
+
+// Into decodes v, a value as Decode returns it, found at path, into what
+// dst points to, by Unmarshal's rules: for an Unmarshaler that checks its
+// own shape before decoding its parts.
+func Into(v any, dst any, path string) error {
+	rv := reflect.ValueOf(dst)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		panic(fmt.Sprintf("strictjson.Into: dst must be a non-nil pointer, got %T", dst))
+	}
+	return decodeInto(v, rv.Elem(), path)
+}

@@ -13,6 +13,7 @@ package feed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/quorumgate/quorumgate/activation"
@@ -31,6 +32,11 @@ type Source struct {
 	Wait func() <-chan struct{}
 	// Done is closed when the engine stops.
 	Done <-chan struct{}
+	// Fail, if set, is told why delivery stopped on its own (a store read,
+	// a re-applied block or a payload that failed), before out is closed:
+	// so a consumer that sees out closed finds the reason in the engine's
+	// Err rather than a silent end.
+	Fail func(error)
 }
 
 // Deliver runs until ctx ends or the engine stops, sending every stored
@@ -38,11 +44,20 @@ type Source struct {
 // returns. It is meant to run on a goroutine the engine owns.
 func Deliver(ctx context.Context, src Source, from uint64, out chan<- chain.FinalizedBlock) {
 	defer close(out)
+	fail := func(err error) {
+		if src.Fail != nil {
+			src.Fail(fmt.Errorf("deliver finalized blocks: %w", err))
+		}
+	}
 	prev := src.Genesis
 	if from > 0 {
 		s, err := src.Store.StateAt(from - 1)
-		if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
 			return // not stored yet: nothing to deliver from there
+		}
+		if err != nil {
+			fail(fmt.Errorf("state before height %d: %w", from, err))
+			return
 		}
 		prev = s
 	}
@@ -52,6 +67,7 @@ func Deliver(ctx context.Context, src Source, from uint64, out chan<- chain.Fina
 		for ; next < nextHeight(src.Store); next++ {
 			fb, state, err := Block(src, prev, next)
 			if err != nil {
+				fail(err)
 				return
 			}
 			select {
@@ -87,7 +103,7 @@ func nextHeight(s *storage.Store) uint64 {
 func Block(src Source, prev *activation.State, h uint64) (chain.FinalizedBlock, *activation.State, error) {
 	b, err := src.Store.Block(h)
 	if err != nil {
-		return chain.FinalizedBlock{}, nil, err
+		return chain.FinalizedBlock{}, nil, fmt.Errorf("block %d: %w", h, err)
 	}
 	state, events, err := activation.Apply(prev, b.Verified)
 	if err != nil {

@@ -1,0 +1,89 @@
+package chain
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/signal"
+)
+
+// maxFuzzGenesis bounds a genesis fuzz input: every node and committee
+// member in a valid one costs a key decode and a proof-of-possession check
+// (about 1 ms together), so a bound on the bytes bounds the work per input.
+// The one-node seed is about 1 KiB.
+const maxFuzzGenesis = 4 << 10
+
+// The genesis file comes from the operator's disk. Whatever parses writes
+// back (MarshalJSON) to a file that parses to the same genesis hash; what
+// does not parse says why.
+func FuzzParseGenesis(f *testing.F) {
+	// The smallest valid genesis (one node, one member), so that the
+	// fuzzer's mutations of it stay cheap.
+	g, _, err := GenerateGenesis(GenerateOptions{ChainID: "fuzz-1", EpochViews: 100, SafetyViews: 10,
+		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: []NodeSpec{{ID: "seq", Role: "consensus", Stake: 300}},
+		GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("fuzz")})
+	require.NoError(f, err)
+	data, err := g.MarshalJSON()
+	require.NoError(f, err)
+	f.Logf("seed: %d bytes", len(data))
+	require.LessOrEqual(f, len(data), maxFuzzGenesis)
+	f.Add(data)
+	f.Add([]byte(`{"chain_id":"x","epoch_views":10,"safety_views":1,"identities":[],"governance":{},"sequencer":"a"}`))
+	f.Add([]byte(`{"versions":{"a":1,"b":2}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > maxFuzzGenesis {
+			return
+		}
+		g, err := ParseGenesis(data)
+		if err != nil {
+			require.NotEmpty(t, err.Error())
+			return
+		}
+		again, err := g.MarshalJSON()
+		require.NoError(t, err)
+		g2, err := ParseGenesis(again)
+		require.NoError(t, err, "a parsed genesis written back does not parse")
+		require.Equal(t, g.Hash(), g2.Hash(), "a parsed genesis written back is another genesis")
+	})
+}
+
+// A governance message arrives from gossip. Whatever decodes holds exactly
+// one item and is canonical; VerifyGovernance judges it without panicking,
+// and passes only what the committee approved. Work per input is one CBOR
+// decode and, for what decodes, one aggregate signature check.
+func FuzzDecodeGovernance(f *testing.F) {
+	g, keys, _ := testGenesis(f)
+	approve := func(msg []byte) activation.Approval {
+		a, err := g.Committee().Approve(msg, []int{0, 1}, []signal.PrivateKey{keys.Governance[0], keys.Governance[1]})
+		require.NoError(f, err)
+		return a
+	}
+	p := activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: 500}
+	approved := map[string]bool{}
+	for _, m := range []GovernanceMessage{
+		{Proposal: &activation.SignedProposal{Proposal: p, Approval: approve(activation.ProposalMessage(g.ChainID, p))}},
+		{Cancel: &activation.SignedCancel{Deployment: "p2", Approval: approve(activation.CancelMessage(g.ChainID, "p2"))}},
+	} {
+		raw := canon.MustEncode(m)
+		_, err := VerifyGovernance(g, raw)
+		require.NoError(f, err)
+		approved[string(raw)] = true
+		f.Add(raw)
+	}
+	f.Add(canon.MustEncode(GovernanceMessage{}))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, err := DecodeGovernance(raw)
+		if err != nil {
+			return
+		}
+		require.True(t, (m.Proposal == nil) != (m.Cancel == nil), "a decoded message holds exactly one item")
+		require.True(t, bytes.Equal(canon.MustEncode(m), raw), "a decoded message does not re-encode to its input")
+		if _, err := VerifyGovernance(g, raw); err == nil {
+			require.True(t, approved[string(raw)], "a message the committee did not approve verifies: %+v", m)
+		}
+	})
+}
