@@ -84,7 +84,16 @@ type Store struct {
 	head     *activation.State
 	headID   [32]byte
 	hasBlock bool
+
+	// life guards db against use after Close: pebble panics on a closed
+	// DB, and a reader on another goroutine (a peer's sync request served
+	// while the node shuts down) must get ErrClosed instead.
+	life   sync.RWMutex
+	closed bool
 }
+
+// ErrClosed is returned by reads and commits on a store that was closed.
+var ErrClosed = errors.New("storage: the store is closed")
 
 // Open opens (or creates) the store in dir and recovers its head.
 func Open(dir string, opts Options) (*Store, error) {
@@ -127,10 +136,24 @@ func (errorsOnly) Fatalf(format string, args ...any) {
 	os.Exit(1)
 }
 
-// Close releases the store.
-func (s *Store) Close() error { return s.db.Close() }
+// Close releases the store. It waits for reads and commits under way;
+// later ones, and a second Close, get ErrClosed.
+func (s *Store) Close() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.closed = true
+	return s.db.Close()
+}
 
 func (s *Store) get(key []byte) ([]byte, error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
 	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
@@ -325,6 +348,11 @@ func (s *Store) Commit(b Block, next *activation.State) error {
 	id := activation.StateIDOf(enc)
 	rec := blockRecord{View: b.View, Wire: b.Wire, Proposals: b.Verified.Proposals, Cancels: b.Verified.Cancels, StateID: id,
 		Readiness: s.packReadiness(b.Verified.Readiness)}
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return fmt.Errorf("commit block %d: %w", b.Height, ErrClosed)
+	}
 	batch := s.db.NewBatch()
 	defer batch.Close() // recycles the batch; it can fail only when closed twice
 	batch.Set(heightKey(tBlock, b.Height), canon.MustEncode(rec), nil)

@@ -240,3 +240,37 @@ func TestBadStores(t *testing.T) {
 	_, err = r.Block(6)
 	assert.NoError(t, err, "the blocks around it read")
 }
+
+// A store used after Close answers ErrClosed instead of crashing the node:
+// a peer's sync request can be served while the node shuts down.
+func TestUseAfterCloseIsAnError(t *testing.T) {
+	c := makeChain(t, 3, 1)
+	s := openMem(t, c, vfs.NewMem())
+	commitAll(t, s, c, 0, 2)
+	require.NoError(t, s.Close())
+	_, err := s.Block(0)
+	assert.ErrorIs(t, err, ErrClosed, "Block after Close")
+	_, err = s.HeightAtView(c.blocks[0].View)
+	assert.ErrorIs(t, err, ErrClosed, "HeightAtView after Close")
+	assert.ErrorIs(t, s.Commit(c.blocks[2], c.states[2]), ErrClosed, "Commit after Close")
+	assert.ErrorIs(t, s.Close(), ErrClosed, "a second Close")
+
+	// Reads racing Close: each either answers or gets ErrClosed.
+	s = openMem(t, c, vfs.NewMem())
+	commitAll(t, s, c, 0, 2)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				if _, err := s.Block(1); err != nil {
+					assert.ErrorIs(t, err, ErrClosed)
+					return
+				}
+			}
+		}()
+	}
+	require.NoError(t, s.Close())
+	wg.Wait()
+}
