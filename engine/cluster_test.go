@@ -1,13 +1,11 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/chain/cometbft"
 	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/node"
 	"github.com/quorumgate/quorumgate/signal"
 	"github.com/quorumgate/quorumgate/storage"
@@ -33,7 +32,7 @@ type cluster struct {
 	ids      []string
 	homes    map[string]string
 	ports    map[string]int
-	logs     map[string]*syncBuffer
+	logs     map[string]*testutil.SyncBuffer
 	nodes    map[string]*node.Node
 	interval time.Duration
 	// byzantine, if set for a node ID, rewrites that node's proposals.
@@ -65,12 +64,12 @@ func newClusterWith(t *testing.T, epochViews uint64, edit func(g *chain.Genesis)
 		require.NoError(t, err)
 	}
 	c := &cluster{t: t, g: g, keys: keys, ids: append(append([]string{}, validators...), "e1"), homes: map[string]string{},
-		ports: map[string]int{}, logs: map[string]*syncBuffer{}, nodes: map[string]*node.Node{}, interval: 20 * time.Millisecond,
+		ports: map[string]int{}, logs: map[string]*testutil.SyncBuffer{}, nodes: map[string]*node.Node{}, interval: 20 * time.Millisecond,
 		byzantine: map[string]func(*activation.WireBlock){}}
 	for _, id := range c.ids {
 		c.homes[id] = t.TempDir()
 		c.ports[id] = freePort(t)
-		c.logs[id] = &syncBuffer{}
+		c.logs[id] = &testutil.SyncBuffer{}
 	}
 	return c
 }
@@ -194,22 +193,4 @@ func (c *cluster) agree() uint64 {
 		require.Equal(c.t, want, b.StateID, "%s: state ID at height %d", id, common)
 	}
 	return common
-}
-
-// syncBuffer collects a node's log lines (written from its goroutines).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -168,7 +168,7 @@ func TestHungHookDelaysNothing(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	home := t.TempDir()
 	pidFile := filepath.Join(home, "pids")
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	n, propose := startSolo(t, func(c *Config) {
 		c.Home, c.HookTimeout, c.WarnEvery = home, time.Hour, 50*time.Millisecond
 		c.Hook = []string{"sh", "-c", `sleep 1000 & echo $! >> ` + pidFile + `; wait`}

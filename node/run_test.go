@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +29,7 @@ import (
 
 type cluster struct {
 	t     *testing.T
-	logs  map[string]*syncBuffer
+	logs  map[string]*testutil.SyncBuffer
 	g     *devchain.Genesis
 	keys  *devchain.Keys
 	ids   []string
@@ -50,7 +48,7 @@ func newCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{t: t, g: g, keys: keys, ids: []string{"seq", "c2", "c3", "e1", "e2"}, homes: map[string]string{}, nodes: map[string]*Node{},
-		logs: map[string]*syncBuffer{}}
+		logs: map[string]*testutil.SyncBuffer{}}
 	for _, id := range c.ids {
 		c.homes[id] = t.TempDir()
 	}
@@ -88,27 +86,9 @@ func devchainEngine(env EngineEnv) (Engine, error) {
 		StakingKey: env.StakingKey, Interval: env.ViewInterval, Guard: env.Guard})
 }
 
-// syncBuffer collects a node's log lines (written from its goroutines).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func (c *cluster) log(id string) io.Writer {
 	if c.logs[id] == nil {
-		c.logs[id] = &syncBuffer{}
+		c.logs[id] = &testutil.SyncBuffer{}
 	}
 	return c.logs[id]
 }

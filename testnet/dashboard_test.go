@@ -1,14 +1,12 @@
 package testnet
 
 import (
-	"bytes"
 	"context"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/internal/browsertest"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/node"
 )
 
@@ -102,25 +101,6 @@ func TestTestnetDashboardInBrowser(t *testing.T) {
 	assert.False(t, processAlive(dashPID, c.dir), "down stops the dashboard")
 }
 
-// syncBuffer is an io.Writer the demo writes from its goroutine while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestDemoDashboardInBrowser watches the demo's page while the demo runs:
 // it names every node, and the sequencer's cell follows protocol-2 from
 // STARTED on to its lock-in or activation without a reload.
@@ -129,7 +109,7 @@ func TestDemoDashboardInBrowser(t *testing.T) {
 		t.Skip("starts real node processes; skipped with -short")
 	}
 	bin := buildBinary(t)
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	done := make(chan error, 1)
