@@ -45,27 +45,8 @@ func TestAdversary(t *testing.T) {
 		GovernanceMembers: 3, GovernanceThreshold: 2, Seed: []byte("devchain-adversary"),
 	})
 	require.NoError(t, err)
-	var nodes []*testNode
-	for _, id := range []string{"seq", "c2", "c3", "e1"} {
-		var peers []peer.AddrInfo
-		for _, n := range nodes {
-			peers = append(peers, n.net.AddrInfo())
-		}
-		nodes = append(nodes, startNode(t, g, keys, id, peers))
-	}
-	t.Cleanup(func() {
-		for _, n := range nodes {
-			n.close()
-		}
-	})
-	testutil.Eventually(t, 15*time.Second, "every node applies blocks and has mesh peers", func() bool {
-		for _, n := range nodes {
-			if h, _, ok := n.chain.Head().Head(); !ok || h < 3 || n.net.MeshPeers() == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	nodes, closeAll := startMesh(t, g, keys, "seq", "c2", "c3", "e1")
+	t.Cleanup(closeAll)
 	// A genuine stake proposal, submitted at a follower.
 	ctx := context.Background()
 	epoch := netView{nodes[1].chain}.CurrentEpoch()

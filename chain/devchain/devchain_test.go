@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,6 +98,45 @@ func startOn(t *testing.T, g *Genesis, keys *Keys, id string, peers []peer.AddrI
 	return &testNode{id: id, store: store, chain: c, net: net}
 }
 
+// startMesh starts the nodes ids in order, each dialling those before it,
+// and waits until every node applies blocks and has gossip mesh peers.
+// closeAll stops them; the caller orders it against its leak check.
+func startMesh(t *testing.T, g *Genesis, keys *Keys, ids ...string) (nodes []*testNode, closeAll func()) {
+	t.Helper()
+	var once sync.Once
+	closeAll = func() {
+		once.Do(func() {
+			for _, n := range nodes {
+				n.close()
+			}
+		})
+	}
+	// A start that fails stops what it started.
+	returned := false
+	defer func() {
+		if !returned {
+			closeAll()
+		}
+	}()
+	for _, id := range ids {
+		var peers []peer.AddrInfo
+		for _, n := range nodes {
+			peers = append(peers, n.net.AddrInfo())
+		}
+		nodes = append(nodes, startNode(t, g, keys, id, peers))
+	}
+	testutil.Eventually(t, 15*time.Second, "every node applies blocks and has gossip mesh peers", func() bool {
+		for _, n := range nodes {
+			if h, _, ok := n.chain.Head().Head(); !ok || h < 3 || n.net.MeshPeers() == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	returned = true
+	return nodes, closeAll
+}
+
 func status(n *testNode, name string) activation.Status {
 	if d, ok := n.chain.Head().Deployment(name); ok {
 		return d.Status
@@ -107,27 +147,8 @@ func status(n *testNode, name string) activation.Status {
 func TestDevchainStakeUpgrade(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	g, keys := devGenesis(t)
-	var nodes []*testNode
-	for _, id := range []string{"seq", "c2", "c3", "e1"} {
-		var peers []peer.AddrInfo
-		for _, n := range nodes {
-			peers = append(peers, n.net.AddrInfo())
-		}
-		nodes = append(nodes, startNode(t, g, keys, id, peers))
-	}
-	defer func() {
-		for _, n := range nodes {
-			n.close()
-		}
-	}()
-	testutil.Eventually(t, 15*time.Second, "every follower applies blocks and has gossip mesh peers", func() bool {
-		for _, n := range nodes {
-			if h, _, ok := n.chain.Head().Head(); !ok || h < 3 || n.net.MeshPeers() == 0 {
-				return false
-			}
-		}
-		return true
-	})
+	nodes, closeAll := startMesh(t, g, keys, "seq", "c2", "c3", "e1")
+	defer closeAll()
 	// Governance, submitted at a follower, reaches the sequencer by gossip.
 	epoch := netView{nodes[1].chain}.CurrentEpoch()
 	p := activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
