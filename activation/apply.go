@@ -109,7 +109,7 @@ func (s *State) NextWake() uint64 {
 			wake = min(wake, nextEpoch)
 		}
 		if d.Status == LockedIn {
-			wake = min(wake, d.ActivationView)
+			wake = min(wake, d.ActivatesAt)
 		}
 	}
 	return wake
@@ -159,7 +159,7 @@ func (a *applier) transition(i int, to Status) {
 	}
 	t := Transition{View: a.view, Height: a.height, Epoch: a.epoch, Deployment: d.Name, From: from, To: to}
 	if to == LockedIn {
-		t.ActivationView = d.ActivationView
+		t.ActivationView = d.ActivatesAt
 	}
 	a.events = append(a.events, t)
 }
@@ -186,7 +186,7 @@ func (a *applier) timeDriven(i int) {
 			a.transition(i, Failed)
 		}
 	case LockedIn:
-		if a.view >= d.ActivationView {
+		if a.view >= d.ActivatesAt {
 			a.activate(d)
 			a.transition(i, Active)
 		}
@@ -203,7 +203,7 @@ func (a *applier) activate(d *Deployment) {
 	}
 	h := a.next.versions[d.Component]
 	a.next.versions[d.Component] = append(slices.Clip(h), VersionRecord{
-		Version: d.Version, ActivationView: d.ActivationView, FirstView: a.view})
+		Version: d.Version, ActivationView: d.ActivatesAt, FirstView: a.view})
 	// Accepted proposals carry versions that parsed (rule 2).
 	a.next.parsed[d.Component] = semver.MustParse(d.Version)
 }
@@ -270,7 +270,7 @@ func (a *applier) propose(p Proposal) {
 	s.byName[p.Name], s.byID[d.ID] = i, i
 	a.transition(i, Defined)
 	if p.Mode == Governance {
-		d.ActivationView, d.HasActivation = p.ActivationView, true
+		d.ActivatesAt, d.HasActivation = p.ActivationView, true
 		a.transition(i, LockedIn)
 		return
 	}
@@ -287,7 +287,7 @@ func (a *applier) cancel(name string) {
 	d := a.next.deployments[i]
 	switch {
 	case d.Status == Defined || d.Status == Started,
-		d.Status == LockedIn && d.ActivationView > satAdd(a.view, a.next.params.SafetyViews):
+		d.Status == LockedIn && d.ActivatesAt > satAdd(a.view, a.next.params.SafetyViews):
 		a.transition(i, Canceled)
 	default:
 		a.reject(KindCancel, name, "", TooLate)
@@ -358,7 +358,7 @@ func (a *applier) lockIn(i int) {
 		return
 	}
 	d = a.mut(i)
-	d.ActivationView = params.EpochStart(max(satAdd(satAdd(a.epoch, 1), d.DelayEpochs), d.MinActivationEpoch))
+	d.ActivatesAt = params.EpochStart(max(satAdd(satAdd(a.epoch, 1), d.DelayEpochs), d.MinActivationEpoch))
 	d.HasActivation = true
 	a.transition(i, LockedIn)
 }

@@ -98,9 +98,9 @@ type Deployment struct {
 	Status Status
 	// Since is the view of the block in which the deployment entered Status.
 	Since uint64
-	// ActivationView is set (HasActivation) from LOCKED_IN on.
-	ActivationView uint64
-	HasActivation  bool
+	// ActivatesAt is set (HasActivation) from LOCKED_IN on.
+	ActivatesAt   uint64
+	HasActivation bool
 
 	// The readiness tally of the epoch tallyEpoch; nil when nothing has been
 	// counted this epoch. Shared between states until written (copy on write).

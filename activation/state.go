@@ -177,12 +177,12 @@ func (s *State) ID() [32]byte { return StateIDOf(s.Encode()) }
 func StateIDOf(encoding []byte) [32]byte { return canon.Hash("quorumgate/state/v1", encoding) }
 
 type deploymentWire struct {
-	Proposal       Proposal `cbor:"1,keyasint"`
-	Status         Status   `cbor:"2,keyasint"`
-	Since          uint64   `cbor:"3,keyasint"`
-	ActivationView *uint64  `cbor:"4,keyasint,omitempty"`
-	TallyEpoch     uint64   `cbor:"5,keyasint,omitempty"`
-	Signers        []byte   `cbor:"6,keyasint,omitempty"`
+	Proposal    Proposal `cbor:"1,keyasint"`
+	Status      Status   `cbor:"2,keyasint"`
+	Since       uint64   `cbor:"3,keyasint"`
+	ActivatesAt *uint64  `cbor:"4,keyasint,omitempty"`
+	TallyEpoch  uint64   `cbor:"5,keyasint,omitempty"`
+	Signers     []byte   `cbor:"6,keyasint,omitempty"`
 }
 
 type componentWire struct {
@@ -206,8 +206,8 @@ func (s *State) wire() stateWire {
 	for i, d := range s.deployments {
 		dw := deploymentWire{Proposal: d.Proposal.Normalize(), Status: d.Status, Since: d.Since}
 		if d.HasActivation {
-			av := d.ActivationView
-			dw.ActivationView = &av
+			av := d.ActivatesAt
+			dw.ActivatesAt = &av
 		}
 		if d.tally != nil && d.tally.Count() > 0 {
 			dw.TallyEpoch, dw.Signers = d.tallyEpoch, d.tally.Signers()
@@ -268,8 +268,8 @@ func DecodeState(params *Params, b []byte) (*State, error) {
 			return nil, fmt.Errorf("decode protocol state: deployment %q has a bad status or mode", p.Name)
 		}
 		d := &Deployment{Proposal: &p, ID: p.ID(), Status: dw.Status, Since: dw.Since}
-		if dw.ActivationView != nil {
-			d.ActivationView, d.HasActivation = *dw.ActivationView, true
+		if dw.ActivatesAt != nil {
+			d.ActivatesAt, d.HasActivation = *dw.ActivatesAt, true
 		}
 		if dw.Signers != nil {
 			tl, err := quorum.TallyFromBitmap(params.Identities.TableAt(dw.TallyEpoch), dw.Signers)

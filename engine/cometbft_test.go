@@ -95,14 +95,14 @@ func TestCometBFTStakeActivationWithAValidatorDown(t *testing.T) {
 	require.NoError(t, err)
 	for id, n := range c.nodes {
 		d, _ := n.Head().Deployment("p2")
-		assert.Equal(t, ref.ActivationView, d.ActivationView, id)
+		assert.Equal(t, ref.ActivatesAt, d.ActivatesAt, id)
 		assert.Equal(t, ref.Since, d.Since, id)
 		h, err := n.Store().HeightAtView(d.Since)
 		require.NoError(t, err, id)
 		assert.Equal(t, refHeight, h, "%s activates at another height", id)
 		require.NoError(t, n.Err(), id)
 	}
-	assert.Equal(t, ref.ActivationView, ref.Since, "heights are views: the activation block is the activation view's")
+	assert.Equal(t, ref.ActivatesAt, ref.Since, "heights are views: the activation block is the activation view's")
 	c.agree()
 
 	c.start("c4", "protocol=2.0.0")

@@ -164,7 +164,7 @@ func TestAPIHostCheckAndHistoryQueries(t *testing.T) {
 
 	// While another replay holds the turn, an uncached question about the
 	// past is told to retry; a cached one is still answered.
-	var lock Readiness
+	var lock ReadinessReport
 	require.NoError(t, json.Unmarshal([]byte(first), &lock))
 	n.history.wait.Store(int64(50 * time.Millisecond))
 	n.history.turn <- struct{}{}
@@ -177,7 +177,7 @@ func TestAPIHostCheckAndHistoryQueries(t *testing.T) {
 	<-n.history.turn
 	code, body, _ = get(t, client, base+"/readiness?deployment=c11&height="+strconv.FormatUint(lock.Height-1, 10), "")
 	assert.Equal(t, http.StatusOK, code, body)
-	var before Readiness
+	var before ReadinessReport
 	require.NoError(t, json.Unmarshal([]byte(body), &before))
 	assert.Equal(t, "STARTED", before.State)
 

@@ -80,11 +80,11 @@ func Warnings(state *activation.State, s Supported, view uint64, viewInterval ti
 			continue
 		}
 		left := uint64(0)
-		if d.ActivationView > view {
-			left = d.ActivationView - view
+		if d.ActivatesAt > view {
+			left = d.ActivatesAt - view
 		}
 		out = append(out, Warning{Deployment: d.Name, Component: d.Component, Version: d.Version,
-			ActivationView: d.ActivationView, ViewsLeft: left, ETA: time.Duration(left) * viewInterval})
+			ActivationView: d.ActivatesAt, ViewsLeft: left, ETA: time.Duration(left) * viewInterval})
 	}
 	slices.SortFunc(out, func(a, b Warning) int { return cmp.Compare(a.ActivationView, b.ActivationView) })
 	return out
@@ -108,7 +108,7 @@ func (e *HaltError) Error() string {
 func Guard(s Supported) func(head *activation.State, view uint64) error {
 	return func(head *activation.State, view uint64) error {
 		for _, d := range head.Deployments() {
-			activating := d.Status == activation.LockedIn && view >= d.ActivationView
+			activating := d.Status == activation.LockedIn && view >= d.ActivatesAt
 			if (activating || d.Status == activation.Active) && !s.Has(d.Component, d.Version) {
 				if d.Status == activation.Active {
 					// Only the component's current version matters.
@@ -116,7 +116,7 @@ func Guard(s Supported) func(head *activation.State, view uint64) error {
 						continue
 					}
 				}
-				return &HaltError{Deployment: d.Name, Component: d.Component, Version: d.Version, ActivationView: d.ActivationView}
+				return &HaltError{Deployment: d.Name, Component: d.Component, Version: d.Version, ActivationView: d.ActivatesAt}
 			}
 		}
 		return nil

@@ -71,7 +71,7 @@ func (n *Node) onBlock(fb chain.FinalizedBlock, fresh bool) (warn bool) {
 				}
 			case activation.Active:
 				n.activate(UpgradeInfo{Deployment: d.Name, Component: d.Component, Version: d.Version,
-					ActivationView: d.ActivationView, Height: fb.Height})
+					ActivationView: d.ActivatesAt, Height: fb.Height})
 			}
 		}
 	}

@@ -62,13 +62,13 @@ func forkPoints(s *activation.State) []uint64 {
 func nextActivation(s *activation.State) (uint64, map[string]string) {
 	var next uint64
 	for _, d := range s.Deployments() {
-		if d.Status == activation.LockedIn && d.HasActivation && (next == 0 || d.ActivationView < next) {
-			next = d.ActivationView
+		if d.Status == activation.LockedIn && d.HasActivation && (next == 0 || d.ActivatesAt < next) {
+			next = d.ActivatesAt
 		}
 	}
 	versions := map[string]string{}
 	for _, d := range s.Deployments() {
-		if d.Status == activation.LockedIn && d.HasActivation && d.ActivationView == next {
+		if d.Status == activation.LockedIn && d.HasActivation && d.ActivatesAt == next {
 			versions[d.Component] = d.Version
 		}
 	}

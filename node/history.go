@@ -22,7 +22,7 @@ import (
 // cannot get the turn within wait, or comes over the rate, is told to retry
 // (HTTP 503, Retry-After).
 type history struct {
-	cache *lru.Cache[historyKey, Readiness]
+	cache *lru.Cache[historyKey, ReadinessReport]
 	turn  chan struct{}
 	wait  atomic.Int64 // nanoseconds
 	rate  *rate.Limiter
@@ -41,14 +41,14 @@ type historyKey struct {
 const historyCacheSize = 256
 
 func newHistory() *history {
-	c, _ := lru.New[historyKey, Readiness](historyCacheSize) // errors only for a size <= 0
+	c, _ := lru.New[historyKey, ReadinessReport](historyCacheSize) // errors only for a size <= 0
 	h := &history{cache: c, turn: make(chan struct{}, 1), rate: rate.NewLimiter(4, 8)}
 	h.wait.Store(int64(2 * time.Second))
 	return h
 }
 
 // get returns a cached answer, as a copy the caller may change.
-func (h *history) get(k historyKey) (Readiness, bool) {
+func (h *history) get(k historyKey) (ReadinessReport, bool) {
 	r, ok := h.cache.Get(k)
 	if ok {
 		r.Roles, r.Ready = slices.Clone(r.Roles), slices.Clone(r.Ready)
@@ -56,7 +56,7 @@ func (h *history) get(k historyKey) (Readiness, bool) {
 	return r, ok
 }
 
-func (h *history) add(k historyKey, r Readiness) {
+func (h *history) add(k historyKey, r ReadinessReport) {
 	r.Roles, r.Ready = slices.Clone(r.Roles), slices.Clone(r.Ready)
 	h.cache.Add(k, r)
 }

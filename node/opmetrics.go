@@ -81,8 +81,8 @@ func (m *operatorMetrics) Collect(ch chan<- prometheus.Metric) {
 			}
 		case activation.LockedIn:
 			left := uint64(0)
-			if d.ActivationView > view {
-				left = d.ActivationView - view
+			if d.ActivatesAt > view {
+				left = d.ActivatesAt - view
 			}
 			gauge(m.toActivate, float64(left), d.Name)
 			gauge(m.activationETA, float64(left)*interval, d.Name)

@@ -9,10 +9,10 @@ import (
 	"github.com/quorumgate/quorumgate/activation"
 )
 
-// Readiness is a stake deployment's finalized readiness in the epoch of a
+// ReadinessReport is a stake deployment's finalized readiness in the epoch of a
 // block: who had signaled by then, and the ready stake per required role.
 // It answers "who was ready when it locked in?".
-type Readiness struct {
+type ReadinessReport struct {
 	Deployment string `json:"deployment"`
 	Height     uint64 `json:"height"`
 	View       uint64 `json:"view"`
@@ -36,9 +36,9 @@ type ReadySigner struct {
 var errNotFound = errors.New("not found")
 
 // ReadinessAt is deployment name's readiness after block height.
-func (n *Node) ReadinessAt(name string, height uint64) (Readiness, error) {
+func (n *Node) ReadinessAt(name string, height uint64) (ReadinessReport, error) {
 	if top, _, _ := n.chain.Head().Head(); height > top {
-		return Readiness{}, fmt.Errorf("%w: no state at height %d: the head is at height %d", errNotFound, height, top)
+		return ReadinessReport{}, fmt.Errorf("%w: no state at height %d: the head is at height %d", errNotFound, height, top)
 	}
 	key := historyKey{name: name, height: height}
 	if r, ok := n.history.get(key); ok {
@@ -46,7 +46,7 @@ func (n *Node) ReadinessAt(name string, height uint64) (Readiness, error) {
 	}
 	s, err := n.stateAt(height)
 	if err != nil {
-		return Readiness{}, fmt.Errorf("the state at height %d: %w", height, err) // the store failed: not the question
+		return ReadinessReport{}, fmt.Errorf("the state at height %d: %w", height, err) // the store failed: not the question
 	}
 	r, err := readinessOf(s, name)
 	if err == nil {
@@ -55,20 +55,20 @@ func (n *Node) ReadinessAt(name string, height uint64) (Readiness, error) {
 	return r, err
 }
 
-func readinessOf(s *activation.State, name string) (Readiness, error) {
+func readinessOf(s *activation.State, name string) (ReadinessReport, error) {
 	h, view, _ := s.Head()
 	d, ok := s.Deployment(name)
 	if !ok {
-		return Readiness{}, fmt.Errorf("%w: no deployment %q (at height %d)", errNotFound, name, h)
+		return ReadinessReport{}, fmt.Errorf("%w: no deployment %q (at height %d)", errNotFound, name, h)
 	}
 	if d.Mode != activation.Stake {
-		return Readiness{}, fmt.Errorf("%w: %s is a governance deployment: it does not count readiness", errNotFound, name)
+		return ReadinessReport{}, fmt.Errorf("%w: %s is a governance deployment: it does not count readiness", errNotFound, name)
 	}
 	p := s.Params()
 	epoch := p.Epoch(view)
 	table := p.Identities.TableAt(epoch)
 	tally := d.Tally(epoch)
-	r := Readiness{Deployment: name, Height: h, View: view, Epoch: epoch, State: d.Status.String(),
+	r := ReadinessReport{Deployment: name, Height: h, View: view, Epoch: epoch, State: d.Status.String(),
 		Threshold: d.Threshold.String(), Roles: roleStatuses(d, table, tally), Ready: []ReadySigner{}}
 	if tally != nil {
 		for i := range table.Len() {
@@ -83,14 +83,14 @@ func readinessOf(s *activation.State, name string) (Readiness, error) {
 
 // LockInReadiness is deployment name's readiness in the block that locked
 // it in: exactly the signers whose stake made it pass the threshold.
-func (n *Node) LockInReadiness(name string) (Readiness, error) {
+func (n *Node) LockInReadiness(name string) (ReadinessReport, error) {
 	head := n.chain.Head()
 	d, ok := head.Deployment(name)
 	if !ok {
-		return Readiness{}, fmt.Errorf("%w: no deployment %q", errNotFound, name)
+		return ReadinessReport{}, fmt.Errorf("%w: no deployment %q", errNotFound, name)
 	}
 	if d.Mode != activation.Stake {
-		return Readiness{}, fmt.Errorf("%w: %s is a governance deployment: it does not lock in by readiness", errNotFound, name)
+		return ReadinessReport{}, fmt.Errorf("%w: %s is a governance deployment: it does not lock in by readiness", errNotFound, name)
 	}
 	// The block that locked it in is fixed once it is LOCKED_IN or ACTIVE,
 	// and its readiness with it: found once, then cached.
@@ -103,7 +103,7 @@ func (n *Node) LockInReadiness(name string) (Readiness, error) {
 	case activation.LockedIn:
 		var err error
 		if h, err = n.store.HeightAtView(d.Since); err != nil {
-			return Readiness{}, fmt.Errorf("the block of view %d, where %s locked in: %w", d.Since, name, err)
+			return ReadinessReport{}, fmt.Errorf("the block of view %d, where %s locked in: %w", d.Since, name, err)
 		}
 	case activation.Active:
 		// The state only keeps the latest transition: find the first block
@@ -115,7 +115,7 @@ func (n *Node) LockInReadiness(name string) (Readiness, error) {
 			mid := lo + (hi-lo)/2
 			s, err := n.stateAt(mid)
 			if err != nil {
-				return Readiness{}, err
+				return ReadinessReport{}, err
 			}
 			if md, ok := s.Deployment(name); ok && (md.Status == activation.LockedIn || md.Status == activation.Active) {
 				hi = mid
@@ -125,7 +125,7 @@ func (n *Node) LockInReadiness(name string) (Readiness, error) {
 		}
 		h = hi
 	default:
-		return Readiness{}, fmt.Errorf("%w: %s has not locked in (it is %s)", errNotFound, name, d.Status)
+		return ReadinessReport{}, fmt.Errorf("%w: %s has not locked in (it is %s)", errNotFound, name, d.Status)
 	}
 	r, err := n.ReadinessAt(name, h)
 	if err == nil {
@@ -142,11 +142,11 @@ func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "deployment=NAME is required", http.StatusBadRequest)
 		return
 	}
-	var res Readiness
+	var res ReadinessReport
 	var err error
 	// A question about the past may replay blocks: unless its answer is
 	// cached, it waits for the one replay turn, or is told to retry.
-	past := func(k historyKey, answer func() (Readiness, error)) bool {
+	past := func(k historyKey, answer func() (ReadinessReport, error)) bool {
 		if !n.history.cache.Contains(k) {
 			release, ok := n.history.acquire(r.Context())
 			if !ok {
@@ -162,7 +162,7 @@ func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case q.Get("at") == "lock-in":
-		if !past(historyKey{name: name, lockIn: true}, func() (Readiness, error) { return n.LockInReadiness(name) }) {
+		if !past(historyKey{name: name, lockIn: true}, func() (ReadinessReport, error) { return n.LockInReadiness(name) }) {
 			return
 		}
 	case q.Get("at") != "":
@@ -174,7 +174,7 @@ func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "height must be a whole number", http.StatusBadRequest)
 			return
 		}
-		if !past(historyKey{name: name, height: h}, func() (Readiness, error) { return n.ReadinessAt(name, h) }) {
+		if !past(historyKey{name: name, height: h}, func() (ReadinessReport, error) { return n.ReadinessAt(name, h) }) {
 			return
 		}
 	default:

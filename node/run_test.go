@@ -217,8 +217,8 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 			t.Fatalf("%s stopped: %v", id, err)
 		}
 		d, _ := n.Head().Deployment("p2")
-		if d.ActivationView != ref.ActivationView || d.Since != ref.Since {
-			t.Fatalf("%s activated at %d/%d, the sequencer at %d/%d", id, d.ActivationView, d.Since, ref.ActivationView, ref.Since)
+		if d.ActivatesAt != ref.ActivatesAt || d.Since != ref.Since {
+			t.Fatalf("%s activated at %d/%d, the sequencer at %d/%d", id, d.ActivatesAt, d.Since, ref.ActivatesAt, ref.Since)
 		}
 		h, _, _ := n.Head().Head()
 		common = min(common, h)
@@ -237,7 +237,7 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 		})
 		var info UpgradeInfo
 		data, _ := os.ReadFile(filepath.Join(c.homes[id], "upgrade-info.json"))
-		if err := json.Unmarshal(data, &info); err != nil || info.Version != "2.0.0" || info.ActivationView != ref.ActivationView {
+		if err := json.Unmarshal(data, &info); err != nil || info.Version != "2.0.0" || info.ActivationView != ref.ActivatesAt {
 			t.Fatalf("%s: upgrade-info.json %s (%v)", id, data, err)
 		}
 		log, _ := os.ReadFile(filepath.Join(c.homes[id], "hook.log"))

@@ -90,7 +90,7 @@ func BuildStatus(nodeID string, head *activation.State, sup Supported, viewInter
 		ds := DeploymentStatus{Name: d.Name, Component: d.Component, Version: d.Version, Mode: d.Mode.String(),
 			State: d.Status.String(), SinceView: d.Since, ThisNodeSupports: sup.Has(d.Component, d.Version)}
 		if d.HasActivation {
-			av := d.ActivationView
+			av := d.ActivatesAt
 			ds.ActivationView = &av
 			if d.Status == activation.LockedIn && av > view {
 				eta := (time.Duration(av-view) * viewInterval).Seconds()
@@ -152,7 +152,7 @@ func (s *SignalingStatus) ThresholdRatio() float64 { return thresholdRatio(s.Thr
 
 // ThresholdRatio is the deployment's threshold as a fraction (0 if the
 // threshold cannot be read).
-func (r *Readiness) ThresholdRatio() float64 { return thresholdRatio(r.Threshold) }
+func (r *ReadinessReport) ThresholdRatio() float64 { return thresholdRatio(r.Threshold) }
 
 func thresholdRatio(threshold string) float64 {
 	th, err := quorum.ParseThreshold(threshold)

@@ -814,7 +814,7 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 	res.ActivationView = res.Nodes[0].ActivationView
 	lockIn := "-" // governance deployments lock in when proposed, not by readiness
 	if d.o.Mode == "stake" {
-		var lock node.Readiness
+		var lock node.ReadinessReport
 		if err := getJSON(d.procs[0].api, "/readiness?deployment=protocol-2&at=lock-in", &lock); err != nil {
 			return nil, err
 		}

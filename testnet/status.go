@@ -51,11 +51,11 @@ type NetStatus struct {
 
 // LockIn is a node's answer to /readiness?at=lock-in for one deployment.
 type LockIn struct {
-	node.Readiness
+	node.ReadinessReport
 	// AsSeenBy is the node asked: the first running one that knows the
 	// deployment locked in.
 	AsSeenBy string `json:"as_seen_by"`
-	// Error is why that node could not answer; Readiness is empty then.
+	// Error is why that node could not answer; ReadinessReport is empty then.
 	Error string `json:"error,omitempty"`
 }
 
@@ -101,8 +101,8 @@ func lockIns(nodes []NodeState) []LockIn {
 			}
 			asked[d.Name] = true
 			l := LockIn{AsSeenBy: n.ID}
-			if err := getJSON(n.API, "/readiness?deployment="+url.QueryEscape(d.Name)+"&at=lock-in", &l.Readiness); err != nil {
-				l.Readiness, l.Error = node.Readiness{Deployment: d.Name}, err.Error()
+			if err := getJSON(n.API, "/readiness?deployment="+url.QueryEscape(d.Name)+"&at=lock-in", &l.ReadinessReport); err != nil {
+				l.ReadinessReport, l.Error = node.ReadinessReport{Deployment: d.Name}, err.Error()
 			}
 			out = append(out, l)
 		}

@@ -26,7 +26,7 @@ func TestWriteStatus(t *testing.T) {
 			Exit: "halted before view 200: deployment p2 makes protocol 2.0.0 active from view 200, and this node-plugin does not support it; install a node-plugin that supports protocol=2.0.0 and start it again"},
 		{ID: "e1", Role: "execution", Stake: 500, Process: "running", PID: 13, Error: "/status: context deadline exceeded"},
 		{ID: "x1", Role: "collection", Stake: 100, Process: "stopped"},
-	}, LockIns: []LockIn{{AsSeenBy: "seq", Readiness: node.Readiness{Deployment: "p2", Height: 148, View: 149, Epoch: 1,
+	}, LockIns: []LockIn{{AsSeenBy: "seq", ReadinessReport: node.ReadinessReport{Deployment: "p2", Height: 148, View: 149, Epoch: 1,
 		State: "LOCKED_IN", Threshold: "2/3", Roles: []node.RoleStatus{
 			{Role: "consensus", TotalStake: 900, ReadyStake: 700, ReadyRatio: 0.7778},
 			{Role: "execution", TotalStake: 500, ReadyStake: 500, ReadyRatio: 1}},
@@ -53,7 +53,7 @@ func TestWriteStatus(t *testing.T) {
 	}
 
 	// A node that cannot say who carried the lock-in says why.
-	s.LockIns = []LockIn{{AsSeenBy: "seq", Readiness: node.Readiness{Deployment: "p2"}, Error: "/readiness: 500 Internal Server Error: disk"}}
+	s.LockIns = []LockIn{{AsSeenBy: "seq", ReadinessReport: node.ReadinessReport{Deployment: "p2"}, Error: "/readiness: 500 Internal Server Error: disk"}}
 	b.Reset()
 	WriteStatus(&b, s)
 	if want := "p2 locked in; seq cannot say who carried it: /readiness: 500 Internal Server Error: disk"; !strings.Contains(b.String(), want) {

@@ -198,8 +198,8 @@ func TestDevchainStakeUpgrade(t *testing.T) {
 		h, _, _ := n.chain.Head().Head()
 		common = min(common, h)
 		d, _ := n.chain.Head().Deployment("p2")
-		if d0, _ := nodes[0].chain.Head().Deployment("p2"); d.ActivationView != d0.ActivationView || d.Since != d0.Since {
-			t.Fatalf("%s activated at %d (since %d), the sequencer at %d (since %d)", n.id, d.ActivationView, d.Since, d0.ActivationView, d0.Since)
+		if d0, _ := nodes[0].chain.Head().Deployment("p2"); d.ActivatesAt != d0.ActivatesAt || d.Since != d0.Since {
+			t.Fatalf("%s activated at %d (since %d), the sequencer at %d (since %d)", n.id, d.ActivatesAt, d.Since, d0.ActivatesAt, d0.Since)
 		}
 	}
 	want, err := nodes[0].store.StateAt(common)
@@ -294,8 +294,8 @@ func (e haltError) Error() string {
 
 func haltOnUnsupported(head *activation.State, view uint64) error {
 	for _, d := range head.Deployments() {
-		if d.Version == "2.0.0" && (d.Status == activation.LockedIn && view >= d.ActivationView || d.Status == activation.Active) {
-			return haltError{d.ActivationView}
+		if d.Version == "2.0.0" && (d.Status == activation.LockedIn && view >= d.ActivatesAt || d.Status == activation.Active) {
+			return haltError{d.ActivatesAt}
 		}
 	}
 	return nil

@@ -165,7 +165,7 @@ of block --height, or (--lock-in) of the block that locked the deployment in.`,
 			case cmd.Flags().Changed("height"):
 				q.Set("height", fmt.Sprint(height))
 			}
-			var v node.Readiness
+			var v node.ReadinessReport
 			if err := getJSON(home, "/readiness?"+q.Encode(), &v); err != nil {
 				return err
 			}

@@ -75,7 +75,7 @@ func SummaryLine(s *activation.State) []byte {
 	for _, d := range s.Deployments() {
 		sd := summaryDeployment{Name: d.Name, State: d.Status.String(), SinceView: d.Since}
 		if d.HasActivation {
-			av := d.ActivationView
+			av := d.ActivatesAt
 			sd.ActivationView = &av
 		}
 		l.Deployments = append(l.Deployments, sd)

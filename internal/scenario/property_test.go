@@ -175,7 +175,7 @@ func compareFinal(t *testing.T, seed int, s *activation.State, ref *reference) {
 	}
 	var got, want []outcome
 	for _, d := range s.Deployments() {
-		got = append(got, outcome{d.Name, d.Status, d.Since, d.HasActivation, d.ActivationView})
+		got = append(got, outcome{d.Name, d.Status, d.Since, d.HasActivation, d.ActivatesAt})
 	}
 	for _, r := range ref.deps {
 		want = append(want, outcome{r.p.Name, r.status, r.since, r.hasAct, r.activation})

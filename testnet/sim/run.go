@@ -173,8 +173,8 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *run
 				return Outcome{}, err
 			}
 		}
-		if d, _ = state.Deployment("release"); d.Status == activation.LockedIn && d.ActivationView > start && d.ActivationView < start+L {
-			if err := apply(activation.Block{View: d.ActivationView}); err != nil {
+		if d, _ = state.Deployment("release"); d.Status == activation.LockedIn && d.ActivatesAt > start && d.ActivatesAt < start+L {
+			if err := apply(activation.Block{View: d.ActivatesAt}); err != nil {
 				return Outcome{}, err
 			}
 		}
@@ -191,13 +191,13 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *run
 		return out, nil
 	}
 	out.Activated = true
-	out.ActivationView = d.ActivationView
-	out.HoursToActivation = c.viewsToHours(d.ActivationView)
+	out.ActivationView = d.ActivatesAt
+	out.HoursToActivation = c.viewsToHours(d.ActivatesAt)
 	out.EndHours = out.HoursToActivation
 	if m.Kind != "governance" && c.Behaviour.hurryOnLockIn() {
 		// The lock-in fixed the activation view: operators who would be late
 		// learn of it now and hurry as they would before a governance deadline.
-		deadline := c.viewsToHours(d.ActivationView)
+		deadline := c.viewsToHours(d.ActivatesAt)
 		for i := range pop.Nodes {
 			upgrade[i] = min(upgrade[i], c.hurried(&pop.Nodes[i], deadline, out.LockInView))
 		}
