@@ -46,3 +46,19 @@ func TestLoadKeysRefusesAnOpenStakingKey(t *testing.T) {
 		assert.NotEmpty(t, id.StakingKey)
 	}
 }
+
+// A staking key file that is empty or cut short (a disk filled up while it
+// was copied) is an error naming the file; an empty one used to panic inside
+// onflow/crypto (FuzzDecodePrivateKey found it).
+func TestLoadKeysRefusesAShortStakingKey(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "n1")
+	_, err := InitHome(home, func(path string) error { return WriteFileAtomic(path, nil, 0o644) })
+	require.NoError(t, err)
+	key := filepath.Join(home, StakingKeyFile)
+	for _, content := range []string{"", "\n", "abcd\n"} {
+		require.NoError(t, os.WriteFile(key, []byte(content), 0o600))
+		_, _, _, err := LoadKeys(home, "n1")
+		require.Error(t, err, "content %q", content)
+		assert.Contains(t, err.Error(), StakingKeyFile+": decode private key:", "content %q", content)
+	}
+}

@@ -44,6 +44,11 @@ func GenerateKey(seed []byte) (PrivateKey, error) {
 
 // DecodePrivateKey decodes Encode's output.
 func DecodePrivateKey(b []byte) (PrivateKey, error) {
+	// onflow/crypto indexes the input before it checks the length, so an
+	// empty key (an empty staking.key) would panic there.
+	if len(b) != crypto.PrKeyLenBLSBLS12381 {
+		return PrivateKey{}, fmt.Errorf("decode private key: %d bytes, not %d", len(b), crypto.PrKeyLenBLSBLS12381)
+	}
 	sk, err := crypto.DecodePrivateKey(crypto.BLSBLS12381, b)
 	if err != nil {
 		return PrivateKey{}, fmt.Errorf("decode private key: %w", err)
