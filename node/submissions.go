@@ -58,10 +58,60 @@ func loadSubmissions(home string) (*submissions, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(raw, &s.items); err != nil {
+	items, err := parseSubmissions(raw)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w (move it aside to start without it; pending submissions in it are then lost)", s.path, err)
 	}
+	s.items = items
 	return s, nil
+}
+
+// parseSubmissions decodes the submissions file and checks every item as
+// add would have written it: a known kind, a payload that is the canonical
+// encoding of an item of that kind (canon.Decode refuses any other), and the ID of that payload. The file is
+// the node's own, but a hand edit or a bad disk must give an error that says
+// which item is wrong, not a node that crashes later on a missing field.
+func parseSubmissions(raw []byte) ([]*Submission, error) {
+	var items []*Submission
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, err
+	}
+	for i, it := range items {
+		if err := it.check(); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+	}
+	return items, nil
+}
+
+func (it *Submission) check() error {
+	if it == nil {
+		return errors.New("null instead of a submission")
+	}
+	var kind chain.ItemKind
+	switch it.Kind {
+	case "proposal":
+		kind = chain.ItemProposal
+	case "cancel":
+		kind = chain.ItemCancel
+	default:
+		return fmt.Errorf("kind %q is neither proposal nor cancel", it.Kind)
+	}
+	payload, err := hex.DecodeString(it.Payload)
+	if err != nil {
+		return fmt.Errorf("payload is not hex: %w", err)
+	}
+	canonical, dep, err := canonicalItem(kind, payload)
+	if err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	if id := submissionID(kind, canonical); it.ID != id {
+		return fmt.Errorf("id %q is not the payload's ID %s", it.ID, id)
+	}
+	if it.Deployment != dep {
+		return fmt.Errorf("deployment %q is not the payload's %q", it.Deployment, dep)
+	}
+	return nil
 }
 
 // saveLocked writes the file atomically and durably. Called with mu held.
