@@ -26,6 +26,16 @@ func (f ForkID) String() string {
 	return fmt.Sprintf("%s/next=%d", hex.EncodeToString(f.Hash[:6]), f.Next)
 }
 
+// DecodeForkID decodes a peer's fork ID: the canonical encoding of a ForkID
+// and nothing else. The bytes come from any peer that connects.
+func DecodeForkID(raw []byte) (ForkID, error) {
+	var f ForkID
+	if err := canon.Decode(raw, &f); err != nil {
+		return ForkID{}, fmt.Errorf("decode fork ID: %w", err)
+	}
+	return f, nil
+}
+
 func forkIDProtocol(chain string) protocol.ID {
 	return protocol.ID("/quorumgate/" + chain + "/forkid/1")
 }
@@ -43,8 +53,9 @@ func (n *Node) serveForkID(s network.Stream) {
 		return
 	}
 	s.Write(canon.MustEncode(n.cfg.ForkID()))
-	var remote ForkID
-	if canon.Decode(raw, &remote) == nil {
+	// A peer whose answer does not decode is left alone, as one that does
+	// not speak the protocol: it is judged by what it sends later.
+	if remote, err := DecodeForkID(raw); err == nil {
 		n.judgeFork(s.Conn().RemotePeer(), remote)
 	}
 }
@@ -71,8 +82,7 @@ func (n *Node) exchangeForkID(p peer.ID) {
 	if err != nil {
 		return
 	}
-	var remote ForkID
-	if canon.Decode(raw, &remote) == nil {
+	if remote, err := DecodeForkID(raw); err == nil {
 		n.judgeFork(p, remote)
 	}
 }
