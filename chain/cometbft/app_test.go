@@ -36,13 +36,13 @@ func TestMain(m *testing.M) {
 }
 
 type appFixture struct {
-	t    *testing.T
+	t    testing.TB
 	g    *chain.Genesis
 	keys *chain.Keys
 	dir  string
 }
 
-func newAppFixture(t *testing.T) *appFixture {
+func newAppFixture(t testing.TB) *appFixture {
 	var specs []chain.NodeSpec
 	for i := range 4 {
 		specs = append(specs, chain.NodeSpec{ID: fmt.Sprintf("v%d", i), Role: "consensus", Stake: 100})
