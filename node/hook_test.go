@@ -52,6 +52,14 @@ func pidsIn(t *testing.T, path string) []int {
 	return pids
 }
 
+// recordPID is the shell that writes the last background child's PID to
+// path all at once (written aside, then renamed), so a test that waits for
+// the file never reads it empty: ">>" would create the file before the echo
+// writes, and a hook killed in between would have recorded nothing.
+func recordPID(path string) string {
+	return `echo $! > ` + path + `.tmp && mv ` + path + `.tmp ` + path
+}
+
 func killAll(pids []int) {
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -64,8 +72,10 @@ func killAll(pids []int) {
 func TestHookTimeoutKillsItsProcessGroup(t *testing.T) {
 	home := t.TempDir()
 	pidFile := filepath.Join(home, "pids")
-	u := &Upgrader{Home: home, HookTimeout: 300 * time.Millisecond,
-		Hook: []string{"sh", "-c", `sleep 1000 & echo $! >> ` + pidFile + `; echo started; wait`}}
+	// The timeout must leave the hook time to start its child and record it
+	// on a loaded machine; the test waits for it, no more.
+	u := &Upgrader{Home: home, HookTimeout: 2 * time.Second,
+		Hook: []string{"sh", "-c", `sleep 1000 & ` + recordPID(pidFile) + `; echo started; wait`}}
 	var err error
 	within(t, 30*time.Second, "OnActive with a hung hook", func() {
 		err = u.OnActive(context.Background(), UpgradeInfo{Deployment: "p2", Version: "2.0.0"})
@@ -88,7 +98,7 @@ func TestHookThatLeavesAChildHoldingItsOutput(t *testing.T) {
 	home := t.TempDir()
 	pidFile := filepath.Join(home, "pids")
 	u := &Upgrader{Home: home, HookTimeout: time.Hour, WaitDelay: 200 * time.Millisecond,
-		Hook: []string{"sh", "-c", `sleep 1000 & echo $! >> ` + pidFile + `; exit 0`}}
+		Hook: []string{"sh", "-c", `sleep 1000 & ` + recordPID(pidFile) + `; exit 0`}}
 	var err error
 	within(t, 30*time.Second, "OnActive with a hook whose child holds stdout", func() {
 		err = u.OnActive(context.Background(), UpgradeInfo{Deployment: "p2", Version: "2.0.0"})
@@ -103,7 +113,7 @@ func TestHookCanceledWithItsContext(t *testing.T) {
 	home := t.TempDir()
 	pidFile := filepath.Join(home, "pids")
 	u := &Upgrader{Home: home, HookTimeout: time.Hour,
-		Hook: []string{"sh", "-c", `sleep 1000 & echo $! >> ` + pidFile + `; wait`}}
+		Hook: []string{"sh", "-c", `sleep 1000 & ` + recordPID(pidFile) + `; wait`}}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		for {
@@ -171,7 +181,7 @@ func TestHungHookDelaysNothing(t *testing.T) {
 	logs := &testutil.SyncBuffer{}
 	n, propose := startSolo(t, func(c *Config) {
 		c.Home, c.HookTimeout, c.WarnEvery = home, time.Hour, 50*time.Millisecond
-		c.Hook = []string{"sh", "-c", `sleep 1000 & echo $! >> ` + pidFile + `; wait`}
+		c.Hook = []string{"sh", "-c", `sleep 1000 & ` + recordPID(pidFile) + `; wait`}
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	})
 	closed := false

@@ -41,7 +41,8 @@ func TestSIGTERMWithAHungHook(t *testing.T) {
 	cfgPath := filepath.Join(home, node.ConfigFile)
 	cfg, err := os.ReadFile(cfgPath)
 	require.NoError(t, err)
-	hook := fmt.Sprintf(`hook = ["sh", "-c", "sleep 1000 & echo $! >> %s; wait"]`, pidFile)
+	// The PID is written aside and renamed, so the file, once there, is whole.
+	hook := fmt.Sprintf(`hook = ["sh", "-c", "sleep 1000 & echo $! > %[1]s.tmp && mv %[1]s.tmp %[1]s; wait"]`, pidFile)
 	require.Contains(t, string(cfg), "hook = []")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(strings.Replace(string(cfg), "hook = []", hook, 1)), 0o644))
 
