@@ -201,7 +201,7 @@ func (f figure) refs() []ref {
 }
 
 // results holds what one run measured: "pkg:Benchmark" -> metric -> value.
-// A benchmark that failed to run, or lacked a metric a figure names, is absent.
+// A benchmark that failed to run is absent.
 type results map[string]map[string]float64
 
 func (res results) value(r ref) (float64, bool) {
@@ -214,8 +214,9 @@ type runFunc func(pkg, bench, benchtime string) (map[string]float64, error)
 
 // measureAll runs, once each, the benchmarks behind the chosen figures, in
 // table order. A figure's benchmarks run with its benchtime, or the run's
-// benchtime when it has none. A figure whose own benchmark fails does not run
-// its target's or baseline's. Failures are written to log; ok is false if
+// benchtime when it has none. A figure whose own number is missing does not
+// run its target's or baseline's benchmarks. Failures, and metrics the table
+// names that a benchmark did not report, are written to log; ok is false if
 // there was any.
 func measureAll(chosen []figure, benchtime string, run runFunc, log io.Writer) (res results, ok bool) {
 	// wanted: "pkg:Benchmark" -> the metrics the chosen figures read from it.
@@ -239,16 +240,15 @@ func measureAll(chosen []figure, benchtime string, run runFunc, log io.Writer) (
 				tried[key] = true
 				metrics, err := run(r.pkg, r.bench, bt)
 				if err == nil {
+					res[key] = metrics
 					err = hasMetrics(metrics, wanted[key])
 				}
 				if err != nil {
 					fmt.Fprintf(log, "%s %s: %v\n", r.pkg, r.bench, err)
 					ok = false
-				} else {
-					res[key] = metrics
 				}
 			}
-			if _, measured := res[key]; !measured && i == 0 {
+			if _, measured := res.value(r); !measured && i == 0 {
 				break // without the figure itself, its references are not needed
 			}
 		}

@@ -303,7 +303,7 @@ func TestMeasureAllReportsFailures(t *testing.T) {
 		assert.Equal(t, "575 attestations/s (BenchmarkIngestNaive)", got[0].baseline)
 	})
 
-	t.Run("a benchmark lacks a metric the table names", func(t *testing.T) {
+	t.Run("the baseline's benchmark lacks the metric the table names", func(t *testing.T) {
 		runs := &fakeRuns{metrics: map[string]map[string]float64{
 			ingest.benchmark():    {"attestations/s": 3796},
 			ingestBad.benchmark(): {"attestations/s": 14419},
@@ -320,6 +320,22 @@ func TestMeasureAllReportsFailures(t *testing.T) {
 			assert.Equal(t, "-", r.speedup, r.name)
 			assert.NotEqual(t, "-", r.verdict, r.name)
 		}
+	})
+
+	t.Run("one of two metrics of a benchmark is missing", func(t *testing.T) {
+		chosen := pick(figures, "CometBFT readiness signed to finalized (via gossip)")
+		require.Len(t, chosen, 2)
+		runs := &fakeRuns{metrics: map[string]map[string]float64{
+			"./chain/cometbft:BenchmarkReadinessToFinalized": {"p50-ms": 800},
+		}}
+		var log strings.Builder
+		res, ok := measureAll(chosen, "1s", runs.run, &log)
+		assert.False(t, ok)
+		assert.Contains(t, log.String(), `./chain/cometbft BenchmarkReadinessToFinalized: the benchmark reported no "p99-ms" metric`)
+		assert.Len(t, runs.calls, 1)
+		got := rows(chosen, res)
+		require.Len(t, got, 1, "the p50 row stays, the p99 row goes")
+		assert.Equal(t, "800 p50-ms", got[0].measured)
 	})
 }
 
