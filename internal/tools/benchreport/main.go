@@ -73,7 +73,7 @@ type target struct {
 	atLeast bool
 	// bound is the bound itself, when of is not set.
 	bound float64
-	// share and of make the bound share × the number of names: another
+	// Or the bound is share × the number that of names: another
 	// benchmark's figure, or another metric of the same benchmark.
 	share float64
 	of    ref
