@@ -73,15 +73,6 @@ func (p Proposal) Normalize() Proposal {
 // bytes governance signs and the deployment ID hashes.
 func (p Proposal) Encode() []byte { return canon.MustEncode(p.Normalize()) }
 
-// DecodeProposal decodes a canonical proposal encoding.
-func DecodeProposal(b []byte) (Proposal, error) {
-	var p Proposal
-	if err := canon.Decode(b, &p); err != nil {
-		return Proposal{}, err
-	}
-	return p, nil
-}
-
 // ID is the deployment ID: the hash of the canonical encoding. Readiness
 // attestations name deployments by ID, so a signature can never be replayed
 // for a different deployment that reuses a name on another chain or fork.

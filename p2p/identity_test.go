@@ -6,29 +6,25 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestIdentityPersists(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "p2p.key")
 	a, err := LoadOrCreateIdentity(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	st, err := os.Stat(path)
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("key file: %v, mode %v", err, st.Mode())
-	}
+	require.NoError(t, err, "key file")
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "key file mode")
 	b, err := LoadOrCreateIdentity(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ida, _ := peer.IDFromPrivateKey(a)
-	idb, _ := peer.IDFromPrivateKey(b)
-	if ida != idb {
-		t.Fatal("the peer ID changed across loads")
-	}
-	os.WriteFile(path, []byte("not a key"), 0o600)
-	if _, err := LoadOrCreateIdentity(path); err == nil {
-		t.Fatal("a corrupt key file was accepted")
-	}
+	require.NoError(t, err)
+	ida, err := peer.IDFromPrivateKey(a)
+	require.NoError(t, err)
+	idb, err := peer.IDFromPrivateKey(b)
+	require.NoError(t, err)
+	assert.Equal(t, ida, idb, "the peer ID changed across loads")
+	require.NoError(t, os.WriteFile(path, []byte("not a key"), 0o600))
+	_, err = LoadOrCreateIdentity(path)
+	assert.Error(t, err, "a corrupt key file was accepted")
 }

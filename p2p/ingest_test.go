@@ -3,6 +3,7 @@ package p2p
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -34,17 +35,13 @@ func newFixture(t testing.TB, n int) *fixture {
 	var ids []quorum.Identity
 	for i := range n {
 		k, err := signal.GenerateKey(bytes.Repeat([]byte(fmt.Sprintf("ingest-%06d|", i)), 3))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		f.keys = append(f.keys, k)
 		ids = append(ids, quorum.Identity{NodeID: fmt.Sprintf("node-%06d", i), Role: "consensus", Stake: 10, StakingKey: k.PublicKey().Encode()})
 	}
 	// Keys made here; their proofs of possession are the table builder's concern.
 	table, err := quorum.NewTable(ids, quorum.TrustPossession())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f.table = table
 	fixtures[n] = f
 	return f
@@ -64,10 +61,14 @@ var dep = signal.DeploymentID{9, 9, 9}
 
 func (f *fixture) att(t testing.TB, i int, epoch uint64) signal.Attestation {
 	t.Helper()
-	a, err := signal.SignReadiness(f.keys[i], "ingest", dep, epoch, fmt.Sprintf("node-%06d", i))
-	if err != nil {
-		t.Fatal(err)
-	}
+	return f.signed(t, i, "ingest", dep, epoch, fmt.Sprintf("node-%06d", i))
+}
+
+// signed is key i's attestation with any chain, deployment and signer name.
+func (f *fixture) signed(t testing.TB, i int, chainID string, d signal.DeploymentID, epoch uint64, signer string) signal.Attestation {
+	t.Helper()
+	a, err := signal.SignReadiness(f.keys[i], chainID, d, epoch, signer)
+	require.NoError(t, err)
 	return a
 }
 
@@ -85,12 +86,12 @@ func TestIngestCheapChecks(t *testing.T) {
 	in := NewIngest("ingest", view, nil)
 	good := f.att(t, 0, 5)
 	next := f.att(t, 1, 6)
-	otherChain, _ := signal.SignReadiness(f.keys[2], "elsewhere", dep, 5, "node-000002")
-	stranger, _ := signal.SignReadiness(f.keys[3], "ingest", dep, 5, "node-999999")
+	otherChain := f.signed(t, 2, "elsewhere", dep, 5, "node-000002")
+	stranger := f.signed(t, 3, "ingest", dep, 5, "node-999999")
 	old := f.att(t, 4, 4)
 	far := f.att(t, 4, 7)
 	var other signal.DeploymentID
-	quiet, _ := signal.SignReadiness(f.keys[5], "ingest", other, 5, "node-000005")
+	quiet := f.signed(t, 5, "ingest", other, 5, "node-000005")
 	for _, tc := range []struct {
 		name string
 		raw  []byte
@@ -106,26 +107,23 @@ func TestIngestCheapChecks(t *testing.T) {
 		{"epoch after next", far.Encode(), Ignore},
 		{"not signaling", quiet.Encode(), Ignore},
 	} {
-		if got := in.Add(tc.raw, tc.name); got.Verdict != tc.want {
-			t.Errorf("%s: verdict %v (%s), want %v", tc.name, got.Verdict, got.Reason, tc.want)
-		}
+		got := in.Add(tc.raw, tc.name)
+		assert.Equal(t, tc.want, got.Verdict, "%s (%s)", tc.name, got.Reason)
 	}
-	if in.Pending() != 3 {
-		t.Fatalf("pending %d", in.Pending())
-	}
+	require.Equal(t, 3, in.Pending())
 	res := in.Flush()
-	if v := verdicts(res); v["accept "] != 2 || v["ignore duplicate"] != 1 || len(res) != 3 {
-		t.Fatalf("flush: %v", v)
-	}
+	assert.Len(t, res, 3)
+	assert.Equal(t, map[string]int{"accept ": 2, "ignore duplicate": 1}, verdicts(res), "flush")
 	// Once verified, a signer's later copies are duplicates at once.
 	assert.Equal(t, Ignore, in.Add(good.Encode(), "again").Verdict)
-	if in.Pending() != 0 || in.Tally(dep, 5).Count() != 1 || in.Tally(dep, 6).Count() != 1 {
-		t.Fatal("tallies")
-	}
+	assert.Zero(t, in.Pending())
+	require.NotNil(t, in.Tally(dep, 5))
+	require.NotNil(t, in.Tally(dep, 6))
+	assert.Equal(t, 1, in.Tally(dep, 5).Count(), "tally of epoch 5")
+	assert.Equal(t, 1, in.Tally(dep, 6).Count(), "tally of epoch 6")
 	in.Prune(6)
-	if in.Tally(dep, 5) != nil || in.Tally(dep, 6) == nil {
-		t.Fatal("prune")
-	}
+	assert.Nil(t, in.Tally(dep, 5), "pruned")
+	assert.NotNil(t, in.Tally(dep, 6), "kept")
 }
 
 func TestIngestBadSignaturesDropNothingValid(t *testing.T) {
@@ -140,26 +138,25 @@ func TestIngestBadSignaturesDropNothingValid(t *testing.T) {
 		if badAt[i] {
 			a.Signature = f.att(t, (i+1)%600, 1).Signature // valid, but another signer's
 		}
-		if r := in.Add(a.Encode(), i); r.Verdict != 0 {
-			t.Fatalf("%d: %v %s", i, r.Verdict, r.Reason)
+		r := in.Add(a.Encode(), i)
+		require.Zero(t, r.Verdict, "%d: %s", i, r.Reason)
+	}
+	var rejected []int
+	for _, r := range in.Flush() {
+		if r.Verdict == Reject {
+			rejected = append(rejected, r.Tag.(int))
 		}
 	}
-	res := in.Flush()
-	for _, r := range res {
-		if (r.Verdict == Reject) != badAt[r.Tag.(int)] {
-			t.Fatalf("attestation %d: %v %s", r.Tag, r.Verdict, r.Reason)
-		}
-	}
-	if sunk != 597 || in.Tally(dep, 1).Count() != 597 {
-		t.Fatalf("sink %d, tally %d", sunk, in.Tally(dep, 1).Count())
-	}
+	slices.Sort(rejected)
+	assert.Equal(t, []int{0, 137, 599}, rejected, "rejected: exactly the bad ones")
+	assert.Equal(t, 597, sunk, "sink")
+	assert.Equal(t, 597, in.Tally(dep, 1).Count(), "tally")
 	// The signer of a bad attestation may still send a good one.
-	if r := in.Add(f.att(t, 137, 1).Encode(), "retry"); r.Verdict != 0 {
-		t.Fatalf("retry: %v %s", r.Verdict, r.Reason)
-	}
-	if res := in.Flush(); len(res) != 1 || res[0].Verdict != Accept {
-		t.Fatalf("retry flush: %+v", res)
-	}
+	r := in.Add(f.att(t, 137, 1).Encode(), "retry")
+	require.Zero(t, r.Verdict, "retry: %s", r.Reason)
+	res := in.Flush()
+	require.Len(t, res, 1, "retry flush")
+	assert.Equal(t, Accept, res[0].Verdict, "retry flush: %s", res[0].Reason)
 }
 
 // A forged attestation naming B, ahead of B's genuine one in the same round

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/quorumgate/quorumgate/signal"
@@ -29,7 +28,7 @@ func BenchmarkGossipLatency50(b *testing.B) {
 		var lat []time.Duration
 		nodes := make([]*Node, 0, hosts)
 		for i := range hosts {
-			key, _, _ := crypto.GenerateEd25519Key(nil)
+			key := newHostKey(b)
 			var peers []peer.AddrInfo
 			if i > 0 {
 				peers = append(peers, nodes[i-1].AddrInfo())

@@ -3,7 +3,6 @@ package signal
 import (
 	"bytes"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -23,9 +22,7 @@ func seed(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("seed-%04d|", i
 func mustKey(t testing.TB, i int) PrivateKey {
 	t.Helper()
 	k, err := GenerateKey(seed(i))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k
 }
 
@@ -33,49 +30,41 @@ var dep = DeploymentID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17
 
 func TestKeys(t *testing.T) {
 	a, b := mustKey(t, 1), mustKey(t, 1)
-	if !a.PublicKey().Equal(b.PublicKey()) {
-		t.Fatal("same seed, different keys")
-	}
-	if mustKey(t, 2).PublicKey().Equal(a.PublicKey()) {
-		t.Fatal("different seeds, same key")
-	}
-	if _, err := GenerateKey(make([]byte, 31)); err == nil {
-		t.Fatal("short seed accepted")
-	}
+	assert.True(t, a.PublicKey().Equal(b.PublicKey()), "same seed, different keys")
+	assert.False(t, mustKey(t, 2).PublicKey().Equal(a.PublicKey()), "different seeds, same key")
+	_, err := GenerateKey(make([]byte, 31))
+	assert.Error(t, err, "short seed accepted")
+
 	back, err := DecodePrivateKey(a.Encode())
-	if err != nil || !back.PublicKey().Equal(a.PublicKey()) {
-		t.Fatalf("private key round trip: %v", err)
+	if assert.NoError(t, err, "private key round trip") {
+		assert.True(t, back.PublicKey().Equal(a.PublicKey()), "private key round trip")
 	}
 	pk, err := DecodePublicKey(a.PublicKey().Encode())
-	if err != nil || !pk.Equal(a.PublicKey()) {
-		t.Fatalf("public key round trip: %v", err)
+	if assert.NoError(t, err, "public key round trip") {
+		assert.True(t, pk.Equal(a.PublicKey()), "public key round trip")
 	}
-	if _, err := DecodePublicKey(crypto.IdentityBLSPublicKey().Encode()); !errors.Is(err, ErrIdentityKey) {
-		t.Fatalf("identity key: %v", err)
-	}
-	if _, err := DecodePublicKey([]byte("short")); err == nil {
-		t.Fatal("garbage key accepted")
-	}
-	text, _ := a.PublicKey().MarshalText()
+	_, err = DecodePublicKey(crypto.IdentityBLSPublicKey().Encode())
+	assert.ErrorIs(t, err, ErrIdentityKey, "identity key")
+	_, err = DecodePublicKey([]byte("short"))
+	assert.Error(t, err, "garbage key accepted")
+
+	text, err := a.PublicKey().MarshalText()
+	require.NoError(t, err)
 	var fromText PublicKey
-	if err := fromText.UnmarshalText(text); err != nil || !fromText.Equal(a.PublicKey()) {
-		t.Fatalf("text round trip: %v", err)
+	if assert.NoError(t, fromText.UnmarshalText(text), "text round trip") {
+		assert.True(t, fromText.Equal(a.PublicKey()), "text round trip")
 	}
-	if err := fromText.UnmarshalText([]byte(hex.EncodeToString(crypto.IdentityBLSPublicKey().Encode()))); !errors.Is(err, ErrIdentityKey) {
-		t.Fatalf("identity key from text: %v", err)
-	}
+	err = fromText.UnmarshalText([]byte(hex.EncodeToString(crypto.IdentityBLSPublicKey().Encode())))
+	assert.ErrorIs(t, err, ErrIdentityKey, "identity key from text")
 }
 
 func TestProofOfPossession(t *testing.T) {
 	a, b := mustKey(t, 1), mustKey(t, 2)
 	popA, err := ProvePossession(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := VerifyPossession(a.PublicKey(), popA); err != nil {
-		t.Fatalf("own proof: %v", err)
-	}
-	popB, _ := ProvePossession(b)
+	require.NoError(t, err)
+	require.NoError(t, VerifyPossession(a.PublicKey(), popA), "own proof")
+	popB, err := ProvePossession(b)
+	require.NoError(t, err)
 	for name, tc := range map[string]struct {
 		pk  PublicKey
 		pop []byte
@@ -86,41 +75,32 @@ func TestProofOfPossession(t *testing.T) {
 		"no key":              {PublicKey{}, popA},
 		"identity key":        {wrapKey(crypto.IdentityBLSPublicKey()), popA},
 	} {
-		if err := VerifyPossession(tc.pk, tc.pop); !errors.Is(err, ErrBadPossession) {
-			t.Errorf("%s: %v", name, err)
-		}
+		assert.ErrorIs(t, VerifyPossession(tc.pk, tc.pop), ErrBadPossession, name)
 	}
 	// A proof of possession is not a readiness signature, nor the reverse.
-	if Verify(a.PublicKey(), a.PublicKey().Encode(), popA) == nil {
-		t.Error("a proof of possession verified as an ordinary signature")
-	}
+	assert.Error(t, Verify(a.PublicKey(), a.PublicKey().Encode(), popA),
+		"a proof of possession verified as an ordinary signature")
 }
 
 func TestReadinessMessageBytes(t *testing.T) {
 	got := ReadinessMessage("flow-1", dep, 0x0102030405060708)
 	want := hex.EncodeToString([]byte("quorumgate/readiness/v1")) + hex.EncodeToString([]byte("flow-1")) +
 		"0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20" + "0102030405060708"
-	if hex.EncodeToString(got) != want {
-		t.Fatalf("message\n got  %x\n want %s", got, want)
-	}
+	assert.Equal(t, want, hex.EncodeToString(got))
 }
 
 func TestAttestation(t *testing.T) {
 	k := mustKey(t, 1)
 	a, err := SignReadiness(k, "chain-a", dep, 7, "node-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Verify(k.PublicKey()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, a.Verify(k.PublicKey()))
 	mutate := func(f func(*Attestation)) Attestation {
 		c := a
 		c.Signature = slices.Clone(a.Signature)
 		f(&c)
 		return c
 	}
-	wrongDomain, _ := Sign(k, append([]byte("quorumgate/readiness/v2"), a.Message()[len(ReadinessDomain):]...))
+	wrongDomain := mustSign(t, k, append([]byte("quorumgate/readiness/v2"), a.Message()[len(ReadinessDomain):]...))
 	for name, bad := range map[string]Attestation{
 		"tampered signature": mutate(func(c *Attestation) { c.Signature[5] ^= 0x10 }),
 		"wrong epoch":        mutate(func(c *Attestation) { c.Epoch++ }),
@@ -129,43 +109,35 @@ func TestAttestation(t *testing.T) {
 		"wrong domain":       mutate(func(c *Attestation) { c.Signature = wrongDomain }),
 		"truncated":          mutate(func(c *Attestation) { c.Signature = c.Signature[:40] }),
 	} {
-		if err := bad.Verify(k.PublicKey()); !errors.Is(err, ErrBadSignature) {
-			t.Errorf("%s: %v", name, err)
-		}
+		assert.ErrorIs(t, bad.Verify(k.PublicKey()), ErrBadSignature, name)
 	}
-	if err := a.Verify(mustKey(t, 2).PublicKey()); !errors.Is(err, ErrBadSignature) {
-		t.Errorf("wrong key: %v", err)
-	}
+	assert.ErrorIs(t, a.Verify(mustKey(t, 2).PublicKey()), ErrBadSignature, "wrong key")
 	// Signers of one (chain, deployment, epoch) sign the same bytes: they aggregate.
-	b, _ := SignReadiness(mustKey(t, 2), "chain-a", dep, 7, "node-2")
+	b, err := SignReadiness(mustKey(t, 2), "chain-a", dep, 7, "node-2")
+	require.NoError(t, err)
 	agg, err := AggregateSignatures([][]byte{a.Signature, b.Signature})
-	if err != nil {
-		t.Fatal(err)
-	}
-	aggKey, _ := AggregateKeys([]PublicKey{k.PublicKey(), mustKey(t, 2).PublicKey()})
-	if err := VerifyAggregate(aggKey, a.Message(), agg); err != nil {
-		t.Fatalf("aggregate: %v", err)
-	}
-	if err := VerifyAggregate(k.PublicKey(), a.Message(), agg); err == nil {
-		t.Fatal("aggregate verified against one key")
-	}
-	if _, err := SignReadiness(k, "", dep, 1, "x"); err == nil {
-		t.Fatal("empty chain ID accepted")
-	}
+	require.NoError(t, err)
+	aggKey, err := AggregateKeys([]PublicKey{k.PublicKey(), mustKey(t, 2).PublicKey()})
+	require.NoError(t, err)
+	assert.NoError(t, VerifyAggregate(aggKey, a.Message(), agg), "aggregate")
+	assert.Error(t, VerifyAggregate(k.PublicKey(), a.Message(), agg), "aggregate verified against one key")
+	_, err = SignReadiness(k, "", dep, 1, "x")
+	assert.Error(t, err, "empty chain ID accepted")
 }
 
 func TestAttestationEncoding(t *testing.T) {
-	a, _ := SignReadiness(mustKey(t, 1), "chain-a", dep, 7, "node-1")
+	a, err := SignReadiness(mustKey(t, 1), "chain-a", dep, 7, "node-1")
+	require.NoError(t, err)
 	enc := a.Encode()
 	back, err := DecodeAttestation(enc)
-	if err != nil || !bytes.Equal(back.Encode(), enc) || back.Signer != "node-1" {
-		t.Fatalf("round trip: %v", err)
-	}
+	require.NoError(t, err, "round trip")
+	assert.Equal(t, enc, back.Encode(), "round trip")
+	assert.Equal(t, "node-1", back.Signer)
 	type extra struct {
 		Attestation
 		X int `cbor:"9,keyasint"`
 	}
-	unknown, _ := canon.Encode(struct {
+	unknown, err := canon.Encode(struct {
 		ChainID    string       `cbor:"1,keyasint"`
 		Deployment DeploymentID `cbor:"2,keyasint"`
 		Epoch      uint64       `cbor:"3,keyasint"`
@@ -173,6 +145,7 @@ func TestAttestationEncoding(t *testing.T) {
 		Signature  []byte       `cbor:"5,keyasint"`
 		X          int          `cbor:"9,keyasint"`
 	}{a.ChainID, a.Deployment, a.Epoch, a.Signer, a.Signature, 1})
+	require.NoError(t, err)
 	short := a
 	short.Signature = a.Signature[:47]
 	noSigner := a
@@ -187,9 +160,8 @@ func TestAttestationEncoding(t *testing.T) {
 		"empty signer":   noSigner.Encode(),
 		"empty":          nil,
 	} {
-		if _, err := DecodeAttestation(b); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
+		_, err := DecodeAttestation(b)
+		assert.Error(t, err, "%s: accepted", name)
 	}
 }
 
@@ -206,10 +178,7 @@ func fixture(t testing.TB) ([]byte, []PublicKey, [][]byte) {
 		batchFixture.msg = ReadinessMessage("bench", dep, 3)
 		for i := range 1000 {
 			k := mustKey(t, i)
-			s, err := Sign(k, batchFixture.msg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := mustSign(t, k, batchFixture.msg)
 			batchFixture.pks = append(batchFixture.pks, k.PublicKey())
 			batchFixture.sigs = append(batchFixture.sigs, s)
 		}
@@ -223,37 +192,35 @@ func fixture(t testing.TB) ([]byte, []PublicKey, [][]byte) {
 
 func TestBatchVerify(t *testing.T) {
 	msg, pks, sigs := fixture(t)
-	if bad, err := BatchVerify(msg, pks, sigs); err != nil || bad != nil {
-		t.Fatalf("all good: %v %v", bad, err)
-	}
+	bad, err := BatchVerify(msg, pks, sigs)
+	require.NoError(t, err, "all good")
+	assert.Nil(t, bad, "all good")
 	// One bad signature in 1,000: a valid signature of another message.
-	other, _ := Sign(mustKey(t, 417), []byte("something else"))
-	sigs[417] = other
-	if bad, _ := BatchVerify(msg, pks, sigs); !slices.Equal(bad, []int{417}) {
-		t.Fatalf("one bad: found %v", bad)
-	}
+	sigs[417] = mustSign(t, mustKey(t, 417), []byte("something else"))
+	bad, err = BatchVerify(msg, pks, sigs)
+	require.NoError(t, err)
+	assert.Equal(t, []int{417}, bad, "one bad")
 	// At the edges, and malformed ones.
 	_, _, sigs = fixture(t)
-	sigs[0], _ = Sign(mustKey(t, 0), []byte("not the message"))
-	sigs[999], _ = Sign(mustKey(t, 5), msg) // valid, but for another signer's key
+	sigs[0] = mustSign(t, mustKey(t, 0), []byte("not the message"))
+	sigs[999] = mustSign(t, mustKey(t, 5), msg) // valid, but for another signer's key
 	sigs[500] = sigs[500][:10]
 	sigs[501] = bytes.Repeat([]byte{0xff}, 48)
-	if bad, _ := BatchVerify(msg, pks, sigs); !slices.Equal(bad, []int{0, 500, 501, 999}) {
-		t.Fatalf("edges: found %v", bad)
-	}
+	bad, err = BatchVerify(msg, pks, sigs)
+	require.NoError(t, err)
+	assert.Equal(t, []int{0, 500, 501, 999}, bad, "edges")
 	// Two signatures swapped between their signers sum to the same valid
 	// multi-signature; the weighted check finds both.
 	_, _, sigs = fixture(t)
 	sigs[0], sigs[999] = sigs[999], sigs[0]
-	bad, err := BatchVerify(msg, pks, sigs)
+	bad, err = BatchVerify(msg, pks, sigs)
 	require.NoError(t, err)
 	assert.Equal(t, []int{0, 999}, bad, "swapped pair")
-	if _, err := BatchVerify(msg, pks[:2], sigs[:3]); err == nil {
-		t.Fatal("length mismatch accepted")
-	}
-	if bad, err := BatchVerify(msg, nil, nil); err != nil || bad != nil {
-		t.Fatalf("empty batch: %v %v", bad, err)
-	}
+	_, err = BatchVerify(msg, pks[:2], sigs[:3])
+	assert.Error(t, err, "length mismatch accepted")
+	bad, err = BatchVerify(msg, nil, nil)
+	assert.NoError(t, err, "empty batch")
+	assert.Nil(t, bad, "empty batch")
 }
 
 // g1 decodes a signature into a curve point, for crafting sums in tests.
@@ -351,16 +318,15 @@ func TestKeyMemoRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeAttestation(f *testing.F) {
-	a, _ := SignReadiness(mustKey(f, 1), "chain-a", dep, 7, "node-1")
+	a, err := SignReadiness(mustKey(f, 1), "chain-a", dep, 7, "node-1")
+	require.NoError(f, err)
 	f.Add(a.Encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := DecodeAttestation(data)
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(a.Encode(), data) {
-			t.Fatal("decoded attestation does not re-encode to its input")
-		}
+		require.Equal(t, data, a.Encode(), "decoded attestation does not re-encode to its input")
 	})
 }
 
@@ -372,8 +338,6 @@ func FuzzDecodePublicKey(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(pk.Encode(), data) {
-			t.Fatal("decoded key does not re-encode to its input")
-		}
+		require.Equal(t, data, pk.Encode(), "decoded key does not re-encode to its input")
 	})
 }

@@ -95,12 +95,8 @@ func TestCrashKillProcess(t *testing.T) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), writerEnv+"="+dir)
 		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
 		sc := bufio.NewScanner(out)
 		target := 20 + rng.IntN(200)
 		seen := 0
@@ -110,14 +106,11 @@ func TestCrashKillProcess(t *testing.T) {
 			if len(fields) == 2 && fields[0] == "resumed" {
 				resumed, err = strconv.Atoi(fields[1])
 				require.NoError(t, err, "round %d: child said %q", round, sc.Text())
-				if resumed < lastReported+1 {
-					t.Fatalf("round %d: resumed at %d, but %d was reported committed", round, resumed, lastReported)
-				}
+				require.GreaterOrEqual(t, resumed, lastReported+1,
+					"round %d: resumed at %d, but %d was reported committed", round, resumed, lastReported)
 				continue
 			}
-			if len(fields) != 2 || fields[0] != "committed" {
-				t.Fatalf("round %d: child said %q", round, sc.Text())
-			}
+			require.True(t, len(fields) == 2 && fields[0] == "committed", "round %d: child said %q", round, sc.Text())
 			lastReported, err = strconv.Atoi(fields[1])
 			require.NoError(t, err, "round %d: child said %q", round, sc.Text())
 			if seen++; seen >= target {
@@ -138,28 +131,20 @@ func TestCrashKillProcess(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("child output did not close after SIGKILL")
 		}
-		if lastReported+1 >= len(c.blocks) {
-			t.Fatalf("round %d: the child outran the test chain", round)
-		}
+		require.Less(t, lastReported+1, len(c.blocks), "round %d: the child outran the test chain", round)
+		// Each round resumes from the store the previous one left, so a
+		// failed check ends the test (require, not assert).
 		s, err := Open(dir, c.options(nil))
-		if err != nil {
-			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
-		}
+		require.NoError(t, err, "round %d: reopen after SIGKILL", round)
 		head, ok := s.Head()
-		if !ok {
-			t.Fatalf("round %d: no head", round)
-		}
+		require.True(t, ok, "round %d: no head", round)
 		h, _, _ := head.Head()
-		if int(h) < lastReported {
-			t.Fatalf("round %d: head %d, but %d was reported committed", round, h, lastReported)
-		}
-		if head.ID() != c.states[h].ID() {
-			t.Fatalf("round %d: head state at %d differs from the chain's", round, h)
-		}
-		if st, err := s.StateAt(h); err != nil || st.ID() != head.ID() {
-			t.Fatalf("round %d: re-deriving the head: %v", round, err)
-		}
-		s.Close()
+		require.GreaterOrEqual(t, int(h), lastReported, "round %d: head %d, but %d was reported committed", round, h, lastReported)
+		require.Equal(t, c.states[h].ID(), head.ID(), "round %d: head state at %d differs from the chain's", round, h)
+		st, err := s.StateAt(h)
+		require.NoError(t, err, "round %d: re-deriving the head", round)
+		require.Equal(t, head.ID(), st.ID(), "round %d: re-deriving the head", round)
+		require.NoError(t, s.Close(), "round %d", round)
 		t.Logf("round %d: killed after block %d reported, store head %d", round, lastReported, h)
 	}
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,42 +8,45 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func load(t *testing.T, file string, env map[string]string, args ...string) (Config, map[string]string, error) {
 	t.Helper()
 	home := t.TempDir()
 	if file != "" {
-		if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(file), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(filepath.Join(home, "config.toml"), []byte(file), 0o644))
 	}
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	AddFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fs.Parse(args))
 	return Load(home, func(k string) string { return env[k] }, fs)
 }
 
 func TestPrecedence(t *testing.T) {
 	file := "node_id = \"from-file\"\nview_interval = \"1s\"\nsupported = [\"protocol=1.0.0\"]\n[log]\nlevel = \"warn\"\n"
 	c, src, err := load(t, file, nil)
-	if err != nil || c.NodeID != "from-file" || c.ViewInterval != "1s" || c.Log.Level != "warn" || c.Log.Format != "text" {
-		t.Fatalf("file: %+v %v", c, err)
-	}
-	if !strings.HasSuffix(src["node_id"], "config.toml") {
-		t.Fatalf("source %v", src)
-	}
+	require.NoError(t, err, "file")
+	assert.Equal(t, "from-file", c.NodeID, "file")
+	assert.Equal(t, "1s", c.ViewInterval, "file")
+	assert.Equal(t, "warn", c.Log.Level, "file")
+	assert.Equal(t, "text", c.Log.Format, "the default")
+	assert.True(t, strings.HasSuffix(src["node_id"], "config.toml"), "source %v", src)
+
 	env := map[string]string{"QUORUMGATE_NODE_ID": "from-env", "QUORUMGATE_SUPPORTED": "protocol=1.0.0, protocol=2.0.0"}
 	c, src, err = load(t, file, env)
-	if err != nil || c.NodeID != "from-env" || len(c.Supported) != 2 || src["node_id"] != "$QUORUMGATE_NODE_ID" {
-		t.Fatalf("env: %+v %v", c, err)
-	}
+	require.NoError(t, err, "env")
+	assert.Equal(t, "from-env", c.NodeID, "env")
+	assert.Len(t, c.Supported, 2, "env")
+	assert.Equal(t, "$QUORUMGATE_NODE_ID", src["node_id"], "env")
+
 	c, src, err = load(t, file, env, "--node-id", "from-flag", "--log-level", "debug")
-	if err != nil || c.NodeID != "from-flag" || c.Log.Level != "debug" || src["node_id"] != "--node-id" || c.ViewInterval != "1s" {
-		t.Fatalf("flags: %+v %v", c, err)
-	}
+	require.NoError(t, err, "flags")
+	assert.Equal(t, "from-flag", c.NodeID, "flags")
+	assert.Equal(t, "debug", c.Log.Level, "flags")
+	assert.Equal(t, "--node-id", src["node_id"], "flags")
+	assert.Equal(t, "1s", c.ViewInterval, "flags: the file's value stays")
 }
 
 func TestBadValuesNameTheKey(t *testing.T) {
@@ -71,16 +73,14 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := load(t, tc.file, tc.env, tc.args...)
 			var ce *Error
-			if !errors.As(err, &ce) || ce.Key != tc.key {
-				t.Fatalf("got %v, want an error for %s", err, tc.key)
-			}
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, tc.key, ce.Key, "%v", err)
 		})
 	}
 	// The admin API may listen on loopback or a unix socket.
 	for _, ok := range []string{"127.0.0.1:9000", "localhost:9000", "[::1]:9000", "unix:/tmp/admin.sock"} {
-		if _, _, err := load(t, base+"[api]\nadmin = \""+ok+"\"\n", nil); err != nil {
-			t.Errorf("%s rejected: %v", ok, err)
-		}
+		_, _, err := load(t, base+"[api]\nadmin = \""+ok+"\"\n", nil)
+		assert.NoError(t, err, "%s rejected", ok)
 	}
 }
 
@@ -88,10 +88,7 @@ func TestTemplateIsValid(t *testing.T) {
 	file := strings.Replace(Template, "%q", `"n1"`, 1)
 	file = strings.Replace(file, "%s", `"protocol=1.0.0"`, 1)
 	c, _, err := load(t, file, nil)
-	if err != nil || c.NodeID != "n1" {
-		t.Fatalf("the init template does not load: %v", err)
-	}
-	if c.HookTimeoutDuration() != 10*time.Minute {
-		t.Fatalf("the template's hook timeout: %s", c.HookTimeoutDuration())
-	}
+	require.NoError(t, err, "the init template does not load")
+	assert.Equal(t, "n1", c.NodeID)
+	assert.Equal(t, 10*time.Minute, c.HookTimeoutDuration(), "the template's hook timeout")
 }

@@ -3,13 +3,16 @@
 // measured in the same run. It is what `make bench` runs.
 //
 // Usage: go run ./internal/tools/benchreport [-benchtime 1s] [-only substring]
+//
+// Every number the report uses, whether a figure, the reference of a target
+// or a baseline, is named the same way: "pkg:Benchmark:metric", one metric
+// that one benchmark reports (see [ref]).
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -20,195 +23,368 @@ import (
 
 // figure is one line of the report.
 type figure struct {
-	name   string
-	pkg    string
-	bench  string
-	metric string // "ns/op" or a custom metric such as "attestations/s"
-	// target, if set: the figure must be at most (or, for rates, at least) this.
-	target   float64
-	atLeast  bool
-	baseline string // "pkg:Benchmark", measured in the same run
-	// benchtime overrides the run's -benchtime for slow benchmarks.
+	name string
+	// measured is the figure itself.
+	measured ref
+	// target, if set, is the bound the figure must meet.
+	target target
+	// baseline, if set, is the naive figure it is compared with, measured in
+	// the same run.
+	baseline ref
+	// benchtime overrides the run's -benchtime for slow benchmarks. The
+	// benchmarks of the target and the baseline run with it too, unless an
+	// earlier figure ran them already.
 	benchtime string
-	// baselineMetric, if set, is the baseline: another metric of the same
-	// benchmark, measured in the same process.
-	baselineMetric string
-	// ofBaseline, if set, is a target relative to the baseline: the figure
-	// must reach this fraction of it.
-	ofBaseline float64
-	// relTo ("pkg:Benchmark", measured in the same run) and relFactor make the
-	// target a share of another figure: at least relFactor times it.
-	relTo     string
-	relFactor float64
 }
+
+// ref names one number in a run: metric, as benchmark bench in package pkg
+// reports it. The table writes it "pkg:Benchmark:metric". The zero ref names
+// nothing.
+type ref struct {
+	pkg, bench, metric string
+}
+
+func parseRef(s string) (ref, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 || parts[0] == "" || !strings.HasPrefix(parts[1], "Benchmark") || parts[2] == "" {
+		return ref{}, fmt.Errorf("%q is not pkg:BenchmarkName:metric", s)
+	}
+	return ref{pkg: parts[0], bench: parts[1], metric: parts[2]}, nil
+}
+
+// mustRef is parseRef for the figure table, which is code: a malformed name
+// is a programming error.
+func mustRef(s string) ref {
+	r, err := parseRef(s)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func (r ref) isSet() bool { return r != ref{} }
+
+// benchmark is the key of r's benchmark in [results]: "pkg:Benchmark".
+func (r ref) benchmark() string { return r.pkg + ":" + r.bench }
+
+// target is the bound a figure must meet: at most or at least a bound given
+// outright, or a share of another number measured in the same run.
+type target struct {
+	atLeast bool
+	// bound is the bound itself, when of is not set.
+	bound float64
+	// Or the bound is share × the number that of names: another
+	// benchmark's figure, or another metric of the same benchmark.
+	share float64
+	of    ref
+}
+
+func atMost(bound float64) target  { return target{bound: bound} }
+func atLeast(bound float64) target { return target{atLeast: true, bound: bound} }
+
+// atLeastShareOf is a target of at least share × the number named by of
+// ("pkg:Benchmark:metric").
+func atLeastShareOf(share float64, of string) target {
+	return target{atLeast: true, share: share, of: mustRef(of)}
+}
+
+func (t target) isSet() bool { return t.bound != 0 || t.of.isSet() }
 
 var figures = []figure{
-	{name: "Apply, empty block (incl. state ID)", pkg: "./activation", bench: "BenchmarkApplyEmptyBlock", metric: "ns/op",
-		target: 20e3, baseline: "./internal/scenario:BenchmarkReferenceApplyEmptyBlock"},
-	{name: "Apply, 1,000 verified attestations", pkg: "./activation", bench: "BenchmarkApply1000Attestations", metric: "ns/op",
-		baseline: "./internal/scenario:BenchmarkReferenceApply1000Attestations"},
-	{name: "Batch verify 1,000 attestations (one message)", pkg: "./signal", bench: "BenchmarkBatchVerify1000", metric: "ns/op",
-		baseline: "./signal:BenchmarkVerifyOneByOne1000"},
-	{name: "Batch verify 1,000 with one bad signature", pkg: "./signal", bench: "BenchmarkBatchVerify1000OneBad", metric: "ns/op",
-		baseline: "./signal:BenchmarkVerifyOneByOne1000"},
-	{name: "Certificate verify, 10,000 signers, 1/3 missing", pkg: "./quorum", bench: "BenchmarkVerifyCertificate10k", metric: "ns/op",
-		target: 10e6, baseline: "./quorum:BenchmarkVerifyCertificate10kNaive"},
-	{name: "Ingest, 10,000 signers (decode to tally, batched BLS)", pkg: "./p2p", bench: "BenchmarkIngest",
-		metric: "attestations/s", target: 30000, atLeast: true, baseline: "./p2p:BenchmarkIngestNaive", benchtime: "3x"},
-	{name: "Ingest, 10,000 signers, 1% bad signatures (from a forger's connection)", pkg: "./p2p", bench: "BenchmarkIngest1PctBad",
-		metric: "attestations/s", baseline: "./p2p:BenchmarkIngestNaive", benchtime: "2x",
-		relTo: "./p2p:BenchmarkIngest", relFactor: 0.5, atLeast: true},
-	{name: "Forged flood, CPU per forged attestation (one peer's batch of 1,024)", pkg: "./p2p", bench: "BenchmarkIngestForgedFlood",
-		metric: "ns/message", benchtime: "2x"},
-	{name: "Forged flood of 2,000: forger's messages checked before it is cut off", pkg: "./p2p", bench: "BenchmarkForgerCutOff",
-		metric: "verified-before-cutoff", benchtime: "1x"},
-	{name: "Gossip propagation across 50 hosts on loopback, p99", pkg: "./p2p", bench: "BenchmarkGossipLatency50",
-		metric: "p99-ms", target: 100, benchtime: "3x"},
-	{name: "Store commit, empty blocks (synced, on disk)", pkg: "./storage", bench: "BenchmarkCommitEmptyBlocks",
-		metric: "blocks/s", atLeast: true, benchtime: "500x", baseline: "./storage:BenchmarkCommitEmptyBlocksUnbatched"},
-	{name: "Store commit, 10,000-signer certificate blocks (synced)", pkg: "./storage", bench: "BenchmarkCommitCertificateBlocks",
-		metric: "blocks/s", atLeast: true, benchtime: "200x"},
-	{name: "Store open + recover, 1,000,000 blocks", pkg: "./storage", bench: "BenchmarkOpenRecover1M", metric: "ns/op",
-		target: 1e9, baseline: "./storage:BenchmarkRecoverByReplay1M", benchtime: "3x"},
-	{name: "CometBFT blocks/s, 4 validators in process, quorumgate app vs kvstore", pkg: "./chain/cometbft", bench: "BenchmarkBlocks",
-		metric: "blocks/s", atLeast: true, ofBaseline: 0.8, baselineMetric: "kvstore-blocks/s", benchtime: "1x"},
-	{name: "CometBFT readiness signed to finalized (via gossip), p50", pkg: "./chain/cometbft", bench: "BenchmarkReadinessToFinalized",
-		metric: "p50-ms", benchtime: "1x"},
-	{name: "CometBFT readiness signed to finalized (via gossip), p99", pkg: "./chain/cometbft", bench: "BenchmarkReadinessToFinalized",
-		metric: "p99-ms", benchtime: "1x"},
-	{name: "CometBFT readiness signed to finalized (pools fed directly), p50", pkg: "./chain/cometbft",
-		bench: "BenchmarkReadinessToFinalizedNoGossip", metric: "p50-ms", benchtime: "1x"},
-	{name: "CometBFT readiness signed to finalized (pools fed directly), p99", pkg: "./chain/cometbft",
-		bench: "BenchmarkReadinessToFinalizedNoGossip", metric: "p99-ms", benchtime: "1x"},
-	{name: "Simulation, 1,000 runs × 1,000 nodes × 100 epochs, one mechanism", pkg: "./testnet/sim",
-		bench: "BenchmarkSimulation1000Runs", metric: "ns/op", target: 60e9,
-		baseline: "./testnet/sim:BenchmarkSimulation1000RunsOneWorker", benchtime: "1x"},
-	{name: "Simulation, 1,000 runs × 10,000 nodes × 100 epochs, one mechanism", pkg: "./testnet/sim",
-		bench: "BenchmarkSimulation10kNodes", metric: "ns/op", target: 120e9,
-		baseline: "./testnet/sim:BenchmarkSimulation10kNodesPerViewBlocks", benchtime: "1x"},
-	{name: "Simulation, one run of 1,000,000 validators × 100 epochs", pkg: "./testnet/sim",
-		bench: "BenchmarkSimulation1MValidators", metric: "ns/op", target: 30e9,
-		baseline: "./testnet/sim:BenchmarkSimulation1MValidatorsPerViewBlocks", benchtime: "1x"},
+	{name: "Apply, empty block (incl. state ID)",
+		measured: mustRef("./activation:BenchmarkApplyEmptyBlock:ns/op"), target: atMost(20e3),
+		baseline: mustRef("./internal/scenario:BenchmarkReferenceApplyEmptyBlock:ns/op")},
+	{name: "Apply, 1,000 verified attestations",
+		measured: mustRef("./activation:BenchmarkApply1000Attestations:ns/op"),
+		baseline: mustRef("./internal/scenario:BenchmarkReferenceApply1000Attestations:ns/op")},
+	{name: "Batch verify 1,000 attestations (one message)",
+		measured: mustRef("./signal:BenchmarkBatchVerify1000:ns/op"),
+		baseline: mustRef("./signal:BenchmarkVerifyOneByOne1000:ns/op")},
+	{name: "Batch verify 1,000 with one bad signature",
+		measured: mustRef("./signal:BenchmarkBatchVerify1000OneBad:ns/op"),
+		baseline: mustRef("./signal:BenchmarkVerifyOneByOne1000:ns/op")},
+	{name: "Certificate verify, 10,000 signers, 1/3 missing",
+		measured: mustRef("./quorum:BenchmarkVerifyCertificate10k:ns/op"), target: atMost(10e6),
+		baseline: mustRef("./quorum:BenchmarkVerifyCertificate10kNaive:ns/op")},
+	{name: "Ingest, 10,000 signers (decode to tally, batched BLS)",
+		measured: mustRef("./p2p:BenchmarkIngest:attestations/s"), target: atLeast(30000),
+		baseline: mustRef("./p2p:BenchmarkIngestNaive:attestations/s"), benchtime: "3x"},
+	{name: "Ingest, 10,000 signers, 1% bad signatures (from a forger's connection)",
+		measured: mustRef("./p2p:BenchmarkIngest1PctBad:attestations/s"),
+		target:   atLeastShareOf(0.5, "./p2p:BenchmarkIngest:attestations/s"),
+		baseline: mustRef("./p2p:BenchmarkIngestNaive:attestations/s"), benchtime: "2x"},
+	{name: "Forged flood, CPU per forged attestation (one peer's batch of 1,024)",
+		measured: mustRef("./p2p:BenchmarkIngestForgedFlood:ns/message"), benchtime: "2x"},
+	{name: "Forged flood of 2,000: forger's messages checked before it is cut off",
+		measured: mustRef("./p2p:BenchmarkForgerCutOff:verified-before-cutoff"), benchtime: "1x"},
+	{name: "Gossip propagation across 50 hosts on loopback, p99",
+		measured: mustRef("./p2p:BenchmarkGossipLatency50:p99-ms"), target: atMost(100), benchtime: "3x"},
+	{name: "Store commit, empty blocks (synced, on disk)",
+		measured: mustRef("./storage:BenchmarkCommitEmptyBlocks:blocks/s"),
+		baseline: mustRef("./storage:BenchmarkCommitEmptyBlocksUnbatched:blocks/s"), benchtime: "500x"},
+	{name: "Store commit, 10,000-signer certificate blocks (synced)",
+		measured: mustRef("./storage:BenchmarkCommitCertificateBlocks:blocks/s"), benchtime: "200x"},
+	{name: "Store open + recover, 1,000,000 blocks",
+		measured: mustRef("./storage:BenchmarkOpenRecover1M:ns/op"), target: atMost(1e9),
+		baseline: mustRef("./storage:BenchmarkRecoverByReplay1M:ns/op"), benchtime: "3x"},
+	{name: "CometBFT blocks/s, 4 validators in process, quorumgate app vs kvstore",
+		measured: mustRef("./chain/cometbft:BenchmarkBlocks:blocks/s"),
+		target:   atLeastShareOf(0.8, "./chain/cometbft:BenchmarkBlocks:kvstore-blocks/s"),
+		baseline: mustRef("./chain/cometbft:BenchmarkBlocks:kvstore-blocks/s"), benchtime: "1x"},
+	{name: "CometBFT readiness signed to finalized (via gossip), p50",
+		measured: mustRef("./chain/cometbft:BenchmarkReadinessToFinalized:p50-ms"), benchtime: "1x"},
+	{name: "CometBFT readiness signed to finalized (via gossip), p99",
+		measured: mustRef("./chain/cometbft:BenchmarkReadinessToFinalized:p99-ms"), benchtime: "1x"},
+	{name: "CometBFT readiness signed to finalized (pools fed directly), p50",
+		measured: mustRef("./chain/cometbft:BenchmarkReadinessToFinalizedNoGossip:p50-ms"), benchtime: "1x"},
+	{name: "CometBFT readiness signed to finalized (pools fed directly), p99",
+		measured: mustRef("./chain/cometbft:BenchmarkReadinessToFinalizedNoGossip:p99-ms"), benchtime: "1x"},
+	{name: "Simulation, 1,000 runs × 1,000 nodes × 100 epochs, one mechanism",
+		measured: mustRef("./testnet/sim:BenchmarkSimulation1000Runs:ns/op"), target: atMost(60e9),
+		baseline: mustRef("./testnet/sim:BenchmarkSimulation1000RunsOneWorker:ns/op"), benchtime: "1x"},
+	{name: "Simulation, 1,000 runs × 10,000 nodes × 100 epochs, one mechanism",
+		measured: mustRef("./testnet/sim:BenchmarkSimulation10kNodes:ns/op"), target: atMost(120e9),
+		baseline: mustRef("./testnet/sim:BenchmarkSimulation10kNodesPerViewBlocks:ns/op"), benchtime: "1x"},
+	{name: "Simulation, one run of 1,000,000 validators × 100 epochs",
+		measured: mustRef("./testnet/sim:BenchmarkSimulation1MValidators:ns/op"), target: atMost(30e9),
+		baseline: mustRef("./testnet/sim:BenchmarkSimulation1MValidatorsPerViewBlocks:ns/op"), benchtime: "1x"},
 }
 
-var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
-
 func main() {
-	benchtime := flag.String("benchtime", "1s", "go test -benchtime for each benchmark")
-	only := flag.String("only", "", "run only figures whose name contains this")
-	flag.Parse()
-
-	results := map[string]map[string]float64{} // "pkg:bench" -> metric -> value
-	measure := func(pkg, bench, bt string) error {
-		key := pkg + ":" + bench
-		if _, done := results[key]; done {
-			return nil
-		}
-		cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^"+bench+"$", "-benchtime", bt, "-count", "1", pkg)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("%s %s: %v\n%s", pkg, bench, err, out.String())
-		}
-		sc := bufio.NewScanner(&out)
-		for sc.Scan() {
-			m := line.FindStringSubmatch(sc.Text())
-			if m == nil || m[1] != bench {
-				continue
-			}
-			fields := strings.Fields(m[2])
-			metrics := map[string]float64{}
-			for i := 0; i+1 < len(fields); i += 2 {
-				if v, err := strconv.ParseFloat(fields[i], 64); err == nil {
-					metrics[fields[i+1]] = v
-				}
-			}
-			results[key] = metrics
-			return nil
-		}
-		return fmt.Errorf("%s %s: no result in the output:\n%s", pkg, bench, out.String())
+	opts := parseFlags()
+	chosen := pick(figures, opts.only)
+	res, ok := measureAll(chosen, opts.benchtime, runBenchmark, os.Stderr)
+	if err := printTable(os.Stdout, rows(chosen, res)); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		ok = false
 	}
+	if !ok {
+		os.Exit(1)
+	}
+}
 
-	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "figure\tmeasured\ttarget\tverdict\tnaive baseline\tspeed-up")
-	failed := false
-	for _, f := range figures {
-		if *only != "" && !strings.Contains(f.name, *only) {
-			continue
+type options struct {
+	benchtime string
+	only      string
+}
+
+func parseFlags() options {
+	var o options
+	flag.StringVar(&o.benchtime, "benchtime", "1s", "go test -benchtime for each benchmark")
+	flag.StringVar(&o.only, "only", "", "run only figures whose name contains this")
+	flag.Parse()
+	return o
+}
+
+// pick returns the figures whose name contains only (all of them when only is
+// empty).
+func pick(all []figure, only string) []figure {
+	var chosen []figure
+	for _, f := range all {
+		if only == "" || strings.Contains(f.name, only) {
+			chosen = append(chosen, f)
 		}
-		bt := *benchtime
+	}
+	return chosen
+}
+
+// refs lists the numbers f needs, in the order they are measured: the figure,
+// its target's reference, its baseline.
+func (f figure) refs() []ref {
+	l := []ref{f.measured}
+	for _, r := range []ref{f.target.of, f.baseline} {
+		if r.isSet() {
+			l = append(l, r)
+		}
+	}
+	return l
+}
+
+// results holds what one run measured: "pkg:Benchmark" -> metric -> value.
+// A benchmark that failed to run is absent.
+type results map[string]map[string]float64
+
+func (res results) value(r ref) (float64, bool) {
+	v, ok := res[r.benchmark()][r.metric]
+	return v, ok
+}
+
+// runFunc runs one benchmark and returns the metrics it reported.
+type runFunc func(pkg, bench, benchtime string) (map[string]float64, error)
+
+// measureAll runs, once each, the benchmarks behind the chosen figures, in
+// table order. A figure's benchmarks run with its benchtime, or the run's
+// benchtime when it has none. A figure whose own number is missing does not
+// run its target's or baseline's benchmarks. Failures, and metrics the table
+// names that a benchmark did not report, are written to log; ok is false if
+// there was any.
+func measureAll(chosen []figure, benchtime string, run runFunc, log io.Writer) (res results, ok bool) {
+	// wanted: "pkg:Benchmark" -> the metrics the chosen figures read from it.
+	wanted := map[string][]string{}
+	for _, f := range chosen {
+		for _, r := range f.refs() {
+			wanted[r.benchmark()] = append(wanted[r.benchmark()], r.metric)
+		}
+	}
+	res, ok = results{}, true
+	tried := map[string]bool{}
+	for _, f := range chosen {
+		bt := benchtime
 		if f.benchtime != "" {
 			bt = f.benchtime
 		}
-		fmt.Fprintf(os.Stderr, "measuring: %s\n", f.name)
-		if err := measure(f.pkg, f.bench, bt); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			failed = true
-			continue
-		}
-		v := results[f.pkg+":"+f.bench][f.metric]
-		target, verdict := "-", "-"
-		if f.relTo != "" {
-			pkg, bench, _ := strings.Cut(f.relTo, ":")
-			if err := measure(pkg, bench, bt); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				failed = true
-			} else {
-				f.target = f.relFactor * results[f.relTo][f.metric]
-			}
-		}
-		if f.target != 0 {
-			target = format(f.target, f.metric)
-			if f.relTo != "" {
-				_, bench, _ := strings.Cut(f.relTo, ":")
-				target += fmt.Sprintf(" (%.0f%% of %s)", 100*f.relFactor, bench)
-			}
-			if f.atLeast {
-				target = "≥ " + target
-			} else {
-				target = "≤ " + target
-			}
-			if (f.atLeast && v >= f.target) || (!f.atLeast && v <= f.target) {
-				verdict = "meets"
-			} else {
-				verdict = "MISSES"
-			}
-		}
-		base, speedup := "-", "-"
-		if f.baselineMetric != "" {
-			bv := results[f.pkg+":"+f.bench][f.baselineMetric]
-			base = format(bv, f.baselineMetric)
-			if bv > 0 {
-				speedup = fmt.Sprintf("%.2fx", v/bv)
-			}
-			if f.ofBaseline != 0 {
-				target = fmt.Sprintf("≥ %.0f%% of baseline (%s)", 100*f.ofBaseline, format(f.ofBaseline*bv, f.metric))
-				verdict = "MISSES"
-				if v >= f.ofBaseline*bv {
-					verdict = "meets"
+		fmt.Fprintf(log, "measuring: %s\n", f.name)
+		for i, r := range f.refs() {
+			key := r.benchmark()
+			if !tried[key] {
+				tried[key] = true
+				metrics, err := run(r.pkg, r.bench, bt)
+				if err == nil {
+					res[key] = metrics
+					err = hasMetrics(metrics, wanted[key])
+				}
+				if err != nil {
+					fmt.Fprintf(log, "%s %s: %v\n", r.pkg, r.bench, err)
+					ok = false
 				}
 			}
-		}
-		if f.baseline != "" {
-			pkg, bench, _ := strings.Cut(f.baseline, ":")
-			if err := measure(pkg, bench, bt); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				failed = true
-			} else if bv, ok := results[f.baseline][f.metric]; ok && bv > 0 && v > 0 {
-				base = format(bv, f.metric) + " (" + bench + ")"
-				if f.metric == "ns/op" {
-					speedup = fmt.Sprintf("%.1fx", bv/v)
-				} else {
-					speedup = fmt.Sprintf("%.1fx", v/bv)
-				}
+			if _, measured := res.value(r); !measured && i == 0 {
+				break // without the figure itself, its references are not needed
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", f.name, format(v, f.metric), target, verdict, base, speedup)
 	}
-	w.Flush()
-	if failed {
-		os.Exit(1)
+	return res, ok
+}
+
+func hasMetrics(metrics map[string]float64, want []string) error {
+	for _, m := range want {
+		if _, ok := metrics[m]; !ok {
+			return fmt.Errorf("the benchmark reported no %q metric", m)
+		}
 	}
+	return nil
+}
+
+// runBenchmark is the runFunc of a real run: go test -bench on one benchmark.
+func runBenchmark(pkg, bench, benchtime string) (map[string]float64, error) {
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^"+bench+"$", "-benchtime", benchtime, "-count", "1", pkg)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%v\n%s", err, out.String())
+	}
+	return parseBenchOutput(out.String(), bench)
+}
+
+// row is one line of the table, every cell formatted.
+type row struct {
+	name, measured, target, verdict, baseline, speedup string
+}
+
+const header = "figure\tmeasured\ttarget\tverdict\tnaive baseline\tspeed-up"
+
+// rows builds the table: one row per chosen figure that was measured. A
+// target or baseline whose number is missing shows "-" (its failure was
+// reported when it was measured).
+func rows(chosen []figure, res results) []row {
+	var out []row
+	for _, f := range chosen {
+		if r, ok := figureRow(f, res); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// figureRow builds f's row; ok is false if f itself was not measured.
+func figureRow(f figure, res results) (r row, ok bool) {
+	v, ok := res.value(f.measured)
+	if !ok {
+		return row{}, false
+	}
+	metric := f.measured.metric
+	r = row{name: f.name, measured: format(v, metric), target: "-", verdict: "-", baseline: "-", speedup: "-"}
+	if bound, ok := f.target.resolve(res); ok {
+		r.target = targetText(f.target, bound, metric, f.baseline)
+		r.verdict = verdict(f.target.atLeast, v, bound)
+	}
+	if f.baseline.isSet() {
+		if bv, ok := res.value(f.baseline); ok {
+			r.baseline, r.speedup = baselineText(v, bv, f.measured, f.baseline)
+		}
+	}
+	return r, true
+}
+
+// resolve returns the target's bound in this run; ok is false without a
+// target, or when the number it is a share of was not measured.
+func (t target) resolve(res results) (bound float64, ok bool) {
+	switch {
+	case !t.isSet():
+		return 0, false
+	case !t.of.isSet():
+		return t.bound, true
+	}
+	v, ok := res.value(t.of)
+	return t.share * v, ok
+}
+
+// targetText is the target cell for bound, in the figure's metric. A share
+// of the figure's own baseline reads "≥ 80% of baseline (14 blocks/s)"; a
+// share of any other number reads "≥ 1898 attestations/s (50% of
+// BenchmarkIngest)".
+func targetText(t target, bound float64, metric string, baseline ref) string {
+	op := "≤ "
+	if t.atLeast {
+		op = "≥ "
+	}
+	switch {
+	case !t.of.isSet():
+		return op + format(bound, metric)
+	case t.of == baseline:
+		return fmt.Sprintf("%s%.0f%% of baseline (%s)", op, 100*t.share, format(bound, metric))
+	}
+	return fmt.Sprintf("%s%s (%.0f%% of %s)", op, format(bound, metric), 100*t.share, t.of.bench)
+}
+
+func verdict(atLeast bool, v, bound float64) string {
+	if (atLeast && v >= bound) || (!atLeast && v <= bound) {
+		return "meets"
+	}
+	return "MISSES"
+}
+
+// baselineText is the baseline and speed-up cells for figure v against
+// baseline bv. For ns/op lower is better, so the speed-up is bv/v; for the
+// other metrics with baselines (rates), it is v/bv. A baseline from another
+// benchmark is named, and its speed-up is usually large (one decimal). A
+// baseline that is another metric of the same benchmark (quorumgate against
+// kvstore in one process) is a ratio near 1, shown with two decimals.
+func baselineText(v, bv float64, measured, baseline ref) (base, speedup string) {
+	base, speedup = format(bv, baseline.metric), "-"
+	ratio := v / bv
+	if measured.metric == "ns/op" {
+		ratio = bv / v
+	}
+	if baseline.benchmark() == measured.benchmark() {
+		if bv > 0 {
+			speedup = fmt.Sprintf("%.2fx", ratio)
+		}
+		return base, speedup
+	}
+	if bv <= 0 || v <= 0 {
+		return "-", "-"
+	}
+	return base + " (" + baseline.bench + ")", fmt.Sprintf("%.1fx", ratio)
+}
+
+func printTable(out io.Writer, rows []row) error {
+	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, header)
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.measured, r.target, r.verdict, r.baseline, r.speedup)
+	}
+	return w.Flush()
 }
 
 func format(v float64, metric string) string {
@@ -224,4 +400,28 @@ func format(v float64, metric string) string {
 		return fmt.Sprintf("%.1f µs", v/1e3)
 	}
 	return fmt.Sprintf("%.0f ns", v)
+}
+
+// line is one result line of go test -bench: the name (with its -GOMAXPROCS
+// suffix), the iteration count, then value-metric pairs.
+var line = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+
+// parseBenchOutput reads the metrics of benchmark bench from go test's
+// output: the first result line with its name.
+func parseBenchOutput(out, bench string) (map[string]float64, error) {
+	for _, l := range strings.Split(out, "\n") {
+		m := line.FindStringSubmatch(l)
+		if m == nil || m[1] != bench {
+			continue
+		}
+		fields := strings.Fields(m[2])
+		metrics := map[string]float64{}
+		for i := 0; i+1 < len(fields); i += 2 {
+			if v, err := strconv.ParseFloat(fields[i], 64); err == nil {
+				metrics[fields[i+1]] = v
+			}
+		}
+		return metrics, nil
+	}
+	return nil, fmt.Errorf("no result in the output:\n%s", out)
 }
