@@ -1,11 +1,17 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 )
+
+// The node's HTTP servers: how they bind, their timeouts and Host check, and
+// their lifetime. The routes are in api.go (public) and admin.go.
 
 // apiTimeouts bound every connection to the node's HTTP servers, so idle or
 // slow clients cannot hold connections (and goroutines) open for ever.
@@ -68,4 +74,27 @@ func loopbackHost(host string) bool {
 		return true
 	}
 	return false
+}
+
+// listen binds an API address: host:port, or unix:PATH.
+func listen(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		os.Remove(path)
+		return net.Listen("unix", path)
+	}
+	return net.Listen("tcp", addr)
+}
+
+// serve runs an HTTP server owned by the node: Close shuts it down.
+func (n *Node) serve(l net.Listener, h http.Handler) {
+	srv := NewHTTPServer(l, h)
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); srv.Serve(l) }()
+	go func() {
+		defer n.wg.Done()
+		<-n.ctx.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
 }
