@@ -428,3 +428,51 @@ func TestStartSaysWhichStepFailed(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "node: start the API: "), err.Error())
 }
+
+// closeCountingEngine is devchain, counting the calls to Close.
+type closeCountingEngine struct {
+	Engine
+	closed *int
+}
+
+func (e closeCountingEngine) Close() { *e.closed++; e.Engine.Close() }
+
+// A Start that fails after building the engine closes it and the store,
+// before the network and after it: nothing it built is left open.
+func TestStartClosesWhatItBuiltWhenAStepFails(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	c := newCluster(t)
+	for _, tc := range []struct {
+		name, step string
+		home       func(home string)
+		apiListen  string
+	}{
+		{name: "before the network", step: "node: load pending submissions: ",
+			home: func(home string) {
+				require.NoError(t, os.WriteFile(filepath.Join(home, SubmissionsFile), []byte("{"), 0o600))
+			}},
+		{name: "after the network", step: "node: start the API: ", home: func(string) {}, apiListen: "127.0.0.1:notaport"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			tc.home(home)
+			closed := 0
+			engine := func(env EngineEnv) (Engine, error) {
+				e, err := devchainEngine(env)
+				return closeCountingEngine{Engine: e, closed: &closed}, err
+			}
+			cfg := Config{Home: home, Genesis: c.g, NodeID: "seq", StakingKey: c.keys.Staking["seq"], P2PKey: c.keys.P2P["seq"],
+				Engine: engine, Logger: slog.New(slog.DiscardHandler), APIListen: tc.apiListen}
+			_, err := Start(context.Background(), cfg)
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), tc.step), err.Error())
+			assert.Equal(t, 1, closed, "the engine is closed once")
+			// The store's lock is released: the home opens again.
+			require.NoError(t, os.RemoveAll(filepath.Join(home, SubmissionsFile)))
+			cfg.APIListen = ""
+			n, err := Start(context.Background(), cfg)
+			require.NoError(t, err, "the store was left open")
+			require.NoError(t, n.Close())
+		})
+	}
+}
