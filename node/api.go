@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -38,7 +39,10 @@ func (n *Node) startAPI() error {
 	if addrs.Admin, err = n.startAdminAPI(); err != nil {
 		return err
 	}
-	data, _ := json.Marshal(addrs)
+	data, err := json.Marshal(addrs)
+	if err != nil {
+		return fmt.Errorf("record the API addresses: %w", err)
+	}
 	return WriteFileAtomic(filepath.Join(n.cfg.Home, APIAddrFile), data, 0o644)
 }
 
@@ -61,22 +65,36 @@ func (n *Node) publicRoutes() *http.ServeMux {
 	})
 	pub.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	n.registerDashboard(pub) // the page at /: dashboard.go
-	pub.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	pub.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { writeOK(w) })
 	pub.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !n.chain.Synced() {
 			http.Error(w, "not synced to the chain head", http.StatusServiceUnavailable)
 			return
 		}
-		io.WriteString(w, "ok\n")
+		writeOK(w)
 	})
 	return pub
 }
 
+// writeJSON answers v as indented JSON. It encodes before it writes, so a
+// value that cannot be encoded is a 500 with the reason, never a 200 with
+// half a body.
 func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, "encode the answer: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	// A write fails only when the client has gone: there is no one to tell.
+	_, _ = w.Write(b.Bytes())
+}
+
+// writeOK is the health checks' answer.
+func writeOK(w http.ResponseWriter) {
+	_, _ = io.WriteString(w, "ok\n") // fails only when the client has gone
 }
 
 func (n *Node) serveVersions(w http.ResponseWriter, r *http.Request) {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/p2p"
 )
 
@@ -74,13 +73,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	_, view, _ := head.Head()
 	epoch := head.Params().Epoch(view)
 	table := head.Params().Identities.TableAt(epoch)
+	deps := head.Deployments() // st.Deployments[i] reports deps[i]
 	for i, d := range st.Deployments {
-		s, _ := activation.ParseStatus(d.State)
-		ch <- prometheus.MustNewConstMetric(m.deployState, prometheus.GaugeValue, float64(s), d.Name, d.Component, d.Version)
+		ch <- prometheus.MustNewConstMetric(m.deployState, prometheus.GaugeValue, float64(deps[i].Status), d.Name, d.Component, d.Version)
 		if d.Signaling == nil {
 			continue
 		}
-		live := m.n.net.LiveReady(head.Deployments()[i].ID, epoch)
+		live := m.n.net.LiveReady(deps[i].ID, epoch)
 		for _, r := range d.Signaling.Roles {
 			ch <- prometheus.MustNewConstMetric(m.readyRatio, prometheus.GaugeValue, r.ReadyRatio, d.Name, r.Role, "finalized")
 			key, total := r.Role, table.RoleStake(r.Role)

@@ -83,8 +83,11 @@ func (u *Upgrader) OnActive(ctx context.Context, info UpgradeInfo) error {
 	if err := os.MkdirAll(filepath.Join(u.Home, "upgrades"), 0o755); err != nil {
 		return err
 	}
-	data, _ := json.MarshalIndent(info, "", "  ")
 	path := filepath.Join(u.Home, "upgrade-info.json")
+	data, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	if err := WriteFileAtomic(path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
