@@ -119,7 +119,8 @@ func get(t *testing.T, client *http.Client, url, host string) (int, string, http
 	resp, err := client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
 	return resp.StatusCode, string(body), resp.Header
 }
 
@@ -129,11 +130,12 @@ func TestAPIHostCheckAndHistoryQueries(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	home := t.TempDir()
 	n, propose := startSolo(t, func(c *Config) { c.Home, c.APIListen = home, "127.0.0.1:0" })
-	defer n.Close()
+	defer func() { assert.NoError(t, n.Close()) }()
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 	base := "http://" + apiAddr(t, home)
-	_, port, _ := net.SplitHostPort(apiAddr(t, home))
+	_, port, err := net.SplitHostPort(apiAddr(t, home))
+	require.NoError(t, err)
 
 	// DNS rebinding: evil.example resolving to 127.0.0.1 is refused.
 	for _, host := range []string{"evil.example", "evil.example:" + port, "127.0.0.1.nip.io:" + port} {

@@ -54,7 +54,7 @@ func pidsIn(t *testing.T, path string) []int {
 
 func killAll(pids []int) {
 	for _, pid := range pids {
-		syscall.Kill(pid, syscall.SIGKILL)
+		_ = syscall.Kill(pid, syscall.SIGKILL) // cleanup: a process already gone is what we want
 	}
 }
 
@@ -157,7 +157,8 @@ echo "run $n retry=$QUORUMGATE_HOOK_RETRY" >> ` + log + `
 		assert.Error(t, err, "attempt %d", i+1)
 	}
 	assert.NoError(t, results[4])
-	out, _ := os.ReadFile(log)
+	out, err := os.ReadFile(log)
+	require.NoError(t, err)
 	assert.Equal(t, "run 1 retry=\nrun 2 retry=1\nrun 3 retry=1\nrun 4 retry=1\nrun 5 retry=1\n", string(out))
 }
 
@@ -177,7 +178,7 @@ func TestHungHookDelaysNothing(t *testing.T) {
 	closed := false
 	defer func() {
 		if !closed {
-			n.Close()
+			assert.NoError(t, n.Close())
 		}
 	}()
 	testutil.Eventually(t, 10*time.Second, "the first blocks", func() bool { h, _, ok := n.Head().Head(); return ok && h > 2 })
@@ -210,7 +211,7 @@ func TestHungHookDelaysNothing(t *testing.T) {
 	for _, pid := range pids {
 		assert.False(t, testutil.ProcessGone(pid), "the hook's child should still run before Close")
 	}
-	within(t, 20*time.Second, "Close with a hung hook", func() { n.Close() })
+	within(t, 20*time.Second, "Close with a hung hook", func() { assert.NoError(t, n.Close()) })
 	closed = true
 	for _, pid := range pids {
 		require.Eventually(t, func() bool { return testutil.ProcessGone(pid) }, 10*time.Second, 20*time.Millisecond, "child %d survived Close", pid)
