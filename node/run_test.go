@@ -166,14 +166,7 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 	epoch := head.Params().Epoch(view)
 	c.propose(activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
 		Threshold: quorum.TwoThirds, StartEpoch: epoch, TimeoutEpoch: epoch + 100})
-	testutil.Eventually(t, 15*time.Second, "p2 is STARTED everywhere", func() bool {
-		for _, id := range c.ids {
-			if c.status(id, "p2") != activation.Started {
-				return false
-			}
-		}
-		return true
-	})
+	c.waitStatus(15*time.Second, "p2", activation.Started, c.ids...)
 	// Operators upgrade one by one. With 3 of 5 equal stakes ready (60%) the
 	// deployment must not lock in; with 4 (80%) it must.
 	for i, id := range c.ids {
@@ -189,21 +182,48 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 			}
 		}
 	}
-	testutil.Eventually(t, 20*time.Second, "every node activates p2", func() bool {
-		for _, id := range c.ids {
-			if c.status(id, "p2") != activation.Active {
+	c.waitStatus(20*time.Second, "p2", activation.Active, c.ids...)
+	ref := c.checkSameActivation("p2")
+	for _, id := range c.ids {
+		c.checkHookRanOnce(id, ref)
+	}
+	c.checkLockInReadiness("p2")
+	// A restart after the activation neither runs the hook again nor loses anything.
+	c.stop("e2")
+	c.start("e2", "protocol=2.0.0")
+	c.waitReady("e2")
+	c.waitBlocks("e2", 5) // the restarted node applies new blocks, where a hook would run
+	log, err := os.ReadFile(filepath.Join(c.homes["e2"], "hook.log"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(log), "\n"), "hook ran again after a restart: %q", log)
+}
+
+// waitStatus waits until deployment dep has status want on every node in ids.
+func (c *cluster) waitStatus(d time.Duration, dep string, want activation.Status, ids ...string) {
+	c.t.Helper()
+	testutil.Eventually(c.t, d, fmt.Sprintf("%s is %s on %v", dep, want, ids), func() bool {
+		for _, id := range ids {
+			if c.status(id, dep) != want {
 				return false
 			}
 		}
 		return true
 	})
-	ref, ok := c.nodes["seq"].Head().Deployment("p2")
+}
+
+// checkSameActivation checks that every node runs on, activated dep where
+// the sequencer did, and holds the sequencer's state at the height all have
+// reached. It returns the sequencer's deployment.
+func (c *cluster) checkSameActivation(dep string) *activation.Deployment {
+	t := c.t
+	t.Helper()
+	ref, ok := c.nodes["seq"].Head().Deployment(dep)
 	require.True(t, ok)
 	common := uint64(1 << 62)
 	for _, id := range c.ids {
 		n := c.nodes[id]
 		require.NoError(t, n.Err(), "%s stopped", id)
-		d, ok := n.Head().Deployment("p2")
+		d, ok := n.Head().Deployment(dep)
 		require.True(t, ok, id)
 		assert.Equal(t, ref.ActivatesAt, d.ActivatesAt, "%s's activation view against the sequencer's", id)
 		assert.Equal(t, ref.Since, d.Since, "%s's view of activation against the sequencer's", id)
@@ -216,24 +236,38 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 		got, err := c.nodes[id].Store().StateAt(common)
 		require.NoError(t, err, "%s: state at height %d", id, common)
 		assert.Equal(t, want.ID(), got.ID(), "%s: state at height %d differs", id, common)
-		testutil.Eventually(t, 5*time.Second, id+" ran its hook", func() bool {
-			_, err := os.Stat(filepath.Join(c.homes[id], "upgrades", "p2.done"))
-			return err == nil
-		})
-		var info UpgradeInfo
-		data, err := os.ReadFile(filepath.Join(c.homes[id], "upgrade-info.json"))
-		require.NoError(t, err)
-		require.NoError(t, json.Unmarshal(data, &info), "%s: upgrade-info.json %s", id, data)
-		assert.Equal(t, "2.0.0", info.Version, "%s: upgrade-info.json", id)
-		assert.Equal(t, ref.ActivatesAt, info.ActivationView, "%s: upgrade-info.json", id)
-		log, err := os.ReadFile(filepath.Join(c.homes[id], "hook.log"))
-		require.NoError(t, err)
-		assert.Equal(t, 1, strings.Count(string(log), "\n"), "%s: hook log %q", id, log)
-		assert.True(t, strings.HasPrefix(string(log), "p2 2.0.0 "), "%s: hook log %q", id, log)
 	}
-	// Who was ready at lock-in: every node finds the same block, the first
-	// after which p2 was LOCKED_IN, whose tally passes the threshold.
-	lock, err := c.nodes["seq"].LockInReadiness("p2")
+	return ref
+}
+
+// checkHookRanOnce checks that node id handled the activation of ref: its
+// upgrade-info.json names it, and its hook ran exactly once.
+func (c *cluster) checkHookRanOnce(id string, ref *activation.Deployment) {
+	t := c.t
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, id+" ran its hook", func() bool {
+		_, err := os.Stat(filepath.Join(c.homes[id], "upgrades", ref.Name+".done"))
+		return err == nil
+	})
+	var info UpgradeInfo
+	data, err := os.ReadFile(filepath.Join(c.homes[id], "upgrade-info.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &info), "%s: upgrade-info.json %s", id, data)
+	assert.Equal(t, ref.Version, info.Version, "%s: upgrade-info.json", id)
+	assert.Equal(t, ref.ActivatesAt, info.ActivationView, "%s: upgrade-info.json", id)
+	log, err := os.ReadFile(filepath.Join(c.homes[id], "hook.log"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(log), "\n"), "%s: hook log %q", id, log)
+	assert.True(t, strings.HasPrefix(string(log), ref.Name+" "+ref.Version+" "), "%s: hook log %q", id, log)
+}
+
+// checkLockInReadiness checks who was ready at dep's lock-in: every node
+// finds the same block, the first after which dep was LOCKED_IN, whose
+// tally passes the threshold (two thirds of one role, 100 stake a node).
+func (c *cluster) checkLockInReadiness(dep string) {
+	t := c.t
+	t.Helper()
+	lock, err := c.nodes["seq"].LockInReadiness(dep)
 	require.NoError(t, err)
 	assert.Equal(t, "LOCKED_IN", lock.State)
 	if assert.Len(t, lock.Roles, 1) {
@@ -242,22 +276,14 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 		assert.GreaterOrEqual(t, len(lock.Ready), 4, "%+v", lock)
 		assert.Equal(t, uint64(len(lock.Ready))*100, role.ReadyStake, "the ready signers make the ready stake: %+v", lock)
 	}
-	before, err := c.nodes["seq"].ReadinessAt("p2", lock.Height-1)
+	before, err := c.nodes["seq"].ReadinessAt(dep, lock.Height-1)
 	require.NoError(t, err, "the block before lock-in")
 	assert.Equal(t, "STARTED", before.State, "the block before lock-in")
 	for _, id := range c.ids {
-		got, err := c.nodes[id].LockInReadiness("p2")
+		got, err := c.nodes[id].LockInReadiness(dep)
 		require.NoError(t, err, id)
 		assert.Equal(t, lock, got, "%s's readiness at lock-in against the sequencer's", id)
 	}
-	// A restart after the activation neither runs the hook again nor loses anything.
-	c.stop("e2")
-	c.start("e2", "protocol=2.0.0")
-	c.waitReady("e2")
-	c.waitBlocks("e2", 5) // the restarted node applies new blocks, where a hook would run
-	log, err := os.ReadFile(filepath.Join(c.homes["e2"], "hook.log"))
-	require.NoError(t, err)
-	assert.Equal(t, 1, strings.Count(string(log), "\n"), "hook ran again after a restart: %q", log)
 }
 
 func TestGovernanceUpgradeHaltsUnreadyNodes(t *testing.T) {
@@ -297,22 +323,13 @@ func TestGovernanceUpgradeHaltsUnreadyNodes(t *testing.T) {
 		assert.Contains(t, logs, fmt.Sprintf("upgrade before view %d", at), id)
 		assert.Contains(t, logs, "supports protocol=2.0.0", id)
 	}
-	testutil.Eventually(t, 15*time.Second, "the ready nodes activate", func() bool {
-		for _, id := range []string{"seq", "c2", "c3"} {
-			if c.status(id, "g2") != activation.Active {
-				return false
-			}
-		}
-		return true
-	})
+	c.waitStatus(15*time.Second, "g2", activation.Active, "seq", "c2", "c3") // the ready nodes
 	// The operators upgrade: the halted nodes resume from their stores and catch up.
 	for _, id := range []string{"e1", "e2"} {
 		c.stop(id)
 		c.start(id, "protocol=2.0.0")
 	}
-	testutil.Eventually(t, 20*time.Second, "the upgraded nodes activate too", func() bool {
-		return c.status("e1", "g2") == activation.Active && c.status("e2", "g2") == activation.Active
-	})
+	c.waitStatus(20*time.Second, "g2", activation.Active, "e1", "e2") // the upgraded nodes too
 	ref, ok := c.nodes["seq"].Head().Deployment("g2")
 	require.True(t, ok)
 	for _, id := range c.ids {
