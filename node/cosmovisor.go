@@ -68,6 +68,9 @@ func (n *Node) handOverToCosmovisor(he *HaltError) {
 	if d, ok := head.Deployment(he.Deployment); ok && d.Status == activation.Active {
 		if h, err := n.store.HeightAtView(d.Since); err == nil {
 			height = h
+		} else {
+			n.log.Error("the activation's height; telling cosmovisor the next one", "deployment", he.Deployment, "view", d.Since,
+				"height", height, "err", err)
 		}
 	}
 	if err := WriteCosmovisorInfo(n.cfg.Home, CosmovisorUpgrade(he, height)); err != nil {

@@ -98,14 +98,17 @@ func (u *Upgrader) OnActive(ctx context.Context, info UpgradeInfo) error {
 		return err
 	}
 	if err := WriteFileAtomic(u.marker(info.Deployment, "started"), nil, 0o644); err != nil {
-		return err
+		return fmt.Errorf("mark %s started: %w", info.Deployment, err)
 	}
 	if len(u.Hook) > 0 {
 		if err := u.runHook(ctx, info, path, retry); err != nil {
 			return err
 		}
 	}
-	return WriteFileAtomic(u.marker(info.Deployment, "done"), nil, 0o644)
+	if err := WriteFileAtomic(u.marker(info.Deployment, "done"), nil, 0o644); err != nil {
+		return fmt.Errorf("mark %s done: %w", info.Deployment, err)
+	}
+	return nil
 }
 
 func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, retry bool) error {
