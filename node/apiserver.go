@@ -1,11 +1,21 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
+	"sync"
 	"time"
 )
+
+// The node's HTTP servers: how they bind, their timeouts and Host check, and
+// their lifetime. The routes are in api.go (public) and admin.go.
 
 // apiTimeouts bound every connection to the node's HTTP servers, so idle or
 // slow clients cannot hold connections (and goroutines) open for ever.
@@ -68,4 +78,64 @@ func loopbackHost(host string) bool {
 		return true
 	}
 	return false
+}
+
+// listen binds an API address: host:port, or unix:PATH. A socket left at
+// PATH by an earlier run is replaced; any other file there is an error, so
+// a mistyped path never deletes the operator's file.
+func listen(addr string) (net.Listener, error) {
+	path, ok := strings.CutPrefix(addr, "unix:")
+	if !ok {
+		return net.Listen("tcp", addr)
+	}
+	switch fi, err := os.Lstat(path); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("unix socket %s: %w", path, err)
+	case fi.Mode().Type() != fs.ModeSocket:
+		return nil, fmt.Errorf("unix socket %s: a file that is not a socket is there; choose another path", path)
+	default:
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("unix socket %s: remove the one an earlier run left: %w", path, err)
+		}
+	}
+	return net.Listen("unix", path)
+}
+
+// shutdownGrace is how long requests in flight may run on once the node
+// stops, before their connections are closed.
+const shutdownGrace = 5 * time.Second
+
+// serve runs an HTTP server owned by the node: Close shuts it down.
+func (n *Node) serve(l net.Listener, h http.Handler) {
+	runServer(n.ctx, &n.wg, n.log, NewHTTPServer(l, h), l, shutdownGrace)
+}
+
+// runServer serves srv on l until ctx ends, in goroutines counted in wg,
+// then shuts it down: requests in flight have grace to finish, then their
+// connections are closed, so no handler outlives its owner for long.
+func runServer(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, srv *http.Server, l net.Listener, grace time.Duration) {
+	addr := l.Addr().String()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("an API stopped serving; the node runs on without it", "addr", addr, "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		switch err := srv.Shutdown(sctx); {
+		case errors.Is(err, context.DeadlineExceeded):
+			log.Warn("API requests still running at shutdown; closing their connections", "addr", addr, "grace", grace)
+			// Close's only error is from closing the listener a second time:
+			// Shutdown closed it already.
+			_ = srv.Close()
+		case err != nil:
+			log.Warn("shut down an API server", "addr", addr, "err", err)
+		}
+	}()
 }

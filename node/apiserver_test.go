@@ -2,14 +2,20 @@ package node
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,7 +119,8 @@ func get(t *testing.T, client *http.Client, url, host string) (int, string, http
 	resp, err := client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
 	return resp.StatusCode, string(body), resp.Header
 }
 
@@ -123,11 +130,12 @@ func TestAPIHostCheckAndHistoryQueries(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	home := t.TempDir()
 	n, propose := startSolo(t, func(c *Config) { c.Home, c.APIListen = home, "127.0.0.1:0" })
-	defer n.Close()
+	defer func() { assert.NoError(t, n.Close()) }()
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 	base := "http://" + apiAddr(t, home)
-	_, port, _ := net.SplitHostPort(apiAddr(t, home))
+	_, port, err := net.SplitHostPort(apiAddr(t, home))
+	require.NoError(t, err)
 
 	// DNS rebinding: evil.example resolving to 127.0.0.1 is refused.
 	for _, host := range []string{"evil.example", "evil.example:" + port, "127.0.0.1.nip.io:" + port} {
@@ -191,4 +199,102 @@ func TestAPIHostCheckAndHistoryQueries(t *testing.T) {
 	assert.Equal(t, "1", hdr.Get("Retry-After"))
 	code, _, _ = get(t, client, base+"/readiness?deployment=c11&height="+strconv.FormatUint(lock.Height+1, 10), "")
 	assert.Equal(t, http.StatusOK, code, "a cached answer takes nothing from the rate")
+}
+
+// A unix socket an earlier run left behind is replaced; any other file at
+// the path is an error that names it, and the file is kept.
+func TestListenUnixReplacesOnlyASocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "qg") // short: a socket path has a length limit
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+
+	stale := filepath.Join(dir, "stale.sock")
+	old, err := net.Listen("unix", stale)
+	require.NoError(t, err)
+	old.(*net.UnixListener).SetUnlinkOnClose(false) // as after a crash
+	require.NoError(t, old.Close())
+	l, err := listen("unix:" + stale)
+	require.NoError(t, err, "the stale socket is replaced")
+	require.NoError(t, l.Close())
+
+	config := filepath.Join(dir, "config.toml")
+	require.NoError(t, os.WriteFile(config, []byte("keep me\n"), 0o600))
+	_, err = listen("unix:" + config)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), config)
+	assert.Contains(t, err.Error(), "not a socket")
+	data, err := os.ReadFile(config)
+	require.NoError(t, err)
+	assert.Equal(t, "keep me\n", string(data), "the operator's file is untouched")
+}
+
+// A value that cannot be encoded is a 500 that says so, not a 200 with a
+// cut-off body.
+func TestWriteJSONEncodesBeforeItAnswers(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeJSON(rec, map[string]float64{"ratio": math.NaN()})
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.Contains(t, rec.Body.String(), "encode the answer: json: unsupported value: NaN")
+
+	rec = httptest.NewRecorder()
+	writeJSON(rec, map[string]int{"a": 1})
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	assert.Equal(t, "{\n  \"a\": 1\n}\n", rec.Body.String())
+}
+
+// When its owner stops, a server gives a request in flight the grace and
+// then closes its connection: a handler that never returns holds no client.
+func TestRunServerClosesHungRequestsAfterTheGrace(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	entered, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	hung := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var logs testutil.SyncBuffer
+	runServer(ctx, &wg, slog.New(slog.NewTextHandler(&logs, nil)), NewHTTPServer(l, hung), l, 50*time.Millisecond)
+
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := client.Get("http://" + l.Addr().String() + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		answered <- err
+	}()
+	<-entered
+	cancel()
+	select {
+	case err := <-answered:
+		assert.Error(t, err, "the connection was closed under the hung request")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client still waits: the hung request's connection was kept")
+	}
+	wg.Wait()
+	assert.Contains(t, logs.String(), "API requests still running at shutdown")
+}
+
+// A server whose listener fails says so in the node's log.
+func TestRunServerLogsWhenServingFails(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.NoError(t, l.Close()) // Serve's first Accept fails
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var logs testutil.SyncBuffer
+	runServer(ctx, &wg, slog.New(slog.NewTextHandler(&logs, nil)), NewHTTPServer(l, http.NotFoundHandler()), l, time.Second)
+	defer wg.Wait()
+	defer cancel()
+	testutil.Eventually(t, 10*time.Second, "the failure is logged", func() bool {
+		return strings.Contains(logs.String(), "an API stopped serving")
+	})
+	assert.Contains(t, logs.String(), "use of closed network connection")
 }

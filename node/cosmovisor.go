@@ -35,6 +35,7 @@ type CosmovisorInfo struct {
 // CosmovisorUpgrade describes a halt to Cosmovisor. The info is a JSON
 // object naming the deployment, component, version and activation view.
 func CosmovisorUpgrade(he *HaltError, height uint64) CosmovisorInfo {
+	// Strings and a number always encode: Marshal cannot fail here.
 	info, _ := json.Marshal(map[string]any{"deployment": he.Deployment, "component": he.Component, "version": he.Version,
 		"activation_view": he.ActivationView, "requires": he.Component + "=" + he.Version})
 	return CosmovisorInfo{Name: strings.ToLower(he.Deployment), Height: int64(height), Info: string(info)}
@@ -50,7 +51,10 @@ func WriteCosmovisorInfo(home string, ci CosmovisorInfo) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	data, _ := json.Marshal(ci)
+	data, err := json.Marshal(ci)
+	if err != nil {
+		return fmt.Errorf("cosmovisor upgrade-info: %w", err)
+	}
 	return WriteFileAtomic(path, append(data, '\n'), 0o644)
 }
 
@@ -64,6 +68,9 @@ func (n *Node) handOverToCosmovisor(he *HaltError) {
 	if d, ok := head.Deployment(he.Deployment); ok && d.Status == activation.Active {
 		if h, err := n.store.HeightAtView(d.Since); err == nil {
 			height = h
+		} else {
+			n.log.Error("the activation's height; telling cosmovisor the next one", "deployment", he.Deployment, "view", d.Since,
+				"height", height, "err", err)
 		}
 	}
 	if err := WriteCosmovisorInfo(n.cfg.Home, CosmovisorUpgrade(he, height)); err != nil {

@@ -52,7 +52,7 @@ func startSoloNode(t *testing.T, supported ...string) *soloNode {
 		P2PKey: keys.P2P["seq"], Supported: sup, ViewInterval: 50 * time.Millisecond, APIListen: "127.0.0.1:0", Engine: devchainEngine,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
-	t.Cleanup(func() { n.Close() })
+	t.Cleanup(func() { assert.NoError(t, n.Close()) })
 	var addrs APIAddrs
 	data, err := os.ReadFile(filepath.Join(home, APIAddrFile))
 	require.NoError(t, err)
@@ -204,8 +204,9 @@ func TestDashboardServesEmbeddedFiles(t *testing.T) {
 		"/ui/common.js": "text/javascript", "/ui/node.json": "application/json", "/status": "application/json"} {
 		resp, err := http.Get("http://" + s.api + path)
 		require.NoError(t, err, path)
-		body, _ := io.ReadAll(resp.Body)
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		require.NoError(t, err, path)
 		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
 		assert.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), want), "%s: %s", path, resp.Header.Get("Content-Type"))
 		assert.NotEmpty(t, body, path)

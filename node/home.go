@@ -44,24 +44,24 @@ func InitHome(dir string, writeConfig func(path string) error) (Identity, error)
 	}
 	seed := make([]byte, 32)
 	if _, err := rand.Read(seed); err != nil {
-		return Identity{}, err
+		return Identity{}, fmt.Errorf("generate the staking key: %w", err)
 	}
 	sk, err := signal.GenerateKey(seed)
 	if err != nil {
 		return Identity{}, err
 	}
 	if err := WriteFileAtomic(filepath.Join(dir, StakingKeyFile), []byte(hex.EncodeToString(sk.Encode())+"\n"), 0o600); err != nil {
-		return Identity{}, err
+		return Identity{}, fmt.Errorf("write %s: %w", filepath.Join(dir, StakingKeyFile), err)
 	}
 	if _, err := p2p.LoadOrCreateIdentity(filepath.Join(dir, P2PKeyFile)); err != nil {
 		return Identity{}, err
 	}
 	token := make([]byte, 32)
 	if _, err := rand.Read(token); err != nil {
-		return Identity{}, err
+		return Identity{}, fmt.Errorf("generate the admin token: %w", err)
 	}
 	if err := WriteFileAtomic(filepath.Join(dir, AdminTokenFile), []byte(hex.EncodeToString(token)+"\n"), 0o600); err != nil {
-		return Identity{}, err
+		return Identity{}, fmt.Errorf("write %s: %w", filepath.Join(dir, AdminTokenFile), err)
 	}
 	if err := writeConfig(filepath.Join(dir, ConfigFile)); err != nil {
 		return Identity{}, err
@@ -101,11 +101,11 @@ func LoadKeys(dir, nodeID string) (signal.PrivateKey, crypto.PrivKey, Identity, 
 	}
 	pop, err := signal.ProvePossession(sk)
 	if err != nil {
-		return signal.PrivateKey{}, nil, Identity{}, err
+		return signal.PrivateKey{}, nil, Identity{}, fmt.Errorf("%s: proof of possession: %w", StakingKeyFile, err)
 	}
 	pid, err := peer.IDFromPrivateKey(pk)
 	if err != nil {
-		return signal.PrivateKey{}, nil, Identity{}, err
+		return signal.PrivateKey{}, nil, Identity{}, fmt.Errorf("%s: peer ID: %w", P2PKeyFile, err)
 	}
 	return sk, pk, Identity{NodeID: nodeID, StakingKey: sk.PublicKey().String(), PoP: hex.EncodeToString(pop), PeerID: pid.String()}, nil
 }

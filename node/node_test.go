@@ -3,12 +3,14 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/quorum"
@@ -16,19 +18,17 @@ import (
 
 func testState(t *testing.T) (*activation.State, func(view uint64, ps ...activation.Proposal) *activation.State) {
 	t.Helper()
-	table, _ := quorum.NewTable([]quorum.Identity{{NodeID: "a", Role: "r", Stake: 1}})
-	sched, _ := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	table, err := quorum.NewTable([]quorum.Identity{{NodeID: "a", Role: "r", Stake: 1}})
+	require.NoError(t, err)
+	sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
+	require.NoError(t, err)
 	s, err := activation.Genesis(&activation.Params{ChainID: "n", EpochViews: 100, SafetyViews: 10, Identities: sched},
 		map[string]string{"protocol": "1.0.0", "cadence": "1.0.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	height := uint64(0)
 	apply := func(view uint64, ps ...activation.Proposal) *activation.State {
 		next, _, err := activation.Apply(s, activation.Block{Height: height, View: view, Proposals: ps})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "apply block %d", height)
 		height++
 		s = next
 		return s
@@ -38,13 +38,13 @@ func testState(t *testing.T) (*activation.State, func(view uint64, ps ...activat
 
 func TestParseSupported(t *testing.T) {
 	s, err := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0.0", "cadence=1.1.0", "protocol=2.0.0"})
-	if err != nil || !s.Has("protocol", "2.0.0") || s.Has("protocol", "3.0.0") || len(s["protocol"]) != 2 {
-		t.Fatalf("%v %v", s, err)
-	}
+	require.NoError(t, err)
+	assert.True(t, s.Has("protocol", "2.0.0"))
+	assert.False(t, s.Has("protocol", "3.0.0"))
+	assert.Len(t, s["protocol"], 2, "a repeated version counts once: %v", s)
 	for _, bad := range []string{"protocol", "=1.0.0", "protocol=v2"} {
-		if _, err := ParseSupported([]string{bad}); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
+		_, err := ParseSupported([]string{bad})
+		assert.Error(t, err, "%q accepted", bad)
 	}
 }
 
@@ -53,48 +53,39 @@ func TestToAttestAndWarnings(t *testing.T) {
 	state := apply(1,
 		activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake, Threshold: quorum.TwoThirds, StartEpoch: 0, TimeoutEpoch: 5},
 		activation.Proposal{Name: "c11", Component: "cadence", Version: "1.1.0", Mode: activation.Governance, ActivationView: 500})
-	sup, _ := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0.0", "cadence=1.0.0"})
+	sup, err := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0.0", "cadence=1.0.0"})
+	require.NoError(t, err)
 	got := ToAttest(state, sup)
-	if len(got) != 1 || got[0].Name != "p2" {
-		t.Fatalf("attest %v", got)
-	}
-	if got := ToAttest(state, Supported{}); len(got) != 0 {
-		t.Fatal("attested for an unsupported version")
-	}
+	require.Len(t, got, 1)
+	assert.Equal(t, "p2", got[0].Name)
+	assert.Empty(t, ToAttest(state, Supported{}), "attested for an unsupported version")
 	w := Warnings(state, sup, 100, 2*time.Second)
-	if len(w) != 1 || w[0].Deployment != "c11" || w[0].ViewsLeft != 400 || w[0].ETA != 800*time.Second {
-		t.Fatalf("warnings %+v", w)
-	}
-	if !strings.Contains(w[0].String(), "upgrade before view 500, about 13m20s from now") {
-		t.Fatalf("warning text %q", w[0])
-	}
+	require.Len(t, w, 1)
+	assert.Equal(t, "c11", w[0].Deployment)
+	assert.Equal(t, uint64(400), w[0].ViewsLeft)
+	assert.Equal(t, 800*time.Second, w[0].ETA)
+	assert.Contains(t, w[0].String(), "upgrade before view 500, about 13m20s from now")
 }
 
 func TestGuard(t *testing.T) {
 	_, apply := testState(t)
 	state := apply(1, activation.Proposal{Name: "c11", Component: "cadence", Version: "1.1.0", Mode: activation.Governance, ActivationView: 50})
-	old, _ := ParseSupported([]string{"protocol=1.0.0", "cadence=1.0.0"})
-	upgraded, _ := ParseSupported([]string{"protocol=1.0.0", "cadence=1.0.0", "cadence=1.1.0"})
-	if err := Guard(old)(state, 49); err != nil {
-		t.Fatalf("halted before the activation: %v", err)
-	}
+	old, err := ParseSupported([]string{"protocol=1.0.0", "cadence=1.0.0"})
+	require.NoError(t, err)
+	upgraded, err := ParseSupported([]string{"protocol=1.0.0", "cadence=1.0.0", "cadence=1.1.0"})
+	require.NoError(t, err)
+	assert.NoError(t, Guard(old)(state, 49), "halted before the activation")
 	var he *HaltError
-	if err := Guard(old)(state, 50); !errors.As(err, &he) || he.Version != "1.1.0" || !strings.Contains(err.Error(), "supports cadence=1.1.0") {
-		t.Fatalf("at the activation view: %v", err)
+	err = Guard(old)(state, 50)
+	if assert.ErrorAs(t, err, &he, "at the activation view") {
+		assert.Equal(t, "1.1.0", he.Version)
+		assert.ErrorContains(t, err, "supports cadence=1.1.0")
 	}
-	if err := Guard(old)(state, 57); err == nil {
-		t.Fatal("past the activation view (skipped views)")
-	}
-	if err := Guard(upgraded)(state, 50); err != nil {
-		t.Fatalf("an upgraded node halted: %v", err)
-	}
+	assert.Error(t, Guard(old)(state, 57), "past the activation view (skipped views)")
+	assert.NoError(t, Guard(upgraded)(state, 50), "an upgraded node halted")
 	active := apply(50)
-	if err := Guard(old)(active, 51); err == nil {
-		t.Fatal("an old binary went on after the activation")
-	}
-	if err := Guard(upgraded)(active, 51); err != nil {
-		t.Fatal(err)
-	}
+	assert.Error(t, Guard(old)(active, 51), "an old binary went on after the activation")
+	assert.NoError(t, Guard(upgraded)(active, 51))
 }
 
 func TestUpgraderRunsTheHookOnce(t *testing.T) {
@@ -105,36 +96,27 @@ func TestUpgraderRunsTheHookOnce(t *testing.T) {
 	u := &Upgrader{Home: home, Hook: hook}
 	ctx := context.Background()
 	for range 2 {
-		if err := u.OnActive(ctx, info); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, u.OnActive(ctx, info))
 	}
 	// A restarted node (a new Upgrader on the same home) does not run it again.
-	if err := (&Upgrader{Home: home, Hook: hook}).OnActive(ctx, info); err != nil {
-		t.Fatal(err)
-	}
-	out, _ := os.ReadFile(log)
-	if string(out) != "p2 2.0.0 198 retry=\n" {
-		t.Fatalf("hook log %q", out)
-	}
+	require.NoError(t, (&Upgrader{Home: home, Hook: hook}).OnActive(ctx, info))
+	out, err := os.ReadFile(log)
+	require.NoError(t, err)
+	assert.Equal(t, "p2 2.0.0 198 retry=\n", string(out), "hook log")
 	var written UpgradeInfo
-	data, _ := os.ReadFile(filepath.Join(home, "upgrade-info.json"))
-	if err := json.Unmarshal(data, &written); err != nil || written != info {
-		t.Fatalf("upgrade-info.json: %s %v", data, err)
-	}
+	data, err := os.ReadFile(filepath.Join(home, "upgrade-info.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &written), "upgrade-info.json: %s", data)
+	assert.Equal(t, info, written)
 	// A crash mid-hook (started, not done): the hook runs again, told so.
-	os.Remove(u.marker("p3", "done"))
-	WriteFileAtomic(u.marker("p3", "started"), nil, 0o644)
-	if err := u.OnActive(ctx, UpgradeInfo{Deployment: "p3", Component: "protocol", Version: "3.0.0"}); err != nil {
-		t.Fatal(err)
-	}
-	out, _ = os.ReadFile(log)
-	if !strings.HasSuffix(string(out), "p3 3.0.0 0 retry=1\n") {
-		t.Fatalf("hook log after a crash %q", out)
-	}
+	require.NoFileExists(t, u.marker("p3", "done"))
+	require.NoError(t, WriteFileAtomic(u.marker("p3", "started"), nil, 0o644))
+	require.NoError(t, u.OnActive(ctx, UpgradeInfo{Deployment: "p3", Component: "protocol", Version: "3.0.0"}))
+	out, err = os.ReadFile(log)
+	require.NoError(t, err)
+	assert.True(t, strings.HasSuffix(string(out), "p3 3.0.0 0 retry=1\n"), "hook log after a crash %q", out)
 	// A failing hook leaves the deployment unhandled, so it is retried, not skipped.
 	bad := &Upgrader{Home: home, Hook: []string{"sh", "-c", "exit 7"}}
-	if err := bad.OnActive(ctx, UpgradeInfo{Deployment: "p4"}); err == nil || bad.Handled("p4") {
-		t.Fatalf("failing hook: %v", err)
-	}
+	assert.Error(t, bad.OnActive(ctx, UpgradeInfo{Deployment: "p4"}), "failing hook")
+	assert.False(t, bad.Handled("p4"), "a failed hook marked its deployment handled")
 }

@@ -105,16 +105,20 @@ func TestDashboardAndAlertMetricsExist(t *testing.T) {
 	assert.Greater(t, v, 200.0, "about 5000 views of 50ms left")
 	_, ok = sample(fams, "quorumgate_upgrade_needed_seconds", map[string]string{"deployment": "protocol-2"})
 	assert.False(t, ok, "protocol-2 is supported: no upgrade needed")
-	v, _ = sample(fams, "quorumgate_deployment_threshold", map[string]string{"deployment": "protocol-2"})
+	v, ok = sample(fams, "quorumgate_deployment_threshold", map[string]string{"deployment": "protocol-2"})
+	assert.True(t, ok)
 	assert.InDelta(t, 2.0/3, v, 1e-9)
-	v, _ = sample(fams, "quorumgate_deployment_supported", map[string]string{"deployment": "cadence-2"})
+	v, ok = sample(fams, "quorumgate_deployment_supported", map[string]string{"deployment": "cadence-2"})
+	assert.True(t, ok, "the series exists, at 0")
 	assert.Equal(t, 0.0, v)
-	v, _ = sample(fams, "quorumgate_ready_stake_ratio", map[string]string{"deployment": "protocol-2", "role": "execution", "source": "finalized"})
+	v, ok = sample(fams, "quorumgate_ready_stake_ratio", map[string]string{"deployment": "protocol-2", "role": "execution", "source": "finalized"})
+	assert.True(t, ok, "the series exists, at 0")
 	assert.Equal(t, 0.0, v)
 	v, ok = sample(fams, "quorumgate_views_to_cutoff", map[string]string{"deployment": "protocol-2"})
 	assert.True(t, ok)
 	assert.LessOrEqual(t, v, 18.0, "at most an epoch (20 views) less the safety views (2)")
-	v, _ = sample(fams, "quorumgate_synced", nil)
+	v, ok = sample(fams, "quorumgate_synced", nil)
+	assert.True(t, ok)
 	assert.Equal(t, 1.0, v)
 	v, ok = sample(fams, "quorumgate_hook_runs_total", map[string]string{"result": "failed"})
 	assert.True(t, ok, "the failed-hook counter exists at zero, so increase() sees its first failure")
@@ -191,7 +195,8 @@ func TestGrafanaQueriesParse(t *testing.T) {
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {
 			n++
-			expr, _ := json.Marshal(vars.Replace(tg.Expr)) // a JSON string is a YAML string
+			expr, err := json.Marshal(vars.Replace(tg.Expr)) // a JSON string is a YAML string
+			require.NoError(t, err)
 			fmt.Fprintf(&rules, "      - record: grafana:query_%d\n        expr: %s\n", n, expr)
 		}
 	}

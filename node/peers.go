@@ -24,6 +24,8 @@ func withGenesisPeers(configured []peer.AddrInfo, g *chain.Genesis, self peer.ID
 	index := map[peer.ID]int{}
 	for _, step := range g.Identities {
 		for _, n := range step.Nodes {
+			// ParseGenesis checked every peer ID and address: an error here
+			// is a genesis built in code, whose bad entry is not dialled.
 			id, err := peer.Decode(n.PeerID)
 			if err != nil || seen[id] {
 				continue

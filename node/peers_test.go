@@ -5,6 +5,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/chain/devchain"
 )
@@ -21,29 +23,18 @@ func TestWithGenesisPeers(t *testing.T) {
 		},
 		GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("peers-test"),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	id := func(node string) peer.ID {
 		p, err := peer.IDFromPrivateKey(keys.P2P[node])
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return p
 	}
 	// e2 is configured at another address: the configuration wins. c2 is
 	// this node.
 	configured := []peer.AddrInfo{{ID: id("e2"), Addrs: []multiaddr.Multiaddr{multiaddr.StringCast("/ip4/127.0.0.1/tcp/9005")}}}
 	got := withGenesisPeers(configured, g, id("c2"))
-	want := []struct{ id, addr string }{{"e2", "/ip4/127.0.0.1/tcp/9005"}, {"seq", "/ip4/10.0.0.1/tcp/7001"}}
-	if len(got) != len(want) {
-		t.Fatalf("peers: %v; want e2 (configured) and seq", got)
-	}
-	for i, w := range want {
-		if got[i].ID != id(w.id) || len(got[i].Addrs) != 1 || got[i].Addrs[0].String() != w.addr {
-			t.Errorf("peer %d: %v; want %s at %s", i, got[i], w.id, w.addr)
-		}
-	}
+	assert.Equal(t, []string{"e2 /ip4/127.0.0.1/tcp/9005", "seq /ip4/10.0.0.1/tcp/7001"}, peerList(t, got, id),
+		"e2 as configured, and seq from the genesis")
 
 	// A later identity step moves seq: its newer address is dialled.
 	moved := g.Identities[0]
@@ -52,7 +43,22 @@ func TestWithGenesisPeers(t *testing.T) {
 	moved.Nodes[0].Address = "/ip4/10.0.0.9/tcp/7009"
 	g.Identities = append(g.Identities, moved)
 	got = withGenesisPeers(nil, g, id("c2"))
-	if len(got) != 2 || got[0].ID != id("seq") || got[0].Addrs[0].String() != "/ip4/10.0.0.9/tcp/7009" || got[1].ID != id("e2") {
-		t.Fatalf("after seq moved: %v", got)
+	assert.Equal(t, []string{"seq /ip4/10.0.0.9/tcp/7009", "e2 /ip4/10.0.0.5/tcp/7005"}, peerList(t, got, id), "after seq moved")
+}
+
+// peerList names each peer by its node and its one address.
+func peerList(t *testing.T, peers []peer.AddrInfo, id func(string) peer.ID) []string {
+	t.Helper()
+	var out []string
+	for _, p := range peers {
+		name := p.ID.String()
+		for _, node := range []string{"seq", "c2", "c3", "e1", "e2"} {
+			if id(node) == p.ID {
+				name = node
+			}
+		}
+		require.Len(t, p.Addrs, 1, "peer %s", name)
+		out = append(out, name+" "+p.Addrs[0].String())
 	}
+	return out
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -106,24 +107,11 @@ func (n *Node) LockInReadiness(name string) (ReadinessReport, error) {
 			return ReadinessReport{}, fmt.Errorf("the block of view %d, where %s locked in: %w", d.Since, name, err)
 		}
 	case activation.Active:
-		// The state only keeps the latest transition: find the first block
-		// after which the deployment was LOCKED_IN or ACTIVE. Statuses only
-		// move forward, so a binary search over the heights finds it.
 		top, _, _ := head.Head()
-		lo, hi := uint64(0), top // invariant: not locked in after lo; locked in after hi
-		for hi-lo > 1 {
-			mid := lo + (hi-lo)/2
-			s, err := n.stateAt(mid)
-			if err != nil {
-				return ReadinessReport{}, err
-			}
-			if md, ok := s.Deployment(name); ok && (md.Status == activation.LockedIn || md.Status == activation.Active) {
-				hi = mid
-			} else {
-				lo = mid
-			}
+		var err error
+		if h, err = n.lockInHeight(name, top); err != nil {
+			return ReadinessReport{}, err
 		}
-		h = hi
 	default:
 		return ReadinessReport{}, fmt.Errorf("%w: %s has not locked in (it is %s)", errNotFound, name, d.Status)
 	}
@@ -132,6 +120,27 @@ func (n *Node) LockInReadiness(name string) (ReadinessReport, error) {
 		n.history.add(key, r)
 	}
 	return r, err
+}
+
+// lockInHeight finds the block that locked an ACTIVE deployment in, at or
+// below top. The state only keeps the latest transition: this is the first
+// block after which the deployment was LOCKED_IN or ACTIVE. Statuses only
+// move forward, so a binary search over the heights finds it.
+func (n *Node) lockInHeight(name string, top uint64) (uint64, error) {
+	lo, hi := uint64(0), top // invariant: not locked in after lo; locked in after hi
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		s, err := n.stateAt(mid)
+		if err != nil {
+			return 0, err
+		}
+		if md, ok := s.Deployment(name); ok && (md.Status == activation.LockedIn || md.Status == activation.Active) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi, nil
 }
 
 // serveReadiness is GET /readiness?deployment=NAME[&height=H|&at=lock-in].
@@ -144,27 +153,10 @@ func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
 	}
 	var res ReadinessReport
 	var err error
-	// A question about the past may replay blocks: unless its answer is
-	// cached, it waits for the one replay turn, or is told to retry.
-	past := func(k historyKey, answer func() (ReadinessReport, error)) bool {
-		if !n.history.cache.Contains(k) {
-			release, ok := n.history.acquire(r.Context())
-			if !ok {
-				w.Header().Set("Retry-After", "1")
-				http.Error(w, "busy: queries into the chain's history replay blocks, one at a time and a few a second; retry in a second",
-					http.StatusServiceUnavailable)
-				return false
-			}
-			defer release()
-		}
-		res, err = answer()
-		return true
-	}
 	switch {
 	case q.Get("at") == "lock-in":
-		if !past(historyKey{name: name, lockIn: true}, func() (ReadinessReport, error) { return n.LockInReadiness(name) }) {
-			return
-		}
+		res, err = n.fromHistory(r.Context(), historyKey{name: name, lockIn: true},
+			func() (ReadinessReport, error) { return n.LockInReadiness(name) })
 	case q.Get("at") != "":
 		http.Error(w, fmt.Sprintf("at=%q: the only value is lock-in", q.Get("at")), http.StatusBadRequest)
 		return
@@ -174,13 +166,15 @@ func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "height must be a whole number", http.StatusBadRequest)
 			return
 		}
-		if !past(historyKey{name: name, height: h}, func() (ReadinessReport, error) { return n.ReadinessAt(name, h) }) {
-			return
-		}
+		res, err = n.fromHistory(r.Context(), historyKey{name: name, height: h},
+			func() (ReadinessReport, error) { return n.ReadinessAt(name, h) })
 	default:
 		res, err = readinessOf(n.chain.Head(), name)
 	}
 	switch {
+	case errors.Is(err, errBusy):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 	case errors.Is(err, errNotFound):
 		http.Error(w, err.Error(), http.StatusNotFound)
 	case err != nil:
@@ -188,4 +182,21 @@ func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, res)
 	}
+}
+
+// errBusy: a question about the past did not get the replay turn (HTTP 503).
+var errBusy = errors.New("busy: queries into the chain's history replay blocks, one at a time and a few a second; retry in a second")
+
+// fromHistory answers a question about the past, which may replay blocks:
+// unless its answer is cached, it waits for the one replay turn (and holds
+// it only while answering), or fails with errBusy.
+func (n *Node) fromHistory(ctx context.Context, k historyKey, answer func() (ReadinessReport, error)) (ReadinessReport, error) {
+	if !n.history.cache.Contains(k) {
+		release, ok := n.history.acquire(ctx)
+		if !ok {
+			return ReadinessReport{}, errBusy
+		}
+		defer release()
+	}
+	return answer()
 }

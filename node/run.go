@@ -88,10 +88,68 @@ type attestKey struct {
 
 // Start opens the node's store, joins the network and follows the chain.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
-	g := cfg.Genesis
-	if g == nil || cfg.NodeID == "" || cfg.P2PKey == nil || cfg.Home == "" || cfg.Engine == nil {
+	if cfg.Genesis == nil || cfg.NodeID == "" || cfg.P2PKey == nil || cfg.Home == "" || cfg.Engine == nil {
 		return nil, errors.New("node: genesis, node ID, libp2p key, home and engine are required")
 	}
+	cfg = cfg.withDefaults()
+	g := cfg.Genesis
+	store, err := storage.Open(filepath.Join(cfg.Home, "store"), storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(),
+		Genesis: g.State(), FS: cfg.FS, Small: cfg.FS != nil})
+	if err != nil {
+		return nil, fmt.Errorf("node: open the store: %w", err)
+	}
+	c, err := cfg.Engine(EngineEnv{Genesis: g, Store: store, Home: cfg.Home, NodeID: cfg.NodeID, StakingKey: cfg.StakingKey,
+		P2PKey: cfg.P2PKey, ViewInterval: cfg.ViewInterval, Guard: Guard(cfg.Supported), Logger: cfg.Logger.With("node", cfg.NodeID)})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("node: build the chain engine: %w", err), store.Close())
+	}
+	nctx, cancel := context.WithCancel(ctx)
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: store, chain: c, ctx: nctx, cancel: cancel,
+		done: make(chan struct{}), attested: map[attestKey]bool{}, history: newHistory()}
+	n.metrics = newMetrics(n)
+	n.events = newEventMetrics(n.metrics.reg)
+	n.hooks = n.newHooks()
+	if n.subs, err = loadSubmissions(cfg.Home); err != nil {
+		return nil, n.abandon("load pending submissions", err)
+	}
+	self, err := peer.IDFromPrivateKey(cfg.P2PKey)
+	if err != nil {
+		return nil, n.abandon("peer ID of the libp2p key", err)
+	}
+	pcfg := n.p2pConfig(self)
+	c.Network(&pcfg)
+	network, err := p2p.Start(nctx, pcfg)
+	if err != nil {
+		return nil, n.abandon("start the p2p network", err)
+	}
+	n.net = network
+	if err := c.Start(n.net); err != nil {
+		return nil, n.abandon("start the chain engine", err)
+	}
+	if err := n.startAPI(); err != nil {
+		return nil, n.abandon("start the API", err)
+	}
+	n.wg.Add(2)
+	go n.run()
+	go func() { defer n.wg.Done(); n.hooks.run(n.ctx) }()
+	return n, nil
+}
+
+// abandon undoes a Start that failed at step: it stops and closes what
+// Start has built (the network once it runs, the engine, the store) and
+// returns the step's error, with any error closing them joined to it.
+func (n *Node) abandon(step string, err error) error {
+	err = fmt.Errorf("node: %s: %w", step, err)
+	if n.net != nil {
+		return errors.Join(err, n.Close())
+	}
+	n.cancel()
+	n.chain.Close()
+	return errors.Join(err, n.store.Close())
+}
+
+// withDefaults fills in what a Config may leave out.
+func (cfg Config) withDefaults() Config {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -104,58 +162,18 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if len(cfg.ListenAddrs) == 0 {
 		cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 	}
-	store, err := storage.Open(filepath.Join(cfg.Home, "store"), storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(),
-		Genesis: g.State(), FS: cfg.FS, Small: cfg.FS != nil})
-	if err != nil {
-		return nil, fmt.Errorf("node: open the store: %w", err)
-	}
-	c, err := cfg.Engine(EngineEnv{Genesis: g, Store: store, Home: cfg.Home, NodeID: cfg.NodeID, StakingKey: cfg.StakingKey,
-		P2PKey: cfg.P2PKey, ViewInterval: cfg.ViewInterval, Guard: Guard(cfg.Supported), Logger: cfg.Logger.With("node", cfg.NodeID)})
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("node: build the chain engine: %w", err)
-	}
-	nctx, cancel := context.WithCancel(ctx)
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), store: store, chain: c, ctx: nctx, cancel: cancel,
-		done: make(chan struct{}), attested: map[attestKey]bool{}, history: newHistory()}
-	n.metrics = newMetrics(n)
-	n.events = newEventMetrics(n.metrics.reg)
-	n.hooks = n.newHooks()
-	if n.subs, err = loadSubmissions(cfg.Home); err != nil {
-		cancel()
-		store.Close()
-		return nil, fmt.Errorf("node: load pending submissions: %w", err)
-	}
-	self, err := peer.IDFromPrivateKey(cfg.P2PKey)
-	if err != nil {
-		cancel()
-		store.Close()
-		return nil, fmt.Errorf("node: peer ID of the libp2p key: %w", err)
-	}
-	pcfg := p2p.Config{ChainID: g.ChainID, Identity: cfg.P2PKey, ListenAddrs: cfg.ListenAddrs,
-		Peers: withGenesisPeers(cfg.Peers, g, self), View: chainView{n}, OnVerdict: n.metrics.verdict,
+	return cfg
+}
+
+// p2pConfig is the node's network: its genesis peers besides the
+// configured ones, the chain's head for judging gossip, and the metrics and
+// fork checks it reports to. The engine adds its own parts (Engine.Network).
+func (n *Node) p2pConfig(self peer.ID) p2p.Config {
+	g := n.cfg.Genesis
+	return p2p.Config{ChainID: g.ChainID, Identity: n.cfg.P2PKey, ListenAddrs: n.cfg.ListenAddrs,
+		Peers: withGenesisPeers(n.cfg.Peers, g, self), View: chainView{n}, OnVerdict: n.metrics.verdict,
 		ForkID: n.forkIDNow, CheckFork: func(r p2p.ForkID) error { return CheckFork(n.chain.Head(), g.Hash(), n.chain.Synced(), r) },
 		OnForkMismatch: n.forkMismatch}
-	c.Network(&pcfg)
-	n.net, err = p2p.Start(nctx, pcfg)
-	if err != nil {
-		cancel()
-		c.Close()
-		store.Close()
-		return nil, fmt.Errorf("node: start the p2p network: %w", err)
-	}
-	if err := c.Start(n.net); err != nil {
-		n.Close()
-		return nil, fmt.Errorf("node: start the chain engine: %w", err)
-	}
-	if err := n.startAPI(); err != nil {
-		n.Close()
-		return nil, fmt.Errorf("node: start the API: %w", err)
-	}
-	n.wg.Add(2)
-	go n.run()
-	go func() { defer n.wg.Done(); n.hooks.run(n.ctx) }()
-	return n, nil
 }
 
 // chainView tells the p2p pipeline about the chain's head.

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,9 +43,7 @@ func newCluster(t *testing.T) *cluster {
 			{ID: "c3", Role: "consensus", Stake: 100}, {ID: "e1", Role: "execution", Stake: 100}, {ID: "e2", Role: "execution", Stake: 100}},
 		GovernanceMembers: 3, GovernanceThreshold: 2, Seed: []byte("node-test"),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c := &cluster{t: t, g: g, keys: keys, ids: []string{"seq", "c2", "c3", "e1", "e2"}, homes: map[string]string{}, nodes: map[string]*Node{},
 		logs: map[string]*testutil.SyncBuffer{}}
 	for _, id := range c.ids {
@@ -59,9 +56,7 @@ func newCluster(t *testing.T) *cluster {
 func (c *cluster) start(id string, supported ...string) {
 	c.t.Helper()
 	sup, err := ParseSupported(append([]string{"protocol=1.0.0"}, supported...))
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	require.NoError(c.t, err)
 	var peers []peer.AddrInfo
 	for other, n := range c.nodes {
 		if other != id {
@@ -73,9 +68,7 @@ func (c *cluster) start(id string, supported ...string) {
 		P2PKey: c.keys.P2P[id], Peers: peers, Supported: sup, ViewInterval: 10 * time.Millisecond, Engine: devchainEngine,
 		Hook:   []string{"sh", "-c", `echo "$QUORUMGATE_DEPLOYMENT $QUORUMGATE_VERSION $QUORUMGATE_ACTIVATION_VIEW" >> ` + filepath.Join(home, "hook.log")},
 		Logger: slog.New(slog.NewTextHandler(c.log(id), nil))})
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	require.NoError(c.t, err, "start %s", id)
 	c.nodes[id] = n
 }
 
@@ -94,7 +87,7 @@ func (c *cluster) log(id string) io.Writer {
 }
 
 func (c *cluster) stop(id string) {
-	c.nodes[id].Close()
+	assert.NoError(c.t, c.nodes[id].Close(), "close %s", id)
 	delete(c.nodes, id)
 }
 
@@ -153,12 +146,9 @@ func (c *cluster) propose(p activation.Proposal) {
 	c.t.Helper()
 	a, err := c.g.Committee().Approve(activation.ProposalMessage(c.g.ChainID, p), []int{0, 1},
 		[]signal.PrivateKey{c.keys.Governance[0], c.keys.Governance[1]})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if _, err := c.nodes["c3"].SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})); err != nil {
-		c.t.Fatal(err)
-	}
+	require.NoError(c.t, err)
+	_, err = c.nodes["c3"].SubmitGovernance(chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a}))
+	require.NoError(c.t, err)
 }
 
 func TestStakeUpgradeOperatorByOperator(t *testing.T) {
@@ -176,14 +166,7 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 	epoch := head.Params().Epoch(view)
 	c.propose(activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
 		Threshold: quorum.TwoThirds, StartEpoch: epoch, TimeoutEpoch: epoch + 100})
-	testutil.Eventually(t, 15*time.Second, "p2 is STARTED everywhere", func() bool {
-		for _, id := range c.ids {
-			if c.status(id, "p2") != activation.Started {
-				return false
-			}
-		}
-		return true
-	})
+	c.waitStatus(15*time.Second, "p2", activation.Started, c.ids...)
 	// Operators upgrade one by one. With 3 of 5 equal stakes ready (60%) the
 	// deployment must not lock in; with 4 (80%) it must.
 	for i, id := range c.ids {
@@ -195,82 +178,111 @@ func TestStakeUpgradeOperatorByOperator(t *testing.T) {
 			// nothing may lock in. (Waiting for the chain, not the clock.)
 			c.waitEpochs(3)
 			for _, other := range c.ids {
-				if s := c.status(other, "p2"); s != activation.Started {
-					t.Fatalf("with 3 of 5 nodes ready, %s sees p2 %s", other, s)
-				}
+				require.Equal(t, activation.Started, c.status(other, "p2"), "with 3 of 5 nodes ready, %s sees p2", other)
 			}
 		}
 	}
-	testutil.Eventually(t, 20*time.Second, "every node activates p2", func() bool {
-		for _, id := range c.ids {
-			if c.status(id, "p2") != activation.Active {
-				return false
-			}
-		}
-		return true
-	})
-	ref, _ := c.nodes["seq"].Head().Deployment("p2")
-	common := uint64(1 << 62)
+	c.waitStatus(20*time.Second, "p2", activation.Active, c.ids...)
+	ref := c.checkSameActivation("p2")
 	for _, id := range c.ids {
-		n := c.nodes[id]
-		if err := n.Err(); err != nil {
-			t.Fatalf("%s stopped: %v", id, err)
-		}
-		d, _ := n.Head().Deployment("p2")
-		if d.ActivatesAt != ref.ActivatesAt || d.Since != ref.Since {
-			t.Fatalf("%s activated at %d/%d, the sequencer at %d/%d", id, d.ActivatesAt, d.Since, ref.ActivatesAt, ref.Since)
-		}
-		h, _, _ := n.Head().Head()
-		common = min(common, h)
+		c.checkHookRanOnce(id, ref)
 	}
-	want, err := c.nodes["seq"].Store().StateAt(common)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range c.ids {
-		if got, err := c.nodes[id].Store().StateAt(common); err != nil || got.ID() != want.ID() {
-			t.Fatalf("%s: state at height %d differs (%v)", id, common, err)
-		}
-		testutil.Eventually(t, 5*time.Second, id+" ran its hook", func() bool {
-			_, err := os.Stat(filepath.Join(c.homes[id], "upgrades", "p2.done"))
-			return err == nil
-		})
-		var info UpgradeInfo
-		data, _ := os.ReadFile(filepath.Join(c.homes[id], "upgrade-info.json"))
-		if err := json.Unmarshal(data, &info); err != nil || info.Version != "2.0.0" || info.ActivationView != ref.ActivatesAt {
-			t.Fatalf("%s: upgrade-info.json %s (%v)", id, data, err)
-		}
-		log, _ := os.ReadFile(filepath.Join(c.homes[id], "hook.log"))
-		if strings.Count(string(log), "\n") != 1 || !strings.HasPrefix(string(log), "p2 2.0.0 ") {
-			t.Fatalf("%s: hook log %q", id, log)
-		}
-	}
-	// Who was ready at lock-in: every node finds the same block, the first
-	// after which p2 was LOCKED_IN, whose tally passes the threshold.
-	lock, err := c.nodes["seq"].LockInReadiness("p2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lock.State != "LOCKED_IN" || len(lock.Roles) != 1 || lock.Roles[0].ReadyStake*3 <= lock.Roles[0].TotalStake*2 ||
-		len(lock.Ready) < 4 || uint64(len(lock.Ready))*100 != lock.Roles[0].ReadyStake {
-		t.Fatalf("readiness at lock-in: %+v", lock)
-	}
-	if before, err := c.nodes["seq"].ReadinessAt("p2", lock.Height-1); err != nil || before.State != "STARTED" {
-		t.Fatalf("the block before lock-in: %+v %v", before, err)
-	}
-	for _, id := range c.ids {
-		got, err := c.nodes[id].LockInReadiness("p2")
-		if err != nil || fmt.Sprint(got) != fmt.Sprint(lock) {
-			t.Fatalf("%s: readiness at lock-in %+v (%v), the sequencer's %+v", id, got, err, lock)
-		}
-	}
+	c.checkLockInReadiness("p2")
 	// A restart after the activation neither runs the hook again nor loses anything.
 	c.stop("e2")
 	c.start("e2", "protocol=2.0.0")
 	c.waitReady("e2")
 	c.waitBlocks("e2", 5) // the restarted node applies new blocks, where a hook would run
-	if log, _ := os.ReadFile(filepath.Join(c.homes["e2"], "hook.log")); strings.Count(string(log), "\n") != 1 {
-		t.Fatalf("hook ran again after a restart: %q", log)
+	log, err := os.ReadFile(filepath.Join(c.homes["e2"], "hook.log"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(log), "\n"), "hook ran again after a restart: %q", log)
+}
+
+// waitStatus waits until deployment dep has status want on every node in ids.
+func (c *cluster) waitStatus(d time.Duration, dep string, want activation.Status, ids ...string) {
+	c.t.Helper()
+	testutil.Eventually(c.t, d, fmt.Sprintf("%s is %s on %v", dep, want, ids), func() bool {
+		for _, id := range ids {
+			if c.status(id, dep) != want {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// checkSameActivation checks that every node runs on, activated dep where
+// the sequencer did, and holds the sequencer's state at the height all have
+// reached. It returns the sequencer's deployment.
+func (c *cluster) checkSameActivation(dep string) *activation.Deployment {
+	t := c.t
+	t.Helper()
+	ref, ok := c.nodes["seq"].Head().Deployment(dep)
+	require.True(t, ok)
+	common := uint64(1 << 62)
+	for _, id := range c.ids {
+		n := c.nodes[id]
+		require.NoError(t, n.Err(), "%s stopped", id)
+		d, ok := n.Head().Deployment(dep)
+		require.True(t, ok, id)
+		assert.Equal(t, ref.ActivatesAt, d.ActivatesAt, "%s's activation view against the sequencer's", id)
+		assert.Equal(t, ref.Since, d.Since, "%s's view of activation against the sequencer's", id)
+		h, _, _ := n.Head().Head()
+		common = min(common, h)
+	}
+	want, err := c.nodes["seq"].Store().StateAt(common)
+	require.NoError(t, err)
+	for _, id := range c.ids {
+		got, err := c.nodes[id].Store().StateAt(common)
+		require.NoError(t, err, "%s: state at height %d", id, common)
+		assert.Equal(t, want.ID(), got.ID(), "%s: state at height %d differs", id, common)
+	}
+	return ref
+}
+
+// checkHookRanOnce checks that node id handled the activation of ref: its
+// upgrade-info.json names it, and its hook ran exactly once.
+func (c *cluster) checkHookRanOnce(id string, ref *activation.Deployment) {
+	t := c.t
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, id+" ran its hook", func() bool {
+		_, err := os.Stat(filepath.Join(c.homes[id], "upgrades", ref.Name+".done"))
+		return err == nil
+	})
+	var info UpgradeInfo
+	data, err := os.ReadFile(filepath.Join(c.homes[id], "upgrade-info.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &info), "%s: upgrade-info.json %s", id, data)
+	assert.Equal(t, ref.Version, info.Version, "%s: upgrade-info.json", id)
+	assert.Equal(t, ref.ActivatesAt, info.ActivationView, "%s: upgrade-info.json", id)
+	log, err := os.ReadFile(filepath.Join(c.homes[id], "hook.log"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(log), "\n"), "%s: hook log %q", id, log)
+	assert.True(t, strings.HasPrefix(string(log), ref.Name+" "+ref.Version+" "), "%s: hook log %q", id, log)
+}
+
+// checkLockInReadiness checks who was ready at dep's lock-in: every node
+// finds the same block, the first after which dep was LOCKED_IN, whose
+// tally passes the threshold (two thirds of one role, 100 stake a node).
+func (c *cluster) checkLockInReadiness(dep string) {
+	t := c.t
+	t.Helper()
+	lock, err := c.nodes["seq"].LockInReadiness(dep)
+	require.NoError(t, err)
+	assert.Equal(t, "LOCKED_IN", lock.State)
+	if assert.Len(t, lock.Roles, 1) {
+		role := lock.Roles[0]
+		assert.Greater(t, role.ReadyStake*3, role.TotalStake*2, "the ready stake passes two thirds: %+v", lock)
+		assert.GreaterOrEqual(t, len(lock.Ready), 4, "%+v", lock)
+		assert.Equal(t, uint64(len(lock.Ready))*100, role.ReadyStake, "the ready signers make the ready stake: %+v", lock)
+	}
+	before, err := c.nodes["seq"].ReadinessAt(dep, lock.Height-1)
+	require.NoError(t, err, "the block before lock-in")
+	assert.Equal(t, "STARTED", before.State, "the block before lock-in")
+	for _, id := range c.ids {
+		got, err := c.nodes[id].LockInReadiness(dep)
+		require.NoError(t, err, id)
+		assert.Equal(t, lock, got, "%s's readiness at lock-in against the sequencer's", id)
 	}
 }
 
@@ -300,40 +312,30 @@ func TestGovernanceUpgradeHaltsUnreadyNodes(t *testing.T) {
 			t.Fatalf("%s did not halt", id)
 		}
 		var he *HaltError
-		if err := n.Err(); !errors.As(err, &he) || he.Version != "2.0.0" || he.ActivationView != at {
-			t.Fatalf("%s stopped with %v", id, err)
-		}
-		if _, v, _ := n.Head().Head(); v >= at {
-			t.Fatalf("%s applied view %d, at or past the activation at %d", id, v, at)
-		}
+		require.ErrorAs(t, n.Err(), &he, "%s stopped", id)
+		assert.Equal(t, "2.0.0", he.Version, id)
+		assert.Equal(t, at, he.ActivationView, id)
+		_, v, _ := n.Head().Head()
+		assert.Less(t, v, at, "%s applied a view at or past the activation", id)
 		// It warned the operator before halting, and said what to install when it did.
 		logs := c.logs[id].String()
-		if !strings.Contains(logs, "UPGRADE NEEDED") || !strings.Contains(logs, fmt.Sprintf("upgrade before view %d", at)) ||
-			!strings.Contains(logs, "supports protocol=2.0.0") {
-			t.Fatalf("%s's log lacks the warning or the halt message:\n%s", id, logs)
-		}
+		assert.Contains(t, logs, "UPGRADE NEEDED", id)
+		assert.Contains(t, logs, fmt.Sprintf("upgrade before view %d", at), id)
+		assert.Contains(t, logs, "supports protocol=2.0.0", id)
 	}
-	testutil.Eventually(t, 15*time.Second, "the ready nodes activate", func() bool {
-		for _, id := range []string{"seq", "c2", "c3"} {
-			if c.status(id, "g2") != activation.Active {
-				return false
-			}
-		}
-		return true
-	})
+	c.waitStatus(15*time.Second, "g2", activation.Active, "seq", "c2", "c3") // the ready nodes
 	// The operators upgrade: the halted nodes resume from their stores and catch up.
 	for _, id := range []string{"e1", "e2"} {
 		c.stop(id)
 		c.start(id, "protocol=2.0.0")
 	}
-	testutil.Eventually(t, 20*time.Second, "the upgraded nodes activate too", func() bool {
-		return c.status("e1", "g2") == activation.Active && c.status("e2", "g2") == activation.Active
-	})
-	ref, _ := c.nodes["seq"].Head().Deployment("g2")
+	c.waitStatus(20*time.Second, "g2", activation.Active, "e1", "e2") // the upgraded nodes too
+	ref, ok := c.nodes["seq"].Head().Deployment("g2")
+	require.True(t, ok)
 	for _, id := range c.ids {
-		if d, _ := c.nodes[id].Head().Deployment("g2"); d.Since != ref.Since {
-			t.Fatalf("%s activated at view %d, the sequencer at %d", id, d.Since, ref.Since)
-		}
+		d, ok := c.nodes[id].Head().Deployment("g2")
+		require.True(t, ok, id)
+		assert.Equal(t, ref.Since, d.Since, "%s's activation view against the sequencer's", id)
 	}
 }
 
@@ -358,26 +360,19 @@ func TestCatchUpDoesNotWarnAboutThePast(t *testing.T) {
 		_, v, _ := c.nodes["seq"].Head().Head()
 		return v >= lockedAt+50
 	})
-	if !strings.Contains(c.logs["c2"].String(), "UPGRADE NEEDED") {
-		t.Fatalf("c2, live while g2 was LOCKED_IN, did not warn:\n%s", c.logs["c2"].String())
-	}
+	require.Contains(t, c.logs["c2"].String(), "UPGRADE NEEDED", "c2, live while g2 was LOCKED_IN, did not warn")
 	a, err := c.g.Committee().Approve(activation.CancelMessage(c.g.ChainID, "g2"), []int{0, 1},
 		[]signal.PrivateKey{c.keys.Governance[0], c.keys.Governance[1]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.nodes["c3"].SubmitGovernance(chain.ItemCancel, canon.MustEncode(activation.SignedCancel{Deployment: "g2", Approval: a})); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	_, err = c.nodes["c3"].SubmitGovernance(chain.ItemCancel, canon.MustEncode(activation.SignedCancel{Deployment: "g2", Approval: a}))
+	require.NoError(t, err)
 	testutil.Eventually(t, 15*time.Second, "g2 CANCELED", func() bool { return c.status("seq", "g2") == activation.Canceled })
 
 	c.start("e2") // late, and without 2.0.0
 	testutil.Eventually(t, 30*time.Second, "e2 catches up past the cancellation", func() bool {
 		return c.status("e2", "g2") == activation.Canceled && c.nodes["e2"].chain.Synced()
 	})
-	if logs := c.logs["e2"].String(); strings.Contains(logs, "UPGRADE NEEDED") {
-		t.Fatalf("e2 warned about g2 while replaying blocks from before its cancellation:\n%s", logs)
-	}
+	assert.NotContains(t, c.logs["e2"].String(), "UPGRADE NEEDED", "e2 warned about g2 while replaying blocks from before its cancellation")
 }
 
 // A proposal submitted while the sequencer is down (its pool lives in
@@ -427,4 +422,52 @@ func TestStartSaysWhichStepFailed(t *testing.T) {
 		P2PKey: c.keys.P2P["seq"], Engine: devchainEngine, Logger: slog.New(slog.DiscardHandler), APIListen: "127.0.0.1:notaport"})
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "node: start the API: "), err.Error())
+}
+
+// closeCountingEngine is devchain, counting the calls to Close.
+type closeCountingEngine struct {
+	Engine
+	closed *int
+}
+
+func (e closeCountingEngine) Close() { *e.closed++; e.Engine.Close() }
+
+// A Start that fails after building the engine closes it and the store,
+// before the network and after it: nothing it built is left open.
+func TestStartClosesWhatItBuiltWhenAStepFails(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	c := newCluster(t)
+	for _, tc := range []struct {
+		name, step string
+		home       func(home string)
+		apiListen  string
+	}{
+		{name: "before the network", step: "node: load pending submissions: ",
+			home: func(home string) {
+				require.NoError(t, os.WriteFile(filepath.Join(home, SubmissionsFile), []byte("{"), 0o600))
+			}},
+		{name: "after the network", step: "node: start the API: ", home: func(string) {}, apiListen: "127.0.0.1:notaport"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			tc.home(home)
+			closed := 0
+			engine := func(env EngineEnv) (Engine, error) {
+				e, err := devchainEngine(env)
+				return closeCountingEngine{Engine: e, closed: &closed}, err
+			}
+			cfg := Config{Home: home, Genesis: c.g, NodeID: "seq", StakingKey: c.keys.Staking["seq"], P2PKey: c.keys.P2P["seq"],
+				Engine: engine, Logger: slog.New(slog.DiscardHandler), APIListen: tc.apiListen}
+			_, err := Start(context.Background(), cfg)
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), tc.step), err.Error())
+			assert.Equal(t, 1, closed, "the engine is closed once")
+			// The store's lock is released: the home opens again.
+			require.NoError(t, os.RemoveAll(filepath.Join(home, SubmissionsFile)))
+			cfg.APIListen = ""
+			n, err := Start(context.Background(), cfg)
+			require.NoError(t, err, "the store was left open")
+			require.NoError(t, n.Close())
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/activation"
@@ -52,31 +53,22 @@ func TestStatusGolden(t *testing.T) {
 	require.NoError(t, err)
 	st := BuildStatus("c1", goldenState(t), sup, 1200*time.Millisecond, 4, true,
 		func(signal.DeploymentID, uint64) int { return 5 })
-	js, _ := json.MarshalIndent(st, "", "  ")
+	js, err := json.MarshalIndent(st, "", "  ")
+	require.NoError(t, err)
 	for name, got := range map[string][]byte{"status.golden.txt": []byte(st.Render()), "status.golden.json": append(js, '\n')} {
 		path := filepath.Join("testdata", name)
 		if *rewrite {
-			os.MkdirAll("testdata", 0o755)
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.MkdirAll("testdata", 0o755))
+			require.NoError(t, os.WriteFile(path, got, 0o644))
 			continue
 		}
 		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (go test ./node -run Golden -rewrite creates it)", err)
-		}
-		if string(got) != string(want) {
-			t.Fatalf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
-		}
+		require.NoError(t, err, "go test ./node -run Golden -rewrite creates it")
+		require.Equal(t, string(want), string(got), "%s differs", name)
 	}
 }
 
 func TestBar(t *testing.T) {
-	if got := Bar(0.5, 2.0/3); got != "[##########...|......]" {
-		t.Fatalf("bar %q", got)
-	}
-	if got := Bar(1, 2.0/3); got != "[#############|######]" {
-		t.Fatalf("bar %q", got)
-	}
+	assert.Equal(t, "[##########...|......]", Bar(0.5, 2.0/3))
+	assert.Equal(t, "[#############|######]", Bar(1, 2.0/3))
 }

@@ -83,8 +83,11 @@ func (u *Upgrader) OnActive(ctx context.Context, info UpgradeInfo) error {
 	if err := os.MkdirAll(filepath.Join(u.Home, "upgrades"), 0o755); err != nil {
 		return err
 	}
-	data, _ := json.MarshalIndent(info, "", "  ")
 	path := filepath.Join(u.Home, "upgrade-info.json")
+	data, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	if err := WriteFileAtomic(path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -95,14 +98,17 @@ func (u *Upgrader) OnActive(ctx context.Context, info UpgradeInfo) error {
 		return err
 	}
 	if err := WriteFileAtomic(u.marker(info.Deployment, "started"), nil, 0o644); err != nil {
-		return err
+		return fmt.Errorf("mark %s started: %w", info.Deployment, err)
 	}
 	if len(u.Hook) > 0 {
 		if err := u.runHook(ctx, info, path, retry); err != nil {
 			return err
 		}
 	}
-	return WriteFileAtomic(u.marker(info.Deployment, "done"), nil, 0o644)
+	if err := WriteFileAtomic(u.marker(info.Deployment, "done"), nil, 0o644); err != nil {
+		return fmt.Errorf("mark %s done: %w", info.Deployment, err)
+	}
+	return nil
 }
 
 func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, retry bool) error {
