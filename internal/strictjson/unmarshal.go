@@ -3,6 +3,7 @@ package strictjson
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -20,7 +21,11 @@ type Unmarshaler interface {
 //
 //   - a struct is an object; its fields are named by their `json` tag, and no
 //     other member is allowed. The tag `strict:"required"` makes a member
-//     required; `strict:"nonempty"` makes a string member non-empty.
+//     required; `strict:"nonempty"` makes a string member non-empty. An
+//     embedded struct without a `json` tag adds its members in its place, as
+//     encoding/json does (a file shape that extends a shared one). It must
+//     not be an Unmarshaler: its method would be promoted to the outer
+//     struct, which would then decode as that part alone.
 //   - a pointer field is optional: nil when the member is absent.
 //   - a slice is an array; string and uint64 are what Uint64 and String take.
 //   - a type that implements Unmarshaler (on its pointer) decodes itself.
@@ -90,7 +95,7 @@ func decodeInto(v any, dst reflect.Value, path string) error {
 // field is one JSON member of a struct.
 type field struct {
 	name     string
-	index    int
+	index    []int // for reflect.Value.FieldByIndex: through embedded structs
 	nonEmpty bool
 }
 
@@ -108,13 +113,29 @@ func shapeOf(t reflect.Type) *structShape {
 		return s.(*structShape)
 	}
 	s := &structShape{}
+	s.add(t, nil)
+	shapes.Store(t, s)
+	return s
+}
+
+// add appends the members of struct type t, whose fields are reached
+// through index, to s.
+func (s *structShape) add(t reflect.Type, index []int) {
 	for i := range t.NumField() {
 		f := t.Field(i)
+		at := append(slices.Clip(index), i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			s.add(f.Type, at)
+			continue
+		}
 		if name == "" || name == "-" || !f.IsExported() {
 			panic(fmt.Sprintf("strictjson: field %s.%s needs a json tag naming its member", t, f.Name))
 		}
-		fd := field{name: name, index: i}
+		if slices.Contains(s.allowed, name) {
+			panic(fmt.Sprintf("strictjson: field %s.%s: member %q is named twice", t, f.Name, name))
+		}
+		fd := field{name: name, index: at}
 		for opt := range strings.SplitSeq(f.Tag.Get("strict"), ",") {
 			switch opt {
 			case "":
@@ -129,8 +150,6 @@ func shapeOf(t reflect.Type) *structShape {
 		s.fields = append(s.fields, fd)
 		s.allowed = append(s.allowed, name)
 	}
-	shapes.Store(t, s)
-	return s
 }
 
 func decodeStruct(v any, dst reflect.Value, path string) error {
@@ -145,11 +164,11 @@ func decodeStruct(v any, dst reflect.Value, path string) error {
 			continue
 		}
 		fpath := Join(path, f.name)
-		if err := decodeInto(x, dst.Field(f.index), fpath); err != nil {
+		if err := decodeInto(x, dst.FieldByIndex(f.index), fpath); err != nil {
 			return err
 		}
 		if f.nonEmpty {
-			if s := reflect.Indirect(dst.Field(f.index)); s.Kind() == reflect.String && s.Len() == 0 {
+			if s := reflect.Indirect(dst.FieldByIndex(f.index)); s.Kind() == reflect.String && s.Len() == 0 {
 				return Errorf(fpath, "must not be empty")
 			}
 		}
