@@ -214,7 +214,7 @@ func (k *stakingKeyField) UnmarshalStrict(v any, path string) error {
 	if err := b.UnmarshalStrict(v, path); err != nil {
 		return err
 	}
-	if _, err := signal.DecodePublicKey(b); err != nil {
+	if err := blsChecks.decodeKey(b); err != nil {
 		return strictjson.Errorf(path, "%v", err)
 	}
 	*k = stakingKeyField(b)
@@ -286,6 +286,24 @@ func (r *rawArray) UnmarshalStrict(v any, path string) error {
 	return err
 }
 
+// blsChecks are the costly part of reading a genesis: decoding each staking
+// key and checking each proof of possession, about 1 ms a node or member.
+// Only tests change them: FuzzParseGenesis puts memoized ones in their place
+// (fuzz_test.go), which give the same result for the same bytes, so that a
+// fuzz process pays for each key once instead of on every input.
+var blsChecks = struct {
+	decodeKey    func(key []byte) error
+	newTable     func(ids []quorum.Identity) (*quorum.Table, error)
+	newCommittee func(members []activation.CommitteeMember, threshold int) (*activation.Committee, error)
+}{
+	decodeKey: func(key []byte) error {
+		_, err := signal.DecodePublicKey(key)
+		return err
+	},
+	newTable:     func(ids []quorum.Identity) (*quorum.Table, error) { return quorum.NewTable(ids) },
+	newCommittee: activation.NewCommittee,
+}
+
 // build checks what spans fields (tables, committee, sequencer) and derives
 // the params, committee, genesis state and hash.
 func (g *Genesis) build() error {
@@ -306,7 +324,7 @@ func (g *Genesis) build() error {
 		for j, n := range st.Nodes {
 			ids[j] = quorum.Identity{NodeID: n.ID, Role: n.Role, Stake: n.Stake, StakingKey: n.StakingKey, PoP: n.PoP, PeerID: n.PeerID}
 		}
-		table, err := quorum.NewTable(ids)
+		table, err := blsChecks.newTable(ids)
 		if err != nil {
 			return strictjson.Errorf(path, "%v", err)
 		}
@@ -320,7 +338,7 @@ func (g *Genesis) build() error {
 	if _, ok := sched.TableAt(0).Lookup(g.Sequencer); !ok {
 		return strictjson.Errorf("sequencer", "%q is not a node of the epoch-0 identity table", g.Sequencer)
 	}
-	if g.committee, err = activation.NewCommittee(g.Governance.Members, g.Governance.Threshold); err != nil {
+	if g.committee, err = blsChecks.newCommittee(g.Governance.Members, g.Governance.Threshold); err != nil {
 		return strictjson.Errorf("governance", "%v", err)
 	}
 	if g.state, err = activation.Genesis(p, g.Versions); err != nil {
