@@ -117,7 +117,7 @@ func TestMemoizedBLSChecksChangeNothing(t *testing.T) {
 	}
 	node := func(nodes []any, i int) map[string]any { return nodes[i].(map[string]any) }
 	inputs := map[string][]byte{
-		"as generated": data,
+		"as generated":  data,
 		"another stake": variant(func(_ map[string]any, nodes, _ []any) { node(nodes, 1)["stake"] = 7 }),
 		"two nodes swap keys and proofs": variant(func(_ map[string]any, nodes, _ []any) {
 			a, b := node(nodes, 0), node(nodes, 1)
