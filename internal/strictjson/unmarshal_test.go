@@ -142,7 +142,7 @@ func FuzzUnmarshal(f *testing.F) {
 
 // Into decodes a value already decoded, naming errors from the path given.
 func TestIntoNamesErrorsFromItsPath(t *testing.T) {
-	v, err := Decode([]byte(`[{"name": "a"}, {"name": ""}]`))
+	v, err := decode([]byte(`[{"name": "a"}, {"name": ""}]`))
 	require.NoError(t, err)
 	var items []inner
 	err = Into(v, &items, "outer.items")
@@ -150,7 +150,7 @@ func TestIntoNamesErrorsFromItsPath(t *testing.T) {
 	require.True(t, errors.As(err, &ie), "got %v", err)
 	assert.Equal(t, "outer.items[1].name", ie.Where)
 
-	v, err = Decode([]byte(`[{"name": "a"}]`))
+	v, err = decode([]byte(`[{"name": "a"}]`))
 	require.NoError(t, err)
 	require.NoError(t, Into(v, &items, "outer.items"))
 	assert.Equal(t, []inner{{Name: "a"}}, items)
