@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	bls12381 "github.com/consensys/gnark-crypto/ecc/bls12-381"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/assert"
@@ -248,22 +247,10 @@ func TestAdversary(t *testing.T) {
 // are s_a+Δ and s_b−Δ: each invalid, their plain sum valid.
 func cancellingPair(t *testing.T, g *Genesis, keys *Keys, d signal.DeploymentID, epoch uint64, a, b string) (signal.Attestation, signal.Attestation) {
 	t.Helper()
-	point := func(sig []byte) bls12381.G1Affine {
-		var p bls12381.G1Affine
-		_, err := p.SetBytes(sig)
+	sign := func(node string) signal.Attestation {
+		att, err := signal.SignReadiness(keys.Staking[node], g.ChainID, d, epoch, node)
 		require.NoError(t, err)
-		return p
+		return att
 	}
-	attA, err := signal.SignReadiness(keys.Staking[a], g.ChainID, d, epoch, a)
-	require.NoError(t, err)
-	attB, err := signal.SignReadiness(keys.Staking[b], g.ChainID, d, epoch, b)
-	require.NoError(t, err)
-	other, err := signal.SignReadiness(keys.Staking["seq"], g.ChainID, d, epoch, "seq")
-	require.NoError(t, err)
-	pa, pb, delta := point(attA.Signature), point(attB.Signature), point(other.Signature)
-	pa.Add(&pa, &delta)
-	pb.Sub(&pb, &delta)
-	sa, sb := pa.Bytes(), pb.Bytes()
-	attA.Signature, attB.Signature = sa[:], sb[:]
-	return attA, attB
+	return testutil.CancellingPair(t, sign(a), sign(b), sign("seq").Signature)
 }
