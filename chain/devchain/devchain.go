@@ -497,14 +497,13 @@ func (c *Chain) produce() {
 	}
 }
 
-func (c *Chain) produceOne() error {
-	head, applied := c.opts.Store.Head()
-	height := uint64(0)
-	if applied {
-		h, _, _ := head.Head()
-		height = h + 1
-	}
+// takeBlock starts the block at height, in the next view this sequencer
+// does not skip: it takes what the block may carry out of the pools (at most
+// maxBlockGovernance governance items; every pooled attestation, as one
+// certificate per deployment and epoch).
+func (c *Chain) takeBlock(height uint64) activation.WireBlock {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.view++
 	for c.opts.SkipView != nil && c.opts.SkipView(c.view) {
 		c.view++
@@ -549,10 +548,20 @@ func (c *Chain) produceOne() error {
 		wire.Certificates = append(wire.Certificates, cert)
 	}
 	clear(c.atts)
-	c.mu.Unlock()
+	return wire
+}
 
+// produceOne makes, signs, stores and publishes the sequencer's next block.
+func (c *Chain) produceOne() error {
+	head, applied := c.opts.Store.Head()
+	height := uint64(0)
+	if applied {
+		h, _, _ := head.Head()
+		height = h + 1
+	}
+	wire := c.takeBlock(height)
 	sealed, err := c.commitBlock(head, wire, nil, func(next *activation.State) ([]byte, error) {
-		sb := SignedBlock{Height: height, View: view, StateID: next.ID(), Block: wire.Encode()}
+		sb := SignedBlock{Height: height, View: wire.View, StateID: next.ID(), Block: wire.Encode()}
 		var err error
 		if sb.Signature, err = signal.Sign(c.opts.StakingKey, sb.signingBytes()); err != nil {
 			return nil, err
