@@ -289,8 +289,8 @@ func (r *rawArray) UnmarshalStrict(v any, path string) error {
 // blsChecks are the costly part of reading a genesis: decoding each staking
 // key and checking each proof of possession, about 1 ms a node or member.
 // Only tests change them: FuzzParseGenesis puts memoized ones in their place
-// (fuzz_test.go), which give the same result for the same bytes, so that a
-// fuzz process pays for each key once instead of on every input.
+// (blsmemo_test.go), which give the same result for the same bytes, so that
+// a fuzz process pays for each key once instead of on every valid input.
 var blsChecks = struct {
 	decodeKey    func(key []byte) error
 	newTable     func(ids []quorum.Identity) (*quorum.Table, error)

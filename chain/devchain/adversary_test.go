@@ -127,8 +127,10 @@ func TestAdversary(t *testing.T) {
 	attack("forged attestations", true, func(a *p2p.Node) int {
 		var errs []error
 		for _, n := range nodes {
-			at, _ := signal.SignReadiness(keys.Staking[n.id], g.ChainID, p.ID(), e, n.id)
-			at.Signature, _ = signal.Sign(keys.Staking[n.id], []byte("something else"))
+			at, err := signal.SignReadiness(keys.Staking[n.id], g.ChainID, p.ID(), e, n.id)
+			require.NoError(t, err)
+			at.Signature, err = signal.Sign(keys.Staking[n.id], []byte("something else"))
+			require.NoError(t, err)
 			errs = append(errs, a.PublishAttestation(ctx, at))
 		}
 		return count(errs...)
@@ -140,7 +142,8 @@ func TestAdversary(t *testing.T) {
 	attack("junk governance", true, func(a *p2p.Node) int {
 		bad := p
 		bad.Name, bad.Version = "evil", "9.0.0"
-		few, _ := g.Committee().Approve(activation.ProposalMessage(g.ChainID, bad), []int{0}, []signal.PrivateKey{keys.Governance[0]})
+		few, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, bad), []int{0}, []signal.PrivateKey{keys.Governance[0]})
+		require.NoError(t, err)
 		errs := []error{a.PublishGovernance(ctx, canon.MustEncode(GovernanceMessage{Proposal: &activation.SignedProposal{Proposal: bad, Approval: few}}))}
 		for i := range 50 {
 			errs = append(errs, a.PublishGovernance(ctx, []byte(fmt.Sprintf("junk %d", i))))
@@ -150,8 +153,10 @@ func TestAdversary(t *testing.T) {
 	attack("invalid blocks", true, func(a *p2p.Node) int {
 		head := nodes[0].chain.Head()
 		hh, hv, _ := head.Head()
-		fb, _ := DecodeSignedBlock(sequencerBlock(t, g, keys, head, hh+1, hv+1))
-		fb.Signature, _ = signal.Sign(keys.Staking["c3"], fb.signingBytes())
+		fb, err := DecodeSignedBlock(sequencerBlock(t, g, keys, head, hh+1, hv+1))
+		require.NoError(t, err)
+		fb.Signature, err = signal.Sign(keys.Staking["c3"], fb.signingBytes())
+		require.NoError(t, err)
 		errs := []error{a.PublishBlock(ctx, canon.MustEncode(fb))}
 		for i := range 20 {
 			errs = append(errs, a.PublishBlock(ctx, []byte(fmt.Sprintf("garbage block %d", i))))
