@@ -21,6 +21,7 @@ import (
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/internal/identityfile"
 	"github.com/quorumgate/quorumgate/internal/strictjson"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -131,15 +132,10 @@ type genesisFile struct {
 	Sequencer   string         `json:"sequencer" strict:"required,nonempty"`
 }
 
-type identityStepFile struct {
-	FromEpoch uint64            `json:"from_epoch" strict:"required"`
-	Nodes     []genesisNodeFile `json:"nodes" strict:"required"`
-}
-
+// genesisNodeFile is an identity-table node with the keys and address a
+// chain needs; its members follow the shared ones (id, role, stake).
 type genesisNodeFile struct {
-	ID         string          `json:"id" strict:"required,nonempty"`
-	Role       string          `json:"role" strict:"required,nonempty"`
-	Stake      uint64          `json:"stake" strict:"required"`
+	identityfile.Node
 	StakingKey stakingKeyField `json:"staking_key" strict:"required"`
 	PoP        hexField        `json:"pop" strict:"required"`
 	PeerID     peerIDField     `json:"peer_id" strict:"required"`
@@ -181,7 +177,7 @@ func (vs *versionsField) UnmarshalStrict(v any, path string) error {
 }
 
 // identityTables is the list of identity tables, at least one.
-type identityTables []identityStepFile
+type identityTables []identityfile.Table[genesisNodeFile]
 
 func (ts *identityTables) UnmarshalStrict(v any, path string) error {
 	list, err := strictjson.Array(v, path)
@@ -191,7 +187,7 @@ func (ts *identityTables) UnmarshalStrict(v any, path string) error {
 	if len(list) == 0 {
 		return strictjson.Errorf(path, "at least one identity table is needed")
 	}
-	return strictjson.Into(v, (*[]identityStepFile)(ts), path)
+	return strictjson.Into(v, (*[]identityfile.Table[genesisNodeFile])(ts), path)
 }
 
 // hexField is bytes written as a non-empty hex string.
@@ -218,7 +214,7 @@ func (k *stakingKeyField) UnmarshalStrict(v any, path string) error {
 	if err := b.UnmarshalStrict(v, path); err != nil {
 		return err
 	}
-	if _, err := signal.DecodePublicKey(b); err != nil {
+	if err := blsChecks.decodeKey(b); err != nil {
 		return strictjson.Errorf(path, "%v", err)
 	}
 	*k = stakingKeyField(b)
@@ -290,6 +286,24 @@ func (r *rawArray) UnmarshalStrict(v any, path string) error {
 	return err
 }
 
+// blsChecks are the costly part of reading a genesis: decoding each staking
+// key and checking each proof of possession, about 1 ms a node or member.
+// Only tests change them: FuzzParseGenesis puts memoized ones in their place
+// (blsmemo_test.go), which give the same result for the same bytes, so that
+// a fuzz process pays for each key once instead of on every valid input.
+var blsChecks = struct {
+	decodeKey    func(key []byte) error
+	newTable     func(ids []quorum.Identity) (*quorum.Table, error)
+	newCommittee func(members []activation.CommitteeMember, threshold int) (*activation.Committee, error)
+}{
+	decodeKey: func(key []byte) error {
+		_, err := signal.DecodePublicKey(key)
+		return err
+	},
+	newTable:     func(ids []quorum.Identity) (*quorum.Table, error) { return quorum.NewTable(ids) },
+	newCommittee: activation.NewCommittee,
+}
+
 // build checks what spans fields (tables, committee, sequencer) and derives
 // the params, committee, genesis state and hash.
 func (g *Genesis) build() error {
@@ -310,7 +324,7 @@ func (g *Genesis) build() error {
 		for j, n := range st.Nodes {
 			ids[j] = quorum.Identity{NodeID: n.ID, Role: n.Role, Stake: n.Stake, StakingKey: n.StakingKey, PoP: n.PoP, PeerID: n.PeerID}
 		}
-		table, err := quorum.NewTable(ids)
+		table, err := blsChecks.newTable(ids)
 		if err != nil {
 			return strictjson.Errorf(path, "%v", err)
 		}
@@ -324,7 +338,7 @@ func (g *Genesis) build() error {
 	if _, ok := sched.TableAt(0).Lookup(g.Sequencer); !ok {
 		return strictjson.Errorf("sequencer", "%q is not a node of the epoch-0 identity table", g.Sequencer)
 	}
-	if g.committee, err = activation.NewCommittee(g.Governance.Members, g.Governance.Threshold); err != nil {
+	if g.committee, err = blsChecks.newCommittee(g.Governance.Members, g.Governance.Threshold); err != nil {
 		return strictjson.Errorf("governance", "%v", err)
 	}
 	if g.state, err = activation.Genesis(p, g.Versions); err != nil {
@@ -366,18 +380,13 @@ func (g *Genesis) canonical() []byte {
 // MarshalJSON writes the file form (keys and proofs in hex).
 func (g *Genesis) MarshalJSON() ([]byte, error) {
 	type node struct {
-		ID         string `json:"id"`
-		Role       string `json:"role"`
-		Stake      uint64 `json:"stake"`
+		identityfile.Node
 		StakingKey string `json:"staking_key"`
 		PoP        string `json:"pop"`
 		PeerID     string `json:"peer_id"`
 		Address    string `json:"address"`
 	}
-	type step struct {
-		FromEpoch uint64 `json:"from_epoch"`
-		Nodes     []node `json:"nodes"`
-	}
+	type step = identityfile.Table[node]
 	type member struct {
 		Key string `json:"key"`
 		PoP string `json:"pop"`
@@ -400,7 +409,8 @@ func (g *Genesis) MarshalJSON() ([]byte, error) {
 	for _, st := range g.Identities {
 		s := step{FromEpoch: st.FromEpoch}
 		for _, n := range st.Nodes {
-			s.Nodes = append(s.Nodes, node{n.ID, n.Role, n.Stake, hex.EncodeToString(n.StakingKey), hex.EncodeToString(n.PoP), n.PeerID, n.Address})
+			s.Nodes = append(s.Nodes, node{identityfile.Node{ID: n.ID, Role: n.Role, Stake: n.Stake},
+				hex.EncodeToString(n.StakingKey), hex.EncodeToString(n.PoP), n.PeerID, n.Address})
 		}
 		out.Identities = append(out.Identities, s)
 	}

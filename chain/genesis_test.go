@@ -2,7 +2,6 @@ package chain
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,51 +21,40 @@ func testGenesis(t testing.TB) (*Genesis, *Keys, []byte) {
 			{ID: "e1", Role: "execution", Stake: 500, Address: "/ip4/127.0.0.1/tcp/7003"}},
 		GovernanceMembers: 3, GovernanceThreshold: 2, Seed: []byte("genesis-test"),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	data, err := g.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return g, keys, data
 }
 
 func TestGenerateAndReload(t *testing.T) {
 	g, keys, data := testGenesis(t)
 	path := filepath.Join(t.TempDir(), "genesis.json")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, data, 0o644))
 	back, err := LoadGenesis(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.Hash() != g.Hash() {
-		t.Fatal("the hash changed through the file")
-	}
-	if back.Params().Identities.TableAt(0).TotalStake() != 1000 || back.Committee().Threshold() != 2 || back.Sequencer != "seq" {
-		t.Fatal("derived values")
-	}
-	if v, _ := back.State().ActiveVersion("protocol"); v != "1.0.0" {
-		t.Fatal("versions")
-	}
-	if len(keys.Staking) != 3 || len(keys.P2P) != 3 || len(keys.Governance) != 3 {
-		t.Fatal("keys")
-	}
+	require.NoError(t, err)
+	assert.Equal(t, g.Hash(), back.Hash(), "the hash changed through the file")
+	assert.Equal(t, uint64(1000), back.Params().Identities.TableAt(0).TotalStake())
+	assert.Equal(t, 2, back.Committee().Threshold())
+	assert.Equal(t, "seq", back.Sequencer)
+	v, _ := back.State().ActiveVersion("protocol")
+	assert.Equal(t, "1.0.0", v)
+	assert.Len(t, keys.Staking, 3)
+	assert.Len(t, keys.P2P, 3)
+	assert.Len(t, keys.Governance, 3)
 	// Deterministic from the seed.
 	again, _, _ := testGenesis(t)
-	if again.Hash() != g.Hash() {
-		t.Fatal("same seed, different genesis")
-	}
+	assert.Equal(t, g.Hash(), again.Hash(), "same seed, different genesis")
 }
 
 func TestBadGenesis(t *testing.T) {
 	_, _, data := testGenesis(t)
 	good := string(data)
-	other, _, _ := GenerateGenesis(GenerateOptions{ChainID: "x", EpochViews: 10, SafetyViews: 1,
+	other, _, err := GenerateGenesis(GenerateOptions{ChainID: "x", EpochViews: 10, SafetyViews: 1,
 		Nodes: []NodeSpec{{ID: "n", Role: "r", Stake: 1}}, GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("other")})
-	otherData, _ := other.MarshalJSON()
+	require.NoError(t, err)
+	otherData, err := other.MarshalJSON()
+	require.NoError(t, err)
 	otherPoP := between(string(otherData), `"pop": "`, `"`)
 	for _, tc := range []struct{ name, from, to, where string }{
 		{"unknown field", `"sequencer": "seq"`, `"sequencer": "seq", "sequenser": 1`, "sequenser"},
@@ -82,14 +70,11 @@ func TestBadGenesis(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := strings.Replace(good, tc.from, tc.to, 1)
-			if bad == good {
-				t.Fatalf("test setup: %q not found", tc.from)
-			}
+			require.NotEqual(t, good, bad, "test setup: %q not found", tc.from)
 			_, err := ParseGenesis([]byte(bad))
 			var ie *strictjson.InputError
-			if !errors.As(err, &ie) || ie.Where != tc.where {
-				t.Fatalf("got %v, want an error at %s", err, tc.where)
-			}
+			require.ErrorAs(t, err, &ie)
+			assert.Equal(t, tc.where, ie.Where, "%v", err)
 		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	bls12381 "github.com/consensys/gnark-crypto/ecc/bls12-381"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/assert"
@@ -30,19 +29,7 @@ func (f *fixture) forgedSignature(t testing.TB, j, k int) []byte {
 // are s_a+Δ and s_b−Δ: each invalid, their plain sum valid.
 func (f *fixture) cancellingPair(t testing.TB, a, b int, epoch uint64) (signal.Attestation, signal.Attestation) {
 	t.Helper()
-	point := func(sig []byte) bls12381.G1Affine {
-		var p bls12381.G1Affine
-		_, err := p.SetBytes(sig)
-		require.NoError(t, err)
-		return p
-	}
-	attA, attB := f.att(t, a, epoch), f.att(t, b, epoch)
-	pa, pb, delta := point(attA.Signature), point(attB.Signature), point(f.att(t, (a+b+1)%len(f.keys), epoch).Signature)
-	pa.Add(&pa, &delta)
-	pb.Sub(&pb, &delta)
-	sa, sb := pa.Bytes(), pb.Bytes()
-	attA.Signature, attB.Signature = sa[:], sb[:]
-	return attA, attB
+	return testutil.CancellingPair(t, f.att(t, a, epoch), f.att(t, b, epoch), f.att(t, (a+b+1)%len(f.keys), epoch).Signature)
 }
 
 // floodResult is what a forged flood cost the honest nodes.

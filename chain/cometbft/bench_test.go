@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,10 +18,12 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/types"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/internal/canon"
+	"github.com/quorumgate/quorumgate/internal/testutil"
 	"github.com/quorumgate/quorumgate/p2p"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -51,9 +52,7 @@ func benchGenesis(b *testing.B, signers int) (*chain.Genesis, *chain.Keys) {
 	}
 	g, keys, err := chain.GenerateGenesis(chain.GenerateOptions{ChainID: "bench", EpochViews: 100000, SafetyViews: 100,
 		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: specs, GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("bench")})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	return g, keys
 }
 
@@ -63,14 +62,11 @@ func startBenchNet(b *testing.B, g *chain.Genesis, keys *chain.Keys, doc *types.
 	ids := make([]string, 4)
 	for i := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		ports[i] = l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		if ids[i], err = NodeID(keys.P2P[fmt.Sprintf("v%d", i)]); err != nil {
-			b.Fatal(err)
-		}
+		ids[i], err = NodeID(keys.P2P[fmt.Sprintf("v%d", i)])
+		require.NoError(b, err)
 	}
 	n := &benchNet{}
 	for i := range 4 {
@@ -81,19 +77,14 @@ func startBenchNet(b *testing.B, g *chain.Genesis, keys *chain.Keys, doc *types.
 			}
 		}
 		cfg, err := Config(filepath.Join(dir, fmt.Sprint(i)), benchInterval, s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		key, _ := consensusKey(keys.P2P[fmt.Sprintf("v%d", i)])
-		if err := ensureDirs(cfg); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
+		key, err := consensusKey(keys.P2P[fmt.Sprintf("v%d", i)])
+		require.NoError(b, err)
+		require.NoError(b, ensureDirs(cfg))
 		pv := privval.NewFilePV(key, cfg.PrivValidatorKeyFile(), cfg.PrivValidatorStateFile())
 		app := newApp(i)
 		p, err := startProcess(context.Background(), cfg, pv, &cmtp2p.NodeKey{PrivKey: key}, app, doc, cmtlog.NewNopLogger())
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		n.procs = append(n.procs, p)
 		n.apps = append(n.apps, app)
 	}
@@ -113,11 +104,7 @@ func (n *benchNet) height() int64 { return n.procs[0].node.BlockStore().Height()
 // blocksPerSecond lets the network warm up, then counts the blocks it
 // finalizes in d.
 func (n *benchNet) blocksPerSecond(b *testing.B, d time.Duration) float64 {
-	for deadline := time.Now().Add(30 * time.Second); n.height() < 5; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			b.Fatal("the network did not start finalizing")
-		}
-	}
+	testutil.Eventually(b, 30*time.Second, "the network starts finalizing", func() bool { return n.height() >= 5 })
 	h0, t0 := n.height(), time.Now()
 	time.Sleep(d)
 	return float64(n.height()-h0) / time.Since(t0).Seconds()
@@ -125,9 +112,7 @@ func (n *benchNet) blocksPerSecond(b *testing.B, d time.Duration) float64 {
 
 func quorumgateApp(b *testing.B, g *chain.Genesis, dir string) (*App, *storage.Store) {
 	store, err := storage.Open(dir, storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), Small: true})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	return NewApp(g, store, nil, nil), store
 }
 
@@ -140,9 +125,7 @@ func quorumgateApp(b *testing.B, g *chain.Genesis, dir string) (*App, *storage.S
 func BenchmarkBlocks(b *testing.B) {
 	g, keys := benchGenesis(b, 0)
 	doc, err := GenesisDoc(g)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	kvDoc := *doc
 	kvDoc.AppHash = nil
 	kvstore := func() float64 {
@@ -212,17 +195,13 @@ func readinessLatency(b *testing.B, gossip bool) {
 	const signers = 100
 	g, keys := benchGenesis(b, signers)
 	doc, err := GenesisDoc(g)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	// A deployment that keeps signaling: 99/100 of execution stake is never
 	// reached, since at most 95 of the 100 signers sign.
 	p := activation.Proposal{Name: "bench", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
 		Roles: []string{"execution"}, Threshold: quorum.Threshold{Num: 99, Den: 100}, StartEpoch: 0, TimeoutEpoch: 10}
 	approval, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0}, keys.Governance[:1])
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	gov := canon.MustEncode(chain.GovernanceMessage{Proposal: &activation.SignedProposal{Proposal: p, Approval: approval}})
 	var latencies []time.Duration
 	for range b.N {
@@ -267,33 +246,23 @@ func readinessLatency(b *testing.B, gossip bool) {
 				}
 				h, err := p2p.Start(ctx, p2p.Config{ChainID: g.ChainID, Identity: keys.P2P[fmt.Sprintf("v%d", i)],
 					ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: appView{a, g}, OnAttestation: a.AddAttestation})
-				if err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, err)
 				hosts = append(hosts, h)
 			}
 			var peers []peer.AddrInfo
 			for _, h := range hosts {
 				peers = append(peers, h.AddrInfo())
 			}
-			if signer, err = p2p.Start(ctx, p2p.Config{ChainID: g.ChainID, Identity: keys.P2P["s000"],
-				ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: appView{apps[0], g}}); err != nil {
-				b.Fatal(err)
-			}
+			signer, err = p2p.Start(ctx, p2p.Config{ChainID: g.ChainID, Identity: keys.P2P["s000"],
+				ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: appView{apps[0], g}})
+			require.NoError(b, err)
 		}
-		var started atomic.Bool
-		for deadline := time.Now().Add(30 * time.Second); !started.Load(); time.Sleep(10 * time.Millisecond) {
-			if d, ok := apps[0].Head().Deployment("bench"); ok && d.Status == activation.Started {
-				started.Store(true)
-			}
-			if time.Now().After(deadline) {
-				b.Fatal("the deployment did not start")
-			}
-		}
-		for deadline := time.Now().Add(30 * time.Second); gossip && signer.MeshPeers() < len(hosts); time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				b.Fatal("the signer's gossip mesh did not form")
-			}
+		testutil.Eventually(b, 30*time.Second, "the deployment starts", func() bool {
+			d, ok := apps[0].Head().Deployment("bench")
+			return ok && d.Status == activation.Started
+		})
+		if gossip {
+			testutil.Eventually(b, 30*time.Second, "the signer's gossip mesh forms", func() bool { return signer.MeshPeers() >= len(hosts) })
 		}
 		id := p.ID()
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -301,16 +270,12 @@ func readinessLatency(b *testing.B, gossip bool) {
 			node := fmt.Sprintf("s%03d", i)
 			_, view, _ := apps[0].Head().Head()
 			a, err := signal.SignReadiness(keys.Staking[node], g.ChainID, id, g.Params().Epoch(view), node)
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			mu.Lock()
 			signed[node] = time.Now()
 			mu.Unlock()
 			if gossip {
-				if err := signer.PublishAttestation(context.Background(), a); err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, signer.PublishAttestation(context.Background(), a))
 			} else {
 				for _, app := range apps {
 					app.AddAttestation(a)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	bls12381 "github.com/consensys/gnark-crypto/ecc/bls12-381"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/assert"
@@ -128,8 +127,10 @@ func TestAdversary(t *testing.T) {
 	attack("forged attestations", true, func(a *p2p.Node) int {
 		var errs []error
 		for _, n := range nodes {
-			at, _ := signal.SignReadiness(keys.Staking[n.id], g.ChainID, p.ID(), e, n.id)
-			at.Signature, _ = signal.Sign(keys.Staking[n.id], []byte("something else"))
+			at, err := signal.SignReadiness(keys.Staking[n.id], g.ChainID, p.ID(), e, n.id)
+			require.NoError(t, err)
+			at.Signature, err = signal.Sign(keys.Staking[n.id], []byte("something else"))
+			require.NoError(t, err)
 			errs = append(errs, a.PublishAttestation(ctx, at))
 		}
 		return count(errs...)
@@ -141,7 +142,8 @@ func TestAdversary(t *testing.T) {
 	attack("junk governance", true, func(a *p2p.Node) int {
 		bad := p
 		bad.Name, bad.Version = "evil", "9.0.0"
-		few, _ := g.Committee().Approve(activation.ProposalMessage(g.ChainID, bad), []int{0}, []signal.PrivateKey{keys.Governance[0]})
+		few, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, bad), []int{0}, []signal.PrivateKey{keys.Governance[0]})
+		require.NoError(t, err)
 		errs := []error{a.PublishGovernance(ctx, canon.MustEncode(GovernanceMessage{Proposal: &activation.SignedProposal{Proposal: bad, Approval: few}}))}
 		for i := range 50 {
 			errs = append(errs, a.PublishGovernance(ctx, []byte(fmt.Sprintf("junk %d", i))))
@@ -151,8 +153,10 @@ func TestAdversary(t *testing.T) {
 	attack("invalid blocks", true, func(a *p2p.Node) int {
 		head := nodes[0].chain.Head()
 		hh, hv, _ := head.Head()
-		fb, _ := DecodeSignedBlock(sequencerBlock(t, g, keys, head, hh+1, hv+1))
-		fb.Signature, _ = signal.Sign(keys.Staking["c3"], fb.signingBytes())
+		fb, err := DecodeSignedBlock(sequencerBlock(t, g, keys, head, hh+1, hv+1))
+		require.NoError(t, err)
+		fb.Signature, err = signal.Sign(keys.Staking["c3"], fb.signingBytes())
+		require.NoError(t, err)
 		errs := []error{a.PublishBlock(ctx, canon.MustEncode(fb))}
 		for i := range 20 {
 			errs = append(errs, a.PublishBlock(ctx, []byte(fmt.Sprintf("garbage block %d", i))))
@@ -248,22 +252,10 @@ func TestAdversary(t *testing.T) {
 // are s_a+Δ and s_b−Δ: each invalid, their plain sum valid.
 func cancellingPair(t *testing.T, g *Genesis, keys *Keys, d signal.DeploymentID, epoch uint64, a, b string) (signal.Attestation, signal.Attestation) {
 	t.Helper()
-	point := func(sig []byte) bls12381.G1Affine {
-		var p bls12381.G1Affine
-		_, err := p.SetBytes(sig)
+	sign := func(node string) signal.Attestation {
+		att, err := signal.SignReadiness(keys.Staking[node], g.ChainID, d, epoch, node)
 		require.NoError(t, err)
-		return p
+		return att
 	}
-	attA, err := signal.SignReadiness(keys.Staking[a], g.ChainID, d, epoch, a)
-	require.NoError(t, err)
-	attB, err := signal.SignReadiness(keys.Staking[b], g.ChainID, d, epoch, b)
-	require.NoError(t, err)
-	other, err := signal.SignReadiness(keys.Staking["seq"], g.ChainID, d, epoch, "seq")
-	require.NoError(t, err)
-	pa, pb, delta := point(attA.Signature), point(attB.Signature), point(other.Signature)
-	pa.Add(&pa, &delta)
-	pb.Sub(&pb, &delta)
-	sa, sb := pa.Bytes(), pb.Bytes()
-	attA.Signature, attB.Signature = sa[:], sb[:]
-	return attA, attB
+	return testutil.CancellingPair(t, sign(a), sign(b), sign("seq").Signature)
 }

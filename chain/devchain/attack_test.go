@@ -73,7 +73,8 @@ func TestEquivocationStopsTheFollowerWithEvidence(t *testing.T) {
 	// An old height with a signature not the sequencer's is rejected.
 	forged, err := DecodeSignedBlock(sequencerBlock(t, g, keys, g.State(), 0, 2))
 	require.NoError(t, err)
-	forged.Signature, _ = signal.Sign(keys.Staking["c3"], forged.signingBytes())
+	forged.Signature, err = signal.Sign(keys.Staking["c3"], forged.signingBytes())
+	require.NoError(t, err)
 	err = c.CheckBlock(canon.MustEncode(forged))
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, p2p.ErrIgnore)
@@ -125,11 +126,13 @@ func TestGovernanceIsVerifiedBeforePooling(t *testing.T) {
 	require.NoError(t, err)
 	// Junk: approved by one member where two are needed, and a signature
 	// over another proposal.
-	few, _ := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0}, []signal.PrivateKey{keys.Governance[0]})
+	few, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0}, []signal.PrivateKey{keys.Governance[0]})
+	require.NoError(t, err)
 	other := p
 	other.Version = "3.0.0"
-	wrong, _ := g.Committee().Approve(activation.ProposalMessage(g.ChainID, other), []int{0, 1},
+	wrong, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, other), []int{0, 1},
 		[]signal.PrivateKey{keys.Governance[0], keys.Governance[1]})
+	require.NoError(t, err)
 	for name, a := range map[string]activation.Approval{"too few": few, "wrong message": wrong} {
 		raw := canon.MustEncode(GovernanceMessage{Proposal: &activation.SignedProposal{Proposal: p, Approval: a}})
 		err := seq.CheckGovernance(raw)

@@ -497,14 +497,13 @@ func (c *Chain) produce() {
 	}
 }
 
-func (c *Chain) produceOne() error {
-	head, applied := c.opts.Store.Head()
-	height := uint64(0)
-	if applied {
-		h, _, _ := head.Head()
-		height = h + 1
-	}
+// takeBlock starts the block at height, in the next view this sequencer
+// does not skip: it takes what the block may carry out of the pools (at most
+// maxBlockGovernance governance items; every pooled attestation, as one
+// certificate per deployment and epoch).
+func (c *Chain) takeBlock(height uint64) activation.WireBlock {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.view++
 	for c.opts.SkipView != nil && c.opts.SkipView(c.view) {
 		c.view++
@@ -549,32 +548,31 @@ func (c *Chain) produceOne() error {
 		wire.Certificates = append(wire.Certificates, cert)
 	}
 	clear(c.atts)
-	c.mu.Unlock()
+	return wire
+}
 
-	if c.opts.Guard != nil {
-		if err := c.opts.Guard(head, view); err != nil {
-			return err
+// produceOne makes, signs, stores and publishes the sequencer's next block.
+func (c *Chain) produceOne() error {
+	head, applied := c.opts.Store.Head()
+	height := uint64(0)
+	if applied {
+		h, _, _ := head.Head()
+		height = h + 1
+	}
+	wire := c.takeBlock(height)
+	sealed, err := c.commitBlock(head, wire, nil, func(next *activation.State) ([]byte, error) {
+		sb := SignedBlock{Height: height, View: wire.View, StateID: next.ID(), Block: wire.Encode()}
+		var err error
+		if sb.Signature, err = signal.Sign(c.opts.StakingKey, sb.signingBytes()); err != nil {
+			return nil, err
 		}
-	}
-	verified, _, err := c.verifier.Verify(head, wire)
+		return canon.MustEncode(sb), nil
+	})
 	if err != nil {
 		return err
 	}
-	next, _, err := activation.Apply(head, verified)
-	if err != nil {
-		return err
-	}
-	sb := SignedBlock{Height: height, View: view, StateID: next.ID(), Block: wire.Encode()}
-	if sb.Signature, err = signal.Sign(c.opts.StakingKey, sb.signingBytes()); err != nil {
-		return err
-	}
-	raw := canon.MustEncode(sb)
-	if err := c.opts.Store.Commit(storage.Block{Height: height, View: view, Wire: raw, Verified: verified}, next); err != nil {
-		return err
-	}
-	c.announce()
 	if c.net != nil {
-		c.net.PublishBlock(c.ctx, raw) // followers that miss it catch up by sync
+		c.net.PublishBlock(c.ctx, sealed) // followers that miss it catch up by sync
 	}
 	return nil
 }
@@ -684,32 +682,57 @@ func (c *Chain) applySigned(b SignedBlock) error {
 	if wire.Height != b.Height || wire.View != b.View {
 		return fmt.Errorf("devchain block %d: header and body disagree on height or view", b.Height)
 	}
+	blockErr := func(err error) error { return fmt.Errorf("devchain block %d: %w", b.Height, err) }
+	_, err = c.commitBlock(head, wire, blockErr, func(next *activation.State) ([]byte, error) {
+		if id := next.ID(); id != b.StateID {
+			return nil, fmt.Errorf("%w at height %d (view %d): this node computes %x…, the sequencer signed %x…; "+
+				"the block carries items that do not verify here, or this node runs other rules: stop and investigate",
+				ErrStateMismatch, b.Height, b.View, id[:6], b.StateID[:6])
+		}
+		return canon.MustEncode(b), nil
+	})
+	return err
+}
+
+// commitBlock takes one block into the chain, the same way for the
+// sequencer and a follower: the guard (with the head and the block's view),
+// the verifier, Apply, then seal, which gets the state after the block and
+// returns the encoded SignedBlock to store (the sequencer signs that state;
+// a follower checks it against the one the sequencer signed). Then the
+// commit, and the new head is announced. Nothing of the block is stored if
+// any step fails. verifyErr, if set, gives the verifier's and Apply's
+// errors their context (a follower names the block; the sequencer returns
+// them as they are). It returns the stored bytes.
+func (c *Chain) commitBlock(head *activation.State, wire activation.WireBlock, verifyErr func(error) error,
+	seal func(next *activation.State) ([]byte, error)) ([]byte, error) {
+	if verifyErr == nil {
+		verifyErr = func(err error) error { return err }
+	}
 	if c.opts.Guard != nil {
-		if err := c.opts.Guard(head, b.View); err != nil {
-			return err
+		if err := c.opts.Guard(head, wire.View); err != nil {
+			return nil, err
 		}
 	}
 	verified, _, err := c.verifier.Verify(head, wire)
 	if err != nil {
-		return fmt.Errorf("devchain block %d: %w", b.Height, err)
+		return nil, verifyErr(err)
 	}
 	next, _, err := activation.Apply(head, verified)
 	if err != nil {
-		return fmt.Errorf("devchain block %d: %w", b.Height, err)
+		return nil, verifyErr(err)
 	}
-	if id := next.ID(); id != b.StateID {
-		return fmt.Errorf("%w at height %d (view %d): this node computes %x…, the sequencer signed %x…; "+
-			"the block carries items that do not verify here, or this node runs other rules: stop and investigate",
-			ErrStateMismatch, b.Height, b.View, id[:6], b.StateID[:6])
+	sealed, err := seal(next)
+	if err != nil {
+		return nil, err
 	}
-	if err := c.opts.Store.Commit(storage.Block{Height: b.Height, View: b.View, Wire: canon.MustEncode(b), Verified: verified}, next); err != nil {
-		return err
+	if err := c.opts.Store.Commit(storage.Block{Height: wire.Height, View: wire.View, Wire: sealed, Verified: verified}, next); err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
-	c.view = max(c.view, b.View)
+	c.view = max(c.view, wire.View) // the sequencer's is there already
 	c.mu.Unlock()
 	c.announce()
-	return nil
+	return sealed, nil
 }
 
 func (c *Chain) announce() {

@@ -2,7 +2,6 @@ package devchain
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/quorumgate/quorumgate/activation"
@@ -64,18 +65,14 @@ func devGenesis(t testing.TB) (*Genesis, *Keys) {
 			{ID: "c3", Role: "consensus", Stake: 100}, {ID: "e1", Role: "execution", Stake: 100}},
 		GovernanceMembers: 3, GovernanceThreshold: 2, Seed: []byte("devchain-test"),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return g, keys
 }
 
 func startNode(t *testing.T, g *Genesis, keys *Keys, id string, peers []peer.AddrInfo) *testNode {
 	t.Helper()
 	store, err := storage.Open("store", storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), FS: vfs.NewMem(), Small: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return startOn(t, g, keys, id, peers, store, nil)
 }
 
@@ -84,16 +81,12 @@ func startOn(t *testing.T, g *Genesis, keys *Keys, id string, peers []peer.AddrI
 	guard func(*activation.State, uint64) error) *testNode {
 	t.Helper()
 	c, err := New(Options{Genesis: g, Store: store, NodeID: id, StakingKey: keys.Staking[id], Interval: 10 * time.Millisecond, Guard: guard})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	net, err := p2p.Start(context.Background(), p2p.Config{ChainID: g.ChainID, Identity: keys.P2P[id],
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: netView{c},
 		OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock, OnGovernance: c.HandleGovernance,
 		BlockValidator: c.CheckBlock, GovernanceValidator: c.CheckGovernance, Sync: c, BatchWindow: 2 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c.Start(net)
 	return &testNode{id: id, store: store, chain: c, net: net}
 }
@@ -155,13 +148,9 @@ func TestDevchainStakeUpgrade(t *testing.T) {
 		Threshold: quorum.TwoThirds, StartEpoch: epoch, TimeoutEpoch: epoch + 50}
 	approval, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0, 2},
 		[]signal.PrivateKey{keys.Governance[0], keys.Governance[2]})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
-	if err := nodes[1].chain.Submit(ctx, chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, nodes[1].chain.Submit(ctx, chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})))
 	testutil.Eventually(t, 15*time.Second, "the proposal reaches every node", func() bool {
 		for _, n := range nodes {
 			if status(n, "p2") == activation.None {
@@ -176,9 +165,7 @@ func TestDevchainStakeUpgrade(t *testing.T) {
 			if status(n, "p2") == activation.Started {
 				e := netView{n.chain}.CurrentEpoch()
 				a, err := signal.SignReadiness(keys.Staking[n.id], g.ChainID, p.ID(), e, n.id)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				n.chain.Submit(ctx, chain.ItemAttestation, a.Encode())
 			}
 		}
@@ -192,33 +179,27 @@ func TestDevchainStakeUpgrade(t *testing.T) {
 	// Same activation, same state at every height they share.
 	var common uint64 = 1 << 62
 	for _, n := range nodes {
-		if err := n.chain.Err(); err != nil {
-			t.Fatalf("%s stopped: %v", n.id, err)
-		}
+		require.NoError(t, n.chain.Err(), "%s stopped", n.id)
 		h, _, _ := n.chain.Head().Head()
 		common = min(common, h)
 		d, _ := n.chain.Head().Deployment("p2")
-		if d0, _ := nodes[0].chain.Head().Deployment("p2"); d.ActivatesAt != d0.ActivatesAt || d.Since != d0.Since {
-			t.Fatalf("%s activated at %d (since %d), the sequencer at %d (since %d)", n.id, d.ActivatesAt, d.Since, d0.ActivatesAt, d0.Since)
-		}
+		d0, _ := nodes[0].chain.Head().Deployment("p2")
+		assert.Equal(t, d0.ActivatesAt, d.ActivatesAt, "%s: activation view, against the sequencer's", n.id)
+		assert.Equal(t, d0.Since, d.Since, "%s: view of the last transition, against the sequencer's", n.id)
 	}
 	want, err := nodes[0].store.StateAt(common)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, n := range nodes[1:] {
 		got, err := n.store.StateAt(common)
-		if err != nil || got.ID() != want.ID() {
-			t.Fatalf("%s: state at height %d differs (%v)", n.id, common, err)
-		}
+		require.NoError(t, err, n.id)
+		assert.Equal(t, want.ID(), got.ID(), "%s: state at height %d", n.id, common)
 	}
 	// The Chain interface delivers the same blocks.
-	sub, _ := nodes[2].chain.Finalized(ctx, 0)
+	sub, err := nodes[2].chain.Finalized(ctx, 0)
+	require.NoError(t, err)
 	for h := uint64(0); h < 3; h++ {
 		fb := <-sub
-		if fb.Height != h {
-			t.Fatalf("finalized block %d arrived as %d", h, fb.Height)
-		}
+		assert.Equal(t, h, fb.Height, "finalized blocks in height order")
 	}
 }
 
@@ -226,14 +207,10 @@ func TestFollowerRejectsForgedCertificate(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	g, keys := devGenesis(t)
 	store, err := storage.Open("store", storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), FS: vfs.NewMem()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer store.Close()
 	follower, err := New(Options{Genesis: g, Store: store, NodeID: "c2"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	follower.Start(nil)
 	defer follower.Close()
 
@@ -241,14 +218,14 @@ func TestFollowerRejectsForgedCertificate(t *testing.T) {
 	// claiming all four nodes while only one signed.
 	p := activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
 		Threshold: quorum.TwoThirds, StartEpoch: 0, TimeoutEpoch: 9}
-	approval, _ := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0, 1},
+	approval, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0, 1},
 		[]signal.PrivateKey{keys.Governance[0], keys.Governance[1]})
+	require.NoError(t, err)
 	table := g.Params().Identities.TableAt(0)
-	one, _ := signal.SignReadiness(keys.Staking["c3"], g.ChainID, p.ID(), 0, "c3")
+	one, err := signal.SignReadiness(keys.Staking["c3"], g.ChainID, p.ID(), 0, "c3")
+	require.NoError(t, err)
 	cert, err := quorum.BuildCertificate(table, []signal.Attestation{one})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for i := range table.Len() {
 		cert.Signers.Set(i)
 	}
@@ -260,28 +237,21 @@ func TestFollowerRejectsForgedCertificate(t *testing.T) {
 		forged.Readiness = append(forged.Readiness, activation.Readiness{Deployment: "p2", Epoch: 0, Node: table.At(i).NodeID})
 	}
 	claimed, _, err := activation.Apply(g.State(), forged)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sb := SignedBlock{Height: 0, View: 1, StateID: claimed.ID(), Block: wire.Encode()}
-	sb.Signature, _ = signal.Sign(keys.Staking["seq"], sb.signingBytes())
+	sb.Signature, err = signal.Sign(keys.Staking["seq"], sb.signingBytes())
+	require.NoError(t, err)
 	raw := canon.MustEncode(sb)
-	if err := CheckBlock(g, raw); err != nil {
-		t.Fatalf("the block is properly signed, yet: %v", err)
-	}
+	require.NoError(t, CheckBlock(g, raw), "the block is properly signed")
 	follower.HandleBlock(raw)
 	testutil.Eventually(t, 5*time.Second, "the follower stops", func() bool { return follower.Err() != nil })
-	if err := follower.Err(); !errors.Is(err, ErrStateMismatch) {
-		t.Fatalf("stopped with %v", err)
-	}
-	if _, ok := store.Head(); ok {
-		t.Fatal("the forged block was stored")
-	}
+	assert.ErrorIs(t, follower.Err(), ErrStateMismatch)
+	_, stored := store.Head()
+	assert.False(t, stored, "the forged block was stored")
 	// A block not signed by the sequencer does not pass the topic validator.
-	sb.Signature, _ = signal.Sign(keys.Staking["c3"], sb.signingBytes())
-	if err := CheckBlock(g, canon.MustEncode(sb)); err == nil {
-		t.Fatal("a block signed by another node passed")
-	}
+	sb.Signature, err = signal.Sign(keys.Staking["c3"], sb.signingBytes())
+	require.NoError(t, err)
+	assert.Error(t, CheckBlock(g, canon.MustEncode(sb)), "a block signed by another node passed")
 }
 
 // haltOnUnsupported is node.Guard in miniature (devchain cannot import node):
@@ -314,9 +284,7 @@ func TestDevchainGovernanceHaltAndResume(t *testing.T) {
 	}
 	// e1 runs an old binary: it halts rather than run protocol 2.0.0.
 	e1Store, err := storage.Open("store", storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), FS: vfs.NewMem(), Small: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var peers []peer.AddrInfo
 	for _, n := range nodes {
 		peers = append(peers, n.net.AddrInfo())
@@ -340,12 +308,11 @@ func TestDevchainGovernanceHaltAndResume(t *testing.T) {
 	_, view, _ := nodes[0].chain.Head().Head()
 	at := view + 60
 	p := activation.Proposal{Name: "gov-2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance, ActivationView: at}
-	approval, _ := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{1, 2},
+	approval, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{1, 2},
 		[]signal.PrivateKey{keys.Governance[1], keys.Governance[2]})
-	if err := nodes[2].chain.Submit(context.Background(), chain.ItemProposal,
-		canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, nodes[2].chain.Submit(context.Background(), chain.ItemProposal,
+		canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})))
 	testutil.Eventually(t, 20*time.Second, "the ready nodes activate and e1 halts", func() bool {
 		for _, n := range nodes {
 			if status(n, "gov-2") != activation.Active {
@@ -355,13 +322,11 @@ func TestDevchainGovernanceHaltAndResume(t *testing.T) {
 		return e1.chain.Err() != nil
 	})
 	var he haltError
-	if err := e1.chain.Err(); !errors.As(err, &he) || he.view != at {
-		t.Fatalf("e1 stopped with %v", err)
-	}
+	require.ErrorAs(t, e1.chain.Err(), &he)
+	assert.Equal(t, at, he.view, "e1 halts for the activation")
 	head, _ := e1Store.Head()
-	if _, v, _ := head.Head(); v >= at {
-		t.Fatalf("e1 stored a block at view %d, at or past the activation at %d", v, at)
-	}
+	_, v, _ := head.Head()
+	assert.Less(t, v, at, "e1 stored a block at or past the activation")
 	// The operator upgrades e1: it resumes from its consistent store and catches up.
 	e1.stop()
 	e1 = startOn(t, g, keys, "e1", peers, e1Store, nil)
@@ -370,38 +335,26 @@ func TestDevchainGovernanceHaltAndResume(t *testing.T) {
 	})
 	d, _ := e1.chain.Head().Deployment("gov-2")
 	d0, _ := nodes[0].chain.Head().Deployment("gov-2")
-	if d.Since != d0.Since {
-		t.Fatalf("e1 activated at view %d, the sequencer at %d", d.Since, d0.Since)
-	}
+	assert.Equal(t, d0.Since, d.Since, "e1's activation view, against the sequencer's")
 }
 
 func TestSequencerSkipsViews(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	g, keys := devGenesis(t)
 	store, err := storage.Open("store", storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), FS: vfs.NewMem()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer store.Close()
 	seq, err := New(Options{Genesis: g, Store: store, NodeID: "seq", StakingKey: keys.Staking["seq"], Interval: time.Millisecond,
 		SkipView: func(v uint64) bool { return v%3 == 0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	seq.Start(nil)
 	testutil.Eventually(t, 10*time.Second, "ten blocks", func() bool { h, _, ok := seq.Head().Head(); return ok && h >= 10 })
 	seq.Close()
 	for h := uint64(0); h <= 10; h++ {
 		b, err := store.Block(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b.View%3 == 0 {
-			t.Fatalf("block %d is at view %d, which should have been skipped", h, b.View)
-		}
-		if err := CheckBlock(g, b.Wire); err != nil {
-			t.Fatalf("block %d: %v", h, err)
-		}
+		require.NoError(t, err)
+		assert.NotZero(t, b.View%3, "block %d is at view %d, which should have been skipped", h, b.View)
+		assert.NoError(t, CheckBlock(g, b.Wire), "block %d", h)
 	}
 }
 
@@ -421,12 +374,9 @@ func TestSyncedRule(t *testing.T) {
 		{"no block for 2 s", 2 * time.Second, 10, false},
 		{"just under the window", 1999 * time.Millisecond, 10, true},
 	} {
-		if got := synced(tc.since, iv, 10, tc.known); got != tc.want {
-			t.Errorf("%s: synced = %v, want %v", tc.name, got, tc.want)
-		}
+		assert.Equal(t, tc.want, synced(tc.since, iv, 10, tc.known), tc.name)
 	}
 	// A slow chain gets a longer window: ten intervals.
-	if !synced(4*time.Second, time.Second, 10, 10) || synced(10*time.Second, time.Second, 10, 10) {
-		t.Error("the window must be ten view intervals when that is longer than 2 s")
-	}
+	assert.True(t, synced(4*time.Second, time.Second, 10, 10), "the window is ten view intervals when that is longer than 2 s")
+	assert.False(t, synced(10*time.Second, time.Second, 10, 10), "no block for ten view intervals")
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/internal/identityfile"
 	"github.com/quorumgate/quorumgate/internal/strictjson"
 	"github.com/quorumgate/quorumgate/quorum"
 )
@@ -71,15 +72,6 @@ type (
 	genesisFile struct {
 		Versions componentVersions `json:"versions"`
 	}
-	identityTable struct {
-		FromEpoch uint64         `json:"from_epoch" strict:"required"`
-		Nodes     []identityNode `json:"nodes" strict:"required"`
-	}
-	identityNode struct {
-		ID    string `json:"id" strict:"required,nonempty"`
-		Role  string `json:"role" strict:"required,nonempty"`
-		Stake uint64 `json:"stake" strict:"required"`
-	}
 	blockFile struct {
 		View         uint64            `json:"view" strict:"required"`
 		Proposals    []proposalFile    `json:"proposals"`
@@ -109,6 +101,9 @@ type (
 		Nodes      []string `json:"nodes" strict:"required"`
 	}
 )
+
+// identityTable is an "identities" entry, in the shape genesis files share.
+type identityTable = identityfile.Table[identityfile.Node]
 
 // componentVersions is genesis.versions: an object of component names to
 // version strings, read in name order so the first error is always the same.
@@ -218,7 +213,7 @@ func identitySchedule(tables []identityTable) ([]quorum.ScheduleEntry, error) {
 			if total, carry = bits.Add64(total, n.Stake, 0); carry != 0 {
 				return nil, strictjson.Errorf(npath+".stake", "the total stake of this identity table exceeds 2^64-1")
 			}
-			ids[j] = quorum.Identity{NodeID: n.ID, Role: n.Role, Stake: n.Stake}
+			ids[j] = n.Identity()
 		}
 		table, err := quorum.NewTable(ids)
 		if err != nil {

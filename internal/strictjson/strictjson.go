@@ -34,8 +34,8 @@ func Errorf(where, format string, args ...any) error {
 	return &InputError{Where: where, What: fmt.Sprintf(format, args...)}
 }
 
-// Decode parses one JSON value (numbers kept exact) and rejects trailing data.
-func Decode(data []byte) (any, error) {
+// decode parses one JSON value (numbers kept exact) and rejects trailing data.
+func decode(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
@@ -92,8 +92,8 @@ func Describe(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// Object checks that v is an object with only the allowed keys and all the required ones.
-func Object(v any, path string, allowed, required []string) (map[string]any, error) {
+// object checks that v is an object with only the allowed keys and all the required ones.
+func object(v any, path string, allowed, required []string) (map[string]any, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, Errorf(path, "expected an object, got %s", Describe(v))
@@ -143,8 +143,8 @@ func NonEmptyString(v any, path string) (string, error) {
 	return s, err
 }
 
-// Uint64 checks that v is a whole number that fits in 64 bits.
-func Uint64(v any, path string) (uint64, error) {
+// wholeNumber checks that v is a whole number that fits in 64 bits.
+func wholeNumber(v any, path string) (uint64, error) {
 	n, ok := v.(json.Number)
 	if !ok {
 		return 0, Errorf(path, "expected a whole number, got %s", Describe(v))
@@ -154,21 +154,6 @@ func Uint64(v any, path string) (uint64, error) {
 		return 0, Errorf(path, "expected a whole number from 0 to 18446744073709551615, got %s", n)
 	}
 	return u, nil
-}
-
-// Strings checks that v is an array of strings.
-func Strings(v any, path string) ([]string, error) {
-	a, err := Array(v, path)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(a))
-	for i, x := range a {
-		if out[i], err = String(x, Index(path, i)); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // Join appends a key to a path.

@@ -3,33 +3,41 @@ package strictjson
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 )
 
 // Unmarshaler is a type that reads its own JSON value, for a shape the
 // generic rules below cannot say (an object of names to versions, say). v is
-// the value as Decode returns it; path names where it is.
+// the JSON value as encoding/json decodes it into an any, with numbers kept
+// as json.Number; path names where it is. String, NonEmptyString and Array
+// check its parts with the same errors as Unmarshal's, and Into decodes a
+// part by Unmarshal's rules.
 type Unmarshaler interface {
 	UnmarshalStrict(v any, path string) error
 }
 
 // Unmarshal decodes data into the struct dst points to, strictly, with every
-// error an *InputError named by its JSON path (the same errors as Object,
-// Uint64, String and Array give):
+// error an *InputError named by its JSON path:
 //
 //   - a struct is an object; its fields are named by their `json` tag, and no
 //     other member is allowed. The tag `strict:"required"` makes a member
-//     required; `strict:"nonempty"` makes a string member non-empty.
+//     required; `strict:"nonempty"` makes a string member non-empty. An
+//     embedded struct without a `json` tag adds its members in its place, as
+//     encoding/json does (a file shape that extends a shared one). It must
+//     not be an Unmarshaler: its method would be promoted to the outer
+//     struct, which would then decode as that part alone.
 //   - a pointer field is optional: nil when the member is absent.
-//   - a slice is an array; string and uint64 are what Uint64 and String take.
+//   - a slice is an array; a string is a JSON string; a uint64 is a whole
+//     number from 0 to 2^64-1, written without a fraction or exponent.
 //   - a type that implements Unmarshaler (on its pointer) decodes itself.
 //
 // Members are checked in the struct's field order, so the first problem in
 // that order is the one reported. Only the shape is checked here; what the
 // values mean is the caller's to check afterwards.
 func Unmarshal(data []byte, dst any) error {
-	root, err := Decode(data)
+	root, err := decode(data)
 	if err != nil {
 		return err
 	}
@@ -77,7 +85,7 @@ func decodeInto(v any, dst reflect.Value, path string) error {
 		dst.SetString(s)
 		return nil
 	case reflect.Uint64:
-		n, err := Uint64(v, path)
+		n, err := wholeNumber(v, path)
 		if err != nil {
 			return err
 		}
@@ -90,7 +98,7 @@ func decodeInto(v any, dst reflect.Value, path string) error {
 // field is one JSON member of a struct.
 type field struct {
 	name     string
-	index    int
+	index    []int // for reflect.Value.FieldByIndex: through embedded structs
 	nonEmpty bool
 }
 
@@ -108,13 +116,29 @@ func shapeOf(t reflect.Type) *structShape {
 		return s.(*structShape)
 	}
 	s := &structShape{}
+	s.add(t, nil)
+	shapes.Store(t, s)
+	return s
+}
+
+// add appends the members of struct type t, whose fields are reached
+// through index, to s.
+func (s *structShape) add(t reflect.Type, index []int) {
 	for i := range t.NumField() {
 		f := t.Field(i)
+		at := append(slices.Clip(index), i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			s.add(f.Type, at)
+			continue
+		}
 		if name == "" || name == "-" || !f.IsExported() {
 			panic(fmt.Sprintf("strictjson: field %s.%s needs a json tag naming its member", t, f.Name))
 		}
-		fd := field{name: name, index: i}
+		if slices.Contains(s.allowed, name) {
+			panic(fmt.Sprintf("strictjson: field %s.%s: member %q is named twice", t, f.Name, name))
+		}
+		fd := field{name: name, index: at}
 		for opt := range strings.SplitSeq(f.Tag.Get("strict"), ",") {
 			switch opt {
 			case "":
@@ -129,13 +153,11 @@ func shapeOf(t reflect.Type) *structShape {
 		s.fields = append(s.fields, fd)
 		s.allowed = append(s.allowed, name)
 	}
-	shapes.Store(t, s)
-	return s
 }
 
 func decodeStruct(v any, dst reflect.Value, path string) error {
 	shape := shapeOf(dst.Type())
-	m, err := Object(v, path, shape.allowed, shape.required)
+	m, err := object(v, path, shape.allowed, shape.required)
 	if err != nil {
 		return err
 	}
@@ -145,11 +167,11 @@ func decodeStruct(v any, dst reflect.Value, path string) error {
 			continue
 		}
 		fpath := Join(path, f.name)
-		if err := decodeInto(x, dst.Field(f.index), fpath); err != nil {
+		if err := decodeInto(x, dst.FieldByIndex(f.index), fpath); err != nil {
 			return err
 		}
 		if f.nonEmpty {
-			if s := reflect.Indirect(dst.Field(f.index)); s.Kind() == reflect.String && s.Len() == 0 {
+			if s := reflect.Indirect(dst.FieldByIndex(f.index)); s.Kind() == reflect.String && s.Len() == 0 {
 				return Errorf(fpath, "must not be empty")
 			}
 		}
@@ -157,7 +179,7 @@ func decodeStruct(v any, dst reflect.Value, path string) error {
 	return nil
 }
 
-// Into decodes v, a value as Decode returns it, found at path, into what
+// Into decodes v, a value as an Unmarshaler gets it, found at path, into what
 // dst points to, by Unmarshal's rules: for an Unmarshaler that checks its
 // own shape before decoding its parts.
 func Into(v any, dst any, path string) error {

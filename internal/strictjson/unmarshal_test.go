@@ -83,6 +83,45 @@ func TestUnmarshalRejectsUntaggedFields(t *testing.T) {
 	assert.Panics(t, func() { _ = Unmarshal([]byte(`{}`), &v) })
 }
 
+// extended embeds inner: inner's members come first, in inner's order, and
+// its tags still apply.
+type extended struct {
+	inner
+	Size uint64 `json:"size" strict:"required"`
+}
+
+func TestUnmarshalEmbeddedStructAddsItsMembers(t *testing.T) {
+	var got []extended
+	require.NoError(t, Unmarshal([]byte(`[{"name":"a","note":"n","size":3},{"size":4,"name":"b"}]`), &got))
+	note := "n"
+	assert.Equal(t, []extended{{inner{Name: "a", Note: &note}, 3}, {inner{Name: "b"}, 4}}, got)
+
+	for _, tc := range []struct{ name, input, where, what string }{
+		{"unknown", `[{"name":"a","size":1,"x":1}]`, "[0].x", "unknown field (allowed here: name, note, size)"},
+		{"embedded member missing", `[{"size":1}]`, "[0]", `missing required field "name"`},
+		{"own member missing", `[{"name":"a"}]`, "[0]", `missing required field "size"`},
+		{"embedded tag applies", `[{"name":"","size":1}]`, "[0].name", "must not be empty"},
+		{"embedded members first", `[{"name":3,"size":"x"}]`, "[0].name", "expected a string"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var v []extended
+			var ie *InputError
+			require.ErrorAs(t, Unmarshal([]byte(tc.input), &v), &ie)
+			assert.Equal(t, tc.where, ie.Where)
+			assert.Contains(t, ie.What, tc.what)
+		})
+	}
+}
+
+func TestUnmarshalRejectsAmbiguousEmbedding(t *testing.T) {
+	var twice struct {
+		inner
+		Name string `json:"name"`
+	}
+	assert.PanicsWithValue(t, `strictjson: field struct { strictjson.inner; Name string "json:\"name\"" }.Name: member "name" is named twice`,
+		func() { _ = Unmarshal([]byte(`{}`), &twice) })
+}
+
 // Whatever the bytes, Unmarshal returns a value or an *InputError that says
 // what is wrong; it never panics.
 func FuzzUnmarshal(f *testing.F) {
@@ -103,7 +142,7 @@ func FuzzUnmarshal(f *testing.F) {
 
 // Into decodes a value already decoded, naming errors from the path given.
 func TestIntoNamesErrorsFromItsPath(t *testing.T) {
-	v, err := Decode([]byte(`[{"name": "a"}, {"name": ""}]`))
+	v, err := decode([]byte(`[{"name": "a"}, {"name": ""}]`))
 	require.NoError(t, err)
 	var items []inner
 	err = Into(v, &items, "outer.items")
@@ -111,7 +150,7 @@ func TestIntoNamesErrorsFromItsPath(t *testing.T) {
 	require.True(t, errors.As(err, &ie), "got %v", err)
 	assert.Equal(t, "outer.items[1].name", ie.Where)
 
-	v, err = Decode([]byte(`[{"name": "a"}]`))
+	v, err = decode([]byte(`[{"name": "a"}]`))
 	require.NoError(t, err)
 	require.NoError(t, Into(v, &items, "outer.items"))
 	assert.Equal(t, []inner{{Name: "a"}}, items)
