@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/quorumgate/quorumgate/quorum"
 )
 
 const baseConfig = `
@@ -223,45 +225,112 @@ func TestSignalingWithoutUpgradeCanFoolStakeMode(t *testing.T) {
 	t.Fatal("no run showed activation with a third of stake unready and lost liveness")
 }
 
+// configErrorCases are configs with one problem each: baseConfig with from
+// replaced by to, and the error that names it.
+var configErrorCases = []struct{ name, from, to, key, problem string }{
+	{"unknown key", "seed = 11", "seed = 11\nsede = 3", "sede", "unknown key"},
+	{"bad kind", `kind = "stake"`, `kind = "vote"`, "mechanism[1].kind", `"vote": allowed are governance, stake, hybrid`},
+	{"bad threshold", `threshold = "4/5"`, `threshold = "5/4"`, "mechanism[2].threshold", `"5/4": a fraction num/den with 0 < num < den is needed`},
+	{"shares", "share = 0.5\nstake_scale = 3", "share = 0.6\nstake_scale = 3", "population.role", "the shares add up to 1.1, not 1"},
+	{"safety", "safety_views = 50", "safety_views = 1000", "chain.safety_views", "1000 must be less than chain.epoch_views (1000)"},
+	{"governance too soon", "delay_hours = 6", "delay_hours = 0.01", "mechanism[0].delay_hours",
+		"0.01 must be positive and more than chain.safety_views (50 views = 0.05 hours)"},
+	{"timeout past horizon", "timeout_epochs = 20\nroles", "timeout_epochs = 31\nroles", "mechanism[1].timeout_epochs",
+		"31 must be between 1 and horizon_epochs (30)"},
+	{"share out of range", "offline_per_epoch = 0.05", "offline_per_epoch = 1.5", "behaviour.offline_per_epoch", "1.5 is not a share between 0 and 1"},
+	{"bad distribution", `distribution = "pareto"`, `distribution = "zipf"`, "population.stake.distribution", `"zipf": allowed are uniform, pareto, csv`},
+	{"unknown role", `roles = ["consensus", "execution"]`, `roles = ["consensus", "gateway"]`, "mechanism[1].roles", `role "gateway" is not in population.role`},
+	{"duplicate mechanism", `name = "stake-4/5"`, `name = "stake"`, "mechanism[2].name", `"stake" is used twice`},
+	{"governance takes no delay_epochs", "delay_hours = 6\n", "delay_hours = 6\ndelay_epochs = 1\n", "mechanism[0]",
+		"threshold, timeout_epochs, roles, start_epoch, delay_epochs, min_activation_epoch, strict and signal_whole_period apply only to stake and hybrid mechanisms"},
+	{"start after timeout", `threshold = "4/5"`, "threshold = \"4/5\"\nstart_epoch = 20", "mechanism[2].start_epoch", "20 must be before timeout_epochs (20)"},
+	{"coalition action", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.1\naction = \"bribe\"\n[behaviour.delay]", "behaviour.coalition[0].action",
+		`"bribe": allowed are signal_without_upgrade, withhold`},
+	{"coalition target", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.1\naction = \"withhold\"\ntarget = \"smallest\"\n[behaviour.delay]", "behaviour.coalition[0].target",
+		`"smallest": allowed are largest, random`},
+	{"coalitions over all stake", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.6\naction = \"withhold\"\n[[behaviour.coalition]]\nshare = 0.6\naction = \"withhold\"\n[behaviour.delay]", "behaviour.coalition",
+		"the shares add up to 1.2, more than all stake"},
+	{"client shares", "[behaviour.delay]", "[[behaviour.client]]\nname = \"a\"\nshare = 0.5\n[behaviour.delay]", "behaviour.client", "the shares add up to 0.5, not 1"},
+	{"client slip probability", "[behaviour.delay]", "[[behaviour.client]]\nname = \"a\"\nshare = 1\nslip_probability = 2\n[behaviour.delay]", "behaviour.client[0].slip_probability",
+		"2 is not a share between 0 and 1"},
+	{"outage share", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 1.2\nhours = 1\n[behaviour.delay]", "behaviour.outage[0].share", "1.2 is not a share between 0 and 1"},
+	{"outage hours", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 0.2\nhours = -1\n[behaviour.delay]", "behaviour.outage[0]", "start_hours and hours must not be negative"},
+	{"churn", "offline_per_epoch = 0.05", "offline_per_epoch = 0.05\nchurn_per_epoch = 1.5", "behaviour.churn_per_epoch", "1.5 is not a share between 0 and 1"},
+	{"liveness window", "horizon_epochs = 30", "horizon_epochs = 30\nliveness_window_hours = -1", "liveness_window_hours", "-1 must not be negative"},
+}
+
+// configErrorText is baseConfig changed as a configErrorCases case says.
+func configErrorText(t *testing.T, from, to string) string {
+	t.Helper()
+	text := strings.Replace(baseConfig, from, to, 1)
+	require.NotEqual(t, baseConfig, text, "test setup: %q not found", from)
+	return text
+}
+
 func TestConfigErrors(t *testing.T) {
-	for _, tc := range []struct{ name, from, to, key string }{
-		{"unknown key", "seed = 11", "seed = 11\nsede = 3", "sede"},
-		{"bad kind", `kind = "stake"`, `kind = "vote"`, "mechanism[1].kind"},
-		{"bad threshold", `threshold = "4/5"`, `threshold = "5/4"`, "mechanism[2].threshold"},
-		{"shares", "share = 0.5\nstake_scale = 3", "share = 0.6\nstake_scale = 3", "population.role"},
-		{"safety", "safety_views = 50", "safety_views = 1000", "chain.safety_views"},
-		{"governance too soon", "delay_hours = 6", "delay_hours = 0.01", "mechanism[0].delay_hours"},
-		{"timeout past horizon", "timeout_epochs = 20\nroles", "timeout_epochs = 31\nroles", "mechanism[1].timeout_epochs"},
-		{"share out of range", "offline_per_epoch = 0.05", "offline_per_epoch = 1.5", "behaviour.offline_per_epoch"},
-		{"bad distribution", `distribution = "pareto"`, `distribution = "zipf"`, "population.stake.distribution"},
-		{"unknown role", `roles = ["consensus", "execution"]`, `roles = ["consensus", "gateway"]`, "mechanism[1].roles"},
-		{"duplicate mechanism", `name = "stake-4/5"`, `name = "stake"`, "mechanism[2].name"},
-		{"governance takes no delay_epochs", "delay_hours = 6\n", "delay_hours = 6\ndelay_epochs = 1\n", "mechanism[0]"},
-		{"start after timeout", `threshold = "4/5"`, "threshold = \"4/5\"\nstart_epoch = 20", "mechanism[2].start_epoch"},
-		{"coalition action", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.1\naction = \"bribe\"\n[behaviour.delay]", "behaviour.coalition[0].action"},
-		{"coalition target", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.1\naction = \"withhold\"\ntarget = \"smallest\"\n[behaviour.delay]", "behaviour.coalition[0].target"},
-		{"coalitions over all stake", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.6\naction = \"withhold\"\n[[behaviour.coalition]]\nshare = 0.6\naction = \"withhold\"\n[behaviour.delay]", "behaviour.coalition"},
-		{"client shares", "[behaviour.delay]", "[[behaviour.client]]\nname = \"a\"\nshare = 0.5\n[behaviour.delay]", "behaviour.client"},
-		{"client slip probability", "[behaviour.delay]", "[[behaviour.client]]\nname = \"a\"\nshare = 1\nslip_probability = 2\n[behaviour.delay]", "behaviour.client[0].slip_probability"},
-		{"outage share", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 1.2\nhours = 1\n[behaviour.delay]", "behaviour.outage[0].share"},
-		{"outage hours", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 0.2\nhours = -1\n[behaviour.delay]", "behaviour.outage[0]"},
-		{"churn", "offline_per_epoch = 0.05", "offline_per_epoch = 0.05\nchurn_per_epoch = 1.5", "behaviour.churn_per_epoch"},
-		{"liveness window", "horizon_epochs = 30", "horizon_epochs = 30\nliveness_window_hours = -1", "liveness_window_hours"},
-	} {
+	for _, tc := range configErrorCases {
 		t.Run(tc.name, func(t *testing.T) {
-			text := strings.Replace(baseConfig, tc.from, tc.to, 1)
-			if text == baseConfig {
-				t.Fatalf("test setup: %q not found", tc.from)
-			}
-			_, err := ParseConfig([]byte(text), t.TempDir())
+			_, err := ParseConfig([]byte(configErrorText(t, tc.from, tc.to)), t.TempDir())
 			var ce *ConfigError
-			if !errors.As(err, &ce) || ce.Key != tc.key {
-				t.Fatalf("got %v, want an error for key %s", err, tc.key)
-			}
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, tc.key, ce.Key)
+			assert.Equal(t, tc.problem, ce.Problem)
 		})
 	}
-	if _, err := ParseConfig([]byte("seed = = 1"), t.TempDir()); err == nil || !strings.Contains(err.Error(), "line 1") {
-		t.Fatalf("syntax error: %v", err)
+	_, err := ParseConfig([]byte("seed = = 1"), t.TempDir())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "line 1", "a syntax error names its line")
+}
+
+// TestValidateLeavesTheConfigAlone: validate only checks. It reports the
+// same error ParseConfig does and changes nothing in the config, valid or
+// not; what it reads and fits on the way comes back for adopt to store.
+func TestValidateLeavesTheConfigAlone(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stakes.csv"), []byte("node,role,stake\na,consensus,100\nb,execution,300\n"), 0o644))
+	withCSV := strings.Replace(strings.Replace(baseConfig, "nodes = 120\n", "", 1),
+		"distribution = \"pareto\"\nshape = 2.0\nscale = 10", "distribution = \"csv\"\ncsv = \"stakes.csv\"", 1)
+	fitted := strings.Replace(baseConfig, "median_hours = 4\nsigma = 0.8", "fit = [[4, 0.5], [9, 0.8]]", 1)
+	oat := baseConfig + "\n[sweep]\nmethod = \"one_at_a_time\"\n[[sweep.key]]\nkey = \"behaviour.churn_per_epoch\"\nvalues = [0.0, 0.01]\nbase = 0.0\n"
+	check := func(t *testing.T, text string) error {
+		// Two configs decoded from the same text are equal until one changes.
+		c, md, err := decodeConfig([]byte(text), dir)
+		require.NoError(t, err)
+		untouched, _, err := decodeConfig([]byte(text), dir)
+		require.NoError(t, err)
+		c.applyDefaults(md)
+		untouched.applyDefaults(md)
+		_, verr := c.validate()
+		assert.Equal(t, untouched, c, "validate changed the config")
+		_, perr := ParseConfig([]byte(text), dir)
+		assert.Equal(t, perr, verr, "validate and ParseConfig disagree")
+		return verr
+	}
+	for name, text := range map[string]string{"base": baseConfig, "stake csv": withCSV, "fitted delay": fitted, "one_at_a_time": oat} {
+		t.Run(name, func(t *testing.T) {
+			require.NoError(t, check(t, text))
+			// What validate found is in the parsed config.
+			c, err := ParseConfig([]byte(text), dir)
+			require.NoError(t, err)
+			switch name {
+			case "stake csv":
+				assert.Equal(t, 2, c.Population.Nodes)
+				assert.Len(t, c.stakeTable, 2)
+			case "fitted delay":
+				assert.InDelta(t, 4, c.Behaviour.Delay.MedianHours, 1e-9)
+				assert.True(t, c.calib.fittedSigma)
+			case "one_at_a_time":
+				assert.Equal(t, []any{0.0}, c.oatBases)
+			}
+			assert.Equal(t, quorum.Threshold{Num: 4, Den: 5}, c.Mechanisms[2].threshold)
+		})
+	}
+	for _, tc := range configErrorCases[1:] { // the unknown key fails in decoding
+		t.Run(tc.name, func(t *testing.T) {
+			var ce *ConfigError
+			require.ErrorAs(t, check(t, configErrorText(t, tc.from, tc.to)), &ce)
+			assert.Equal(t, tc.key, ce.Key)
+		})
 	}
 }
 

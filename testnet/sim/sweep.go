@@ -230,26 +230,26 @@ func (c *Config) oatPoints() []SweepPoint {
 
 // resolveBases finds each key's one_at_a_time baseline: as given, or the
 // key's value in the config.
-func (c *Config) resolveBases() error {
+func (c *Config) resolveBases() ([]any, error) {
 	var raw map[string]any
 	if _, err := toml.Decode(string(c.raw), &raw); err != nil {
-		return err
+		return nil, err
 	}
-	c.oatBases = nil
+	var bases []any
 	for j, k := range c.Sweep.Keys {
 		b := k.Base
 		if b == nil {
 			b = getPath(raw, k.Key)
 		}
 		if b == nil {
-			return cfgErr(fmt.Sprintf("sweep.key[%d].base", j), "%s is not set in the config: give its baseline", k.Key)
+			return nil, cfgErr(fmt.Sprintf("sweep.key[%d].base", j), "%s is not set in the config: give its baseline", k.Key)
 		}
 		if _, err := numberOf(b); err != nil {
-			return cfgErr(fmt.Sprintf("sweep.key[%d].base", j), "%v", err)
+			return nil, cfgErr(fmt.Sprintf("sweep.key[%d].base", j), "%v", err)
 		}
-		c.oatBases = append(c.oatBases, b)
+		bases = append(bases, b)
 	}
-	return nil
+	return bases, nil
 }
 
 // getPath reads a key's value (the first selected element's, for a list).
