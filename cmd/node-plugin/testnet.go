@@ -236,8 +236,7 @@ func newTestnetStatusCommand(stdout io.Writer) *cobra.Command {
 			if output == "json" {
 				return printJSON(stdout, s)
 			}
-			testnet.WriteStatus(stdout, s)
-			return nil
+			return testnet.WriteStatus(stdout, s)
 		},
 	}
 	addDirFlag(cmd, &dir)
