@@ -185,13 +185,17 @@ func Up(ctx context.Context, o UpOptions) (*Testnet, error) {
 	}
 	if err != nil {
 		// Leave nothing half up: stop what this call started.
-		t.edit(func() error {
+		cerr := t.edit(func() error {
 			for _, id := range started {
-				n, _ := t.Node(id)
-				t.stop(n)
+				if n, err := t.Node(id); err == nil { // started holds the manifest's own IDs
+					t.stop(n)
+				}
 			}
 			return nil
 		})
+		if cerr != nil {
+			err = errors.Join(err, fmt.Errorf("stopping the nodes this call started (%s): %w", strings.Join(started, ", "), cerr))
+		}
 		return nil, err
 	}
 	return t, nil
@@ -418,6 +422,7 @@ func (t *Testnet) stop(n *ManifestNode) bool {
 		n.PID = 0
 		return false
 	}
+	// Kill fails only if the group is gone already, which the loop sees.
 	syscall.Kill(-n.PID, syscall.SIGTERM)
 	deadline, killed := time.Now().Add(10*time.Second), false
 	for t.running(n) {
@@ -597,7 +602,10 @@ func getJSON(addr, path string, v any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%s: %s, then: %w", path, resp.Status, err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
 	}

@@ -169,7 +169,10 @@ Exit codes:
 			if err != nil {
 				return usageError{err}
 			}
-			sup, _ := node.ParseSupported(cfg.Supported)
+			sup, err := node.ParseSupported(cfg.Supported) // config.Load checked it; this keeps the parsed form
+			if err != nil {
+				return usageError{fmt.Errorf("supported: %w", err)}
+			}
 			level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.Log.Level]
 			var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
 			if cfg.Log.Format == "json" {

@@ -170,7 +170,7 @@ func (c *Config) SweepPoints() []SweepPoint {
 		p := SweepPoint{Varies: -1}
 		for j := range sw.Keys {
 			v := levels[j][idx[j]]
-			x, _ := numberOf(v)
+			x, _ := numberOf(v) // validateSweep checked every value
 			p.Values = append(p.Values, x)
 			p.Text = append(p.Text, fmt.Sprint(v))
 		}
@@ -209,14 +209,14 @@ func (c *Config) oatPoints() []SweepPoint {
 	bases := c.oatBases
 	base := SweepPoint{Varies: -1}
 	for _, b := range bases {
-		x, _ := numberOf(b)
+		x, _ := numberOf(b) // resolveBases checked every baseline
 		base.Values = append(base.Values, x)
 		base.Text = append(base.Text, fmt.Sprint(b))
 	}
 	pts := []SweepPoint{base}
 	for k, lv := range c.levels() {
 		for _, v := range lv {
-			x, _ := numberOf(v)
+			x, _ := numberOf(v) // validateSweep checked every value
 			if x == base.Values[k] {
 				continue
 			}
@@ -376,7 +376,10 @@ func pick(list []map[string]any, name, sel, leaf string, last bool) ([]map[strin
 		}
 		return out, nil
 	case regexp.MustCompile(`^\d+$`).MatchString(sel):
-		n, _ := strconv.Atoi(sel)
+		n, err := strconv.Atoi(sel)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%s]: there are %d", name, sel, len(list))
+		}
 		if n >= len(list) {
 			return nil, fmt.Errorf("%s[%d]: there are %d", name, n, len(list))
 		}
@@ -610,6 +613,7 @@ func (sw *Sweep) affects(key, mech string) bool {
 	if !strings.HasPrefix(key, "mechanism[") {
 		return true
 	}
+	// Every point's config was built from the key, so its bracket is closed.
 	sel, rest, _ := strings.Cut(strings.TrimPrefix(key, "mechanism["), "]")
 	leaf := rest[strings.LastIndex(rest, ".")+1:]
 	var raw struct {
