@@ -518,17 +518,10 @@ func (sw *Sweep) curve(key int, mech string, mt metric) []curvePoint {
 	return out
 }
 
-// regress fits, for a Latin hypercube, the metric's estimate at each point
-// (the mean, or the share, over its runs) as a linear function of all the
-// swept keys at once, and reports each key's effect over its range with the
-// others held at their mean. Binning one key at a time would mix in the
-// other keys' chance imbalances between bins; the joint fit removes them
-// (to a linear approximation). Nil when there are too few usable points.
-func (sw *Sweep) regress(mech string, mt metric) []Sensitivity {
-	nk := len(sw.Keys)
-	var rows [][]float64
-	var ys []float64
-	var ns []int
+// pointEstimates is, for each point with runs that measure the metric, its
+// design row (1, then the swept values) and the metric's estimate there (the
+// mean over its runs); n is the runs counted in all.
+func (sw *Sweep) pointEstimates(mech string, mt metric) (rows [][]float64, ys []float64, n int) {
 	for i, st := range sw.Studies {
 		var xs []float64
 		for _, o := range st.ByMechanism(mech) {
@@ -545,8 +538,20 @@ func (sw *Sweep) regress(mech string, mt metric) []Sensitivity {
 		}
 		rows = append(rows, append([]float64{1}, sw.Points[i].Values...))
 		ys = append(ys, sum/float64(len(xs)))
-		ns = append(ns, len(xs))
+		n += len(xs)
 	}
+	return rows, ys, n
+}
+
+// regress fits, for a Latin hypercube, the metric's estimate at each point
+// (the mean, or the share, over its runs) as a linear function of all the
+// swept keys at once, and reports each key's effect over its range with the
+// others held at their mean. Binning one key at a time would mix in the
+// other keys' chance imbalances between bins; the joint fit removes them
+// (to a linear approximation). Nil when there are too few usable points.
+func (sw *Sweep) regress(mech string, mt metric) []Sensitivity {
+	nk := len(sw.Keys)
+	rows, ys, n := sw.pointEstimates(mech, mt)
 	if len(rows) <= nk+1 {
 		return nil
 	}
@@ -563,10 +568,6 @@ func (sw *Sweep) regress(mech string, mt metric) []Sensitivity {
 		for k := range nk {
 			means[k] += row[k+1] / float64(len(rows))
 		}
-	}
-	n := 0
-	for _, v := range ns {
-		n += v
 	}
 	at := func(k int, x float64) float64 {
 		y := beta.AtVec(0)
