@@ -16,6 +16,15 @@ import (
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata/")
 
+// p2LockIn is seq's answer on who carried p2's lock-in: seq, c2 and e1.
+func p2LockIn() LockIn {
+	return LockIn{AsSeenBy: "seq", ReadinessReport: node.ReadinessReport{Deployment: "p2", Height: 148, View: 149, Epoch: 1,
+		State: "LOCKED_IN", Threshold: "2/3", Roles: []node.RoleStatus{
+			{Role: "consensus", TotalStake: 900, ReadyStake: 700, ReadyRatio: 0.7778},
+			{Role: "execution", TotalStake: 500, ReadyStake: 500, ReadyRatio: 1}},
+		Ready: []node.ReadySigner{{NodeID: "seq"}, {NodeID: "c2"}, {NodeID: "e1"}}}}
+}
+
 // TestWriteStatus checks what `testnet status` prints for people from a
 // status put together by hand: every node's row, every deployment side by
 // side, signaling progress, who carried a lock-in, and what a halted node's
@@ -34,11 +43,7 @@ func TestWriteStatus(t *testing.T) {
 			Exit: "halted before view 200: deployment p2 makes protocol 2.0.0 active from view 200, and this node-plugin does not support it; install a node-plugin that supports protocol=2.0.0 and start it again"},
 		{ID: "e1", Role: "execution", Stake: 500, Process: "running", PID: 13, Error: "/status: context deadline exceeded"},
 		{ID: "x1", Role: "collection", Stake: 100, Process: "stopped"},
-	}, LockIns: []LockIn{{AsSeenBy: "seq", ReadinessReport: node.ReadinessReport{Deployment: "p2", Height: 148, View: 149, Epoch: 1,
-		State: "LOCKED_IN", Threshold: "2/3", Roles: []node.RoleStatus{
-			{Role: "consensus", TotalStake: 900, ReadyStake: 700, ReadyRatio: 0.7778},
-			{Role: "execution", TotalStake: 500, ReadyStake: 500, ReadyRatio: 1}},
-		Ready: []node.ReadySigner{{NodeID: "seq"}, {NodeID: "c2"}, {NodeID: "e1"}}}}},
+	}, LockIns: []LockIn{p2LockIn()},
 	}
 	var b bytes.Buffer
 	require.NoError(t, WriteStatus(&b, s))
@@ -88,12 +93,7 @@ func goldenStatus() NetStatus {
 		{ID: "c4", Role: "consensus", Stake: 200, Process: "exited", PID: 14, Exit: "killed"},
 		{ID: "e1", Role: "execution", Stake: 500, Process: "running", PID: 13, Error: "/status: context deadline exceeded"},
 		{ID: "x1", Role: "collection", Stake: 100, Process: "stopped"},
-	}, LockIns: []LockIn{{AsSeenBy: "seq", ReadinessReport: node.ReadinessReport{Deployment: "p2", Height: 148, View: 149, Epoch: 1,
-		State: "LOCKED_IN", Threshold: "2/3", Roles: []node.RoleStatus{
-			{Role: "consensus", TotalStake: 900, ReadyStake: 700, ReadyRatio: 0.7778},
-			{Role: "execution", TotalStake: 500, ReadyStake: 500, ReadyRatio: 1}},
-		Ready: []node.ReadySigner{{NodeID: "seq"}, {NodeID: "c2"}, {NodeID: "e1"}}}},
-		{AsSeenBy: "seq", ReadinessReport: node.ReadinessReport{Deployment: "p9"}, Error: "boom"}},
+	}, LockIns: []LockIn{p2LockIn(), {AsSeenBy: "seq", ReadinessReport: node.ReadinessReport{Deployment: "p9"}, Error: "boom"}},
 	}
 }
 
