@@ -321,4 +321,10 @@ func TestPrintTail(t *testing.T) {
 			assert.Equal(t, tc.want, out.String(), "printTail(%q, %d)", tc.in, tc.n)
 		}
 	}
+	// A write that fails (stdout closed) is the command's error.
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	defer w.Close()
+	assert.Error(t, printTail(w, strings.NewReader("a\n"), 0))
 }

@@ -433,7 +433,9 @@ func printTail(w io.Writer, r io.Reader, n int) error {
 		return err
 	}
 	for _, l := range ring {
-		fmt.Fprintln(w, l)
+		if _, err := fmt.Fprintln(w, l); err != nil {
+			return err
+		}
 	}
 	return nil
 }
