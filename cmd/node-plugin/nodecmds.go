@@ -197,7 +197,10 @@ Exit codes:
 			case <-n.Done():
 			}
 			stopErr := n.Err()
-			n.Close()
+			if cerr := n.Close(); cerr != nil {
+				// The store's close flushes it: a failure there is news.
+				stopErr = errors.Join(stopErr, fmt.Errorf("close the node: %w", cerr))
+			}
 			if errors.As(stopErr, &he) {
 				return haltExit{stopErr}
 			}
