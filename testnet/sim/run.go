@@ -286,33 +286,7 @@ func (c *Config) signalEpoch(pop *Population, m *MechanismConfig, th quorum.Thre
 	start := e * L
 	cutoff := start + L - c.Chain.SafetyViews
 	table, index := pop.tableAt(e), pop.tableIndex(e)
-	keys := buf.keys[:0]
-	for i := range pop.Nodes {
-		nd := &pop.Nodes[i]
-		if nd.NeverSignals || index[i] < 0 || nd.offline(e, c.Behaviour.OfflinePerEpoch) || !m.counts(nd.Role) {
-			continue
-		}
-		ready := start
-		if !nd.SignalsWithoutUpgrade {
-			if m.SignalWholePeriod && upgrade[i] > start || upgrade[i] >= cutoff {
-				continue
-			}
-			ready = max(start, upgrade[i])
-		}
-		v := ready + nd.jitter(e, c.Chain.AttestJitterViews)
-		if nd.out(v) {
-			v = nd.OutTo // the node attests once it is back
-		}
-		if v == start {
-			// The epoch-start block is applied already (at view 0 it carries
-			// the proposal): readiness follows in the next view.
-			v = start + 1
-		}
-		if v <= cutoff {
-			keys = append(keys, (v-start)<<32|uint64(i))
-		}
-	}
-	keys = sortKeys(keys, cutoff-start, buf)
+	keys := sortKeys(c.attestationKeys(pop, m, upgrade, e, index, buf.keys[:0]), cutoff-start, buf)
 	buf.keys = keys
 	block := func(from, to int) error {
 		if from == to {
@@ -355,6 +329,41 @@ func (c *Config) signalEpoch(pop *Population, m *MechanismConfig, th quorum.Thre
 		k = j
 	}
 	return block(0, len(keys))
+}
+
+// attestationKeys appends to keys, for each node that attests in epoch e
+// by its cutoff, (its view's offset in the epoch << 32 | its index in
+// pop.Nodes), in node order. index is the epoch's identity-table index.
+func (c *Config) attestationKeys(pop *Population, m *MechanismConfig, upgrade []uint64, e uint64, index []int32, keys []uint64) []uint64 {
+	L := c.Chain.EpochViews
+	start := e * L
+	cutoff := start + L - c.Chain.SafetyViews
+	for i := range pop.Nodes {
+		nd := &pop.Nodes[i]
+		if nd.NeverSignals || index[i] < 0 || nd.offline(e, c.Behaviour.OfflinePerEpoch) || !m.counts(nd.Role) {
+			continue
+		}
+		ready := start
+		if !nd.SignalsWithoutUpgrade {
+			if m.SignalWholePeriod && upgrade[i] > start || upgrade[i] >= cutoff {
+				continue
+			}
+			ready = max(start, upgrade[i])
+		}
+		v := ready + nd.jitter(e, c.Chain.AttestJitterViews)
+		if nd.out(v) {
+			v = nd.OutTo // the node attests once it is back
+		}
+		if v == start {
+			// The epoch-start block is applied already (at view 0 it carries
+			// the proposal): readiness follows in the next view.
+			v = start + 1
+		}
+		if v <= cutoff {
+			keys = append(keys, (v-start)<<32|uint64(i))
+		}
+	}
+	return keys
 }
 
 // sortKeys orders (view offset << 32 | node) keys. When the offsets span
