@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -46,9 +47,14 @@ func DashboardHandler(status func() NetStatus) http.Handler {
 		mu.Lock()
 		s := status()
 		mu.Unlock()
+		body, err := json.Marshal(s)
+		if err != nil {
+			http.Error(w, "encode the status: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(s)
+		_, _ = w.Write(append(body, '\n')) // a failed write means the page went away: nobody is left to tell
 	})
 	return mux
 }
@@ -58,6 +64,8 @@ type Dashboard struct {
 	srv  *http.Server
 	addr string
 	done chan struct{}
+	// served is why the server stopped serving before Close; read after done.
+	served error
 }
 
 // ServeDashboard listens on addr (host:port; port 0 picks one) and serves
@@ -69,7 +77,12 @@ func ServeDashboard(addr string, status func() NetStatus) (*Dashboard, error) {
 	}
 	d := &Dashboard{srv: node.NewHTTPServer(l, DashboardHandler(status)),
 		addr: l.Addr().String(), done: make(chan struct{})}
-	go func() { defer close(d.done); d.srv.Serve(l) }() // owned by d: Close ends it
+	go func() { // owned by d: Close ends it
+		defer close(d.done)
+		if err := d.srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			d.served = err
+		}
+	}()
 	return d, nil
 }
 
@@ -82,6 +95,9 @@ func (d *Dashboard) Close() error {
 	defer cancel()
 	err := d.srv.Shutdown(ctx)
 	<-d.done
+	if d.served != nil {
+		err = errors.Join(err, fmt.Errorf("dashboard: stopped serving: %w", d.served))
+	}
 	return err
 }
 
@@ -187,6 +203,7 @@ func (t *Testnet) stopDashboard() {
 		}
 		return
 	}
+	// Kill fails only if the group is gone already, which the loop sees.
 	syscall.Kill(-t.M.Dashboard.PID, syscall.SIGTERM)
 	for deadline := time.Now().Add(5 * time.Second); t.dashboardRunning() && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)

@@ -301,24 +301,14 @@ func (d *demo) setup() error {
 // On the cometbft engine each node also gets a CometBFT p2p port on host,
 // and every other node as a persistent peer.
 func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Duration, epochViews uint64, engine string) (*chain.Genesis, *chain.Keys, []*proc, error) {
-	var specs []chain.NodeSpec
-	ports, pick := map[string][4]int{}, newPortPicker()
 	list := nodesOf(engine)[:nodes]
+	ports, err := pickPorts(host, list)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var specs []chain.NodeSpec
 	for _, n := range list {
-		var pp [4]int
-		for i := range pp {
-			h := "127.0.0.1"
-			if i == 0 || i == 3 {
-				h = host
-			}
-			port, err := pick.free(h)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			pp[i] = port
-		}
-		ports[n.id] = pp
-		specs = append(specs, chain.NodeSpec{ID: n.id, Role: n.role, Stake: n.stake, Address: fmt.Sprintf("/ip4/%s/tcp/%d", host, pp[0])})
+		specs = append(specs, chain.NodeSpec{ID: n.id, Role: n.role, Stake: n.stake, Address: fmt.Sprintf("/ip4/%s/tcp/%d", host, ports[n.id].p2p)})
 	}
 	g, keys, err := chain.GenerateGenesis(chain.GenerateOptions{ChainID: "demo", EpochViews: epochViews, SafetyViews: epochViews / 10,
 		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: specs, GovernanceMembers: 3, GovernanceThreshold: 2,
@@ -326,46 +316,23 @@ func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Dura
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	genesis, _ := g.MarshalJSON()
+	genesis, err := g.MarshalJSON()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("encode the genesis: %w", err)
+	}
 	var procs []*proc
 	for _, n := range list {
 		home := filepath.Join(dir, n.id)
 		if err := os.MkdirAll(home, 0o700); err != nil {
 			return nil, nil, nil, err
 		}
-		p2pKey, _ := crypto.MarshalPrivateKey(keys.P2P[n.id])
-		var peers []string
-		for _, m := range g.Identities[0].Nodes {
-			if m.ID != n.id {
-				peers = append(peers, fmt.Sprintf("%q", m.Address+"/p2p/"+m.PeerID))
-			}
+		p2pKey, err := crypto.MarshalPrivateKey(keys.P2P[n.id])
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("encode %s's libp2p key: %w", n.id, err)
 		}
-		pp := ports[n.id]
-		cfg := fmt.Sprintf(`node_id = %q
-genesis = "genesis.json"
-listen = ["/ip4/%s/tcp/%d"]
-peers = [%s]
-supported = ["protocol=1.0.0"]
-view_interval = %q
-hook = ["sh", "-c", "echo activated $QUORUMGATE_DEPLOYMENT $QUORUMGATE_VERSION at height $QUORUMGATE_HEIGHT >> hook.log"]
-[api]
-listen = "127.0.0.1:%d"
-admin = "127.0.0.1:%d"
-`, n.id, host, pp[0], strings.Join(peers, ", "), viewInterval.String(), pp[1], pp[2])
-		if engine == engineCometBFT {
-			var cpeers []string
-			for _, m := range list {
-				if m.id == n.id {
-					continue
-				}
-				nid, err := cometbft.NodeID(keys.P2P[m.id])
-				if err != nil {
-					return nil, nil, nil, err
-				}
-				cpeers = append(cpeers, fmt.Sprintf("%q", fmt.Sprintf("%s@%s:%d", nid, host, ports[m.id][3])))
-			}
-			cfg = "engine = \"cometbft\"\n" + cfg + fmt.Sprintf("[cometbft]\np2p_listen = \"tcp://%s:%d\"\npersistent_peers = [%s]\n",
-				host, pp[3], strings.Join(cpeers, ", "))
+		cfg, err := nodeConfig(n.id, host, list, ports, g, keys, viewInterval, engine)
+		if err != nil {
+			return nil, nil, nil, err
 		}
 		files := map[string][]byte{
 			node.StakingKeyFile: []byte(hex.EncodeToString(keys.Staking[n.id].Encode()) + "\n"),
@@ -379,10 +346,78 @@ admin = "127.0.0.1:%d"
 				return nil, nil, nil, err
 			}
 		}
+		pp := ports[n.id]
 		procs = append(procs, &proc{id: n.id, role: n.role, stake: n.stake, home: home,
-			api: fmt.Sprintf("127.0.0.1:%d", pp[1]), admin: fmt.Sprintf("127.0.0.1:%d", pp[2])})
+			api: fmt.Sprintf("127.0.0.1:%d", pp.api), admin: fmt.Sprintf("127.0.0.1:%d", pp.admin)})
 	}
 	return g, keys, procs, nil
+}
+
+// nodePorts are a node's ports: libp2p and CometBFT's p2p on the testnet's
+// host, the public and admin APIs on loopback.
+type nodePorts struct {
+	p2p, api, admin, comet int
+}
+
+// pickPorts picks free ports for every node.
+func pickPorts(host string, list []nodeSpec) (map[string]nodePorts, error) {
+	ports, pick := map[string]nodePorts{}, newPortPicker()
+	for _, n := range list {
+		var pp [4]int // in nodePorts' order
+		for i := range pp {
+			h := "127.0.0.1"
+			if i == 0 || i == 3 {
+				h = host
+			}
+			port, err := pick.free(h)
+			if err != nil {
+				return nil, err
+			}
+			pp[i] = port
+		}
+		ports[n.id] = nodePorts{p2p: pp[0], api: pp[1], admin: pp[2], comet: pp[3]}
+	}
+	return ports, nil
+}
+
+// nodeConfig is node id's config file: every other node as a static peer,
+// and on CometBFT its p2p port and every other node as a persistent peer.
+func nodeConfig(id, host string, list []nodeSpec, ports map[string]nodePorts, g *chain.Genesis, keys *chain.Keys,
+	viewInterval time.Duration, engine string) (string, error) {
+	var peers []string
+	for _, m := range g.Identities[0].Nodes {
+		if m.ID != id {
+			peers = append(peers, fmt.Sprintf("%q", m.Address+"/p2p/"+m.PeerID))
+		}
+	}
+	pp := ports[id]
+	cfg := fmt.Sprintf(`node_id = %q
+genesis = "genesis.json"
+listen = ["/ip4/%s/tcp/%d"]
+peers = [%s]
+supported = ["protocol=1.0.0"]
+view_interval = %q
+hook = ["sh", "-c", "echo activated $QUORUMGATE_DEPLOYMENT $QUORUMGATE_VERSION at height $QUORUMGATE_HEIGHT >> hook.log"]
+[api]
+listen = "127.0.0.1:%d"
+admin = "127.0.0.1:%d"
+`, id, host, pp.p2p, strings.Join(peers, ", "), viewInterval.String(), pp.api, pp.admin)
+	if engine != engineCometBFT {
+		return cfg, nil
+	}
+	var cpeers []string
+	for _, m := range list {
+		if m.id == id {
+			continue
+		}
+		nid, err := cometbft.NodeID(keys.P2P[m.id])
+		if err != nil {
+			return "", err
+		}
+		cpeers = append(cpeers, fmt.Sprintf("%q", fmt.Sprintf("%s@%s:%d", nid, host, ports[m.id].comet)))
+	}
+	return "engine = \"cometbft\"\n" + cfg + fmt.Sprintf("[cometbft]\np2p_listen = \"tcp://%s:%d\"\npersistent_peers = [%s]\n",
+		host, pp.comet, strings.Join(cpeers, ", ")), nil
 }
 
 // launch starts `node-plugin run` on home in its own process group (Ctrl-C
@@ -441,6 +476,7 @@ func (d *demo) stop(p *proc) *os.ProcessState {
 	if p.cmd == nil {
 		return nil
 	}
+	// Kill fails only if the group is gone already: exited is closed then.
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-p.exited:
@@ -475,7 +511,9 @@ func (d *demo) teardown() {
 		d.stop(p)
 	}
 	if d.dashboard != nil {
-		d.dashboard.Close()
+		if err := d.dashboard.Close(); err != nil {
+			d.say("the live page did not stop cleanly: %v", err)
+		}
 	}
 }
 
@@ -548,10 +586,19 @@ func (d *demo) propose(p activation.Proposal) error {
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(node.GovernanceRequest{Kind: "proposal", Payload: hex.EncodeToString(canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a}))})
+	body, err := json.Marshal(node.GovernanceRequest{Kind: "proposal", Payload: hex.EncodeToString(canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a}))})
+	if err != nil {
+		return fmt.Errorf("propose: encode the request: %w", err)
+	}
 	target := d.procs[1]
-	token, _ := os.ReadFile(filepath.Join(target.home, node.AdminTokenFile))
-	req, _ := http.NewRequest(http.MethodPost, "http://"+target.admin+"/governance", bytes.NewReader(body))
+	token, err := os.ReadFile(filepath.Join(target.home, node.AdminTokenFile))
+	if err != nil {
+		return fmt.Errorf("propose: read %s's admin token: %w", target.id, err)
+	}
+	req, err := http.NewRequest(http.MethodPost, "http://"+target.admin+"/governance", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("propose: %w", err)
+	}
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -570,65 +617,14 @@ func (d *demo) propose(p activation.Proposal) error {
 // governance mode the last two operators are late: they upgrade only after
 // the activation view (their nodes halt first).
 func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
-	order := d.rng.Perm(len(d.procs))
-	late := map[int]bool{}
-	if d.o.Mode == "governance" {
-		// On CometBFT the late operators run full nodes: validators with
-		// more than a third of the voting power halted would stop the chain.
-		var can []int
-		for _, i := range order {
-			if d.o.Engine != engineCometBFT || d.procs[i].role != "consensus" {
-				can = append(can, i)
-			}
-		}
-		late[can[len(can)-1]], late[can[len(can)-2]] = true, true
-	}
-	// On CometBFT in stake mode, one validator under a third of the voting
-	// power is SIGKILLed during signaling and stays down until after the
-	// activation: the others go on without it.
-	var victim *proc
-	if d.o.Engine == engineCometBFT && d.o.Mode == "stake" {
-		victim = d.procs[3]
-		order = slices.DeleteFunc(order, func(i int) bool { return d.procs[i] == victim })
-	}
-	killedAt, saidAt := uint64(0), uint64(0)
-	last := ""
+	u := d.planUpgrades()
 	deadline := time.Now().Add(3 * time.Minute)
-	next := 0
-	wait := time.Duration(d.rng.IntN(int(d.o.EpochViews))) * d.o.ViewInterval
-	timer := time.Now().Add(wait)
+	u.timer = time.Now().Add(d.nextUpgradeWait())
 	for time.Now().Before(deadline) {
 		st, err := d.anyStatus()
 		if err == nil {
-			line := progress(st, p.Name)
-			if line != last {
-				d.say("%s", line)
-				last = line
-			}
-			if victim != nil && victim.cmd == nil && victim.killed && st.Head.Height >= saidAt+d.o.EpochViews/2 {
-				d.say("the chain keeps finalizing without %s: height %d", victim.id, st.Head.Height)
-				saidAt = st.Head.Height
-			}
-			dep := find(st, p.Name)
-			if victim != nil && !victim.killed && dep != nil && dep.State == "STARTED" {
-				if err := d.kill(victim); err != nil {
-					return err
-				}
-				killedAt, saidAt = st.Head.Height, st.Head.Height
-				d.say("SIGKILLed validator %s (stake %d, %.0f%% of the voting power, under a third) at height %d, during signaling; it stays down until after the activation",
-					victim.id, victim.stake, 100*float64(victim.stake)/float64(d.votingPower()), killedAt)
-			}
-			if dep != nil && (dep.State == "ACTIVE" || dep.State == "FAILED") && next >= len(order) {
-				if victim != nil && victim.killed && victim.cmd == nil {
-					d.say("the chain finalized heights %d to %d without %s, and activated %s at view %d (height %d)",
-						killedAt+1, st.Head.Height, victim.id, p.Name, *dep.ActivationView, *dep.ActivationView-1)
-					if err := d.start(victim, true); err != nil {
-						return err
-					}
-					victim.upgraded = st.Head.View
-					d.say("restarted %s with protocol 2.0.0: it catches up from its peers through CometBFT's block sync", victim.id)
-				}
-				return nil
+			if done, err := d.watch(u, st, p.Name); done || err != nil {
+				return err
 			}
 		}
 		// Halted nodes: record them; their operators upgrade later. Any
@@ -640,26 +636,9 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 		}
 		// An upgrade waits for a status to date it by (the node that
 		// reports it may itself be restarting).
-		if err == nil && next < len(order) && time.Now().After(timer) {
-			pr := d.procs[order[next]]
-			if err := d.exitedOnItsOwn(pr); err != nil {
+		if err == nil && u.next < len(u.order) && time.Now().After(u.timer) {
+			if err := d.upgradeNext(u, st, p.Name); err != nil {
 				return err
-			}
-			active := false
-			if dep := find(st, p.Name); dep != nil && dep.State == "ACTIVE" {
-				active = true
-			}
-			if !late[order[next]] || active {
-				if err := d.stopForUpgrade(pr); err != nil {
-					return err
-				}
-				if err := d.start(pr, true); err != nil {
-					return err
-				}
-				pr.upgraded = st.Head.View
-				d.say("operator of %s (%s, stake %d) upgraded at view %d", pr.id, pr.role, pr.stake, st.Head.View)
-				next++
-				timer = time.Now().Add(time.Duration(d.rng.IntN(int(d.o.EpochViews))) * d.o.ViewInterval)
 			}
 		}
 		select {
@@ -669,6 +648,113 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 		}
 	}
 	return fmt.Errorf("the upgrade did not complete within 3 minutes (node logs in %s)", d.o.Dir)
+}
+
+// upgrades is the operators' plan and how far it has got.
+type upgrades struct {
+	order []int        // the procs' indexes, in the order their operators upgrade
+	late  map[int]bool // operators who upgrade only once the deployment is ACTIVE
+	// victim is the validator SIGKILLed during signaling (CometBFT, stake
+	// mode), outside order: it restarts after the activation.
+	victim           *proc
+	killedAt, saidAt uint64 // heights: the kill, the last "keeps finalizing"
+	last             string // the last progress line shown
+	next             int    // the next operator in order
+	timer            time.Time
+}
+
+// planUpgrades draws the operators' order from the seed. In governance mode
+// the last two are late. On CometBFT the late operators run full nodes:
+// validators with more than a third of the voting power halted would stop
+// the chain. On CometBFT in stake mode, one validator under a third of the
+// voting power is SIGKILLed during signaling and stays down until after the
+// activation: the others go on without it.
+func (d *demo) planUpgrades() *upgrades {
+	u := &upgrades{order: d.rng.Perm(len(d.procs)), late: map[int]bool{}}
+	if d.o.Mode == "governance" {
+		var can []int
+		for _, i := range u.order {
+			if d.o.Engine != engineCometBFT || d.procs[i].role != "consensus" {
+				can = append(can, i)
+			}
+		}
+		u.late[can[len(can)-1]], u.late[can[len(can)-2]] = true, true
+	}
+	if d.o.Engine == engineCometBFT && d.o.Mode == "stake" {
+		u.victim = d.procs[3]
+		u.order = slices.DeleteFunc(u.order, func(i int) bool { return d.procs[i] == u.victim })
+	}
+	return u
+}
+
+// nextUpgradeWait is a seeded random wait of up to an epoch before the
+// next operator upgrades.
+func (d *demo) nextUpgradeWait() time.Duration {
+	return time.Duration(d.rng.IntN(int(d.o.EpochViews))) * d.o.ViewInterval
+}
+
+// watch shows the deployment's progress in st, kills the victim once
+// signaling starts, and reports done once the deployment is decided and
+// every operator has upgraded (restarting the victim, if any, first).
+func (d *demo) watch(u *upgrades, st node.Status, name string) (bool, error) {
+	if line := progress(st, name); line != u.last {
+		d.say("%s", line)
+		u.last = line
+	}
+	victim := u.victim
+	if victim != nil && victim.cmd == nil && victim.killed && st.Head.Height >= u.saidAt+d.o.EpochViews/2 {
+		d.say("the chain keeps finalizing without %s: height %d", victim.id, st.Head.Height)
+		u.saidAt = st.Head.Height
+	}
+	dep := find(st, name)
+	if victim != nil && !victim.killed && dep != nil && dep.State == "STARTED" {
+		if err := d.kill(victim); err != nil {
+			return false, err
+		}
+		u.killedAt, u.saidAt = st.Head.Height, st.Head.Height
+		d.say("SIGKILLed validator %s (stake %d, %.0f%% of the voting power, under a third) at height %d, during signaling; it stays down until after the activation",
+			victim.id, victim.stake, 100*float64(victim.stake)/float64(d.votingPower()), u.killedAt)
+	}
+	if dep == nil || (dep.State != "ACTIVE" && dep.State != "FAILED") || u.next < len(u.order) {
+		return false, nil
+	}
+	if victim != nil && victim.killed && victim.cmd == nil {
+		d.say("the chain finalized heights %d to %d without %s, and activated %s at view %d (height %d)",
+			u.killedAt+1, st.Head.Height, victim.id, name, *dep.ActivationView, *dep.ActivationView-1)
+		if err := d.start(victim, true); err != nil {
+			return false, err
+		}
+		victim.upgraded = st.Head.View
+		d.say("restarted %s with protocol 2.0.0: it catches up from its peers through CometBFT's block sync", victim.id)
+	}
+	return true, nil
+}
+
+// upgradeNext plays the next operator: it restarts the node supporting the
+// new version, unless the operator is late and the deployment not ACTIVE yet.
+func (d *demo) upgradeNext(u *upgrades, st node.Status, name string) error {
+	pr := d.procs[u.order[u.next]]
+	if err := d.exitedOnItsOwn(pr); err != nil {
+		return err
+	}
+	active := false
+	if dep := find(st, name); dep != nil && dep.State == "ACTIVE" {
+		active = true
+	}
+	if u.late[u.order[u.next]] && !active {
+		return nil
+	}
+	if err := d.stopForUpgrade(pr); err != nil {
+		return err
+	}
+	if err := d.start(pr, true); err != nil {
+		return err
+	}
+	pr.upgraded = st.Head.View
+	d.say("operator of %s (%s, stake %d) upgraded at view %d", pr.id, pr.role, pr.stake, st.Head.View)
+	u.next++
+	u.timer = time.Now().Add(d.nextUpgradeWait())
+	return nil
 }
 
 // kill SIGKILLs a node's process group and waits for it to end.
@@ -767,6 +853,27 @@ func (d *demo) waitUpgradeInfo(ctx context.Context, p *proc, r *NodeResult) erro
 // finish waits until every node runs the new version, checks they agree,
 // and prints the summary.
 func (d *demo) finish(ctx context.Context) (*Result, error) {
+	res, common, err := d.collectResults(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lockIn := "-" // governance deployments lock in when proposed, not by readiness
+	if d.o.Mode == "stake" {
+		if lockIn, err = d.markLockIn(res); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkAgreement(res, common); err != nil {
+		return nil, err
+	}
+	d.printSummary(res, common, lockIn)
+	return res, nil
+}
+
+// collectResults waits until every node reports protocol-2 ACTIVE, then
+// reads each node's result: its activation, its state ID at the lowest
+// head height any node reports (returned too) and its upgrade-info.json.
+func (d *demo) collectResults(ctx context.Context) (*Result, uint64, error) {
 	res := &Result{Dir: d.o.Dir, Mode: d.o.Mode, Engine: d.o.Engine}
 	err := d.waitAll(ctx, 60*time.Second, "every node reports protocol-2 ACTIVE", func(p *proc) bool {
 		st, err := d.status(p)
@@ -774,7 +881,7 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 		return err == nil && dep != nil && dep.State == "ACTIVE"
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// One status per node, taken after all report ACTIVE (which they keep
 	// reporting): an error or a deployment without its activation view is
@@ -784,7 +891,7 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 	for i, p := range d.procs {
 		st, err := d.status(p)
 		if err != nil {
-			return nil, fmt.Errorf("status of %s after the activation: %w", p.id, err)
+			return nil, 0, fmt.Errorf("status of %s after the activation: %w", p.id, err)
 		}
 		statuses[i] = st
 		common = min(common, st.Head.Height)
@@ -792,18 +899,18 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 	for i, p := range d.procs {
 		dep := find(statuses[i], "protocol-2")
 		if dep == nil || dep.ActivationView == nil {
-			return nil, fmt.Errorf("%s reported protocol-2 ACTIVE, then no activation view for it", p.id)
+			return nil, 0, fmt.Errorf("%s reported protocol-2 ACTIVE, then no activation view for it", p.id)
 		}
 		var sid struct {
 			StateID string `json:"state_id"`
 		}
 		if err := d.get(p, fmt.Sprintf("/state-id?height=%d", common), &sid); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		r := NodeResult{ID: p.id, Role: p.role, Stake: p.stake, UpgradedAtView: p.upgraded, Halted: p.halted,
 			FinalState: dep.State, ActivationView: *dep.ActivationView, StateIDAtCommon: sid.StateID, Killed: p.killed}
 		if err := d.waitUpgradeInfo(ctx, p, &r); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		res.Nodes = append(res.Nodes, r)
 		res.StakeTotal += p.stake
@@ -812,33 +919,47 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 		}
 	}
 	res.ActivationView = res.Nodes[0].ActivationView
-	lockIn := "-" // governance deployments lock in when proposed, not by readiness
-	if d.o.Mode == "stake" {
-		var lock node.ReadinessReport
-		if err := getJSON(d.procs[0].api, "/readiness?deployment=protocol-2&at=lock-in", &lock); err != nil {
-			return nil, err
-		}
-		for i := range res.Nodes {
-			n := &res.Nodes[i]
-			for _, r := range lock.Ready {
-				n.ReadyAtLockIn = n.ReadyAtLockIn || r.NodeID == n.ID
-			}
-			for _, r := range lock.Roles {
-				n.RoleRequired = n.RoleRequired || r.Role == n.Role || r.Role == node.AllRoles
-			}
-		}
-		var parts []string
-		for _, r := range lock.Roles {
-			parts = append(parts, fmt.Sprintf("%s %d of %d (%.0f%%)", r.Role, r.ReadyStake, r.TotalStake, 100*r.ReadyRatio))
-		}
-		lockIn = fmt.Sprintf("locked in at view %d (epoch %d) with %s ready", lock.View, lock.Epoch, strings.Join(parts, ", "))
+	return res, common, nil
+}
+
+// markLockIn asks the first node who was ready in the block that locked
+// protocol-2 in, marks each node's result, and returns the lock-in in words.
+func (d *demo) markLockIn(res *Result) (string, error) {
+	var lock node.ReadinessReport
+	if err := getJSON(d.procs[0].api, "/readiness?deployment=protocol-2&at=lock-in", &lock); err != nil {
+		return "", err
 	}
+	for i := range res.Nodes {
+		n := &res.Nodes[i]
+		for _, r := range lock.Ready {
+			n.ReadyAtLockIn = n.ReadyAtLockIn || r.NodeID == n.ID
+		}
+		for _, r := range lock.Roles {
+			n.RoleRequired = n.RoleRequired || r.Role == n.Role || r.Role == node.AllRoles
+		}
+	}
+	var parts []string
+	for _, r := range lock.Roles {
+		parts = append(parts, fmt.Sprintf("%s %d of %d (%.0f%%)", r.Role, r.ReadyStake, r.TotalStake, 100*r.ReadyRatio))
+	}
+	return fmt.Sprintf("locked in at view %d (epoch %d) with %s ready", lock.View, lock.Epoch, strings.Join(parts, ", ")), nil
+}
+
+// checkAgreement: every node activated at the same view, by a block at the
+// same height, and has the same state at height common.
+func checkAgreement(res *Result, common uint64) error {
 	for _, r := range res.Nodes {
 		if r.ActivationView != res.ActivationView || r.StateIDAtCommon != res.Nodes[0].StateIDAtCommon || r.ActivationHeight != res.Nodes[0].ActivationHeight {
-			return nil, fmt.Errorf("%s disagrees: activation view %d, state %s at height %d; %s: %d, %s", r.ID, r.ActivationView,
+			return fmt.Errorf("%s disagrees: activation view %d, state %s at height %d; %s: %d, %s", r.ID, r.ActivationView,
 				r.StateIDAtCommon[:12], common, res.Nodes[0].ID, res.ActivationView, res.Nodes[0].StateIDAtCommon[:12])
 		}
 	}
+	return nil
+}
+
+// printSummary says that the upgrade is done, with a row per node and how
+// it locked in (stake) or what stake it left behind (governance).
+func (d *demo) printSummary(res *Result, common uint64, lockIn string) {
 	comet := d.o.Engine == engineCometBFT
 	if comet {
 		d.say("\nprotocol 2.0.0 is active on every node from view %d, activated by the block at height %d on every node; all nodes have state %s… at height %d",
@@ -860,33 +981,7 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 		fmt.Fprintln(w, "node\trole\tstake\tupgraded at view\tready at lock-in\thalted first\tstate")
 	}
 	for _, r := range res.Nodes {
-		halted := "no"
-		if r.Halted {
-			halted = "yes (exit 3), resumed after upgrading"
-		}
-		ready := "-"
-		switch {
-		case d.o.Mode != "stake":
-		case !r.RoleRequired:
-			ready = "- (role not counted)"
-		case r.ReadyAtLockIn:
-			ready = "yes"
-		default:
-			ready = "no"
-		}
-		if comet {
-			validator, killed := "no (full node)", "no"
-			if r.Role == "consensus" {
-				validator = fmt.Sprintf("power %d", r.Stake)
-			}
-			if r.Killed {
-				killed = "yes, during signaling; rejoined after activation"
-			}
-			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Role, r.Stake, validator, r.UpgradedAtView, ready, halted,
-				killed, r.ActivationHeight, r.FinalState)
-			continue
-		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.ID, r.Role, r.Stake, r.UpgradedAtView, ready, halted, r.FinalState)
+		fmt.Fprintln(w, d.summaryRow(r, comet))
 	}
 	w.Flush()
 	if d.o.Mode == "stake" {
@@ -897,5 +992,34 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 			res.StakeHalted, res.StakeTotal, 100*float64(res.StakeHalted)/float64(res.StakeTotal))
 	}
 	d.say("\nnode homes and logs: %s", d.o.Dir)
-	return res, nil
+}
+
+// summaryRow is a node's row of the summary table (tab-separated).
+func (d *demo) summaryRow(r NodeResult, comet bool) string {
+	halted := "no"
+	if r.Halted {
+		halted = "yes (exit 3), resumed after upgrading"
+	}
+	ready := "-"
+	switch {
+	case d.o.Mode != "stake":
+	case !r.RoleRequired:
+		ready = "- (role not counted)"
+	case r.ReadyAtLockIn:
+		ready = "yes"
+	default:
+		ready = "no"
+	}
+	if !comet {
+		return fmt.Sprintf("%s\t%s\t%d\t%d\t%s\t%s\t%s", r.ID, r.Role, r.Stake, r.UpgradedAtView, ready, halted, r.FinalState)
+	}
+	validator, killed := "no (full node)", "no"
+	if r.Role == "consensus" {
+		validator = fmt.Sprintf("power %d", r.Stake)
+	}
+	if r.Killed {
+		killed = "yes, during signaling; rejoined after activation"
+	}
+	return fmt.Sprintf("%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%d\t%s", r.ID, r.Role, r.Stake, validator, r.UpgradedAtView, ready, halted,
+		killed, r.ActivationHeight, r.FinalState)
 }

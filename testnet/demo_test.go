@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // buildBinary builds node-plugin once for the end-to-end tests.
@@ -24,9 +26,8 @@ func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "node-plugin")
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/quorumgate/quorumgate/cmd/node-plugin")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build node-plugin: %v\n%s", err, out)
-	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "build node-plugin:\n%s", out)
 	return bin
 }
 
@@ -49,18 +50,15 @@ func TestDemoEndToEnd(t *testing.T) {
 			}
 			res, err := Demo(ctx, DemoOptions{Nodes: nodes, Mode: mode, Dir: dir, Binary: bin, Seed: 3,
 				ViewInterval: 20 * time.Millisecond, EpochViews: 40, Out: &out})
-			if err != nil {
-				t.Fatalf("demo: %v\n%s", err, out.String())
-			}
+			require.NoError(t, err, "demo:\n%s", out.String())
 			for _, n := range res.Nodes {
-				if n.FinalState != "ACTIVE" || n.ActivationView != res.ActivationView || n.StateIDAtCommon != res.Nodes[0].StateIDAtCommon {
-					t.Fatalf("node %s: %+v\n%s", n.ID, n, out.String())
-				}
+				require.Equal(t, "ACTIVE", n.FinalState, "node %s: %+v\n%s", n.ID, n, out.String())
+				require.Equal(t, res.ActivationView, n.ActivationView, "node %s: %+v\n%s", n.ID, n, out.String())
+				require.Equal(t, res.Nodes[0].StateIDAtCommon, n.StateIDAtCommon, "node %s: %+v\n%s", n.ID, n, out.String())
 				// Each node ran its hook exactly once.
 				log, err := os.ReadFile(filepath.Join(dir, n.ID, "hook.log"))
-				if err != nil || strings.Count(string(log), "activated protocol-2 2.0.0") != 1 {
-					t.Fatalf("node %s hook.log: %q %v", n.ID, log, err)
-				}
+				require.NoError(t, err, "node %s hook.log", n.ID)
+				assert.Equal(t, 1, strings.Count(string(log), "activated protocol-2 2.0.0"), "node %s hook.log: %q", n.ID, log)
 			}
 			if mode == "stake" {
 				// The nodes ready at lock-in carry more than 2/3 of each
@@ -68,28 +66,21 @@ func TestDemoEndToEnd(t *testing.T) {
 				ready, total := map[string]uint64{}, map[string]uint64{}
 				for _, n := range res.Nodes {
 					total[n.Role] += n.Stake
-					if n.RoleRequired != (n.Role == "consensus" || n.Role == "execution") {
-						t.Fatalf("%s (%s): role counted %v", n.ID, n.Role, n.RoleRequired)
-					}
+					assert.Equal(t, n.Role == "consensus" || n.Role == "execution", n.RoleRequired, "%s (%s): is its role counted", n.ID, n.Role)
 					if n.ReadyAtLockIn {
 						ready[n.Role] += n.Stake
-						if n.UpgradedAtView == 0 || n.UpgradedAtView >= res.ActivationView {
-							t.Fatalf("%s ready at lock-in, but upgraded at view %d (activation %d)", n.ID, n.UpgradedAtView, res.ActivationView)
-						}
+						assert.True(t, n.UpgradedAtView != 0 && n.UpgradedAtView < res.ActivationView,
+							"%s ready at lock-in, but upgraded at view %d (activation %d)", n.ID, n.UpgradedAtView, res.ActivationView)
 					}
 				}
 				for _, role := range []string{"consensus", "execution"} {
-					if 3*ready[role] <= 2*total[role] {
-						t.Fatalf("%s: %d of %d stake ready at lock-in\n%s", role, ready[role], total[role], out.String())
-					}
+					assert.Greater(t, 3*ready[role], 2*total[role], "%s: %d of %d stake ready at lock-in\n%s", role, ready[role], total[role], out.String())
 				}
 			}
-			if mode == "governance" && res.StakeHalted == 0 {
-				t.Fatalf("no node halted in governance mode:\n%s", out.String())
+			if mode == "governance" {
+				assert.NotZero(t, res.StakeHalted, "no node halted in governance mode:\n%s", out.String())
 			}
-			if !strings.Contains(out.String(), "is active on every node") {
-				t.Fatalf("output:\n%s", out.String())
-			}
+			assert.Contains(t, out.String(), "is active on every node")
 			t.Logf("\n%s", out.String())
 		})
 	}
@@ -102,9 +93,7 @@ func TestDemoInterruptTearsDown(t *testing.T) {
 		t.Skip("starts real node processes; skipped with -short")
 	}
 	d := startDemo(t, buildBinary(t))
-	if err := d.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, d.cmd.Process.Signal(os.Interrupt))
 	d.wantTornDown(t, "interrupted", "every node is stopped")
 }
 
@@ -123,12 +112,8 @@ func TestDemoNodeCrashTearsDown(t *testing.T) {
 			victim = pid
 		}
 	}
-	if victim == 0 {
-		t.Fatalf("no process runs node c2\n%s", d.out.String())
-	}
-	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	require.NotZero(t, victim, "no process runs node c2\n%s", d.out.String())
+	require.NoError(t, syscall.Kill(victim, syscall.SIGKILL))
 	// Killed while running, or while its operator was stopping it for the
 	// upgrade: either way the demo names it and how it ended.
 	d.wantTornDown(t, "c2 ", "(signal: killed)", "every node is stopped")
@@ -150,13 +135,9 @@ func startDemo(t *testing.T, bin string) *runningDemo {
 	d := &runningDemo{dir: t.TempDir()}
 	d.cmd = exec.Command(bin, "testnet", "demo", "--nodes", "4", "--dir", d.dir, "--epoch-views", "40")
 	stdout, err := d.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	d.stdout, d.cmd.Stderr = stdout, &d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, d.cmd.Start())
 	t.Cleanup(func() { d.cmd.Process.Kill() })
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
@@ -165,9 +146,10 @@ func startDemo(t *testing.T, bin string) *runningDemo {
 			break
 		}
 	}
-	d.homes, _ = filepath.Glob(filepath.Join(d.dir, "*", "config.toml"))
+	d.homes, err = filepath.Glob(filepath.Join(d.dir, "*", "config.toml"))
+	require.NoError(t, err)
 	if pids := nodeProcesses(t, d.dir); len(d.homes) != 4 || len(pids) != 4 {
-		t.Fatalf("after the proposal, %d node homes and %d node processes, want 4 of each\n%s", len(d.homes), len(pids), d.failure())
+		require.Fail(t, "a node is missing", "after the proposal, %d node homes and %d node processes, want 4 of each\n%s", len(d.homes), len(pids), d.failure())
 	}
 	return d
 }
@@ -195,29 +177,23 @@ func (d *runningDemo) wantTornDown(t *testing.T, why ...string) {
 	go io.Copy(io.Discard, d.stdout) // owned by the test: ends when the demo's stdout closes
 	err := d.cmd.Wait()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("demo: %v, stderr %q; want exit 1", err, d.stderr.String())
-	}
+	require.ErrorAs(t, err, &ee, "demo: stderr %q; want exit 1", d.stderr.String())
+	require.Equal(t, 1, ee.ExitCode(), "demo: stderr %q", d.stderr.String())
 	for _, w := range why {
-		if !strings.Contains(d.stderr.String(), w) {
-			t.Fatalf("demo's stderr %q does not say %q", d.stderr.String(), w)
-		}
+		assert.Contains(t, d.stderr.String(), w, "demo's stderr")
 	}
-	if left := nodeProcesses(t, d.dir); len(left) != 0 {
-		t.Fatalf("node processes outlived the demo: %v", left)
-	}
+	assert.Empty(t, nodeProcesses(t, d.dir), "node processes outlived the demo")
 	for _, h := range d.homes {
-		cfg, _ := os.ReadFile(h)
+		cfg, err := os.ReadFile(h)
+		require.NoError(t, err)
 		for _, m := range portRE.FindAllStringSubmatch(string(cfg), -1) {
 			l, err := net.Listen("tcp", "127.0.0.1:"+m[1])
-			if err != nil {
-				t.Fatalf("port %s of %s is still taken: %v", m[1], h, err)
+			if assert.NoError(t, err, "port %s of %s is still taken", m[1], h) {
+				l.Close()
 			}
-			l.Close()
 		}
-		if _, err := os.Stat(filepath.Join(filepath.Dir(h), "node.log")); err != nil {
-			t.Fatalf("the node's log is gone: %v", err)
-		}
+		_, err = os.Stat(filepath.Join(filepath.Dir(h), "node.log"))
+		assert.NoError(t, err, "the node's log is gone")
 	}
 }
 
@@ -227,9 +203,7 @@ var portRE = regexp.MustCompile(`127\.0\.0\.1(?::|/tcp/)(\d+)`)
 func nodeProcesses(t *testing.T, dir string) []int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatalf("this test reads /proc: %v", err)
-	}
+	require.NoError(t, err, "this test reads /proc")
 	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -253,9 +227,7 @@ func nodeProcesses(t *testing.T, dir string) []int {
 func TestDemoRefusesBadOptions(t *testing.T) {
 	used := t.TempDir()
 	marker := filepath.Join(used, "node.log")
-	if err := os.WriteFile(marker, []byte("an earlier run\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(marker, []byte("an earlier run\n"), 0o644))
 	for _, tc := range []struct {
 		o    DemoOptions
 		want string
@@ -269,14 +241,14 @@ func TestDemoRefusesBadOptions(t *testing.T) {
 	} {
 		_, err := Demo(context.Background(), tc.o)
 		var oe *OptionError
-		if !errors.As(err, &oe) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("Demo(%+v): %v; want an OptionError saying %q", tc.o, err, tc.want)
+		if assert.ErrorAs(t, err, &oe, "Demo(%+v)", tc.o) {
+			assert.Contains(t, err.Error(), tc.want, "Demo(%+v)", tc.o)
 		}
 	}
-	if got, err := os.ReadFile(marker); err != nil || string(got) != "an earlier run\n" {
-		t.Fatalf("the used folder was touched: %q %v", got, err)
-	}
-	if entries, _ := os.ReadDir(used); len(entries) != 1 {
-		t.Fatalf("the used folder gained files: %v", entries)
-	}
+	got, err := os.ReadFile(marker)
+	require.NoError(t, err, "the used folder was touched")
+	assert.Equal(t, "an earlier run\n", string(got), "the used folder was touched")
+	entries, err := os.ReadDir(used)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "the used folder gained files")
 }

@@ -137,31 +137,60 @@ func Up(ctx context.Context, o UpOptions) (*Testnet, error) {
 	if o.SyncTimeout == 0 {
 		o.SyncTimeout = 60 * time.Second
 	}
-	var t *Testnet
-	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
-		if t, err = Open(dir); err != nil {
-			return nil, err
-		}
-		if err := t.sameShape(o); err != nil {
-			return nil, err
-		}
-		if len(t.Running()) == len(t.M.Nodes) {
-			fmt.Fprintf(o.Out, "every node of the testnet in %s already runs\n", dir)
-		} else {
-			fmt.Fprintf(o.Out, "restarting the testnet in %s where it was\n", dir)
-		}
-	} else {
-		if t, err = create(dir, o); err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(o.Out, "created a testnet in %s: %d nodes, epochs of %d views at %s a view\n", dir, len(t.M.Nodes), t.M.EpochViews, t.M.ViewInterval)
+	t, err := openOrCreate(dir, o)
+	if err != nil {
+		return nil, err
 	}
 	t.Out = o.Out
 	if o.Binary != "" {
 		t.Binary = o.Binary
 	}
+	started, err := t.startStopped()
+	if err == nil {
+		err = t.WaitSynced(ctx, started, o.SyncTimeout)
+	}
+	if err != nil {
+		// Leave nothing half up: stop what this call started.
+		return nil, t.stopStarted(started, err)
+	}
+	// The page is a convenience: the testnet stands without it.
+	if derr := t.StartDashboard(ctx); derr != nil { // dashboard.go
+		fmt.Fprintf(o.Out, "the dashboard did not start: %v\n", derr)
+	}
+	return t, nil
+}
+
+// openOrCreate opens the testnet in dir, refusing options that would
+// change its shape, or creates one there if it holds none.
+func openOrCreate(dir string, o UpOptions) (*Testnet, error) {
+	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err != nil {
+		t, err := create(dir, o)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(o.Out, "created a testnet in %s: %d nodes, epochs of %d views at %s a view\n", dir, len(t.M.Nodes), t.M.EpochViews, t.M.ViewInterval)
+		return t, nil
+	}
+	t, err := Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.sameShape(o); err != nil {
+		return nil, err
+	}
+	if len(t.Running()) == len(t.M.Nodes) {
+		fmt.Fprintf(o.Out, "every node of the testnet in %s already runs\n", dir)
+	} else {
+		fmt.Fprintf(o.Out, "restarting the testnet in %s where it was\n", dir)
+	}
+	return t, nil
+}
+
+// startStopped starts every node that is not running and returns the ones
+// it started (also when it fails partway).
+func (t *Testnet) startStopped() ([]string, error) {
 	var started []string
-	err = t.edit(func() error {
+	err := t.edit(func() error {
 		for i := range t.M.Nodes {
 			n := &t.M.Nodes[i]
 			if t.running(n) {
@@ -174,27 +203,24 @@ func Up(ctx context.Context, o UpOptions) (*Testnet, error) {
 		}
 		return nil
 	})
-	if err == nil {
-		err = t.WaitSynced(ctx, started, o.SyncTimeout)
-	}
-	if err == nil {
-		// The page is a convenience: the testnet stands without it.
-		if derr := t.StartDashboard(ctx); derr != nil { // dashboard.go
-			fmt.Fprintf(o.Out, "the dashboard did not start: %v\n", derr)
-		}
-	}
-	if err != nil {
-		// Leave nothing half up: stop what this call started.
-		t.edit(func() error {
-			for _, id := range started {
-				n, _ := t.Node(id)
+	return started, err
+}
+
+// stopStarted stops the nodes started, after err, and returns err with
+// any error of the stopping joined to it.
+func (t *Testnet) stopStarted(started []string, err error) error {
+	cerr := t.edit(func() error {
+		for _, id := range started {
+			if n, err := t.Node(id); err == nil { // started holds the manifest's own IDs
 				t.stop(n)
 			}
-			return nil
-		})
-		return nil, err
+		}
+		return nil
+	})
+	if cerr != nil {
+		err = errors.Join(err, fmt.Errorf("stopping the nodes this call started (%s): %w", strings.Join(started, ", "), cerr))
 	}
-	return t, nil
+	return err
 }
 
 // sameShape refuses options that only a new testnet can take, when they
@@ -418,6 +444,7 @@ func (t *Testnet) stop(n *ManifestNode) bool {
 		n.PID = 0
 		return false
 	}
+	// Kill fails only if the group is gone already, which the loop sees.
 	syscall.Kill(-n.PID, syscall.SIGTERM)
 	deadline, killed := time.Now().Add(10*time.Second), false
 	for t.running(n) {
@@ -597,7 +624,10 @@ func getJSON(addr, path string, v any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%s: %s, then: %w", path, resp.Status, err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
 	}

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // tnCLI runs the node-plugin binary's testnet commands on one folder.
@@ -31,8 +34,8 @@ func (c *tnCLI) run(args ...string) (stdout, stderr string, code int) {
 	switch {
 	case errors.As(err, &ee):
 		code = ee.ExitCode()
-	case err != nil:
-		c.t.Fatalf("testnet %v: %v", args, err)
+	default:
+		require.NoError(c.t, err, "testnet %v", args)
 	}
 	c.remember()
 	return out.String(), errb.String(), code
@@ -43,9 +46,7 @@ func (c *tnCLI) run(args ...string) (stdout, stderr string, code int) {
 func (c *tnCLI) downAndCheck() {
 	c.run("down")
 	for pid, home := range c.pids {
-		if processAlive(pid, home) {
-			c.t.Errorf("node process %d (%s) outlived the testnet", pid, home)
-		}
+		assert.False(c.t, processAlive(pid, home), "node process %d (%s) outlived the testnet", pid, home)
 	}
 }
 
@@ -53,9 +54,7 @@ func (c *tnCLI) downAndCheck() {
 func (c *tnCLI) ok(args ...string) string {
 	c.t.Helper()
 	out, errOut, code := c.run(args...)
-	if code != 0 {
-		c.t.Fatalf("testnet %v: exit %d\n%s%s", args, code, out, errOut)
-	}
+	require.Zero(c.t, code, "testnet %v: exit %d\n%s%s", args, code, out, errOut)
 	return out
 }
 
@@ -75,9 +74,7 @@ func (c *tnCLI) remember() {
 func (c *tnCLI) status() NetStatus {
 	c.t.Helper()
 	var s NetStatus
-	if err := json.Unmarshal([]byte(c.ok("status", "--output", "json")), &s); err != nil {
-		c.t.Fatal(err)
-	}
+	require.NoError(c.t, json.Unmarshal([]byte(c.ok("status", "--output", "json")), &s))
 	return s
 }
 
@@ -91,7 +88,7 @@ func (c *tnCLI) waitStatus(what string, cond func(NetStatus) bool) NetStatus {
 		}
 	}
 	out, _, _ := c.run("status")
-	c.t.Fatalf("not within 60s: %s\n%s", what, out)
+	require.FailNow(c.t, "not within 60s: "+what, out)
 	return s
 }
 
@@ -147,28 +144,21 @@ func TestInteractiveTestnet(t *testing.T) {
 		// started before the manifest knew them.
 		up := exec.Command(c.bin, "testnet", "up", "--nodes", "4", "--view-interval", "20ms", "--epoch-views", "40", "--dir", c.dir)
 		pipe, err := up.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := up.Start(); err != nil {
-			t.Fatal(err)
-		}
-		pipe.Close()
-		if err := up.Wait(); err != nil {
-			t.Fatalf("up into a closed pipe: %v", err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, up.Start())
+		require.NoError(t, pipe.Close())
+		require.NoError(t, up.Wait(), "up into a closed pipe")
 		c.remember()
-		if out := c.ok("up"); !strings.Contains(out, "every node is synced") || !strings.Contains(out, "/p2p/") || strings.Contains(out, " started ") ||
-			!strings.Contains(out, "already runs") {
-			t.Fatalf("up again, with every node running:\n%s", out)
-		}
+		out := c.ok("up") // again, with every node running
+		assert.Contains(t, out, "every node is synced")
+		assert.Contains(t, out, "/p2p/")
+		assert.Contains(t, out, "already runs")
+		assert.NotContains(t, out, " started ")
 		// Every process runs right after up. Synced is a moment's reading (a
 		// node on a loaded machine may be applying a burst of blocks), so it is
 		// waited for, within waitStatus's bound.
 		for _, n := range c.status().Nodes {
-			if n.Process != "running" {
-				t.Fatalf("after up: %s is %s (%s)", n.ID, n.Process, n.Exit)
-			}
+			require.Equal(t, "running", n.Process, "after up: %s (%s)", n.ID, n.Exit)
 		}
 		c.waitStatus("every node synced after up", func(s NetStatus) bool {
 			for _, n := range s.Nodes {
@@ -185,24 +175,18 @@ func TestInteractiveTestnet(t *testing.T) {
 		// The README's join: a node outside the testnet, given the genesis and
 		// one --bootstrap address, follows the chain.
 		tn, err = Open(c.dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		obs := filepath.Join(t.TempDir(), "obs")
-		if out, err := exec.Command(c.bin, "init", "--home", obs, "--node-id", "obs").CombinedOutput(); err != nil {
-			t.Fatalf("init: %v\n%s", err, out)
-		}
-		genesis, _ := os.ReadFile(filepath.Join(tn.Home(&tn.M.Nodes[0]), "genesis.json"))
-		if err := os.WriteFile(filepath.Join(obs, "genesis.json"), genesis, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		out, err := exec.Command(c.bin, "init", "--home", obs, "--node-id", "obs").CombinedOutput()
+		require.NoError(t, err, "init:\n%s", out)
+		genesis, err := os.ReadFile(filepath.Join(tn.Home(&tn.M.Nodes[0]), "genesis.json"))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(obs, "genesis.json"), genesis, 0o644))
 		// It bootstraps from c3 alone.
 		join := exec.Command(c.bin, "run", "--home", obs, "--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", tn.M.Nodes[2].P2P)
 		var joinLog bytes.Buffer
 		join.Stdout, join.Stderr = &joinLog, &joinLog
-		if err := join.Start(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, join.Start())
 		defer join.Process.Kill()
 		obsStatus := func() (height uint64, peers int, synced bool) {
 			out, err := exec.Command(c.bin, "status", "--home", obs, "--output", "json").Output()
@@ -224,7 +208,8 @@ func TestInteractiveTestnet(t *testing.T) {
 				}
 			}
 			h, p, s := obsStatus()
-			t.Fatalf("a node joining with --bootstrap: not within 30s: %s (height %d, %d peers, synced %v)\n%s", what, h, p, s, joinLog.String())
+			require.FailNow(t, "a node joining with --bootstrap: not within 30s: "+what,
+				"height %d, %d peers, synced %v\n%s", h, p, s, joinLog.String())
 		}
 		// Given one address, it meets all four nodes: the genesis lists them.
 		waitObs("synced, with all four nodes as peers", func(h uint64, p int, s bool) bool { return s && p == 4 && h > 5 })
@@ -233,10 +218,8 @@ func TestInteractiveTestnet(t *testing.T) {
 		stoppedAt, _, _ := obsStatus()
 		waitObs("following on without c3", func(h uint64, p int, s bool) bool { return s && p == 3 && h > stoppedAt+10 })
 		c.ok("start", "c3")
-		join.Process.Signal(os.Interrupt)
-		if err := join.Wait(); err != nil {
-			t.Fatalf("the joined node, interrupted: %v\n%s", err, joinLog.String())
-		}
+		require.NoError(t, join.Process.Signal(os.Interrupt))
+		require.NoError(t, join.Wait(), "the joined node, interrupted:\n%s", joinLog.String())
 	})
 
 	phase("bad usage exits 2", func(t *testing.T) {
@@ -254,17 +237,17 @@ func TestInteractiveTestnet(t *testing.T) {
 			{[]string{"stop"}, "needs the nodes"},
 			{[]string{"logs", "nobody"}, `no node "nobody"`},
 		} {
-			if _, errOut, code := c.run(tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
-				t.Errorf("testnet %v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, errOut, tc.want)
-			}
+			_, errOut, code := c.run(tc.args...)
+			assert.Equal(t, 2, code, "testnet %v: stderr %q", tc.args, errOut)
+			assert.Contains(t, errOut, tc.want, "testnet %v", tc.args)
 		}
 		other := &tnCLI{t: t, bin: c.bin, dir: t.TempDir(), pids: map[int]string{}}
-		if _, errOut, code := other.run("status"); code != 2 || !strings.Contains(errOut, "no testnet in") {
-			t.Errorf("status of an empty folder: exit %d, %q", code, errOut)
-		}
-		if _, errOut, code := other.run("up", "--host", "0.0.0.0"); code != 2 || !strings.Contains(errOut, "--host") {
-			t.Errorf("up --host 0.0.0.0: exit %d, %q", code, errOut)
-		}
+		_, errOut, code := other.run("status")
+		assert.Equal(t, 2, code, "status of an empty folder: %q", errOut)
+		assert.Contains(t, errOut, "no testnet in", "status of an empty folder")
+		_, errOut, code = other.run("up", "--host", "0.0.0.0")
+		assert.Equal(t, 2, code, "up --host 0.0.0.0: %q", errOut)
+		assert.Contains(t, errOut, "--host", "up --host 0.0.0.0")
 	})
 
 	phase("stake upgrade, c3 halts and is upgraded back", func(t *testing.T) {
@@ -287,19 +270,18 @@ func TestInteractiveTestnet(t *testing.T) {
 			}
 			return true
 		})
-		if c3 := s.Nodes[2]; c3.ID != "c3" || !strings.Contains(c3.Exit, "halted") || !strings.Contains(c3.Exit, "protocol=2.0.0") {
-			t.Fatalf("c3: %+v", c3)
-		}
-		if text := c.ok("status"); !strings.Contains(text, "testnet upgrade c3 --supports protocol=2.0.0") || !strings.Contains(text, "ACTIVE@") {
-			t.Fatalf("status does not tell c3's operator what to do:\n%s", text)
-		}
+		c3 := s.Nodes[2]
+		require.Equal(t, "c3", c3.ID)
+		assert.Contains(t, c3.Exit, "halted")
+		assert.Contains(t, c3.Exit, "protocol=2.0.0")
+		text := c.ok("status")
+		assert.Contains(t, text, "testnet upgrade c3 --supports protocol=2.0.0", "status tells c3's operator what to do")
+		assert.Contains(t, text, "ACTIVE@")
 		c.ok("upgrade", "c3", "--supports", "protocol=2.0.0")
 		s = c.waitStatus("p2 ACTIVE everywhere", func(s NetStatus) bool { return allIn(s, "p2", "ACTIVE") })
 		av := *find(*s.Nodes[0].Status, "p2").ActivationView
 		for _, n := range s.Nodes {
-			if got := *find(*n.Status, "p2").ActivationView; got != av {
-				t.Fatalf("%s activated at %d, seq at %d", n.ID, got, av)
-			}
+			assert.Equal(t, av, *find(*n.Status, "p2").ActivationView, "%s activates where seq does", n.ID)
 		}
 	})
 
@@ -307,48 +289,41 @@ func TestInteractiveTestnet(t *testing.T) {
 		// Who carried it: seq and c2 were both needed for consensus, e1 for
 		// execution; c3 never signaled.
 		out, err := exec.Command(c.bin, "readiness", "--home", tn.Home(&tn.M.Nodes[0]), "--deployment", "p2", "--lock-in").Output()
-		if err != nil {
-			t.Fatalf("readiness --lock-in: %v", err)
-		}
+		require.NoError(t, err, "readiness --lock-in")
 		var lock struct {
 			State string
 			Ready []struct {
 				NodeID string `json:"node_id"`
 			}
 		}
-		if err := json.Unmarshal(out, &lock); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, json.Unmarshal(out, &lock))
 		var ready []string
 		for _, r := range lock.Ready {
 			ready = append(ready, r.NodeID)
 		}
 		slices.Sort(ready)
-		if lock.State != "LOCKED_IN" || strings.Join(ready, ",") != "c2,e1,seq" {
-			t.Fatalf("ready at lock-in: %s", out)
-		}
+		assert.Equal(t, "LOCKED_IN", lock.State, "%s", out)
+		assert.Equal(t, []string{"c2", "e1", "seq"}, ready, "ready at lock-in")
 		// testnet status says the same, in JSON and for people.
-		if l := c.status().LockIns; len(l) != 1 || l[0].Deployment != "p2" || l[0].AsSeenBy != "seq" || len(l[0].Ready) != 3 || l[0].Error != "" {
-			t.Fatalf("status lock_ins: %+v", l)
-		}
-		if text := c.ok("status"); !strings.Contains(text, "ready: seq, c2, e1; not ready: c3") {
-			t.Fatalf("status does not say who carried p2:\n%s", text)
-		}
+		l := c.status().LockIns
+		require.Len(t, l, 1, "status lock_ins: %+v", l)
+		assert.Equal(t, "p2", l[0].Deployment)
+		assert.Equal(t, "seq", l[0].AsSeenBy)
+		assert.Len(t, l[0].Ready, 3)
+		assert.Empty(t, l[0].Error)
+		assert.Contains(t, c.ok("status"), "ready: seq, c2, e1; not ready: c3", "status says who carried p2")
 	})
 
 	phase("stop and start", func(t *testing.T) {
 		// stop and start, and the log tells what happened.
 		c.ok("stop", "c2")
-		if s := c.status(); s.Nodes[1].Process != "stopped" {
-			t.Fatalf("after stop: %+v", s.Nodes[1])
-		}
+		s := c.status()
+		require.Equal(t, "stopped", s.Nodes[1].Process, "after stop: %+v", s.Nodes[1])
 		c.ok("start", "c2")
-		if s := c.status(); s.Nodes[1].Process != "running" {
-			t.Fatalf("after start: %+v", s.Nodes[1])
-		}
-		if logs := c.ok("logs", "c2", "-n", "0"); strings.Count(logs, runMarker+" c2") != 3 {
-			t.Fatalf("c2 started three times (up, upgrade, start); its log says:\n%s", logs)
-		}
+		s = c.status()
+		require.Equal(t, "running", s.Nodes[1].Process, "after start: %+v", s.Nodes[1])
+		logs := c.ok("logs", "c2", "-n", "0")
+		assert.Equal(t, 3, strings.Count(logs, runMarker+" c2"), "c2 started three times (up, upgrade, start); its log says:\n%s", logs)
 	})
 
 	phase("governance propose and cancel", func(t *testing.T) {
@@ -367,31 +342,25 @@ func TestInteractiveTestnet(t *testing.T) {
 		})
 		c.ok("down")
 		for _, n := range c.status().Nodes {
-			if n.Process != "stopped" {
-				t.Fatalf("after down: %+v", n)
-			}
+			require.Equal(t, "stopped", n.Process, "after down: %+v", n)
 		}
 		for pid, home := range c.pids {
-			if processAlive(pid, home) {
-				t.Fatalf("after down, node process %d (%s) still runs", pid, home)
-			}
+			require.False(t, processAlive(pid, home), "after down, node process %d (%s) still runs", pid, home)
 		}
-		if out := c.ok("up"); !strings.Contains(out, "where it was") {
-			t.Fatalf("up on an existing testnet:\n%s", out)
-		}
+		assert.Contains(t, c.ok("up"), "where it was", "up on an existing testnet")
 		after := c.status()
 		for i, n := range after.Nodes {
-			if n.Process != "running" || n.Status == nil || n.Status.Head.Height < before.Nodes[i].Status.Head.Height ||
-				depState(n, "p2") != "ACTIVE" || !strings.Contains(strings.Join(n.Supported, ","), "protocol=2.0.0") {
-				t.Fatalf("after up again, %s: %+v (before: head %+v)", n.ID, n, before.Nodes[i].Status.Head)
-			}
+			require.Equal(t, "running", n.Process, "after up again, %s: %+v", n.ID, n)
+			require.NotNil(t, n.Status, "after up again, %s answers", n.ID)
+			assert.GreaterOrEqual(t, n.Status.Head.Height, before.Nodes[i].Status.Head.Height, "after up again, %s's head", n.ID)
+			assert.Equal(t, "ACTIVE", depState(n, "p2"), "after up again, %s", n.ID)
+			assert.Contains(t, strings.Join(n.Supported, ","), "protocol=2.0.0", "after up again, %s", n.ID)
 		}
 	})
 
 	phase("down --purge", func(t *testing.T) {
 		c.ok("down", "--purge")
-		if _, err := os.Stat(c.dir); !os.IsNotExist(err) {
-			t.Fatalf("down --purge left %s (%v)", c.dir, err)
-		}
+		_, err := os.Stat(c.dir)
+		assert.ErrorIs(t, err, os.ErrNotExist, "down --purge left %s", c.dir)
 	})
 }

@@ -114,8 +114,45 @@ func lockIns(nodes []NodeState) []LockIn {
 var needs = regexp.MustCompile(`halted.*supports ([^\s=]+=\S+?)[\s,;)]`)
 
 // WriteStatus prints s for people: a row per node, then every deployment
-// as each node sees it, side by side.
-func WriteStatus(w io.Writer, s NetStatus) {
+// as each node sees it, side by side. It returns the first write error.
+func WriteStatus(w io.Writer, s NetStatus) error {
+	ew := &errWriter{w: w}
+	writeHeader(ew, s)
+	deps := writeNodeTable(ew, s.Nodes)
+	writeNodeProblems(ew, s.Nodes)
+	if len(deps) == 0 {
+		fmt.Fprintln(ew, "\nno deployments yet: propose one with node-plugin testnet propose")
+		return ew.err
+	}
+	writeDeployments(ew, s, deps)
+	return ew.err
+}
+
+// errWriter keeps the first error of the writes through it and skips the
+// writes after it, so a printer can write line after line and check once.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+// flush flushes a tabwriter over e, keeping its error.
+func (e *errWriter) flush(tw *tabwriter.Writer) {
+	if err := tw.Flush(); err != nil && e.err == nil {
+		e.err = err
+	}
+}
+
+// writeHeader prints the testnet's chain, clock and live page.
+func writeHeader(w *errWriter, s NetStatus) {
 	engine := ""
 	if s.Engine == engineCometBFT {
 		engine = " on CometBFT (views are heights)"
@@ -125,10 +162,15 @@ func WriteStatus(w io.Writer, s NetStatus) {
 		fmt.Fprintf(w, "live page: %s\n", s.Dashboard)
 	}
 	fmt.Fprintln(w)
+}
+
+// writeNodeTable prints a row per node and returns the deployments the
+// running nodes know, in the order they first appear.
+func writeNodeTable(w *errWriter, nodes []NodeState) []string {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "node\trole\tstake\tprocess\tview\theight\tepoch\tpeers\tsynced\tactive versions\tsupports")
 	var deps []string
-	for _, n := range s.Nodes {
+	for _, n := range nodes {
 		role := n.Role
 		if n.Sequencer {
 			role += " (sequencer)"
@@ -139,15 +181,7 @@ func WriteStatus(w io.Writer, s NetStatus) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t", n.ID, role, n.Stake, proc)
 		if st := n.Status; st != nil {
-			var active []string
-			for _, c := range st.Versions {
-				active = append(active, c.Component+"="+c.Active)
-			}
-			synced := "yes"
-			if !st.Synced {
-				synced = "no"
-			}
-			fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\t", st.Head.View, st.Head.Height, st.Head.Epoch, st.Peers, synced, strings.Join(active, ","))
+			fmt.Fprint(tw, headCells(st))
 			for _, d := range st.Deployments {
 				if !slices.Contains(deps, d.Name) {
 					deps = append(deps, d.Name)
@@ -158,8 +192,28 @@ func WriteStatus(w io.Writer, s NetStatus) {
 		}
 		fmt.Fprintf(tw, "%s\n", strings.Join(n.Supported, ","))
 	}
-	tw.Flush()
-	for _, n := range s.Nodes {
+	w.flush(tw)
+	return deps
+}
+
+// headCells are a running node's view, height, epoch, peers, synced and
+// active versions cells.
+func headCells(st *node.Status) string {
+	var active []string
+	for _, c := range st.Versions {
+		active = append(active, c.Component+"="+c.Active)
+	}
+	synced := "yes"
+	if !st.Synced {
+		synced = "no"
+	}
+	return fmt.Sprintf("%d\t%d\t%d\t%d\t%s\t%s\t", st.Head.View, st.Head.Height, st.Head.Epoch, st.Peers, synced, strings.Join(active, ","))
+}
+
+// writeNodeProblems says why each exited node ended (and, for a halted
+// one, how to upgrade it), and why a running node's API did not answer.
+func writeNodeProblems(w *errWriter, nodes []NodeState) {
+	for _, n := range nodes {
 		switch {
 		case n.Exit != "":
 			fmt.Fprintf(w, "\n%s exited: %s\n", n.ID, n.Exit)
@@ -170,12 +224,13 @@ func WriteStatus(w io.Writer, s NetStatus) {
 			fmt.Fprintf(w, "\n%s runs but its API does not answer: %s\n", n.ID, n.Error)
 		}
 	}
-	if len(deps) == 0 {
-		fmt.Fprintln(w, "\nno deployments yet: propose one with node-plugin testnet propose")
-		return
-	}
+}
+
+// writeDeployments prints each deployment as each node sees it, then the
+// signaling progress and who carried each lock-in.
+func writeDeployments(w *errWriter, s NetStatus, deps []string) {
 	fmt.Fprintln(w, "\ndeployments as each node sees them (@ activation view; ! this node does not support it):")
-	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprint(tw, "deployment")
 	for _, n := range s.Nodes {
 		fmt.Fprintf(tw, "\t%s", n.ID)
@@ -192,7 +247,7 @@ func WriteStatus(w io.Writer, s NetStatus) {
 			signaling = append(signaling, line)
 		}
 	}
-	tw.Flush()
+	w.flush(tw)
 	for _, l := range signaling {
 		fmt.Fprintln(w, l)
 	}

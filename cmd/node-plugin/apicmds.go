@@ -63,7 +63,10 @@ func getJSON(home, path string, v any) error {
 		return fmt.Errorf("the node in %s does not answer: %w", home, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("the node in %s stopped answering %s: %w", home, path, err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
@@ -246,15 +249,24 @@ func (f *governanceFlags) submit(stdout io.Writer, kind string, payload []byte) 
 	if err != nil {
 		return usageError{err}
 	}
-	body, _ := json.Marshal(node.GovernanceRequest{Kind: kind, Payload: hex.EncodeToString(payload)})
-	req, _ := http.NewRequest(http.MethodPost, base+"/governance", bytes.NewReader(body))
+	body, err := json.Marshal(node.GovernanceRequest{Kind: kind, Payload: hex.EncodeToString(payload)})
+	if err != nil {
+		return fmt.Errorf("encode the %s: %w", kind, err)
+	}
+	req, err := http.NewRequest(http.MethodPost, base+"/governance", bytes.NewReader(body))
+	if err != nil {
+		return usageError{fmt.Errorf("the node's admin API address: %w", err)}
+	}
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("the node's admin API does not answer: %w", err)
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	msg, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return fmt.Errorf("the node's admin API stopped answering (%s): %w", resp.Status, err)
+	}
 	if resp.StatusCode != http.StatusAccepted {
 		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}

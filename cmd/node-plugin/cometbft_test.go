@@ -47,7 +47,8 @@ func TestRunCometBFTWithoutValidatorsExits2(t *testing.T) {
 	var g map[string]any
 	require.NoError(t, json.Unmarshal(data, &g))
 	g["identities"].([]any)[0].(map[string]any)["nodes"].([]any)[0].(map[string]any)["role"] = "execution"
-	data, _ = json.Marshal(g)
+	data, err = json.Marshal(g)
+	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(home, "genesis.json"), data, 0o644))
 	code, _, stderr := runCLI("run", "--home", home, "--engine", "cometbft")
 	assert.Equal(t, exitBadInput, code, stderr)

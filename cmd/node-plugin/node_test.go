@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/quorumgate/quorumgate/chain/devchain"
@@ -26,35 +28,34 @@ import (
 func TestInitAndKeysShow(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "n1")
 	code, stdout, stderr := runCLI("init", "--home", home, "--node-id", "n1")
-	if code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
+	require.Equal(t, exitOK, code, stderr)
 	var id node.Identity
-	if err := json.Unmarshal([]byte(stdout), &id); err != nil || id.NodeID != "n1" || id.PeerID == "" || len(id.StakingKey) != 192 {
-		t.Fatalf("identity %q: %v", stdout, err)
-	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &id), stdout)
+	assert.Equal(t, "n1", id.NodeID)
+	assert.NotEmpty(t, id.PeerID)
+	assert.Len(t, id.StakingKey, 192)
 	for _, f := range []string{node.StakingKeyFile, node.P2PKeyFile, node.AdminTokenFile} {
 		st, err := os.Stat(filepath.Join(home, f))
-		if err != nil || st.Mode().Perm() != 0o600 {
-			t.Fatalf("%s: %v %v", f, err, st.Mode())
-		}
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), f)
 	}
-	if code, _, stderr := runCLI("init", "--home", home, "--node-id", "n1"); code != exitBadInput || !strings.Contains(stderr, "already holds a node") {
-		t.Fatalf("second init: exit %d, %s", code, stderr)
-	}
+	code, _, stderr = runCLI("init", "--home", home, "--node-id", "n1")
+	assert.Equal(t, exitBadInput, code, "second init: %s", stderr)
+	assert.Contains(t, stderr, "already holds a node", "second init")
 	code, stdout, _ = runCLI("keys", "show", "--home", home, "--output", "json")
+	require.Equal(t, exitOK, code, "keys show: %s", stdout)
 	var shown node.Identity
-	if code != exitOK || json.Unmarshal([]byte(stdout), &shown) != nil || shown.PeerID != id.PeerID || shown.StakingKey != id.StakingKey {
-		t.Fatalf("keys show: %d %s", code, stdout)
-	}
-	if code, _, _ := runCLI("keys", "show", "--home", t.TempDir()); code != exitBadInput {
-		t.Fatalf("keys show on an empty home: exit %d", code)
-	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &shown), "keys show: %s", stdout)
+	assert.Equal(t, id.PeerID, shown.PeerID)
+	assert.Equal(t, id.StakingKey, shown.StakingKey)
+	code, _, _ = runCLI("keys", "show", "--home", t.TempDir())
+	assert.Equal(t, exitBadInput, code, "keys show on an empty home")
 }
 
 func TestRunBadConfigurationExits2(t *testing.T) {
 	home := t.TempDir()
-	runCLI("init", "--home", home, "--node-id", "n1")
+	code, _, stderr := runCLI("init", "--home", home, "--node-id", "n1")
+	require.Equal(t, exitOK, code, stderr)
 	for _, tc := range []struct{ flag, value, key string }{
 		{"--listen", "127.0.0.1:7000", "listen"},
 		{"--bootstrap", "nowhere", "peers"},
@@ -67,18 +68,18 @@ func TestRunBadConfigurationExits2(t *testing.T) {
 		{"--node-id", "", "node_id"},
 	} {
 		code, stdout, stderr := runCLI("run", "--home", home, tc.flag, tc.value)
-		if code != exitBadInput || stdout != "" || !strings.Contains(stderr, "configuration "+tc.key) {
-			t.Errorf("%s %q: exit %d, stderr %q", tc.flag, tc.value, code, stderr)
-		}
+		assert.Equal(t, exitBadInput, code, "%s %q: stderr %q", tc.flag, tc.value, stderr)
+		assert.Empty(t, stdout, "%s %q", tc.flag, tc.value)
+		assert.Contains(t, stderr, "configuration "+tc.key, "%s %q", tc.flag, tc.value)
 	}
 	code, stdout, stderr := runCLI("run", "--home", home, "--view-interval", "soon")
-	if code != exitBadInput || stdout != "" || !strings.Contains(stderr, "view_interval") || !strings.Contains(stderr, "--view-interval") {
-		t.Fatalf("exit %d, stderr %q", code, stderr)
-	}
+	assert.Equal(t, exitBadInput, code, stderr)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "view_interval")
+	assert.Contains(t, stderr, "--view-interval")
 	code, _, stderr = runCLI("run", "--home", home)
-	if code != exitBadInput || !strings.Contains(stderr, "genesis") {
-		t.Fatalf("no genesis: exit %d, %q", code, stderr)
-	}
+	assert.Equal(t, exitBadInput, code, "no genesis: %q", stderr)
+	assert.Contains(t, stderr, "genesis", "no genesis")
 }
 
 // soloHome inits a home and writes a one-node genesis for it: the node is
@@ -86,11 +87,10 @@ func TestRunBadConfigurationExits2(t *testing.T) {
 func soloHome(t *testing.T) string {
 	t.Helper()
 	home := t.TempDir()
-	_, stdout, _ := runCLI("init", "--home", home, "--node-id", "solo")
+	code, stdout, stderr := runCLI("init", "--home", home, "--node-id", "solo")
+	require.Equal(t, exitOK, code, stderr)
 	var id node.Identity
-	if err := json.Unmarshal([]byte(stdout), &id); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &id))
 	genesis := map[string]any{
 		"chain_id": "solo-chain", "epoch_views": 20, "safety_views": 2, "versions": map[string]string{"protocol": "1.0.0"},
 		"identities": []any{map[string]any{"from_epoch": 0, "nodes": []any{map[string]any{
@@ -99,8 +99,9 @@ func soloHome(t *testing.T) string {
 		"governance": map[string]any{"threshold": 1, "members": []any{map[string]any{"key": id.StakingKey, "pop": id.PoP}}},
 		"sequencer":  "solo",
 	}
-	data, _ := json.Marshal(genesis)
-	os.WriteFile(filepath.Join(home, "genesis.json"), data, 0o644)
+	data, err := json.Marshal(genesis)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(home, "genesis.json"), data, 0o644))
 	return home
 }
 
@@ -125,7 +126,7 @@ func startRun(t *testing.T, home string, args ...string) func() int {
 					t.Logf("run's stderr:\n%s", errOut.String())
 				}
 			case <-time.After(20 * time.Second):
-				t.Error("run did not stop")
+				assert.Fail(t, "run did not stop within 20 s")
 			}
 		})
 		return code
@@ -169,23 +170,16 @@ func TestRunOneNodeChain(t *testing.T) {
 		var st node.Status
 		return json.NewDecoder(resp.Body).Decode(&st) == nil && st.Head.Height >= 4
 	})
-	if code := stop(); code != exitOK {
-		t.Fatalf("exit %d", code)
-	}
+	require.Equal(t, exitOK, stop())
 	g, err := devchain.Load(filepath.Join(home, "genesis.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s, err := storage.Open(filepath.Join(home, "store"), storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
-	if head, ok := s.Head(); !ok {
-		t.Fatal("no block was stored")
-	} else if h, _, _ := head.Head(); h < 4 {
-		t.Fatalf("only %d blocks stored (heights 0 to %d), the node reported five (heights 0 to 4)", h+1, h)
-	}
+	head, ok := s.Head()
+	require.True(t, ok, "no block was stored")
+	h, _, _ := head.Head()
+	assert.GreaterOrEqual(t, h, uint64(4), "only %d blocks stored (heights 0 to %d), the node reported five (heights 0 to 4)", h+1, h)
 }
 
 func TestOperatorCommandsAgainstARunningNode(t *testing.T) {
@@ -196,109 +190,119 @@ func TestOperatorCommandsAgainstARunningNode(t *testing.T) {
 	stop := startRun(t, home, "--api-listen", "127.0.0.1:0", "--api-admin", "127.0.0.1:0")
 	defer stop()
 	addrs := waitForAPI(t, home, 10*time.Second)
-	if host, _, _ := net.SplitHostPort(addrs.Admin); host != "127.0.0.1" {
-		t.Fatalf("the admin API listens on %s", addrs.Admin)
+	host, _, err := net.SplitHostPort(addrs.Admin)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1", host, "the admin API listens on %s", addrs.Admin)
+
+	// phase runs one step as a named subtest; a failed step ends the test,
+	// since the later ones build on it.
+	phase := func(name string, f func(t *testing.T)) {
+		t.Helper()
+		if !t.Run(name, f) {
+			t.FailNow()
+		}
 	}
-	code, stdout, stderr := runCLI("status", "--home", home)
-	if code != exitOK || !strings.Contains(stdout, "node solo") || !strings.Contains(stdout, "no deployments") {
-		t.Fatalf("status: %d %q %q", code, stdout, stderr)
-	}
-	code, stdout, _ = runCLI("versions", "--home", home, "--at", "0")
-	if code != exitOK || !strings.Contains(stdout, `"protocol": "1.0.0"`) {
-		t.Fatalf("versions: %d %s", code, stdout)
-	}
-	var st node.Status
-	_, stdout, _ = runCLI("status", "--home", home, "--output", "json")
-	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
-		t.Fatal(err)
-	}
-	at := st.Head.View + 2000
-	code, stdout, stderr = runCLI("propose", "--home", home, "--name", "p2", "--version", "2.0.0", "--mode", "governance",
-		"--activation-view", fmt.Sprint(at), "--committee-key", filepath.Join(home, node.StakingKeyFile), "--member", "0")
-	if code != exitOK || !strings.Contains(stdout, "proposal submitted and included in the finalized block at height") {
-		t.Fatalf("propose: %d %q %q", code, stdout, stderr)
-	}
-	testutil.Eventually(t, 10*time.Second, "p2 is LOCKED_IN", func() bool {
-		_, out, _ := runCLI("deployments", "--home", home)
-		return strings.Contains(out, `"state": "LOCKED_IN"`)
+	phase("status and versions", func(t *testing.T) {
+		code, stdout, stderr := runCLI("status", "--home", home)
+		require.Equal(t, exitOK, code, "status: %q %q", stdout, stderr)
+		assert.Contains(t, stdout, "node solo")
+		assert.Contains(t, stdout, "no deployments")
+		code, stdout, _ = runCLI("versions", "--home", home, "--at", "0")
+		require.Equal(t, exitOK, code, "versions: %s", stdout)
+		assert.Contains(t, stdout, `"protocol": "1.0.0"`)
 	})
-	// /readiness answers stake deployments; every other question gets a
-	// status and a reason.
-	for _, tc := range []struct {
-		query string
-		code  int
-		want  string
-	}{
-		{"", http.StatusBadRequest, "deployment=NAME is required"},
-		{"?deployment=nope", http.StatusNotFound, `no deployment "nope"`},
-		{"?deployment=p2", http.StatusNotFound, "governance deployment"},
-		{"?deployment=p2&at=lock-in", http.StatusNotFound, "governance deployment"},
-		{"?deployment=p2&at=soon", http.StatusBadRequest, "the only value is lock-in"},
-		{"?deployment=p2&height=x", http.StatusBadRequest, "whole number"},
-		{"?deployment=p2&height=999999999", http.StatusNotFound, "no state at height 999999999"},
-	} {
-		resp, err := http.Get("http://" + addrs.API + "/readiness" + tc.query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.code || !strings.Contains(string(body), tc.want) {
-			t.Errorf("/readiness%s: %s %q; want %d and %q", tc.query, resp.Status, body, tc.code, tc.want)
-		}
-	}
-	if code, _, stderr := runCLI("readiness", "--home", home, "--deployment", "p2", "--lock-in"); code != exitFailure || !strings.Contains(stderr, "governance deployment") {
-		t.Errorf("readiness of a governance deployment: exit %d, %q", code, stderr)
-	}
-	if code, _, stderr := runCLI("readiness", "--home", home, "--deployment", "p2", "--lock-in", "--height", "3"); code != exitBadInput || !strings.Contains(stderr, "give one") {
-		t.Errorf("readiness --lock-in --height: exit %d, %q", code, stderr)
-	}
-	resp, err := http.Get("http://" + addrs.API + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{`quorumgate_deployment_state{component="protocol",deployment="p2",version="2.0.0"} 3`,
-		"quorumgate_head_height", "quorumgate_blocks_applied_total", "quorumgate_equivocations_detected 0",
-		"quorumgate_gossip_payloads_rejected_total 0"} {
-		if !strings.Contains(string(metrics), want) {
-			t.Fatalf("metrics lack %q:\n%s", want, metrics)
-		}
-	}
-	// The admin API refuses requests without the token, or with another.
-	for _, auth := range []string{"", "Bearer wrong"} {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addrs.Admin+"/governance", strings.NewReader(`{"kind":"cancel","payload":""}`))
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("admin request with %q: %s", auth, resp.Status)
-		}
-	}
-	code, _, stderr = runCLI("cancel", "--home", home, "--name", "p2", "--committee-key", filepath.Join(home, node.StakingKeyFile), "--member", "0")
-	if code != exitOK {
-		t.Fatalf("cancel: %d %s", code, stderr)
-	}
-	testutil.Eventually(t, 10*time.Second, "p2 is CANCELED", func() bool {
-		_, out, _ := runCLI("deployments", "--home", home)
-		return strings.Contains(out, `"state": "CANCELED"`)
+	phase("propose", func(t *testing.T) {
+		var st node.Status
+		_, stdout, _ := runCLI("status", "--home", home, "--output", "json")
+		require.NoError(t, json.Unmarshal([]byte(stdout), &st))
+		at := st.Head.View + 2000
+		code, stdout, stderr := runCLI("propose", "--home", home, "--name", "p2", "--version", "2.0.0", "--mode", "governance",
+			"--activation-view", fmt.Sprint(at), "--committee-key", filepath.Join(home, node.StakingKeyFile), "--member", "0")
+		require.Equal(t, exitOK, code, "propose: %q %q", stdout, stderr)
+		require.Contains(t, stdout, "proposal submitted and included in the finalized block at height")
+		testutil.Eventually(t, 10*time.Second, "p2 is LOCKED_IN", func() bool {
+			_, out, _ := runCLI("deployments", "--home", home)
+			return strings.Contains(out, `"state": "LOCKED_IN"`)
+		})
 	})
-	if code := stop(); code != exitOK {
-		t.Fatalf("exit %d", code)
-	}
+	phase("readiness", func(t *testing.T) {
+		// /readiness answers stake deployments; every other question gets a
+		// status and a reason.
+		for _, tc := range []struct {
+			query string
+			code  int
+			want  string
+		}{
+			{"", http.StatusBadRequest, "deployment=NAME is required"},
+			{"?deployment=nope", http.StatusNotFound, `no deployment "nope"`},
+			{"?deployment=p2", http.StatusNotFound, "governance deployment"},
+			{"?deployment=p2&at=lock-in", http.StatusNotFound, "governance deployment"},
+			{"?deployment=p2&at=soon", http.StatusBadRequest, "the only value is lock-in"},
+			{"?deployment=p2&height=x", http.StatusBadRequest, "whole number"},
+			{"?deployment=p2&height=999999999", http.StatusNotFound, "no state at height 999999999"},
+		} {
+			code, body := httpGet(t, "http://"+addrs.API+"/readiness"+tc.query)
+			assert.Equal(t, tc.code, code, "/readiness%s: %q", tc.query, body)
+			assert.Contains(t, body, tc.want, "/readiness%s", tc.query)
+		}
+		code, _, stderr := runCLI("readiness", "--home", home, "--deployment", "p2", "--lock-in")
+		assert.Equal(t, exitFailure, code, "readiness of a governance deployment: %q", stderr)
+		assert.Contains(t, stderr, "governance deployment")
+		code, _, stderr = runCLI("readiness", "--home", home, "--deployment", "p2", "--lock-in", "--height", "3")
+		assert.Equal(t, exitBadInput, code, "readiness --lock-in --height: %q", stderr)
+		assert.Contains(t, stderr, "give one")
+	})
+	phase("metrics", func(t *testing.T) {
+		code, metrics := httpGet(t, "http://"+addrs.API+"/metrics")
+		require.Equal(t, http.StatusOK, code)
+		for _, want := range []string{`quorumgate_deployment_state{component="protocol",deployment="p2",version="2.0.0"} 3`,
+			"quorumgate_head_height", "quorumgate_blocks_applied_total", "quorumgate_equivocations_detected 0",
+			"quorumgate_gossip_payloads_rejected_total 0"} {
+			assert.Contains(t, metrics, want)
+		}
+	})
+	phase("the admin API needs the token", func(t *testing.T) {
+		// The admin API refuses requests without the token, or with another.
+		for _, auth := range []string{"", "Bearer wrong"} {
+			req, err := http.NewRequest(http.MethodPost, "http://"+addrs.Admin+"/governance", strings.NewReader(`{"kind":"cancel","payload":""}`))
+			require.NoError(t, err)
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "admin request with %q", auth)
+		}
+	})
+	phase("cancel", func(t *testing.T) {
+		code, _, stderr := runCLI("cancel", "--home", home, "--name", "p2", "--committee-key", filepath.Join(home, node.StakingKeyFile), "--member", "0")
+		require.Equal(t, exitOK, code, "cancel: %s", stderr)
+		testutil.Eventually(t, 10*time.Second, "p2 is CANCELED", func() bool {
+			_, out, _ := runCLI("deployments", "--home", home)
+			return strings.Contains(out, `"state": "CANCELED"`)
+		})
+	})
+	assert.Equal(t, exitOK, stop())
+}
+
+// httpGet gets url and returns the status code and the body.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
 }
 
 func TestExitCodes(t *testing.T) {
-	if exitCode(nil) != 0 || exitCode(usageError{os.ErrNotExist}) != 2 || exitCode(os.ErrClosed) != 1 ||
-		exitCode(haltExit{&node.HaltError{}}) != node.ExitHalted || node.ExitHalted != 3 {
-		t.Fatal("exit codes")
-	}
+	assert.Equal(t, 0, exitCode(nil))
+	assert.Equal(t, 2, exitCode(usageError{os.ErrNotExist}))
+	assert.Equal(t, 1, exitCode(os.ErrClosed))
+	assert.Equal(t, node.ExitHalted, exitCode(haltExit{&node.HaltError{}}))
+	assert.Equal(t, 3, node.ExitHalted)
 }
 
 func TestPrintTail(t *testing.T) {
@@ -313,8 +317,14 @@ func TestPrintTail(t *testing.T) {
 		{"", 3, ""},
 	} {
 		var out strings.Builder
-		if err := printTail(&out, strings.NewReader(tc.in), tc.n); err != nil || out.String() != tc.want {
-			t.Errorf("printTail(%q, %d) = %q, %v; want %q", tc.in, tc.n, out.String(), err, tc.want)
+		if assert.NoError(t, printTail(&out, strings.NewReader(tc.in), tc.n)) {
+			assert.Equal(t, tc.want, out.String(), "printTail(%q, %d)", tc.in, tc.n)
 		}
 	}
+	// A write that fails (stdout closed) is the command's error.
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	defer w.Close()
+	assert.Error(t, printTail(w, strings.NewReader("a\n"), 0))
 }

@@ -169,7 +169,10 @@ Exit codes:
 			if err != nil {
 				return usageError{err}
 			}
-			sup, _ := node.ParseSupported(cfg.Supported)
+			sup, err := node.ParseSupported(cfg.Supported) // config.Load checked it; this keeps the parsed form
+			if err != nil {
+				return usageError{fmt.Errorf("supported: %w", err)}
+			}
 			level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.Log.Level]
 			var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
 			if cfg.Log.Format == "json" {
@@ -194,7 +197,10 @@ Exit codes:
 			case <-n.Done():
 			}
 			stopErr := n.Err()
-			n.Close()
+			if cerr := n.Close(); cerr != nil {
+				// The store's close flushes it: a failure there is news.
+				stopErr = errors.Join(stopErr, fmt.Errorf("close the node: %w", cerr))
+			}
 			if errors.As(stopErr, &he) {
 				return haltExit{stopErr}
 			}

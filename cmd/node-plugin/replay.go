@@ -47,6 +47,7 @@ live in examples/scenarios/.`,
 				return fmt.Errorf("%s: %w", file, err)
 			}
 			lines = append(lines, scenario.SummaryLine(res.Final))
+			// A bufio.Writer keeps its first error: Flush returns it.
 			w := bufio.NewWriter(stdout)
 			for _, l := range lines {
 				w.Write(l)

@@ -80,7 +80,7 @@ func TestSIGTERMWithAHungHook(t *testing.T) {
 		_, err := os.Stat(pidFile)
 		select {
 		case <-done:
-			t.Fatalf("node-plugin run exited: %v; stderr:\n%s", waitErr, readFile(t, logPath))
+			require.FailNow(t, "node-plugin run exited", "%v; stderr:\n%s", waitErr, readFile(t, logPath))
 		default:
 		}
 		return err == nil
@@ -98,7 +98,7 @@ func TestSIGTERMWithAHungHook(t *testing.T) {
 	case <-done:
 		assert.NoError(t, waitErr, "exit status after SIGTERM; stderr:\n%s", readFile(t, logPath))
 	case <-time.After(20 * time.Second):
-		t.Fatalf("node-plugin run did not stop within 20 s of SIGTERM; stderr:\n%s", readFile(t, logPath))
+		require.FailNow(t, "node-plugin run did not stop within 20 s of SIGTERM", "stderr:\n%s", readFile(t, logPath))
 	}
 	for _, pid := range pids {
 		testutil.Eventually(t, 10*time.Second, fmt.Sprintf("the hook's child %d ends", pid), func() bool { return testutil.ProcessGone(pid) })

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -70,32 +71,10 @@ Example configs: examples/sim/*.toml.`,
 			defer stop()
 			prov := sim.BuildProvenance()
 			prov.CommandLine, prov.ConfigPath, prov.ConfigText = commandLine(cmd), configPath, text
-			start := time.Now()
 			if cfg.Sweep != nil {
-				sweep, err := sim.RunSweep(ctx, cfg, sim.Options{Workers: workers})
-				if err != nil {
-					return asUsage(err)
-				}
-				prov.Elapsed = time.Since(start)
-				if err := sweep.Write(outDir, prov); err != nil {
-					return err
-				}
-				fmt.Fprintf(stdout, "%d points × %d runs in %s; wrote %s/{sweep.csv,sweep_summary.csv,sensitivity.csv,report.md} and plots\n",
-					len(sweep.Points), cfg.Runs, prov.Elapsed.Round(time.Millisecond), outDir)
-				return nil
+				return runSweep(ctx, stdout, cfg, sim.Options{Workers: workers}, outDir, prov)
 			}
-			study, err := sim.Run(ctx, cfg, sim.Options{Workers: workers})
-			if err != nil {
-				return asUsage(err)
-			}
-			prov.Elapsed = time.Since(start)
-			if err := study.Write(outDir, prov); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "%d runs in %s; wrote %s/{runs.csv,summary.csv,summary.md,paired.csv,report.md} and plots\n\n",
-				cfg.Runs, prov.Elapsed.Round(time.Millisecond), outDir)
-			fmt.Fprint(stdout, study.SummaryMarkdown())
-			return nil
+			return runStudy(ctx, stdout, cfg, sim.Options{Workers: workers}, outDir, prov)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "the study's config (TOML)")
@@ -104,6 +83,39 @@ Example configs: examples/sim/*.toml.`,
 	cmd.Flags().Uint64Var(&seed, "seed", 0, "override the config's seed")
 	cmd.Flags().IntVar(&workers, "workers", 0, "parallel workers (default: one per core)")
 	return cmd
+}
+
+// runSweep runs a study per sweep point and writes them into outDir.
+func runSweep(ctx context.Context, stdout io.Writer, cfg *sim.Config, o sim.Options, outDir string, prov sim.Provenance) error {
+	start := time.Now()
+	sweep, err := sim.RunSweep(ctx, cfg, o)
+	if err != nil {
+		return asUsage(err)
+	}
+	prov.Elapsed = time.Since(start)
+	if err := sweep.Write(outDir, prov); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d points × %d runs in %s; wrote %s/{sweep.csv,sweep_summary.csv,sensitivity.csv,report.md} and plots\n",
+		len(sweep.Points), cfg.Runs, prov.Elapsed.Round(time.Millisecond), outDir)
+	return nil
+}
+
+// runStudy runs one study, writes it into outDir and prints its summary.
+func runStudy(ctx context.Context, stdout io.Writer, cfg *sim.Config, o sim.Options, outDir string, prov sim.Provenance) error {
+	start := time.Now()
+	study, err := sim.Run(ctx, cfg, o)
+	if err != nil {
+		return asUsage(err)
+	}
+	prov.Elapsed = time.Since(start)
+	if err := study.Write(outDir, prov); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d runs in %s; wrote %s/{runs.csv,summary.csv,summary.md,paired.csv,report.md} and plots\n\n",
+		cfg.Runs, prov.Elapsed.Round(time.Millisecond), outDir)
+	fmt.Fprint(stdout, study.SummaryMarkdown())
+	return nil
 }
 
 // commandLine rebuilds the invocation from the flags that were set (in

@@ -153,21 +153,7 @@ peer.`,
 			if err := positiveDuration(cmd, "view-interval", o.ViewInterval); err != nil {
 				return err
 			}
-			// The defaults shape a new testnet only; an existing one keeps
-			// its shape, and refuses a flag given to change it.
-			f := cmd.Flags()
-			if !f.Changed("nodes") {
-				o.Nodes = 0
-			}
-			if !f.Changed("host") {
-				o.Host = ""
-			}
-			if !f.Changed("view-interval") {
-				o.ViewInterval = 0
-			}
-			if !f.Changed("epoch-views") {
-				o.EpochViews = 0
-			}
+			keepShapeUnlessGiven(cmd, &o)
 			ctx, stop := interruptible(cmd)
 			defer stop()
 			o.Out = stdout
@@ -175,36 +161,7 @@ peer.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "\nevery node is synced\n")
-			if url := t.DashboardURL(); url != "" {
-				fmt.Fprintf(stdout, "dashboard: %s (node-plugin testnet dashboard prints it again)\n", url)
-			}
-			fmt.Fprintln(stdout)
-			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "node\trole\tstake\tapi\tlog\t--bootstrap address")
-			for _, n := range t.M.Nodes {
-				rel, _ := filepath.Rel(t.Dir, t.LogPath(&n))
-				role := n.Role
-				if n.Sequencer {
-					role += " (sequencer)"
-				}
-				if t.M.Engine == "cometbft" && n.Role == "consensus" {
-					role += " (validator)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\thttp://%s\t%s\t%s\n", n.ID, role, n.Stake, n.API, rel, n.P2P)
-			}
-			tw.Flush()
-			dirFlag := ""
-			if o.Dir != testnet.DefaultDir() {
-				dirFlag = " --dir " + o.Dir
-			}
-			fmt.Fprintf(stdout, `
-next:
-  node-plugin testnet status%[1]s
-  node-plugin testnet propose%[1]s --name protocol-2 --version 2.0.0 --role consensus --role execution
-  node-plugin testnet upgrade%[1]s %[2]s --supports protocol=2.0.0
-  node-plugin testnet down%[1]s
-`, dirFlag, t.M.Nodes[1].ID)
+			printTestnetUp(stdout, t, o.Dir)
 			return nil
 		},
 	}
@@ -216,6 +173,71 @@ next:
 	cmd.Flags().Uint64Var(&o.EpochViews, "epoch-views", 100, "views per epoch, for a new testnet")
 	cmd.Flags().StringVar(&o.Engine, "engine", "", "devchain (default) or cometbft, for a new testnet")
 	return cmd
+}
+
+// keepShapeUnlessGiven clears the shape flags that were not given: their
+// defaults shape a new testnet only, and an existing one keeps its shape
+// (and refuses a flag given to change it).
+func keepShapeUnlessGiven(cmd *cobra.Command, o *testnet.UpOptions) {
+	f := cmd.Flags()
+	if !f.Changed("nodes") {
+		o.Nodes = 0
+	}
+	if !f.Changed("host") {
+		o.Host = ""
+	}
+	if !f.Changed("view-interval") {
+		o.ViewInterval = 0
+	}
+	if !f.Changed("epoch-views") {
+		o.EpochViews = 0
+	}
+}
+
+// printTestnetUp tells the user the testnet is up: the dashboard, a row per
+// node (its API, its log and the address to --bootstrap from), and what to
+// run next. The testnet is up whatever becomes of stdout, so a failed write
+// here (a closed pipe) is not the command's failure.
+func printTestnetUp(stdout io.Writer, t *testnet.Testnet, dir string) {
+	fmt.Fprintf(stdout, "\nevery node is synced\n")
+	if url := t.DashboardURL(); url != "" {
+		fmt.Fprintf(stdout, "dashboard: %s (node-plugin testnet dashboard prints it again)\n", url)
+	}
+	fmt.Fprintln(stdout)
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "node\trole\tstake\tapi\tlog\t--bootstrap address")
+	for _, n := range t.M.Nodes {
+		role := n.Role
+		if n.Sequencer {
+			role += " (sequencer)"
+		}
+		if t.M.Engine == "cometbft" && n.Role == "consensus" {
+			role += " (validator)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\thttp://%s\t%s\t%s\n", n.ID, role, n.Stake, n.API, logPathIn(t, &n), n.P2P)
+	}
+	tw.Flush()
+	dirFlag := ""
+	if dir != testnet.DefaultDir() {
+		dirFlag = " --dir " + dir
+	}
+	fmt.Fprintf(stdout, `
+next:
+  node-plugin testnet status%[1]s
+  node-plugin testnet propose%[1]s --name protocol-2 --version 2.0.0 --role consensus --role execution
+  node-plugin testnet upgrade%[1]s %[2]s --supports protocol=2.0.0
+  node-plugin testnet down%[1]s
+`, dirFlag, t.M.Nodes[1].ID)
+}
+
+// logPathIn is a node's log path relative to the testnet's folder, or
+// whole if it cannot be made relative.
+func logPathIn(t *testnet.Testnet, n *testnet.ManifestNode) string {
+	path := t.LogPath(n)
+	if rel, err := filepath.Rel(t.Dir, path); err == nil {
+		return rel
+	}
+	return path
 }
 
 func newTestnetStatusCommand(stdout io.Writer) *cobra.Command {
@@ -236,8 +258,7 @@ func newTestnetStatusCommand(stdout io.Writer) *cobra.Command {
 			if output == "json" {
 				return printJSON(stdout, s)
 			}
-			testnet.WriteStatus(stdout, s)
-			return nil
+			return testnet.WriteStatus(stdout, s)
 		},
 	}
 	addDirFlag(cmd, &dir)
@@ -412,7 +433,9 @@ func printTail(w io.Writer, r io.Reader, n int) error {
 		return err
 	}
 	for _, l := range ring {
-		fmt.Fprintln(w, l)
+		if _, err := fmt.Fprintln(w, l); err != nil {
+			return err
+		}
 	}
 	return nil
 }

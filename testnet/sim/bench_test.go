@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // benchConfig is the workload for one stake mechanism, at its worst:
@@ -72,12 +74,8 @@ func benchStudy(b *testing.B, nodes, runs, workers int, mechanism string, perVie
 	}()
 	for range b.N {
 		s, err := Run(context.Background(), c, Options{Workers: workers})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(s.Outcomes) != runs {
-			b.Fatal(len(s.Outcomes))
-		}
+		require.NoError(b, err)
+		require.Len(b, s.Outcomes, runs)
 	}
 }
 

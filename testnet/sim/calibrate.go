@@ -12,8 +12,16 @@ type calibration struct {
 	fittedSigma bool
 }
 
-// fitDelay fits the lognormal delay to behaviour.delay.fit, if given.
-func (c *Config) fitDelay() error {
+// delayFit is the lognormal delay fitted to behaviour.delay.fit.
+type delayFit struct {
+	medianHours, sigma float64
+	// fittedSigma: sigma came from the points too (it was not given).
+	fittedSigma bool
+}
+
+// fitDelay fits the lognormal delay to behaviour.delay.fit, if given (nil
+// if not). It checks the fit and check points and leaves the config as it is.
+func (c *Config) fitDelay() (*delayFit, error) {
 	d := &c.Behaviour.Delay
 	for i, p := range append(append([][]float64{}, d.Fit...), d.Check...) {
 		key := "behaviour.delay.fit"
@@ -21,22 +29,22 @@ func (c *Config) fitDelay() error {
 			key, i = "behaviour.delay.check", i-len(d.Fit)
 		}
 		if len(p) != 2 || !(p[0] > 0) || !(p[1] > 0 && p[1] < 1) {
-			return cfgErr(fmt.Sprintf("%s[%d]", key, i), "a point is [hours > 0, share strictly between 0 and 1]")
+			return nil, cfgErr(fmt.Sprintf("%s[%d]", key, i), "a point is [hours > 0, share strictly between 0 and 1]")
 		}
 	}
 	if len(d.Fit) == 0 {
 		if len(d.Check) > 0 && d.Distribution != "lognormal" && d.Distribution != "empirical" {
-			return cfgErr("behaviour.delay.check", "needs a delay distribution")
+			return nil, cfgErr("behaviour.delay.check", "needs a delay distribution")
 		}
-		return nil
+		return nil, nil
 	}
 	switch {
 	case d.Distribution != "lognormal":
-		return cfgErr("behaviour.delay.fit", "fits a lognormal delay only")
+		return nil, cfgErr("behaviour.delay.fit", "fits a lognormal delay only")
 	case d.MedianHours != 0:
-		return cfgErr("behaviour.delay.median_hours", "is fitted from behaviour.delay.fit; leave it out")
+		return nil, cfgErr("behaviour.delay.median_hours", "is fitted from behaviour.delay.fit; leave it out")
 	case len(d.Fit) < 2 && d.Sigma == 0:
-		return cfgErr("behaviour.delay.sigma", "one fit point fixes the median only: give sigma (an assumption) or a second point")
+		return nil, cfgErr("behaviour.delay.sigma", "one fit point fixes the median only: give sigma (an assumption) or a second point")
 	}
 	// ln h = ln m + σ·z with z the probit of the share.
 	var zs, lns []float64
@@ -51,7 +59,8 @@ func (c *Config) fitDelay() error {
 		}
 		return s / float64(len(xs))
 	}
-	if d.Sigma == 0 {
+	fit := &delayFit{sigma: d.Sigma}
+	if fit.sigma == 0 {
 		mz, ml := mean(zs), mean(lns)
 		var sxy, sxx float64
 		for i := range zs {
@@ -59,17 +68,17 @@ func (c *Config) fitDelay() error {
 			sxx += (zs[i] - mz) * (zs[i] - mz)
 		}
 		if sxx == 0 || sxy <= 0 {
-			return cfgErr("behaviour.delay.fit", "the points do not rise with time: no lognormal fits them")
+			return nil, cfgErr("behaviour.delay.fit", "the points do not rise with time: no lognormal fits them")
 		}
-		d.Sigma = sxy / sxx
-		c.calib.fittedSigma = true
+		fit.sigma = sxy / sxx
+		fit.fittedSigma = true
 	}
 	var lnm []float64
 	for i := range zs {
-		lnm = append(lnm, lns[i]-d.Sigma*zs[i])
+		lnm = append(lnm, lns[i]-fit.sigma*zs[i])
 	}
-	d.MedianHours = math.Exp(mean(lnm))
-	return nil
+	fit.medianHours = math.Exp(mean(lnm))
+	return fit, nil
 }
 
 // delayCDF is the share of operators upgraded by h hours with no deadline.

@@ -219,16 +219,33 @@ func LoadConfig(path string) (*Config, error) {
 	return ParseConfig(data, filepath.Dir(path))
 }
 
-// ParseConfig validates a TOML config; dir resolves relative CSV paths.
+// ParseConfig reads a TOML config, fills in its defaults and validates it;
+// dir resolves relative CSV paths.
 func ParseConfig(data []byte, dir string) (*Config, error) {
+	c, md, err := decodeConfig(data, dir)
+	if err != nil {
+		return nil, err
+	}
+	c.applyDefaults(md)
+	found, err := c.validate()
+	if err != nil {
+		return nil, err
+	}
+	c.adopt(found)
+	return c, nil
+}
+
+// decodeConfig decodes a config's TOML as written: a syntax error names
+// its line, and a key the config does not know is an error.
+func decodeConfig(data []byte, dir string) (*Config, toml.MetaData, error) {
 	c := &Config{dir: dir, raw: data}
 	md, err := toml.Decode(string(data), c)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+			return nil, md, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
 		}
-		return nil, err
+		return nil, md, err
 	}
 	if undecoded := md.Undecoded(); len(undecoded) > 0 {
 		keys := make([]string, len(undecoded))
@@ -236,16 +253,15 @@ func ParseConfig(data []byte, dir string) (*Config, error) {
 			keys[i] = k.String()
 		}
 		sort.Strings(keys)
-		return nil, cfgErr(keys[0], "unknown key")
+		return nil, md, cfgErr(keys[0], "unknown key")
 	}
-	c.defaults(md)
-	if err := c.validate(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return c, md, nil
 }
 
-func (c *Config) defaults(md toml.MetaData) {
+// applyDefaults fills in the keys a config leaves out. md says which keys
+// the file set, for the defaults that depend on whether a key was given at
+// all (a liveness window of 0 hours is a choice, not an omission).
+func (c *Config) applyDefaults(md toml.MetaData) {
 	if c.Runs == 0 {
 		c.Runs = 1000
 	}
@@ -284,6 +300,48 @@ func (c *Config) defaults(md toml.MetaData) {
 	if c.Behaviour.Deadline.HurryWindowHours == 0 {
 		c.Behaviour.Deadline.HurryWindowHours = 24
 	}
+	for i := range c.Mechanisms {
+		// Only stake and hybrid mechanisms take a threshold: validate
+		// rejects a governance mechanism that sets one.
+		if m := &c.Mechanisms[i]; m.Kind == "stake" || m.Kind == "hybrid" {
+			if m.Threshold == "" {
+				m.Threshold = "2/3"
+			}
+			if m.Strict == nil {
+				yes := true
+				m.Strict = &yes
+			}
+		}
+	}
+}
+
+// found is what validate reads and works out while it checks a config:
+// the data of the CSV files it names, the fitted delay, the mechanisms'
+// thresholds and a one_at_a_time sweep's baselines. adopt stores it.
+type found struct {
+	stakeTable []csvNode  // nil unless population.stake is a CSV file
+	delayCDF   []cdfPoint // nil unless the delay is empirical
+	fit        *delayFit  // nil unless behaviour.delay.fit is given
+	thresholds []quorum.Threshold
+	oatBases   []any
+}
+
+// adopt stores what validate found in the config: a stake table sets the
+// node count, and a fit sets the delay's median (and sigma).
+func (c *Config) adopt(f *found) {
+	if f.stakeTable != nil {
+		c.stakeTable = f.stakeTable
+		c.Population.Nodes = len(f.stakeTable)
+	}
+	c.delayCDF = f.delayCDF
+	if f.fit != nil {
+		c.Behaviour.Delay.MedianHours, c.Behaviour.Delay.Sigma = f.fit.medianHours, f.fit.sigma
+		c.calib.fittedSigma = f.fit.fittedSigma
+	}
+	for i := range c.Mechanisms {
+		c.Mechanisms[i].threshold = f.thresholds[i]
+	}
+	c.oatBases = f.oatBases
 }
 
 func share(key string, v float64) error {
@@ -293,7 +351,45 @@ func share(key string, v float64) error {
 	return nil
 }
 
-func (c *Config) validate() error {
+// validate checks a config whose defaults are applied and returns what it
+// found on the way; it does not change the config. The first problem is
+// the one reported, a *ConfigError naming its key.
+func (c *Config) validate() (*found, error) {
+	if err := c.validateTopLevel(); err != nil {
+		return nil, err
+	}
+	var f found
+	var err error
+	if f.stakeTable, err = c.validatePopulation(); err != nil {
+		return nil, err
+	}
+	nodes := c.Population.Nodes
+	if f.stakeTable != nil {
+		nodes = len(f.stakeTable)
+	}
+	if f.fit, f.delayCDF, err = c.validateBehaviour(nodes); err != nil {
+		return nil, err
+	}
+	if len(c.Mechanisms) == 0 {
+		return nil, cfgErr("mechanism", "at least one [[mechanism]] is needed")
+	}
+	if err := c.validateSweep(); err != nil {
+		return nil, err
+	}
+	if c.Sweep != nil && c.Sweep.Method == "one_at_a_time" {
+		if f.oatBases, err = c.resolveBases(); err != nil {
+			return nil, err
+		}
+	}
+	if f.thresholds, err = c.validateMechanisms(f.stakeTable != nil); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// validateTopLevel checks the run count, the horizon, the liveness window
+// and the chain's clock.
+func (c *Config) validateTopLevel() error {
 	switch {
 	case c.Runs < 1:
 		return cfgErr("runs", "%d: at least 1 run is needed", c.Runs)
@@ -310,216 +406,255 @@ func (c *Config) validate() error {
 	case !(c.LivenessWindowHours >= 0):
 		return cfgErr("liveness_window_hours", "%v must not be negative", c.LivenessWindowHours)
 	}
-	if err := c.validatePopulation(); err != nil {
-		return err
-	}
-	if err := c.validateBehaviour(); err != nil {
-		return err
-	}
-	if len(c.Mechanisms) == 0 {
-		return cfgErr("mechanism", "at least one [[mechanism]] is needed")
-	}
-	if err := c.validateSweep(); err != nil {
-		return err
-	}
-	if c.Sweep != nil && c.Sweep.Method == "one_at_a_time" {
-		if err := c.resolveBases(); err != nil {
-			return err
-		}
-	}
+	return nil
+}
+
+// validateMechanisms checks each mechanism and returns their thresholds
+// (zero for governance). rolesFromCSV: the roles come from a stake table,
+// so a mechanism's roles are not checked against population.role.
+func (c *Config) validateMechanisms(rolesFromCSV bool) ([]quorum.Threshold, error) {
+	thresholds := make([]quorum.Threshold, len(c.Mechanisms))
 	seen := map[string]bool{}
 	for i := range c.Mechanisms {
 		m := &c.Mechanisms[i]
 		key := fmt.Sprintf("mechanism[%d]", i)
 		if m.Name == "" || strings.ContainsAny(m.Name, ",\n\"") {
-			return cfgErr(key+".name", "%q: a non-empty name without commas or quotes is needed", m.Name)
+			return nil, cfgErr(key+".name", "%q: a non-empty name without commas or quotes is needed", m.Name)
 		}
 		if seen[m.Name] {
-			return cfgErr(key+".name", "%q is used twice", m.Name)
+			return nil, cfgErr(key+".name", "%q is used twice", m.Name)
 		}
 		seen[m.Name] = true
-		switch m.Kind {
-		case "governance", "hybrid":
-			delay := c.hoursToViews(m.DelayHours)
-			if !(m.DelayHours > 0) || delay <= c.Chain.SafetyViews {
-				return cfgErr(key+".delay_hours", "%v must be positive and more than chain.safety_views (%d views = %.2f hours)",
-					m.DelayHours, c.Chain.SafetyViews, float64(c.Chain.SafetyViews)*c.Chain.ViewSeconds/3600)
-			}
-		case "stake":
-			if m.DelayHours != 0 {
-				return cfgErr(key+".delay_hours", "applies only to governance and hybrid mechanisms")
-			}
-		default:
-			return cfgErr(key+".kind", "%q: allowed are governance, stake, hybrid", m.Kind)
+		th, err := c.validateMechanism(key, m, rolesFromCSV)
+		if err != nil {
+			return nil, err
 		}
-		if m.Kind == "governance" {
-			if m.Threshold != "" || m.TimeoutEpochs != 0 || len(m.Roles) > 0 || m.StartEpoch != 0 || m.DelayEpochs != 0 ||
-				m.MinActivationEpoch != 0 || m.Strict != nil || m.SignalWholePeriod {
-				return cfgErr(key, "threshold, timeout_epochs, roles, start_epoch, delay_epochs, min_activation_epoch, strict "+
-					"and signal_whole_period apply only to stake and hybrid mechanisms")
-			}
-			continue
-		}
-		if m.StartEpoch >= m.TimeoutEpochs && m.TimeoutEpochs != 0 {
-			return cfgErr(key+".start_epoch", "%d must be before timeout_epochs (%d)", m.StartEpoch, m.TimeoutEpochs)
-		}
-		if m.Threshold == "" {
-			m.Threshold = "2/3"
-		}
-		if m.Strict == nil {
-			yes := true
-			m.Strict = &yes
-		}
-		th, err := quorum.ParseThreshold(m.Threshold)
-		if err != nil || !th.Valid() {
-			return cfgErr(key+".threshold", "%q: a fraction num/den with 0 < num < den is needed", m.Threshold)
-		}
-		m.threshold = th
-		if m.TimeoutEpochs == 0 || m.TimeoutEpochs > c.HorizonEpochs {
-			return cfgErr(key+".timeout_epochs", "%d must be between 1 and horizon_epochs (%d)", m.TimeoutEpochs, c.HorizonEpochs)
-		}
-		for _, r := range m.Roles {
-			if !slices.ContainsFunc(c.Population.Roles, func(rc RoleConfig) bool { return rc.Name == r }) && c.stakeTable == nil {
-				return cfgErr(key+".roles", "role %q is not in population.role", r)
-			}
-		}
+		thresholds[i] = th
 	}
-	return nil
+	return thresholds, nil
 }
 
-func (c *Config) validatePopulation() error {
+// validateMechanism checks one mechanism (named key in errors) and returns
+// its threshold.
+func (c *Config) validateMechanism(key string, m *MechanismConfig, rolesFromCSV bool) (quorum.Threshold, error) {
+	switch m.Kind {
+	case "governance", "hybrid":
+		delay := c.hoursToViews(m.DelayHours)
+		if !(m.DelayHours > 0) || delay <= c.Chain.SafetyViews {
+			return quorum.Threshold{}, cfgErr(key+".delay_hours", "%v must be positive and more than chain.safety_views (%d views = %.2f hours)",
+				m.DelayHours, c.Chain.SafetyViews, float64(c.Chain.SafetyViews)*c.Chain.ViewSeconds/3600)
+		}
+	case "stake":
+		if m.DelayHours != 0 {
+			return quorum.Threshold{}, cfgErr(key+".delay_hours", "applies only to governance and hybrid mechanisms")
+		}
+	default:
+		return quorum.Threshold{}, cfgErr(key+".kind", "%q: allowed are governance, stake, hybrid", m.Kind)
+	}
+	if m.Kind == "governance" {
+		if m.Threshold != "" || m.TimeoutEpochs != 0 || len(m.Roles) > 0 || m.StartEpoch != 0 || m.DelayEpochs != 0 ||
+			m.MinActivationEpoch != 0 || m.Strict != nil || m.SignalWholePeriod {
+			return quorum.Threshold{}, cfgErr(key, "threshold, timeout_epochs, roles, start_epoch, delay_epochs, min_activation_epoch, strict "+
+				"and signal_whole_period apply only to stake and hybrid mechanisms")
+		}
+		return quorum.Threshold{}, nil
+	}
+	if m.StartEpoch >= m.TimeoutEpochs && m.TimeoutEpochs != 0 {
+		return quorum.Threshold{}, cfgErr(key+".start_epoch", "%d must be before timeout_epochs (%d)", m.StartEpoch, m.TimeoutEpochs)
+	}
+	th, err := quorum.ParseThreshold(m.Threshold)
+	if err != nil || !th.Valid() {
+		return quorum.Threshold{}, cfgErr(key+".threshold", "%q: a fraction num/den with 0 < num < den is needed", m.Threshold)
+	}
+	if m.TimeoutEpochs == 0 || m.TimeoutEpochs > c.HorizonEpochs {
+		return quorum.Threshold{}, cfgErr(key+".timeout_epochs", "%d must be between 1 and horizon_epochs (%d)", m.TimeoutEpochs, c.HorizonEpochs)
+	}
+	for _, r := range m.Roles {
+		if !slices.ContainsFunc(c.Population.Roles, func(rc RoleConfig) bool { return rc.Name == r }) && !rolesFromCSV {
+			return quorum.Threshold{}, cfgErr(key+".roles", "role %q is not in population.role", r)
+		}
+	}
+	return th, nil
+}
+
+// validatePopulation checks the population and returns the stake table
+// when population.stake is a CSV file (nil otherwise).
+func (c *Config) validatePopulation() ([]csvNode, error) {
 	p := &c.Population
 	switch p.Stake.Distribution {
 	case "uniform":
 		if !(p.Stake.Min > 0 && p.Stake.Max >= p.Stake.Min) {
-			return cfgErr("population.stake", "uniform needs 0 < min <= max, got min %v max %v", p.Stake.Min, p.Stake.Max)
+			return nil, cfgErr("population.stake", "uniform needs 0 < min <= max, got min %v max %v", p.Stake.Min, p.Stake.Max)
 		}
 	case "pareto":
 		if !(p.Stake.Shape > 0 && p.Stake.Scale > 0) {
-			return cfgErr("population.stake", "pareto needs shape > 0 and scale > 0, got shape %v scale %v", p.Stake.Shape, p.Stake.Scale)
+			return nil, cfgErr("population.stake", "pareto needs shape > 0 and scale > 0, got shape %v scale %v", p.Stake.Shape, p.Stake.Scale)
 		}
 	case "csv":
 		if p.Stake.CSV == "" {
-			return cfgErr("population.stake.csv", "the csv distribution needs a file (columns node,role,stake)")
+			return nil, cfgErr("population.stake.csv", "the csv distribution needs a file (columns node,role,stake)")
 		}
 		table, err := loadStakeCSV(filepath.Join(c.dir, p.Stake.CSV))
 		if err != nil {
-			return cfgErr("population.stake.csv", "%v", err)
+			return nil, cfgErr("population.stake.csv", "%v", err)
 		}
-		c.stakeTable = table
 		if p.Nodes != 0 && p.Nodes != len(table) {
-			return cfgErr("population.nodes", "%d, but the stake table has %d nodes (leave nodes out)", p.Nodes, len(table))
+			return nil, cfgErr("population.nodes", "%d, but the stake table has %d nodes (leave nodes out)", p.Nodes, len(table))
 		}
-		p.Nodes = len(table)
-		return nil
+		return table, nil
 	default:
-		return cfgErr("population.stake.distribution", "%q: allowed are uniform, pareto, csv", p.Stake.Distribution)
+		return nil, cfgErr("population.stake.distribution", "%q: allowed are uniform, pareto, csv", p.Stake.Distribution)
 	}
 	if p.Nodes < 1 || p.Nodes > 1_000_000 {
-		return cfgErr("population.nodes", "%d must be between 1 and 1,000,000", p.Nodes)
+		return nil, cfgErr("population.nodes", "%d must be between 1 and 1,000,000", p.Nodes)
 	}
 	if len(p.Roles) == 0 {
-		return cfgErr("population.role", "at least one [[population.role]] is needed")
+		return nil, cfgErr("population.role", "at least one [[population.role]] is needed")
 	}
 	total := 0.0
 	for i, r := range p.Roles {
 		key := fmt.Sprintf("population.role[%d]", i)
 		if r.Name == "" {
-			return cfgErr(key+".name", "must not be empty")
+			return nil, cfgErr(key+".name", "must not be empty")
 		}
 		if !(r.Share > 0) {
-			return cfgErr(key+".share", "%v must be positive", r.Share)
+			return nil, cfgErr(key+".share", "%v must be positive", r.Share)
 		}
 		if !(r.StakeScale > 0) {
-			return cfgErr(key+".stake_scale", "%v must be positive", r.StakeScale)
+			return nil, cfgErr(key+".stake_scale", "%v must be positive", r.StakeScale)
 		}
 		total += r.Share
 	}
 	if math.Abs(total-1) > 1e-6 {
-		return cfgErr("population.role", "the shares add up to %v, not 1", total)
+		return nil, cfgErr("population.role", "the shares add up to %v, not 1", total)
 	}
-	return nil
+	return nil, nil
 }
 
-func (c *Config) validateBehaviour() error {
-	b := &c.Behaviour
-	if err := c.fitDelay(); err != nil {
-		return err
+// validateBehaviour checks how operators behave, for a population of nodes
+// nodes, and returns the fitted delay and the empirical delay curve (each
+// nil when the config has none).
+func (c *Config) validateBehaviour(nodes int) (*delayFit, []cdfPoint, error) {
+	fit, cdf, err := c.validateDelay()
+	if err != nil {
+		return nil, nil, err
 	}
-	switch b.Delay.Distribution {
-	case "lognormal":
-		if !(b.Delay.MedianHours > 0 && b.Delay.Sigma >= 0) {
-			return cfgErr("behaviour.delay", "lognormal needs median_hours > 0 and sigma >= 0, got %v and %v", b.Delay.MedianHours, b.Delay.Sigma)
+	b := &c.Behaviour
+	for _, s := range []struct {
+		key string
+		v   float64
+	}{
+		{"behaviour.offline_per_epoch", b.OfflinePerEpoch}, {"behaviour.signal_without_upgrade", b.SignalWithoutUpgrade},
+		{"behaviour.upgrade_without_signal", b.UpgradeWithoutSignal}, {"behaviour.deadline.hurry_share", b.Deadline.HurryShare},
+	} {
+		if err := share(s.key, s.v); err != nil {
+			return nil, nil, err
 		}
+	}
+	if b.SignalWithoutUpgrade+b.UpgradeWithoutSignal > 1 {
+		return nil, nil, cfgErr("behaviour", "signal_without_upgrade + upgrade_without_signal exceed 1")
+	}
+	if b.Deadline.MarginHours < 0 || b.Deadline.HurryWindowHours < 0 {
+		return nil, nil, cfgErr("behaviour.deadline", "margin_hours and hurry_window_hours must not be negative")
+	}
+	if err := share("behaviour.churn_per_epoch", b.ChurnPerEpoch); err != nil {
+		return nil, nil, err
+	}
+	if joins := float64(c.churnJoinsOf(nodes)); joins+float64(nodes) > 2_000_000 {
+		return nil, nil, cfgErr("behaviour.churn_per_epoch", "%v × %d nodes × %d epochs is %.0f joining nodes; at most 2,000,000 nodes in all",
+			b.ChurnPerEpoch, nodes, c.HorizonEpochs, joins)
+	}
+	if err := c.validateClients(); err != nil {
+		return nil, nil, err
+	}
+	if err := c.validateCoalitions(); err != nil {
+		return nil, nil, err
+	}
+	if err := c.validateOutages(); err != nil {
+		return nil, nil, err
+	}
+	return fit, cdf, nil
+}
+
+// validateDelay checks the upgrade delay and returns its fit (if
+// behaviour.delay.fit is given) and its empirical curve (if empirical).
+func (c *Config) validateDelay() (*delayFit, []cdfPoint, error) {
+	d := &c.Behaviour.Delay
+	fit, err := c.fitDelay()
+	if err != nil {
+		return nil, nil, err
+	}
+	switch d.Distribution {
+	case "lognormal":
+		median, sigma := d.MedianHours, d.Sigma
+		if fit != nil {
+			median, sigma = fit.medianHours, fit.sigma
+		}
+		if !(median > 0 && sigma >= 0) {
+			return nil, nil, cfgErr("behaviour.delay", "lognormal needs median_hours > 0 and sigma >= 0, got %v and %v", median, sigma)
+		}
+		return fit, nil, nil
 	case "empirical":
 		var pts []cdfPoint
 		switch {
-		case b.Delay.CSV != "" && len(b.Delay.Points) > 0:
-			return cfgErr("behaviour.delay", "give points or csv, not both")
-		case b.Delay.CSV != "":
+		case d.CSV != "" && len(d.Points) > 0:
+			return nil, nil, cfgErr("behaviour.delay", "give points or csv, not both")
+		case d.CSV != "":
 			var err error
-			if pts, err = loadCDFCSV(filepath.Join(c.dir, b.Delay.CSV)); err != nil {
-				return cfgErr("behaviour.delay.csv", "%v", err)
+			if pts, err = loadCDFCSV(filepath.Join(c.dir, d.CSV)); err != nil {
+				return nil, nil, cfgErr("behaviour.delay.csv", "%v", err)
 			}
 		default:
-			for i, p := range b.Delay.Points {
+			for i, p := range d.Points {
 				if len(p) != 2 {
-					return cfgErr(fmt.Sprintf("behaviour.delay.points[%d]", i), "a point is [hours, share]")
+					return nil, nil, cfgErr(fmt.Sprintf("behaviour.delay.points[%d]", i), "a point is [hours, share]")
 				}
 				pts = append(pts, cdfPoint{p[0], p[1]})
 			}
 		}
 		if err := checkCDF(pts); err != nil {
-			return cfgErr("behaviour.delay.points", "%v", err)
+			return nil, nil, cfgErr("behaviour.delay.points", "%v", err)
 		}
-		c.delayCDF = pts
+		return fit, pts, nil
 	default:
-		return cfgErr("behaviour.delay.distribution", "%q: allowed are lognormal, empirical", b.Delay.Distribution)
+		return nil, nil, cfgErr("behaviour.delay.distribution", "%q: allowed are lognormal, empirical", d.Distribution)
 	}
-	for key, v := range map[string]float64{
-		"behaviour.offline_per_epoch": b.OfflinePerEpoch, "behaviour.signal_without_upgrade": b.SignalWithoutUpgrade,
-		"behaviour.upgrade_without_signal": b.UpgradeWithoutSignal, "behaviour.deadline.hurry_share": b.Deadline.HurryShare,
-	} {
-		if err := share(key, v); err != nil {
+}
+
+// validateClients checks the client implementations, if any: named, and
+// shares that add up to 1.
+func (c *Config) validateClients() error {
+	clients := c.Behaviour.Clients
+	if len(clients) == 0 {
+		return nil
+	}
+	total := 0.0
+	for i, cl := range clients {
+		key := fmt.Sprintf("behaviour.client[%d]", i)
+		switch {
+		case cl.Name == "":
+			return cfgErr(key+".name", "must not be empty")
+		case !(cl.Share > 0):
+			return cfgErr(key+".share", "%v must be positive", cl.Share)
+		case !(cl.SlipHours >= 0):
+			return cfgErr(key+".slip_hours", "%v must not be negative", cl.SlipHours)
+		}
+		if err := share(key+".slip_probability", cl.SlipProbability); err != nil {
 			return err
 		}
+		total += cl.Share
 	}
-	if b.SignalWithoutUpgrade+b.UpgradeWithoutSignal > 1 {
-		return cfgErr("behaviour", "signal_without_upgrade + upgrade_without_signal exceed 1")
+	if math.Abs(total-1) > 1e-6 {
+		return cfgErr("behaviour.client", "the shares add up to %v, not 1", total)
 	}
-	if b.Deadline.MarginHours < 0 || b.Deadline.HurryWindowHours < 0 {
-		return cfgErr("behaviour.deadline", "margin_hours and hurry_window_hours must not be negative")
-	}
-	if err := share("behaviour.churn_per_epoch", b.ChurnPerEpoch); err != nil {
-		return err
-	}
-	if joins := float64(c.churnJoins()); joins+float64(c.Population.Nodes) > 2_000_000 {
-		return cfgErr("behaviour.churn_per_epoch", "%v × %d nodes × %d epochs is %.0f joining nodes; at most 2,000,000 nodes in all",
-			b.ChurnPerEpoch, c.Population.Nodes, c.HorizonEpochs, joins)
-	}
-	if len(b.Clients) > 0 {
-		total := 0.0
-		for i, cl := range b.Clients {
-			key := fmt.Sprintf("behaviour.client[%d]", i)
-			switch {
-			case cl.Name == "":
-				return cfgErr(key+".name", "must not be empty")
-			case !(cl.Share > 0):
-				return cfgErr(key+".share", "%v must be positive", cl.Share)
-			case !(cl.SlipHours >= 0):
-				return cfgErr(key+".slip_hours", "%v must not be negative", cl.SlipHours)
-			}
-			if err := share(key+".slip_probability", cl.SlipProbability); err != nil {
-				return err
-			}
-			total += cl.Share
-		}
-		if math.Abs(total-1) > 1e-6 {
-			return cfgErr("behaviour.client", "the shares add up to %v, not 1", total)
-		}
-	}
+	return nil
+}
+
+// validateCoalitions checks the coalitions: known actions and targets, and
+// no more than all stake between them.
+func (c *Config) validateCoalitions() error {
 	coalitionStake := 0.0
-	for i, co := range b.Coalitions {
+	for i, co := range c.Behaviour.Coalitions {
 		key := fmt.Sprintf("behaviour.coalition[%d]", i)
 		if err := share(key+".share", co.Share); err != nil {
 			return err
@@ -535,7 +670,12 @@ func (c *Config) validateBehaviour() error {
 	if coalitionStake > 1 {
 		return cfgErr("behaviour.coalition", "the shares add up to %v, more than all stake", coalitionStake)
 	}
-	for i, o := range b.Outages {
+	return nil
+}
+
+// validateOutages checks the outages' shares, probabilities and times.
+func (c *Config) validateOutages() error {
+	for i, o := range c.Behaviour.Outages {
 		key := fmt.Sprintf("behaviour.outage[%d]", i)
 		if err := share(key+".share", o.Share); err != nil {
 			return err

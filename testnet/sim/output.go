@@ -145,49 +145,64 @@ func outcomeRow(o Outcome, roles []string) []string {
 	return row
 }
 
+// csvBuffer builds a CSV file in memory. A csv.Writer fails only when the
+// writer under it does, and a bytes.Buffer does not: its rows return no
+// error.
+type csvBuffer struct {
+	buf bytes.Buffer
+	w   *csv.Writer
+}
+
+func newCSVBuffer() *csvBuffer {
+	c := &csvBuffer{}
+	c.w = csv.NewWriter(&c.buf)
+	return c
+}
+
+func (c *csvBuffer) row(fields []string) { _ = c.w.Write(fields) } // in memory: cannot fail
+
+func (c *csvBuffer) bytes() []byte {
+	c.w.Flush()
+	return c.buf.Bytes()
+}
+
 // RunsCSV has one row per run and mechanism.
 func (s *Study) RunsCSV() []byte {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
+	w := newCSVBuffer()
 	roles := s.roles()
 	header := slices.Clone(runsHeader)
 	for _, r := range roles {
 		header = append(header, "upgraded_share_"+r)
 	}
-	w.Write(header)
+	w.row(header)
 	for _, o := range s.Outcomes {
-		w.Write(append([]string{strconv.Itoa(o.Run), o.Mechanism}, outcomeRow(o, roles)...))
+		w.row(append([]string{strconv.Itoa(o.Run), o.Mechanism}, outcomeRow(o, roles)...))
 	}
-	w.Flush()
-	return buf.Bytes()
+	return w.bytes()
 }
 
 // SummaryCSV has one row per mechanism and metric.
 func (s *Study) SummaryCSV() []byte {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	w.Write([]string{"mechanism", "metric", "n", "estimate", "ci95_low", "ci95_high", "interval", "median", "p90"})
+	w := newCSVBuffer()
+	w.row([]string{"mechanism", "metric", "n", "estimate", "ci95_low", "ci95_high", "interval", "median", "p90"})
 	for _, x := range s.Summaries() {
 		interval := "bootstrap (mean)"
 		if x.Proportion {
 			interval = "wilson"
 		}
-		w.Write([]string{x.Mechanism, x.Metric, strconv.Itoa(x.N), ff(x.Estimate), ff(x.CILow), ff(x.CIHigh), interval, ff(x.Median), ff(x.P90)})
+		w.row([]string{x.Mechanism, x.Metric, strconv.Itoa(x.N), ff(x.Estimate), ff(x.CILow), ff(x.CIHigh), interval, ff(x.Median), ff(x.P90)})
 	}
-	w.Flush()
-	return buf.Bytes()
+	return w.bytes()
 }
 
 // PairedCSV has one row per mechanism (other than the reference) and metric.
 func (s *Study) PairedCSV() []byte {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	w.Write([]string{"mechanism", "reference", "metric", "n_pairs", "mean_difference", "ci95_low", "ci95_high"})
+	w := newCSVBuffer()
+	w.row([]string{"mechanism", "reference", "metric", "n_pairs", "mean_difference", "ci95_low", "ci95_high"})
 	for _, d := range s.PairedDiffs() {
-		w.Write([]string{d.Mechanism, d.Reference, d.Metric, strconv.Itoa(d.N), ff(d.Mean), ff(d.CILow), ff(d.CIHigh)})
+		w.row([]string{d.Mechanism, d.Reference, d.Metric, strconv.Itoa(d.N), ff(d.Mean), ff(d.CILow), ff(d.CIHigh)})
 	}
-	w.Flush()
-	return buf.Bytes()
+	return w.bytes()
 }
 
 func fmtNum(v float64) string {

@@ -162,11 +162,21 @@ func (c *Config) drawOperator(rng *rand.Rand, nd *Node, slipped []bool) {
 
 // churnJoins is how many nodes join over the horizon.
 func (c *Config) churnJoins() int {
-	return int(c.HorizonEpochs) * c.churnPerEpoch()
+	return c.churnJoinsOf(c.Population.Nodes)
+}
+
+// churnJoinsOf is how many nodes join over the horizon in a population of
+// nodes nodes.
+func (c *Config) churnJoinsOf(nodes int) int {
+	return int(c.HorizonEpochs) * c.churnPerEpochOf(nodes)
 }
 
 func (c *Config) churnPerEpoch() int {
-	return int(math.Round(c.Behaviour.ChurnPerEpoch * float64(c.Population.Nodes)))
+	return c.churnPerEpochOf(c.Population.Nodes)
+}
+
+func (c *Config) churnPerEpochOf(nodes int) int {
+	return int(math.Round(c.Behaviour.ChurnPerEpoch * float64(nodes)))
 }
 
 // drawChurn replaces churn_per_epoch of the members at every epoch boundary:

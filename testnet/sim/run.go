@@ -105,81 +105,23 @@ func (c *Config) engineThreshold(m *MechanismConfig, pop *Population) (quorum.Th
 
 // simulate runs one mechanism over one population through the real engine.
 func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *runBuffers) (Outcome, error) {
-	L := c.Chain.EpochViews
-	params := &activation.Params{ChainID: "sim", EpochViews: L, SafetyViews: c.Chain.SafetyViews, Identities: pop.Schedule}
-	state, err := activation.Genesis(params, map[string]string{"protocol": "1.0.0"})
+	out := Outcome{Run: run, Mechanism: m.Name}
+	eng, err := c.newEngineRun(pop, m, &out)
 	if err != nil {
 		return Outcome{}, err
 	}
 	upgrade := c.upgradeViews(pop, m)
-	p := activation.Proposal{Name: "release", Component: "protocol", Version: "2.0.0"}
-	if m.Kind == "governance" {
-		p.Mode, p.ActivationView = activation.Governance, c.hoursToViews(m.DelayHours)
-	} else {
-		th, err := c.engineThreshold(m, pop)
-		if err != nil {
-			return Outcome{}, err
-		}
-		p.Mode, p.Threshold, p.Roles = activation.Stake, th, m.Roles
-		p.StartEpoch, p.TimeoutEpoch = m.StartEpoch, m.TimeoutEpochs
-		p.DelayEpochs, p.MinActivationEpoch = m.DelayEpochs, m.MinActivationEpoch
-		if m.Kind == "hybrid" {
-			earliest := c.hoursToViews(m.DelayHours)
-			p.MinActivationEpoch = max(p.MinActivationEpoch, (earliest+L-1)/L)
-		}
-	}
-	out := Outcome{Run: run, Mechanism: m.Name}
-	height := uint64(0)
-	apply := func(b activation.Block) error {
-		b.Height = height
-		height++
-		next, events, err := activation.Apply(state, b)
-		if err != nil {
-			return err
-		}
-		for _, e := range events {
-			if t, ok := e.(activation.Transition); ok && t.To == activation.LockedIn && m.Kind != "governance" {
-				d, _ := next.Deployment("release")
-				out.LockInView = t.View
-				out.SignaledShareAtLockIn = signaledShare(d.Tally(t.Epoch), params.Identities.TableAt(t.Epoch), m.Roles)
-			}
-			if r, ok := e.(activation.Rejection); ok && r.Kind == activation.KindProposal {
-				return fmt.Errorf("the engine rejected the release proposal: %s", r.Reason)
-			}
-		}
-		state = next
-		return nil
-	}
-	if err := apply(activation.Block{View: 0, Proposals: []activation.Proposal{p}}); err != nil {
+	p, err := c.releaseProposal(pop, m)
+	if err != nil {
 		return Outcome{}, err
 	}
-	horizonEnd := c.HorizonEpochs * L
-	for e := uint64(0); e < c.HorizonEpochs; e++ {
-		d, _ := state.Deployment("release")
-		if d.Status.Terminal() {
-			break
-		}
-		start := e * L
-		if e > 0 {
-			if err := apply(activation.Block{View: start}); err != nil {
-				return Outcome{}, err
-			}
-		}
-		if d, _ = state.Deployment("release"); d.Status == activation.Started {
-			if err := c.signalEpoch(pop, m, p.Threshold, upgrade, e, buf, apply, func() bool {
-				d, _ := state.Deployment("release")
-				return d.Status != activation.Started
-			}); err != nil {
-				return Outcome{}, err
-			}
-		}
-		if d, _ = state.Deployment("release"); d.Status == activation.LockedIn && d.ActivatesAt > start && d.ActivatesAt < start+L {
-			if err := apply(activation.Block{View: d.ActivatesAt}); err != nil {
-				return Outcome{}, err
-			}
-		}
+	if err := eng.apply(activation.Block{View: 0, Proposals: []activation.Proposal{p}}); err != nil {
+		return Outcome{}, err
 	}
-	d, _ := state.Deployment("release")
+	if err := c.runEpochs(eng, pop, m, p.Threshold, upgrade, buf); err != nil {
+		return Outcome{}, err
+	}
+	d := eng.release()
 	switch d.Status {
 	case activation.Active:
 	case activation.Failed:
@@ -187,7 +129,7 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *run
 		out.EndHours = c.viewsToHours(d.Since)
 		return out, nil
 	default:
-		out.EndHours = c.viewsToHours(horizonEnd)
+		out.EndHours = c.viewsToHours(c.HorizonEpochs * c.Chain.EpochViews)
 		return out, nil
 	}
 	out.Activated = true
@@ -195,15 +137,127 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *run
 	out.HoursToActivation = c.viewsToHours(d.ActivatesAt)
 	out.EndHours = out.HoursToActivation
 	if m.Kind != "governance" && c.Behaviour.hurryOnLockIn() {
-		// The lock-in fixed the activation view: operators who would be late
-		// learn of it now and hurry as they would before a governance deadline.
-		deadline := c.viewsToHours(d.ActivatesAt)
-		for i := range pop.Nodes {
-			upgrade[i] = min(upgrade[i], c.hurried(&pop.Nodes[i], deadline, out.LockInView))
-		}
+		c.hurryAfterLockIn(pop, upgrade, d.ActivatesAt, out.LockInView)
 	}
 	c.measure(&out, pop, upgrade, buf)
 	return out, nil
+}
+
+// releaseProposal is the release's proposal under a mechanism: a fixed
+// activation view (governance), or a stake threshold with the mechanism's
+// epochs; a hybrid also activates no earlier than its delay.
+func (c *Config) releaseProposal(pop *Population, m *MechanismConfig) (activation.Proposal, error) {
+	p := activation.Proposal{Name: "release", Component: "protocol", Version: "2.0.0"}
+	if m.Kind == "governance" {
+		p.Mode, p.ActivationView = activation.Governance, c.hoursToViews(m.DelayHours)
+		return p, nil
+	}
+	th, err := c.engineThreshold(m, pop)
+	if err != nil {
+		return activation.Proposal{}, err
+	}
+	p.Mode, p.Threshold, p.Roles = activation.Stake, th, m.Roles
+	p.StartEpoch, p.TimeoutEpoch = m.StartEpoch, m.TimeoutEpochs
+	p.DelayEpochs, p.MinActivationEpoch = m.DelayEpochs, m.MinActivationEpoch
+	if m.Kind == "hybrid" {
+		L := c.Chain.EpochViews
+		earliest := c.hoursToViews(m.DelayHours)
+		p.MinActivationEpoch = max(p.MinActivationEpoch, (earliest+L-1)/L)
+	}
+	return p, nil
+}
+
+// runEpochs drives the release epoch by epoch until it is decided or the
+// horizon ends: the epoch-start block, the epoch's attestations while it
+// is STARTED, and a block at its activation view when that falls inside
+// the epoch.
+func (c *Config) runEpochs(eng *engineRun, pop *Population, m *MechanismConfig, th quorum.Threshold, upgrade []uint64, buf *runBuffers) error {
+	L := c.Chain.EpochViews
+	notStarted := func() bool { return eng.release().Status != activation.Started }
+	for e := uint64(0); e < c.HorizonEpochs; e++ {
+		if eng.release().Status.Terminal() {
+			return nil
+		}
+		start := e * L
+		if e > 0 {
+			if err := eng.apply(activation.Block{View: start}); err != nil {
+				return err
+			}
+		}
+		if eng.release().Status == activation.Started {
+			if err := c.signalEpoch(pop, m, th, upgrade, e, buf, eng.apply, notStarted); err != nil {
+				return err
+			}
+		}
+		if d := eng.release(); d.Status == activation.LockedIn && d.ActivatesAt > start && d.ActivatesAt < start+L {
+			if err := eng.apply(activation.Block{View: d.ActivatesAt}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// hurryAfterLockIn: the lock-in fixed the activation view, so operators who
+// would be late learn of it at lock-in and hurry as they would before a
+// governance deadline.
+func (c *Config) hurryAfterLockIn(pop *Population, upgrade []uint64, activatesAt, lockInView uint64) {
+	deadline := c.viewsToHours(activatesAt)
+	for i := range pop.Nodes {
+		upgrade[i] = min(upgrade[i], c.hurried(&pop.Nodes[i], deadline, lockInView))
+	}
+}
+
+// engineRun is the activation engine's state through one simulated run:
+// blocks go in at increasing heights, and the lock-in is recorded in the
+// run's outcome.
+type engineRun struct {
+	params *activation.Params
+	state  *activation.State
+	height uint64
+	m      *MechanismConfig
+	out    *Outcome
+}
+
+// newEngineRun starts from genesis with protocol 1.0.0 and the population's
+// identity schedule.
+func (c *Config) newEngineRun(pop *Population, m *MechanismConfig, out *Outcome) (*engineRun, error) {
+	params := &activation.Params{ChainID: "sim", EpochViews: c.Chain.EpochViews, SafetyViews: c.Chain.SafetyViews, Identities: pop.Schedule}
+	state, err := activation.Genesis(params, map[string]string{"protocol": "1.0.0"})
+	if err != nil {
+		return nil, err
+	}
+	return &engineRun{params: params, state: state, m: m, out: out}, nil
+}
+
+// apply applies a block at the next height. A rejected release proposal is
+// an error: the run would measure nothing.
+func (r *engineRun) apply(b activation.Block) error {
+	b.Height = r.height
+	r.height++
+	next, events, err := activation.Apply(r.state, b)
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		if t, ok := e.(activation.Transition); ok && t.To == activation.LockedIn && r.m.Kind != "governance" {
+			d, _ := next.Deployment("release") // it just locked in, so it exists
+			r.out.LockInView = t.View
+			r.out.SignaledShareAtLockIn = signaledShare(d.Tally(t.Epoch), r.params.Identities.TableAt(t.Epoch), r.m.Roles)
+		}
+		if rej, ok := e.(activation.Rejection); ok && rej.Kind == activation.KindProposal {
+			return fmt.Errorf("the engine rejected the release proposal: %s", rej.Reason)
+		}
+	}
+	r.state = next
+	return nil
+}
+
+// release is the release's deployment. It exists from the first block on:
+// apply fails if the engine rejects the proposal.
+func (r *engineRun) release() *activation.Deployment {
+	d, _ := r.state.Deployment("release")
+	return d
 }
 
 // runBuffers are reused across the mechanisms and epochs of a worker's runs.
@@ -232,33 +286,7 @@ func (c *Config) signalEpoch(pop *Population, m *MechanismConfig, th quorum.Thre
 	start := e * L
 	cutoff := start + L - c.Chain.SafetyViews
 	table, index := pop.tableAt(e), pop.tableIndex(e)
-	keys := buf.keys[:0]
-	for i := range pop.Nodes {
-		nd := &pop.Nodes[i]
-		if nd.NeverSignals || index[i] < 0 || nd.offline(e, c.Behaviour.OfflinePerEpoch) || !m.counts(nd.Role) {
-			continue
-		}
-		ready := start
-		if !nd.SignalsWithoutUpgrade {
-			if m.SignalWholePeriod && upgrade[i] > start || upgrade[i] >= cutoff {
-				continue
-			}
-			ready = max(start, upgrade[i])
-		}
-		v := ready + nd.jitter(e, c.Chain.AttestJitterViews)
-		if nd.out(v) {
-			v = nd.OutTo // the node attests once it is back
-		}
-		if v == start {
-			// The epoch-start block is applied already (at view 0 it carries
-			// the proposal): readiness follows in the next view.
-			v = start + 1
-		}
-		if v <= cutoff {
-			keys = append(keys, (v-start)<<32|uint64(i))
-		}
-	}
-	keys = sortKeys(keys, cutoff-start, buf)
+	keys := sortKeys(c.attestationKeys(pop, m, upgrade, e, index, buf.keys[:0]), cutoff-start, buf)
 	buf.keys = keys
 	block := func(from, to int) error {
 		if from == to {
@@ -301,6 +329,41 @@ func (c *Config) signalEpoch(pop *Population, m *MechanismConfig, th quorum.Thre
 		k = j
 	}
 	return block(0, len(keys))
+}
+
+// attestationKeys appends to keys, for each node that attests in epoch e
+// by its cutoff, (its view's offset in the epoch << 32 | its index in
+// pop.Nodes), in node order. index is the epoch's identity-table index.
+func (c *Config) attestationKeys(pop *Population, m *MechanismConfig, upgrade []uint64, e uint64, index []int32, keys []uint64) []uint64 {
+	L := c.Chain.EpochViews
+	start := e * L
+	cutoff := start + L - c.Chain.SafetyViews
+	for i := range pop.Nodes {
+		nd := &pop.Nodes[i]
+		if nd.NeverSignals || index[i] < 0 || nd.offline(e, c.Behaviour.OfflinePerEpoch) || !m.counts(nd.Role) {
+			continue
+		}
+		ready := start
+		if !nd.SignalsWithoutUpgrade {
+			if m.SignalWholePeriod && upgrade[i] > start || upgrade[i] >= cutoff {
+				continue
+			}
+			ready = max(start, upgrade[i])
+		}
+		v := ready + nd.jitter(e, c.Chain.AttestJitterViews)
+		if nd.out(v) {
+			v = nd.OutTo // the node attests once it is back
+		}
+		if v == start {
+			// The epoch-start block is applied already (at view 0 it carries
+			// the proposal): readiness follows in the next view.
+			v = start + 1
+		}
+		if v <= cutoff {
+			keys = append(keys, (v-start)<<32|uint64(i))
+		}
+	}
+	return keys
 }
 
 // sortKeys orders (view offset << 32 | node) keys. When the offsets span
@@ -365,11 +428,16 @@ type liveEvent struct {
 // measure fills in what activation cost: unready stake, halted nodes, and
 // missed blocks in the liveness window after activation.
 func (c *Config) measure(out *Outcome, pop *Population, upgrade []uint64, buf *runBuffers) {
+	c.measureUnready(out, pop, upgrade)
+	c.measureLiveness(out, pop, upgrade, buf)
+}
+
+// measureUnready fills in the stake not upgraded at activation, overall
+// and per role, and how many members halt.
+func (c *Config) measureUnready(out *Outcome, pop *Population, upgrade []uint64) {
 	act := out.ActivationView
-	L := c.Chain.EpochViews
-	actEpoch := act / L
-	table := pop.tableAt(actEpoch)
-	total := float64(table.TotalStake())
+	actEpoch := act / c.Chain.EpochViews
+	total := float64(pop.tableAt(actEpoch).TotalStake())
 	roleTotal := map[string]float64{}
 	roleUp := map[string]float64{}
 	upgraded := 0.0
@@ -391,50 +459,24 @@ func (c *Config) measure(out *Outcome, pop *Population, upgrade []uint64, buf *r
 	for r, t := range roleTotal {
 		out.UpgradedShare[r] = roleUp[r] / t
 	}
-	// Liveness window, epoch by epoch: a node is up from its upgrade while it
-	// is a member, online that epoch and not in an outage.
+}
+
+// measureLiveness fills in the missed blocks and the hours without
+// finality in the liveness window, epoch by epoch: a node is up from its
+// upgrade while it is a member, online that epoch and not in an outage.
+func (c *Config) measureLiveness(out *Outcome, pop *Population, upgrade []uint64, buf *runBuffers) {
+	act := out.ActivationView
+	L := c.Chain.EpochViews
 	window := c.hoursToViews(c.LivenessWindowHours)
 	end := act + window
-	missed, noFinality := 0.0, uint64(0)
 	// The missed-block profile: the window in profileBins equal bins.
 	// The last bin takes the remainder, so every bin covers some views.
 	nb := uint64(min(profileBins, max(window, 1)))
-	binViews := max(1, window/nb)
-	profile := make([]float64, nb)
-	for e := actEpoch; e*L < end; e++ {
+	mb := missedBlocks{act: act, binViews: max(1, window/nb), profile: make([]float64, nb)}
+	for e := act / L; e*L < end; e++ {
 		from, to := max(act, e*L), min(end, (e+1)*L)
 		et := float64(pop.tableAt(e).TotalStake())
-		evs := buf.events[:0]
-		base := int64(0)
-		for i := range pop.Nodes {
-			nd := &pop.Nodes[i]
-			if !nd.member(e) || nd.offline(e, c.Behaviour.OfflinePerEpoch) || upgrade[i] >= to {
-				continue
-			}
-			upFrom := max(from, upgrade[i])
-			s := int64(nd.Stake)
-			if upFrom == from {
-				base += s
-			} else {
-				evs = append(evs, liveEvent{upFrom, s})
-			}
-			if nd.OutFrom < nd.OutTo && nd.OutTo > upFrom && nd.OutFrom < to {
-				evs = append(evs, liveEvent{max(upFrom, nd.OutFrom), -s})
-				if nd.OutTo < to {
-					evs = append(evs, liveEvent{nd.OutTo, s})
-				}
-			}
-		}
-		slices.SortFunc(evs, func(a, b liveEvent) int {
-			switch {
-			case a.view < b.view:
-				return -1
-			case a.view > b.view:
-				return 1
-			}
-			return 0
-		})
-		buf.events = evs
+		base, evs := c.liveEvents(pop, upgrade, e, from, to, buf)
 		up, at := base, from
 		for k := 0; ; {
 			// Apply every event at the current view, then count to the next one.
@@ -445,23 +487,7 @@ func (c *Config) measure(out *Outcome, pop *Population, upgrade []uint64, buf *r
 			if k < len(evs) {
 				next = min(to, evs[k].view)
 			}
-			rate := 1.0 // no finality: every view is missed
-			if share := float64(up) / et; 3*float64(up) > 2*et {
-				rate = 1 - share
-			} else {
-				noFinality += next - at
-			}
-			missed += float64(next-at) * rate
-			// Spread the span over the profile's bins.
-			for v := at; v < next; {
-				bin := min(int((v-act)/binViews), len(profile)-1)
-				end := min(next, act+uint64(bin+1)*binViews)
-				if bin == len(profile)-1 {
-					end = next
-				}
-				profile[bin] += float64(end-v) * rate
-				v = end
-			}
+			mb.add(at, next, float64(up), et)
 			at = next
 			if at >= to {
 				break
@@ -469,15 +495,83 @@ func (c *Config) measure(out *Outcome, pop *Population, upgrade []uint64, buf *r
 		}
 	}
 	if window > 0 {
-		out.MissedBlockRate = missed / float64(window)
-		out.MissedProfile = profile
-		for b := range profile {
-			span := binViews
-			if b == len(profile)-1 {
-				span = window - uint64(b)*binViews
+		out.MissedBlockRate = mb.missed / float64(window)
+		out.MissedProfile = mb.profile
+		for b := range mb.profile {
+			span := mb.binViews
+			if b == len(mb.profile)-1 {
+				span = window - uint64(b)*mb.binViews
 			}
-			profile[b] /= float64(span)
+			mb.profile[b] /= float64(span)
 		}
 	}
-	out.NoFinalityHours = c.viewsToHours(noFinality)
+	out.NoFinalityHours = c.viewsToHours(mb.noFinality)
+}
+
+// liveEvents lists, in view order, how the up-to-date online stake changes
+// in views [from, to) of epoch e, and returns it with the stake up at from.
+func (c *Config) liveEvents(pop *Population, upgrade []uint64, e, from, to uint64, buf *runBuffers) (int64, []liveEvent) {
+	evs := buf.events[:0]
+	base := int64(0)
+	for i := range pop.Nodes {
+		nd := &pop.Nodes[i]
+		if !nd.member(e) || nd.offline(e, c.Behaviour.OfflinePerEpoch) || upgrade[i] >= to {
+			continue
+		}
+		upFrom := max(from, upgrade[i])
+		s := int64(nd.Stake)
+		if upFrom == from {
+			base += s
+		} else {
+			evs = append(evs, liveEvent{upFrom, s})
+		}
+		if nd.OutFrom < nd.OutTo && nd.OutTo > upFrom && nd.OutFrom < to {
+			evs = append(evs, liveEvent{max(upFrom, nd.OutFrom), -s})
+			if nd.OutTo < to {
+				evs = append(evs, liveEvent{nd.OutTo, s})
+			}
+		}
+	}
+	slices.SortFunc(evs, func(a, b liveEvent) int {
+		switch {
+		case a.view < b.view:
+			return -1
+		case a.view > b.view:
+			return 1
+		}
+		return 0
+	})
+	buf.events = evs
+	return base, evs
+}
+
+// missedBlocks adds up the liveness window's missed blocks, in all and in
+// the profile's bins.
+type missedBlocks struct {
+	act, binViews uint64
+	missed        float64
+	noFinality    uint64
+	profile       []float64
+}
+
+// add counts views [at, next), in which up of total stake is up to date
+// and online.
+func (mb *missedBlocks) add(at, next uint64, up, total float64) {
+	rate := 1.0 // no finality: every view is missed
+	if share := up / total; 3*up > 2*total {
+		rate = 1 - share
+	} else {
+		mb.noFinality += next - at
+	}
+	mb.missed += float64(next-at) * rate
+	// Spread the span over the profile's bins.
+	for v := at; v < next; {
+		bin := min(int((v-mb.act)/mb.binViews), len(mb.profile)-1)
+		end := min(next, mb.act+uint64(bin+1)*mb.binViews)
+		if bin == len(mb.profile)-1 {
+			end = next
+		}
+		mb.profile[bin] += float64(end-v) * rate
+		v = end
+	}
 }

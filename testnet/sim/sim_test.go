@@ -3,15 +3,17 @@ package sim
 import (
 	"bytes"
 	"context"
-	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/quorumgate/quorumgate/quorum"
 )
 
 const baseConfig = `
@@ -85,18 +87,14 @@ timeout_epochs = 20
 func mustConfig(t testing.TB, text string) *Config {
 	t.Helper()
 	c, err := ParseConfig([]byte(text), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return c
 }
 
 func runStudy(t testing.TB, c *Config, workers int) *Study {
 	t.Helper()
 	s, err := Run(context.Background(), c, Options{Workers: workers})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return s
 }
 
@@ -142,38 +140,27 @@ func TestSanityProperties(t *testing.T) {
 		m := c.Mechanisms[mechIndex(c, o.Mechanism)]
 		switch m.Kind {
 		case "governance":
-			if o.ActivationView != c.hoursToViews(m.DelayHours) {
-				t.Fatalf("run %d: governance activated at view %d, not its view", o.Run, o.ActivationView)
-			}
+			require.Equal(t, c.hoursToViews(m.DelayHours), o.ActivationView, "run %d: governance activated off its view", o.Run)
 		case "stake", "hybrid":
 			th := float64(m.threshold.Num) / float64(m.threshold.Den)
-			if !(o.SignaledShareAtLockIn > th) {
-				t.Fatalf("run %d %s: locked in with %.4f of stake signaling, threshold %s", o.Run, m.Name, o.SignaledShareAtLockIn, m.Threshold)
-			}
-			if o.ActivationView%c.Chain.EpochViews != 0 {
-				t.Fatalf("run %d %s: stake activation off an epoch boundary: %d", o.Run, m.Name, o.ActivationView)
-			}
-			if m.Kind == "hybrid" && o.ActivationView < c.hoursToViews(m.DelayHours) {
-				t.Fatalf("run %d: hybrid activated before its earliest view", o.Run)
+			require.Greater(t, o.SignaledShareAtLockIn, th, "run %d %s: locked in with too little stake signaling (threshold %s)", o.Run, m.Name, m.Threshold)
+			require.Zero(t, o.ActivationView%c.Chain.EpochViews, "run %d %s: stake activation off an epoch boundary: %d", o.Run, m.Name, o.ActivationView)
+			if m.Kind == "hybrid" {
+				require.GreaterOrEqual(t, o.ActivationView, c.hoursToViews(m.DelayHours), "run %d: hybrid activated before its earliest view", o.Run)
 			}
 		}
-		if o.UnreadyShare < 0 || o.UnreadyShare > 1 || o.MissedBlockRate < 0 || o.MissedBlockRate > 1 {
-			t.Fatalf("run %d %s: unready share %.4f or missed-block rate %.4f out of range", o.Run, o.Mechanism, o.UnreadyShare, o.MissedBlockRate)
-		}
+		require.True(t, o.UnreadyShare >= 0 && o.UnreadyShare <= 1 && o.MissedBlockRate >= 0 && o.MissedBlockRate <= 1,
+			"run %d %s: unready share %.4f or missed-block rate %.4f out of range", o.Run, o.Mechanism, o.UnreadyShare, o.MissedBlockRate)
 		// At activation the unready stake cannot produce blocks: the missed
 		// rate in the window is at least what is still unready at its end,
 		// and every view is missed while two thirds or less is up to date.
-		if 3*(1-o.UnreadyShare) <= 2 && o.NoFinalityHours == 0 {
-			t.Fatalf("run %d %s: %.4f of stake unready at activation but no hour without finality", o.Run, o.Mechanism, o.UnreadyShare)
+		if 3*(1-o.UnreadyShare) <= 2 {
+			require.NotZero(t, o.NoFinalityHours, "run %d %s: %.4f of stake unready at activation but no hour without finality", o.Run, o.Mechanism, o.UnreadyShare)
 		}
 	}
-	if activated["gov"] != c.Runs {
-		t.Fatalf("governance activated in %d of %d runs", activated["gov"], c.Runs)
-	}
+	assert.Equal(t, c.Runs, activated["gov"], "governance activates in every run")
 	for _, m := range []string{"stake", "stake-4/5", "hybrid"} {
-		if activated[m] == 0 {
-			t.Fatalf("%s never activated: the sanity checks above checked nothing", m)
-		}
+		assert.NotZero(t, activated[m], "%s never activated: the sanity checks above checked nothing", m)
 	}
 }
 
@@ -198,14 +185,12 @@ points = [[0, 0], [10, 0]]`, 1)
 	s := runStudy(t, c, 0)
 	for _, o := range s.Outcomes {
 		if o.Mechanism == "gov" {
-			if !o.Activated || o.UnreadyShare < 0.999 || o.MissedBlockRate != 1 {
-				t.Fatalf("governance with nobody upgraded: %+v", o)
-			}
+			require.True(t, o.Activated, "governance activates at its view: %+v", o)
+			require.GreaterOrEqual(t, o.UnreadyShare, 0.999, "nobody upgraded: %+v", o)
+			require.Equal(t, 1.0, o.MissedBlockRate, "nobody can produce a block: %+v", o)
 			continue
 		}
-		if o.Activated {
-			t.Fatalf("run %d %s activated with nobody upgraded", o.Run, o.Mechanism)
-		}
+		require.False(t, o.Activated, "run %d %s activated with nobody upgraded", o.Run, o.Mechanism)
 	}
 }
 
@@ -215,60 +200,124 @@ func TestSignalingWithoutUpgradeCanFoolStakeMode(t *testing.T) {
 	text := strings.Replace(baseConfig, "signal_without_upgrade = 0.02", "signal_without_upgrade = 0.6", 1)
 	text = strings.Replace(text, "upgrade_without_signal = 0.03", "upgrade_without_signal = 0", 1)
 	s := runStudy(t, mustConfig(t, text), 0)
-	for _, o := range s.ByMechanism("stake-4/5") {
-		if o.Activated && o.UnreadyShare > 1.0/3 && o.NoFinalityHours > 0 {
-			return
-		}
-	}
-	t.Fatal("no run showed activation with a third of stake unready and lost liveness")
+	assert.True(t, slices.ContainsFunc(s.ByMechanism("stake-4/5"), func(o Outcome) bool {
+		return o.Activated && o.UnreadyShare > 1.0/3 && o.NoFinalityHours > 0
+	}), "no run showed activation with a third of stake unready and lost liveness")
+}
+
+// configErrorCases are configs with one problem each: baseConfig with from
+// replaced by to, and the error that names it.
+var configErrorCases = []struct{ name, from, to, key, problem string }{
+	{"unknown key", "seed = 11", "seed = 11\nsede = 3", "sede", "unknown key"},
+	{"bad kind", `kind = "stake"`, `kind = "vote"`, "mechanism[1].kind", `"vote": allowed are governance, stake, hybrid`},
+	{"bad threshold", `threshold = "4/5"`, `threshold = "5/4"`, "mechanism[2].threshold", `"5/4": a fraction num/den with 0 < num < den is needed`},
+	{"shares", "share = 0.5\nstake_scale = 3", "share = 0.6\nstake_scale = 3", "population.role", "the shares add up to 1.1, not 1"},
+	{"safety", "safety_views = 50", "safety_views = 1000", "chain.safety_views", "1000 must be less than chain.epoch_views (1000)"},
+	{"governance too soon", "delay_hours = 6", "delay_hours = 0.01", "mechanism[0].delay_hours",
+		"0.01 must be positive and more than chain.safety_views (50 views = 0.05 hours)"},
+	{"timeout past horizon", "timeout_epochs = 20\nroles", "timeout_epochs = 31\nroles", "mechanism[1].timeout_epochs",
+		"31 must be between 1 and horizon_epochs (30)"},
+	{"share out of range", "offline_per_epoch = 0.05", "offline_per_epoch = 1.5", "behaviour.offline_per_epoch", "1.5 is not a share between 0 and 1"},
+	{"bad distribution", `distribution = "pareto"`, `distribution = "zipf"`, "population.stake.distribution", `"zipf": allowed are uniform, pareto, csv`},
+	{"unknown role", `roles = ["consensus", "execution"]`, `roles = ["consensus", "gateway"]`, "mechanism[1].roles", `role "gateway" is not in population.role`},
+	{"duplicate mechanism", `name = "stake-4/5"`, `name = "stake"`, "mechanism[2].name", `"stake" is used twice`},
+	{"governance takes no delay_epochs", "delay_hours = 6\n", "delay_hours = 6\ndelay_epochs = 1\n", "mechanism[0]",
+		"threshold, timeout_epochs, roles, start_epoch, delay_epochs, min_activation_epoch, strict and signal_whole_period apply only to stake and hybrid mechanisms"},
+	{"start after timeout", `threshold = "4/5"`, "threshold = \"4/5\"\nstart_epoch = 20", "mechanism[2].start_epoch", "20 must be before timeout_epochs (20)"},
+	{"coalition action", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.1\naction = \"bribe\"\n[behaviour.delay]", "behaviour.coalition[0].action",
+		`"bribe": allowed are signal_without_upgrade, withhold`},
+	{"coalition target", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.1\naction = \"withhold\"\ntarget = \"smallest\"\n[behaviour.delay]", "behaviour.coalition[0].target",
+		`"smallest": allowed are largest, random`},
+	{"coalitions over all stake", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.6\naction = \"withhold\"\n[[behaviour.coalition]]\nshare = 0.6\naction = \"withhold\"\n[behaviour.delay]", "behaviour.coalition",
+		"the shares add up to 1.2, more than all stake"},
+	{"client shares", "[behaviour.delay]", "[[behaviour.client]]\nname = \"a\"\nshare = 0.5\n[behaviour.delay]", "behaviour.client", "the shares add up to 0.5, not 1"},
+	{"client slip probability", "[behaviour.delay]", "[[behaviour.client]]\nname = \"a\"\nshare = 1\nslip_probability = 2\n[behaviour.delay]", "behaviour.client[0].slip_probability",
+		"2 is not a share between 0 and 1"},
+	{"outage share", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 1.2\nhours = 1\n[behaviour.delay]", "behaviour.outage[0].share", "1.2 is not a share between 0 and 1"},
+	{"outage hours", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 0.2\nhours = -1\n[behaviour.delay]", "behaviour.outage[0]", "start_hours and hours must not be negative"},
+	{"churn", "offline_per_epoch = 0.05", "offline_per_epoch = 0.05\nchurn_per_epoch = 1.5", "behaviour.churn_per_epoch", "1.5 is not a share between 0 and 1"},
+	{"liveness window", "horizon_epochs = 30", "horizon_epochs = 30\nliveness_window_hours = -1", "liveness_window_hours", "-1 must not be negative"},
+}
+
+// configErrorText is baseConfig changed as a configErrorCases case says.
+func configErrorText(t *testing.T, from, to string) string {
+	t.Helper()
+	text := strings.Replace(baseConfig, from, to, 1)
+	require.NotEqual(t, baseConfig, text, "test setup: %q not found", from)
+	return text
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, tc := range []struct{ name, from, to, key string }{
-		{"unknown key", "seed = 11", "seed = 11\nsede = 3", "sede"},
-		{"bad kind", `kind = "stake"`, `kind = "vote"`, "mechanism[1].kind"},
-		{"bad threshold", `threshold = "4/5"`, `threshold = "5/4"`, "mechanism[2].threshold"},
-		{"shares", "share = 0.5\nstake_scale = 3", "share = 0.6\nstake_scale = 3", "population.role"},
-		{"safety", "safety_views = 50", "safety_views = 1000", "chain.safety_views"},
-		{"governance too soon", "delay_hours = 6", "delay_hours = 0.01", "mechanism[0].delay_hours"},
-		{"timeout past horizon", "timeout_epochs = 20\nroles", "timeout_epochs = 31\nroles", "mechanism[1].timeout_epochs"},
-		{"share out of range", "offline_per_epoch = 0.05", "offline_per_epoch = 1.5", "behaviour.offline_per_epoch"},
-		{"bad distribution", `distribution = "pareto"`, `distribution = "zipf"`, "population.stake.distribution"},
-		{"unknown role", `roles = ["consensus", "execution"]`, `roles = ["consensus", "gateway"]`, "mechanism[1].roles"},
-		{"duplicate mechanism", `name = "stake-4/5"`, `name = "stake"`, "mechanism[2].name"},
-		{"governance takes no delay_epochs", "delay_hours = 6\n", "delay_hours = 6\ndelay_epochs = 1\n", "mechanism[0]"},
-		{"start after timeout", `threshold = "4/5"`, "threshold = \"4/5\"\nstart_epoch = 20", "mechanism[2].start_epoch"},
-		{"coalition action", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.1\naction = \"bribe\"\n[behaviour.delay]", "behaviour.coalition[0].action"},
-		{"coalition target", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.1\naction = \"withhold\"\ntarget = \"smallest\"\n[behaviour.delay]", "behaviour.coalition[0].target"},
-		{"coalitions over all stake", "[behaviour.delay]", "[[behaviour.coalition]]\nshare = 0.6\naction = \"withhold\"\n[[behaviour.coalition]]\nshare = 0.6\naction = \"withhold\"\n[behaviour.delay]", "behaviour.coalition"},
-		{"client shares", "[behaviour.delay]", "[[behaviour.client]]\nname = \"a\"\nshare = 0.5\n[behaviour.delay]", "behaviour.client"},
-		{"client slip probability", "[behaviour.delay]", "[[behaviour.client]]\nname = \"a\"\nshare = 1\nslip_probability = 2\n[behaviour.delay]", "behaviour.client[0].slip_probability"},
-		{"outage share", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 1.2\nhours = 1\n[behaviour.delay]", "behaviour.outage[0].share"},
-		{"outage hours", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 0.2\nhours = -1\n[behaviour.delay]", "behaviour.outage[0]"},
-		{"churn", "offline_per_epoch = 0.05", "offline_per_epoch = 0.05\nchurn_per_epoch = 1.5", "behaviour.churn_per_epoch"},
-		{"liveness window", "horizon_epochs = 30", "horizon_epochs = 30\nliveness_window_hours = -1", "liveness_window_hours"},
-	} {
+	for _, tc := range configErrorCases {
 		t.Run(tc.name, func(t *testing.T) {
-			text := strings.Replace(baseConfig, tc.from, tc.to, 1)
-			if text == baseConfig {
-				t.Fatalf("test setup: %q not found", tc.from)
-			}
-			_, err := ParseConfig([]byte(text), t.TempDir())
+			_, err := ParseConfig([]byte(configErrorText(t, tc.from, tc.to)), t.TempDir())
 			var ce *ConfigError
-			if !errors.As(err, &ce) || ce.Key != tc.key {
-				t.Fatalf("got %v, want an error for key %s", err, tc.key)
-			}
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, tc.key, ce.Key)
+			assert.Equal(t, tc.problem, ce.Problem)
 		})
 	}
-	if _, err := ParseConfig([]byte("seed = = 1"), t.TempDir()); err == nil || !strings.Contains(err.Error(), "line 1") {
-		t.Fatalf("syntax error: %v", err)
+	_, err := ParseConfig([]byte("seed = = 1"), t.TempDir())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "line 1", "a syntax error names its line")
+}
+
+// TestValidateLeavesTheConfigAlone: validate only checks. It reports the
+// same error ParseConfig does and changes nothing in the config, valid or
+// not; what it reads and fits on the way comes back for adopt to store.
+func TestValidateLeavesTheConfigAlone(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stakes.csv"), []byte("node,role,stake\na,consensus,100\nb,execution,300\n"), 0o644))
+	withCSV := strings.Replace(strings.Replace(baseConfig, "nodes = 120\n", "", 1),
+		"distribution = \"pareto\"\nshape = 2.0\nscale = 10", "distribution = \"csv\"\ncsv = \"stakes.csv\"", 1)
+	fitted := strings.Replace(baseConfig, "median_hours = 4\nsigma = 0.8", "fit = [[4, 0.5], [9, 0.8]]", 1)
+	oat := baseConfig + "\n[sweep]\nmethod = \"one_at_a_time\"\n[[sweep.key]]\nkey = \"behaviour.churn_per_epoch\"\nvalues = [0.0, 0.01]\nbase = 0.0\n"
+	check := func(t *testing.T, text string) error {
+		// Two configs decoded from the same text are equal until one changes.
+		c, md, err := decodeConfig([]byte(text), dir)
+		require.NoError(t, err)
+		untouched, _, err := decodeConfig([]byte(text), dir)
+		require.NoError(t, err)
+		c.applyDefaults(md)
+		untouched.applyDefaults(md)
+		_, verr := c.validate()
+		assert.Equal(t, untouched, c, "validate changed the config")
+		_, perr := ParseConfig([]byte(text), dir)
+		assert.Equal(t, perr, verr, "validate and ParseConfig disagree")
+		return verr
+	}
+	for name, text := range map[string]string{"base": baseConfig, "stake csv": withCSV, "fitted delay": fitted, "one_at_a_time": oat} {
+		t.Run(name, func(t *testing.T) {
+			require.NoError(t, check(t, text))
+			// What validate found is in the parsed config.
+			c, err := ParseConfig([]byte(text), dir)
+			require.NoError(t, err)
+			switch name {
+			case "stake csv":
+				assert.Equal(t, 2, c.Population.Nodes)
+				assert.Len(t, c.stakeTable, 2)
+			case "fitted delay":
+				assert.InDelta(t, 4, c.Behaviour.Delay.MedianHours, 1e-9)
+				assert.True(t, c.calib.fittedSigma)
+			case "one_at_a_time":
+				assert.Equal(t, []any{0.0}, c.oatBases)
+			}
+			assert.Equal(t, quorum.Threshold{Num: 4, Den: 5}, c.Mechanisms[2].threshold)
+		})
+	}
+	for _, tc := range configErrorCases[1:] { // the unknown key fails in decoding
+		t.Run(tc.name, func(t *testing.T) {
+			var ce *ConfigError
+			require.ErrorAs(t, check(t, configErrorText(t, tc.from, tc.to)), &ce)
+			assert.Equal(t, tc.key, ce.Key)
+		})
 	}
 }
 
 func TestCSVInputs(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "stakes.csv"), []byte("node,role,stake\n# a comment\na,consensus,100\nb,consensus,50\nc,execution,300\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "delay.csv"), []byte("hours,share\n0,0\n2,0.5\n5,1\n"), 0o644)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stakes.csv"), []byte("node,role,stake\n# a comment\na,consensus,100\nb,consensus,50\nc,execution,300\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "delay.csv"), []byte("hours,share\n0,0\n2,0.5\n5,1\n"), 0o644))
 	text := baseConfig
 	text = strings.Replace(text, "nodes = 120\n", "", 1)
 	text = strings.Replace(text, `distribution = "pareto"
@@ -280,22 +329,16 @@ median_hours = 4
 sigma = 0.8`, `distribution = "empirical"
 csv = "delay.csv"`, 1)
 	c, err := ParseConfig([]byte(text), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s := runStudy(t, c, 0)
 	for _, o := range s.ByMechanism("gov") {
-		if !o.Activated {
-			t.Fatal("governance did not activate")
-		}
+		assert.True(t, o.Activated, "governance did not activate in run %d", o.Run)
 	}
-	if c.Population.Nodes != 3 {
-		t.Fatalf("nodes %d", c.Population.Nodes)
-	}
-	os.WriteFile(filepath.Join(dir, "stakes.csv"), []byte("node,role,stake\na,consensus,-1\n"), 0o644)
-	if _, err := ParseConfig([]byte(text), dir); err == nil || !strings.Contains(err.Error(), "line 2") {
-		t.Fatalf("bad stake CSV: %v", err)
-	}
+	assert.Equal(t, 3, c.Population.Nodes, "the nodes are the stake table's")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stakes.csv"), []byte("node,role,stake\na,consensus,-1\n"), 0o644))
+	_, err = ParseConfig([]byte(text), dir)
+	require.Error(t, err, "a negative stake in the CSV")
+	assert.Contains(t, err.Error(), "line 2")
 }
 
 func TestWriteOutputs(t *testing.T) {
@@ -305,52 +348,44 @@ func TestWriteOutputs(t *testing.T) {
 	dir := t.TempDir()
 	prov := BuildProvenance()
 	prov.CommandLine, prov.ConfigPath, prov.ConfigText = []string{"node-plugin", "sim", "--runs", "10"}, "base.toml", []byte(baseConfig)
-	if err := s.Write(dir, prov); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Write(dir, prov))
 	for _, f := range []string{"runs.csv", "summary.csv", "summary.md", "paired.csv", "report.md",
 		"time_to_activation_km.png", "time_to_activation_km.svg", "unready_stake_at_activation.png",
 		"unready_stake_at_activation.svg", "paired_hours_to_activation.png"} {
 		st, err := os.Stat(filepath.Join(dir, f))
-		if err != nil || st.Size() < 100 {
-			t.Errorf("%s: %v", f, err)
+		if assert.NoError(t, err) {
+			assert.GreaterOrEqual(t, st.Size(), int64(100), f)
 		}
 	}
-	png, _ := os.ReadFile(filepath.Join(dir, "time_to_activation_km.png"))
-	if !bytes.HasPrefix(png, []byte("\x89PNG")) {
-		t.Error("not a PNG")
-	}
-	report, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	png, err := os.ReadFile(filepath.Join(dir, "time_to_activation_km.png"))
+	require.NoError(t, err)
+	assert.True(t, bytes.HasPrefix(png, []byte("\x89PNG")), "not a PNG")
+	report, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	require.NoError(t, err)
 	for _, want := range []string{"seed 11", "time_to_activation_km.png", "| gov |", "[[mechanism]]",
 		"command: `node-plugin sim --runs 10`", "runs = 10", prov.GoVersion, "commit "} {
-		if !bytes.Contains(report, []byte(want)) {
-			t.Errorf("report.md lacks %q", want)
-		}
+		assert.Contains(t, string(report), want)
 	}
-	rows := strings.Count(string(s.RunsCSV()), "\n")
-	if rows != 1+c.Runs*len(c.Mechanisms) {
-		t.Errorf("runs.csv has %d lines", rows)
-	}
+	assert.Equal(t, 1+c.Runs*len(c.Mechanisms), strings.Count(string(s.RunsCSV()), "\n"), "runs.csv: a header and a line per run and mechanism")
 }
 
 func TestSummaryStatistics(t *testing.T) {
 	s := summarize("m", "x", []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
-	if s.Median != 5.5 || math.Abs(s.P90-9.1) > 1e-9 || s.Estimate != 5.5 || s.N != 10 {
-		t.Fatalf("%+v", s)
-	}
+	assert.Equal(t, 5.5, s.Median)
+	assert.InDelta(t, 9.1, s.P90, 1e-9)
+	assert.Equal(t, 5.5, s.Estimate)
+	assert.Equal(t, 10, s.N)
 	// The bootstrap interval of the mean of 1..10 is close to the normal one
 	// (half-width 1.96·sd/√10 = 1.88, a little narrower since it divides by n).
-	if s.CILow < 3.5 || s.CILow > 4.1 || s.CIHigh < 6.9 || s.CIHigh > 7.5 {
-		t.Fatalf("CI %v %v", s.CILow, s.CIHigh)
-	}
+	assert.InDelta(t, 3.8, s.CILow, 0.3)
+	assert.InDelta(t, 7.2, s.CIHigh, 0.3)
 	// A share that is mostly zero keeps a lower bound of at least zero.
 	z := summarize("m", "x", append(make([]float64, 97), 0.01, 0.02, 0.05))
-	if z.CILow < 0 || z.CIHigh > 0.05 {
-		t.Fatalf("bounded CI %v %v", z.CILow, z.CIHigh)
-	}
-	if e := summarize("m", "x", nil); !math.IsNaN(e.Median) || e.N != 0 {
-		t.Fatalf("empty: %+v", e)
-	}
+	assert.GreaterOrEqual(t, z.CILow, 0.0)
+	assert.LessOrEqual(t, z.CIHigh, 0.05)
+	e := summarize("m", "x", nil)
+	assert.True(t, math.IsNaN(e.Median), "empty: %+v", e)
+	assert.Zero(t, e.N)
 }
 
 func TestRunStopsOnCancel(t *testing.T) {
@@ -358,9 +393,8 @@ func TestRunStopsOnCancel(t *testing.T) {
 	c.Runs = 100000
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Run(ctx, c, Options{}); !errors.Is(err, context.Canceled) {
-		t.Fatalf("got %v", err)
-	}
+	_, err := Run(ctx, c, Options{})
+	assert.ErrorIs(t, err, context.Canceled)
 }
 
 func TestEffectiveConfigReproducesTheStudy(t *testing.T) {

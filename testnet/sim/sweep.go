@@ -170,7 +170,7 @@ func (c *Config) SweepPoints() []SweepPoint {
 		p := SweepPoint{Varies: -1}
 		for j := range sw.Keys {
 			v := levels[j][idx[j]]
-			x, _ := numberOf(v)
+			x, _ := numberOf(v) // validateSweep checked every value
 			p.Values = append(p.Values, x)
 			p.Text = append(p.Text, fmt.Sprint(v))
 		}
@@ -209,14 +209,14 @@ func (c *Config) oatPoints() []SweepPoint {
 	bases := c.oatBases
 	base := SweepPoint{Varies: -1}
 	for _, b := range bases {
-		x, _ := numberOf(b)
+		x, _ := numberOf(b) // resolveBases checked every baseline
 		base.Values = append(base.Values, x)
 		base.Text = append(base.Text, fmt.Sprint(b))
 	}
 	pts := []SweepPoint{base}
 	for k, lv := range c.levels() {
 		for _, v := range lv {
-			x, _ := numberOf(v)
+			x, _ := numberOf(v) // validateSweep checked every value
 			if x == base.Values[k] {
 				continue
 			}
@@ -230,26 +230,26 @@ func (c *Config) oatPoints() []SweepPoint {
 
 // resolveBases finds each key's one_at_a_time baseline: as given, or the
 // key's value in the config.
-func (c *Config) resolveBases() error {
+func (c *Config) resolveBases() ([]any, error) {
 	var raw map[string]any
 	if _, err := toml.Decode(string(c.raw), &raw); err != nil {
-		return err
+		return nil, err
 	}
-	c.oatBases = nil
+	var bases []any
 	for j, k := range c.Sweep.Keys {
 		b := k.Base
 		if b == nil {
 			b = getPath(raw, k.Key)
 		}
 		if b == nil {
-			return cfgErr(fmt.Sprintf("sweep.key[%d].base", j), "%s is not set in the config: give its baseline", k.Key)
+			return nil, cfgErr(fmt.Sprintf("sweep.key[%d].base", j), "%s is not set in the config: give its baseline", k.Key)
 		}
 		if _, err := numberOf(b); err != nil {
-			return cfgErr(fmt.Sprintf("sweep.key[%d].base", j), "%v", err)
+			return nil, cfgErr(fmt.Sprintf("sweep.key[%d].base", j), "%v", err)
 		}
-		c.oatBases = append(c.oatBases, b)
+		bases = append(bases, b)
 	}
-	return nil
+	return bases, nil
 }
 
 // getPath reads a key's value (the first selected element's, for a list).
@@ -376,7 +376,10 @@ func pick(list []map[string]any, name, sel, leaf string, last bool) ([]map[strin
 		}
 		return out, nil
 	case regexp.MustCompile(`^\d+$`).MatchString(sel):
-		n, _ := strconv.Atoi(sel)
+		n, err := strconv.Atoi(sel)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%s]: there are %d", name, sel, len(list))
+		}
 		if n >= len(list) {
 			return nil, fmt.Errorf("%s[%d]: there are %d", name, n, len(list))
 		}
@@ -515,17 +518,10 @@ func (sw *Sweep) curve(key int, mech string, mt metric) []curvePoint {
 	return out
 }
 
-// regress fits, for a Latin hypercube, the metric's estimate at each point
-// (the mean, or the share, over its runs) as a linear function of all the
-// swept keys at once, and reports each key's effect over its range with the
-// others held at their mean. Binning one key at a time would mix in the
-// other keys' chance imbalances between bins; the joint fit removes them
-// (to a linear approximation). Nil when there are too few usable points.
-func (sw *Sweep) regress(mech string, mt metric) []Sensitivity {
-	nk := len(sw.Keys)
-	var rows [][]float64
-	var ys []float64
-	var ns []int
+// pointEstimates is, for each point with runs that measure the metric, its
+// design row (1, then the swept values) and the metric's estimate there (the
+// mean over its runs); n is the runs counted in all.
+func (sw *Sweep) pointEstimates(mech string, mt metric) (rows [][]float64, ys []float64, n int) {
 	for i, st := range sw.Studies {
 		var xs []float64
 		for _, o := range st.ByMechanism(mech) {
@@ -542,8 +538,20 @@ func (sw *Sweep) regress(mech string, mt metric) []Sensitivity {
 		}
 		rows = append(rows, append([]float64{1}, sw.Points[i].Values...))
 		ys = append(ys, sum/float64(len(xs)))
-		ns = append(ns, len(xs))
+		n += len(xs)
 	}
+	return rows, ys, n
+}
+
+// regress fits, for a Latin hypercube, the metric's estimate at each point
+// (the mean, or the share, over its runs) as a linear function of all the
+// swept keys at once, and reports each key's effect over its range with the
+// others held at their mean. Binning one key at a time would mix in the
+// other keys' chance imbalances between bins; the joint fit removes them
+// (to a linear approximation). Nil when there are too few usable points.
+func (sw *Sweep) regress(mech string, mt metric) []Sensitivity {
+	nk := len(sw.Keys)
+	rows, ys, n := sw.pointEstimates(mech, mt)
 	if len(rows) <= nk+1 {
 		return nil
 	}
@@ -560,10 +568,6 @@ func (sw *Sweep) regress(mech string, mt metric) []Sensitivity {
 		for k := range nk {
 			means[k] += row[k+1] / float64(len(rows))
 		}
-	}
-	n := 0
-	for _, v := range ns {
-		n += v
 	}
 	at := func(k int, x float64) float64 {
 		y := beta.AtVec(0)
@@ -610,6 +614,7 @@ func (sw *Sweep) affects(key, mech string) bool {
 	if !strings.HasPrefix(key, "mechanism[") {
 		return true
 	}
+	// Every point's config was built from the key, so its bracket is closed.
 	sel, rest, _ := strings.Cut(strings.TrimPrefix(key, "mechanism["), "]")
 	leaf := rest[strings.LastIndex(rest, ".")+1:]
 	var raw struct {

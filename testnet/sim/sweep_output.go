@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"bytes"
-	"encoding/csv"
 	"fmt"
 	"image/color"
 	"math"
@@ -49,50 +47,44 @@ func (sw *Sweep) keyHeader() []string {
 // CSV is the long format: one row per point, run and mechanism, the swept
 // values first.
 func (sw *Sweep) CSV() []byte {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
+	w := newCSVBuffer()
 	header := append([]string{"point"}, sw.keyHeader()...)
-	w.Write(append(header, runsHeader...))
+	w.row(append(header, runsHeader...))
 	for i, st := range sw.Studies {
 		lead := append([]string{strconv.Itoa(i)}, sw.Points[i].Text...)
 		for _, o := range st.Outcomes {
 			row := append(append([]string{}, lead...), strconv.Itoa(o.Run), o.Mechanism)
-			w.Write(append(row, outcomeRow(o, nil)...))
+			w.row(append(row, outcomeRow(o, nil)...))
 		}
 	}
-	w.Flush()
-	return buf.Bytes()
+	return w.bytes()
 }
 
 // SummaryCSV has one row per point, mechanism and metric.
 func (sw *Sweep) SummaryCSV() []byte {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
+	w := newCSVBuffer()
 	header := append([]string{"point"}, sw.keyHeader()...)
-	w.Write(append(header, "mechanism", "metric", "n", "estimate", "ci95_low", "ci95_high"))
+	w.row(append(header, "mechanism", "metric", "n", "estimate", "ci95_low", "ci95_high"))
 	for i, st := range sw.Studies {
 		for _, x := range st.Summaries() {
 			row := append(append([]string{strconv.Itoa(i)}, sw.Points[i].Text...), x.Mechanism, x.Metric, strconv.Itoa(x.N),
 				ff(x.Estimate), ff(x.CILow), ff(x.CIHigh))
-			w.Write(row)
+			w.row(row)
 		}
 	}
-	w.Flush()
-	return buf.Bytes()
+	return w.bytes()
 }
 
 // SensitivityCSV has one row per key, mechanism and headline metric.
 func (sw *Sweep) SensitivityCSV() []byte {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	w.Write([]string{"metric", "key", "mechanism", "key_low", "estimate_low", "n_low", "key_high", "estimate_high", "n_high",
+	w := newCSVBuffer()
+	w.row([]string{"metric", "key", "mechanism", "key_low", "estimate_low", "n_low", "key_high", "estimate_high", "n_high",
 		"effect", "effect_ci95_low", "effect_ci95_high"})
 	for _, s := range sw.Sensitivities() {
-		w.Write([]string{s.Metric, s.Key, s.Mechanism, ff(s.Low.X), ff(s.Low.Estimate), strconv.Itoa(s.Low.N),
+		w.row([]string{s.Metric, s.Key, s.Mechanism, ff(s.Low.X), ff(s.Low.Estimate), strconv.Itoa(s.Low.N),
 			ff(s.High.X), ff(s.High.Estimate), strconv.Itoa(s.High.N), ff(s.Effect()), ff(s.EffectLow), ff(s.EffectHigh)})
 	}
-	w.Flush()
-	return buf.Bytes()
+	return w.bytes()
 }
 
 var slug = regexp.MustCompile(`[^a-z0-9]+`)
