@@ -147,21 +147,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.ChainID == "" || cfg.View == nil || cfg.Identity == nil {
 		return nil, errors.New("p2p: chain ID, view and identity are required")
 	}
-	if cfg.BatchWindow <= 0 {
-		cfg.BatchWindow = 5 * time.Millisecond
-	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 1024
-	}
-	if cfg.PeerRate <= 0 {
-		cfg.PeerRate = 5000
-	}
-	if cfg.ScoreInterval <= 0 {
-		cfg.ScoreInterval = time.Second
-	}
-	if cfg.SyncResponseLimit <= 0 {
-		cfg.SyncResponseLimit = MaxSyncResponse
-	}
+	cfg = cfg.withDefaults()
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.Identity),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
@@ -175,19 +161,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		requests: make(chan verdictRequest, cfg.BatchSize), pool: map[key][][]byte{}, limiters: map[peer.ID]*rate.Limiter{},
 		verdicts: map[peer.ID]*PeerVerdicts{},
 		tracer:   newMeshTracer()}
-	n.ingest = NewIngest(cfg.ChainID, cfg.View, func(a signal.Attestation) {
-		k := key{a.Deployment, a.Epoch}
-		raw := a.Encode()
-		if n.poolBytes+len(raw) > MaxPoolBytes {
-			n.poolDropped.Add(1) // still counted and forwarded; catch-up serves less
-		} else {
-			n.pool[k] = append(n.pool[k], raw)
-			n.poolBytes += len(raw)
-		}
-		if cfg.OnAttestation != nil {
-			cfg.OnAttestation(a)
-		}
-	})
+	n.ingest = NewIngest(cfg.ChainID, cfg.View, n.accepted)
 	if err := n.startPubsub(); err != nil {
 		n.Close()
 		return nil, err
@@ -198,20 +172,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.GovernanceValidator != nil {
 		n.host.SetStreamHandler(pushProtocol(cfg.ChainID), n.servePush)
 	}
-	n.host.Network().Notify(&network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
-		n.forgetPeer(c.RemotePeer())
-	}, ConnectedF: func(_ network.Network, c network.Conn) {
-		if cfg.ForkID == nil || c.Stat().Direction != network.DirOutbound {
-			return // the dialler asks; the other side answers in serveForkID
-		}
-		n.closeMu.Lock()
-		defer n.closeMu.Unlock()
-		if n.closing {
-			return
-		}
-		n.wg.Add(1)
-		go n.exchangeForkID(c.RemotePeer()) // owned by the node: bounded by forkIDTimeout and n.ctx
-	}})
+	n.watchConnections()
 	if cfg.ForkID != nil {
 		n.host.SetStreamHandler(forkIDProtocol(cfg.ChainID), n.serveForkID)
 	}
@@ -227,6 +188,61 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		go n.redial()
 	}
 	return n, nil
+}
+
+// withDefaults fills in the tuning values left zero.
+func (cfg Config) withDefaults() Config {
+	if cfg.BatchWindow <= 0 {
+		cfg.BatchWindow = 5 * time.Millisecond
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 1024
+	}
+	if cfg.PeerRate <= 0 {
+		cfg.PeerRate = 5000
+	}
+	if cfg.ScoreInterval <= 0 {
+		cfg.ScoreInterval = time.Second
+	}
+	if cfg.SyncResponseLimit <= 0 {
+		cfg.SyncResponseLimit = MaxSyncResponse
+	}
+	return cfg
+}
+
+// accepted takes an attestation the ingest pipeline verified: it is pooled
+// for catch-up (while the pool is within its bound) and handed on.
+func (n *Node) accepted(a signal.Attestation) {
+	k := key{a.Deployment, a.Epoch}
+	raw := a.Encode()
+	if n.poolBytes+len(raw) > MaxPoolBytes {
+		n.poolDropped.Add(1) // still counted and forwarded; catch-up serves less
+	} else {
+		n.pool[k] = append(n.pool[k], raw)
+		n.poolBytes += len(raw)
+	}
+	if n.cfg.OnAttestation != nil {
+		n.cfg.OnAttestation(a)
+	}
+}
+
+// watchConnections forgets a peer's state when it disconnects and, when
+// fork IDs are on, asks each peer this node dials for its fork ID.
+func (n *Node) watchConnections() {
+	n.host.Network().Notify(&network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
+		n.forgetPeer(c.RemotePeer())
+	}, ConnectedF: func(_ network.Network, c network.Conn) {
+		if n.cfg.ForkID == nil || c.Stat().Direction != network.DirOutbound {
+			return // the dialler asks; the other side answers in serveForkID
+		}
+		n.closeMu.Lock()
+		defer n.closeMu.Unlock()
+		if n.closing {
+			return
+		}
+		n.wg.Add(1)
+		go n.exchangeForkID(c.RemotePeer()) // owned by the node: bounded by forkIDTimeout and n.ctx
+	}})
 }
 
 // dialStatic dials every static peer that is not connected, all at once,
@@ -264,12 +280,70 @@ func (n *Node) redial() {
 }
 
 func (n *Node) startPubsub() error {
+	ps, err := pubsub.NewGossipSub(n.ctx, n.host, n.pubsubOptions()...)
+	if err != nil {
+		return fmt.Errorf("p2p: gossipsub: %w", err)
+	}
+	n.ps = ps
 	chain := n.cfg.ChainID
-	att := attestationTopic(chain)
-	// Every topic penalises invalid messages the same way: one Reject (a bad
-	// signature, a block not from the sequencer, garbage) takes the sender
-	// below the graylist threshold, so its further RPCs are dropped unread.
-	// Ignore (duplicate, stale, out of window) costs nothing.
+	topics := []struct {
+		name     string
+		validate pubsub.ValidatorEx
+		deliver  func([]byte) // nil for attestations: the pipeline delivers them
+	}{
+		{attestationTopic(chain), n.validateAttestation, nil},
+		{blockTopic(chain), n.validatePayload(n.cfg.BlockValidator), n.cfg.OnBlock},
+		{governanceTopic(chain), n.validatePayload(n.cfg.GovernanceValidator), n.cfg.OnGovernance},
+	}
+	for _, tp := range topics {
+		if err := ps.RegisterTopicValidator(tp.name, tp.validate, pubsub.WithValidatorTimeout(10*time.Second)); err != nil {
+			return fmt.Errorf("p2p: topic %s: validator: %w", tp.name, err)
+		}
+		t, err := ps.Join(tp.name)
+		if err != nil {
+			return fmt.Errorf("p2p: topic %s: join: %w", tp.name, err)
+		}
+		sub, err := t.Subscribe()
+		if err != nil {
+			return fmt.Errorf("p2p: topic %s: subscribe: %w", tp.name, err)
+		}
+		n.topics[tp.name], n.subs = t, append(n.subs, sub)
+		n.wg.Add(1)
+		go n.drain(sub, tp.deliver)
+	}
+	return nil
+}
+
+// pubsubOptions configures gossipsub: no signatures or authors (messages
+// carry their own), content-addressed message IDs, bounded messages, no
+// peer exchange (static peers only), and peer scoring.
+func (n *Node) pubsubOptions() []pubsub.Option {
+	params, thresholds := scoreParams(n.cfg.ChainID)
+	return []pubsub.Option{
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
+		pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(messageID),
+		pubsub.WithMaxMessageSize(MaxMessageSize),
+		pubsub.WithPeerExchange(false),
+		pubsub.WithPeerScore(params, thresholds),
+		pubsub.WithRawTracer(n.tracer),
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(func(m map[peer.ID]float64) {
+			n.scoreMu.Lock()
+			n.scores = m
+			n.scoreMu.Unlock()
+			if n.cfg.ScoreInspect != nil {
+				n.cfg.ScoreInspect(m)
+			}
+		}), n.cfg.ScoreInterval),
+	}
+}
+
+// scoreParams are the peer-scoring rules. Every topic penalises invalid
+// messages the same way: one Reject (a bad signature, a block not from the
+// sequencer, garbage) takes the sender below the graylist threshold, so its
+// further RPCs are dropped unread. Ignore (duplicate, stale, out of window)
+// costs nothing.
+func scoreParams(chain string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 	topicScore := func() *pubsub.TopicScoreParams {
 		return &pubsub.TopicScoreParams{
 			TopicWeight:                    1,
@@ -280,7 +354,7 @@ func (n *Node) startPubsub() error {
 		}
 	}
 	params := &pubsub.PeerScoreParams{
-		Topics: map[string]*pubsub.TopicScoreParams{att: topicScore(), blockTopic(chain): topicScore(),
+		Topics: map[string]*pubsub.TopicScoreParams{attestationTopic(chain): topicScore(), blockTopic(chain): topicScore(),
 			governanceTopic(chain): topicScore()},
 		AppSpecificScore:            func(peer.ID) float64 { return 0 },
 		DecayInterval:               time.Second,
@@ -292,57 +366,7 @@ func (n *Node) startPubsub() error {
 	}
 	thresholds := &pubsub.PeerScoreThresholds{GossipThreshold: -10, PublishThreshold: -50, GraylistThreshold: -80,
 		AcceptPXThreshold: 10, OpportunisticGraftThreshold: 2}
-	opts := []pubsub.Option{
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
-		pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(messageID),
-		pubsub.WithMaxMessageSize(MaxMessageSize),
-		pubsub.WithPeerExchange(false),
-		pubsub.WithPeerScore(params, thresholds),
-		pubsub.WithRawTracer(n.tracer),
-	}
-	opts = append(opts, pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(func(m map[peer.ID]float64) {
-		n.scoreMu.Lock()
-		n.scores = m
-		n.scoreMu.Unlock()
-		if n.cfg.ScoreInspect != nil {
-			n.cfg.ScoreInspect(m)
-		}
-	}), n.cfg.ScoreInterval))
-	ps, err := pubsub.NewGossipSub(n.ctx, n.host, opts...)
-	if err != nil {
-		return fmt.Errorf("p2p: gossipsub: %w", err)
-	}
-	n.ps = ps
-	validators := map[string]pubsub.ValidatorEx{
-		att:                    n.validateAttestation,
-		blockTopic(chain):      n.validatePayload(n.cfg.BlockValidator),
-		governanceTopic(chain): n.validatePayload(n.cfg.GovernanceValidator),
-	}
-	for name, v := range validators {
-		if err := ps.RegisterTopicValidator(name, v, pubsub.WithValidatorTimeout(10*time.Second)); err != nil {
-			return err
-		}
-		t, err := ps.Join(name)
-		if err != nil {
-			return err
-		}
-		sub, err := t.Subscribe()
-		if err != nil {
-			return err
-		}
-		n.topics[name], n.subs = t, append(n.subs, sub)
-		var deliver func([]byte)
-		switch name {
-		case blockTopic(chain):
-			deliver = n.cfg.OnBlock
-		case governanceTopic(chain):
-			deliver = n.cfg.OnGovernance
-		}
-		n.wg.Add(1)
-		go n.drain(sub, deliver)
-	}
-	return nil
+	return params, thresholds
 }
 
 // drain consumes a subscription and hands peers' messages to deliver

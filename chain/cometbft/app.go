@@ -289,41 +289,57 @@ func (a *App) build(head *activation.State, h int64, maxBytes int64) activation.
 	p := a.genesis.Params()
 	epoch := p.Epoch(view)
 	wire := activation.WireBlock{ChainID: a.genesis.ChainID, Height: height, View: view}
-	verifies := func(w activation.WireBlock) bool {
-		_, rej, err := a.verifier.Verify(head, w)
-		return err == nil && len(rej) == 0
+	gov, groups := a.takePool(epoch)
+	bad := a.addGovernance(&wire, head, gov)
+	a.addCertificates(&wire, head, p.Identities.TableAt(epoch), epoch, groups)
+	for int64(len(wire.Encode())) > maxBytes && len(wire.Certificates) > 0 {
+		wire.Certificates = wire.Certificates[:len(wire.Certificates)-1]
 	}
+	a.dropGovernance(bad)
+	return wire
+}
+
+// attGroup is the pooled readiness of one deployment in one epoch.
+type attGroup struct {
+	k    attKey
+	list []signal.Attestation
+}
+
+// takePool copies the pooled governance items and the readiness of epoch,
+// and forgets the readiness of past epochs, which can no longer count.
+func (a *App) takePool(epoch uint64) ([][]byte, []attGroup) {
 	a.mu.Lock()
-	gov := slices.Clone(a.gov)
-	type group struct {
-		k    attKey
-		list []signal.Attestation
-	}
-	var groups []group
+	defer a.mu.Unlock()
+	var groups []attGroup
 	for k, m := range a.atts {
 		if k.e < epoch {
-			delete(a.atts, k) // readiness of a past epoch can no longer count
+			delete(a.atts, k)
 			continue
 		}
 		if k.e != epoch {
 			continue
 		}
-		g := group{k: k}
+		g := attGroup{k: k}
 		for _, at := range m {
 			g.list = append(g.list, at)
 		}
 		groups = append(groups, g)
 	}
-	a.mu.Unlock()
+	sort.Slice(groups, func(i, j int) bool { return string(groups[i].k.d[:]) < string(groups[j].k.d[:]) })
+	return slices.Clone(a.gov), groups
+}
 
-	var bad [][]byte
+// addGovernance adds the governance items that verify against head, up to
+// MaxGovernance of each kind, and returns those that never will (they do
+// not decode, or the committee did not sign them).
+func (a *App) addGovernance(wire *activation.WireBlock, head *activation.State, gov [][]byte) (bad [][]byte) {
 	for _, raw := range gov {
 		m, err := chain.DecodeGovernance(raw)
 		if err != nil {
 			bad = append(bad, raw)
 			continue
 		}
-		one := activation.WireBlock{ChainID: wire.ChainID, Height: height, View: view}
+		one := activation.WireBlock{ChainID: wire.ChainID, Height: wire.Height, View: wire.View}
 		if m.Proposal != nil {
 			if len(wire.Proposals) >= MaxGovernance {
 				continue
@@ -335,18 +351,22 @@ func (a *App) build(head *activation.State, h int64, maxBytes int64) activation.
 			}
 			one.Cancels = []activation.SignedCancel{*m.Cancel}
 		}
-		if !verifies(one) {
-			bad = append(bad, raw) // it never will: the committee did not sign it
+		if _, rej, err := a.verifier.Verify(head, one); err != nil || len(rej) > 0 {
+			bad = append(bad, raw)
 			continue
 		}
 		wire.Proposals = append(wire.Proposals, one.Proposals...)
 		wire.Cancels = append(wire.Cancels, one.Cancels...)
 	}
-	sort.Slice(groups, func(i, j int) bool { return string(groups[i].k.d[:]) < string(groups[j].k.d[:]) })
-	table := p.Identities.TableAt(epoch)
+	return bad
+}
+
+// addCertificates aggregates each signaling deployment's readiness into one
+// certificate, up to MaxCertificates.
+func (a *App) addCertificates(wire *activation.WireBlock, head *activation.State, table *quorum.Table, epoch uint64, groups []attGroup) {
 	for _, g := range groups {
 		if len(wire.Certificates) >= MaxCertificates {
-			break
+			return
 		}
 		if d, ok := head.DeploymentByID(g.k.d); !ok || d.Status != activation.Started {
 			continue // not signaling: Apply would reject every signer
@@ -362,17 +382,18 @@ func (a *App) build(head *activation.State, h int64, maxBytes int64) activation.
 		}
 		wire.Certificates = append(wire.Certificates, cert)
 	}
-	for int64(len(wire.Encode())) > maxBytes && len(wire.Certificates) > 0 {
-		wire.Certificates = wire.Certificates[:len(wire.Certificates)-1]
+}
+
+// dropGovernance removes from the pool the items that will never verify.
+func (a *App) dropGovernance(bad [][]byte) {
+	if len(bad) == 0 {
+		return
 	}
-	if len(bad) > 0 {
-		a.mu.Lock()
-		a.gov = slices.DeleteFunc(a.gov, func(b []byte) bool {
-			return slices.ContainsFunc(bad, func(x []byte) bool { return string(x) == string(b) })
-		})
-		a.mu.Unlock()
-	}
-	return wire
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.gov = slices.DeleteFunc(a.gov, func(b []byte) bool {
+		return slices.ContainsFunc(bad, func(x []byte) bool { return string(x) == string(b) })
+	})
 }
 
 // ProcessProposal accepts a proposal only if everything in it verifies.
