@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,63 +154,85 @@ Exit codes:
 			if home == "" {
 				return usageError{errors.New("run needs --home DIR")}
 			}
-			cfg, _, err := config.Load(home, os.Getenv, cmd.Flags())
+			nc, err := loadNodeConfig(cmd, home, stderr)
 			if err != nil {
 				return usageError{err}
-			}
-			g, err := chain.LoadGenesis(cfg.Genesis)
-			if err != nil {
-				return usageError{err}
-			}
-			newEngine, err := pickEngine(cfg, g, home)
-			if err != nil {
-				return usageError{err}
-			}
-			sk, pk, _, err := node.LoadKeys(home, cfg.NodeID)
-			if err != nil {
-				return usageError{err}
-			}
-			sup, err := node.ParseSupported(cfg.Supported) // config.Load checked it; this keeps the parsed form
-			if err != nil {
-				return usageError{fmt.Errorf("supported: %w", err)}
-			}
-			level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.Log.Level]
-			var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
-			if cfg.Log.Format == "json" {
-				handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			n, err := node.Start(ctx, node.Config{Home: home, Genesis: g, NodeID: cfg.NodeID, StakingKey: sk, P2PKey: pk,
-				ListenAddrs: cfg.Listen, Peers: cfg.ParsedPeers(), Supported: sup, Hook: cfg.Hook, HookTimeout: cfg.HookTimeoutDuration(),
-				ViewInterval: cfg.ViewIntervalDuration(), Engine: newEngine, Logger: slog.New(handler), APIListen: cfg.API.Listen, AdminListen: cfg.API.Admin})
-			var he *node.HaltError
-			if errors.As(err, &he) {
-				// CometBFT's handshake replayed a block this binary must not
-				// finalize: the same halt as at run time.
-				return haltExit{err}
-			}
-			if err != nil {
-				return err
-			}
-			select {
-			case <-ctx.Done():
-			case <-n.Done():
-			}
-			stopErr := n.Err()
-			if cerr := n.Close(); cerr != nil {
-				// The store's close flushes it: a failure there is news.
-				stopErr = errors.Join(stopErr, fmt.Errorf("close the node: %w", cerr))
-			}
-			if errors.As(stopErr, &he) {
-				return haltExit{stopErr}
-			}
-			return stopErr
+			return runNode(ctx, nc)
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "the node home (node-plugin init creates one)")
 	config.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// loadNodeConfig reads everything run needs before it starts the node: the
+// configuration, the genesis, the engine, the keys and the logger. Any error
+// is bad usage or configuration.
+func loadNodeConfig(cmd *cobra.Command, home string, stderr io.Writer) (node.Config, error) {
+	cfg, _, err := config.Load(home, os.Getenv, cmd.Flags())
+	if err != nil {
+		return node.Config{}, err
+	}
+	g, err := chain.LoadGenesis(cfg.Genesis)
+	if err != nil {
+		return node.Config{}, err
+	}
+	newEngine, err := pickEngine(cfg, g, home)
+	if err != nil {
+		return node.Config{}, err
+	}
+	sk, pk, _, err := node.LoadKeys(home, cfg.NodeID)
+	if err != nil {
+		return node.Config{}, err
+	}
+	sup, err := node.ParseSupported(cfg.Supported) // config.Load checked it; this keeps the parsed form
+	if err != nil {
+		return node.Config{}, fmt.Errorf("supported: %w", err)
+	}
+	return node.Config{Home: home, Genesis: g, NodeID: cfg.NodeID, StakingKey: sk, P2PKey: pk,
+		ListenAddrs: cfg.Listen, Peers: cfg.ParsedPeers(), Supported: sup, Hook: cfg.Hook, HookTimeout: cfg.HookTimeoutDuration(),
+		ViewInterval: cfg.ViewIntervalDuration(), Engine: newEngine, Logger: newLogger(cfg.Log.Level, cfg.Log.Format, stderr),
+		APIListen: cfg.API.Listen, AdminListen: cfg.API.Admin}, nil
+}
+
+// newLogger writes the node's log to stderr at the configured level and format.
+func newLogger(levelName, format string, stderr io.Writer) *slog.Logger {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[levelName]
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// runNode runs the node until ctx ends (SIGINT, SIGTERM) or the node stops
+// by itself; a halt, at start or at run time, becomes exit 3.
+func runNode(ctx context.Context, nc node.Config) error {
+	n, err := node.Start(ctx, nc)
+	var he *node.HaltError
+	if errors.As(err, &he) {
+		// CometBFT's handshake replayed a block this binary must not
+		// finalize: the same halt as at run time.
+		return haltExit{err}
+	}
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-n.Done():
+	}
+	stopErr := n.Err()
+	if cerr := n.Close(); cerr != nil {
+		// The store's close flushes it: a failure there is news.
+		stopErr = errors.Join(stopErr, fmt.Errorf("close the node: %w", cerr))
+	}
+	if errors.As(stopErr, &he) {
+		return haltExit{stopErr}
+	}
+	return stopErr
 }
 
 // pickEngine is the composition root's choice of consensus engine. The
