@@ -11,8 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/quorumgate/quorumgate/chain"
 )
 
 // The admin API: governance submissions, with the bearer token in the node
@@ -85,8 +83,8 @@ func (n *Node) serveGovernance(token string) http.HandlerFunc {
 			http.Error(w, "payload is not hex", http.StatusBadRequest)
 			return
 		}
-		kind := map[string]chain.ItemKind{"proposal": chain.ItemProposal, "cancel": chain.ItemCancel}[req.Kind]
-		if kind == 0 {
+		kind, ok := itemKinds[req.Kind]
+		if !ok {
 			http.Error(w, `kind must be "proposal" or "cancel"`, http.StatusBadRequest)
 			return
 		}

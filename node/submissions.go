@@ -88,13 +88,8 @@ func (it *Submission) check() error {
 	if it == nil {
 		return errors.New("null instead of a submission")
 	}
-	var kind chain.ItemKind
-	switch it.Kind {
-	case "proposal":
-		kind = chain.ItemProposal
-	case "cancel":
-		kind = chain.ItemCancel
-	default:
+	kind, ok := itemKinds[it.Kind]
+	if !ok {
 		return fmt.Errorf("kind %q is neither proposal nor cancel", it.Kind)
 	}
 	payload, err := hex.DecodeString(it.Payload)
@@ -150,7 +145,12 @@ func canonicalItem(kind chain.ItemKind, payload []byte) ([]byte, string, error) 
 	return nil, "", fmt.Errorf("node: %d is not a governance item", kind)
 }
 
-var kindNames = map[chain.ItemKind]string{chain.ItemProposal: "proposal", chain.ItemCancel: "cancel"}
+// itemKinds are the governance item kinds by the names the admin API and
+// the submissions file use; kindNames the other way round.
+var (
+	itemKinds = map[string]chain.ItemKind{"proposal": chain.ItemProposal, "cancel": chain.ItemCancel}
+	kindNames = map[chain.ItemKind]string{chain.ItemProposal: "proposal", chain.ItemCancel: "cancel"}
+)
 
 // add records an item (once) and saves the file before the item is sent,
 // so a crash right after cannot lose it.
@@ -267,11 +267,7 @@ func (n *Node) resubmit(headView uint64) {
 			n.log.Error("a pending submission's recorded payload is not hex; not sent again", "id", it.ID[:12], "err", err)
 			continue
 		}
-		kind := chain.ItemProposal
-		if it.Kind == "cancel" {
-			kind = chain.ItemCancel
-		}
-		if err := n.chain.Submit(n.ctx, kind, payload); err != nil {
+		if err := n.chain.Submit(n.ctx, itemKinds[it.Kind], payload); err != nil {
 			n.log.Warn("send a pending submission again", "id", it.ID[:12], "err", err)
 			continue
 		}

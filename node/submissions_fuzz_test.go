@@ -92,10 +92,7 @@ func FuzzParseSubmissions(f *testing.F) {
 		}
 		for _, it := range items {
 			require.NotNil(t, it)
-			kind := chain.ItemProposal
-			if it.Kind == "cancel" {
-				kind = chain.ItemCancel
-			}
+			kind := itemKinds[it.Kind]
 			payload, err := hex.DecodeString(it.Payload)
 			require.NoError(t, err)
 			canonical, dep, err := canonicalItem(kind, payload)
