@@ -39,7 +39,23 @@ type FinalizedBlock struct {
 	// Events are what activation.Apply reported for the block, in rule
 	// order: activation.Transition and activation.Rejection values.
 	Events []activation.Event
+	// Via says how this node first got the block, when it received it from
+	// the network while running (empty: it produced the block itself, or
+	// applied it before this process started).
+	Via Via
 }
+
+// Via is how a node first got a block it applied.
+type Via string
+
+const (
+	// ViaGossip: the block arrived on gossip (devchain: the block topic;
+	// CometBFT: its consensus reactor's block-part gossip).
+	ViaGossip Via = "gossip"
+	// ViaSync: the node fetched it to catch up (devchain: the sync
+	// protocol; CometBFT: block sync).
+	ViaSync Via = "sync"
+)
 
 // ItemKind says what a submitted payload item is.
 type ItemKind uint8

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
 )
 
 // The node's dashboard: a read-only page at / on the public API, made of
@@ -50,6 +51,10 @@ type DashboardInfo struct {
 	ViewIntervalSeconds float64  `json:"view_interval_seconds"`
 	Supported           []string `json:"supported"`
 	MeshPeers           int      `json:"mesh_peers"`
+	// BlocksByGossip and BlocksBySync count the blocks applied since the
+	// node started by how each first arrived (quorumgate_blocks_received_total).
+	BlocksByGossip uint64 `json:"blocks_by_gossip"`
+	BlocksBySync   uint64 `json:"blocks_by_sync"`
 	// Readiness has one entry per signaling stake deployment.
 	Readiness []OwnReadiness `json:"readiness"`
 }
@@ -76,6 +81,7 @@ func (n *Node) DashboardInfo() DashboardInfo {
 	epoch := head.Params().Epoch(view)
 	table := head.Params().Identities.TableAt(epoch)
 	info := DashboardInfo{NodeID: n.cfg.NodeID, ViewIntervalSeconds: n.cfg.ViewInterval.Seconds(), MeshPeers: n.net.MeshPeers(),
+		BlocksByGossip: n.Received(chain.ViaGossip), BlocksBySync: n.Received(chain.ViaSync),
 		Supported: []string{}, Readiness: []OwnReadiness{}}
 	for c, vs := range n.cfg.Supported {
 		for _, v := range vs {

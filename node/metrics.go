@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/p2p"
 )
 
@@ -46,6 +47,7 @@ func newMetrics(n *Node) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorumgate_head_height", Help: "Height of the last applied block."}, head(func(h, _, _ uint64) uint64 { return h })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorumgate_head_view", Help: "View of the last applied block."}, head(func(_, v, _ uint64) uint64 { return v })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorumgate_head_epoch", Help: "Epoch of the last applied block."}, head(func(_, _, e uint64) uint64 { return e })),
+		received(n, chain.ViaGossip), received(n, chain.ViaSync),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorumgate_peers", Help: "Connected peers."}, func() float64 { return float64(n.net.Peers()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorumgate_live_signers",
 			Help: "Ready signers seen by gossip this epoch, summed over signaling deployments."}, func() float64 {
@@ -62,6 +64,15 @@ func newMetrics(n *Node) *metrics {
 	m.registerOperatorMetrics(n) // opmetrics.go
 	m.reg.MustRegister(defenceMetrics(n)...)
 	return m
+}
+
+// received is quorumgate_blocks_received_total for one way of arrival.
+func received(n *Node, via chain.Via) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "quorumgate_blocks_received_total",
+		Help: "Finalized blocks this node applied since it started, by how it first got them: via=gossip " +
+			"(the block topic; CometBFT: its consensus gossip) or via=sync (fetched to catch up). Blocks the node produced are not counted.",
+		ConstLabels: prometheus.Labels{"via": string(via)}},
+		func() float64 { return float64(n.Received(via)) })
 }
 
 // Describe and Collect make the per-deployment series follow the state.

@@ -74,6 +74,7 @@ type Node struct {
 	attested    map[attestKey]bool
 	published   map[attestKey]uint64 // view at which own readiness went out (republish.go)
 	republished int
+	received    map[chain.Via]uint64 // blocks applied in this run, by how they first arrived
 
 	metrics *metrics
 	events  *eventMetrics
@@ -223,6 +224,7 @@ func (n *Node) run() {
 			// activations only: they were counted the first time.
 			if fb.Height >= fresh {
 				n.metrics.blocks.Inc()
+				n.countReceived(fb.Via)
 			}
 			if err := n.subs.finalized(fb); err != nil {
 				n.log.Error("record included submissions", "height", fb.Height, "err", err)
@@ -370,4 +372,26 @@ func (n *Node) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// countReceived counts a block applied in this run by how it first arrived
+// (nothing for a block this node produced).
+func (n *Node) countReceived(via chain.Via) {
+	if via == "" {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.received == nil {
+		n.received = map[chain.Via]uint64{}
+	}
+	n.received[via]++
+}
+
+// Received returns how many blocks this node applied in this run, by how
+// each first arrived (quorumgate_blocks_received_total).
+func (n *Node) Received(via chain.Via) uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.received[via]
 }

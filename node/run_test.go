@@ -34,6 +34,10 @@ type cluster struct {
 	ids   []string
 	homes map[string]string
 	nodes map[string]*Node
+	// interval is the view interval (default 10 ms); api, when set, gives
+	// every node an HTTP API on 127.0.0.1.
+	interval time.Duration
+	api      bool
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -64,10 +68,17 @@ func (c *cluster) start(id string, supported ...string) {
 		}
 	}
 	home := c.homes[id]
-	n, err := Start(context.Background(), Config{Home: home, Genesis: c.g, NodeID: id, StakingKey: c.keys.Staking[id],
+	cfg := Config{Home: home, Genesis: c.g, NodeID: id, StakingKey: c.keys.Staking[id],
 		P2PKey: c.keys.P2P[id], Peers: peers, Supported: sup, ViewInterval: 10 * time.Millisecond, Engine: devchainEngine,
 		Hook:   []string{"sh", "-c", `echo "$QUORUMGATE_DEPLOYMENT $QUORUMGATE_VERSION $QUORUMGATE_ACTIVATION_VIEW" >> ` + filepath.Join(home, "hook.log")},
-		Logger: slog.New(slog.NewTextHandler(c.log(id), nil))})
+		Logger: slog.New(slog.NewTextHandler(c.log(id), nil))}
+	if c.interval > 0 {
+		cfg.ViewInterval = c.interval
+	}
+	if c.api {
+		cfg.APIListen = "127.0.0.1:0"
+	}
+	n, err := Start(context.Background(), cfg)
 	require.NoError(c.t, err, "start %s", id)
 	c.nodes[id] = n
 }

@@ -455,8 +455,25 @@ func toValidation(v Verdict) pubsub.ValidationResult {
 }
 
 func (n *Node) validateAttestation(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-	v := n.judgeAttestation(ctx, from, m)
+	v := n.ownPublication(from, n.judgeAttestation(ctx, from, m))
 	n.countVerdict(from, v)
+	return v
+}
+
+// ownPublication turns Ignore into Accept for a message this node publishes
+// itself. gossipsub runs a topic's validator on the node's own publications
+// too, and every validator ignores what this node already holds: the block
+// the sequencer has just sealed and stored ("applied already"), a
+// governance item it has just pooled, readiness it re-publishes ("duplicate").
+// Ignored, the message would never leave the node. A node publishes only
+// what it decided others should have, so "useless to me" is no reason to
+// withhold it; an invalid one (Reject) still fails the publication. A
+// replay of the same bytes by another peer is judged as before: from is
+// that peer, not this node.
+func (n *Node) ownPublication(from peer.ID, v pubsub.ValidationResult) pubsub.ValidationResult {
+	if from == n.host.ID() && v == pubsub.ValidationIgnore {
+		return pubsub.ValidationAccept
+	}
 	return v
 }
 
@@ -538,7 +555,7 @@ var ErrIgnore = errors.New("ignored")
 
 func (n *Node) validatePayload(check func([]byte) error) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-		v := n.judgePayload(check, from, m)
+		v := n.ownPublication(from, n.judgePayload(check, from, m))
 		n.countVerdict(from, v)
 		return v
 	}

@@ -296,13 +296,26 @@ func (e *Engine) Finalized(ctx context.Context, from uint64) (<-chan chain.Final
 	out := make(chan chain.FinalizedBlock, 16)
 	src := feed.Source{Store: e.opts.Store, Genesis: e.opts.Genesis.State(), Done: e.ctx.Done(), Wait: e.app.wait,
 		Payload: func(b storage.Block) ([]byte, error) { return b.Wire, nil },
-		Fail:    func(err error) { e.app.fail(err) }}
+		Fail:    func(err error) { e.app.fail(err) }, Via: e.via}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		feed.Deliver(ctx, src, from, out)
 	}()
 	return out, nil
+}
+
+// via says how the block just committed reached this node, judged as the
+// feed delivers it: by block sync while CometBFT catches up, otherwise by
+// its consensus reactor's gossip of block parts.
+func (e *Engine) via(uint64) chain.Via {
+	e.mu.Lock()
+	p := e.proc
+	e.mu.Unlock()
+	if p == nil || p.node.ConsensusReactor().WaitSync() {
+		return chain.ViaSync
+	}
+	return chain.ViaGossip
 }
 
 // App returns the ABCI application (benchmarks and tests).

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -149,7 +150,9 @@ type Chain struct {
 
 	mu          sync.Mutex
 	view        uint64
-	pending     map[uint64]SignedBlock
+	pending     map[uint64]pendingBlock
+	via         map[uint64]chain.Via // how recent applied blocks arrived (bounded by maxViaKept)
+	received    map[chain.Via]uint64 // blocks applied, by how they first arrived
 	atts        map[attKey]map[string]signal.Attestation
 	proposals   []activation.SignedProposal
 	cancels     []activation.SignedCancel
@@ -181,6 +184,14 @@ func (c *Chain) Evidence() []Equivocation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]Equivocation(nil), c.evidence...)
+}
+
+// Received returns how many blocks this node applied, by how each first
+// arrived (gossip or sync); the sequencer's own blocks are not counted.
+func (c *Chain) Received() map[chain.Via]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.received)
 }
 
 // EquivocationCount returns how many equivocations this node has seen (a
@@ -225,7 +236,8 @@ func New(o Options) (*Chain, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Chain{opts: o, verifier: &activation.Verifier{Params: g.Params(), Committee: g.Committee()}, seqPeer: seq,
-		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), pending: map[uint64]SignedBlock{},
+		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), pending: map[uint64]pendingBlock{},
+		via: map[uint64]chain.Via{}, received: map[chain.Via]uint64{},
 		atts: map[attKey]map[string]signal.Attestation{}, notify: make(chan struct{}), govSeen: map[[32]byte]bool{},
 		syncCount: p2p.MaxSyncBlocks}
 	if head, ok := o.Store.Head(); ok {
@@ -399,9 +411,23 @@ func (c *Chain) HandleGovernance(raw []byte) {
 	}
 }
 
-// HandleBlock queues a block from the sequencer (p2p's OnBlock; the block
-// topic's validator has checked the signature).
-func (c *Chain) HandleBlock(raw []byte) {
+// pendingBlock is a block queued ahead of the head, with how it first arrived.
+type pendingBlock struct {
+	SignedBlock
+	via chain.Via
+}
+
+// maxViaKept bounds how many applied heights remember how they arrived (the
+// feed reads it right after the block is applied).
+const maxViaKept = 4096
+
+// HandleBlock queues a block from the sequencer that gossip delivered (p2p's
+// OnBlock; the block topic's validator has checked the signature).
+func (c *Chain) HandleBlock(raw []byte) { c.queue(raw, chain.ViaGossip) }
+
+// queue queues a block from the sequencer, signature checked, noting how it
+// arrived unless it was queued already.
+func (c *Chain) queue(raw []byte, via chain.Via) {
 	b, err := DecodeSignedBlock(raw)
 	if err != nil {
 		return
@@ -412,13 +438,14 @@ func (c *Chain) HandleBlock(raw []byte) {
 	}
 	c.mu.Lock()
 	if prev, ok := c.pending[b.Height]; ok {
-		if first := canon.MustEncode(prev); !bytes.Equal(first, raw) {
+		if first := canon.MustEncode(prev.SignedBlock); !bytes.Equal(first, raw) {
 			c.mu.Unlock()
 			c.equivocated(b.Height, first, raw)
 			return
 		}
+		via = prev.via // it arrived first by that way
 	}
-	c.pending[b.Height] = b
+	c.pending[b.Height] = pendingBlock{b, via}
 	c.known = max(c.known, b.Height+1)
 	c.mu.Unlock()
 	select {
@@ -572,7 +599,11 @@ func (c *Chain) produceOne() error {
 		return err
 	}
 	if c.net != nil {
-		c.net.PublishBlock(c.ctx, sealed) // followers that miss it catch up by sync
+		// Its own validator accepts it (p2p's own-publication rule);
+		// followers that miss it catch up by sync.
+		if err := c.net.PublishBlock(c.ctx, sealed); err != nil && c.ctx.Err() == nil {
+			c.opts.Logger.Warn("block not published on gossip; followers fetch it by sync", "height", height, "err", err)
+		}
 	}
 	return nil
 }
@@ -638,7 +669,7 @@ func (c *Chain) fillGap() {
 	}
 	for _, raw := range blocks {
 		if c.CheckBlock(raw) == nil {
-			c.HandleBlock(raw)
+			c.queue(raw, chain.ViaSync)
 		}
 	}
 	if uint64(len(blocks)) == count {
@@ -665,9 +696,16 @@ func (c *Chain) applyPending() error {
 		if !ok {
 			return nil
 		}
-		if err := c.applySigned(b); err != nil {
+		if err := c.applySigned(b.SignedBlock); err != nil {
 			return err
 		}
+		c.mu.Lock()
+		c.received[b.via]++
+		c.via[b.Height] = b.via
+		if b.Height >= maxViaKept {
+			delete(c.via, b.Height-maxViaKept)
+		}
+		c.mu.Unlock()
 	}
 }
 
@@ -758,7 +796,12 @@ func (c *Chain) Finalized(ctx context.Context, from uint64) (<-chan chain.Finali
 			defer c.mu.Unlock()
 			return c.notify
 		},
-		Fail: c.fail}
+		Fail: c.fail,
+		Via: func(h uint64) chain.Via {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.via[h]
+		}}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

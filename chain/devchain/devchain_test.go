@@ -69,22 +69,46 @@ func devGenesis(t testing.TB) (*Genesis, *Keys) {
 	return g, keys
 }
 
-func startNode(t *testing.T, g *Genesis, keys *Keys, id string, peers []peer.AddrInfo) *testNode {
+func startNode(t testing.TB, g *Genesis, keys *Keys, id string, peers []peer.AddrInfo) *testNode {
+	return startNodeWith(t, testOptions{}, g, keys, id, peers)
+}
+
+// testOptions vary the test nodes: interval is the sequencer's (default
+// 10 ms); syncOnly makes a follower drop blocks that gossip delivers, so it
+// gets every block by the sync protocol's poll (a baseline).
+type testOptions struct {
+	interval time.Duration
+	syncOnly bool
+}
+
+func startNodeWith(t testing.TB, o testOptions, g *Genesis, keys *Keys, id string, peers []peer.AddrInfo) *testNode {
 	t.Helper()
 	store, err := storage.Open("store", storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), FS: vfs.NewMem(), Small: true})
 	require.NoError(t, err)
-	return startOn(t, g, keys, id, peers, store, nil)
+	return startOnWith(t, o, g, keys, id, peers, store, nil)
 }
 
 // startOn starts a node's chain and network on an existing store (a restart).
-func startOn(t *testing.T, g *Genesis, keys *Keys, id string, peers []peer.AddrInfo, store *storage.Store,
+func startOn(t testing.TB, g *Genesis, keys *Keys, id string, peers []peer.AddrInfo, store *storage.Store,
+	guard func(*activation.State, uint64) error) *testNode {
+	return startOnWith(t, testOptions{}, g, keys, id, peers, store, guard)
+}
+
+func startOnWith(t testing.TB, o testOptions, g *Genesis, keys *Keys, id string, peers []peer.AddrInfo, store *storage.Store,
 	guard func(*activation.State, uint64) error) *testNode {
 	t.Helper()
-	c, err := New(Options{Genesis: g, Store: store, NodeID: id, StakingKey: keys.Staking[id], Interval: 10 * time.Millisecond, Guard: guard})
+	if o.interval == 0 {
+		o.interval = 10 * time.Millisecond
+	}
+	c, err := New(Options{Genesis: g, Store: store, NodeID: id, StakingKey: keys.Staking[id], Interval: o.interval, Guard: guard})
 	require.NoError(t, err)
+	onBlock := c.HandleBlock
+	if o.syncOnly {
+		onBlock = nil
+	}
 	net, err := p2p.Start(context.Background(), p2p.Config{ChainID: g.ChainID, Identity: keys.P2P[id],
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: netView{c},
-		OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock, OnGovernance: c.HandleGovernance,
+		OnAttestation: c.HandleAttestation, OnBlock: onBlock, OnGovernance: c.HandleGovernance,
 		BlockValidator: c.CheckBlock, GovernanceValidator: c.CheckGovernance, Sync: c, BatchWindow: 2 * time.Millisecond})
 	require.NoError(t, err)
 	c.Start(net)
@@ -94,7 +118,11 @@ func startOn(t *testing.T, g *Genesis, keys *Keys, id string, peers []peer.AddrI
 // startMesh starts the nodes ids in order, each dialling those before it,
 // and waits until every node applies blocks and has gossip mesh peers.
 // closeAll stops them; the caller orders it against its leak check.
-func startMesh(t *testing.T, g *Genesis, keys *Keys, ids ...string) (nodes []*testNode, closeAll func()) {
+func startMesh(t testing.TB, g *Genesis, keys *Keys, ids ...string) (nodes []*testNode, closeAll func()) {
+	return startMeshWith(t, testOptions{}, g, keys, ids...)
+}
+
+func startMeshWith(t testing.TB, o testOptions, g *Genesis, keys *Keys, ids ...string) (nodes []*testNode, closeAll func()) {
 	t.Helper()
 	var once sync.Once
 	closeAll = func() {
@@ -116,7 +144,7 @@ func startMesh(t *testing.T, g *Genesis, keys *Keys, ids ...string) (nodes []*te
 		for _, n := range nodes {
 			peers = append(peers, n.net.AddrInfo())
 		}
-		nodes = append(nodes, startNode(t, g, keys, id, peers))
+		nodes = append(nodes, startNodeWith(t, o, g, keys, id, peers))
 	}
 	testutil.Eventually(t, 15*time.Second, "every node applies blocks and has gossip mesh peers", func() bool {
 		for _, n := range nodes {

@@ -12,8 +12,19 @@
       h("span", { id: "head", "data-height": st.head.height, "data-view": st.head.view, "data-epoch": st.head.epoch },
         "height ", h("b", {}, st.head.height), " · view ", h("b", {}, st.head.view), " · epoch ", h("b", {}, st.head.epoch)),
       h("span", { id: "peers", "data-peers": st.peers }, "peers ", h("b", {}, st.peers), ` (${info.mesh_peers} in the gossip mesh)`),
+      received(info),
       sync,
     ];
+  }
+
+  // The blocks applied since the node started, by how they first arrived:
+  // gossip is the normal path, sync the catch-up one.
+  function received(info) {
+    const total = info.blocks_by_gossip + info.blocks_by_sync;
+    const share = total > 0 ? Math.round((100 * info.blocks_by_gossip) / total) : null;
+    return h("span", { id: "received", "data-gossip": info.blocks_by_gossip, "data-sync": info.blocks_by_sync },
+      "blocks by gossip ", h("b", {}, share === null ? "–" : `${share}%`),
+      total > 0 ? ` (${info.blocks_by_gossip} of ${total}; ${info.blocks_by_sync} by sync)` : " (none received yet)");
   }
 
   function timer(label, views, seconds) {

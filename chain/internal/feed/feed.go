@@ -37,6 +37,9 @@ type Source struct {
 	// so a consumer that sees out closed finds the reason in the engine's
 	// Err rather than a silent end.
 	Fail func(error)
+	// Via, if set, says how this node first got the block at a height
+	// (chain.FinalizedBlock.Via).
+	Via func(height uint64) chain.Via
 }
 
 // Deliver runs until ctx ends or the engine stops, sending every stored
@@ -116,6 +119,10 @@ func Block(src Source, prev *activation.State, h uint64) (chain.FinalizedBlock, 
 	if err != nil {
 		return chain.FinalizedBlock{}, nil, fmt.Errorf("block %d: %w", h, err)
 	}
-	return chain.FinalizedBlock{Height: b.Height, View: b.View, Epoch: prev.Params().Epoch(b.View), Payload: payload,
-		StateID: b.StateID, Events: events}, state, nil
+	fb := chain.FinalizedBlock{Height: b.Height, View: b.View, Epoch: prev.Params().Epoch(b.View), Payload: payload,
+		StateID: b.StateID, Events: events}
+	if src.Via != nil {
+		fb.Via = src.Via(h)
+	}
+	return fb, state, nil
 }

@@ -119,6 +119,15 @@ var figures = []figure{
 		measured: mustRef("./p2p:BenchmarkForgerCutOff:verified-before-cutoff"), benchtime: "1x"},
 	{name: "Gossip propagation across 50 hosts on loopback, p99",
 		measured: mustRef("./p2p:BenchmarkGossipLatency50:p99-ms"), target: atMost(100), benchtime: "3x"},
+	{name: "Block propagation, devchain, 4 nodes, 50 ms views: sealed to applied on a follower, p50 (ms)",
+		measured: mustRef("./chain/devchain:BenchmarkBlockPropagation:p50-ms"),
+		baseline: mustRef("./chain/devchain:BenchmarkBlockPropagationSyncOnly:p50-ms"), benchtime: "1x"},
+	{name: "Block propagation, devchain, 4 nodes, 50 ms views: sealed to applied on a follower, p99 (ms, target one view)",
+		measured: mustRef("./chain/devchain:BenchmarkBlockPropagation:p99-ms"), target: atMost(50),
+		baseline: mustRef("./chain/devchain:BenchmarkBlockPropagationSyncOnly:p99-ms"), benchtime: "1x"},
+	{name: "Block propagation: share of followers' blocks that arrived by gossip (%)",
+		measured: mustRef("./chain/devchain:BenchmarkBlockPropagation:by-gossip-%"), target: atLeast(90),
+		baseline: mustRef("./chain/devchain:BenchmarkBlockPropagationSyncOnly:by-gossip-%"), benchtime: "1x"},
 	{name: "Store commit, empty blocks (synced, on disk)",
 		measured: mustRef("./storage:BenchmarkCommitEmptyBlocks:blocks/s"),
 		baseline: mustRef("./storage:BenchmarkCommitEmptyBlocksUnbatched:blocks/s"), benchtime: "500x"},
@@ -363,7 +372,7 @@ func verdict(atLeast bool, v, bound float64) string {
 func baselineText(v, bv float64, measured, baseline ref) (base, speedup string) {
 	base, speedup = format(bv, baseline.metric), "-"
 	ratio := v / bv
-	if measured.metric == "ns/op" {
+	if lowerIsBetter(measured.metric) {
 		ratio = bv / v
 	}
 	if baseline.benchmark() == measured.benchmark() {
@@ -377,6 +386,10 @@ func baselineText(v, bv float64, measured, baseline ref) (base, speedup string) 
 	}
 	return base + " (" + baseline.bench + ")", fmt.Sprintf("%.1fx", ratio)
 }
+
+// lowerIsBetter reports whether a smaller number of metric is the better
+// one: times per operation and latencies (metrics ending "-ms").
+func lowerIsBetter(metric string) bool { return metric == "ns/op" || strings.HasSuffix(metric, "-ms") }
 
 func printTable(out io.Writer, rows []row) error {
 	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)

@@ -145,6 +145,8 @@ func TestBaselineText(t *testing.T) {
 			"28838 attestations/s (BenchmarkIngestNaive)", "0.5x"},
 		{"another metric of the same benchmark: a ratio, two decimals, no name", 13, 17, blocks, kvBlocks,
 			"17 kvstore-blocks/s", "0.76x"},
+		{"latency: the baseline's over the figure's", 4, 106, mustRef("./chain/devchain:BenchmarkBlockPropagation:p50-ms"),
+			mustRef("./chain/devchain:BenchmarkBlockPropagationSyncOnly:p50-ms"), "106 p50-ms (BenchmarkBlockPropagationSyncOnly)", "26.5x"},
 		{"same benchmark, baseline zero", 13, 0, blocks, kvBlocks, "0 kvstore-blocks/s", "-"},
 		{"another benchmark, baseline zero", 3796, 0, ingest, naive, "-", "-"},
 		{"another benchmark, figure zero", 0, 575, ingest, naive, "-", "-"},
