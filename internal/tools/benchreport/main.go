@@ -140,14 +140,14 @@ var figures = []figure{
 	{name: "CometBFT readiness signed to finalized (pools fed directly), p99",
 		measured: mustRef("./chain/cometbft:BenchmarkReadinessToFinalizedNoGossip:p99-ms"), benchtime: "1x"},
 	{name: "Simulation, 1,000 runs × 1,000 nodes × 100 epochs, one mechanism",
-		measured: mustRef("./testnet/sim:BenchmarkSimulation1000Runs:ns/op"), target: atMost(60e9),
-		baseline: mustRef("./testnet/sim:BenchmarkSimulation1000RunsOneWorker:ns/op"), benchtime: "1x"},
+		measured: mustRef("./sim:BenchmarkSimulation1000Runs:ns/op"), target: atMost(60e9),
+		baseline: mustRef("./sim:BenchmarkSimulation1000RunsOneWorker:ns/op"), benchtime: "1x"},
 	{name: "Simulation, 1,000 runs × 10,000 nodes × 100 epochs, one mechanism",
-		measured: mustRef("./testnet/sim:BenchmarkSimulation10kNodes:ns/op"), target: atMost(120e9),
-		baseline: mustRef("./testnet/sim:BenchmarkSimulation10kNodesPerViewBlocks:ns/op"), benchtime: "1x"},
+		measured: mustRef("./sim:BenchmarkSimulation10kNodes:ns/op"), target: atMost(120e9),
+		baseline: mustRef("./sim:BenchmarkSimulation10kNodesPerViewBlocks:ns/op"), benchtime: "1x"},
 	{name: "Simulation, one run of 1,000,000 validators × 100 epochs",
-		measured: mustRef("./testnet/sim:BenchmarkSimulation1MValidators:ns/op"), target: atMost(30e9),
-		baseline: mustRef("./testnet/sim:BenchmarkSimulation1MValidatorsPerViewBlocks:ns/op"), benchtime: "1x"},
+		measured: mustRef("./sim:BenchmarkSimulation1MValidators:ns/op"), target: atMost(30e9),
+		baseline: mustRef("./sim:BenchmarkSimulation1MValidatorsPerViewBlocks:ns/op"), benchtime: "1x"},
 }
 
 func main() {
