@@ -93,10 +93,10 @@ func (t target) isSet() bool { return t.bound != 0 || t.of.isSet() }
 var figures = []figure{
 	{name: "Apply, empty block (incl. state ID)",
 		measured: mustRef("./activation:BenchmarkApplyEmptyBlock:ns/op"), target: atMost(20e3),
-		baseline: mustRef("./internal/scenario:BenchmarkReferenceApplyEmptyBlock:ns/op")},
+		baseline: mustRef("./replay:BenchmarkReferenceApplyEmptyBlock:ns/op")},
 	{name: "Apply, 1,000 verified attestations",
 		measured: mustRef("./activation:BenchmarkApply1000Attestations:ns/op"),
-		baseline: mustRef("./internal/scenario:BenchmarkReferenceApply1000Attestations:ns/op")},
+		baseline: mustRef("./replay:BenchmarkReferenceApply1000Attestations:ns/op")},
 	{name: "Batch verify 1,000 attestations (one message)",
 		measured: mustRef("./signal:BenchmarkBatchVerify1000:ns/op"),
 		baseline: mustRef("./signal:BenchmarkVerifyOneByOne1000:ns/op")},
