@@ -16,9 +16,10 @@
 // returns the final state. Quiet stretches are skipped unless
 // RunOptions.EveryView asks for every block; the result is the same.
 //
-// Output: EventLine renders a transition or rejection as one JSON line and
-// SummaryLine the closing summary of the final state, with the members in the
-// order the specification gives them.
+// Output: Scenario.Output runs a scenario and returns the whole JSON-lines
+// document the command prints. Underneath, EventLine renders a transition or
+// rejection as one JSON line and SummaryLine the closing summary of the final
+// state, with the members in the order the specification gives them.
 package replay
 
 import (

@@ -25,12 +25,9 @@ func replayLines(t *testing.T, path string, opts RunOptions) []byte {
 	t.Helper()
 	sc, err := Load(path)
 	require.NoError(t, err, path)
-	var out bytes.Buffer
-	res, err := sc.Run(opts, func(e activation.Event) { out.Write(EventLine(e)); out.WriteByte('\n') })
+	out, err := sc.Output(opts)
 	require.NoError(t, err, path)
-	out.Write(SummaryLine(res.Final))
-	out.WriteByte('\n')
-	return out.Bytes()
+	return out
 }
 
 // sameJSONLines compares two JSON-lines documents value by value, line by line.
