@@ -322,3 +322,12 @@ func signalingLine(s NetStatus, name string) string {
 	}
 	return ""
 }
+
+func find(st node.Status, name string) *node.DeploymentStatus {
+	for i := range st.Deployments {
+		if st.Deployments[i].Name == name {
+			return &st.Deployments[i]
+		}
+	}
+	return nil
+}
