@@ -18,6 +18,7 @@ import (
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/node"
+	"github.com/quorumgate/quorumgate/node/client"
 	"github.com/quorumgate/quorumgate/quorum"
 )
 
@@ -168,10 +169,10 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 	}
-	if err := d.waitAll(ctx, 60*time.Second, "every node synced", func(p *proc) bool { return d.get(p, "/readyz", nil) == nil }); err != nil {
+	if err := d.waitAll(ctx, 60*time.Second, "every node synced", func(p *proc) bool { return p.client().Ready(ctx) == nil }); err != nil {
 		return nil, err
 	}
-	st, err := d.status(d.procs[0])
+	st, err := d.status(ctx, d.procs[0])
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +184,7 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 	} else {
 		p.Mode, p.ActivationView = activation.Governance, st.Head.View+4*d.o.EpochViews
 	}
-	if err := d.propose(p); err != nil {
+	if err := d.propose(ctx, p); err != nil {
 		return nil, err
 	}
 	d.say("proposed %s: %s %s by %s", p.Name, p.Component, p.Version, map[activation.Mode]string{
@@ -275,30 +276,33 @@ func (d *demo) teardown() {
 	}
 }
 
-func (d *demo) get(p *proc, path string, v any) error {
-	if err := getJSON(p.api, path, v); err != nil {
+// client is a client for p's public API.
+func (p *proc) client() *client.Client { return nodeAPI(p.api) }
+
+// named says which node an error of asking its API is about.
+func (p *proc) named(err error) error {
+	if err != nil {
 		return fmt.Errorf("%s: %w", p.id, err)
 	}
 	return nil
 }
 
-func (d *demo) status(p *proc) (node.Status, error) {
-	var st node.Status
-	err := d.get(p, "/status", &st)
-	return st, err
+func (d *demo) status(ctx context.Context, p *proc) (node.Status, error) {
+	st, err := p.client().Status(ctx)
+	return st, p.named(err)
 }
 
 // anyStatus asks the running nodes in the testnet's order (the sequencer or
 // first validator first) and returns the first answer: while one node's
 // operator restarts it, another reports, so a short state such as
 // signaling on a fast chain is not missed for want of an answer.
-func (d *demo) anyStatus() (node.Status, error) {
+func (d *demo) anyStatus(ctx context.Context) (node.Status, error) {
 	err := errors.New("no node is running")
 	for _, p := range d.procs {
 		if p.cmd == nil {
 			continue
 		}
-		st, e := d.status(p)
+		st, e := d.status(ctx, p)
 		if e == nil {
 			return st, nil
 		}

@@ -1,52 +1,33 @@
 package testnet
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/node"
+	"github.com/quorumgate/quorumgate/node/client"
 	"github.com/quorumgate/quorumgate/signal"
 )
 
-func (d *demo) propose(p activation.Proposal) error {
+func (d *demo) propose(ctx context.Context, p activation.Proposal) error {
 	a, err := d.g.Committee().Approve(activation.ProposalMessage(d.g.ChainID, p), []int{0, 1},
 		[]signal.PrivateKey{d.keys.Governance[0], d.keys.Governance[1]})
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(node.GovernanceRequest{Kind: "proposal", Payload: hex.EncodeToString(canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a}))})
-	if err != nil {
-		return fmt.Errorf("propose: encode the request: %w", err)
-	}
 	target := d.procs[1]
-	token, err := os.ReadFile(filepath.Join(target.home, node.AdminTokenFile))
+	token, err := client.ReadToken(target.home)
 	if err != nil {
-		return fmt.Errorf("propose: read %s's admin token: %w", target.id, err)
+		return fmt.Errorf("propose: %s: %w", target.id, err)
 	}
-	req, err := http.NewRequest(http.MethodPost, "http://"+target.admin+"/governance", bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("propose: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("propose: %s", resp.Status)
+	c := client.New(target.api, client.WithAdmin(target.admin, token))
+	if _, err := c.Submit(ctx, "proposal", canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a})); err != nil {
+		return fmt.Errorf("propose through %s: %w", target.id, err)
 	}
 	return nil
 }
@@ -61,7 +42,7 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 	deadline := time.Now().Add(3 * time.Minute)
 	u.timer = time.Now().Add(d.nextUpgradeWait())
 	for time.Now().Before(deadline) {
-		st, err := d.anyStatus()
+		st, err := d.anyStatus(ctx)
 		if err == nil {
 			if done, err := d.watch(u, st, p.Name); done || err != nil {
 				return err

@@ -45,7 +45,7 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 	}
 	lockIn := "-" // governance deployments lock in when proposed, not by readiness
 	if d.o.Mode == "stake" {
-		if lockIn, err = d.markLockIn(res); err != nil {
+		if lockIn, err = d.markLockIn(ctx, res); err != nil {
 			return nil, err
 		}
 	}
@@ -62,7 +62,7 @@ func (d *demo) finish(ctx context.Context) (*Result, error) {
 func (d *demo) collectResults(ctx context.Context) (*Result, uint64, error) {
 	res := &Result{Dir: d.o.Dir, Mode: d.o.Mode, Engine: d.o.Engine}
 	err := d.waitAll(ctx, 60*time.Second, "every node reports protocol-2 ACTIVE", func(p *proc) bool {
-		st, err := d.status(p)
+		st, err := d.status(ctx, p)
 		dep := find(st, "protocol-2")
 		return err == nil && dep != nil && dep.State == "ACTIVE"
 	})
@@ -75,7 +75,7 @@ func (d *demo) collectResults(ctx context.Context) (*Result, uint64, error) {
 	statuses := make([]node.Status, len(d.procs))
 	var common uint64 = 1 << 62
 	for i, p := range d.procs {
-		st, err := d.status(p)
+		st, err := d.status(ctx, p)
 		if err != nil {
 			return nil, 0, fmt.Errorf("status of %s after the activation: %w", p.id, err)
 		}
@@ -87,14 +87,12 @@ func (d *demo) collectResults(ctx context.Context) (*Result, uint64, error) {
 		if dep == nil || dep.ActivationView == nil {
 			return nil, 0, fmt.Errorf("%s reported protocol-2 ACTIVE, then no activation view for it", p.id)
 		}
-		var sid struct {
-			StateID string `json:"state_id"`
-		}
-		if err := d.get(p, fmt.Sprintf("/state-id?height=%d", common), &sid); err != nil {
-			return nil, 0, err
+		sid, err := p.client().StateID(ctx, common)
+		if err != nil {
+			return nil, 0, p.named(err)
 		}
 		r := NodeResult{ID: p.id, Role: p.role, Stake: p.stake, UpgradedAtView: p.upgraded, Halted: p.halted,
-			FinalState: dep.State, ActivationView: *dep.ActivationView, StateIDAtCommon: sid.StateID, Killed: p.killed}
+			FinalState: dep.State, ActivationView: *dep.ActivationView, StateIDAtCommon: sid, Killed: p.killed}
 		if err := d.waitUpgradeInfo(ctx, p, &r); err != nil {
 			return nil, 0, err
 		}
@@ -110,10 +108,10 @@ func (d *demo) collectResults(ctx context.Context) (*Result, uint64, error) {
 
 // markLockIn asks the first node who was ready in the block that locked
 // protocol-2 in, marks each node's result, and returns the lock-in in words.
-func (d *demo) markLockIn(res *Result) (string, error) {
-	var lock node.ReadinessReport
-	if err := getJSON(d.procs[0].api, "/readiness?deployment=protocol-2&at=lock-in", &lock); err != nil {
-		return "", err
+func (d *demo) markLockIn(ctx context.Context, res *Result) (string, error) {
+	lock, err := d.procs[0].client().ReadinessAtLockIn(ctx, "protocol-2")
+	if err != nil {
+		return "", d.procs[0].named(err)
 	}
 	for i := range res.Nodes {
 		n := &res.Nodes[i]
