@@ -66,7 +66,7 @@ func TestCometBFTValidatorSIGKILLRejoins(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	height := func(p *proc) uint64 {
-		st, err := d.status(p)
+		st, err := d.status(ctx, p)
 		if err != nil {
 			return 0
 		}
@@ -88,14 +88,12 @@ func TestCometBFTValidatorSIGKILLRejoins(t *testing.T) {
 		// Every node has the same state ID at the same height.
 		var want string
 		for _, p := range d.procs {
-			var sid struct {
-				StateID string `json:"state_id"`
-			}
-			require.NoError(t, d.get(p, fmt.Sprintf("/state-id?height=%d", target), &sid))
+			sid, err := p.client().StateID(ctx, target)
+			require.NoError(t, err)
 			if want == "" {
-				want = sid.StateID
+				want = sid
 			}
-			require.Equal(t, want, sid.StateID, "round %d: %s's state ID at height %d", round, p.id, target)
+			require.Equal(t, want, sid, "round %d: %s's state ID at height %d", round, p.id, target)
 		}
 	}
 }

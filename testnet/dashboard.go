@@ -241,15 +241,15 @@ func (d *demo) dashboardStatus() NetStatus {
 	for _, p := range d.procs { // id, role, stake, api and home never change
 		ns := NodeState{ID: p.id, Role: p.role, Stake: p.stake, Sequencer: p == d.procs[0], API: p.api, Supported: []string{}}
 		var info node.DashboardInfo
-		var st node.Status
-		if err := getJSON(p.api, "/status", &st); err != nil {
+		st, err := p.client().Status(context.Background())
+		if err != nil {
 			ns.Process = "down"
 			if why := lastError(filepath.Join(p.home, "node.log")); strings.Contains(why, "halted") {
 				ns.Process, ns.Exit = "exited", why
 			}
 		} else {
 			ns.Process, ns.Status = "running", &st
-			if getJSON(p.api, "/ui/node.json", &info) == nil {
+			if p.client().Get(context.Background(), "/ui/node.json", &info) == nil {
 				ns.Supported = info.Supported
 			}
 		}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/node"
+	"github.com/quorumgate/quorumgate/node/client"
 )
 
 // An interactive testnet lives in a folder: one home per node, the
@@ -578,7 +578,7 @@ func (t *Testnet) WaitSynced(ctx context.Context, ids []string, limit time.Durat
 		if err != nil {
 			return err
 		}
-		for getJSON(n.API, "/readyz", nil) != nil {
+		for nodeAPI(n.API).Ready(ctx) != nil {
 			if !t.running(n) {
 				return fmt.Errorf("%s exited: %s (log: %s)", n.ID, t.ExitReason(n), t.LogPath(n))
 			}
@@ -616,23 +616,9 @@ func lastError(logPath string) string {
 	return "no error in its log"
 }
 
-// getJSON asks a node's public API; v may be nil to check the status only.
-func getJSON(addr, path string, v any) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + addr + path)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("%s: %s, then: %w", path, resp.Status, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
-	}
-	if v != nil {
-		return json.Unmarshal(body, v)
-	}
-	return nil
-}
+// apiTimeout bounds each question to a node's API: the nodes are local,
+// and one that takes longer is in trouble.
+const apiTimeout = 2 * time.Second
+
+// nodeAPI is a client for the public API at addr.
+func nodeAPI(addr string) *client.Client { return client.New(addr, client.WithTimeout(apiTimeout)) }

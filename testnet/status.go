@@ -1,9 +1,9 @@
 package testnet
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -68,8 +68,7 @@ func (t *Testnet) Status() NetStatus {
 		switch {
 		case t.running(n):
 			ns.Process, ns.PID = "running", n.PID
-			var st node.Status
-			if err := getJSON(n.API, "/status", &st); err != nil {
+			if st, err := nodeAPI(n.API).Status(context.Background()); err != nil {
 				ns.Error = err.Error()
 			} else {
 				ns.Status = &st
@@ -101,7 +100,8 @@ func lockIns(nodes []NodeState) []LockIn {
 			}
 			asked[d.Name] = true
 			l := LockIn{AsSeenBy: n.ID}
-			if err := getJSON(n.API, "/readiness?deployment="+url.QueryEscape(d.Name)+"&at=lock-in", &l.ReadinessReport); err != nil {
+			var err error
+			if l.ReadinessReport, err = nodeAPI(n.API).ReadinessAtLockIn(context.Background(), d.Name); err != nil {
 				l.ReadinessReport, l.Error = node.ReadinessReport{Deployment: d.Name}, err.Error()
 			}
 			out = append(out, l)
@@ -321,4 +321,13 @@ func signalingLine(s NetStatus, name string) string {
 		return line + fmt.Sprintf("  need > %s; %d views to the cutoff; %d ready signers seen by gossip", sig.Threshold, sig.CutoffIn, sig.LiveSigners)
 	}
 	return ""
+}
+
+func find(st node.Status, name string) *node.DeploymentStatus {
+	for i := range st.Deployments {
+		if st.Deployments[i].Name == name {
+			return &st.Deployments[i]
+		}
+	}
+	return nil
 }

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,55 +17,19 @@ import (
 	"github.com/quorumgate/quorumgate/chain/devchain"
 	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/node"
+	"github.com/quorumgate/quorumgate/node/client"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
 )
 
-// apiClient talks to the running node of a home.
-func apiClient(home string, admin bool) (*http.Client, string, error) {
-	data, err := os.ReadFile(filepath.Join(home, node.APIAddrFile))
+// nodeClient is a client for the public API of the node running in home;
+// a home without a running node is bad input.
+func nodeClient(home string) (*client.Client, error) {
+	c, err := client.FromHome(home)
 	if err != nil {
-		return nil, "", fmt.Errorf("no running node found in %s (%v): start it with node-plugin run --home %s", home, err, home)
+		return nil, usageError{err}
 	}
-	var addrs node.APIAddrs
-	if err := json.Unmarshal(data, &addrs); err != nil {
-		return nil, "", fmt.Errorf("%s: %w", node.APIAddrFile, err)
-	}
-	addr := addrs.API
-	if admin {
-		addr = addrs.Admin
-		if addr == "" {
-			return nil, "", errors.New("the node runs no admin API (set api.admin in its config)")
-		}
-	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
-		client.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", path)
-		}}
-		addr = "unix"
-	}
-	return client, "http://" + addr, nil
-}
-
-func getJSON(home, path string, v any) error {
-	client, base, err := apiClient(home, false)
-	if err != nil {
-		return usageError{err}
-	}
-	resp, err := client.Get(base + path)
-	if err != nil {
-		return fmt.Errorf("the node in %s does not answer: %w", home, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("the node in %s stopped answering %s: %w", home, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return json.Unmarshal(body, v)
+	return c, nil
 }
 
 func newStatusCommand(stdout io.Writer) *cobra.Command {
@@ -83,14 +42,18 @@ func newStatusCommand(stdout io.Writer) *cobra.Command {
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output %q: allowed are text, json", output)}
 			}
-			var st node.Status
-			if err := getJSON(home, "/status", &st); err != nil {
+			c, err := nodeClient(home)
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(cmd.Context())
+			if err != nil {
 				return err
 			}
 			if output == "json" {
 				return printJSON(stdout, st)
 			}
-			_, err := io.WriteString(stdout, st.Render())
+			_, err = io.WriteString(stdout, st.Render())
 			return err
 		},
 	}
@@ -106,8 +69,12 @@ func newDeploymentsCommand(stdout io.Writer) *cobra.Command {
 		Short: "Every deployment with its state, as JSON",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var v []node.DeploymentStatus
-			if err := getJSON(home, "/deployments", &v); err != nil {
+			c, err := nodeClient(home)
+			if err != nil {
+				return err
+			}
+			v, err := c.Deployments(cmd.Context())
+			if err != nil {
 				return err
 			}
 			return printJSON(stdout, v)
@@ -132,8 +99,12 @@ func newVersionsCommand(stdout io.Writer) *cobra.Command {
 				}
 				path += fmt.Sprintf("?at=%d", at)
 			}
+			c, err := nodeClient(home)
+			if err != nil {
+				return err
+			}
 			var v any
-			if err := getJSON(home, path, &v); err != nil {
+			if err := c.Get(cmd.Context(), path, &v); err != nil {
 				return err
 			}
 			return printJSON(stdout, v)
@@ -159,17 +130,23 @@ of block --height, or (--lock-in) of the block that locked the deployment in.`,
 			if name == "" {
 				return usageError{errors.New("readiness needs --deployment")}
 			}
-			q := url.Values{"deployment": {name}}
-			switch {
-			case lockIn && cmd.Flags().Changed("height"):
+			if lockIn && cmd.Flags().Changed("height") {
 				return usageError{errors.New("--lock-in and --height are two different questions: give one")}
-			case lockIn:
-				q.Set("at", "lock-in")
-			case cmd.Flags().Changed("height"):
-				q.Set("height", fmt.Sprint(height))
+			}
+			c, err := nodeClient(home)
+			if err != nil {
+				return err
 			}
 			var v node.ReadinessReport
-			if err := getJSON(home, "/readiness?"+q.Encode(), &v); err != nil {
+			switch {
+			case lockIn:
+				v, err = c.ReadinessAtLockIn(cmd.Context(), name)
+			case cmd.Flags().Changed("height"):
+				v, err = c.ReadinessAtHeight(cmd.Context(), name, height)
+			default:
+				v, err = c.Readiness(cmd.Context(), name)
+			}
+			if err != nil {
 				return err
 			}
 			return printJSON(stdout, v)
@@ -240,65 +217,29 @@ func (f *governanceFlags) approve(message func(chainID string) []byte) (activati
 	return a, nil
 }
 
-func (f *governanceFlags) submit(stdout io.Writer, kind string, payload []byte) error {
-	client, base, err := apiClient(f.home, true)
+// submit hands the item to the admin API of the node in --home and waits
+// for a finalized block to carry it.
+func (f *governanceFlags) submit(ctx context.Context, stdout io.Writer, kind string, payload []byte) error {
+	c, err := client.AdminFromHome(f.home)
 	if err != nil {
 		return usageError{err}
 	}
-	token, err := os.ReadFile(filepath.Join(f.home, node.AdminTokenFile))
+	id, err := c.Submit(ctx, kind, payload)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
-	body, err := json.Marshal(node.GovernanceRequest{Kind: kind, Payload: hex.EncodeToString(payload)})
-	if err != nil {
-		return fmt.Errorf("encode the %s: %w", kind, err)
-	}
-	req, err := http.NewRequest(http.MethodPost, base+"/governance", bytes.NewReader(body))
-	if err != nil {
-		return usageError{fmt.Errorf("the node's admin API address: %w", err)}
-	}
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("the node's admin API does not answer: %w", err)
-	}
-	defer resp.Body.Close()
-	msg, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if err != nil {
-		return fmt.Errorf("the node's admin API stopped answering (%s): %w", resp.Status, err)
-	}
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
-	}
-	var accepted struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(msg, &accepted); err != nil || accepted.ID == "" {
-		return fmt.Errorf("the node accepted the %s but gave no submission ID (%q)", kind, msg)
-	}
-	return f.waitIncluded(stdout, kind, accepted.ID)
+	return f.waitIncluded(ctx, stdout, c, kind, id)
 }
 
 // waitIncluded polls the node until a finalized block carries the
 // submission, or --wait passes; either way it says where things stand.
-func (f *governanceFlags) waitIncluded(stdout io.Writer, kind, id string) error {
-	client, base, err := apiClient(f.home, false)
-	if err != nil {
-		return usageError{err}
-	}
-	check := fmt.Sprintf("%s/submissions/%s", base, id)
+func (f *governanceFlags) waitIncluded(ctx context.Context, stdout io.Writer, c *client.Client, kind, id string) error {
 	deadline := time.Now().Add(f.wait)
 	for {
-		resp, err := client.Get(check)
-		if err == nil {
-			var it node.Submission
-			ok := resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&it) == nil
-			resp.Body.Close()
-			if ok && it.Included {
-				fmt.Fprintf(stdout, "%s submitted and included in the finalized block at height %d (view %d); submission %s\n",
-					kind, it.Height, it.View, id[:12])
-				return nil
-			}
+		if it, err := c.Submission(ctx, id); err == nil && it.Included {
+			fmt.Fprintf(stdout, "%s submitted and included in the finalized block at height %d (view %d); submission %s\n",
+				kind, it.Height, it.View, id[:12])
+			return nil
 		}
 		if !time.Now().Before(deadline) {
 			break
@@ -306,7 +247,7 @@ func (f *governanceFlags) waitIncluded(stdout io.Writer, kind, id string) error 
 		time.Sleep(200 * time.Millisecond)
 	}
 	fmt.Fprintf(stdout, "%s submitted but not yet in a finalized block (waited %s); the node keeps it in %s and sends it again "+
-		"until a block carries it. Check with: curl %s\n", kind, f.wait, node.SubmissionsFile, check)
+		"until a block carries it. Check with: curl %s\n", kind, f.wait, node.SubmissionsFile, c.URL("/submissions/"+id))
 	return nil
 }
 
@@ -352,7 +293,7 @@ includes it; the chain judges it (rejections are protocol data).`,
 			if err != nil {
 				return err
 			}
-			return f.submit(stdout, "proposal", canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a}))
+			return f.submit(cmd.Context(), stdout, "proposal", canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: a}))
 		},
 	}
 	if tn != nil {
@@ -395,7 +336,7 @@ func newCancelCommand(stdout io.Writer, tn *testnetGovernance) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return f.submit(stdout, "cancel", canon.MustEncode(activation.SignedCancel{Deployment: name, Approval: a}))
+			return f.submit(cmd.Context(), stdout, "cancel", canon.MustEncode(activation.SignedCancel{Deployment: name, Approval: a}))
 		},
 	}
 	if tn != nil {

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
-	"github.com/quorumgate/quorumgate/activation"
-	"github.com/quorumgate/quorumgate/internal/scenario"
+	"github.com/quorumgate/quorumgate/replay"
 )
 
 func newReplayCommand(stdout io.Writer) *cobra.Command {
@@ -34,26 +32,17 @@ live in examples/scenarios/.`,
 			if file == "" {
 				return usageError{errors.New("replay needs --scenario FILE")}
 			}
-			sc, err := scenario.Load(file)
+			sc, err := replay.Load(file)
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", file, err)}
 			}
-			// Run fully before printing: a failure mid-way must not leave half an output.
-			var lines [][]byte
-			res, err := sc.Run(scenario.RunOptions{EveryView: everyView}, func(e activation.Event) {
-				lines = append(lines, scenario.EventLine(e))
-			})
+			// Output runs fully before anything is printed: a failure mid-way leaves no half output.
+			out, err := sc.Output(replay.RunOptions{EveryView: everyView})
 			if err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
-			lines = append(lines, scenario.SummaryLine(res.Final))
-			// A bufio.Writer keeps its first error: Flush returns it.
-			w := bufio.NewWriter(stdout)
-			for _, l := range lines {
-				w.Write(l)
-				w.WriteByte('\n')
-			}
-			return w.Flush()
+			_, err = stdout.Write(out)
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&file, "scenario", "", "the scenario file (JSON)")

@@ -18,7 +18,7 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 }
 
 func TestReplayDesignScenario(t *testing.T) {
-	path := filepath.Join("..", "..", "internal", "scenario", "testdata", "design", "01-stake-lockin.json")
+	path := filepath.Join("..", "..", "replay", "testdata", "design", "01-stake-lockin.json")
 	code, stdout, stderr := runCLI("replay", "--scenario", path)
 	require.Equal(t, exitOK, code, "stderr %q", stderr)
 	require.Empty(t, stderr)

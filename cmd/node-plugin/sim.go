@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/quorumgate/quorumgate/testnet/sim"
+	"github.com/quorumgate/quorumgate/sim"
 )
 
 func newSimCommand(stdout io.Writer) *cobra.Command {

@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumgate/quorumgate/activation"
-	"github.com/quorumgate/quorumgate/node"
 	"github.com/quorumgate/quorumgate/testnet"
 )
 
@@ -493,8 +492,12 @@ func (tg *testnetGovernance) fill(cmd *cobra.Command, f *governanceFlags, p *act
 	if p == nil {
 		return nil
 	}
-	var st node.Status
-	if err := getJSON(f.home, "/status", &st); err != nil {
+	c, err := nodeClient(f.home)
+	if err != nil {
+		return err
+	}
+	st, err := c.Status(cmd.Context())
+	if err != nil {
 		return err
 	}
 	changed := cmd.Flags().Changed

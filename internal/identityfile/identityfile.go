@@ -1,5 +1,5 @@
 // Package identityfile is the identity-table shape that genesis files
-// (package chain) and scenario files (internal/scenario) share, for
+// (package chain) and scenario files (package replay) share, for
 // strictjson.Unmarshal to decode and encoding/json to write:
 //
 //	{"from_epoch": 0, "nodes": [{"id": "c1", "role": "consensus", "stake": 100}]}

@@ -11,7 +11,7 @@ import (
 )
 
 // BenchChain is the chain behind activation's Apply benchmarks and their
-// naive baselines in internal/scenario, so that both measure the same
+// naive baselines in replay/, so that both measure the same
 // state: 10,000 nodes in five roles, then a block proposing a stake-mode
 // deployment (all five roles, 2/3, epochs 0 to 10) and a governance one
 // (activation view 5000), then a block with a third of the nodes ready.

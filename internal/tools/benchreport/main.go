@@ -93,10 +93,10 @@ func (t target) isSet() bool { return t.bound != 0 || t.of.isSet() }
 var figures = []figure{
 	{name: "Apply, empty block (incl. state ID)",
 		measured: mustRef("./activation:BenchmarkApplyEmptyBlock:ns/op"), target: atMost(20e3),
-		baseline: mustRef("./internal/scenario:BenchmarkReferenceApplyEmptyBlock:ns/op")},
+		baseline: mustRef("./replay:BenchmarkReferenceApplyEmptyBlock:ns/op")},
 	{name: "Apply, 1,000 verified attestations",
 		measured: mustRef("./activation:BenchmarkApply1000Attestations:ns/op"),
-		baseline: mustRef("./internal/scenario:BenchmarkReferenceApply1000Attestations:ns/op")},
+		baseline: mustRef("./replay:BenchmarkReferenceApply1000Attestations:ns/op")},
 	{name: "Batch verify 1,000 attestations (one message)",
 		measured: mustRef("./signal:BenchmarkBatchVerify1000:ns/op"),
 		baseline: mustRef("./signal:BenchmarkVerifyOneByOne1000:ns/op")},
@@ -149,14 +149,14 @@ var figures = []figure{
 	{name: "CometBFT readiness signed to finalized (pools fed directly), p99",
 		measured: mustRef("./chain/cometbft:BenchmarkReadinessToFinalizedNoGossip:p99-ms"), benchtime: "1x"},
 	{name: "Simulation, 1,000 runs × 1,000 nodes × 100 epochs, one mechanism",
-		measured: mustRef("./testnet/sim:BenchmarkSimulation1000Runs:ns/op"), target: atMost(60e9),
-		baseline: mustRef("./testnet/sim:BenchmarkSimulation1000RunsOneWorker:ns/op"), benchtime: "1x"},
+		measured: mustRef("./sim:BenchmarkSimulation1000Runs:ns/op"), target: atMost(60e9),
+		baseline: mustRef("./sim:BenchmarkSimulation1000RunsOneWorker:ns/op"), benchtime: "1x"},
 	{name: "Simulation, 1,000 runs × 10,000 nodes × 100 epochs, one mechanism",
-		measured: mustRef("./testnet/sim:BenchmarkSimulation10kNodes:ns/op"), target: atMost(120e9),
-		baseline: mustRef("./testnet/sim:BenchmarkSimulation10kNodesPerViewBlocks:ns/op"), benchtime: "1x"},
+		measured: mustRef("./sim:BenchmarkSimulation10kNodes:ns/op"), target: atMost(120e9),
+		baseline: mustRef("./sim:BenchmarkSimulation10kNodesPerViewBlocks:ns/op"), benchtime: "1x"},
 	{name: "Simulation, one run of 1,000,000 validators × 100 epochs",
-		measured: mustRef("./testnet/sim:BenchmarkSimulation1MValidators:ns/op"), target: atMost(30e9),
-		baseline: mustRef("./testnet/sim:BenchmarkSimulation1MValidatorsPerViewBlocks:ns/op"), benchtime: "1x"},
+		measured: mustRef("./sim:BenchmarkSimulation1MValidators:ns/op"), target: atMost(30e9),
+		baseline: mustRef("./sim:BenchmarkSimulation1MValidatorsPerViewBlocks:ns/op"), benchtime: "1x"},
 }
 
 func main() {

@@ -76,7 +76,7 @@ var (
 	blocks     = mustRef("./chain/cometbft:BenchmarkBlocks:blocks/s")
 	kvBlocks   = mustRef("./chain/cometbft:BenchmarkBlocks:kvstore-blocks/s")
 	apply      = mustRef("./activation:BenchmarkApplyEmptyBlock:ns/op")
-	applyNaive = mustRef("./internal/scenario:BenchmarkReferenceApplyEmptyBlock:ns/op")
+	applyNaive = mustRef("./replay:BenchmarkReferenceApplyEmptyBlock:ns/op")
 )
 
 func TestTargetResolve(t *testing.T) {
@@ -270,7 +270,7 @@ func TestMeasureAllUsesTheRunsBenchtime(t *testing.T) {
 	require.True(t, ok, log.String())
 	assert.Equal(t, []string{
 		"./activation:BenchmarkApplyEmptyBlock 5x",
-		"./internal/scenario:BenchmarkReferenceApplyEmptyBlock 5x",
+		"./replay:BenchmarkReferenceApplyEmptyBlock 5x",
 	}, runs.calls)
 }
 

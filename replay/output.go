@@ -1,6 +1,7 @@
-package scenario
+package replay
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/quorumgate/quorumgate/activation"
@@ -94,4 +95,22 @@ func mustJSON(v any) []byte {
 		panic(err) // fixed structs of strings and integers always marshal
 	}
 	return b
+}
+
+// Output runs the scenario and returns its whole output, as `node-plugin
+// replay` prints it: one line per event in block order, then the summary
+// line, each ending in a newline. On error it returns nothing, so that a run
+// that fails part-way never yields half an output.
+func (sc *Scenario) Output(opts RunOptions) ([]byte, error) {
+	var out bytes.Buffer
+	res, err := sc.Run(opts, func(e activation.Event) {
+		out.Write(EventLine(e))
+		out.WriteByte('\n')
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.Write(SummaryLine(res.Final))
+	out.WriteByte('\n')
+	return out.Bytes(), nil
 }

@@ -12,9 +12,9 @@ import (
 // TestExampleConfigs loads every example and preset and runs a few runs of
 // each, so an example that no longer parses or runs fails here.
 func TestExampleConfigs(t *testing.T) {
-	files, err := filepath.Glob("../../examples/sim/*.toml")
+	files, err := filepath.Glob("../examples/sim/*.toml")
 	require.NoError(t, err)
-	presets, err := filepath.Glob("../../examples/sim/presets/*.toml")
+	presets, err := filepath.Glob("../examples/sim/presets/*.toml")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(presets), 6)
 	for _, f := range append(files, presets...) {
@@ -35,7 +35,7 @@ func TestExampleConfigs(t *testing.T) {
 // TestPresetRules checks that presets behave as their sources say.
 func TestPresetRules(t *testing.T) {
 	run := func(name string) (*Config, *Study) {
-		c, err := LoadConfig("../../examples/sim/presets/" + name)
+		c, err := LoadConfig("../examples/sim/presets/" + name)
 		require.NoError(t, err)
 		c.Runs = 40
 		s, err := Run(context.Background(), c, Options{})

@@ -1,4 +1,4 @@
-package scenario
+package replay
 
 import (
 	"math/rand/v2"

@@ -1,11 +1,26 @@
-// Package scenario reads the scenario files of `node-plugin replay` (DESIGN.md
-// "Scenario files") and runs them through the pure engine.
+// Package replay is the normative replay runner: it reads the scenario files
+// of `node-plugin replay` (DESIGN.md "Scenario files"), runs them through the
+// pure activation engine, and renders what happens as the specified output
+// lines. Embedders use it to check their own scenarios against the engine
+// exactly as the command does.
 //
-// A file is validated whole before anything runs, and every problem is an
-// *InputError naming the JSON path where it is. What is wrong inside a block
-// (a malformed version, a bad window, an unknown signer) is protocol data and
-// is left to activation.Apply, which rejects it with a reason.
-package scenario
+// Parsing is strict: Load and Parse validate a file whole before anything
+// runs, and every problem is an *InputError naming the JSON path where it is
+// (unknown or missing members, wrong types, values that mean nothing). What
+// is wrong inside a block (a malformed version, a bad window, an unknown
+// signer) is protocol data, not bad input: it is left to activation.Apply,
+// which rejects it with a reason that becomes a "rejected" line.
+//
+// Running: Scenario.Run applies the blocks from genesis to until_view with no
+// keys and no network, calling back with each event in block order, and
+// returns the final state. Quiet stretches are skipped unless
+// RunOptions.EveryView asks for every block; the result is the same.
+//
+// Output: Scenario.Output runs a scenario and returns the whole JSON-lines
+// document the command prints. Underneath, EventLine renders a transition or
+// rejection as one JSON line and SummaryLine the closing summary of the final
+// state, with the members in the order the specification gives them.
+package replay
 
 import (
 	"fmt"
@@ -22,17 +37,23 @@ import (
 	"github.com/quorumgate/quorumgate/quorum"
 )
 
-// InputError is bad input: what is wrong and where.
+// InputError is bad input: What is wrong and Where (a JSON path such as
+// blocks[2].proposals[0].start_epoch, a line and column for bad JSON, or
+// empty for the file as a whole).
 type InputError = strictjson.InputError
 
 // Scenario is a validated scenario, ready to run.
 type Scenario struct {
-	Params    *activation.Params
-	Versions  map[string]string
+	// Params are the chain's parameters and its identity schedule.
+	Params *activation.Params
+	// Versions are the genesis versions, by component.
+	Versions map[string]string
+	// UntilView ends the run: it covers the views from 0 to UntilView.
 	UntilView uint64
 	// Missing views, sorted and without repeats.
 	Missing []uint64
-	Blocks  []Block
+	// Blocks are the listed blocks, in increasing view order.
+	Blocks []Block
 }
 
 // Block is a listed block; unlisted views carry empty blocks.

@@ -1,4 +1,4 @@
-package scenario
+package replay
 
 import (
 	"bufio"
@@ -25,12 +25,9 @@ func replayLines(t *testing.T, path string, opts RunOptions) []byte {
 	t.Helper()
 	sc, err := Load(path)
 	require.NoError(t, err, path)
-	var out bytes.Buffer
-	res, err := sc.Run(opts, func(e activation.Event) { out.Write(EventLine(e)); out.WriteByte('\n') })
+	out, err := sc.Output(opts)
 	require.NoError(t, err, path)
-	out.Write(SummaryLine(res.Final))
-	out.WriteByte('\n')
-	return out.Bytes()
+	return out
 }
 
 // sameJSONLines compares two JSON-lines documents value by value, line by line.
@@ -71,7 +68,7 @@ func TestDesignScenarios(t *testing.T) {
 }
 
 func TestDesignCopiesAreCurrent(t *testing.T) {
-	shared := filepath.Join("..", "..", "..", "shared", "scenarios")
+	shared := filepath.Join("..", "..", "shared", "scenarios")
 	entries, err := os.ReadDir(shared)
 	if err != nil {
 		t.Skipf("no %s beside the repository (%v): comparing the copies is not possible here", shared, err)
@@ -87,7 +84,7 @@ func TestDesignCopiesAreCurrent(t *testing.T) {
 }
 
 func TestExampleScenarios(t *testing.T) {
-	files, err := filepath.Glob("../../examples/scenarios/*.json")
+	files, err := filepath.Glob("../examples/scenarios/*.json")
 	require.NoError(t, err)
 	require.NotEmpty(t, files, "no example scenarios found")
 	for _, f := range files {
@@ -99,7 +96,7 @@ func TestExampleScenarios(t *testing.T) {
 				return
 			}
 			want, err := os.ReadFile(golden)
-			require.NoError(t, err, "run go test ./internal/scenario -rewrite to create it")
+			require.NoError(t, err, "run go test ./replay -rewrite to create it")
 			sameJSONLines(t, f, got, want)
 			sameJSONLines(t, f+" (every view)", replayLines(t, f, RunOptions{EveryView: true}), want)
 		})
@@ -213,7 +210,7 @@ const fuzzMaxBlocks = 1000
 func fuzzSeeds(tb testing.TB) [][]byte {
 	files, err := filepath.Glob("testdata/design/*.json")
 	require.NoError(tb, err)
-	more, err := filepath.Glob("../../examples/scenarios/*.json")
+	more, err := filepath.Glob("../examples/scenarios/*.json")
 	require.NoError(tb, err)
 	var seeds [][]byte
 	for _, p := range append(files, more...) {

@@ -19,9 +19,9 @@ func effectiveIsFixedPoint(t *testing.T, c *Config, dir string) {
 }
 
 func exampleConfigs(t testing.TB) []string {
-	paths, err := filepath.Glob("../../examples/sim/*.toml")
+	paths, err := filepath.Glob("../examples/sim/*.toml")
 	require.NoError(t, err)
-	presets, err := filepath.Glob("../../examples/sim/presets/*.toml")
+	presets, err := filepath.Glob("../examples/sim/presets/*.toml")
 	require.NoError(t, err)
 	require.NotEmpty(t, paths)
 	return append(paths, presets...)
@@ -41,7 +41,7 @@ func TestEffectiveConfigReproducesTheExamples(t *testing.T) {
 // ParseConfig returns a config or an error, never panics, and a config it
 // accepts has an effective config that reproduces it.
 func FuzzParseConfig(f *testing.F) {
-	dir := "../../examples/sim"
+	dir := "../examples/sim"
 	for _, p := range exampleConfigs(f) {
 		data, err := os.ReadFile(p)
 		require.NoError(f, err)

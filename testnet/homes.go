@@ -1,0 +1,143 @@
+package testnet
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/chain/cometbft"
+	"github.com/quorumgate/quorumgate/node"
+)
+
+// writeHomes generates a genesis and keys for n nodes and writes each
+// node's home (keys, admin token, config, genesis). The nodes' libp2p
+// addresses use host; their HTTP APIs stay on loopback. Ports are free ones.
+//
+// On the cometbft engine each node also gets a CometBFT p2p port on host,
+// and every other node as a persistent peer.
+func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Duration, epochViews uint64, engine string) (*chain.Genesis, *chain.Keys, []*proc, error) {
+	list := nodesOf(engine)[:nodes]
+	ports, err := pickPorts(host, list)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var specs []chain.NodeSpec
+	for _, n := range list {
+		specs = append(specs, chain.NodeSpec{ID: n.id, Role: n.role, Stake: n.stake, Address: fmt.Sprintf("/ip4/%s/tcp/%d", host, ports[n.id].p2p)})
+	}
+	g, keys, err := chain.GenerateGenesis(chain.GenerateOptions{ChainID: "demo", EpochViews: epochViews, SafetyViews: epochViews / 10,
+		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: specs, GovernanceMembers: 3, GovernanceThreshold: 2,
+		Seed: []byte(fmt.Sprint("demo", seed))})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	genesis, err := g.MarshalJSON()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("encode the genesis: %w", err)
+	}
+	var procs []*proc
+	for _, n := range list {
+		home := filepath.Join(dir, n.id)
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			return nil, nil, nil, err
+		}
+		p2pKey, err := crypto.MarshalPrivateKey(keys.P2P[n.id])
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("encode %s's libp2p key: %w", n.id, err)
+		}
+		cfg, err := nodeConfig(n.id, host, list, ports, g, keys, viewInterval, engine)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		files := map[string][]byte{
+			node.StakingKeyFile: []byte(hex.EncodeToString(keys.Staking[n.id].Encode()) + "\n"),
+			node.P2PKeyFile:     p2pKey,
+			node.AdminTokenFile: []byte(rand.Text() + "\n"),
+			node.ConfigFile:     []byte(cfg),
+			"genesis.json":      genesis,
+		}
+		for name, data := range files {
+			if err := node.WriteFileAtomic(filepath.Join(home, name), data, 0o600); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		pp := ports[n.id]
+		procs = append(procs, &proc{id: n.id, role: n.role, stake: n.stake, home: home,
+			api: fmt.Sprintf("127.0.0.1:%d", pp.api), admin: fmt.Sprintf("127.0.0.1:%d", pp.admin)})
+	}
+	return g, keys, procs, nil
+}
+
+// nodePorts are a node's ports: libp2p and CometBFT's p2p on the testnet's
+// host, the public and admin APIs on loopback.
+type nodePorts struct {
+	p2p, api, admin, comet int
+}
+
+// pickPorts picks free ports for every node.
+func pickPorts(host string, list []nodeSpec) (map[string]nodePorts, error) {
+	ports, pick := map[string]nodePorts{}, newPortPicker()
+	for _, n := range list {
+		var pp [4]int // in nodePorts' order
+		for i := range pp {
+			h := "127.0.0.1"
+			if i == 0 || i == 3 {
+				h = host
+			}
+			port, err := pick.free(h)
+			if err != nil {
+				return nil, err
+			}
+			pp[i] = port
+		}
+		ports[n.id] = nodePorts{p2p: pp[0], api: pp[1], admin: pp[2], comet: pp[3]}
+	}
+	return ports, nil
+}
+
+// nodeConfig is node id's config file: every other node as a static peer,
+// and on CometBFT its p2p port and every other node as a persistent peer.
+func nodeConfig(id, host string, list []nodeSpec, ports map[string]nodePorts, g *chain.Genesis, keys *chain.Keys,
+	viewInterval time.Duration, engine string) (string, error) {
+	var peers []string
+	for _, m := range g.Identities[0].Nodes {
+		if m.ID != id {
+			peers = append(peers, fmt.Sprintf("%q", m.Address+"/p2p/"+m.PeerID))
+		}
+	}
+	pp := ports[id]
+	cfg := fmt.Sprintf(`node_id = %q
+genesis = "genesis.json"
+listen = ["/ip4/%s/tcp/%d"]
+peers = [%s]
+supported = ["protocol=1.0.0"]
+view_interval = %q
+hook = ["sh", "-c", "echo activated $QUORUMGATE_DEPLOYMENT $QUORUMGATE_VERSION at height $QUORUMGATE_HEIGHT >> hook.log"]
+[api]
+listen = "127.0.0.1:%d"
+admin = "127.0.0.1:%d"
+`, id, host, pp.p2p, strings.Join(peers, ", "), viewInterval.String(), pp.api, pp.admin)
+	if engine != engineCometBFT {
+		return cfg, nil
+	}
+	var cpeers []string
+	for _, m := range list {
+		if m.id == id {
+			continue
+		}
+		nid, err := cometbft.NodeID(keys.P2P[m.id])
+		if err != nil {
+			return "", err
+		}
+		cpeers = append(cpeers, fmt.Sprintf("%q", fmt.Sprintf("%s@%s:%d", nid, host, ports[m.id].comet)))
+	}
+	return "engine = \"cometbft\"\n" + cfg + fmt.Sprintf("[cometbft]\np2p_listen = \"tcp://%s:%d\"\npersistent_peers = [%s]\n",
+		host, pp.comet, strings.Join(cpeers, ", ")), nil
+}
