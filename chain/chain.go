@@ -36,8 +36,13 @@ type FinalizedBlock struct {
 	// StateID is the protocol state ID after the block, as the chain
 	// committed to it; a node whose own Apply disagrees must stop.
 	StateID [32]byte
-	// Events are what activation.Apply reported for the block, in rule
-	// order: activation.Transition and activation.Rejection values.
+	// State is the protocol state after the block (its ID is StateID).
+	State *activation.State
+	// Events are what taking the block did, exactly as the one Verify and
+	// Apply of the block reported it: the verifying layer's rejections
+	// first (items whose signatures or approvals do not verify), in block
+	// order, then Apply's transitions and rejections, in rule and block
+	// order. A block delivered again after a restart carries the same ones.
 	Events []activation.Event
 	// Via says how this node first got the block, when it received it from
 	// the network while running (empty: it produced the block itself, or

@@ -58,7 +58,7 @@ func (n *Node) onBlock(fb chain.FinalizedBlock, fresh bool) (warn bool) {
 			if fresh {
 				n.events.transitions.WithLabelValues(e.To.String()).Inc()
 			}
-			d, ok := n.chain.Head().Deployment(e.Deployment)
+			d, ok := fb.State.Deployment(e.Deployment) // as the block left it
 			if !ok {
 				continue
 			}

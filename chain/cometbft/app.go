@@ -58,6 +58,7 @@ import (
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/chain/internal/commit"
 	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -84,9 +85,12 @@ type App struct {
 
 	genesis  *chain.Genesis
 	store    *storage.Store
-	verifier *activation.Verifier
-	guard    func(head *activation.State, view uint64) error
+	pipe     *commit.Pipeline
+	verifier *activation.Verifier // pipe's, which checks proposals before this node votes
 	log      *slog.Logger
+	// via, if set, says how the block being committed reached this node
+	// (the engine asks CometBFT whether it is block syncing).
+	via func() chain.Via
 	// byzantine, set by tests only, rewrites the proposals this node makes.
 	byzantine func(*activation.WireBlock)
 	// onCommit, set by benchmarks only, sees every committed WireBlock.
@@ -105,7 +109,6 @@ type App struct {
 	atts       map[attKey]map[string]signal.Attestation
 	gov        [][]byte // canonical chain.GovernanceMessage, in arrival order
 	pending    *pendingBlock
-	notify     chan struct{} // closed and replaced at every commit
 	lastCommit time.Time
 	err        error
 	failed     chan struct{} // closed when err is set
@@ -117,9 +120,8 @@ type attKey struct {
 }
 
 type pendingBlock struct {
-	block storage.Block
-	next  *activation.State
-	wire  activation.WireBlock
+	prepared commit.Prepared
+	wire     activation.WireBlock
 }
 
 // NewApp builds the application on a store opened with the genesis state.
@@ -129,8 +131,9 @@ func NewApp(g *chain.Genesis, store *storage.Store, guard func(*activation.State
 		log = slog.New(slog.DiscardHandler)
 	}
 	head, _ := store.Head()
-	a := &App{genesis: g, store: store, verifier: &activation.Verifier{Params: g.Params(), Committee: g.Committee()},
-		guard: guard, log: log, atts: map[attKey]map[string]signal.Attestation{}, notify: make(chan struct{}),
+	pipe := commit.New(commit.Options{Store: store, Genesis: g, Guard: guard})
+	a := &App{genesis: g, store: store, pipe: pipe, verifier: pipe.Verifier(),
+		log: log, atts: map[attKey]map[string]signal.Attestation{},
 		failed: make(chan struct{}), head: head, writes: make(chan pendingBlock, 1), writerDone: make(chan struct{})}
 	go a.writer()
 	return a
@@ -155,15 +158,17 @@ func (a *App) writer() {
 		if failed {
 			continue
 		}
-		if err := a.store.Commit(p.block, p.next); err != nil {
+		via := chain.ViaGossip
+		if a.via != nil {
+			via = a.via()
+		}
+		if _, err := a.pipe.Commit(p.prepared, p.wire.Encode(), via); err != nil {
 			a.fail(err)
 			failed = true
 			continue
 		}
 		a.mu.Lock()
 		a.lastCommit = time.Now()
-		close(a.notify)
-		a.notify = make(chan struct{})
 		a.mu.Unlock()
 	}
 }
@@ -456,11 +461,6 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		return nil, a.fail(fmt.Errorf("cometbft: block at height %d does not follow the application's head", req.Height))
 	}
 	height, view := views(req.Height)
-	if a.guard != nil {
-		if err := a.guard(head, view); err != nil {
-			return nil, a.fail(err)
-		}
-	}
 	wire := activation.WireBlock{ChainID: a.genesis.ChainID, Height: height, View: view}
 	switch len(req.Txs) {
 	case 0:
@@ -476,24 +476,21 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	default:
 		return nil, a.fail(fmt.Errorf("cometbft: the decided block at height %d holds %d transactions: more than a third of the voting power is faulty", req.Height, len(req.Txs)))
 	}
-	// Items that do not verify (only in a block decided despite this node's
+	// The guard, then Verify and Apply (the one commit pipeline). Items
+	// that do not verify (only in a block decided despite this node's
 	// ProcessProposal) are left out, as on every honest node.
-	verified, _, err := a.verifier.Verify(head, wire)
-	if err != nil {
-		return nil, a.fail(err)
-	}
-	next, _, err := activation.Apply(head, verified)
+	pr, err := a.pipe.Prepare(head, wire)
 	if err != nil {
 		return nil, a.fail(err)
 	}
 	a.mu.Lock()
-	a.pending = &pendingBlock{block: storage.Block{Height: height, View: view, Wire: wire.Encode(), Verified: verified}, next: next, wire: wire}
+	a.pending = &pendingBlock{prepared: pr, wire: wire}
 	a.mu.Unlock()
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	for i := range results {
 		results[i] = &abci.ExecTxResult{}
 	}
-	id := next.ID()
+	id := pr.Block.StateID
 	return &abci.FinalizeBlockResponse{TxResults: results, AppHash: id[:], ValidatorUpdates: validatorUpdates(a.genesis, view)}, nil
 }
 
@@ -511,7 +508,7 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	p := a.pending
 	a.pending = nil
 	if p != nil {
-		a.head = p.next
+		a.head = p.prepared.Block.State
 		a.prune(p.wire)
 	}
 	a.mu.Unlock()
@@ -547,13 +544,6 @@ func (a *App) prune(w activation.WireBlock) {
 		included[string(canon.MustEncode(chain.GovernanceMessage{Cancel: &sc}))] = true
 	}
 	a.gov = slices.DeleteFunc(a.gov, func(b []byte) bool { return included[string(b)] })
-}
-
-// wait returns a channel closed at the next commit.
-func (a *App) wait() <-chan struct{} {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.notify
 }
 
 func (a *App) sinceCommit() time.Duration {

@@ -21,7 +21,6 @@ import (
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
-	"github.com/quorumgate/quorumgate/chain/internal/feed"
 	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/p2p"
 	"github.com/quorumgate/quorumgate/signal"
@@ -94,7 +93,9 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{opts: o, app: NewApp(o.Genesis, o.Store, o.Guard, o.Logger), genesis: doc, cfg: cfg, ctx: ctx, cancel: cancel}, nil
+	e := &Engine{opts: o, app: NewApp(o.Genesis, o.Store, o.Guard, o.Logger), genesis: doc, cfg: cfg, ctx: ctx, cancel: cancel}
+	e.app.via = e.via
+	return e, nil
 }
 
 // Config is the CometBFT configuration of a node: the settings, timeouts
@@ -294,21 +295,18 @@ func (e *Engine) Submit(ctx context.Context, kind chain.ItemKind, payload []byte
 // Apply produced for it.
 func (e *Engine) Finalized(ctx context.Context, from uint64) (<-chan chain.FinalizedBlock, error) {
 	out := make(chan chain.FinalizedBlock, 16)
-	src := feed.Source{Store: e.opts.Store, Genesis: e.opts.Genesis.State(), Done: e.ctx.Done(), Wait: e.app.wait,
-		Payload: func(b storage.Block) ([]byte, error) { return b.Wire, nil },
-		Fail:    func(err error) { e.app.fail(err) }, Via: e.via}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		feed.Deliver(ctx, src, from, out)
+		e.app.pipe.Deliver(ctx, e.ctx.Done(), from, out, func(err error) { e.app.fail(err) })
 	}()
 	return out, nil
 }
 
-// via says how the block just committed reached this node, judged as the
-// feed delivers it: by block sync while CometBFT catches up, otherwise by
-// its consensus reactor's gossip of block parts.
-func (e *Engine) via(uint64) chain.Via {
+// via says how the block being committed reached this node: by block sync
+// while CometBFT catches up, otherwise by its consensus reactor's gossip of
+// block parts.
+func (e *Engine) via() chain.Via {
 	e.mu.Lock()
 	p := e.proc
 	e.mu.Unlock()

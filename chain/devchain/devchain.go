@@ -17,7 +17,7 @@ import (
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
-	"github.com/quorumgate/quorumgate/chain/internal/feed"
+	"github.com/quorumgate/quorumgate/chain/internal/commit"
 	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/p2p"
 	"github.com/quorumgate/quorumgate/quorum"
@@ -138,10 +138,10 @@ var ErrStateMismatch = errors.New("protocol state differs from the sequencer's")
 // Chain is the devchain seen from one node: the sequencer produces blocks,
 // a follower verifies and applies them. It implements chain.Chain.
 type Chain struct {
-	opts     Options
-	verifier *activation.Verifier
-	net      *p2p.Node
-	seqPeer  peer.ID
+	opts    Options
+	pipe    *commit.Pipeline
+	net     *p2p.Node
+	seqPeer peer.ID
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -151,15 +151,13 @@ type Chain struct {
 	mu          sync.Mutex
 	view        uint64
 	pending     map[uint64]pendingBlock
-	via         map[uint64]chain.Via // how recent applied blocks arrived (bounded by maxViaKept)
 	received    map[chain.Via]uint64 // blocks applied, by how they first arrived
 	atts        map[attKey]map[string]signal.Attestation
 	proposals   []activation.SignedProposal
 	cancels     []activation.SignedCancel
 	err         error
-	notify      chan struct{} // closed and replaced at every new block
-	lastBlock   time.Time     // when the last block was applied
-	known       uint64        // one past the highest height this node knows exists
+	lastBlock   time.Time // when the last block was applied
+	known       uint64    // one past the highest height this node knows exists
 	govSeen     map[[32]byte]bool
 	govBytes    int // encoded size of the pooled governance items
 	evidence    []Equivocation
@@ -235,10 +233,13 @@ func New(o Options) (*Chain, error) {
 		return nil, fmt.Errorf("devchain: sequencer %s's peer ID: %w", g.Sequencer, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Chain{opts: o, verifier: &activation.Verifier{Params: g.Params(), Committee: g.Committee()}, seqPeer: seq,
-		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), pending: map[uint64]pendingBlock{},
-		via: map[uint64]chain.Via{}, received: map[chain.Via]uint64{},
-		atts: map[attKey]map[string]signal.Attestation{}, notify: make(chan struct{}), govSeen: map[[32]byte]bool{},
+	pipe := commit.New(commit.Options{Store: o.Store, Genesis: g, Guard: o.Guard, Payload: func(stored []byte) ([]byte, error) {
+		sb, err := DecodeSignedBlock(stored)
+		return sb.Block, err
+	}})
+	c := &Chain{opts: o, pipe: pipe, seqPeer: seq,
+		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), pending: map[uint64]pendingBlock{}, received: map[chain.Via]uint64{},
+		atts: map[attKey]map[string]signal.Attestation{}, govSeen: map[[32]byte]bool{},
 		syncCount: p2p.MaxSyncBlocks}
 	if head, ok := o.Store.Head(); ok {
 		_, c.view, _ = head.Head()
@@ -417,10 +418,6 @@ type pendingBlock struct {
 	via chain.Via
 }
 
-// maxViaKept bounds how many applied heights remember how they arrived (the
-// feed reads it right after the block is applied).
-const maxViaKept = 4096
-
 // HandleBlock queues a block from the sequencer that gossip delivered (p2p's
 // OnBlock; the block topic's validator has checked the signature).
 func (c *Chain) HandleBlock(raw []byte) { c.queue(raw, chain.ViaGossip) }
@@ -594,7 +591,7 @@ func (c *Chain) produceOne() error {
 			return nil, err
 		}
 		return canon.MustEncode(sb), nil
-	})
+	}, "")
 	if err != nil {
 		return err
 	}
@@ -696,22 +693,18 @@ func (c *Chain) applyPending() error {
 		if !ok {
 			return nil
 		}
-		if err := c.applySigned(b.SignedBlock); err != nil {
+		if err := c.applySigned(b.SignedBlock, b.via); err != nil {
 			return err
 		}
 		c.mu.Lock()
 		c.received[b.via]++
-		c.via[b.Height] = b.via
-		if b.Height >= maxViaKept {
-			delete(c.via, b.Height-maxViaKept)
-		}
 		c.mu.Unlock()
 	}
 }
 
 // applySigned verifies a sequencer block's items, applies them, and checks
 // the result against the sequencer's state ID.
-func (c *Chain) applySigned(b SignedBlock) error {
+func (c *Chain) applySigned(b SignedBlock, via chain.Via) error {
 	head, _ := c.opts.Store.Head()
 	wire, err := activation.DecodeWireBlock(b.Block)
 	if err != nil {
@@ -728,42 +721,33 @@ func (c *Chain) applySigned(b SignedBlock) error {
 				ErrStateMismatch, b.Height, b.View, id[:6], b.StateID[:6])
 		}
 		return canon.MustEncode(b), nil
-	})
+	}, via)
 	return err
 }
 
 // commitBlock takes one block into the chain, the same way for the
-// sequencer and a follower: the guard (with the head and the block's view),
-// the verifier, Apply, then seal, which gets the state after the block and
-// returns the encoded SignedBlock to store (the sequencer signs that state;
-// a follower checks it against the one the sequencer signed). Then the
-// commit, and the new head is announced. Nothing of the block is stored if
-// any step fails. verifyErr, if set, gives the verifier's and Apply's
-// errors their context (a follower names the block; the sequencer returns
-// them as they are). It returns the stored bytes.
+// sequencer and a follower, through the one commit pipeline (guard, Verify,
+// Apply, one synced batch): seal gets the state after the block and returns
+// the encoded SignedBlock to store (the sequencer signs that state; a
+// follower checks it against the one the sequencer signed). Nothing of the
+// block is stored if any step fails. verifyErr, if set, gives the
+// verifier's and Apply's errors their context (a follower names the block;
+// the sequencer returns them as they are). via is how the block reached this
+// node ("" for the sequencer's own). It returns the stored bytes.
 func (c *Chain) commitBlock(head *activation.State, wire activation.WireBlock, verifyErr func(error) error,
-	seal func(next *activation.State) ([]byte, error)) ([]byte, error) {
-	if verifyErr == nil {
-		verifyErr = func(err error) error { return err }
-	}
-	if c.opts.Guard != nil {
-		if err := c.opts.Guard(head, wire.View); err != nil {
-			return nil, err
+	seal func(next *activation.State) ([]byte, error), via chain.Via) ([]byte, error) {
+	pr, err := c.pipe.Prepare(head, wire)
+	if err != nil {
+		if invalid := (*commit.InvalidError)(nil); verifyErr != nil && errors.As(err, &invalid) {
+			return nil, verifyErr(invalid.Err)
 		}
+		return nil, err
 	}
-	verified, _, err := c.verifier.Verify(head, wire)
-	if err != nil {
-		return nil, verifyErr(err)
-	}
-	next, _, err := activation.Apply(head, verified)
-	if err != nil {
-		return nil, verifyErr(err)
-	}
-	sealed, err := seal(next)
+	sealed, err := seal(pr.Block.State)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.opts.Store.Commit(storage.Block{Height: wire.Height, View: wire.View, Wire: sealed, Verified: verified}, next); err != nil {
+	if _, err := c.pipe.Commit(pr, sealed, via); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -776,8 +760,6 @@ func (c *Chain) commitBlock(head *activation.State, wire activation.WireBlock, v
 func (c *Chain) announce() {
 	c.mu.Lock()
 	c.lastBlock = time.Now()
-	close(c.notify)
-	c.notify = make(chan struct{})
 	c.mu.Unlock()
 }
 
@@ -786,26 +768,10 @@ func (c *Chain) announce() {
 // when ctx ends or the chain closes.
 func (c *Chain) Finalized(ctx context.Context, from uint64) (<-chan chain.FinalizedBlock, error) {
 	out := make(chan chain.FinalizedBlock, 16)
-	src := feed.Source{Store: c.opts.Store, Genesis: c.opts.Genesis.State(), Done: c.ctx.Done(),
-		Payload: func(b storage.Block) ([]byte, error) {
-			sb, err := DecodeSignedBlock(b.Wire)
-			return sb.Block, err
-		},
-		Wait: func() <-chan struct{} {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			return c.notify
-		},
-		Fail: c.fail,
-		Via: func(h uint64) chain.Via {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			return c.via[h]
-		}}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		feed.Deliver(ctx, src, from, out)
+		c.pipe.Deliver(ctx, c.ctx.Done(), from, out, c.fail)
 	}()
 	return out, nil
 }
