@@ -1,8 +1,10 @@
 // Package chain is the boundary between quorumgate's node runtime and the
 // consensus engine that finalizes blocks. The node consumes a stream of
-// finalized blocks, each with the events activation.Apply produced for it,
-// reads the head, whether it is synced and why the chain stopped, and
-// submits payload for inclusion; it never cares how blocks are agreed on,
+// finalized blocks, each with the state after it and the events its one
+// Verify and Apply produced (chain/internal/commit, the one commit path of
+// every engine), reads the head, whether it is synced and why the chain
+// stopped, and submits typed items for inclusion; it never cares how blocks
+// are agreed on,
 // and it imports no engine (package engine, the composition root, picks
 // one). The genesis file and the governance message, which every engine
 // shares, live here too.
@@ -24,6 +26,7 @@ import (
 	"context"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/signal"
 )
 
 // FinalizedBlock is one finalized block as the node receives it, with what
@@ -62,11 +65,14 @@ const (
 	ViaSync Via = "sync"
 )
 
-// ItemKind says what a submitted payload item is.
+// ItemKind names a governance item kind where it travels as bytes (the
+// admin API, the submissions file).
 type ItemKind uint8
 
 const (
-	// ItemAttestation is an encoded signal.Attestation.
+	// ItemAttestation is an encoded signal.Attestation (no longer submitted
+	// as bytes; kept so the other kinds keep their numbers, which enter
+	// submission IDs).
 	ItemAttestation ItemKind = iota + 1
 	// ItemProposal is an encoded activation.SignedProposal.
 	ItemProposal
@@ -79,8 +85,10 @@ type Chain interface {
 	// Finalized delivers finalized blocks from height from on, in order,
 	// until ctx ends; the channel is closed then.
 	Finalized(ctx context.Context, from uint64) (<-chan FinalizedBlock, error)
-	// Submit hands an item to the chain for inclusion in a future block.
-	Submit(ctx context.Context, kind ItemKind, payload []byte) error
+	// SubmitAttestation and SubmitGovernance hand an item to the chain for
+	// inclusion in a future block (the engine gossips and pools it).
+	SubmitAttestation(ctx context.Context, a signal.Attestation) error
+	SubmitGovernance(ctx context.Context, m GovernanceMessage) error
 	// CurrentView is the chain's latest view (possibly not yet finalized).
 	CurrentView() uint64
 	// Head is the protocol state after the last finalized block this node
@@ -89,6 +97,14 @@ type Chain interface {
 	// Synced reports whether this node follows the chain's head, rather
 	// than catching up.
 	Synced() bool
+	// BuildsBlocks reports whether an item this node submits can reach a
+	// block without gossip (this node proposes or sequences blocks), so it
+	// need not wait for gossip peers before signing readiness.
+	BuildsBlocks() bool
+	// EquivocationCount is how many equivocations this node has seen proved
+	// (devchain: two sequencer-signed blocks at one height; CometBFT:
+	// double-sign evidence committed in finalized blocks).
+	EquivocationCount() int
 	// Err says why the chain stopped on its own (nil while it runs, or
 	// after a Close): a halt, a state mismatch, a storage failure.
 	Err() error

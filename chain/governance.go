@@ -34,8 +34,8 @@ func DecodeGovernance(raw []byte) (GovernanceMessage, error) {
 	return m, nil
 }
 
-// GovernanceItem turns a submitted proposal or cancellation (chain.Submit's
-// payload) into the governance message that carries it.
+// GovernanceItem turns the canonical bytes of a proposal or cancellation
+// (as the admin API takes them) into the governance message that carries it.
 func GovernanceItem(kind ItemKind, payload []byte) (GovernanceMessage, error) {
 	var m GovernanceMessage
 	switch kind {

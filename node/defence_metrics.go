@@ -2,11 +2,6 @@ package node
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// evidenceCounter is what an engine offers when it detects equivocation
-// (devchain: two sequencer-signed blocks at one height). The node never
-// imports an engine, so it asks for the method.
-type evidenceCounter interface{ EquivocationCount() int }
-
 // defenceMetrics are the figures of the network's defences: equivocations
 // detected, invalid blocks and governance messages rejected, and how much
 // per-epoch state the gossip pipeline holds.
@@ -19,10 +14,8 @@ func defenceMetrics(n *Node) []prometheus.Collector {
 			Help: "Bytes of verified attestations held to serve catch-up (bounded, pruned each epoch)."},
 			func() float64 { return float64(n.net.Memory().PoolBytes) }),
 	}
-	if ev, ok := any(n.chain).(evidenceCounter); ok {
-		out = append(out, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorumgate_equivocations_detected",
-			Help: "Equivocations seen (two blocks signed at one height); the node stops following at the first."},
-			func() float64 { return float64(ev.EquivocationCount()) }))
-	}
-	return out
+	return append(out, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quorumgate_equivocations_detected",
+		Help: "Equivocations proved: devchain, two sequencer-signed blocks at one height (the node stops following at the first); " +
+			"CometBFT, double-sign evidence committed in finalized blocks."},
+		func() float64 { return float64(n.chain.EquivocationCount()) }))
 }

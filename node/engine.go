@@ -13,23 +13,16 @@ import (
 	"github.com/quorumgate/quorumgate/storage"
 )
 
-// Engine is the consensus engine a node runs on. The node sees it only
-// through this interface (chain.Chain plus its life cycle): it never imports
-// an engine. The composition root (cmd/node-plugin, package engine) picks
-// one and hands the node its constructor.
+// Engine is the consensus engine a node runs on: chain.Chain plus its life
+// cycle. The node sees nothing else of it and never imports an engine; the
+// composition root (cmd/node-plugin, package engine) picks one and hands the
+// node its constructor. An engine owns its transport: Start attaches its
+// topics, validators and sync source to the node's network (p2p.Attach).
 type Engine interface {
 	chain.Chain
-	// Network adds the engine's handlers (its pools, its gossip topics'
-	// validators, block sync if it uses gossip for blocks) to the node's
-	// libp2p configuration before the network starts.
-	Network(cfg *p2p.Config)
 	// Start runs the engine on the node's network. Close stops it.
 	Start(net *p2p.Node) error
 	Close()
-	// BuildsBlocks reports whether an item this node submits can reach a
-	// block without gossip (this node proposes or sequences blocks), so it
-	// need not wait for gossip peers before signing readiness.
-	BuildsBlocks() bool
 }
 
 // EngineEnv is what the node gives the engine it starts.

@@ -117,9 +117,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, n.abandon("peer ID of the libp2p key", err)
 	}
-	pcfg := n.p2pConfig(self)
-	c.Network(&pcfg)
-	network, err := p2p.Start(nctx, pcfg)
+	network, err := p2p.Start(nctx, n.p2pConfig(self))
 	if err != nil {
 		return nil, n.abandon("start the p2p network", err)
 	}
@@ -174,7 +172,14 @@ func (n *Node) p2pConfig(self peer.ID) p2p.Config {
 	return p2p.Config{ChainID: g.ChainID, Identity: n.cfg.P2PKey, ListenAddrs: n.cfg.ListenAddrs,
 		Peers: withGenesisPeers(n.cfg.Peers, g, self), View: chainView{n}, OnVerdict: n.metrics.verdict,
 		ForkID: n.forkIDNow, CheckFork: func(r p2p.ForkID) error { return CheckFork(n.chain.Head(), g.Hash(), n.chain.Synced(), r) },
-		OnForkMismatch: n.forkMismatch}
+		OnForkMismatch: n.forkMismatch,
+		// Until the engine attaches its own (in its Start), blocks and
+		// governance are ignored, at no cost to their senders.
+		Handlers: p2p.Handlers{BlockValidator: notAttached, GovernanceValidator: notAttached}}
+}
+
+func notAttached([]byte) error {
+	return fmt.Errorf("%w: the chain engine has not started yet", p2p.ErrIgnore)
 }
 
 // chainView tells the p2p pipeline about the chain's head.
@@ -301,7 +306,7 @@ func (n *Node) signal(head *activation.State) {
 			n.log.Error("sign readiness", "err", err)
 			continue
 		}
-		if err := n.chain.Submit(n.ctx, chain.ItemAttestation, a.Encode()); err != nil {
+		if err := n.chain.SubmitAttestation(n.ctx, a); err != nil {
 			n.log.Warn("publish readiness", "deployment", d.Name, "err", err)
 			continue
 		}
@@ -325,7 +330,17 @@ func (n *Node) SubmitGovernance(kind chain.ItemKind, payload []byte) (string, er
 	if it.Included {
 		return it.ID, nil
 	}
-	return it.ID, n.chain.Submit(n.ctx, kind, payload)
+	return it.ID, n.submitGovernance(kind, payload)
+}
+
+// submitGovernance hands recorded governance bytes to the chain as the
+// message they are (subs.add checked that they decode).
+func (n *Node) submitGovernance(kind chain.ItemKind, payload []byte) error {
+	m, err := chain.GovernanceItem(kind, payload)
+	if err != nil {
+		return err
+	}
+	return n.chain.SubmitGovernance(n.ctx, m)
 }
 
 // Status is what the node shows an operator (GET /status, node-plugin status).

@@ -267,7 +267,7 @@ func (n *Node) resubmit(headView uint64) {
 			n.log.Error("a pending submission's recorded payload is not hex; not sent again", "id", it.ID[:12], "err", err)
 			continue
 		}
-		if err := n.chain.Submit(n.ctx, itemKinds[it.Kind], payload); err != nil {
+		if err := n.submitGovernance(itemKinds[it.Kind], payload); err != nil {
 			n.log.Warn("send a pending submission again", "id", it.ID[:12], "err", err)
 			continue
 		}

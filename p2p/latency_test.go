@@ -38,7 +38,7 @@ func BenchmarkGossipLatency50(b *testing.B) {
 			}
 			n, err := Start(context.Background(), Config{ChainID: "ingest", Identity: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
 				Peers: peers, View: view, BatchWindow: time.Millisecond,
-				OnAttestation: func(a signal.Attestation) {
+				Handlers: Handlers{OnAttestation: func(a signal.Attestation) {
 					now := time.Now()
 					var idx int
 					if i, ok := f.table.Lookup(a.Signer); ok {
@@ -47,7 +47,7 @@ func BenchmarkGossipLatency50(b *testing.B) {
 					mu.Lock()
 					lat = append(lat, now.Sub(sent[idx]))
 					mu.Unlock()
-				}})
+				}}})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -268,7 +268,7 @@ func TestBlockSync(t *testing.T) {
 	f := newFixture(t, 2)
 	view := testView{epoch: 1, table: f.table}
 	server, err := Start(context.Background(), Config{ChainID: "ingest", Identity: newHostKey(t), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
-		View: view, Sync: blocks{[]byte("b0"), []byte("b1"), []byte("b2")}})
+		View: view, Handlers: Handlers{Sync: blocks{[]byte("b0"), []byte("b1"), []byte("b2")}}})
 	require.NoError(t, err)
 	defer server.Close()
 	client, err := Start(context.Background(), Config{ChainID: "ingest", Identity: newHostKey(t), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},

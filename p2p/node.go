@@ -38,20 +38,11 @@ type Config struct {
 	Peers []peer.AddrInfo
 	// View tells the pipeline the epoch, tables and signaling deployments.
 	View ChainView
-	// OnAttestation receives every attestation that passed validation, once.
-	OnAttestation func(signal.Attestation)
-	// BlockValidator and GovernanceValidator judge the other topics'
-	// payloads (nil: accept anything that is not empty).
-	BlockValidator      func([]byte) error
-	GovernanceValidator func([]byte) error
+	// Handlers are what the chain engine does with the topics' messages;
+	// an engine that starts on a running node sets them with Attach instead.
+	Handlers Handlers
 	// OnVerdict, if set, learns every attestation verdict (for metrics).
 	OnVerdict func(v Verdict, reason string)
-	// OnBlock and OnGovernance receive each valid block or governance
-	// message from a peer once, after validation (never the node's own).
-	OnBlock      func([]byte)
-	OnGovernance func([]byte)
-	// Sync, if set, serves blocks to peers that catch up.
-	Sync BlockSource
 	// BatchWindow is how long the pipeline gathers attestations before one
 	// batched check (default 5 ms); BatchSize flushes earlier (default 1024).
 	BatchWindow time.Duration
@@ -77,6 +68,25 @@ type Config struct {
 	// without validating them: only for tests that play an attacker
 	// sending invalid messages to honest peers.
 	Unchecked bool
+}
+
+// Handlers are a chain engine's part of the network: where verified
+// readiness, blocks and governance go, how block and governance messages
+// are judged, and what serves blocks to peers that catch up. Readiness is
+// verified by the node itself, attached or not.
+type Handlers struct {
+	// OnAttestation receives every attestation that passed validation, once.
+	OnAttestation func(signal.Attestation)
+	// BlockValidator and GovernanceValidator judge the other topics'
+	// payloads (nil: accept anything that is not empty).
+	BlockValidator      func([]byte) error
+	GovernanceValidator func([]byte) error
+	// OnBlock and OnGovernance receive each valid block or governance
+	// message from a peer once, after validation (never the node's own).
+	OnBlock      func([]byte)
+	OnGovernance func([]byte)
+	// Sync, if set, serves blocks to peers that catch up.
+	Sync BlockSource
 }
 
 // Node is a running network endpoint. Close it.
@@ -117,6 +127,8 @@ type Node struct {
 	prunedTo  uint64 // epoch pool and ingest were last pruned to, under ingestMu
 
 	tracer *meshTracer
+
+	handlers atomic.Pointer[Handlers] // the engine's (Config.Handlers, or Attach)
 }
 
 type verdictRequest struct {
@@ -161,6 +173,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		requests: make(chan verdictRequest, cfg.BatchSize), pool: map[key][][]byte{}, limiters: map[peer.ID]*rate.Limiter{},
 		verdicts: map[peer.ID]*PeerVerdicts{},
 		tracer:   newMeshTracer()}
+	n.handlers.Store(&cfg.Handlers)
 	n.ingest = NewIngest(cfg.ChainID, cfg.View, n.accepted)
 	if err := n.startPubsub(); err != nil {
 		n.Close()
@@ -169,9 +182,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.wg.Add(1)
 	go n.batcher()
 	n.host.SetStreamHandler(syncProtocol(cfg.ChainID), n.serveSync)
-	if cfg.GovernanceValidator != nil {
-		n.host.SetStreamHandler(pushProtocol(cfg.ChainID), n.servePush)
-	}
+	n.host.SetStreamHandler(pushProtocol(cfg.ChainID), n.servePush)
 	n.watchConnections()
 	if cfg.ForkID != nil {
 		n.host.SetStreamHandler(forkIDProtocol(cfg.ChainID), n.serveForkID)
@@ -221,8 +232,8 @@ func (n *Node) accepted(a signal.Attestation) {
 		n.pool[k] = append(n.pool[k], raw)
 		n.poolBytes += len(raw)
 	}
-	if n.cfg.OnAttestation != nil {
-		n.cfg.OnAttestation(a)
+	if h := n.handlers.Load(); h.OnAttestation != nil {
+		h.OnAttestation(a)
 	}
 }
 
@@ -292,8 +303,10 @@ func (n *Node) startPubsub() error {
 		deliver  func([]byte) // nil for attestations: the pipeline delivers them
 	}{
 		{attestationTopic(chain), n.validateAttestation, nil},
-		{blockTopic(chain), n.validatePayload(n.cfg.BlockValidator), n.cfg.OnBlock},
-		{governanceTopic(chain), n.validatePayload(n.cfg.GovernanceValidator), n.cfg.OnGovernance},
+		{blockTopic(chain), n.validatePayload(func(h *Handlers) func([]byte) error { return h.BlockValidator }),
+			func(raw []byte) { deliver(n.handlers.Load().OnBlock, raw) }},
+		{governanceTopic(chain), n.validatePayload(func(h *Handlers) func([]byte) error { return h.GovernanceValidator }),
+			func(raw []byte) { deliver(n.handlers.Load().OnGovernance, raw) }},
 	}
 	for _, tp := range topics {
 		if err := ps.RegisterTopicValidator(tp.name, tp.validate, pubsub.WithValidatorTimeout(10*time.Second)); err != nil {
@@ -553,9 +566,22 @@ func (n *Node) Verdicts(p peer.ID) PeerVerdicts {
 // error rejects it and penalises the sender.
 var ErrIgnore = errors.New("ignored")
 
-func (n *Node) validatePayload(check func([]byte) error) pubsub.ValidatorEx {
+// Attach sets the chain engine's handlers on a running node (once, when the
+// engine starts on it); they replace Config.Handlers.
+func (n *Node) Attach(h Handlers) { n.handlers.Store(&h) }
+
+func deliver(f func([]byte), raw []byte) {
+	if f != nil {
+		f(raw)
+	}
+}
+
+// validatePayload judges a block or governance message with the check the
+// engine's handlers name (which picks it); before an engine attached, a
+// topic with no check ignores everything.
+func (n *Node) validatePayload(check func(*Handlers) func([]byte) error) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-		v := n.ownPublication(from, n.judgePayload(check, from, m))
+		v := n.ownPublication(from, n.judgePayload(check(n.handlers.Load()), from, m))
 		n.countVerdict(from, v)
 		return v
 	}

@@ -36,7 +36,7 @@ func TestOwnPublicationPassesItsOwnValidator(t *testing.T) {
 	for _, tc := range []struct{ topic, name string }{
 		{blockTopic("ingest"), "block"}, {governanceTopic("ingest"), "governance"},
 	} {
-		validate := n.validatePayload(alreadyHeld)
+		validate := n.validatePayload(func(*Handlers) func([]byte) error { return alreadyHeld })
 		assert.Equal(t, pubsub.ValidationAccept, validate(ctx, n.ID(), message(tc.topic, []byte("payload"))),
 			"%s topic: own publication", tc.name)
 		assert.Equal(t, pubsub.ValidationIgnore, validate(ctx, other, message(tc.topic, []byte("payload"))),
@@ -67,7 +67,7 @@ func TestIgnoredOwnPublicationReachesPeers(t *testing.T) {
 	start := func(peers []peer.AddrInfo, validate func([]byte) error, onBlock func([]byte)) *Node {
 		node, err := Start(context.Background(), Config{ChainID: "own", Identity: newHostKey(t),
 			ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: testView{},
-			BlockValidator: validate, OnBlock: onBlock})
+			Handlers: Handlers{BlockValidator: validate, OnBlock: onBlock}})
 		require.NoError(t, err)
 		return node
 	}

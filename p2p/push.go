@@ -61,10 +61,13 @@ func (n *Node) servePush(s network.Stream) {
 		}
 		n.ingestMu.Unlock()
 	case byte(PushKindGovernance):
-		if err := n.cfg.GovernanceValidator(item); err != nil && !errors.Is(err, ErrIgnore) {
+		h := n.handlers.Load()
+		if h.GovernanceValidator == nil {
+			reason = "this node takes no governance pushes"
+		} else if err := h.GovernanceValidator(item); err != nil && !errors.Is(err, ErrIgnore) {
 			reason = err.Error()
-		} else if err == nil && n.cfg.OnGovernance != nil {
-			n.cfg.OnGovernance(item)
+		} else if err == nil && h.OnGovernance != nil {
+			h.OnGovernance(item)
 		}
 	default:
 		reason = fmt.Sprintf("unknown item kind %d", kind)

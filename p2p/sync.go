@@ -99,10 +99,10 @@ func (n *Node) serveSync(s network.Stream) {
 	switch {
 	case err != nil:
 		resp.Error = err.Error()
-	case req.Kind == syncBlocks && n.cfg.Sync == nil:
+	case req.Kind == syncBlocks && n.handlers.Load().Sync == nil:
 		resp.Error = "this node serves no blocks"
 	case req.Kind == syncBlocks:
-		if resp.Items, err = n.cfg.Sync.EncodedBlocks(req.From, req.Count); err != nil {
+		if resp.Items, err = n.handlers.Load().Sync.EncodedBlocks(req.From, req.Count); err != nil {
 			resp.Items, resp.Error = nil, err.Error()
 		}
 		resp.Items = fitResponse(resp.Items, n.cfg.SyncResponseLimit)

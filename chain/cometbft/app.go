@@ -110,6 +110,7 @@ type App struct {
 	gov        [][]byte // canonical chain.GovernanceMessage, in arrival order
 	pending    *pendingBlock
 	lastCommit time.Time
+	misbehaved int // misbehavior evidence in finalized blocks
 	err        error
 	failed     chan struct{} // closed when err is set
 }
@@ -485,6 +486,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	}
 	a.mu.Lock()
 	a.pending = &pendingBlock{prepared: pr, wire: wire}
+	a.misbehaved += len(req.Misbehavior)
 	a.mu.Unlock()
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	for i := range results {
@@ -544,6 +546,12 @@ func (a *App) prune(w activation.WireBlock) {
 		included[string(canon.MustEncode(chain.GovernanceMessage{Cancel: &sc}))] = true
 	}
 	a.gov = slices.DeleteFunc(a.gov, func(b []byte) bool { return included[string(b)] })
+}
+
+func (a *App) misbehavior() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.misbehaved
 }
 
 func (a *App) sinceCommit() time.Duration {

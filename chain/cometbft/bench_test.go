@@ -245,7 +245,7 @@ func readinessLatency(b *testing.B, gossip bool) {
 					peers = append(peers, h.AddrInfo())
 				}
 				h, err := p2p.Start(ctx, p2p.Config{ChainID: g.ChainID, Identity: keys.P2P[fmt.Sprintf("v%d", i)],
-					ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: appView{a, g}, OnAttestation: a.AddAttestation})
+					ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: appView{a, g}, Handlers: p2p.Handlers{OnAttestation: a.AddAttestation}})
 				require.NoError(b, err)
 				hosts = append(hosts, h)
 			}

@@ -159,20 +159,19 @@ func (e *Engine) IsValidator() bool {
 	return IsValidatorAt(e.opts.Genesis, e.opts.NodeID, e.opts.Genesis.Params().Epoch(v+1))
 }
 
-// Network pools the readiness and governance that libp2p gossip delivers.
+// handlers pool the readiness and governance that libp2p gossip delivers.
 // Blocks travel on CometBFT's p2p: the block topic takes nothing.
-func (e *Engine) Network(cfg *p2p.Config) {
-	cfg.OnAttestation = e.app.AddAttestation
-	cfg.OnGovernance = e.app.AddGovernance
-	// Governance is verified in full (the committee's approval) before it
-	// is pooled or forwarded: junk costs its sender, never the proposer.
-	cfg.GovernanceValidator = func(raw []byte) error {
-		_, err := chain.VerifyGovernance(e.opts.Genesis, raw)
-		return err
-	}
-	cfg.BlockValidator = func([]byte) error {
-		return errors.New("the cometbft engine carries blocks on CometBFT's p2p, not on gossip")
-	}
+func (e *Engine) handlers() p2p.Handlers {
+	return p2p.Handlers{OnAttestation: e.app.AddAttestation, OnGovernance: e.app.AddGovernance,
+		// Governance is verified in full (the committee's approval) before it
+		// is pooled or forwarded: junk costs its sender, never the proposer.
+		GovernanceValidator: func(raw []byte) error {
+			_, err := chain.VerifyGovernance(e.opts.Genesis, raw)
+			return err
+		},
+		BlockValidator: func([]byte) error {
+			return errors.New("the cometbft engine carries blocks on CometBFT's p2p, not on gossip")
+		}}
 }
 
 // Start writes CometBFT's files (derived genesis, node key, validator key
@@ -181,6 +180,9 @@ func (e *Engine) Network(cfg *p2p.Config) {
 // application up to CometBFT's block store first.
 func (e *Engine) Start(net *p2p.Node) error {
 	e.net = net
+	if net != nil {
+		net.Attach(e.handlers())
+	}
 	key, err := consensusKey(e.opts.Key)
 	if err != nil {
 		return err
@@ -257,38 +259,34 @@ func (e *Engine) Synced() bool {
 	return e.app.sinceCommit() < max(10*e.cfg.Consensus.TimeoutCommit+e.cfg.Consensus.TimeoutPropose, 2*time.Second)
 }
 
-// BuildsBlocks: a validator proposes in its turn, from its own pool.
+// BuildsBlocks implements chain.Chain: a validator proposes in its turn,
+// from its own pool.
 func (e *Engine) BuildsBlocks() bool { return e.IsValidator() }
 
-// Submit pools the item here (a validator proposes from its pool) and
-// gossips it on libp2p for the other validators.
-func (e *Engine) Submit(ctx context.Context, kind chain.ItemKind, payload []byte) error {
+// SubmitAttestation implements chain.Chain: pooled here if this node
+// validates (it proposes from its pool), and gossiped on libp2p for the
+// other validators.
+func (e *Engine) SubmitAttestation(ctx context.Context, a signal.Attestation) error {
 	if e.net == nil {
 		return errors.New("cometbft: not started on a network")
 	}
-	switch kind {
-	case chain.ItemAttestation:
-		a, err := signal.DecodeAttestation(payload)
-		if err != nil {
-			return err
-		}
-		if e.IsValidator() {
-			e.app.AddAttestation(a)
-		}
-		return e.net.PublishAttestation(ctx, a)
-	case chain.ItemProposal, chain.ItemCancel:
-		m, err := chain.GovernanceItem(kind, payload)
-		if err != nil {
-			return err
-		}
-		raw := canon.MustEncode(m)
-		e.app.AddGovernance(raw)
-		if err := e.net.PublishGovernance(ctx, raw); err != nil && !e.IsValidator() {
-			return err
-		}
-		return nil
+	if e.IsValidator() {
+		e.app.AddAttestation(a)
 	}
-	return fmt.Errorf("cometbft: unknown item kind %d", kind)
+	return e.net.PublishAttestation(ctx, a)
+}
+
+// SubmitGovernance implements chain.Chain: pooled here and gossiped.
+func (e *Engine) SubmitGovernance(ctx context.Context, m chain.GovernanceMessage) error {
+	if e.net == nil {
+		return errors.New("cometbft: not started on a network")
+	}
+	raw := canon.MustEncode(m)
+	e.app.AddGovernance(raw)
+	if err := e.net.PublishGovernance(ctx, raw); err != nil && !e.IsValidator() {
+		return err
+	}
+	return nil
 }
 
 // Finalized implements chain.Chain: each committed block with the events
@@ -315,6 +313,11 @@ func (e *Engine) via() chain.Via {
 	}
 	return chain.ViaGossip
 }
+
+// EquivocationCount implements chain.Chain: the validators' double signs
+// CometBFT's evidence module proved and committed in blocks this node
+// finalized (FinalizeBlock's misbehavior list).
+func (e *Engine) EquivocationCount() int { return e.app.misbehavior() }
 
 // App returns the ABCI application (benchmarks and tests).
 func (e *Engine) App() *App { return e.app }

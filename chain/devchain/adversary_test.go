@@ -54,7 +54,7 @@ func TestAdversary(t *testing.T) {
 	approval, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0, 2},
 		[]signal.PrivateKey{keys.Governance[0], keys.Governance[2]})
 	require.NoError(t, err)
-	require.NoError(t, nodes[1].chain.Submit(ctx, chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})))
+	require.NoError(t, nodes[1].chain.SubmitGovernance(ctx, chain.GovernanceMessage{Proposal: &activation.SignedProposal{Proposal: p, Approval: approval}}))
 	testutil.Eventually(t, 15*time.Second, "p2 is STARTED everywhere", func() bool {
 		for _, n := range nodes {
 			if status(n, "p2") != activation.Started {
@@ -184,7 +184,7 @@ func TestAdversary(t *testing.T) {
 	for _, n := range nodes {
 		a, err := signal.SignReadiness(keys.Staking[n.id], g.ChainID, p.ID(), e, n.id)
 		require.NoError(t, err)
-		require.NoError(t, n.chain.Submit(ctx, chain.ItemAttestation, a.Encode()))
+		require.NoError(t, n.chain.SubmitAttestation(ctx, a))
 	}
 	testutil.Eventually(t, 20*time.Second, "every honest node counts all four genuine readinesses", func() bool {
 		for _, n := range nodes {

@@ -169,8 +169,7 @@ func TestSequencerCatchesUpMissedReadiness(t *testing.T) {
 		Threshold: quorum.TwoThirds, StartEpoch: 0, TimeoutEpoch: 5}
 	approval, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0}, []signal.PrivateKey{keys.Governance[0]})
 	require.NoError(t, err)
-	require.NoError(t, seq.chain.Submit(context.Background(), chain.ItemProposal,
-		canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})))
+	require.NoError(t, seq.chain.SubmitGovernance(context.Background(), chain.GovernanceMessage{Proposal: &activation.SignedProposal{Proposal: p, Approval: approval}}))
 	testutil.Eventually(t, 15*time.Second, "the follower sees p2 STARTED", func() bool { return status(f, "p2") == activation.Started })
 
 	// The sequencer goes down; the follower publishes its readiness (into
@@ -218,7 +217,7 @@ func TestFollowerShrinksSyncRequestsThatAreTooLarge(t *testing.T) {
 	sk, _, err := p2pcrypto.GenerateEd25519Key(nil)
 	require.NoError(t, err)
 	server, err := p2p.Start(context.Background(), p2p.Config{ChainID: g.ChainID, Identity: sk,
-		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, View: attackerView{g}, Sync: served})
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, View: attackerView{g}, Handlers: p2p.Handlers{Sync: served}})
 	require.NoError(t, err)
 	t.Cleanup(func() { server.Close() })
 
@@ -230,7 +229,7 @@ func TestFollowerShrinksSyncRequestsThatAreTooLarge(t *testing.T) {
 	// Room for one block per response, not two.
 	net, err := p2p.Start(context.Background(), p2p.Config{ChainID: g.ChainID, Identity: keys.P2P["c2"],
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: []peer.AddrInfo{server.AddrInfo()}, View: netView{c},
-		Sync: c, SyncResponseLimit: len(served[0]) + 100})
+		Handlers: p2p.Handlers{Sync: c}, SyncResponseLimit: len(served[0]) + 100})
 	require.NoError(t, err)
 	t.Cleanup(func() { net.Close() })
 	c.Start(net)

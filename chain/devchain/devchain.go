@@ -192,8 +192,8 @@ func (c *Chain) Received() map[chain.Via]uint64 {
 	return maps.Clone(c.received)
 }
 
-// EquivocationCount returns how many equivocations this node has seen (a
-// metric: the node stops following at the first).
+// EquivocationCount implements chain.Chain: two sequencer-signed blocks at
+// one height (the node stops following at the first).
 func (c *Chain) EquivocationCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -264,6 +264,9 @@ func (c *Chain) IsSequencer() bool { return c.opts.NodeID == c.opts.Genesis.Sequ
 // stopped by Close.
 func (c *Chain) Start(net *p2p.Node) error {
 	c.net = net
+	if net != nil {
+		net.Attach(c.handlers())
+	}
 	c.wg.Add(1)
 	if c.IsSequencer() {
 		go c.produce()
@@ -451,37 +454,32 @@ func (c *Chain) queue(raw []byte, via chain.Via) {
 	}
 }
 
-// Submit implements chain.Chain: the item is gossiped (and pooled here if
-// this node is the sequencer).
-func (c *Chain) Submit(ctx context.Context, kind chain.ItemKind, payload []byte) error {
+// SubmitAttestation implements chain.Chain: the readiness is gossiped, and
+// pushed straight to the sequencer beside gossip.
+func (c *Chain) SubmitAttestation(ctx context.Context, a signal.Attestation) error {
 	if c.net == nil {
 		return errors.New("devchain: not started on a network")
 	}
-	switch kind {
-	case chain.ItemAttestation:
-		a, err := signal.DecodeAttestation(payload)
-		if err != nil {
-			return err
-		}
-		err = c.net.PublishAttestation(ctx, a)
-		if c.pushToSequencer(p2p.PushKindAttestation, a.Encode()) {
-			return nil // a repeat is a duplicate to gossip; the push carries it
-		}
-		return err
-	case chain.ItemProposal, chain.ItemCancel:
-		m, err := chain.GovernanceItem(kind, payload)
-		if err != nil {
-			return err
-		}
-		raw := canon.MustEncode(m)
-		c.HandleGovernance(raw)
-		err = c.net.PublishGovernance(ctx, raw)
-		if pushed := c.pushToSequencer(p2p.PushKindGovernance, raw); err != nil && !pushed && !c.IsSequencer() {
-			return err
-		}
-		return nil
+	err := c.net.PublishAttestation(ctx, a)
+	if c.pushToSequencer(p2p.PushKindAttestation, a.Encode()) {
+		return nil // a repeat is a duplicate to gossip; the push carries it
 	}
-	return fmt.Errorf("devchain: unknown item kind %d", kind)
+	return err
+}
+
+// SubmitGovernance implements chain.Chain: the item is gossiped (and pooled
+// here if this node is the sequencer), and pushed to the sequencer.
+func (c *Chain) SubmitGovernance(ctx context.Context, m chain.GovernanceMessage) error {
+	if c.net == nil {
+		return errors.New("devchain: not started on a network")
+	}
+	raw := canon.MustEncode(m)
+	c.HandleGovernance(raw)
+	err := c.net.PublishGovernance(ctx, raw)
+	if pushed := c.pushToSequencer(p2p.PushKindGovernance, raw); err != nil && !pushed && !c.IsSequencer() {
+		return err
+	}
+	return nil
 }
 
 // EncodedBlocks serves stored signed blocks to peers (p2p's sync source).
@@ -617,13 +615,35 @@ func (c *Chain) follow() {
 			return
 		case <-c.wake:
 		case <-t.C:
-			c.fillGap()
+			if c.behind() {
+				c.fillGap()
+			}
 		}
 		if err := c.applyPending(); err != nil {
 			c.fail(err)
 			return
 		}
 	}
+}
+
+// behind reports whether a follower should ask peers for blocks: gossip
+// left a gap (a block is queued beyond one missing), or no block arrived
+// for two view intervals (it may have missed the newest ones, or be
+// catching up). A follower that gossip keeps up to date does not poll: a
+// poll racing gossip would fetch the block gossip is about to deliver.
+func (c *Chain) behind() bool {
+	next := c.nextHeight()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.lastBlock) > 2*c.opts.Interval || c.known > next+1 {
+		return true
+	}
+	for h := range c.pending {
+		if h > next {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Chain) nextHeight() uint64 {
@@ -776,19 +796,15 @@ func (c *Chain) Finalized(ctx context.Context, from uint64) (<-chan chain.Finali
 	return out, nil
 }
 
-// Network adds the devchain's block and governance topics, and its sync
-// source, to the node's network configuration.
-func (c *Chain) Network(cfg *p2p.Config) {
-	cfg.OnAttestation = c.HandleAttestation
-	cfg.OnBlock = c.HandleBlock
-	cfg.OnGovernance = c.HandleGovernance
-	cfg.BlockValidator = c.CheckBlock
-	cfg.GovernanceValidator = c.CheckGovernance
-	cfg.Sync = c
+// handlers are the devchain's part of the network: its block and
+// governance topics with their validators, the sequencer's pools, and its
+// sync source.
+func (c *Chain) handlers() p2p.Handlers {
+	return p2p.Handlers{OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock, OnGovernance: c.HandleGovernance,
+		BlockValidator: c.CheckBlock, GovernanceValidator: c.CheckGovernance, Sync: c}
 }
 
-// BuildsBlocks reports whether items this node submits reach a block
-// without gossip: true for the sequencer.
+// BuildsBlocks implements chain.Chain: true for the sequencer.
 func (c *Chain) BuildsBlocks() bool { return c.IsSequencer() }
 
 var _ chain.Chain = (*Chain)(nil)

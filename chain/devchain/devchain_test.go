@@ -108,8 +108,8 @@ func startOnWith(t testing.TB, o testOptions, g *Genesis, keys *Keys, id string,
 	}
 	net, err := p2p.Start(context.Background(), p2p.Config{ChainID: g.ChainID, Identity: keys.P2P[id],
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: netView{c},
-		OnAttestation: c.HandleAttestation, OnBlock: onBlock, OnGovernance: c.HandleGovernance,
-		BlockValidator: c.CheckBlock, GovernanceValidator: c.CheckGovernance, Sync: c, BatchWindow: 2 * time.Millisecond})
+		Handlers: p2p.Handlers{OnAttestation: c.HandleAttestation, OnBlock: onBlock, OnGovernance: c.HandleGovernance,
+			BlockValidator: c.CheckBlock, GovernanceValidator: c.CheckGovernance, Sync: c}, BatchWindow: 2 * time.Millisecond})
 	require.NoError(t, err)
 	c.Start(net)
 	return &testNode{id: id, store: store, chain: c, net: net}
@@ -178,7 +178,7 @@ func TestDevchainStakeUpgrade(t *testing.T) {
 		[]signal.PrivateKey{keys.Governance[0], keys.Governance[2]})
 	require.NoError(t, err)
 	ctx := context.Background()
-	require.NoError(t, nodes[1].chain.Submit(ctx, chain.ItemProposal, canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})))
+	require.NoError(t, nodes[1].chain.SubmitGovernance(ctx, chain.GovernanceMessage{Proposal: &activation.SignedProposal{Proposal: p, Approval: approval}}))
 	testutil.Eventually(t, 15*time.Second, "the proposal reaches every node", func() bool {
 		for _, n := range nodes {
 			if status(n, "p2") == activation.None {
@@ -194,7 +194,7 @@ func TestDevchainStakeUpgrade(t *testing.T) {
 				e := netView{n.chain}.CurrentEpoch()
 				a, err := signal.SignReadiness(keys.Staking[n.id], g.ChainID, p.ID(), e, n.id)
 				require.NoError(t, err)
-				n.chain.Submit(ctx, chain.ItemAttestation, a.Encode())
+				n.chain.SubmitAttestation(ctx, a)
 			}
 		}
 		for _, n := range nodes {
@@ -339,8 +339,7 @@ func TestDevchainGovernanceHaltAndResume(t *testing.T) {
 	approval, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{1, 2},
 		[]signal.PrivateKey{keys.Governance[1], keys.Governance[2]})
 	require.NoError(t, err)
-	require.NoError(t, nodes[2].chain.Submit(context.Background(), chain.ItemProposal,
-		canon.MustEncode(activation.SignedProposal{Proposal: p, Approval: approval})))
+	require.NoError(t, nodes[2].chain.SubmitGovernance(context.Background(), chain.GovernanceMessage{Proposal: &activation.SignedProposal{Proposal: p, Approval: approval}}))
 	testutil.Eventually(t, 20*time.Second, "the ready nodes activate and e1 halts", func() bool {
 		for _, n := range nodes {
 			if status(n, "gov-2") != activation.Active {
