@@ -357,6 +357,13 @@ func (c *Chain) CurrentView() uint64 {
 
 // HandleAttestation pools a validated attestation (p2p's OnAttestation).
 // Only the sequencer pools; one the full pool drops is counted there.
+//
+// Delivery path 1 of 4, gossip: the main one, and the only one on every
+// engine. It delivers a given set of bytes once per peer per seen-cache
+// lifetime (content-addressed message IDs, 2 minutes), and a peer whose
+// ingest holds the signer ignores a repeat and does not forward it. The
+// others (push.go, node/republish.go, catchup.go) cover what that misses;
+// see each for whether it still earns its place.
 func (c *Chain) HandleAttestation(a signal.Attestation) {
 	if c.IsSequencer() {
 		c.pool.AddAttestation(a)
