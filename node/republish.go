@@ -11,6 +11,18 @@ import (
 // peers remember it, so the repeat mainly reaches peers that forgot or never
 // had it; the sequencer also pulls peers' pools by the sync protocol
 // (devchain's catch-up), which finds it in this node's own pool.
+//
+// Delivery path 3 of 4, both engines. Block builders now keep readiness
+// pooled until a finalized block carries it (chain/internal/pool), so
+// re-publishing no longer makes up for a builder that dropped it (the
+// devchain sequencer used to clear its pool at every block). It still earns
+// its place for readiness that never reached a builder (no mesh peers at
+// publication) or that a builder lost with its memory in a restart, and on
+// CometBFT it is the only such path (no push, no catch-up). Since p2p
+// accepts a node's own repeat, the re-publication does go out. Measured in
+// one `testnet demo` (devchain, 7 nodes): 35 re-publications (28 on main
+// before the shared pool), 2 to 12 per restarted node; a restarted node's
+// readiness often needed several rounds before it was counted.
 const minRepublishViews = 5
 
 // republishViews is the bound for a chain: the finality lead time, at

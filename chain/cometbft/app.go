@@ -8,15 +8,19 @@
 //     quorumgate height h-1 (quorumgate heights start at 0, CometBFT's at 1).
 //     Epochs are fixed spans of heights (epoch_views of the genesis), and the
 //     safety views Δ count heights.
-//   - PrepareProposal: the proposer drains its pool (readiness gossiped on
-//     libp2p, aggregated into one quorum certificate per deployment and
-//     epoch; governance messages) into one activation.WireBlock, the block's
-//     only transaction. Each item is verified before it goes in, so an honest
-//     proposer never builds a block its peers reject. Bounds: at most
-//     MaxCertificates certificates, MaxGovernance proposals and as many
-//     cancellations, MaxAttestations single attestations, and MaxWireBytes
-//     encoded bytes (below the block size limit the derived genesis sets,
-//     BlockMaxBytes); items over the bounds wait for the next block.
+//   - PrepareProposal: the proposer builds, from its pool (readiness
+//     gossiped on libp2p, aggregated into one quorum certificate per
+//     signaling deployment of the epoch; governance messages: package
+//     chain/internal/pool, shared with the devchain), one
+//     activation.WireBlock, the block's only transaction. Each item is
+//     verified before it goes in, so an honest proposer never builds a block
+//     its peers reject. Bounds: at most MaxCertificates certificates,
+//     MaxGovernance proposals and as many cancellations, MaxAttestations
+//     single attestations, and MaxWireBytes encoded bytes (below the block
+//     size limit the derived genesis sets, BlockMaxBytes). Every node keeps
+//     an item pooled until a committed block carried it (Commit), so items
+//     over the bounds, or in a proposal that lost its round, go in a later
+//     block.
 //   - ProcessProposal: zero transactions (an empty block) or exactly one
 //     that decodes as a WireBlock of this chain, height and view, within the
 //     bounds, every item of which verifies (activation.Verifier.Verify).
@@ -49,8 +53,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -59,8 +61,7 @@ import (
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/chain/internal/commit"
-	"github.com/quorumgate/quorumgate/internal/canon"
-	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/chain/internal/pool"
 	"github.com/quorumgate/quorumgate/signal"
 	"github.com/quorumgate/quorumgate/storage"
 )
@@ -74,8 +75,6 @@ const (
 	MaxWireBytes = 1 << 20
 	// BlockMaxBytes is the block size limit of the derived CometBFT genesis.
 	BlockMaxBytes = 4 << 20
-	// maxPoolGovernance bounds the governance messages a node holds.
-	maxPoolGovernance = 256
 )
 
 // App is the ABCI 2.0 application. CometBFT calls it from its consensus,
@@ -96,6 +95,9 @@ type App struct {
 	// onCommit, set by benchmarks only, sees every committed WireBlock.
 	onCommit func(activation.WireBlock)
 
+	// pool holds the readiness and governance this node proposes from.
+	pool *pool.Pool
+
 	// writes carries committed blocks to the writer goroutine, which
 	// stores each in one synced batch while consensus goes on (see Commit).
 	writes     chan pendingBlock
@@ -106,18 +108,11 @@ type App struct {
 	// head is the state after the last Commit: what consensus builds on,
 	// possibly ahead of the store by the blocks the writer has not synced.
 	head       *activation.State
-	atts       map[attKey]map[string]signal.Attestation
-	gov        [][]byte // canonical chain.GovernanceMessage, in arrival order
 	pending    *pendingBlock
 	lastCommit time.Time
 	misbehaved int // misbehavior evidence in finalized blocks
 	err        error
 	failed     chan struct{} // closed when err is set
-}
-
-type attKey struct {
-	d signal.DeploymentID
-	e uint64
 }
 
 type pendingBlock struct {
@@ -133,8 +128,7 @@ func NewApp(g *chain.Genesis, store *storage.Store, guard func(*activation.State
 	}
 	head, _ := store.Head()
 	pipe := commit.New(commit.Options{Store: store, Genesis: g, Guard: guard})
-	a := &App{genesis: g, store: store, pipe: pipe, verifier: pipe.Verifier(),
-		log: log, atts: map[attKey]map[string]signal.Attestation{},
+	a := &App{genesis: g, store: store, pipe: pipe, verifier: pipe.Verifier(), log: log, pool: pool.New(pipe.Verifier(), pool.DefaultBounds, log),
 		failed: make(chan struct{}), head: head, writes: make(chan pendingBlock, 1), writerDone: make(chan struct{})}
 	go a.writer()
 	return a
@@ -208,27 +202,15 @@ func (a *App) fail(err error) error {
 }
 
 // AddAttestation pools a verified attestation (libp2p's OnAttestation, and
-// this node's own).
-func (a *App) AddAttestation(at signal.Attestation) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	k := attKey{at.Deployment, at.Epoch}
-	if a.atts[k] == nil {
-		a.atts[k] = map[string]signal.Attestation{}
-	}
-	a.atts[k][at.Signer] = at
-}
+// this node's own). One the full pool drops is counted in its Stats.
+func (a *App) AddAttestation(at signal.Attestation) { a.pool.AddAttestation(at) }
 
 // AddGovernance pools a governance message (the governance topic's, and
-// this node's own).
+// this node's own). One that does not decode is not pooled; one the
+// committee did not sign is dropped when a proposal is built.
 func (a *App) AddGovernance(raw []byte) {
-	if chain.CheckGovernance(raw) != nil {
-		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.gov) < maxPoolGovernance && !slices.ContainsFunc(a.gov, func(b []byte) bool { return string(b) == string(raw) }) {
-		a.gov = append(a.gov, raw)
+	if r := a.pool.AddGovernance(raw); r == pool.Full {
+		a.log.Warn("governance message dropped: the pool is full", "bytes", len(raw))
 	}
 }
 
@@ -273,8 +255,9 @@ func (a *App) CheckTx(context.Context, *abci.CheckTxRequest) (*abci.CheckTxRespo
 
 // PrepareProposal builds this proposer's WireBlock from its pool.
 func (a *App) PrepareProposal(_ context.Context, req *abci.PrepareProposalRequest) (*abci.PrepareProposalResponse, error) {
-	head := a.consensusHead()
-	wire := a.build(head, req.Height, min(req.MaxTxBytes, MaxWireBytes))
+	height, view := views(req.Height)
+	wire := a.pool.Build(a.consensusHead(), height, view, pool.Limits{Proposals: MaxGovernance, Cancels: MaxGovernance,
+		Certificates: MaxCertificates, Bytes: int(min(req.MaxTxBytes, MaxWireBytes))})
 	if a.byzantine != nil {
 		a.byzantine(&wire)
 	}
@@ -286,120 +269,6 @@ func (a *App) PrepareProposal(_ context.Context, req *abci.PrepareProposalReques
 
 func empty(w activation.WireBlock) bool {
 	return len(w.Proposals)+len(w.Cancels)+len(w.Certificates)+len(w.Attestations) == 0
-}
-
-// build drains the pool into a WireBlock within the bounds, keeping only
-// items that verify against head.
-func (a *App) build(head *activation.State, h int64, maxBytes int64) activation.WireBlock {
-	height, view := views(h)
-	p := a.genesis.Params()
-	epoch := p.Epoch(view)
-	wire := activation.WireBlock{ChainID: a.genesis.ChainID, Height: height, View: view}
-	gov, groups := a.takePool(epoch)
-	bad := a.addGovernance(&wire, head, gov)
-	a.addCertificates(&wire, head, p.Identities.TableAt(epoch), epoch, groups)
-	for int64(len(wire.Encode())) > maxBytes && len(wire.Certificates) > 0 {
-		wire.Certificates = wire.Certificates[:len(wire.Certificates)-1]
-	}
-	a.dropGovernance(bad)
-	return wire
-}
-
-// attGroup is the pooled readiness of one deployment in one epoch.
-type attGroup struct {
-	k    attKey
-	list []signal.Attestation
-}
-
-// takePool copies the pooled governance items and the readiness of epoch,
-// and forgets the readiness of past epochs, which can no longer count.
-func (a *App) takePool(epoch uint64) ([][]byte, []attGroup) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var groups []attGroup
-	for k, m := range a.atts {
-		if k.e < epoch {
-			delete(a.atts, k)
-			continue
-		}
-		if k.e != epoch {
-			continue
-		}
-		g := attGroup{k: k}
-		for _, at := range m {
-			g.list = append(g.list, at)
-		}
-		groups = append(groups, g)
-	}
-	sort.Slice(groups, func(i, j int) bool { return string(groups[i].k.d[:]) < string(groups[j].k.d[:]) })
-	return slices.Clone(a.gov), groups
-}
-
-// addGovernance adds the governance items that verify against head, up to
-// MaxGovernance of each kind, and returns those that never will (they do
-// not decode, or the committee did not sign them).
-func (a *App) addGovernance(wire *activation.WireBlock, head *activation.State, gov [][]byte) (bad [][]byte) {
-	for _, raw := range gov {
-		m, err := chain.DecodeGovernance(raw)
-		if err != nil {
-			bad = append(bad, raw)
-			continue
-		}
-		one := activation.WireBlock{ChainID: wire.ChainID, Height: wire.Height, View: wire.View}
-		if m.Proposal != nil {
-			if len(wire.Proposals) >= MaxGovernance {
-				continue
-			}
-			one.Proposals = []activation.SignedProposal{*m.Proposal}
-		} else {
-			if len(wire.Cancels) >= MaxGovernance {
-				continue
-			}
-			one.Cancels = []activation.SignedCancel{*m.Cancel}
-		}
-		if _, rej, err := a.verifier.Verify(head, one); err != nil || len(rej) > 0 {
-			bad = append(bad, raw)
-			continue
-		}
-		wire.Proposals = append(wire.Proposals, one.Proposals...)
-		wire.Cancels = append(wire.Cancels, one.Cancels...)
-	}
-	return bad
-}
-
-// addCertificates aggregates each signaling deployment's readiness into one
-// certificate, up to MaxCertificates.
-func (a *App) addCertificates(wire *activation.WireBlock, head *activation.State, table *quorum.Table, epoch uint64, groups []attGroup) {
-	for _, g := range groups {
-		if len(wire.Certificates) >= MaxCertificates {
-			return
-		}
-		if d, ok := head.DeploymentByID(g.k.d); !ok || d.Status != activation.Started {
-			continue // not signaling: Apply would reject every signer
-		}
-		sort.Slice(g.list, func(i, j int) bool { return g.list[i].Signer < g.list[j].Signer })
-		cert, err := quorum.BuildCertificate(table, g.list)
-		if err != nil {
-			// The pool holds only verified attestations of the epoch's
-			// table, so this is a bug; the proposal goes out without them.
-			a.log.Error("pooled attestations left out of the proposal: they do not aggregate",
-				"epoch", epoch, "deployment", hex.EncodeToString(g.k.d[:]), "attestations", len(g.list), "err", err)
-			continue
-		}
-		wire.Certificates = append(wire.Certificates, cert)
-	}
-}
-
-// dropGovernance removes from the pool the items that will never verify.
-func (a *App) dropGovernance(bad [][]byte) {
-	if len(bad) == 0 {
-		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.gov = slices.DeleteFunc(a.gov, func(b []byte) bool {
-		return slices.ContainsFunc(bad, func(x []byte) bool { return string(x) == string(b) })
-	})
 }
 
 // ProcessProposal accepts a proposal only if everything in it verifies.
@@ -511,7 +380,7 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	a.pending = nil
 	if p != nil {
 		a.head = p.prepared.Block.State
-		a.prune(p.wire)
+		a.pool.Included(p.wire)
 	}
 	a.mu.Unlock()
 	if p != nil {
@@ -521,31 +390,6 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 		a.onCommit(p.wire)
 	}
 	return &abci.CommitResponse{}, nil
-}
-
-// prune drops from the pool what the block included. Called with mu held.
-func (a *App) prune(w activation.WireBlock) {
-	table := a.genesis.Params().Identities
-	for _, c := range w.Certificates {
-		m := a.atts[attKey{c.Deployment, c.Epoch}]
-		if m == nil {
-			continue
-		}
-		t := table.TableAt(c.Epoch)
-		for i := range t.Len() {
-			if i>>3 < len(c.Signers) && c.Signers.Has(i) {
-				delete(m, t.At(i).NodeID)
-			}
-		}
-	}
-	included := map[string]bool{}
-	for _, sp := range w.Proposals {
-		included[string(canon.MustEncode(chain.GovernanceMessage{Proposal: &sp}))] = true
-	}
-	for _, sc := range w.Cancels {
-		included[string(canon.MustEncode(chain.GovernanceMessage{Cancel: &sc}))] = true
-	}
-	a.gov = slices.DeleteFunc(a.gov, func(b []byte) bool { return included[string(b)] })
 }
 
 func (a *App) misbehavior() int {

@@ -141,14 +141,14 @@ func TestGovernanceIsVerifiedBeforePooling(t *testing.T) {
 		seq.HandleGovernance(raw)
 	}
 	assert.Error(t, seq.CheckGovernance([]byte{0xa0}), "empty message")
-	assert.Empty(t, seq.proposals, "junk was pooled")
+	assert.Zero(t, seq.pool.Stats().Proposals, "junk was pooled")
 
 	raw := canon.MustEncode(GovernanceMessage{Proposal: &activation.SignedProposal{Proposal: p, Approval: good}})
 	require.NoError(t, seq.CheckGovernance(raw))
 	seq.HandleGovernance(raw)
 	assert.ErrorIs(t, seq.CheckGovernance(raw), p2p.ErrIgnore, "already pooled")
 	seq.HandleGovernance(raw)
-	assert.Len(t, seq.proposals, 1)
+	assert.Equal(t, 1, seq.pool.Stats().Proposals)
 }
 
 // Readiness the sequencer never received by gossip (it was down when the

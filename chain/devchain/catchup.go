@@ -14,6 +14,17 @@ import (
 // and never again while peers remember it: an attestation published before
 // its node had mesh peers, or lost while the sequencer restarted, would
 // otherwise never be counted. Items already counted cost a duplicate check.
+//
+// Delivery path 4 of 4 (devchain only). Push and re-publication come from
+// the signer itself, while it runs; catch-up pulls what peers hold, so it
+// alone recovers readiness of a signer that is not connected to the
+// sequencer, or that stopped after signing (its readiness lives on in its
+// peers' pools), and refills a restarted sequencer within catchUpEvery
+// views without waiting for every signer to re-publish. It costs one sync
+// request per signaling deployment per connected peer every catchUpEvery
+// views. CaughtUp counts what it found first; it is not exported as a
+// metric, so how often it still matters beside push and re-publication is
+// not measured yet.
 const catchUpEvery = 10
 
 // catchUp is the sequencer's second goroutine (owned by the chain, stopped

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"sort"
 	"sync"
 	"time"
 
@@ -18,9 +16,9 @@ import (
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/chain/internal/commit"
+	"github.com/quorumgate/quorumgate/chain/internal/pool"
 	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/p2p"
-	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
 	"github.com/quorumgate/quorumgate/storage"
 )
@@ -84,16 +82,10 @@ func CheckBlock(g *Genesis, raw []byte) error {
 // CheckGovernance is the governance topic's validator (chain.CheckGovernance).
 func CheckGovernance(raw []byte) error { return chain.CheckGovernance(raw) }
 
-// Bounds on what the sequencer pools and puts in one block: a block carries
-// at most maxBlockGovernance items, the pool at most maxPooledGovernance
-// (further ones are dropped, and their submitter sees them not included).
-const (
-	maxPooledGovernance = 256
-	maxBlockGovernance  = 32
-	// maxPooledGovernanceBytes bounds the pool in bytes too (a proposal is a
-	// few hundred bytes; this leaves room for the count bound).
-	maxPooledGovernanceBytes = 1 << 20
-)
+// blockLimits bound what the sequencer puts in one block (the pool has its
+// own bounds, pool.DefaultBounds): the byte bound leaves room, under gossip's
+// message limit, for the signed block around the WireBlock.
+var blockLimits = pool.Limits{Proposals: 16, Cancels: 16, Certificates: 64, Bytes: p2p.MaxMessageSize - 4<<10}
 
 // CheckGovernance is the governance topic's validator: a message that does
 // not decode to exactly one item, or whose committee approval does not
@@ -102,9 +94,7 @@ func (c *Chain) CheckGovernance(raw []byte) error {
 	if _, err := chain.VerifyGovernance(c.opts.Genesis, raw); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.govSeen[sha256.Sum256(raw)] {
+	if c.pool.HasGovernance(raw) {
 		return fmt.Errorf("%w: already pooled", p2p.ErrIgnore)
 	}
 	return nil
@@ -143,6 +133,9 @@ type Chain struct {
 	net     *p2p.Node
 	seqPeer peer.ID
 
+	// pool holds what the sequencer puts in its blocks (empty on a follower).
+	pool *pool.Pool
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -152,14 +145,9 @@ type Chain struct {
 	view        uint64
 	pending     map[uint64]pendingBlock
 	received    map[chain.Via]uint64 // blocks applied, by how they first arrived
-	atts        map[attKey]map[string]signal.Attestation
-	proposals   []activation.SignedProposal
-	cancels     []activation.SignedCancel
 	err         error
 	lastBlock   time.Time // when the last block was applied
 	known       uint64    // one past the highest height this node knows exists
-	govSeen     map[[32]byte]bool
-	govBytes    int // encoded size of the pooled governance items
 	evidence    []Equivocation
 	syncCount   uint64 // blocks asked per sync request; halved when a response is too large
 	caughtUp    caughtUpCounter
@@ -211,11 +199,6 @@ func (c *Chain) equivocated(height uint64, first, second []byte) {
 		ErrEquivocation, height, a[:6], b[:6]))
 }
 
-type attKey struct {
-	d signal.DeploymentID
-	e uint64
-}
-
 // New prepares a chain; Start it with the node's network.
 func New(o Options) (*Chain, error) {
 	if o.Genesis == nil || o.Store == nil || o.NodeID == "" {
@@ -237,9 +220,8 @@ func New(o Options) (*Chain, error) {
 		sb, err := DecodeSignedBlock(stored)
 		return sb.Block, err
 	}})
-	c := &Chain{opts: o, pipe: pipe, seqPeer: seq,
+	c := &Chain{opts: o, pipe: pipe, pool: pool.New(pipe.Verifier(), pool.DefaultBounds, o.Logger), seqPeer: seq,
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), pending: map[uint64]pendingBlock{}, received: map[chain.Via]uint64{},
-		atts: map[attKey]map[string]signal.Attestation{}, govSeen: map[[32]byte]bool{},
 		syncCount: p2p.MaxSyncBlocks}
 	if head, ok := o.Store.Head(); ok {
 		_, c.view, _ = head.Head()
@@ -377,41 +359,31 @@ func (c *Chain) CurrentView() uint64 {
 }
 
 // HandleAttestation pools a validated attestation (p2p's OnAttestation).
+// Only the sequencer pools; one the full pool drops is counted there.
+//
+// Delivery path 1 of 4, gossip: the main one, and the only one on every
+// engine. It delivers a given set of bytes once per peer per seen-cache
+// lifetime (content-addressed message IDs, 2 minutes), and a peer whose
+// ingest holds the signer ignores a repeat and does not forward it. The
+// others (push.go, node/republish.go, catchup.go) cover what that misses;
+// see each for whether it still earns its place.
 func (c *Chain) HandleAttestation(a signal.Attestation) {
-	if !c.IsSequencer() {
-		return
+	if c.IsSequencer() {
+		c.pool.AddAttestation(a)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k := attKey{a.Deployment, a.Epoch}
-	if c.atts[k] == nil {
-		c.atts[k] = map[string]signal.Attestation{}
-	}
-	c.atts[k][a.Signer] = a
 }
 
-// HandleGovernance pools a governance message (p2p's OnGovernance).
+// HandleGovernance pools a governance message (p2p's OnGovernance, and
+// this node's own), once its committee approval verified.
 func (c *Chain) HandleGovernance(raw []byte) {
 	if !c.IsSequencer() {
 		return
 	}
-	m, err := chain.VerifyGovernance(c.opts.Genesis, raw)
-	if err != nil {
+	if _, err := chain.VerifyGovernance(c.opts.Genesis, raw); err != nil {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	h := sha256.Sum256(raw)
-	if c.govSeen[h] || len(c.proposals)+len(c.cancels) >= maxPooledGovernance || c.govBytes+len(raw) > maxPooledGovernanceBytes {
-		return
-	}
-	c.govSeen[h] = true
-	c.govBytes += len(raw)
-	if m.Proposal != nil {
-		c.proposals = append(c.proposals, *m.Proposal)
-	}
-	if m.Cancel != nil {
-		c.cancels = append(c.cancels, *m.Cancel)
+	if r := c.pool.AddGovernance(raw); r == pool.Full {
+		c.opts.Logger.Warn("governance message dropped: the pool is full", "bytes", len(raw))
 	}
 }
 
@@ -520,57 +492,19 @@ func (c *Chain) produce() {
 }
 
 // takeBlock starts the block at height, in the next view this sequencer
-// does not skip: it takes what the block may carry out of the pools (at most
-// maxBlockGovernance governance items; every pooled attestation, as one
-// certificate per deployment and epoch).
+// does not skip, on the stored head (produceOne's: only it commits on the
+// sequencer), from the pool within blockLimits. Nothing leaves the pool
+// here: commitBlock's Included takes out what the committed block carried.
 func (c *Chain) takeBlock(height uint64) activation.WireBlock {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.view++
 	for c.opts.SkipView != nil && c.opts.SkipView(c.view) {
 		c.view++
 	}
 	view := c.view
-	wire := activation.WireBlock{ChainID: c.opts.Genesis.ChainID, Height: height, View: view}
-	nProp := min(len(c.proposals), maxBlockGovernance)
-	nCancel := min(len(c.cancels), maxBlockGovernance-nProp)
-	wire.Proposals, c.proposals = c.proposals[:nProp:nProp], c.proposals[nProp:]
-	wire.Cancels, c.cancels = c.cancels[:nCancel:nCancel], c.cancels[nCancel:]
-	for _, sp := range wire.Proposals {
-		c.govBytes -= len(canon.MustEncode(GovernanceMessage{Proposal: &sp}))
-	}
-	for _, sc := range wire.Cancels {
-		c.govBytes -= len(canon.MustEncode(GovernanceMessage{Cancel: &sc}))
-	}
-	if len(c.proposals)+len(c.cancels) == 0 {
-		clear(c.govSeen) // all pooled items are in blocks: a re-submission is a new item
-		c.govBytes = 0
-	}
-	keys := make([]attKey, 0, len(c.atts))
-	for k := range c.atts {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].e < keys[j].e || keys[i].e == keys[j].e && string(keys[i].d[:]) < string(keys[j].d[:])
-	})
-	for _, k := range keys {
-		var list []signal.Attestation
-		for _, a := range c.atts[k] {
-			list = append(list, a)
-		}
-		sort.Slice(list, func(i, j int) bool { return list[i].Signer < list[j].Signer })
-		cert, err := quorum.BuildCertificate(c.opts.Genesis.Params().Identities.TableAt(k.e), list)
-		if err != nil {
-			// The pool holds only verified attestations of the epoch's
-			// table, so this is a bug; the block goes out without them.
-			c.opts.Logger.Error("pooled attestations left out of the block: they do not aggregate",
-				"epoch", k.e, "deployment", hex.EncodeToString(k.d[:]), "attestations", len(list), "err", err)
-			continue
-		}
-		wire.Certificates = append(wire.Certificates, cert)
-	}
-	clear(c.atts)
-	return wire
+	c.mu.Unlock()
+	head, _ := c.opts.Store.Head()
+	return c.pool.Build(head, height, view, blockLimits)
 }
 
 // produceOne makes, signs, stores and publishes the sequencer's next block.
@@ -770,6 +704,7 @@ func (c *Chain) commitBlock(head *activation.State, wire activation.WireBlock, v
 	if _, err := c.pipe.Commit(pr, sealed, via); err != nil {
 		return nil, err
 	}
+	c.pool.Included(wire)
 	c.mu.Lock()
 	c.view = max(c.view, wire.View) // the sequencer's is there already
 	c.mu.Unlock()
