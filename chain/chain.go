@@ -5,7 +5,7 @@
 // every engine), reads the head, whether it is synced and why the chain
 // stopped, and submits typed items for inclusion; it never cares how blocks
 // are agreed on,
-// and it imports no engine (package engine, the composition root, picks
+// and it imports no engine (the composition root, cmd/node-plugin, picks
 // one). The genesis file and the governance message, which every engine
 // shares, live here too.
 //
@@ -24,10 +24,15 @@ package chain
 
 import (
 	"context"
+	"time"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/signal"
 )
+
+// DefaultViewInterval is the block interval an engine runs at when none is
+// configured: the devchain's view interval, CometBFT's timeout_commit.
+const DefaultViewInterval = 500 * time.Millisecond
 
 // FinalizedBlock is one finalized block as the node receives it, with what
 // applying it did (as etcd raft hands its caller a Ready): the node reacts

@@ -106,15 +106,16 @@ func (c *cluster) tryStart(id string, supported ...string) error {
 			peers = append(peers, n.AddrInfo())
 		}
 	}
-	newEngine := NewCometBFT(c.settings(id))
-	if b := c.byzantine[id]; b != nil {
-		newEngine = func(env node.EngineEnv) (node.Engine, error) {
-			e, err := NewCometBFT(c.settings(id))(env)
-			if err == nil {
-				cometbft.SetByzantine(e.(*cometbft.Engine).App(), b)
-			}
-			return e, err
+	newEngine := func(env node.EngineEnv) (node.Engine, error) {
+		e, err := cometbft.New(cometbft.Options{Genesis: env.Genesis, Store: env.Store, Home: env.Home, NodeID: env.NodeID,
+			Key: env.P2PKey, Interval: env.ViewInterval, Guard: env.Guard, Settings: c.settings(id), Logger: env.Logger})
+		if err != nil {
+			return nil, err // not a nil *Engine in the interface
 		}
+		if b := c.byzantine[id]; b != nil {
+			cometbft.SetByzantine(e.App(), b)
+		}
+		return e, nil
 	}
 	n, err := node.Start(context.Background(), node.Config{Home: c.homes[id], Genesis: c.g, NodeID: id, StakingKey: c.keys.Staking[id],
 		P2PKey: c.keys.P2P[id], Peers: peers, Supported: sup, ViewInterval: c.interval, Engine: newEngine,

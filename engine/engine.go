@@ -1,49 +1,52 @@
-// Package engine is the composition root's choice of consensus engine: it
-// maps an engine name to the constructor node.Start takes, so node/ never
-// imports an engine.
+// Package engine names the consensus engines node-plugin runs on: the one
+// spelling of each name, the list for help and error messages, and the
+// parser of a configured name. It imports nothing, so the configuration and
+// the testnet can name an engine without linking one; the composition root
+// (cmd/node-plugin) maps a Name to its constructor. The package's tests run
+// in-process node clusters on CometBFT.
 package engine
 
 import (
 	"fmt"
-
-	"github.com/quorumgate/quorumgate/chain/cometbft"
-	"github.com/quorumgate/quorumgate/chain/devchain"
-	"github.com/quorumgate/quorumgate/node"
+	"strings"
 )
+
+// Name is a consensus engine's name, as config.toml, $QUORUMGATE_ENGINE and
+// --engine spell it.
+type Name string
 
 // The engines node-plugin runs on.
 const (
 	// Devchain is the embedded development chain: one sequencer, quickest
 	// for a laptop, no fault tolerance.
-	Devchain = "devchain"
+	Devchain Name = "devchain"
 	// CometBFT runs quorumgate as an ABCI 2.0 application on CometBFT, in
 	// process: BFT consensus, tolerating faults of less than a third of the
 	// voting power.
-	CometBFT = "cometbft"
+	CometBFT Name = "cometbft"
 )
 
-// Names are the engines, for help and error messages.
-var Names = []string{Devchain, CometBFT}
+// Default is the engine when none is configured.
+const Default = Devchain
 
-// NewDevchain builds the devchain engine.
-func NewDevchain(env node.EngineEnv) (node.Engine, error) {
-	return devchain.New(devchain.Options{Genesis: env.Genesis, Store: env.Store, NodeID: env.NodeID,
-		StakingKey: env.StakingKey, Interval: env.ViewInterval, Guard: env.Guard, Logger: env.Logger})
+// Names are the engines, in the order help and error messages list them.
+var Names = []Name{Devchain, CometBFT}
+
+// Choices lists the names for a message: "devchain, cometbft".
+func Choices() string {
+	s := make([]string, len(Names))
+	for i, n := range Names {
+		s[i] = string(n)
+	}
+	return strings.Join(s, ", ")
 }
 
-// NewCometBFT builds the CometBFT engine with the node's CometBFT settings.
-func NewCometBFT(s cometbft.Settings) node.NewEngine {
-	return func(env node.EngineEnv) (node.Engine, error) {
-		return cometbft.New(cometbft.Options{Genesis: env.Genesis, Store: env.Store, Home: env.Home, NodeID: env.NodeID,
-			Key: env.P2PKey, Interval: env.ViewInterval, Guard: env.Guard, Settings: s, Logger: env.Logger})
+// Parse reads an engine name; the error names the valid choices.
+func Parse(s string) (Name, error) {
+	for _, n := range Names {
+		if string(n) == s {
+			return n, nil
+		}
 	}
-}
-
-// Check reports whether name is an engine.
-func Check(name string) error {
-	switch name {
-	case Devchain, CometBFT:
-		return nil
-	}
-	return fmt.Errorf("%q is not an engine: allowed are %s, %s", name, Devchain, CometBFT)
+	return "", fmt.Errorf("%q is not an engine: allowed are %s", s, Choices())
 }

@@ -15,7 +15,7 @@ import (
 
 // Engine is the consensus engine a node runs on: chain.Chain plus its life
 // cycle. The node sees nothing else of it and never imports an engine; the
-// composition root (cmd/node-plugin, package engine) picks one and hands the
+// composition root (cmd/node-plugin) picks one and hands the
 // node its constructor. An engine owns its transport: Start attaches its
 // topics, validators and sync source to the node's network (p2p.Attach).
 type Engine interface {

@@ -156,7 +156,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.WarnEvery = 30 * time.Second
 	}
 	if cfg.ViewInterval <= 0 {
-		cfg.ViewInterval = 500 * time.Millisecond
+		cfg.ViewInterval = chain.DefaultViewInterval
 	}
 	if len(cfg.ListenAddrs) == 0 {
 		cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}

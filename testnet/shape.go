@@ -1,6 +1,10 @@
 package testnet
 
-import "time"
+import (
+	"time"
+
+	"github.com/quorumgate/quorumgate/engine"
+)
 
 type nodeSpec struct {
 	id, role string
@@ -22,21 +26,21 @@ var cometNodes = []nodeSpec{
 	{"e3", "execution", 200},
 }
 
-// Engines a testnet runs on.
+// Engines a testnet runs on, as its options and manifest spell them.
 const (
-	engineDevchain = "devchain"
-	engineCometBFT = "cometbft"
+	engineDevchain = string(engine.Devchain)
+	engineCometBFT = string(engine.CometBFT)
 )
 
 // checkEngine applies the default engine and checks it.
 func checkEngine(e string) (string, error) {
-	switch e {
-	case "":
-		return engineDevchain, nil
-	case engineDevchain, engineCometBFT:
-		return e, nil
+	if e == "" {
+		return string(engine.Default), nil
 	}
-	return "", badOption("--engine %q: devchain or cometbft", e)
+	if _, err := engine.Parse(e); err != nil {
+		return "", badOption("--engine %v", err)
+	}
+	return e, nil
 }
 
 // nodesOf is the node list of an engine's testnets.

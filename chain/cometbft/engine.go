@@ -79,7 +79,7 @@ func New(o Options) (*Engine, error) {
 		return nil, errors.New("cometbft: genesis, store, node ID and home are required")
 	}
 	if o.Interval <= 0 {
-		o.Interval = 500 * time.Millisecond
+		o.Interval = chain.DefaultViewInterval
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

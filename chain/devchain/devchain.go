@@ -205,7 +205,7 @@ func New(o Options) (*Chain, error) {
 		return nil, errors.New("devchain: genesis, store and node ID are required")
 	}
 	if o.Interval <= 0 {
-		o.Interval = 500 * time.Millisecond
+		o.Interval = chain.DefaultViewInterval
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

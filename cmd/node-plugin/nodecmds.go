@@ -9,16 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/chain/cometbft"
-	"github.com/quorumgate/quorumgate/engine"
 	"github.com/quorumgate/quorumgate/internal/config"
 	"github.com/quorumgate/quorumgate/node"
 	"github.com/quorumgate/quorumgate/storage"
@@ -39,12 +36,8 @@ already holds keys.`,
 			if home == "" || nodeID == "" {
 				return usageError{errors.New("init needs --home DIR and --node-id ID")}
 			}
-			quoted := make([]string, len(supported))
-			for i, s := range supported {
-				quoted[i] = fmt.Sprintf("%q", s)
-			}
 			id, err := node.InitHome(home, func(path string) error {
-				return node.WriteFileAtomic(path, []byte(fmt.Sprintf(config.Template, nodeID, strings.Join(quoted, ", "))), 0o644)
+				return node.WriteFileAtomic(path, []byte(config.File(nodeID, supported)), 0o644)
 			})
 			if err != nil {
 				return usageError{err}
@@ -180,7 +173,7 @@ func loadNodeConfig(cmd *cobra.Command, home string, stderr io.Writer) (node.Con
 	if err != nil {
 		return node.Config{}, err
 	}
-	newEngine, err := pickEngine(cfg, g, home)
+	newEngine, err := pickEngine(cfg, g)
 	if err != nil {
 		return node.Config{}, err
 	}
@@ -188,20 +181,15 @@ func loadNodeConfig(cmd *cobra.Command, home string, stderr io.Writer) (node.Con
 	if err != nil {
 		return node.Config{}, err
 	}
-	sup, err := node.ParseSupported(cfg.Supported) // config.Load checked it; this keeps the parsed form
-	if err != nil {
-		return node.Config{}, fmt.Errorf("supported: %w", err)
-	}
 	return node.Config{Home: home, Genesis: g, NodeID: cfg.NodeID, StakingKey: sk, P2PKey: pk,
-		ListenAddrs: cfg.Listen, Peers: cfg.ParsedPeers(), Supported: sup, Hook: cfg.Hook, HookTimeout: cfg.HookTimeoutDuration(),
-		ViewInterval: cfg.ViewIntervalDuration(), Engine: newEngine, Logger: newLogger(cfg.Log.Level, cfg.Log.Format, stderr),
+		ListenAddrs: cfg.ListenAddrs(), Peers: cfg.Peers, Supported: cfg.Supported, Hook: cfg.Hook, HookTimeout: cfg.HookTimeout,
+		ViewInterval: cfg.ViewInterval, Engine: newEngine, Logger: newLogger(cfg.Log.Level, cfg.Log.Format, stderr),
 		APIListen: cfg.API.Listen, AdminListen: cfg.API.Admin}, nil
 }
 
 // newLogger writes the node's log to stderr at the configured level and format.
-func newLogger(levelName, format string, stderr io.Writer) *slog.Logger {
-	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[levelName]
-	if format == "json" {
+func newLogger(level slog.Level, format config.LogFormat, stderr io.Writer) *slog.Logger {
+	if format == config.LogJSON {
 		return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	}
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -233,26 +221,6 @@ func runNode(ctx context.Context, nc node.Config) error {
 		return haltExit{stopErr}
 	}
 	return stopErr
-}
-
-// pickEngine is the composition root's choice of consensus engine. The
-// CometBFT settings and the genesis the CometBFT genesis derives from are
-// checked here, so a bad one is exit 2 before anything starts.
-func pickEngine(cfg config.Config, g *chain.Genesis, home string) (node.NewEngine, error) {
-	switch cfg.Engine {
-	case engine.Devchain:
-		return engine.NewDevchain, nil
-	case engine.CometBFT:
-		s := cometbft.Settings{P2PListen: cfg.CometBFT.P2PListen, PersistentPeers: cfg.CometBFT.PersistentPeers, RPCListen: cfg.CometBFT.RPCListen}
-		if _, err := cometbft.Config(filepath.Join(home, "cometbft"), cfg.ViewIntervalDuration(), s); err != nil {
-			return nil, err
-		}
-		if _, err := cometbft.GenesisDoc(g); err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.Genesis, err)
-		}
-		return engine.NewCometBFT(s), nil
-	}
-	return nil, engine.Check(cfg.Engine)
 }
 
 // publicIdentity is what init and keys show print: the node's identity for

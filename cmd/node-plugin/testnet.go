@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/engine"
 	"github.com/quorumgate/quorumgate/testnet"
 )
 
@@ -92,7 +93,7 @@ and log (node.log) for inspection.`,
 	demo.Flags().DurationVar(&o.ViewInterval, "view-interval", 20*time.Millisecond, "time between views")
 	demo.Flags().Uint64Var(&o.EpochViews, "epoch-views", 50, "views per epoch")
 	demo.Flags().StringVar(&o.Dashboard, "dashboard", "127.0.0.1:0", `where to serve the live page while the demo runs ("off": none)`)
-	demo.Flags().StringVar(&o.Engine, "engine", "devchain", "devchain (one sequencer) or cometbft (BFT)")
+	demo.Flags().StringVar(&o.Engine, "engine", string(engine.Default), engine.Choices())
 	return demo
 }
 
@@ -170,7 +171,7 @@ peer.`,
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 1, "seed for the genesis keys, for a new testnet")
 	cmd.Flags().DurationVar(&o.ViewInterval, "view-interval", 100*time.Millisecond, "time between views, for a new testnet")
 	cmd.Flags().Uint64Var(&o.EpochViews, "epoch-views", 100, "views per epoch, for a new testnet")
-	cmd.Flags().StringVar(&o.Engine, "engine", "", "devchain (default) or cometbft, for a new testnet")
+	cmd.Flags().StringVar(&o.Engine, "engine", "", engine.Choices()+", for a new testnet (default "+string(engine.Default)+")")
 	return cmd
 }
 
@@ -210,7 +211,7 @@ func printTestnetUp(stdout io.Writer, t *testnet.Testnet, dir string) {
 		if n.Sequencer {
 			role += " (sequencer)"
 		}
-		if t.M.Engine == "cometbft" && n.Role == "consensus" {
+		if t.M.Engine == string(engine.CometBFT) && n.Role == "consensus" {
 			role += " (validator)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\thttp://%s\t%s\t%s\n", n.ID, role, n.Stake, n.API, logPathIn(t, &n), n.P2P)

@@ -1,17 +1,21 @@
 // Package config loads node-plugin's configuration: a TOML file in the node
 // home, then QUORUMGATE_* environment variables, then command-line flags,
-// each overriding the one before. Everything is validated at start; an error
-// names the key, the value, and what is allowed. Unknown keys are errors.
+// each overriding the one before. Everything is parsed once, at start, into
+// the types the node uses; an error names the key, the value, and what is
+// allowed. Unknown keys are errors.
 package config
 
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -19,11 +23,74 @@ import (
 	"github.com/multiformats/go-multiaddr"
 	"github.com/spf13/pflag"
 
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/engine"
 	"github.com/quorumgate/quorumgate/node"
 )
 
-// Config is node-plugin's configuration.
+// Config is node-plugin's configuration, parsed: every value has the type
+// the node uses, so nothing is parsed again after Load.
 type Config struct {
+	NodeID string
+	Engine engine.Name
+	// Genesis is the genesis file's path, resolved against the home.
+	Genesis      string
+	Listen       []multiaddr.Multiaddr
+	Peers        []peer.AddrInfo
+	Supported    node.Supported
+	ViewInterval time.Duration
+	Hook         []string
+	HookTimeout  time.Duration
+	API          struct {
+		// Listen is host:port; Admin is a loopback host:port or unix:PATH.
+		Listen, Admin string
+	}
+	Log struct {
+		Format LogFormat
+		Level  slog.Level
+	}
+	CometBFT CometBFT
+}
+
+// LogFormat is how the node writes its log.
+type LogFormat string
+
+// The log formats.
+const (
+	LogText LogFormat = "text"
+	LogJSON LogFormat = "json"
+)
+
+// CometBFT holds the settings of the cometbft engine (ignored by devchain),
+// checked: its fields are those of cometbft.Settings, which it converts to.
+type CometBFT struct {
+	// P2PListen is CometBFT's own p2p address (consensus traffic), tcp://host:port.
+	P2PListen string
+	// PersistentPeers are other nodes' CometBFT addresses, NODEID@host:port.
+	PersistentPeers []string
+	// RPCListen serves CometBFT's RPC (empty: none).
+	RPCListen string
+}
+
+// The defaults, one constant a setting: Defaults, the template init writes
+// and the error messages' examples all use these. They work for a local
+// testnet.
+const (
+	DefaultEngine            = engine.Default
+	DefaultGenesis           = "genesis.json"
+	DefaultListen            = "/ip4/127.0.0.1/tcp/0"
+	DefaultViewInterval      = chain.DefaultViewInterval
+	DefaultHookTimeout       = 10 * time.Minute
+	DefaultAPIListen         = "127.0.0.1:0"
+	DefaultAPIAdmin          = "127.0.0.1:0"
+	DefaultLogFormat         = LogText
+	DefaultLogLevel          = "info"
+	DefaultCometBFTP2PListen = "tcp://127.0.0.1:26656"
+)
+
+// file is the configuration as written, in config.toml, the environment or
+// flags: strings, parsed once by parse.
+type file struct {
 	NodeID       string   `toml:"node_id"`
 	Engine       string   `toml:"engine"`
 	Genesis      string   `toml:"genesis"`
@@ -41,17 +108,11 @@ type Config struct {
 		Format string `toml:"format"`
 		Level  string `toml:"level"`
 	} `toml:"log"`
-	CometBFT CometBFT `toml:"cometbft"`
-}
-
-// CometBFT holds the settings of the cometbft engine (ignored by devchain).
-type CometBFT struct {
-	// P2PListen is CometBFT's own p2p address (consensus traffic).
-	P2PListen string `toml:"p2p_listen"`
-	// PersistentPeers are other nodes' CometBFT addresses, NODEID@host:port.
-	PersistentPeers []string `toml:"persistent_peers"`
-	// RPCListen serves CometBFT's RPC (empty: none).
-	RPCListen string `toml:"rpc_listen"`
+	CometBFT struct {
+		P2PListen       string   `toml:"p2p_listen"`
+		PersistentPeers []string `toml:"persistent_peers"`
+		RPCListen       string   `toml:"rpc_listen"`
+	} `toml:"cometbft"`
 }
 
 // Error is a configuration error: the key, where it was set, and what is wrong.
@@ -66,20 +127,32 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("configuration %s (from %s): %s", e.Key, e.Source, e.Problem)
 }
 
-// Defaults work for a local testnet.
-func Defaults() Config {
-	var c Config
-	c.Engine = "devchain"
-	c.Genesis = "genesis.json"
-	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	c.ViewInterval = "500ms"
-	c.HookTimeout = "10m"
-	c.API.Listen = "127.0.0.1:0"
-	c.API.Admin = "127.0.0.1:0"
-	c.Log.Format = "text"
-	c.Log.Level = "info"
-	c.CometBFT.P2PListen = "tcp://127.0.0.1:26656"
+// defaults is the written form of the defaults.
+func defaults() file {
+	var c file
+	c.Engine = string(DefaultEngine)
+	c.Genesis = DefaultGenesis
+	c.Listen = []string{DefaultListen}
+	c.ViewInterval = formatDuration(DefaultViewInterval)
+	c.HookTimeout = formatDuration(DefaultHookTimeout)
+	c.API.Listen = DefaultAPIListen
+	c.API.Admin = DefaultAPIAdmin
+	c.Log.Format = string(DefaultLogFormat)
+	c.Log.Level = DefaultLogLevel
+	c.CometBFT.P2PListen = DefaultCometBFTP2PListen
 	return c
+}
+
+// formatDuration writes d as a person would: 10m, not 10m0s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // key describes one setting in all three places it can come from.
@@ -88,27 +161,27 @@ type key struct {
 	env  string
 	flag string
 	list bool
-	get  func(*Config) *string
-	getL func(*Config) *[]string
+	get  func(*file) *string
+	getL func(*file) *[]string
 }
 
 var keys = []key{
-	{name: "node_id", env: "QUORUMGATE_NODE_ID", flag: "node-id", get: func(c *Config) *string { return &c.NodeID }},
-	{name: "engine", env: "QUORUMGATE_ENGINE", flag: "engine", get: func(c *Config) *string { return &c.Engine }},
-	{name: "genesis", env: "QUORUMGATE_GENESIS", flag: "genesis", get: func(c *Config) *string { return &c.Genesis }},
-	{name: "listen", env: "QUORUMGATE_LISTEN", flag: "listen", list: true, getL: func(c *Config) *[]string { return &c.Listen }},
-	{name: "peers", env: "QUORUMGATE_PEERS", flag: "bootstrap", list: true, getL: func(c *Config) *[]string { return &c.Peers }},
-	{name: "supported", env: "QUORUMGATE_SUPPORTED", flag: "supported", list: true, getL: func(c *Config) *[]string { return &c.Supported }},
-	{name: "view_interval", env: "QUORUMGATE_VIEW_INTERVAL", flag: "view-interval", get: func(c *Config) *string { return &c.ViewInterval }},
-	{name: "hook_timeout", env: "QUORUMGATE_HOOK_TIMEOUT", flag: "hook-timeout", get: func(c *Config) *string { return &c.HookTimeout }},
-	{name: "api.listen", env: "QUORUMGATE_API_LISTEN", flag: "api-listen", get: func(c *Config) *string { return &c.API.Listen }},
-	{name: "api.admin", env: "QUORUMGATE_API_ADMIN", flag: "api-admin", get: func(c *Config) *string { return &c.API.Admin }},
-	{name: "log.format", env: "QUORUMGATE_LOG_FORMAT", flag: "log-format", get: func(c *Config) *string { return &c.Log.Format }},
-	{name: "log.level", env: "QUORUMGATE_LOG_LEVEL", flag: "log-level", get: func(c *Config) *string { return &c.Log.Level }},
-	{name: "cometbft.p2p_listen", env: "QUORUMGATE_COMETBFT_P2P_LISTEN", flag: "cometbft-p2p-listen", get: func(c *Config) *string { return &c.CometBFT.P2PListen }},
+	{name: "node_id", env: "QUORUMGATE_NODE_ID", flag: "node-id", get: func(c *file) *string { return &c.NodeID }},
+	{name: "engine", env: "QUORUMGATE_ENGINE", flag: "engine", get: func(c *file) *string { return &c.Engine }},
+	{name: "genesis", env: "QUORUMGATE_GENESIS", flag: "genesis", get: func(c *file) *string { return &c.Genesis }},
+	{name: "listen", env: "QUORUMGATE_LISTEN", flag: "listen", list: true, getL: func(c *file) *[]string { return &c.Listen }},
+	{name: "peers", env: "QUORUMGATE_PEERS", flag: "bootstrap", list: true, getL: func(c *file) *[]string { return &c.Peers }},
+	{name: "supported", env: "QUORUMGATE_SUPPORTED", flag: "supported", list: true, getL: func(c *file) *[]string { return &c.Supported }},
+	{name: "view_interval", env: "QUORUMGATE_VIEW_INTERVAL", flag: "view-interval", get: func(c *file) *string { return &c.ViewInterval }},
+	{name: "hook_timeout", env: "QUORUMGATE_HOOK_TIMEOUT", flag: "hook-timeout", get: func(c *file) *string { return &c.HookTimeout }},
+	{name: "api.listen", env: "QUORUMGATE_API_LISTEN", flag: "api-listen", get: func(c *file) *string { return &c.API.Listen }},
+	{name: "api.admin", env: "QUORUMGATE_API_ADMIN", flag: "api-admin", get: func(c *file) *string { return &c.API.Admin }},
+	{name: "log.format", env: "QUORUMGATE_LOG_FORMAT", flag: "log-format", get: func(c *file) *string { return &c.Log.Format }},
+	{name: "log.level", env: "QUORUMGATE_LOG_LEVEL", flag: "log-level", get: func(c *file) *string { return &c.Log.Level }},
+	{name: "cometbft.p2p_listen", env: "QUORUMGATE_COMETBFT_P2P_LISTEN", flag: "cometbft-p2p-listen", get: func(c *file) *string { return &c.CometBFT.P2PListen }},
 	{name: "cometbft.persistent_peers", env: "QUORUMGATE_COMETBFT_PERSISTENT_PEERS", flag: "cometbft-persistent-peers", list: true,
-		getL: func(c *Config) *[]string { return &c.CometBFT.PersistentPeers }},
-	{name: "cometbft.rpc_listen", env: "QUORUMGATE_COMETBFT_RPC_LISTEN", flag: "cometbft-rpc-listen", get: func(c *Config) *string { return &c.CometBFT.RPCListen }},
+		getL: func(c *file) *[]string { return &c.CometBFT.PersistentPeers }},
+	{name: "cometbft.rpc_listen", env: "QUORUMGATE_COMETBFT_RPC_LISTEN", flag: "cometbft-rpc-listen", get: func(c *file) *string { return &c.CometBFT.RPCListen }},
 }
 
 // AddFlags declares the flags that override the file and the environment.
@@ -131,20 +204,20 @@ func AddFlags(fs *pflag.FlagSet) {
 }
 
 // Load reads home/config.toml (if present), then the environment, then the
-// flags that were set, and validates the result. Relative paths are resolved
-// against home.
+// flags that were set, and parses the result; it also returns where each
+// key was set. Relative paths are resolved against home.
 func Load(home string, env func(string) string, flags *pflag.FlagSet) (Config, map[string]string, error) {
-	c := Defaults()
+	w := defaults()
 	source := map[string]string{}
 	path := filepath.Join(home, "config.toml")
 	if data, err := os.ReadFile(path); err == nil {
-		md, err := toml.Decode(string(data), &c)
+		md, err := toml.Decode(string(data), &w)
 		if err != nil {
 			var pe toml.ParseError
 			if errors.As(err, &pe) {
-				return c, nil, &Error{Key: fmt.Sprintf("line %d", pe.Position.Line), Source: path, Problem: pe.Message}
+				return Config{}, nil, &Error{Key: fmt.Sprintf("line %d", pe.Position.Line), Source: path, Problem: pe.Message}
 			}
-			return c, nil, &Error{Key: "file", Source: path, Problem: err.Error()}
+			return Config{}, nil, &Error{Key: "file", Source: path, Problem: err.Error()}
 		}
 		if und := md.Undecoded(); len(und) > 0 {
 			names := make([]string, len(und))
@@ -152,38 +225,39 @@ func Load(home string, env func(string) string, flags *pflag.FlagSet) (Config, m
 				names[i] = u.String()
 			}
 			sort.Strings(names)
-			return c, nil, &Error{Key: names[0], Source: path, Problem: "unknown key"}
+			return Config{}, nil, &Error{Key: names[0], Source: path, Problem: "unknown key"}
 		}
 		for _, k := range md.Keys() {
 			source[k.String()] = path
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return c, nil, &Error{Key: "file", Source: path, Problem: err.Error()}
+		return Config{}, nil, &Error{Key: "file", Source: path, Problem: err.Error()}
 	}
 	for _, k := range keys {
 		if v := env(k.env); v != "" {
 			if k.list {
-				*k.getL(&c) = splitList(v)
+				*k.getL(&w) = splitList(v)
 			} else {
-				*k.get(&c) = v
+				*k.get(&w) = v
 			}
 			source[k.name] = "$" + k.env
 		}
-		if flags != nil && flags.Changed(k.flag) {
-			if k.list {
-				v, _ := flags.GetStringSlice(k.flag)
-				*k.getL(&c) = v
-			} else {
-				v, _ := flags.GetString(k.flag)
-				*k.get(&c) = v
-			}
-			source[k.name] = "--" + k.flag
+		if flags == nil || !flags.Changed(k.flag) {
+			continue
 		}
+		// AddFlags declared a string slice for a list, a string otherwise.
+		if v := flags.Lookup(k.flag).Value; k.list {
+			*k.getL(&w) = v.(pflag.SliceValue).GetSlice()
+		} else {
+			*k.get(&w) = v.String()
+		}
+		source[k.name] = "--" + k.flag
 	}
-	if c.Genesis != "" && !filepath.IsAbs(c.Genesis) {
-		c.Genesis = filepath.Join(home, c.Genesis)
+	if w.Genesis != "" && !filepath.IsAbs(w.Genesis) {
+		w.Genesis = filepath.Join(home, w.Genesis)
 	}
-	return c, source, c.validate(source)
+	c, err := w.parse(source)
+	return c, source, err
 }
 
 func splitList(v string) []string {
@@ -196,67 +270,90 @@ func splitList(v string) []string {
 	return out
 }
 
-func (c *Config) validate(source map[string]string) error {
+// logLevels are the log.level values.
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+
+// parse turns the written configuration into Config; an error names the
+// first bad key and where it was set.
+func (w *file) parse(source map[string]string) (Config, error) {
 	bad := func(name, format string, args ...any) error {
 		return &Error{Key: name, Source: source[name], Problem: fmt.Sprintf(format, args...)}
 	}
-	if c.NodeID == "" {
-		return bad("node_id", "is empty: set the node's ID from the genesis file (node-plugin init writes it)")
+	var c Config
+	var err error
+	if c.NodeID = w.NodeID; c.NodeID == "" {
+		return Config{}, bad("node_id", "is empty: set the node's ID from the genesis file (node-plugin init writes it)")
 	}
-	switch c.Engine {
-	case "devchain", "cometbft":
-	default:
-		return bad("engine", "%q: allowed are devchain, cometbft", c.Engine)
+	if c.Engine, err = engine.Parse(w.Engine); err != nil {
+		return Config{}, bad("engine", "%v", err)
 	}
-	if err := checkTCPAddr(c.CometBFT.P2PListen); err != nil {
-		return bad("cometbft.p2p_listen", "%q: %v", c.CometBFT.P2PListen, err)
+	c.Genesis = w.Genesis
+	if err := checkTCPAddr(w.CometBFT.P2PListen); err != nil {
+		return Config{}, bad("cometbft.p2p_listen", "%q: %v", w.CometBFT.P2PListen, err)
 	}
-	for _, p := range c.CometBFT.PersistentPeers {
+	for _, p := range w.CometBFT.PersistentPeers {
 		if err := checkCometPeer(p); err != nil {
-			return bad("cometbft.persistent_peers", "%q: %v", p, err)
+			return Config{}, bad("cometbft.persistent_peers", "%q: %v", p, err)
 		}
 	}
-	if c.CometBFT.RPCListen != "" {
-		if err := checkTCPAddr(c.CometBFT.RPCListen); err != nil {
-			return bad("cometbft.rpc_listen", "%q: %v", c.CometBFT.RPCListen, err)
+	if w.CometBFT.RPCListen != "" {
+		if err := checkTCPAddr(w.CometBFT.RPCListen); err != nil {
+			return Config{}, bad("cometbft.rpc_listen", "%q: %v", w.CometBFT.RPCListen, err)
 		}
 	}
-	for _, a := range c.Listen {
-		if _, err := multiaddr.NewMultiaddr(a); err != nil {
-			return bad("listen", "%q is not a multiaddr such as /ip4/127.0.0.1/tcp/7001", a)
+	c.CometBFT = CometBFT(w.CometBFT)
+	for _, a := range w.Listen {
+		ma, err := multiaddr.NewMultiaddr(a)
+		if err != nil {
+			return Config{}, bad("listen", "%q is not a multiaddr such as /ip4/127.0.0.1/tcp/7001", a)
 		}
+		c.Listen = append(c.Listen, ma)
 	}
-	for _, p := range c.Peers {
-		if _, err := peer.AddrInfoFromString(p); err != nil {
-			return bad("peers", "%q is not a peer address such as /ip4/127.0.0.1/tcp/7001/p2p/12D3KooW…", p)
+	for _, p := range w.Peers {
+		ai, err := peer.AddrInfoFromString(p)
+		if err != nil {
+			return Config{}, bad("peers", "%q is not a peer address such as /ip4/127.0.0.1/tcp/7001/p2p/12D3KooW…", p)
 		}
+		c.Peers = append(c.Peers, *ai)
 	}
-	if _, err := node.ParseSupported(c.Supported); err != nil {
-		return bad("supported", "%v", err)
+	if c.Supported, err = node.ParseSupported(w.Supported); err != nil {
+		return Config{}, bad("supported", "%v", err)
 	}
-	if d, err := time.ParseDuration(c.ViewInterval); err != nil || d <= 0 {
-		return bad("view_interval", "%q is not a positive duration such as 500ms", c.ViewInterval)
+	if c.ViewInterval, err = time.ParseDuration(w.ViewInterval); err != nil || c.ViewInterval <= 0 {
+		return Config{}, bad("view_interval", "%q is not a positive duration such as %s", w.ViewInterval, formatDuration(DefaultViewInterval))
 	}
-	if d, err := time.ParseDuration(c.HookTimeout); err != nil || d <= 0 {
-		return bad("hook_timeout", "%q is not a positive duration such as 10m", c.HookTimeout)
+	c.Hook = w.Hook
+	if c.HookTimeout, err = time.ParseDuration(w.HookTimeout); err != nil || c.HookTimeout <= 0 {
+		return Config{}, bad("hook_timeout", "%q is not a positive duration such as %s", w.HookTimeout, formatDuration(DefaultHookTimeout))
 	}
-	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
-		return bad("api.listen", "%q is not host:port", c.API.Listen)
+	if _, _, err := net.SplitHostPort(w.API.Listen); err != nil {
+		return Config{}, bad("api.listen", "%q is not host:port", w.API.Listen)
 	}
-	if err := checkAdmin(c.API.Admin); err != nil {
-		return bad("api.admin", "%q: %v", c.API.Admin, err)
+	c.API.Listen = w.API.Listen
+	if err := checkAdmin(w.API.Admin); err != nil {
+		return Config{}, bad("api.admin", "%q: %v", w.API.Admin, err)
 	}
-	switch c.Log.Format {
-	case "text", "json":
+	c.API.Admin = w.API.Admin
+	switch c.Log.Format = LogFormat(w.Log.Format); c.Log.Format {
+	case LogText, LogJSON:
 	default:
-		return bad("log.format", "%q: allowed are text, json", c.Log.Format)
+		return Config{}, bad("log.format", "%q: allowed are %s, %s", w.Log.Format, LogText, LogJSON)
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		return bad("log.level", "%q: allowed are debug, info, warn, error", c.Log.Level)
+	level, ok := logLevels[w.Log.Level]
+	if !ok {
+		return Config{}, bad("log.level", "%q: allowed are debug, info, warn, error", w.Log.Level)
 	}
-	return nil
+	c.Log.Level = level
+	return c, nil
+}
+
+// ListenAddrs are the listen addresses as the node takes them.
+func (c Config) ListenAddrs() []string {
+	out := make([]string, len(c.Listen))
+	for i, a := range c.Listen {
+		out[i] = a.String()
+	}
+	return out
 }
 
 // checkTCPAddr accepts CometBFT's listen form, tcp://host:port.
@@ -307,55 +404,55 @@ func checkAdmin(a string) error {
 	return nil
 }
 
-// ViewIntervalDuration returns the parsed view interval (validated).
-func (c Config) ViewIntervalDuration() time.Duration {
-	d, _ := time.ParseDuration(c.ViewInterval)
-	return d
-}
-
-// HookTimeoutDuration returns the parsed hook timeout (validated).
-func (c Config) HookTimeoutDuration() time.Duration {
-	d, _ := time.ParseDuration(c.HookTimeout)
-	return d
-}
-
-// ParsedPeers returns the peers as address infos (validated).
-func (c Config) ParsedPeers() []peer.AddrInfo {
-	var out []peer.AddrInfo
-	for _, p := range c.Peers {
-		ai, _ := peer.AddrInfoFromString(p)
-		out = append(out, *ai)
+// File is the commented config.toml that init writes for a node: its ID,
+// the versions it supports, and every other setting at its default.
+func File(nodeID string, supported []string) string {
+	w := defaults()
+	w.NodeID, w.Supported = nodeID, supported
+	var b strings.Builder
+	if err := fileTemplate.Execute(&b, w); err != nil {
+		panic(err) // the template and its data are fixed: a test covers them
 	}
-	return out
+	return b.String()
 }
 
-// Template is the commented config.toml that init writes.
-const Template = `# node-plugin configuration. Precedence: flags > environment (QUORUMGATE_*) > this file.
+var fileTemplate = template.Must(template.New("config.toml").Funcs(template.FuncMap{
+	"q": strconv.Quote,
+	"list": func(l []string) string {
+		q := make([]string, len(l))
+		for i, s := range l {
+			q[i] = strconv.Quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	},
+}).Parse(fileText))
+
+const fileText = `# node-plugin configuration. Precedence: flags > environment (QUORUMGATE_*) > this file.
 # Unknown keys are errors.
 
 # This node's ID in the genesis identity tables.
-node_id = %q
+node_id = {{q .NodeID}}
 
 # The consensus engine: "devchain" (one sequencer; quickest for a laptop) or
 # "cometbft" (BFT consensus with CometBFT in process; see [cometbft]).
-engine = "devchain"
+engine = {{q .Engine}}
 
 # The genesis file, relative to the node home.
-genesis = "genesis.json"
+genesis = {{q .Genesis}}
 
 # libp2p listen addresses, and the peers to bootstrap from (multiaddr with
 # /p2p/ID; --bootstrap on the command line). They are dialled at start and
 # redialled while unreachable, like every node the genesis lists at its address.
-listen = ["/ip4/127.0.0.1/tcp/0"]
+listen = {{list .Listen}}
 peers = []
 
 # Component versions this binary can run: the node signals readiness only for
 # these, and halts (exit 3) rather than run anything else.
-supported = [%s]
+supported = {{list .Supported}}
 
 # The block interval: the devchain's view interval, CometBFT's timeout_commit
 # (also used for upgrade ETAs).
-view_interval = "500ms"
+view_interval = {{q .ViewInterval}}
 
 # Command run once when a deployment activates, with QUORUMGATE_DEPLOYMENT,
 # _COMPONENT, _VERSION, _ACTIVATION_VIEW, _HEIGHT and _UPGRADE_INFO set. It
@@ -363,22 +460,22 @@ view_interval = "500ms"
 # failed run is retried with backoff, QUORUMGATE_HOOK_RETRY=1 set.
 hook = []
 # After this long the hook is killed, with every process it started.
-hook_timeout = "10m"
+hook_timeout = {{q .HookTimeout}}
 
 [api]
 # Read-only HTTP API (/status, /metrics, /livez, /readyz).
-listen = "127.0.0.1:0"
+listen = {{q .API.Listen}}
 # State-changing endpoints: localhost or unix:PATH only; they require the
 # token in admin.token in the node home.
-admin = "127.0.0.1:0"
+admin = {{q .API.Admin}}
 
 [log]
-format = "text"   # text or json
-level = "info"    # debug, info, warn, error
+format = {{q .Log.Format}}   # text or json
+level = {{q .Log.Level}}    # debug, info, warn, error
 
 [cometbft]
 # CometBFT's own p2p address: consensus traffic (readiness gossip stays on libp2p).
-p2p_listen = "tcp://127.0.0.1:26656"
+p2p_listen = {{q .CometBFT.P2PListen}}
 # The other nodes' CometBFT addresses, NODEID@host:port (init prints this
 # node's cometbft_node_id; node-plugin keys show --home DIR prints it again).
 persistent_peers = []

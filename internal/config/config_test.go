@@ -1,15 +1,20 @@
 package config
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/quorumgate/quorumgate/engine"
+	"github.com/quorumgate/quorumgate/node"
 )
 
 func load(t *testing.T, file string, env map[string]string, args ...string) (Config, map[string]string, error) {
@@ -29,24 +34,24 @@ func TestPrecedence(t *testing.T) {
 	c, src, err := load(t, file, nil)
 	require.NoError(t, err, "file")
 	assert.Equal(t, "from-file", c.NodeID, "file")
-	assert.Equal(t, "1s", c.ViewInterval, "file")
-	assert.Equal(t, "warn", c.Log.Level, "file")
-	assert.Equal(t, "text", c.Log.Format, "the default")
+	assert.Equal(t, time.Second, c.ViewInterval, "file")
+	assert.Equal(t, slog.LevelWarn, c.Log.Level, "file")
+	assert.Equal(t, LogText, c.Log.Format, "the default")
 	assert.True(t, strings.HasSuffix(src["node_id"], "config.toml"), "source %v", src)
 
 	env := map[string]string{"QUORUMGATE_NODE_ID": "from-env", "QUORUMGATE_SUPPORTED": "protocol=1.0.0, protocol=2.0.0"}
 	c, src, err = load(t, file, env)
 	require.NoError(t, err, "env")
 	assert.Equal(t, "from-env", c.NodeID, "env")
-	assert.Len(t, c.Supported, 2, "env")
+	assert.Equal(t, node.Supported{"protocol": {"1.0.0", "2.0.0"}}, c.Supported, "env")
 	assert.Equal(t, "$QUORUMGATE_NODE_ID", src["node_id"], "env")
 
 	c, src, err = load(t, file, env, "--node-id", "from-flag", "--log-level", "debug")
 	require.NoError(t, err, "flags")
 	assert.Equal(t, "from-flag", c.NodeID, "flags")
-	assert.Equal(t, "debug", c.Log.Level, "flags")
+	assert.Equal(t, slog.LevelDebug, c.Log.Level, "flags")
 	assert.Equal(t, "--node-id", src["node_id"], "flags")
-	assert.Equal(t, "1s", c.ViewInterval, "flags: the file's value stays")
+	assert.Equal(t, time.Second, c.ViewInterval, "flags: the file's value stays")
 }
 
 func TestBadValuesNameTheKey(t *testing.T) {
@@ -84,11 +89,75 @@ func TestBadValuesNameTheKey(t *testing.T) {
 	}
 }
 
-func TestTemplateIsValid(t *testing.T) {
-	file := strings.Replace(Template, "%q", `"n1"`, 1)
-	file = strings.Replace(file, "%s", `"protocol=1.0.0"`, 1)
-	c, _, err := load(t, file, nil)
-	require.NoError(t, err, "the init template does not load")
+// The file init writes loads, and says every default: loading it gives
+// what loading nothing but the node ID gives.
+func TestFileIsValidAndSaysTheDefaults(t *testing.T) {
+	c, _, err := load(t, File("n1", []string{"protocol=1.0.0"}), nil)
+	require.NoError(t, err, "the init file does not load")
 	assert.Equal(t, "n1", c.NodeID)
-	assert.Equal(t, 10*time.Minute, c.HookTimeoutDuration(), "the template's hook timeout")
+	assert.Equal(t, node.Supported{"protocol": {"1.0.0"}}, c.Supported)
+	bare, _, err := load(t, "node_id = \"n1\"\n", nil)
+	require.NoError(t, err)
+	// What differs: the home (each load has its own), empty lists written
+	// as [], and the supported versions init was given.
+	assert.Equal(t, filepath.Base(bare.Genesis), filepath.Base(c.Genesis))
+	assert.Empty(t, c.Hook)
+	assert.Empty(t, c.CometBFT.PersistentPeers)
+	bare.Genesis, bare.Hook, bare.CometBFT.PersistentPeers, bare.Supported = c.Genesis, c.Hook, c.CometBFT.PersistentPeers, c.Supported
+	assert.Equal(t, bare, c, "the file says other values than the defaults")
+}
+
+// The defaults, as README ("Running a node") says them.
+func TestDefaults(t *testing.T) {
+	c, _, err := load(t, "node_id = \"n1\"\n", nil)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		key       string
+		got, want any
+	}{
+		{"engine", c.Engine, engine.Devchain},
+		{"genesis", filepath.Base(c.Genesis), "genesis.json"},
+		{"listen", c.ListenAddrs(), []string{"/ip4/127.0.0.1/tcp/0"}},
+		{"peers", c.Peers, []peer.AddrInfo(nil)},
+		{"supported", c.Supported, node.Supported{}},
+		{"view_interval", c.ViewInterval, 500 * time.Millisecond},
+		{"hook_timeout", c.HookTimeout, 10 * time.Minute},
+		{"api.listen", c.API.Listen, "127.0.0.1:0"},
+		{"api.admin", c.API.Admin, "127.0.0.1:0"},
+		{"log.format", c.Log.Format, LogText},
+		{"log.level", c.Log.Level, slog.LevelInfo},
+		{"cometbft.p2p_listen", c.CometBFT.P2PListen, "tcp://127.0.0.1:26656"},
+		{"cometbft.persistent_peers", c.CometBFT.PersistentPeers, []string(nil)},
+		{"cometbft.rpc_listen", c.CometBFT.RPCListen, ""},
+	} {
+		assert.Equal(t, tc.want, tc.got, tc.key)
+	}
+	assert.Len(t, keys, 15, "a new key wants a row here (and hook, which has no default)")
+}
+
+// Each setting arrives parsed, from each source.
+func TestTypedValues(t *testing.T) {
+	const id = "12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp"
+	env := map[string]string{"QUORUMGATE_PEERS": "/ip4/10.0.0.1/tcp/7001/p2p/" + id, "QUORUMGATE_ENGINE": "cometbft"}
+	c, _, err := load(t, "node_id = \"n\"\nlisten = [\"/ip4/0.0.0.0/tcp/7001\"]\n", env,
+		"--hook-timeout", "90s", "--log-format", "json", "--cometbft-persistent-peers", strings.Repeat("ab", 20)+"@10.0.0.2:26656")
+	require.NoError(t, err)
+	assert.Equal(t, engine.CometBFT, c.Engine)
+	require.Len(t, c.Listen, 1)
+	assert.Equal(t, "/ip4/0.0.0.0/tcp/7001", c.Listen[0].String())
+	require.Len(t, c.Peers, 1)
+	assert.Equal(t, id, c.Peers[0].ID.String())
+	assert.Equal(t, "/ip4/10.0.0.1/tcp/7001", c.Peers[0].Addrs[0].String())
+	assert.Equal(t, 90*time.Second, c.HookTimeout)
+	assert.Equal(t, LogJSON, c.Log.Format)
+	assert.Equal(t, []string{strings.Repeat("ab", 20) + "@10.0.0.2:26656"}, c.CometBFT.PersistentPeers)
+}
+
+func TestBadEngineNamesTheChoices(t *testing.T) {
+	_, _, err := load(t, "node_id = \"n\"\nengine = \"raft\"\n", nil)
+	var ce *Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "engine", ce.Key)
+	assert.Contains(t, ce.Source, "config.toml")
+	assert.Equal(t, `"raft" is not an engine: allowed are devchain, cometbft`, ce.Problem)
 }

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/chain/cometbft"
+	"github.com/quorumgate/quorumgate/chain/devchain"
+	"github.com/quorumgate/quorumgate/engine"
+	"github.com/quorumgate/quorumgate/internal/config"
+	"github.com/quorumgate/quorumgate/node"
+)
+
+// pickEngine is the composition root's choice of consensus engine: it maps
+// the configured engine.Name to the constructor node.Start takes, so node/
+// never imports an engine. config.Load has parsed the name and checked the
+// CometBFT settings; the genesis the CometBFT genesis derives from is
+// checked here, so a bad one is exit 2 before anything starts.
+func pickEngine(cfg config.Config, g *chain.Genesis) (node.NewEngine, error) {
+	switch cfg.Engine {
+	case engine.Devchain:
+		return newDevchain, nil
+	case engine.CometBFT:
+		if _, err := cometbft.GenesisDoc(g); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Genesis, err)
+		}
+		return newCometBFT(cometbft.Settings(cfg.CometBFT)), nil
+	}
+	return nil, fmt.Errorf("engine %q: node-plugin has no constructor for it", cfg.Engine)
+}
+
+// newDevchain builds the devchain engine.
+func newDevchain(env node.EngineEnv) (node.Engine, error) {
+	return devchain.New(devchain.Options{Genesis: env.Genesis, Store: env.Store, NodeID: env.NodeID,
+		StakingKey: env.StakingKey, Interval: env.ViewInterval, Guard: env.Guard, Logger: env.Logger})
+}
+
+// newCometBFT builds the CometBFT engine with the node's CometBFT settings.
+func newCometBFT(s cometbft.Settings) node.NewEngine {
+	return func(env node.EngineEnv) (node.Engine, error) {
+		return cometbft.New(cometbft.Options{Genesis: env.Genesis, Store: env.Store, Home: env.Home, NodeID: env.NodeID,
+			Key: env.P2PKey, Interval: env.ViewInterval, Guard: env.Guard, Settings: s, Logger: env.Logger})
+	}
+}
