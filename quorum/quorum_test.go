@@ -136,6 +136,11 @@ func TestScheduleTableAt(t *testing.T) {
 	assert.Same(t, b, s.TableAt(5))
 	_, err = NewSchedule([]ScheduleEntry{{FromEpoch: 2, Table: a}, {FromEpoch: 2, Table: b}})
 	assert.Error(t, err, "an out of order schedule")
+
+	entries := s.Entries()
+	assert.Equal(t, []ScheduleEntry{{FromEpoch: 2, Table: a}, {FromEpoch: 5, Table: b}}, entries)
+	entries[0].FromEpoch = 9
+	assert.Equal(t, uint64(2), s.Entries()[0].FromEpoch, "Entries returns a copy")
 }
 
 func TestTally(t *testing.T) {

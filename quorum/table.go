@@ -223,6 +223,16 @@ func (s *Schedule) TableAt(e uint64) *Table {
 	return s.tables[i-1]
 }
 
+// Entries returns the schedule's steps, in epoch order (a copy: the
+// schedule stays immutable).
+func (s *Schedule) Entries() []ScheduleEntry {
+	out := make([]ScheduleEntry, len(s.from))
+	for i := range s.from {
+		out[i] = ScheduleEntry{FromEpoch: s.from[i], Table: s.tables[i]}
+	}
+	return out
+}
+
 // ID commits to every table and the epoch it starts at.
 func (s *Schedule) ID() [32]byte {
 	type step struct {

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 
 	"github.com/quorumgate/quorumgate/activation"
@@ -68,6 +69,21 @@ func EventLine(e activation.Event) []byte {
 	return mustJSON(v)
 }
 
+type stateLine struct {
+	Type    string `json:"type"`
+	View    uint64 `json:"view"`
+	Height  uint64 `json:"height"`
+	StateID string `json:"state_id"`
+}
+
+// StateLine renders the "state" line of --state-ids: the head of s and its
+// state ID in lowercase hex, as a node's /state-id reports it.
+func StateLine(s *activation.State) []byte {
+	height, view, _ := s.Head()
+	id := s.ID()
+	return mustJSON(stateLine{Type: "state", View: view, Height: height, StateID: hex.EncodeToString(id[:])})
+}
+
 // SummaryLine renders the closing summary of a run's final state.
 func SummaryLine(s *activation.State) []byte {
 	_, view, _ := s.Head()
@@ -109,6 +125,10 @@ func (sc *Scenario) Output(opts RunOptions) ([]byte, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if opts.StateID {
+		out.Write(StateLine(res.Final))
+		out.WriteByte('\n')
 	}
 	out.Write(SummaryLine(res.Final))
 	out.WriteByte('\n')

@@ -17,6 +17,9 @@ type RunOptions struct {
 	// MaxBlocks, when not 0, stops the run with ErrMaxBlocks after that many
 	// applied blocks (a guard for tests and fuzzing).
 	MaxBlocks int
+	// StateID makes Output print a "state" line, with the state ID after the
+	// last block, before the summary (docs/replay.md).
+	StateID bool
 }
 
 // ErrMaxBlocks is returned by Run when RunOptions.MaxBlocks stopped it.
@@ -42,9 +45,10 @@ func (sc *Scenario) Run(opts RunOptions, emit func(activation.Event)) (Result, e
 	res := Result{}
 	for {
 		b := activation.Block{View: next, Height: sc.height(next)}
+		var rejected []activation.Rejection
 		if listed < len(sc.Blocks) && sc.Blocks[listed].View == next {
 			lb := sc.Blocks[listed]
-			b.Proposals, b.Cancels, b.Readiness = lb.Proposals, lb.Cancels, lb.Readiness
+			b.Proposals, b.Cancels, b.Readiness, rejected = lb.Proposals, lb.Cancels, lb.Readiness, lb.Rejected
 			listed++
 		}
 		var events []activation.Event
@@ -55,6 +59,9 @@ func (sc *Scenario) Run(opts RunOptions, emit func(activation.Event)) (Result, e
 		res.Applied++
 		if opts.MaxBlocks > 0 && res.Applied >= opts.MaxBlocks && next != last {
 			return Result{}, fmt.Errorf("%w after %d blocks", ErrMaxBlocks, res.Applied)
+		}
+		for _, r := range rejected {
+			emit(r)
 		}
 		for _, e := range events {
 			emit(e)

@@ -23,11 +23,14 @@
 package replay
 
 import (
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"math/bits"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -62,6 +65,12 @@ type Block struct {
 	Proposals []activation.Proposal
 	Cancels   []string
 	Readiness []activation.Readiness
+	// Rejected are the items a chain's verifying layer refused before Apply
+	// (a bad signature, too few governance signatures, another chain's
+	// item): a history exported from a node records them
+	// (docs/replay.md), and the run reports them first in their block,
+	// as the node did. They change nothing.
+	Rejected []activation.Rejection
 }
 
 // Load reads and validates a scenario file.
@@ -94,10 +103,11 @@ type (
 		Versions componentVersions `json:"versions"`
 	}
 	blockFile struct {
-		View         uint64            `json:"view" strict:"required"`
-		Proposals    []proposalFile    `json:"proposals"`
-		Cancels      []string          `json:"cancels"`
-		Attestations []attestationFile `json:"attestations"`
+		View               uint64            `json:"view" strict:"required"`
+		Proposals          []proposalFile    `json:"proposals"`
+		Cancels            []string          `json:"cancels"`
+		Attestations       []attestationFile `json:"attestations"`
+		VerifierRejections []rejectionFile   `json:"verifier_rejections"`
 	}
 	// proposalFile keeps the members of both modes; which may appear
 	// depends on mode, so the optional ones are pointers.
@@ -121,10 +131,69 @@ type (
 		Epoch      uint64   `json:"epoch" strict:"required"`
 		Nodes      []string `json:"nodes" strict:"required"`
 	}
+	// rejectionFile is an item the chain's verifying layer rejected.
+	rejectionFile struct {
+		Kind       string  `json:"kind" strict:"required"`
+		Deployment string  `json:"deployment" strict:"required"`
+		Node       *string `json:"node"`
+		Reason     string  `json:"reason" strict:"required"`
+	}
 )
 
 // identityTable is an "identities" entry, in the shape genesis files share.
-type identityTable = identityfile.Table[identityfile.Node]
+type identityTable = identityfile.Table[scenarioNode]
+
+// scenarioNode is an identity-table node, optionally with the keys a
+// chain's table holds (docs/replay.md, "Keyed identity tables"): with them
+// the table, and so every state ID, is the chain's own.
+type scenarioNode struct {
+	identityfile.Node
+	StakingKey *string `json:"staking_key"`
+	PoP        *string `json:"pop"`
+	PeerID     *string `json:"peer_id"`
+}
+
+// identity is the node as the quorum package counts it, with its keys if
+// the file gives them (all three, or none).
+func (n scenarioNode) identity(path string) (quorum.Identity, error) {
+	id := n.Identity()
+	given := []struct {
+		name string
+		v    *string
+	}{{"staking_key", n.StakingKey}, {"pop", n.PoP}, {"peer_id", n.PeerID}}
+	var have, lack []string
+	for _, g := range given {
+		if g.v != nil {
+			have = append(have, g.name)
+		} else {
+			lack = append(lack, g.name)
+		}
+	}
+	switch {
+	case len(have) == 0:
+		return id, nil
+	case len(lack) > 0:
+		return id, strictjson.Errorf(path, "staking_key, pop and peer_id come together: this node has %s but not %s",
+			strings.Join(have, ", "), strings.Join(lack, ", "))
+	}
+	var err error
+	if id.StakingKey, err = hexMember(*n.StakingKey, path+".staking_key"); err != nil {
+		return id, err
+	}
+	if id.PoP, err = hexMember(*n.PoP, path+".pop"); err != nil {
+		return id, err
+	}
+	id.PeerID = *n.PeerID // hashed into the table's ID, never dialled
+	return id, nil
+}
+
+func hexMember(s, path string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) == 0 {
+		return nil, strictjson.Errorf(path, "expected non-empty hex, got %q", s)
+	}
+	return b, nil
+}
 
 // componentVersions is genesis.versions: an object of component names to
 // version strings, read in name order so the first error is always the same.
@@ -216,6 +285,7 @@ func (sc *Scenario) checkGenesis(cv componentVersions) error {
 // twice, total stake within 64 bits) and builds them.
 func identitySchedule(tables []identityTable) ([]quorum.ScheduleEntry, error) {
 	var steps []quorum.ScheduleEntry
+	var err error
 	for i, t := range tables {
 		path := strictjson.Index("identities", i)
 		if i > 0 && t.FromEpoch <= steps[i-1].FromEpoch {
@@ -234,7 +304,9 @@ func identitySchedule(tables []identityTable) ([]quorum.ScheduleEntry, error) {
 			if total, carry = bits.Add64(total, n.Stake, 0); carry != 0 {
 				return nil, strictjson.Errorf(npath+".stake", "the total stake of this identity table exceeds 2^64-1")
 			}
-			ids[j] = n.Identity()
+			if ids[j], err = n.identity(npath); err != nil {
+				return nil, err
+			}
 		}
 		table, err := quorum.NewTable(ids)
 		if err != nil {
@@ -286,9 +358,47 @@ func (sc *Scenario) checkBlocks(blocks []blockFile) error {
 				b.Readiness = append(b.Readiness, activation.Readiness{Deployment: a.Deployment, Epoch: a.Epoch, Node: n})
 			}
 		}
+		for j, rf := range bf.VerifierRejections {
+			r, err := rf.rejection(strictjson.Index(path+".verifier_rejections", j), bf.View)
+			if err != nil {
+				return err
+			}
+			b.Rejected = append(b.Rejected, r)
+		}
 		sc.Blocks = append(sc.Blocks, b)
 	}
 	return nil
+}
+
+// verifierReasons are the reasons a chain's verifying layer gives, and the
+// only ones a verifier_rejections entry may carry: Apply's own reasons come
+// from the run itself.
+var verifierReasons = []activation.Reason{activation.Malformed, activation.WrongChain, activation.BadSignature,
+	activation.NotEnoughSigners, activation.UnknownSigner, activation.UnknownDeployment}
+
+// rejection checks a verifier_rejections entry: a known kind, a verifying
+// layer's reason, and a node for attestations only.
+func (rf rejectionFile) rejection(path string, view uint64) (activation.Rejection, error) {
+	r := activation.Rejection{View: view, Kind: activation.Kind(rf.Kind), Deployment: rf.Deployment, Reason: activation.Reason(rf.Reason)}
+	switch r.Kind {
+	case activation.KindProposal, activation.KindCancel, activation.KindAttestation, activation.KindCertificate:
+	default:
+		return r, strictjson.Errorf(path+".kind", "must be \"proposal\", \"cancel\", \"attestation\" or \"certificate\", got %q", rf.Kind)
+	}
+	if !slices.Contains(verifierReasons, r.Reason) {
+		names := make([]string, len(verifierReasons))
+		for i, vr := range verifierReasons {
+			names[i] = strconv.Quote(string(vr))
+		}
+		return r, strictjson.Errorf(path+".reason", "%q is not a reason of the verifying layer (allowed: %s)", rf.Reason, strings.Join(names, ", "))
+	}
+	if rf.Node != nil {
+		if r.Kind != activation.KindAttestation {
+			return r, strictjson.Errorf(path+".node", "applies only to attestations, and this is a %s", rf.Kind)
+		}
+		r.Node = *rf.Node
+	}
+	return r, nil
 }
 
 // proposal checks the members against the mode and fills in the defaults

@@ -3,6 +3,7 @@ package replay
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -140,6 +141,16 @@ func TestBadInput(t *testing.T) {
 		{"version not a string", `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","component":"c","version":2,"start_epoch":0,"timeout_epoch":2}]}]}`, "blocks[0].proposals[0].version", "expected a string"},
 		{"attestation nodes not strings", `{` + okChain + `,"blocks":[{"view":1,"attestations":[{"deployment":"a","epoch":0,"nodes":[1]}]}]}`, "blocks[0].attestations[0].nodes[0]", "expected a string"},
 		{"unknown block field", `{` + okChain + `,"blocks":[{"view":1,"cancel":["a"]}]}`, "blocks[0].cancel", "unknown field"},
+		// docs/replay.md: keyed identity tables.
+		{"key without pop", `{` + okChain + `,"identities":[{"from_epoch":0,"nodes":[{"id":"a","role":"r","stake":1,"staking_key":"ab","peer_id":"p"}]}]}`, "identities[0].nodes[0]", "has staking_key, peer_id but not pop"},
+		{"key not hex", `{` + okChain + `,"identities":[{"from_epoch":0,"nodes":[{"id":"a","role":"r","stake":1,"staking_key":"xyz","pop":"ab","peer_id":"p"}]}]}`, "identities[0].nodes[0].staking_key", "non-empty hex"},
+		{"empty pop", `{` + okChain + `,"identities":[{"from_epoch":0,"nodes":[{"id":"a","role":"r","stake":1,"staking_key":"ab","pop":"","peer_id":"p"}]}]}`, "identities[0].nodes[0].pop", "non-empty hex"},
+		{"key that is no key", `{` + okChain + `,"identities":[{"from_epoch":0,"nodes":[{"id":"a","role":"r","stake":1,"staking_key":"abcd","pop":"ab","peer_id":"p"}]}]}`, "identities[0]", "a"},
+		// docs/replay.md: the verifying layer's rejections.
+		{"rejection kind", `{` + okChain + `,"blocks":[{"view":1,"verifier_rejections":[{"kind":"vote","deployment":"a","reason":"bad signature"}]}]}`, "blocks[0].verifier_rejections[0].kind", `"certificate"`},
+		{"rejection reason of Apply", `{` + okChain + `,"blocks":[{"view":1,"verifier_rejections":[{"kind":"attestation","deployment":"a","node":"n","reason":"duplicate"}]}]}`, "blocks[0].verifier_rejections[0].reason", "not a reason of the verifying layer"},
+		{"rejection node of a cancel", `{` + okChain + `,"blocks":[{"view":1,"verifier_rejections":[{"kind":"cancel","deployment":"a","node":"n","reason":"bad signature"}]}]}`, "blocks[0].verifier_rejections[0].node", "only to attestations"},
+		{"rejection without reason", `{` + okChain + `,"blocks":[{"view":1,"verifier_rejections":[{"kind":"cancel","deployment":"a"}]}]}`, "blocks[0].verifier_rejections[0]", `missing required field "reason"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.input))
@@ -165,6 +176,35 @@ func TestProtocolDataIsNotBadInput(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, events, 1)
 	assert.Equal(t, activation.Rejection{View: 1, Kind: activation.KindProposal, Deployment: "a", Reason: activation.BadVersion}, events[0])
+}
+
+// The verifying layer's rejections come first in their block, as a node
+// reports them, and change nothing; --state-ids adds one line before the
+// summary, and without it the output is what it was.
+func TestVerifierRejectionsAndTheStateLine(t *testing.T) {
+	base := `{"chain":{"id":"x","epoch_views":10,"safety_views":1},"identities":[{"from_epoch":0,"nodes":[{"id":"a","role":"r","stake":1}]}],"until_view":12,"missing_views":[0],"blocks":[` +
+		`{"view":3,"proposals":[{"name":"p","component":"c","version":"1.0.0","mode":"governance","activation_view":9}]%s}]}`
+	plain, err := Parse([]byte(strings.Replace(base, "%s", "", 1)))
+	require.NoError(t, err)
+	withRej, err := Parse([]byte(strings.Replace(base, "%s", `,"verifier_rejections":[{"kind":"attestation","deployment":"p","node":"z","reason":"unknown signer"},{"kind":"certificate","deployment":"00ff","reason":"bad signature"}]`, 1)))
+	require.NoError(t, err)
+	out, err := plain.Output(RunOptions{})
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.Len(t, lines, 4, string(out))
+
+	got, err := withRej.Output(RunOptions{StateID: true})
+	require.NoError(t, err)
+	gotLines := strings.Split(strings.TrimSpace(string(got)), "\n")
+	require.Len(t, gotLines, 7, string(got))
+	assert.Equal(t, `{"type":"rejected","view":3,"kind":"attestation","deployment":"p","node":"z","reason":"unknown signer"}`, gotLines[0])
+	assert.Equal(t, `{"type":"rejected","view":3,"kind":"certificate","deployment":"00ff","reason":"bad signature"}`, gotLines[1])
+	assert.Equal(t, lines[:3], gotLines[2:5], "then the block's own events, unchanged")
+	res, err := plain.Run(RunOptions{}, func(activation.Event) {})
+	require.NoError(t, err)
+	id := res.Final.ID()
+	assert.Equal(t, `{"type":"state","view":12,"height":11,"state_id":"`+hex.EncodeToString(id[:])+`"}`, gotLines[5])
+	assert.Equal(t, lines[3], gotLines[6], "the same summary: the rejections changed nothing")
 }
 
 func TestQuietStretchesAreSkipped(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -53,6 +54,11 @@ type Options struct {
 	FS vfs.FS
 	// Small trims pebble's caches and buffers for tests and tiny nodes.
 	Small bool
+	// ReadOnly opens an existing store for reading (node-plugin export):
+	// nothing is written, Commit fails, and a missing store is an error
+	// rather than created. Pebble still locks the folder, so a store a
+	// running node holds does not open (ErrInUse).
+	ReadOnly bool
 }
 
 // Errors a caller may want to tell apart (errors.Is).
@@ -61,6 +67,8 @@ var (
 	ErrNewerSchema  = errors.New("the store was written by a newer node-plugin")
 	ErrCorrupt      = errors.New("the store is corrupt")
 	ErrNotFound     = errors.New("not found")
+	ErrInUse        = errors.New("the store is in use by another process (a running node?)")
+	ErrNoStore      = errors.New("no store there")
 	ErrOutOfOrder   = errors.New("block does not follow the head")
 	errEmptyOptions = errors.New("storage options need a chain ID and a genesis state")
 )
@@ -103,7 +111,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.SnapshotInterval == 0 {
 		opts.SnapshotInterval = 1024
 	}
-	po := &pebble.Options{FS: opts.FS, Logger: errorsOnly{}}
+	po := &pebble.Options{FS: opts.FS, Logger: errorsOnly{}, ReadOnly: opts.ReadOnly}
 	if opts.Small {
 		po.MemTableSize = 1 << 20
 		po.Cache = pebble.NewCache(1 << 20)
@@ -111,6 +119,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
+		if opts.ReadOnly && (errors.Is(err, pebble.ErrDBDoesNotExist) || strings.Contains(err.Error(), "does not exist")) {
+			return nil, fmt.Errorf("open store %s: %w", dir, ErrNoStore)
+		}
+		if strings.Contains(err.Error(), "lock") {
+			return nil, fmt.Errorf("open store %s: %w: %v", dir, ErrInUse, err)
+		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s := &Store{db: db, dir: dir, opts: opts, head: opts.Genesis, writeOpts: pebble.Sync}
@@ -171,6 +185,9 @@ func (s *Store) get(key []byte) ([]byte, error) {
 func (s *Store) init() error {
 	ver, err := s.get(keySchema)
 	if errors.Is(err, ErrNotFound) {
+		if s.opts.ReadOnly {
+			return fmt.Errorf("open store %s: %w (it was never initialized)", s.dir, ErrNoStore)
+		}
 		return s.create()
 	}
 	if err != nil {

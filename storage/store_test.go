@@ -274,3 +274,42 @@ func TestUseAfterCloseIsAnError(t *testing.T) {
 	require.NoError(t, s.Close())
 	wg.Wait()
 }
+
+// A read-only open reads what a node stored and writes nothing; it does not
+// create a store, and a store a running node holds is ErrInUse.
+func TestReadOnly(t *testing.T) {
+	c := makeChain(t, 20, 3)
+	dir := t.TempDir()
+	opts := c.options(nil)
+	opts.ReadOnly = true
+	_, err := Open(dir+"/none", opts)
+	assert.ErrorIs(t, err, ErrNoStore, "a missing folder")
+
+	rw, err := Open(dir, c.options(nil))
+	require.NoError(t, err)
+	commitAll(t, rw, c, 0, 10)
+	_, err = Open(dir, opts)
+	assert.ErrorIs(t, err, ErrInUse, "the store is open for writing")
+	require.NoError(t, rw.Close())
+
+	ro, err := Open(dir, opts)
+	require.NoError(t, err)
+	head, ok := ro.Head()
+	require.True(t, ok)
+	assert.Equal(t, c.states[9].ID(), head.ID())
+	st, err := ro.StateAt(4)
+	require.NoError(t, err)
+	assert.Equal(t, c.states[4].ID(), st.ID())
+	assert.Error(t, ro.Commit(c.blocks[10], c.states[10]), "a read-only store takes no block")
+	require.NoError(t, ro.Close())
+
+	rw, err = Open(dir, c.options(nil))
+	require.NoError(t, err, "the store opens for writing again")
+	head, _ = rw.Head()
+	assert.Equal(t, c.states[9].ID(), head.ID(), "nothing was written")
+	require.NoError(t, rw.Close())
+
+	empty := t.TempDir()
+	_, err = Open(empty, opts)
+	assert.ErrorIs(t, err, ErrNoStore, "an empty folder was never a store")
+}

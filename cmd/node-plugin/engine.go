@@ -29,6 +29,15 @@ func pickEngine(cfg config.Config, g *chain.Genesis) (node.NewEngine, error) {
 	return nil, fmt.Errorf("engine %q: node-plugin has no constructor for it", cfg.Engine)
 }
 
+// payloadOf is how an engine's stored block bytes hold the canonical
+// WireBlock, for reading a stopped node's store (export).
+func payloadOf(e engine.Name) func([]byte) ([]byte, error) {
+	if e == engine.Devchain {
+		return devchain.Payload
+	}
+	return nil // CometBFT stores the WireBlock itself
+}
+
 // newDevchain builds the devchain engine.
 func newDevchain(env node.EngineEnv) (node.Engine, error) {
 	return devchain.New(devchain.Options{Genesis: env.Genesis, Store: env.Store, NodeID: env.NodeID,

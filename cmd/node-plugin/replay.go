@@ -12,7 +12,7 @@ import (
 
 func newReplayCommand(stdout io.Writer) *cobra.Command {
 	var file string
-	var everyView bool
+	var everyView, stateIDs bool
 	cmd := &cobra.Command{
 		Use:   "replay --scenario FILE",
 		Short: "Apply a scenario file to the pure activation engine and print what happens",
@@ -25,8 +25,10 @@ line on stderr naming the problem and where it is, and exits with status 2.
 Invalid protocol data inside blocks is not bad input: it becomes a
 "rejected" line with the reason.
 
-The scenario format is described in DESIGN.md, "Scenario files"; examples
-live in examples/scenarios/.`,
+The scenario format is described in DESIGN.md, "Scenario files", and its
+extensions (keyed identity tables, the verifying layer's rejections, the
+--state-ids line) in docs/replay.md; examples live in examples/scenarios/.
+node-plugin export writes a node's finalized history in this format.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
@@ -37,7 +39,7 @@ live in examples/scenarios/.`,
 				return usageError{fmt.Errorf("%s: %w", file, err)}
 			}
 			// Output runs fully before anything is printed: a failure mid-way leaves no half output.
-			out, err := sc.Output(replay.RunOptions{EveryView: everyView})
+			out, err := sc.Output(replay.RunOptions{EveryView: everyView, StateID: stateIDs})
 			if err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
@@ -46,6 +48,7 @@ live in examples/scenarios/.`,
 		},
 	}
 	cmd.Flags().StringVar(&file, "scenario", "", "the scenario file (JSON)")
+	cmd.Flags().BoolVar(&stateIDs, "state-ids", false, `before the summary, print {"type":"state","view":V,"height":H,"state_id":HEX}: the state ID after the last block`)
 	cmd.Flags().BoolVar(&everyView, "every-view", false, "apply every empty block instead of skipping quiet stretches (same output, slower)")
 	return cmd
 }

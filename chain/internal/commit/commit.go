@@ -78,6 +78,7 @@ type Prepared struct {
 	// set by Commit); Block.State is the state after it.
 	Block    chain.FinalizedBlock
 	verified activation.Block
+	rejected []activation.Rejection
 }
 
 // InvalidError is a block the verifying layer or Apply refused as a whole
@@ -114,7 +115,7 @@ func (p *Pipeline) take(head *activation.State, wire activation.WireBlock) (Prep
 		events = append(events, r)
 	}
 	events = append(events, applied...)
-	return Prepared{verified: verified, Block: chain.FinalizedBlock{Height: wire.Height, View: wire.View,
+	return Prepared{verified: verified, rejected: rejected, Block: chain.FinalizedBlock{Height: wire.Height, View: wire.View,
 		Epoch: head.Params().Epoch(wire.View), StateID: next.ID(), State: next, Events: events}}, nil
 }
 
@@ -147,32 +148,74 @@ func (p *Pipeline) Commit(pr Prepared, stored []byte, via chain.Via) (chain.Fina
 // taken through the same Verify and Apply as when it was committed (no
 // guard: it was committed already). Its state ID must be the stored one.
 func (p *Pipeline) Rebuild(prev *activation.State, h uint64) (chain.FinalizedBlock, error) {
+	pr, err := p.rebuild(prev, h)
+	return pr.Block, err
+}
+
+func (p *Pipeline) rebuild(prev *activation.State, h uint64) (Prepared, error) {
 	b, err := p.store.Block(h)
 	if err != nil {
-		return chain.FinalizedBlock{}, fmt.Errorf("block %d: %w", h, err)
+		return Prepared{}, fmt.Errorf("block %d: %w", h, err)
 	}
 	payload, err := p.payload(b.Wire)
 	if err != nil {
-		return chain.FinalizedBlock{}, fmt.Errorf("block %d: %w", h, err)
+		return Prepared{}, fmt.Errorf("block %d: %w", h, err)
 	}
 	wire, err := activation.DecodeWireBlock(payload)
 	if err != nil {
-		return chain.FinalizedBlock{}, fmt.Errorf("stored block %d: %w", h, err)
+		return Prepared{}, fmt.Errorf("stored block %d: %w", h, err)
 	}
 	if wire.Height != b.Height || wire.View != b.View {
-		return chain.FinalizedBlock{}, fmt.Errorf("stored block %d: its wire block says height %d view %d, the store height %d view %d",
+		return Prepared{}, fmt.Errorf("stored block %d: its wire block says height %d view %d, the store height %d view %d",
 			h, wire.Height, wire.View, b.Height, b.View)
 	}
 	pr, err := p.take(prev, wire)
 	if err != nil {
-		return chain.FinalizedBlock{}, fmt.Errorf("stored block %d: %w", h, err)
+		return Prepared{}, fmt.Errorf("stored block %d: %w", h, err)
 	}
 	if pr.Block.StateID != b.StateID {
-		return chain.FinalizedBlock{}, fmt.Errorf("stored block %d: rebuilt, it gives state %x…, the store holds %x…",
+		return Prepared{}, fmt.Errorf("stored block %d: rebuilt, it gives state %x…, the store holds %x…",
 			h, pr.Block.StateID[:6], b.StateID[:6])
 	}
 	pr.Block.Payload = payload
-	return pr.Block, nil
+	return pr, nil
+}
+
+// Walked is one stored block as Walk rebuilds it.
+type Walked struct {
+	// Block is the finalized block, as Rebuild returns it.
+	Block chain.FinalizedBlock
+	// Verified is what Apply took from it, in block order (a signer listed
+	// twice is there twice).
+	Verified activation.Block
+	// Rejected are the verifying layer's rejections, the first events of
+	// Block.
+	Rejected []activation.Rejection
+}
+
+// Walk rebuilds the stored blocks from height 0 to height to, in order,
+// through the same Verify and Apply as Rebuild (each checked against its
+// stored state ID), and hands each to fn; an error of fn stops the walk and
+// is returned.
+func (p *Pipeline) Walk(to uint64, fn func(Walked) error) error {
+	if next := p.nextHeight(); to >= next {
+		if next == 0 {
+			return fmt.Errorf("height %d: %w: the store holds no block yet", to, storage.ErrNotFound)
+		}
+		return fmt.Errorf("height %d: %w: the store's head is at height %d", to, storage.ErrNotFound, next-1)
+	}
+	prev := p.genesis
+	for h := uint64(0); h <= to; h++ {
+		pr, err := p.rebuild(prev, h)
+		if err != nil {
+			return err
+		}
+		if err := fn(Walked{Block: pr.Block, Verified: pr.verified, Rejected: pr.rejected}); err != nil {
+			return err
+		}
+		prev = pr.Block.State
+	}
+	return nil
 }
 
 // block returns the finalized block at h: as committed, if this process

@@ -1,0 +1,193 @@
+package history_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/chain/chaintest"
+	"github.com/quorumgate/quorumgate/chain/history"
+	"github.com/quorumgate/quorumgate/quorum"
+	"github.com/quorumgate/quorumgate/replay"
+	"github.com/quorumgate/quorumgate/signal"
+	"github.com/quorumgate/quorumgate/storage"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type fixture struct {
+	g     *chain.Genesis
+	keys  *chain.Keys
+	store *storage.Store
+	fake  *chaintest.Fake
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	g, keys, err := chain.GenerateGenesis(chain.GenerateOptions{ChainID: "history", EpochViews: 20, SafetyViews: 2,
+		Versions: map[string]string{"protocol": "1.0.0"},
+		Nodes: []chain.NodeSpec{{ID: "a", Role: "consensus", Stake: 100}, {ID: "b", Role: "consensus", Stake: 100},
+			{ID: "c", Role: "execution", Stake: 100}},
+		GovernanceMembers: 1, GovernanceThreshold: 1, Seed: []byte("history")})
+	require.NoError(t, err)
+	s, err := storage.Open(t.TempDir(), storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), Small: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return &fixture{g: g, keys: keys, store: s, fake: chaintest.New(g, s, nil)}
+}
+
+func (f *fixture) proposal(t *testing.T, p activation.Proposal) activation.SignedProposal {
+	t.Helper()
+	a, err := f.g.Committee().Approve(activation.ProposalMessage(f.g.ChainID, p), []int{0}, []signal.PrivateKey{f.keys.Governance[0]})
+	require.NoError(t, err)
+	return activation.SignedProposal{Proposal: p, Approval: a}
+}
+
+func (f *fixture) cancel(t *testing.T, name string) activation.SignedCancel {
+	t.Helper()
+	a, err := f.g.Committee().Approve(activation.CancelMessage(f.g.ChainID, name), []int{0}, []signal.PrivateKey{f.keys.Governance[0]})
+	require.NoError(t, err)
+	return activation.SignedCancel{Deployment: name, Approval: a}
+}
+
+func (f *fixture) ready(t *testing.T, d signal.DeploymentID, epoch uint64, signer string) signal.Attestation {
+	t.Helper()
+	a, err := signal.SignReadiness(f.keys.Staking[signer], f.g.ChainID, d, epoch, signer)
+	require.NoError(t, err)
+	return a
+}
+
+// A history with every kind of event a node reports, including the awkward
+// ones: a signer listed twice, readiness the verifying layer refuses (a bad
+// signature, an unknown signer) between good readiness, a proposal whose name
+// is taken, a forged cancel, rule-4 rejections in block order, a stake
+// lock-in and activation, a governance upgrade, and views with no block.
+// Exported and replayed, it gives every event the node got, in order, and
+// the node's state ID.
+func TestExportReplaysToTheNodesEventsAndStateID(t *testing.T) {
+	f := newFixture(t)
+	stake := activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
+		Roles: []string{"consensus"}, Threshold: quorum.TwoThirds, StartEpoch: 1, TimeoutEpoch: 5}
+	gov := activation.Proposal{Name: "cadence-2", Component: "cadence", Version: "2.0.0", Mode: activation.Governance, ActivationView: 30}
+	dep := stake.ID()
+	bad := f.ready(t, dep, 1, "b")
+	bad.Signature = f.ready(t, dep, 1, "a").Signature
+	stranger := f.ready(t, dep, 1, "a")
+	stranger.Signer = "zed"
+	forged := f.cancel(t, "cadence-2")
+	forged.Approval = f.cancel(t, "p2").Approval
+
+	blocks := []struct {
+		view  uint64
+		items activation.WireBlock
+	}{
+		{3, activation.WireBlock{Proposals: []activation.SignedProposal{f.proposal(t, stake), f.proposal(t, gov)}}},
+		{5, activation.WireBlock{Proposals: []activation.SignedProposal{f.proposal(t, stake)}, // its name is taken
+			Cancels:      []activation.SignedCancel{forged, f.cancel(t, "nope")},
+			Attestations: []signal.Attestation{f.ready(t, dep, 0, "a")}}}, // not signaling yet
+		{21, activation.WireBlock{Attestations: []signal.Attestation{f.ready(t, dep, 1, "c"), bad, f.ready(t, dep, 1, "a"), stranger,
+			f.ready(t, dep, 0, "b"), f.ready(t, dep, 1, "a")}}}, // role not required, a bad signature, an unknown signer, wrong epoch, a duplicate
+		{24, activation.WireBlock{Attestations: []signal.Attestation{f.ready(t, dep, 1, "b")}}}, // lock-in
+	}
+	var live []activation.Event
+	var lastID [32]byte
+	view := uint64(1) // views 0 and 2 have no block
+	for _, b := range blocks {
+		for ; view < b.view; view++ {
+			if view == 2 {
+				continue
+			}
+			fb, err := f.fake.Append(view, activation.WireBlock{})
+			require.NoError(t, err)
+			live = append(live, fb.Events...)
+		}
+		fb, err := f.fake.Append(b.view, b.items)
+		require.NoError(t, err)
+		live = append(live, fb.Events...)
+		view = b.view + 1
+	}
+	for ; view <= 45; view++ { // past both activations (views 30 and 40)
+		fb, err := f.fake.Append(view, activation.WireBlock{})
+		require.NoError(t, err)
+		live = append(live, fb.Events...)
+		lastID = fb.StateID
+	}
+	head := f.fake.Head()
+	require.Equal(t, "2.0.0", must(head.ActiveVersion("protocol")), "the stake upgrade activated")
+	require.Equal(t, "2.0.0", must(head.ActiveVersion("cadence")), "the governance upgrade activated")
+	var reasons []activation.Reason
+	for _, e := range live {
+		if r, ok := e.(activation.Rejection); ok {
+			reasons = append(reasons, r.Reason)
+		}
+	}
+	for _, want := range []activation.Reason{activation.DuplicateName, activation.BadSignature, activation.UnknownDeployment,
+		activation.NotSignaling, activation.RoleNotRequired, activation.UnknownSigner, activation.WrongEpoch, activation.Duplicate} {
+		require.Contains(t, reasons, want, "the history lacks a rejection the test is about")
+	}
+
+	headHeight, headView, _ := head.Head()
+	sc, last, err := history.Export(history.Options{Store: f.store, Genesis: f.g, ToHeight: headHeight})
+	require.NoError(t, err)
+	assert.Equal(t, lastID, last.StateID)
+	assert.Equal(t, headView, sc.UntilView)
+	assert.Equal(t, []uint64{0, 2}, sc.Missing)
+	file, err := sc.Marshal()
+	require.NoError(t, err)
+
+	// The file, parsed back, replays to the node's events and state ID,
+	// skipping quiet stretches or not.
+	back, err := replay.Parse(file)
+	require.NoError(t, err)
+	again, err := back.Marshal()
+	require.NoError(t, err)
+	assert.Equal(t, string(file), string(again), "the file writes back to itself")
+	var want bytes.Buffer
+	for _, e := range live {
+		want.Write(replay.EventLine(e))
+		want.WriteByte('\n')
+	}
+	want.WriteString(`{"type":"state","view":45,"height":43,"state_id":"` + hex.EncodeToString(lastID[:]) + `"}` + "\n")
+	want.Write(replay.SummaryLine(head))
+	want.WriteByte('\n')
+	for _, everyView := range []bool{false, true} {
+		out, err := back.Output(replay.RunOptions{StateID: true, EveryView: everyView})
+		require.NoError(t, err)
+		assert.Equal(t, want.String(), string(out), "every view: %v", everyView)
+	}
+
+	// An earlier height: the history up to it, and that block's state.
+	sc, last, err = history.Export(history.Options{Store: f.store, Genesis: f.g, ToHeight: 3})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), sc.UntilView, "height 3 is view 5 (views 0 and 2 have no block)")
+	st, err := f.store.StateAt(3)
+	require.NoError(t, err)
+	assert.Equal(t, st.ID(), last.StateID)
+	res, err := sc.Run(replay.RunOptions{}, func(activation.Event) {})
+	require.NoError(t, err)
+	assert.Equal(t, st.ID(), res.Final.ID())
+
+	// Past the head: an error that says where the head is.
+	_, _, err = history.Export(history.Options{Store: f.store, Genesis: f.g, ToHeight: headHeight + 1})
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+	assert.ErrorContains(t, err, "the store's head is at height 43")
+}
+
+func TestExportOfAnEmptyStore(t *testing.T) {
+	f := newFixture(t)
+	_, _, err := history.Export(history.Options{Store: f.store, Genesis: f.g})
+	assert.ErrorIs(t, err, history.ErrEmpty)
+}
+
+func must(v string, ok bool) string {
+	if !ok {
+		return "<none>"
+	}
+	return v
+}
