@@ -113,10 +113,7 @@ func New(o Options) (*Chain, error) {
 		return nil, fmt.Errorf("devchain: sequencer %s's peer ID: %w", g.Sequencer, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pipe := commit.New(commit.Options{Store: o.Store, Genesis: g, Guard: o.Guard, Payload: func(stored []byte) ([]byte, error) {
-		sb, err := DecodeSignedBlock(stored)
-		return sb.Block, err
-	}})
+	pipe := commit.New(commit.Options{Store: o.Store, Genesis: g, Guard: o.Guard, Payload: Payload})
 	c := &Chain{opts: o, pipe: pipe, pool: pool.New(pipe.Verifier(), pool.DefaultBounds, o.Logger), seqPeer: seq,
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), pending: map[uint64]pendingBlock{}, received: map[chain.Via]uint64{},
 		syncCount: p2p.MaxSyncBlocks}
