@@ -65,13 +65,7 @@ func TestRunOneNodeCometBFT(t *testing.T) {
 	assert.Len(t, id.CometBFTNodeID, 40)
 
 	home = soloHome(t)
-	free := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
-	port, rpc := free(), free()
+	port, rpc := freePort(t), freePort(t)
 	stop := startRun(t, home, "--engine", "cometbft", "--cometbft-p2p-listen", fmt.Sprintf("tcp://127.0.0.1:%d", port),
 		"--cometbft-rpc-listen", fmt.Sprintf("tcp://127.0.0.1:%d", rpc), "--view-interval", "20ms")
 	g, err := chain.LoadGenesis(filepath.Join(home, "genesis.json"))
@@ -110,4 +104,13 @@ func TestRunOneNodeCometBFT(t *testing.T) {
 	h, v, _ := head.Head()
 	assert.GreaterOrEqual(t, h, uint64(3), "blocks in two seconds")
 	assert.Equal(t, h+1, v, "on CometBFT the view is the height plus one (CometBFT's height)")
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

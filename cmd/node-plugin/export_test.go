@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,13 +29,7 @@ func TestExportReplaysToTheNodesStateDevchain(t *testing.T) {
 }
 
 func TestExportReplaysToTheNodesStateCometBFT(t *testing.T) {
-	free := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
-	exportRoundTrip(t, "--engine", "cometbft", "--cometbft-p2p-listen", fmt.Sprintf("tcp://127.0.0.1:%d", free()), "--view-interval", "20ms")
+	exportRoundTrip(t, "--engine", "cometbft", "--cometbft-p2p-listen", fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)), "--view-interval", "20ms")
 }
 
 func exportRoundTrip(t *testing.T, engineArgs ...string) {
@@ -147,12 +140,10 @@ func TestExportBadUse(t *testing.T) {
 		assert.Contains(t, stderr, tc.want, "%v", tc.args)
 	}
 	// A running node holds its store: export says to stop it.
-	stop := startRun(t, home)
+	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	stop := startRun(t, home, "--api-listen", "127.0.0.1:0")
 	defer stop()
-	testutil.Eventually(t, 10*time.Second, "the store exists", func() bool {
-		_, err := os.Stat(filepath.Join(home, "store"))
-		return err == nil
-	})
+	waitForAPI(t, home, 10*time.Second) // started: a stop now is a clean one
 	code, _, stderr := runCLI("export", "--home", home, "--out", "-")
 	assert.Equal(t, exitFailure, code, stderr)
 	assert.Contains(t, stderr, "stop the node first")
