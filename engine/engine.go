@@ -2,8 +2,7 @@
 // spelling of each name, the list for help and error messages, and the
 // parser of a configured name. It imports nothing, so the configuration and
 // the testnet can name an engine without linking one; the composition root
-// (cmd/node-plugin) maps a Name to its constructor. The package's tests run
-// in-process node clusters on CometBFT.
+// (cmd/node-plugin) maps a Name to its constructor.
 package engine
 
 import (

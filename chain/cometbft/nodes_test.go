@@ -1,4 +1,7 @@
-package engine
+package cometbft_test
+
+// The integration tests of quorumgate nodes on CometBFT: in-process clusters
+// of node.Start on this engine, on 127.0.0.1 (cluster_test.go builds them).
 
 import (
 	"errors"

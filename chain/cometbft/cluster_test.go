@@ -1,4 +1,4 @@
-package engine
+package cometbft_test
 
 import (
 	"context"
