@@ -1,7 +1,10 @@
-package cometbft_test
-
-// The integration tests of quorumgate nodes on CometBFT: in-process clusters
-// of node.Start on this engine, on 127.0.0.1 (cluster_test.go builds them).
+// Package clustertest holds the integration tests of quorumgate nodes on
+// CometBFT: in-process clusters of node.Start on the cometbft engine, on
+// 127.0.0.1 (cluster_test.go builds them). They live apart from the
+// engine's unit tests, whose TestMain checks for leaks after the whole
+// package: these check each test, allowing for what a halted CometBFT
+// node leaves behind while it winds down.
+package clustertest
 
 import (
 	"errors"

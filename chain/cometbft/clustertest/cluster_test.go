@@ -1,4 +1,4 @@
-package cometbft_test
+package clustertest
 
 import (
 	"context"
