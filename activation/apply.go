@@ -129,6 +129,7 @@ type applier struct {
 	tallyOwned          []bool // deployment's tally copied (or created) in this block
 	indexesOwned        bool
 	versionsOwned       bool
+	paramsOwned         bool
 	view, height, epoch uint64
 	events              []Event
 	// For the attestations of one block: the epoch's identity table, and
@@ -196,6 +197,15 @@ func (a *applier) timeDriven(i int) {
 }
 
 func (a *applier) activate(d *Deployment) {
+	if d.IsParam() {
+		if !a.paramsOwned {
+			a.next.paramValues = maps.Clone(a.next.paramValues)
+			a.paramsOwned = true
+		}
+		h := a.next.paramValues[d.Param]
+		a.next.paramValues[d.Param] = append(slices.Clip(h), ParamRecord{Value: d.Value, ActivationView: d.ActivatesAt, FirstView: a.view})
+		return
+	}
 	if !a.versionsOwned {
 		a.next.versions = maps.Clone(a.next.versions)
 		a.next.parsed = maps.Clone(a.next.parsed)
@@ -220,24 +230,22 @@ func (a *applier) propose(p Proposal) {
 		reject(DuplicateName)
 		return
 	}
-	v, err := semver.StrictNewVersion(p.Version)
-	if err != nil {
-		reject(BadVersion)
-		return
-	}
-	if active, ok := s.parsed[p.Component]; ok && !v.GreaterThan(active) {
-		reject(NotAnUpgrade)
-		return
-	}
-	for _, d := range s.deployments {
-		if d.Component == p.Component && d.Status.Pending() {
-			reject(ComponentBusy)
+	// Governance needs activation_view > v + lead; a version upgrade's lead is Δ.
+	lead := s.params.SafetyViews
+	if p.IsParam() {
+		decl, r := a.checkParamChange(p)
+		if r != "" {
+			reject(r)
 			return
 		}
+		lead = max(lead, decl.MinLeadViews)
+	} else if r := a.checkUpgrade(p); r != "" {
+		reject(r)
+		return
 	}
 	switch p.Mode {
 	case Governance:
-		if p.ActivationView <= satAdd(a.view, s.params.SafetyViews) {
+		if p.ActivationView <= satAdd(a.view, lead) {
 			reject(ActivationTooSoon)
 			return
 		}
@@ -275,6 +283,51 @@ func (a *applier) propose(p Proposal) {
 		return
 	}
 	a.timeDriven(i)
+}
+
+// checkUpgrade judges what is particular to a version upgrade: the version,
+// and the component's state.
+func (a *applier) checkUpgrade(p Proposal) Reason {
+	s := a.next
+	v, err := semver.StrictNewVersion(p.Version)
+	if err != nil {
+		return BadVersion
+	}
+	if active, ok := s.parsed[p.Component]; ok && !v.GreaterThan(active) {
+		return NotAnUpgrade
+	}
+	for _, d := range s.deployments {
+		if !d.IsParam() && d.Component == p.Component && d.Status.Pending() {
+			return ComponentBusy
+		}
+	}
+	return ""
+}
+
+// checkParamChange judges what is particular to a parameter change: the
+// key, the value, and the key's state. A proposal that also names a
+// component or a version is malformed.
+func (a *applier) checkParamChange(p Proposal) (ParamDecl, Reason) {
+	s := a.next
+	if p.Component != "" || p.Version != "" {
+		return ParamDecl{}, Malformed
+	}
+	decl, ok := s.params.Param(p.Param)
+	if !ok {
+		return decl, UnknownParameter
+	}
+	if r := decl.CheckValue(p.Value); r != "" {
+		return decl, r
+	}
+	if active, _ := s.ParamValue(p.Param); active == p.Value {
+		return decl, NotAnUpgrade
+	}
+	for _, d := range s.deployments {
+		if d.Param == p.Param && d.Status.Pending() {
+			return decl, ComponentBusy
+		}
+	}
+	return decl, ""
 }
 
 // Rule 3: cancellations.
@@ -359,8 +412,25 @@ func (a *applier) lockIn(i int) {
 	}
 	d = a.mut(i)
 	d.ActivatesAt = params.EpochStart(max(satAdd(satAdd(a.epoch, 1), d.DelayEpochs), d.MinActivationEpoch))
+	if d.IsParam() {
+		// A parameter's lead time: the first epoch boundary from there on
+		// that is at least Lead views after this block.
+		decl, _ := params.Param(d.Param) // accepted, so declared
+		if earliest := satAdd(a.view, decl.Lead(params.SafetyViews)); d.ActivatesAt < earliest {
+			d.ActivatesAt = params.EpochStart(ceilDiv(earliest, params.EpochViews))
+		}
+	}
 	d.HasActivation = true
 	a.transition(i, LockedIn)
+}
+
+// ceilDiv is x / y rounded up (y > 0).
+func ceilDiv(x, y uint64) uint64 {
+	q := x / y
+	if x%y != 0 {
+		q++
+	}
+	return q
 }
 
 func satAdd(x, y uint64) uint64 {

@@ -24,7 +24,16 @@ type Proposal struct {
 	DelayEpochs        uint64           `cbor:"10,keyasint,omitempty"`
 	// Governance mode.
 	ActivationView uint64 `cbor:"11,keyasint,omitempty"`
+	// A parameter change (docs/replay.md, "Parameters") names the
+	// parameter and its new value instead of Component and Version. Both
+	// are left out of a version upgrade's encoding, which keeps its ID.
+	Param string `cbor:"12,keyasint,omitempty"`
+	Value string `cbor:"13,keyasint,omitempty"`
 }
+
+// IsParam reports whether the proposal changes a parameter (rather than a
+// component's version).
+func (p *Proposal) IsParam() bool { return p.Param != "" }
 
 // MaxNameLen is the longest deployment name, in bytes.
 const MaxNameLen = 64

@@ -23,6 +23,9 @@ type Params struct {
 	SafetyViews uint64
 	// Identities gives each epoch's identity table.
 	Identities *quorum.Schedule
+	// Declared are the protocol parameters, in name order
+	// (SortParamDecls); none on a chain that declares none.
+	Declared []ParamDecl
 }
 
 // Validate checks the parameters make sense together.
@@ -37,7 +40,7 @@ func (p *Params) Validate() error {
 	case p.Identities == nil:
 		return errors.New("no identity schedule")
 	}
-	return nil
+	return checkParams(p.Declared)
 }
 
 // Epoch returns the epoch of view v.
@@ -52,8 +55,10 @@ func (p *Params) id() [32]byte {
 		EpochViews  uint64   `cbor:"2,keyasint"`
 		SafetyViews uint64   `cbor:"3,keyasint"`
 		Identities  [32]byte `cbor:"4,keyasint"`
+		// Left out with no parameters, so a chain without any keeps its ID.
+		Declared []ParamDecl `cbor:"5,keyasint,omitempty"`
 	}
-	return canon.Hash("quorumgate/params/v1", canon.MustEncode(wire{p.ChainID, p.EpochViews, p.SafetyViews, p.Identities.ID()}))
+	return canon.Hash("quorumgate/params/v1", canon.MustEncode(wire{p.ChainID, p.EpochViews, p.SafetyViews, p.Identities.ID(), p.Declared}))
 }
 
 // VersionRecord is one step of a component's history: Version governs blocks
@@ -78,10 +83,13 @@ type State struct {
 	// parsed is the semver of each component's active version, kept beside
 	// versions (shared with it copy-on-write) so Apply never re-parses.
 	parsed map[string]*semver.Version
+	// paramValues holds each declared parameter's history (copy-on-write).
+	paramValues map[string][]ParamRecord
 }
 
 // Genesis returns the state before the first block: the given component
-// versions, each with activation and first view 0, and no deployments.
+// versions and the declared parameters' values, each with activation and
+// first view 0, and no deployments.
 func Genesis(params *Params, versions map[string]string) (*State, error) {
 	if err := params.Validate(); err != nil {
 		return nil, err
@@ -93,6 +101,12 @@ func Genesis(params *Params, versions map[string]string) (*State, error) {
 		byID:     map[signal.DeploymentID]int{},
 		versions: map[string][]VersionRecord{},
 		parsed:   map[string]*semver.Version{},
+	}
+	if len(params.Declared) > 0 {
+		s.paramValues = make(map[string][]ParamRecord, len(params.Declared))
+		for _, d := range params.Declared {
+			s.paramValues[d.Name] = []ParamRecord{{Value: d.Value}}
+		}
 	}
 	for _, c := range slices.Sorted(maps.Keys(versions)) {
 		if c == "" {
@@ -190,6 +204,11 @@ type componentWire struct {
 	History   []VersionRecord `cbor:"2,keyasint"`
 }
 
+type paramWire struct {
+	Param   string        `cbor:"1,keyasint"`
+	History []ParamRecord `cbor:"2,keyasint"`
+}
+
 type stateWire struct {
 	Params      [32]byte         `cbor:"1,keyasint"`
 	Applied     bool             `cbor:"2,keyasint"`
@@ -197,6 +216,8 @@ type stateWire struct {
 	View        uint64           `cbor:"4,keyasint"`
 	Deployments []deploymentWire `cbor:"5,keyasint"`
 	Components  []componentWire  `cbor:"6,keyasint"`
+	// Left out with no parameters, so a state without any keeps its ID.
+	ParamValues []paramWire `cbor:"7,keyasint,omitempty"`
 }
 
 func (s *State) wire() stateWire {
@@ -216,6 +237,9 @@ func (s *State) wire() stateWire {
 	}
 	for _, c := range s.Components() {
 		w.Components = append(w.Components, componentWire{c, s.versions[c]})
+	}
+	for _, d := range s.params.Declared {
+		w.ParamValues = append(w.ParamValues, paramWire{d.Name, s.paramValues[d.Name]})
 	}
 	return w
 }
@@ -255,6 +279,24 @@ func DecodeState(params *Params, b []byte) (*State, error) {
 			last = v
 		}
 		s.versions[c.Component], s.parsed[c.Component] = c.History, last
+	}
+	if len(w.ParamValues) != len(params.Declared) {
+		return nil, fmt.Errorf("decode protocol state: %d parameters, the chain declares %d", len(w.ParamValues), len(params.Declared))
+	}
+	if len(w.ParamValues) > 0 {
+		s.paramValues = make(map[string][]ParamRecord, len(w.ParamValues))
+	}
+	for i, pw := range w.ParamValues {
+		d := params.Declared[i]
+		if pw.Param != d.Name || len(pw.History) == 0 {
+			return nil, fmt.Errorf("decode protocol state: parameter %d is not %s, or has no history", i, d.Name)
+		}
+		for _, r := range pw.History {
+			if d.CheckValue(r.Value) != "" {
+				return nil, fmt.Errorf("decode protocol state: parameter %s: bad value %q", d.Name, r.Value)
+			}
+		}
+		s.paramValues[d.Name] = pw.History
 	}
 	for i, dw := range w.Deployments {
 		p := dw.Proposal

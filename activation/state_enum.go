@@ -90,9 +90,14 @@ type Reason string
 // The rejection reasons of DESIGN.md, rules 2-4, and of the verifying layer.
 const (
 	// Proposals (rule 2), in the order they are checked.
-	BadName           Reason = "bad name"
-	DuplicateName     Reason = "duplicate name"
-	BadVersion        Reason = "bad version"
+	BadName       Reason = "bad name"
+	DuplicateName Reason = "duplicate name"
+	BadVersion    Reason = "bad version"
+	// Parameter changes, after duplicate name (then not an upgrade,
+	// component busy per key, and the mode's checks).
+	UnknownParameter  Reason = "unknown parameter"
+	BadValue          Reason = "bad value"
+	OutOfBounds       Reason = "out of bounds"
 	NotAnUpgrade      Reason = "not an upgrade"
 	ComponentBusy     Reason = "component busy"
 	ActivationTooSoon Reason = "activation too soon"

@@ -22,6 +22,7 @@ import (
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/internal/canon"
 	"github.com/quorumgate/quorumgate/internal/identityfile"
+	"github.com/quorumgate/quorumgate/internal/paramfile"
 	"github.com/quorumgate/quorumgate/internal/strictjson"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -33,8 +34,11 @@ type Genesis struct {
 	EpochViews  uint64
 	SafetyViews uint64
 	Versions    map[string]string
-	Identities  []IdentityStep
-	Governance  Governance
+	// Params are the protocol parameters declared at genesis, in name
+	// order (none on most chains).
+	ParamDecls []activation.ParamDecl
+	Identities []IdentityStep
+	Governance Governance
 	// Sequencer is the node ID of the devchain's block producer (the
 	// CometBFT engine ignores it).
 	Sequencer string
@@ -100,7 +104,7 @@ func ParseGenesis(data []byte) (*Genesis, error) {
 		return nil, err
 	}
 	g := &Genesis{ChainID: string(f.ChainID), EpochViews: f.EpochViews, SafetyViews: f.SafetyViews,
-		Versions: map[string]string(f.Versions), Sequencer: f.Sequencer,
+		Versions: map[string]string(f.Versions), ParamDecls: f.Params, Sequencer: f.Sequencer,
 		Governance: Governance{Threshold: int(f.Governance.Threshold)}}
 	if g.Versions == nil {
 		g.Versions = map[string]string{}
@@ -123,13 +127,14 @@ func ParseGenesis(data []byte) (*Genesis, error) {
 // its value means as it is read (a key decodes, a peer ID parses), so the
 // first problem in file order is the one reported.
 type genesisFile struct {
-	ChainID     chainIDField   `json:"chain_id" strict:"required"`
-	EpochViews  uint64         `json:"epoch_views" strict:"required"`
-	SafetyViews uint64         `json:"safety_views" strict:"required"`
-	Versions    versionsField  `json:"versions"`
-	Identities  identityTables `json:"identities" strict:"required"`
-	Governance  governanceFile `json:"governance" strict:"required"`
-	Sequencer   string         `json:"sequencer" strict:"required,nonempty"`
+	ChainID     chainIDField     `json:"chain_id" strict:"required"`
+	EpochViews  uint64           `json:"epoch_views" strict:"required"`
+	SafetyViews uint64           `json:"safety_views" strict:"required"`
+	Versions    versionsField    `json:"versions"`
+	Params      paramfile.Params `json:"params"`
+	Identities  identityTables   `json:"identities" strict:"required"`
+	Governance  governanceFile   `json:"governance" strict:"required"`
+	Sequencer   string           `json:"sequencer" strict:"required,nonempty"`
 }
 
 // genesisNodeFile is an identity-table node with the keys and address a
@@ -307,7 +312,8 @@ var blsChecks = struct {
 // build checks what spans fields (tables, committee, sequencer) and derives
 // the params, committee, genesis state and hash.
 func (g *Genesis) build() error {
-	p := &activation.Params{ChainID: g.ChainID, EpochViews: g.EpochViews, SafetyViews: g.SafetyViews}
+	p := &activation.Params{ChainID: g.ChainID, EpochViews: g.EpochViews, SafetyViews: g.SafetyViews,
+		Declared: activation.SortParamDecls(g.ParamDecls)}
 	if g.EpochViews == 0 {
 		return strictjson.Errorf("epoch_views", "must be at least 1")
 	}
@@ -365,9 +371,11 @@ func (g *Genesis) canonical() []byte {
 		Threshold   int            `cbor:"6,keyasint"`
 		Members     [][2][]byte    `cbor:"7,keyasint"`
 		Sequencer   string         `cbor:"8,keyasint"`
+		// Left out with no parameters, so such a genesis keeps its hash.
+		Params []activation.ParamDecl `cbor:"9,keyasint,omitempty"`
 	}
 	w := wire{ChainID: g.ChainID, EpochViews: g.EpochViews, SafetyViews: g.SafetyViews, Identities: g.Identities,
-		Threshold: g.Governance.Threshold, Sequencer: g.Sequencer}
+		Threshold: g.Governance.Threshold, Sequencer: g.Sequencer, Params: activation.SortParamDecls(g.ParamDecls)}
 	for _, c := range slices.Sorted(maps.Keys(g.Versions)) {
 		w.Versions = append(w.Versions, version{c, g.Versions[c]})
 	}
@@ -392,11 +400,12 @@ func (g *Genesis) MarshalJSON() ([]byte, error) {
 		PoP string `json:"pop"`
 	}
 	out := struct {
-		ChainID     string            `json:"chain_id"`
-		EpochViews  uint64            `json:"epoch_views"`
-		SafetyViews uint64            `json:"safety_views"`
-		Versions    map[string]string `json:"versions"`
-		Identities  []step            `json:"identities"`
+		ChainID     string                     `json:"chain_id"`
+		EpochViews  uint64                     `json:"epoch_views"`
+		SafetyViews uint64                     `json:"safety_views"`
+		Versions    map[string]string          `json:"versions"`
+		Params      map[string]paramfile.Entry `json:"params,omitempty"`
+		Identities  []step                     `json:"identities"`
 		Governance  struct {
 			Threshold int      `json:"threshold"`
 			Members   []member `json:"members"`
@@ -405,6 +414,9 @@ func (g *Genesis) MarshalJSON() ([]byte, error) {
 	}{ChainID: g.ChainID, EpochViews: g.EpochViews, SafetyViews: g.SafetyViews, Versions: g.Versions, Sequencer: g.Sequencer}
 	if out.Versions == nil {
 		out.Versions = map[string]string{}
+	}
+	if len(g.ParamDecls) > 0 {
+		out.Params = paramfile.Entries(g.ParamDecls)
 	}
 	for _, st := range g.Identities {
 		s := step{FromEpoch: st.FromEpoch}
@@ -448,6 +460,7 @@ type GenerateOptions struct {
 	ChainID                 string
 	EpochViews, SafetyViews uint64
 	Versions                map[string]string
+	ParamDecls              []activation.ParamDecl
 	Nodes                   []NodeSpec
 	GovernanceMembers       int
 	GovernanceThreshold     int
@@ -470,7 +483,7 @@ func GenerateGenesis(o GenerateOptions) (*Genesis, *Keys, error) {
 		return h.Sum(nil)
 	}
 	keys := &Keys{Staking: map[string]signal.PrivateKey{}, P2P: map[string]crypto.PrivKey{}}
-	g := &Genesis{ChainID: o.ChainID, EpochViews: o.EpochViews, SafetyViews: o.SafetyViews, Versions: o.Versions,
+	g := &Genesis{ChainID: o.ChainID, EpochViews: o.EpochViews, SafetyViews: o.SafetyViews, Versions: o.Versions, ParamDecls: o.ParamDecls,
 		Sequencer: o.Nodes[0].ID, Governance: Governance{Threshold: o.GovernanceThreshold}}
 	var step IdentityStep
 	for _, n := range o.Nodes {

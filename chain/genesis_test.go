@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/internal/strictjson"
 )
 
@@ -97,5 +98,56 @@ func TestGenesisReportsTheFirstBadVersion(t *testing.T) {
 		_, err := ParseGenesis(bad)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "versions.alpha")
+	}
+}
+
+// Parameters declared at genesis: written and read back, in the hash and the
+// state; a genesis without them keeps the form and hash it had; a bad
+// declaration names its place.
+func TestGenesisParams(t *testing.T) {
+	plain, _, plainData := testGenesis(t)
+	assert.NotContains(t, string(plainData), `"params"`, "a genesis without parameters is written as before")
+	max := uint64(5000)
+	g, _, err := GenerateGenesis(GenerateOptions{
+		ChainID: "dev-1", EpochViews: 100, SafetyViews: 10, Versions: map[string]string{"protocol": "1.0.0"},
+		ParamDecls: []activation.ParamDecl{
+			{Name: "timeout", Type: activation.ParamUint, Max: &max, Value: "1000", MinLeadViews: 30},
+			{Name: "fast", Type: activation.ParamBool, Value: "false", MinLeadViews: 1}},
+		Nodes: []NodeSpec{{ID: "seq", Role: "consensus", Stake: 300}, {ID: "c2", Role: "consensus", Stake: 200},
+			{ID: "e1", Role: "execution", Stake: 500, Address: "/ip4/127.0.0.1/tcp/7003"}},
+		GovernanceMembers: 3, GovernanceThreshold: 2, Seed: []byte("genesis-test"),
+	})
+	require.NoError(t, err)
+	assert.NotEqual(t, plain.Hash(), g.Hash())
+	assert.NotEqual(t, plain.State().ID(), g.State().ID())
+	assert.Equal(t, []string{"fast", "timeout"}, g.State().ParamNames())
+	v, _ := g.State().ParamValue("timeout")
+	assert.Equal(t, "1000", v)
+	data, err := g.MarshalJSON()
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `"timeout": {`)
+	back, err := ParseGenesis(data)
+	require.NoError(t, err)
+	assert.Equal(t, g.Hash(), back.Hash())
+
+	good := string(data)
+	for _, tc := range []struct{ name, from, to, where, what string }{
+		{"unknown type", `"type": "uint"`, `"type": "int"`, "params.timeout.type", "not a parameter type"},
+		{"value out of bounds", `"value": "1000"`, `"value": "6000"`, "params.timeout.value", "out of its bounds [0, 5000]"},
+		{"value of another type", `"value": "false"`, `"value": "no"`, "params.fast.value", `"true" or "false"`},
+		{"min over max", `"max": 5000`, `"max": 5000, "min": 6000`, "params.timeout.min", "greater than max"},
+		{"lead 0", `"min_lead_views": 30`, `"min_lead_views": 0`, "params.timeout.min_lead_views", "at least 1"},
+		{"bad name", `"fast": {`, `"-fast": {`, "params.-fast", "the name must be"},
+		{"value not a string", `"value": "1000"`, `"value": 1000`, "params.timeout.value", "expected a string"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := strings.Replace(good, tc.from, tc.to, 1)
+			require.NotEqual(t, good, bad, "test setup: %q not found", tc.from)
+			_, err := ParseGenesis([]byte(bad))
+			var ie *strictjson.InputError
+			require.ErrorAs(t, err, &ie)
+			assert.Equal(t, tc.where, ie.Where, "%v", err)
+			assert.Contains(t, ie.What, tc.what)
+		})
 	}
 }
