@@ -36,18 +36,6 @@ func testState(t *testing.T) (*activation.State, func(view uint64, ps ...activat
 	return s, apply
 }
 
-func TestParseSupported(t *testing.T) {
-	s, err := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0.0", "cadence=1.1.0", "protocol=2.0.0"})
-	require.NoError(t, err)
-	assert.True(t, s.Has("protocol", "2.0.0"))
-	assert.False(t, s.Has("protocol", "3.0.0"))
-	assert.Len(t, s["protocol"], 2, "a repeated version counts once: %v", s)
-	for _, bad := range []string{"protocol", "=1.0.0", "protocol=v2"} {
-		_, err := ParseSupported([]string{bad})
-		assert.Error(t, err, "%q accepted", bad)
-	}
-}
-
 func TestToAttestAndWarnings(t *testing.T) {
 	_, apply := testState(t)
 	state := apply(1,

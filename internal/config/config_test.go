@@ -43,7 +43,7 @@ func TestPrecedence(t *testing.T) {
 	c, src, err = load(t, file, env)
 	require.NoError(t, err, "env")
 	assert.Equal(t, "from-env", c.NodeID, "env")
-	assert.Equal(t, node.Supported{"protocol": {"1.0.0", "2.0.0"}}, c.Supported, "env")
+	assert.Equal(t, node.Supported{"protocol": {Exact: []string{"1.0.0", "2.0.0"}}}, c.Supported, "env")
 	assert.Equal(t, "$QUORUMGATE_NODE_ID", src["node_id"], "env")
 
 	c, src, err = load(t, file, env, "--node-id", "from-flag", "--log-level", "debug")
@@ -95,7 +95,7 @@ func TestFileIsValidAndSaysTheDefaults(t *testing.T) {
 	c, _, err := load(t, File("n1", []string{"protocol=1.0.0"}), nil)
 	require.NoError(t, err, "the init file does not load")
 	assert.Equal(t, "n1", c.NodeID)
-	assert.Equal(t, node.Supported{"protocol": {"1.0.0"}}, c.Supported)
+	assert.Equal(t, node.Supported{"protocol": {Exact: []string{"1.0.0"}}}, c.Supported)
 	bare, _, err := load(t, "node_id = \"n1\"\n", nil)
 	require.NoError(t, err)
 	// What differs: the home (each load has its own), empty lists written
