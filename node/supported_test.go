@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -36,22 +37,17 @@ func TestParseSupported(t *testing.T) {
 func TestParseSupportedRejectsBadEntries(t *testing.T) {
 	const forms = "the forms are component=MAJOR.MINOR (a component version: every release of it, e.g. protocol=2.0 runs 2.0.0, 2.0.1, …) " +
 		"and component=MAJOR.MINOR.PATCH (exactly that version, e.g. protocol=2.0.1)"
-	for _, tc := range []struct{ entry, want string }{
+	cases := []struct{ entry, want string }{
 		{"protocol", `supported entry "protocol" is not component=version: `},
 		{"=2.0", `supported entry "=2.0" is not component=version: `},
-		{"protocol=", `supported entry "protocol=": "" is not a version: `},
 		{"protocol=2", `supported entry "protocol=2": "2" is not a version: `},
-		{"protocol=2.x", `supported entry "protocol=2.x": "2.x" is not a version: `},
-		{"protocol=2.0.x", `supported entry "protocol=2.0.x": "2.0.x" is not a version: `},
-		{"protocol=v2.0", `supported entry "protocol=v2.0": "v2.0" is not a version: `},
-		{"protocol=v2.0.0", `supported entry "protocol=v2.0.0": "v2.0.0" is not a version: `},
-		{"protocol=2.0.0.0", `supported entry "protocol=2.0.0.0": "2.0.0.0" is not a version: `},
-		{"protocol=02.0", `supported entry "protocol=02.0": "02.0" is not a version: `},
-		{"protocol=2.00", `supported entry "protocol=2.00": "2.00" is not a version: `},
-		{"protocol=2.0-rc.1", `supported entry "protocol=2.0-rc.1": "2.0-rc.1" is not a version: `},
-		{"protocol= 2.0", `supported entry "protocol= 2.0": " 2.0" is not a version: `},
 		{"protocol=99999999999999999999.0", `supported entry "protocol=99999999999999999999.0": "99999999999999999999.0" is out of range: `},
-	} {
+	}
+	// Neither MAJOR.MINOR nor MAJOR.MINOR.PATCH, as semver spells them.
+	for _, v := range []string{"", "2.x", "2.0.x", "v2.0", "v2.0.0", "2.0.0.0", "02.0", "2.00", "2.0-rc.1", " 2.0", "2.0 "} {
+		cases = append(cases, struct{ entry, want string }{"protocol=" + v, fmt.Sprintf("supported entry %q: %q is not a version: ", "protocol="+v, v)})
+	}
+	for _, tc := range cases {
 		t.Run(tc.entry, func(t *testing.T) {
 			s, err := ParseSupported([]string{"protocol=1.0.0", tc.entry})
 			assert.Nil(t, s)
