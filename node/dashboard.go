@@ -4,7 +4,6 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
-	"slices"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
@@ -82,13 +81,7 @@ func (n *Node) DashboardInfo() DashboardInfo {
 	table := head.Params().Identities.TableAt(epoch)
 	info := DashboardInfo{NodeID: n.cfg.NodeID, ViewIntervalSeconds: n.cfg.ViewInterval.Seconds(), MeshPeers: n.net.MeshPeers(),
 		BlocksByGossip: n.Received(chain.ViaGossip), BlocksBySync: n.Received(chain.ViaSync),
-		Supported: []string{}, Readiness: []OwnReadiness{}}
-	for c, vs := range n.cfg.Supported {
-		for _, v := range vs {
-			info.Supported = append(info.Supported, c+"="+v)
-		}
-	}
-	slices.Sort(info.Supported)
+		Supported: n.cfg.Supported.Entries(), Readiness: []OwnReadiness{}}
 	index, inTable := table.Lookup(n.cfg.NodeID)
 	if inTable {
 		id := table.At(index)

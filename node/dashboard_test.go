@@ -135,7 +135,7 @@ func findRendered(ds []renderedDeployment, name string) *renderedDeployment {
 func TestDashboardInBrowser(t *testing.T) {
 	leaks := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, leaks) }) // runs last: after the browser and the node are closed
-	s := startSoloNode(t, "protocol=2.0.0", "cadence=2.0.0")
+	s := startSoloNode(t, "protocol=2.0", "cadence=2.0.0")
 	epoch, _ := s.headEpochView()
 	s.propose(t, activation.Proposal{Name: "protocol-2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
 		Roles: []string{"consensus", "execution"}, Threshold: quorum.TwoThirds, StartEpoch: epoch, TimeoutEpoch: epoch + 1000})
@@ -160,12 +160,15 @@ func TestDashboardInBrowser(t *testing.T) {
 	assert.Equal(t, "STARTED", d.State)
 	assert.Equal(t, "STARTED", d.Badge)
 	assert.Equal(t, "true", d.Supports)
+	assert.Contains(t, d.Text, "✓ this node supports it (supported protocol=2.0)", "the entry that covers 2.0.0")
 	assert.Equal(t, want, d.Bars)
 	assert.Contains(t, d.Text, "300 / 300 stake")
 	assert.Contains(t, d.Text, "0 / 200 stake")
 	assert.Regexp(t, "to the cutoff|cutoffpassed", d.Timer)
 	assert.Equal(t, "true", page.Own["counted"], "this node's readiness for protocol-2 shows as counted")
 	assert.Equal(t, "true", page.Synced)
+	assert.Contains(t, browsertest.Eval[string](b, `document.getElementById("self").innerText`),
+		"cadence=1.0.0, cadence=2.0.0, protocol=1.0.0, protocol=2.0 (every 2.0.x)", "what this node runs")
 	assert.Equal(t, []map[string]string{{"component": "cadence", "active": "1.0.0", "versions": "1"},
 		{"component": "protocol", "active": "1.0.0", "versions": "1"}}, page.Lanes)
 	b.Screenshot("node-dashboard-signaling.png")

@@ -9,10 +9,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/Masterminds/semver/v3"
 
 	"github.com/quorumgate/quorumgate/activation"
 )
@@ -20,30 +17,6 @@ import (
 // ExitHalted is node-plugin's exit status when it stops rather than run a
 // protocol version it does not support (2 stays "bad usage or configuration").
 const ExitHalted = 3
-
-// Supported is the set of component versions this binary can run.
-type Supported map[string][]string
-
-// ParseSupported reads entries of the form component=version.
-func ParseSupported(entries []string) (Supported, error) {
-	s := Supported{}
-	for _, e := range entries {
-		c, v, ok := strings.Cut(e, "=")
-		if !ok || c == "" {
-			return nil, fmt.Errorf("supported version %q: the form is component=version, e.g. protocol=2.0.0", e)
-		}
-		if _, err := semver.StrictNewVersion(v); err != nil {
-			return nil, fmt.Errorf("supported version %q: %q is not a semantic version", e, v)
-		}
-		if !slices.Contains(s[c], v) {
-			s[c] = append(s[c], v)
-		}
-	}
-	return s, nil
-}
-
-// Has reports whether the binary can run version of component.
-func (s Supported) Has(component, version string) bool { return slices.Contains(s[component], version) }
 
 // ToAttest returns the deployments this node signs readiness for: every
 // STARTED one whose version it supports, and never another.

@@ -36,18 +36,6 @@ func testState(t *testing.T) (*activation.State, func(view uint64, ps ...activat
 	return s, apply
 }
 
-func TestParseSupported(t *testing.T) {
-	s, err := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0.0", "cadence=1.1.0", "protocol=2.0.0"})
-	require.NoError(t, err)
-	assert.True(t, s.Has("protocol", "2.0.0"))
-	assert.False(t, s.Has("protocol", "3.0.0"))
-	assert.Len(t, s["protocol"], 2, "a repeated version counts once: %v", s)
-	for _, bad := range []string{"protocol", "=1.0.0", "protocol=v2"} {
-		_, err := ParseSupported([]string{bad})
-		assert.Error(t, err, "%q accepted", bad)
-	}
-}
-
 func TestToAttestAndWarnings(t *testing.T) {
 	_, apply := testState(t)
 	state := apply(1,
@@ -119,4 +107,53 @@ func TestUpgraderRunsTheHookOnce(t *testing.T) {
 	bad := &Upgrader{Home: home, Hook: []string{"sh", "-c", "exit 7"}}
 	assert.Error(t, bad.OnActive(ctx, UpgradeInfo{Deployment: "p4"}), "failing hook")
 	assert.False(t, bad.Handled("p4"), "a failed hook marked its deployment handled")
+}
+
+// A component version covers a patch release the protocol state names
+// exactly: a node with protocol=2.0 signs readiness for a STARTED 2.0.1
+// deployment, and neither warns nor halts when one activates; a node with
+// only 2.0.0 (or 2.1, or a pre-release of 2.0.1) does the opposite.
+func TestComponentVersionCoversPatchReleases(t *testing.T) {
+	_, apply := testState(t)
+	signaling := apply(1, activation.Proposal{Name: "p201", Component: "protocol", Version: "2.0.1", Mode: activation.Stake,
+		Threshold: quorum.TwoThirds, StartEpoch: 0, TimeoutEpoch: 5})
+	_, apply = testState(t)
+	lockedIn := apply(1, activation.Proposal{Name: "g201", Component: "protocol", Version: "2.0.1", Mode: activation.Governance, ActivationView: 50})
+	active := apply(50)
+	for _, tc := range []struct {
+		supported []string
+		runs      bool
+	}{
+		{[]string{"protocol=1.0.0", "protocol=2.0"}, true},
+		{[]string{"protocol=1.0", "protocol=2.0"}, true},
+		{[]string{"protocol=1.0.0", "protocol=2.0.0", "protocol=2.0"}, true},
+		{[]string{"protocol=1.0.0", "protocol=2.0.1"}, true},
+		{[]string{"protocol=1.0.0", "protocol=2.0.0"}, false},
+		{[]string{"protocol=1.0.0", "protocol=2.1"}, false},
+		{[]string{"protocol=1.0.0", "protocol=2.0.1-rc.1"}, false},
+		{[]string{"protocol=1.0.0", "cadence=2.0"}, false},
+	} {
+		sup, err := ParseSupported(tc.supported)
+		require.NoError(t, err, "%v", tc.supported)
+		if tc.runs {
+			if got := ToAttest(signaling, sup); assert.Len(t, got, 1, "%v: signs readiness", tc.supported) {
+				assert.Equal(t, "p201", got[0].Name)
+			}
+			assert.Empty(t, Warnings(lockedIn, sup, 10, time.Second), "%v: warns", tc.supported)
+			assert.NoError(t, Guard(sup)(lockedIn, 50), "%v: halts at the activation", tc.supported)
+			assert.NoError(t, Guard(sup)(active, 51), "%v: halts once active", tc.supported)
+			continue
+		}
+		assert.Empty(t, ToAttest(signaling, sup), "%v: signs readiness", tc.supported)
+		if w := Warnings(lockedIn, sup, 10, time.Second); assert.Len(t, w, 1, "%v: does not warn", tc.supported) {
+			assert.Equal(t, "2.0.1", w[0].Version)
+			assert.Contains(t, w[0].String(), "deployment g201 activates protocol 2.0.1 at view 50")
+		}
+		assert.NoError(t, Guard(sup)(lockedIn, 49), "%v: halts before the activation", tc.supported)
+		var he *HaltError
+		if assert.ErrorAs(t, Guard(sup)(lockedIn, 50), &he, "%v: goes on at the activation", tc.supported) {
+			assert.Equal(t, "2.0.1", he.Version)
+		}
+		assert.Error(t, Guard(sup)(active, 51), "%v: goes on once active", tc.supported)
+	}
 }

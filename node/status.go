@@ -21,6 +21,9 @@ type Status struct {
 	Synced      bool               `json:"synced"`
 	Deployments []DeploymentStatus `json:"deployments"`
 	Versions    []ComponentStatus  `json:"versions"`
+	// Supported are the entries of this node's `supported` setting
+	// (component=MAJOR.MINOR or component=MAJOR.MINOR.PATCH), sorted.
+	Supported []string `json:"supported"`
 }
 
 // HeadStatus is where the node is on the chain.
@@ -43,6 +46,9 @@ type DeploymentStatus struct {
 	ETASeconds *float64 `json:"eta_seconds,omitempty"`
 	// ThisNodeSupports: whether this binary runs the version ("<-- this node").
 	ThisNodeSupports bool `json:"this_node_supports"`
+	// CoveredBy is the `supported` entry that covers the version (e.g.
+	// protocol=2.0 for 2.0.1), "" if none does.
+	CoveredBy string `json:"covered_by"`
 	// Signaling is the current epoch's readiness, for a signaling stake deployment.
 	Signaling *SignalingStatus `json:"signaling,omitempty"`
 }
@@ -74,6 +80,9 @@ type ComponentStatus struct {
 	Component string                     `json:"component"`
 	Active    string                     `json:"active"`
 	History   []activation.VersionRecord `json:"history"`
+	// CoveredBy is the `supported` entry that covers the active version,
+	// "" if none does.
+	CoveredBy string `json:"covered_by"`
 }
 
 // BuildStatus assembles the status from the head state. live reports the
@@ -84,11 +93,12 @@ func BuildStatus(nodeID string, head *activation.State, sup Supported, viewInter
 	p := head.Params()
 	epoch := p.Epoch(view)
 	st := Status{NodeID: nodeID, Head: HeadStatus{Height: h, View: view, Epoch: epoch}, Peers: peers, Synced: synced,
-		Deployments: []DeploymentStatus{}, Versions: []ComponentStatus{}}
+		Deployments: []DeploymentStatus{}, Versions: []ComponentStatus{}, Supported: sup.Entries()}
 	table := p.Identities.TableAt(epoch)
 	for _, d := range head.Deployments() {
 		ds := DeploymentStatus{Name: d.Name, Component: d.Component, Version: d.Version, Mode: d.Mode.String(),
-			State: d.Status.String(), SinceView: d.Since, ThisNodeSupports: sup.Has(d.Component, d.Version)}
+			State: d.Status.String(), SinceView: d.Since}
+		ds.CoveredBy, ds.ThisNodeSupports = sup.CoveredBy(d.Component, d.Version)
 		if d.HasActivation {
 			av := d.ActivatesAt
 			ds.ActivationView = &av
@@ -112,7 +122,8 @@ func BuildStatus(nodeID string, head *activation.State, sup Supported, viewInter
 	}
 	for _, c := range head.Components() {
 		v, _ := head.ActiveVersion(c)
-		st.Versions = append(st.Versions, ComponentStatus{Component: c, Active: v, History: head.History(c)})
+		covered, _ := sup.CoveredBy(c, v)
+		st.Versions = append(st.Versions, ComponentStatus{Component: c, Active: v, History: head.History(c), CoveredBy: covered})
 	}
 	return st
 }
@@ -196,7 +207,7 @@ func (s Status) Render() string {
 		me := ""
 		if d.ThisNodeSupports {
 			me = "  <-- this node supports it"
-		} else if d.State == "DEFINED" || d.State == "STARTED" || d.State == "LOCKED_IN" {
+		} else if pendingState(d.State) {
 			me = "  <-- this node does NOT support it"
 		}
 		fmt.Fprintf(&b, "\n%s: %s %s (%s)  %s since view %d%s\n", d.Name, d.Component, d.Version, d.Mode, d.State, d.SinceView, me)
@@ -223,14 +234,63 @@ func (s Status) Render() string {
 			}
 		}
 	}
-	b.WriteString("\nversions\n")
+	s.renderVersions(&b)
+	return b.String()
+}
+
+// renderVersions writes each component's active version and the version of
+// its pending deployment, each with the `supported` entry that covers it:
+// which component versions this node-plugin runs.
+func (s Status) renderVersions(b *strings.Builder) {
+	// A status from a node-plugin older than component versions says
+	// nothing of coverage; Supported is [] for one that supports nothing.
+	known := s.Supported != nil
+	if known {
+		list := strings.Join(s.Supported, ", ")
+		if list == "" {
+			list = "nothing"
+		}
+		fmt.Fprintf(b, "\nversions (this node supports %s)\n", list)
+	} else {
+		b.WriteString("\nversions\n")
+	}
+	covered := func(entry string) string {
+		switch {
+		case !known:
+			return ""
+		case entry == "":
+			return "  — no supported entry covers it"
+		default:
+			return "  — covered by supported " + entry
+		}
+	}
+	pendingOf := func(component string) {
+		for _, d := range s.Deployments {
+			if d.Component == component && pendingState(d.State) {
+				fmt.Fprintf(b, "  %-12s %s  pending: %s, %s%s\n", d.Component, d.Version, d.Name, d.State, covered(d.CoveredBy))
+			}
+		}
+	}
+	active := map[string]bool{}
 	for _, c := range s.Versions {
-		fmt.Fprintf(&b, "  %-12s %s", c.Component, c.Active)
+		active[c.Component] = true
+		fmt.Fprintf(b, "  %-12s %s", c.Component, c.Active)
 		if len(c.History) > 1 {
 			last := c.History[len(c.History)-1]
-			fmt.Fprintf(&b, "  (since view %d, first block at view %d)", last.ActivationView, last.FirstView)
+			fmt.Fprintf(b, "  (since view %d, first block at view %d)", last.ActivationView, last.FirstView)
 		}
-		b.WriteString("\n")
+		b.WriteString(covered(c.CoveredBy) + "\n")
+		pendingOf(c.Component)
 	}
-	return b.String()
+	for _, d := range s.Deployments { // a new component's first version
+		if !active[d.Component] && pendingState(d.State) {
+			active[d.Component] = true
+			pendingOf(d.Component)
+		}
+	}
+}
+
+// pendingState: a deployment in this state may yet activate.
+func pendingState(state string) bool {
+	return state == "DEFINED" || state == "STARTED" || state == "LOCKED_IN"
 }

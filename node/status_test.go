@@ -49,7 +49,7 @@ func goldenState(t *testing.T) *activation.State {
 }
 
 func TestStatusGolden(t *testing.T) {
-	sup, err := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0.0", "cadence=1.0.0", "execution=3.2.0", "execution=3.3.0"})
+	sup, err := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0", "cadence=1.0.0", "execution=3.2.0", "execution=3.3"})
 	require.NoError(t, err)
 	st := BuildStatus("c1", goldenState(t), sup, 1200*time.Millisecond, 4, true,
 		func(signal.DeploymentID, uint64) int { return 5 })
@@ -71,4 +71,60 @@ func TestStatusGolden(t *testing.T) {
 func TestBar(t *testing.T) {
 	assert.Equal(t, "[##########...|......]", Bar(0.5, 2.0/3))
 	assert.Equal(t, "[#############|######]", Bar(1, 2.0/3))
+}
+
+// Status says which `supported` entry covers each component's active
+// version and each pending deployment's version, or that none does.
+func TestStatusSaysWhichEntryCovers(t *testing.T) {
+	_, apply := testState(t) // protocol 1.0.0, cadence 1.0.0
+	state := apply(1,
+		activation.Proposal{Name: "p201", Component: "protocol", Version: "2.0.1", Mode: activation.Stake, Threshold: quorum.TwoThirds, StartEpoch: 0, TimeoutEpoch: 5},
+		activation.Proposal{Name: "exec-1", Component: "execution", Version: "1.0.2", Mode: activation.Governance, ActivationView: 500})
+	sup, err := ParseSupported([]string{"protocol=1.0.0", "protocol=2.0", "execution=1.0", "execution=1.0.2"})
+	require.NoError(t, err)
+	st := BuildStatus("a", state, sup, time.Second, 0, true, nil)
+
+	assert.Equal(t, []string{"execution=1.0", "execution=1.0.2", "protocol=1.0.0", "protocol=2.0"}, st.Supported)
+	covered := map[string]string{}
+	for _, d := range st.Deployments {
+		covered[d.Name] = d.CoveredBy
+		assert.Equal(t, d.CoveredBy != "", d.ThisNodeSupports, d.Name)
+	}
+	assert.Equal(t, map[string]string{"p201": "protocol=2.0", "exec-1": "execution=1.0.2"}, covered, "the exact entry is the one named")
+	active := map[string]string{}
+	for _, c := range st.Versions {
+		active[c.Component+" "+c.Active] = c.CoveredBy
+	}
+	assert.Equal(t, map[string]string{"cadence 1.0.0": "", "protocol 1.0.0": "protocol=1.0.0"}, active)
+
+	text := st.Render()
+	for _, want := range []string{
+		"versions (this node supports execution=1.0, execution=1.0.2, protocol=1.0.0, protocol=2.0)\n",
+		"  cadence      1.0.0  — no supported entry covers it\n",
+		"  protocol     1.0.0  — covered by supported protocol=1.0.0\n  protocol     2.0.1  pending: p201, STARTED  — covered by supported protocol=2.0\n",
+		// A component that has no version yet has its pending one.
+		"  execution    1.0.2  pending: exec-1, LOCKED_IN  — covered by supported execution=1.0.2\n",
+	} {
+		assert.Contains(t, text, want)
+	}
+
+	js, err := json.Marshal(st)
+	require.NoError(t, err)
+	var back Status
+	require.NoError(t, json.Unmarshal(js, &back))
+	assert.Equal(t, st, back, "the JSON carries it all")
+
+	// A node-plugin older than component versions sends neither supported
+	// nor covered_by: its status says nothing of coverage rather than
+	// "none covers it".
+	var old Status
+	require.NoError(t, json.Unmarshal([]byte(`{"node_id":"a","deployments":[{"name":"p201","component":"protocol","version":"2.0.1","state":"STARTED","this_node_supports":true}],`+
+		`"versions":[{"component":"protocol","active":"1.0.0"}]}`), &old))
+	text = old.Render()
+	assert.Contains(t, text, "\nversions\n  protocol     1.0.0\n  protocol     2.0.1  pending: p201, STARTED\n")
+	assert.NotContains(t, text, "covers")
+
+	none := BuildStatus("a", state, Supported{}, time.Second, 0, true, nil)
+	assert.Equal(t, []string{}, none.Supported)
+	assert.Contains(t, none.Render(), "versions (this node supports nothing)\n")
 }

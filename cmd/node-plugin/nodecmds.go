@@ -52,7 +52,7 @@ already holds keys.`,
 	}
 	cmd.Flags().StringVar(&home, "home", "", "the node home to create")
 	cmd.Flags().StringVar(&nodeID, "node-id", "", "the node's ID in the genesis identity tables")
-	cmd.Flags().StringSliceVar(&supported, "supported", []string{"protocol=1.0.0"}, "component=version pairs this binary runs")
+	cmd.Flags().StringSliceVar(&supported, "supported", []string{"protocol=1.0.0"}, "what this binary runs: component=MAJOR.MINOR (every release of it) or component=MAJOR.MINOR.PATCH (exactly that)")
 	return cmd
 }
 

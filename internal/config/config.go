@@ -447,7 +447,11 @@ listen = {{list .Listen}}
 peers = []
 
 # Component versions this binary can run: the node signals readiness only for
-# these, and halts (exit 3) rather than run anything else.
+# these, and halts (exit 3) rather than run anything else. An entry is either
+# component=MAJOR.MINOR, a component version, which covers every release of it
+# ("protocol=2.0" runs 2.0.0, 2.0.1, …, not 2.1.0 or a pre-release such as
+# 2.0.1-rc.1), or component=MAJOR.MINOR.PATCH, exactly that version
+# ("protocol=2.0.1"); they may mix, e.g. ["protocol=1.0.0", "protocol=2.0"].
 supported = {{list .Supported}}
 
 # The block interval: the devchain's view interval, CometBFT's timeout_commit

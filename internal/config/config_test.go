@@ -43,7 +43,7 @@ func TestPrecedence(t *testing.T) {
 	c, src, err = load(t, file, env)
 	require.NoError(t, err, "env")
 	assert.Equal(t, "from-env", c.NodeID, "env")
-	assert.Equal(t, node.Supported{"protocol": {"1.0.0", "2.0.0"}}, c.Supported, "env")
+	assert.Equal(t, node.Supported{"protocol": {Exact: []string{"1.0.0", "2.0.0"}}}, c.Supported, "env")
 	assert.Equal(t, "$QUORUMGATE_NODE_ID", src["node_id"], "env")
 
 	c, src, err = load(t, file, env, "--node-id", "from-flag", "--log-level", "debug")
@@ -95,7 +95,7 @@ func TestFileIsValidAndSaysTheDefaults(t *testing.T) {
 	c, _, err := load(t, File("n1", []string{"protocol=1.0.0"}), nil)
 	require.NoError(t, err, "the init file does not load")
 	assert.Equal(t, "n1", c.NodeID)
-	assert.Equal(t, node.Supported{"protocol": {"1.0.0"}}, c.Supported)
+	assert.Equal(t, node.Supported{"protocol": {Exact: []string{"1.0.0"}}}, c.Supported)
 	bare, _, err := load(t, "node_id = \"n1\"\n", nil)
 	require.NoError(t, err)
 	// What differs: the home (each load has its own), empty lists written
@@ -151,6 +151,35 @@ func TestTypedValues(t *testing.T) {
 	assert.Equal(t, 90*time.Second, c.HookTimeout)
 	assert.Equal(t, LogJSON, c.Log.Format)
 	assert.Equal(t, []string{strings.Repeat("ab", 20) + "@10.0.0.2:26656"}, c.CometBFT.PersistentPeers)
+}
+
+// supported takes component versions (protocol=2.0) beside exact ones,
+// from every source, and a bad entry is named with both forms shown.
+func TestSupportedForms(t *testing.T) {
+	c, _, err := load(t, "node_id = \"n\"\nsupported = [\"protocol=1.0.0\", \"protocol=2.0\"]\n", nil)
+	require.NoError(t, err, "file")
+	assert.Equal(t, node.Supported{"protocol": {Exact: []string{"1.0.0"}, Series: []node.Series{{Major: 2}}}}, c.Supported, "file")
+	assert.True(t, c.Supported.Has("protocol", "2.0.7"), "file")
+	c, _, err = load(t, "node_id = \"n\"\n", map[string]string{"QUORUMGATE_SUPPORTED": "protocol=2.0, cadence=1.1.2"})
+	require.NoError(t, err, "env")
+	assert.Equal(t, []string{"cadence=1.1.2", "protocol=2.0"}, c.Supported.Entries(), "env")
+	c, _, err = load(t, "node_id = \"n\"\n", nil, "--supported", "protocol=2.1,protocol=2.0.1")
+	require.NoError(t, err, "flag")
+	assert.Equal(t, []string{"protocol=2.0.1", "protocol=2.1"}, c.Supported.Entries(), "flag")
+	c, _, err = load(t, File("n1", []string{"protocol=1.0.0", "protocol=2.0"}), nil)
+	require.NoError(t, err, "the init file with a component version does not load")
+	assert.Equal(t, []string{"protocol=1.0.0", "protocol=2.0"}, c.Supported.Entries(), "init file")
+
+	for _, bad := range []string{"protocol=2", "protocol=2.x", "protocol=v2.0", "protocol=2.0.0.0", "protocol"} {
+		_, _, err := load(t, "node_id = \"n\"\nsupported = [\"protocol=1.0.0\", \""+bad+"\"]\n", nil)
+		var ce *Error
+		require.ErrorAs(t, err, &ce, bad)
+		assert.Equal(t, "supported", ce.Key, bad)
+		assert.Contains(t, ce.Problem, `supported entry "`+bad+`"`, bad)
+		assert.Contains(t, ce.Problem, "component=MAJOR.MINOR (", bad)
+		assert.Contains(t, ce.Problem, "component=MAJOR.MINOR.PATCH (", bad)
+		assert.Contains(t, err.Error(), "supported", bad)
+	}
 }
 
 func TestBadEngineNamesTheChoices(t *testing.T) {

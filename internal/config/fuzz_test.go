@@ -17,6 +17,7 @@ import (
 // problem comes from the file.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(File("n1", []string{"protocol=1.0.0"})))
+	f.Add([]byte(File("n1", []string{"protocol=1.0.0", "protocol=2.0"})))
 	f.Add([]byte("node_id = \"n\"\nview_interval = \"1s\"\nsupported = [\"protocol=1.0.0\"]\n[log]\nlevel = \"warn\"\n"))
 	f.Add([]byte("node_id = \"n\"\nlisten = [\"127.0.0.1:7000\"]\n"))
 	home := f.TempDir()

@@ -4,6 +4,9 @@
 (function () {
   const { h } = QG;
   const pending = (s) => s === "DEFINED" || s === "STARTED" || s === "LOCKED_IN";
+  // A supported entry: an exact version (protocol=2.0.1), or a component
+  // version (protocol=2.0), which runs every release of it.
+  const entry = (e) => (/=\d+\.\d+$/.test(e) ? `${e} (every ${e.slice(e.indexOf("=") + 1)}.x)` : e);
 
   function facts(st, info) {
     const sync = st.synced ? QG.h("span", { class: "badge ok", id: "synced", "data-synced": "true" }, "synced")
@@ -42,7 +45,7 @@
         ` · ${d.mode} mode · ${d.state.toLowerCase().replace("_", " ")} since view ${d.since_view}`));
     if (pending(d.state)) {
       card.append(h("p", { class: "support", "data-supports": d.this_node_supports },
-        d.this_node_supports ? h("span", { class: "yes" }, "✓ this node supports it")
+        d.this_node_supports ? h("span", { class: "yes" }, "✓ this node supports it", d.covered_by ? ` (supported ${d.covered_by})` : null)
           : h("span", { class: "no" }, "✗ this node does NOT support it")));
     }
     const sig = d.signaling;
@@ -75,7 +78,7 @@
     const rows = [
       ["node", info.node_id],
       ["role", info.role ? `${info.role}, stake ${info.stake}` : "no stake in this epoch"],
-      ["runs", info.supported.join(", ")],
+      ["runs", info.supported.map(entry).join(", ")],
     ];
     const ident = h("div", { class: "card" }, h("h3", {}, "Identity"),
       h("table", { class: "kv" }, rows.map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, v)))));
