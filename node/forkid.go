@@ -57,18 +57,22 @@ func forkPoints(s *activation.State) []uint64 {
 	return slices.Compact(out)
 }
 
-// nextActivation is the soonest activation view of a LOCKED_IN deployment
-// (0: none), and the versions it brings.
+// nextActivation is the soonest activation view of a LOCKED_IN version
+// upgrade (0: none), and the versions it brings. Parameter changes are no
+// part of the fork ID: they change no version, so the hash stays the same
+// across one, and announcing one as Next would make a peer a few views
+// behind look, once this node has passed it, like one expecting an
+// activation this node skipped.
 func nextActivation(s *activation.State) (uint64, map[string]string) {
 	var next uint64
 	for _, d := range s.Deployments() {
-		if d.Status == activation.LockedIn && d.HasActivation && (next == 0 || d.ActivatesAt < next) {
+		if d.Status == activation.LockedIn && d.HasActivation && !d.IsParam() && (next == 0 || d.ActivatesAt < next) {
 			next = d.ActivatesAt
 		}
 	}
 	versions := map[string]string{}
 	for _, d := range s.Deployments() {
-		if d.Status == activation.LockedIn && d.HasActivation && d.ActivatesAt == next {
+		if d.Status == activation.LockedIn && d.HasActivation && !d.IsParam() && d.ActivatesAt == next {
 			versions[d.Component] = d.Version
 		}
 	}

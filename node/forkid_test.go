@@ -48,3 +48,19 @@ func TestCheckFork(t *testing.T) {
 		assert.Equal(t, tc.ok, err == nil, "%s: %v", tc.name, err)
 	}
 }
+
+// A parameter change is no fork: it is not announced as the next
+// activation, and a peer still before it keeps its place.
+func TestForkIDIgnoresParameterChanges(t *testing.T) {
+	genesis := [32]byte{1}
+	_, apply := testState(t)
+	before := apply(1, activation.Proposal{Name: "t2", Param: "timeout", Value: "2000", Mode: activation.Governance, ActivationView: 200})
+	require.Equal(t, activation.LockedIn, status(t, before, "t2"))
+	after := apply(210)
+	require.Equal(t, activation.Active, status(t, after, "t2"))
+	idBefore, idAfter := ForkIDOf(before, genesis), ForkIDOf(after, genesis)
+	assert.Zero(t, idBefore.Next, "a parameter change announced as an activation")
+	assert.Equal(t, idBefore.Hash, idAfter.Hash, "a parameter change changed the fork hash")
+	assert.NoError(t, CheckFork(after, genesis, true, idBefore), "a peer not yet at the parameter change")
+	assert.NoError(t, CheckFork(before, genesis, true, idAfter), "a peer past the parameter change")
+}
