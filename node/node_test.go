@@ -173,3 +173,40 @@ func TestUpgraderRunsTheHookOnce(t *testing.T) {
 	assert.Error(t, bad.OnActive(ctx, UpgradeInfo{Deployment: "p4"}), "failing hook")
 	assert.False(t, bad.Handled("p4"), "a failed hook marked its deployment handled")
 }
+
+// A parameter change's activation: params.json is rewritten (WriteParams)
+// before the hook, which learns the parameter and its value and nothing of
+// a version, even from the node's own environment; upgrade-info.json is
+// left as it was. A failure to write params.json is retried, not skipped.
+func TestUpgraderOnAParameterChange(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("QUORUMGATE_VERSION", "9.9.9") // inherited: must not reach the hook
+	log := filepath.Join(home, "hook.log")
+	hook := []string{"sh", "-c", `echo "$QUORUMGATE_DEPLOYMENT $QUORUMGATE_PARAM=$QUORUMGATE_VALUE $QUORUMGATE_ACTIVATION_VIEW $QUORUMGATE_HEIGHT ` +
+		`version=${QUORUMGATE_VERSION-unset} file=$QUORUMGATE_PARAMS_FILE" >> ` + log}
+	upgradeInfo := filepath.Join(home, "upgrade-info.json")
+	require.NoError(t, os.WriteFile(upgradeInfo, []byte("{}\n"), 0o644))
+	writes := 0
+	u := &Upgrader{Home: home, Hook: hook, WriteParams: func() error { writes++; return nil }}
+	info := UpgradeInfo{Deployment: "t2", Param: "timeout", Value: "2000", ActivationView: 40, Height: 38}
+	require.NoError(t, u.OnActive(context.Background(), info))
+	require.NoError(t, u.OnActive(context.Background(), info))
+	out, err := os.ReadFile(log)
+	require.NoError(t, err)
+	assert.Equal(t, "t2 timeout=2000 40 38 version=unset file="+filepath.Join(home, ParamsFileName)+"\n", string(out))
+	assert.Equal(t, 1, writes, "params.json written once, before the hook")
+	data, err := os.ReadFile(upgradeInfo)
+	require.NoError(t, err)
+	assert.Equal(t, "{}\n", string(data), "upgrade-info.json rewritten for a parameter change")
+
+	// A version upgrade's hook still gets its version, not the inherited one.
+	require.NoError(t, (&Upgrader{Home: home, Hook: []string{"sh", "-c", `echo "$QUORUMGATE_VERSION param=${QUORUMGATE_PARAM-unset}" >> ` + log}}).
+		OnActive(context.Background(), UpgradeInfo{Deployment: "p2", Component: "protocol", Version: "2.0.0"}))
+	out, err = os.ReadFile(log)
+	require.NoError(t, err)
+	assert.True(t, strings.HasSuffix(string(out), "\n2.0.0 param=unset\n"), "%q", out)
+
+	failing := &Upgrader{Home: home, WriteParams: func() error { return os.ErrPermission }}
+	assert.ErrorIs(t, failing.OnActive(context.Background(), UpgradeInfo{Deployment: "t3", Param: "timeout", Value: "3000"}), os.ErrPermission)
+	assert.False(t, failing.Handled("t3"), "a failed params.json write marked the change handled")
+}

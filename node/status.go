@@ -21,6 +21,9 @@ type Status struct {
 	Synced      bool               `json:"synced"`
 	Deployments []DeploymentStatus `json:"deployments"`
 	Versions    []ComponentStatus  `json:"versions"`
+	// Params are the protocol parameters (params.go), on a chain that
+	// declares any.
+	Params []ParamStatus `json:"params,omitempty"`
 }
 
 // HeadStatus is where the node is on the chain.
@@ -30,18 +33,22 @@ type HeadStatus struct {
 	Epoch  uint64 `json:"epoch"`
 }
 
-// DeploymentStatus is one deployment as an operator sees it.
+// DeploymentStatus is one deployment as an operator sees it. A parameter
+// change has Param and Value, and Component and Version empty.
 type DeploymentStatus struct {
 	Name           string  `json:"name"`
 	Component      string  `json:"component"`
 	Version        string  `json:"version"`
+	Param          string  `json:"param,omitempty"`
+	Value          string  `json:"value,omitempty"`
 	Mode           string  `json:"mode"`
 	State          string  `json:"state"`
 	SinceView      uint64  `json:"since_view"`
 	ActivationView *uint64 `json:"activation_view,omitempty"`
 	// ETASeconds estimates the time to activation for a LOCKED_IN deployment.
 	ETASeconds *float64 `json:"eta_seconds,omitempty"`
-	// ThisNodeSupports: whether this binary runs the version ("<-- this node").
+	// ThisNodeSupports: whether this binary runs the version ("<-- this
+	// node"); true for every parameter change, which needs no new software.
 	ThisNodeSupports bool `json:"this_node_supports"`
 	// Signaling is the current epoch's readiness, for a signaling stake deployment.
 	Signaling *SignalingStatus `json:"signaling,omitempty"`
@@ -89,6 +96,9 @@ func BuildStatus(nodeID string, head *activation.State, sup Supported, viewInter
 	for _, d := range head.Deployments() {
 		ds := DeploymentStatus{Name: d.Name, Component: d.Component, Version: d.Version, Mode: d.Mode.String(),
 			State: d.Status.String(), SinceView: d.Since, ThisNodeSupports: sup.Has(d.Component, d.Version)}
+		if d.IsParam() {
+			ds.Param, ds.Value, ds.ThisNodeSupports = d.Param, d.Value, true
+		}
 		if d.HasActivation {
 			av := d.ActivatesAt
 			ds.ActivationView = &av
@@ -114,6 +124,7 @@ func BuildStatus(nodeID string, head *activation.State, sup Supported, viewInter
 		v, _ := head.ActiveVersion(c)
 		st.Versions = append(st.Versions, ComponentStatus{Component: c, Active: v, History: head.History(c)})
 	}
+	st.Params = paramStatuses(head, view)
 	return st
 }
 
@@ -199,7 +210,11 @@ func (s Status) Render() string {
 		} else if d.State == "DEFINED" || d.State == "STARTED" || d.State == "LOCKED_IN" {
 			me = "  <-- this node does NOT support it"
 		}
-		fmt.Fprintf(&b, "\n%s: %s %s (%s)  %s since view %d%s\n", d.Name, d.Component, d.Version, d.Mode, d.State, d.SinceView, me)
+		what := d.Component + " " + d.Version
+		if d.Param != "" { // no new software: nothing for this node to support
+			what, me = "param "+d.Param+" = "+d.Value, ""
+		}
+		fmt.Fprintf(&b, "\n%s: %s (%s)  %s since view %d%s\n", d.Name, what, d.Mode, d.State, d.SinceView, me)
 		if d.ActivationView != nil {
 			verb := "activates"
 			switch d.State {
@@ -232,5 +247,30 @@ func (s Status) Render() string {
 		}
 		b.WriteString("\n")
 	}
+	s.renderParams(&b)
 	return b.String()
+}
+
+// renderParams is the params section of the text status: each parameter's
+// active value and type, and its pending changes.
+func (s Status) renderParams(b *strings.Builder) {
+	if len(s.Params) == 0 {
+		return
+	}
+	b.WriteString("\nparams\n")
+	for _, p := range s.Params {
+		fmt.Fprintf(b, "  %-12s %s (%s)", p.Name, p.Active, p.Type)
+		if len(p.History) > 1 {
+			last := p.History[len(p.History)-1]
+			fmt.Fprintf(b, "  (since view %d, first block at view %d)", last.ActivationView, last.FirstView)
+		}
+		b.WriteString("\n")
+		for _, c := range p.Pending {
+			fmt.Fprintf(b, "    pending: %s sets %s (%s, %s)", c.Deployment, c.Value, c.Mode, c.State)
+			if c.ActivationView != nil {
+				fmt.Fprintf(b, ", activates at view %d, in %d views", *c.ActivationView, *c.ViewsToActivation)
+			}
+			b.WriteString("\n")
+		}
+	}
 }
