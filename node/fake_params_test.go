@@ -150,6 +150,12 @@ func TestParamChangesOnAScriptedChain(t *testing.T) {
 	assert.Contains(t, text, "  timeout      1000 (uint)\n    pending: timeout-2000 sets 2000 (governance, LOCKED_IN), activates at view 20, in 19 views\n")
 	assert.NotContains(t, text, "does NOT support")
 	assert.Empty(t, Warnings(n.Head(), n.cfg.Supported, 1, time.Second), "a warning for a parameter change")
+	fams := scrape(t, apiAddr(t, home))
+	_, ok := sample(fams, "quorumgate_upgrade_needed_seconds", map[string]string{"deployment": "timeout-2000"})
+	assert.False(t, ok, "the upgrade alert's series for a parameter change")
+	v, ok := sample(fams, "quorumgate_deployment_supported", map[string]string{"deployment": "timeout-2000", "component": "param:timeout", "version": "2000"})
+	assert.True(t, ok)
+	assert.Equal(t, 1.0, v, "a parameter change reads as supported")
 
 	require.NoError(t, n.fake.Empty(2, 24)) // the activation at view 20, and on
 	require.Equal(t, activation.Active, status(t, n.fake.Head(), "timeout-2000"))
@@ -197,8 +203,8 @@ func TestParamChangesOnAScriptedChain(t *testing.T) {
 		assert.Equal(t, tc.code, code, "at=%s: %s", tc.at, body)
 		assert.Contains(t, body, tc.want, "at=%s", tc.at)
 	}
-	fams := scrape(t, strings.TrimPrefix(api, "http://"))
-	v, ok := sample(fams, "quorumgate_param_value", map[string]string{"param": "timeout"})
+	fams = scrape(t, strings.TrimPrefix(api, "http://"))
+	v, ok = sample(fams, "quorumgate_param_value", map[string]string{"param": "timeout"})
 	assert.True(t, ok, "the uint parameter's gauge")
 	assert.Equal(t, 2000.0, v)
 	_, ok = sample(fams, "quorumgate_param_value", map[string]string{"param": "fast"})
