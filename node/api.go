@@ -53,6 +53,7 @@ func (n *Node) publicRoutes() *http.ServeMux {
 	pub.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, n.Status()) })
 	pub.HandleFunc("GET /deployments", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, n.Status().Deployments) })
 	pub.HandleFunc("GET /versions", n.serveVersions)
+	pub.HandleFunc("GET /params", n.serveParams) // params.go
 	pub.HandleFunc("GET /state-id", n.serveStateID)
 	pub.HandleFunc("GET /readiness", n.serveReadiness)
 	pub.HandleFunc("GET /submissions/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -99,14 +100,12 @@ func writeOK(w http.ResponseWriter) {
 
 func (n *Node) serveVersions(w http.ResponseWriter, r *http.Request) {
 	head := n.chain.Head()
-	at := r.URL.Query().Get("at")
-	if at == "" {
-		writeJSON(w, n.Status().Versions)
+	view, given, ok := atView(w, r)
+	if !ok {
 		return
 	}
-	view, err := strconv.ParseUint(at, 10, 64)
-	if err != nil {
-		http.Error(w, fmt.Sprintf("at=%q is not a view (a whole number)", at), http.StatusBadRequest)
+	if !given {
+		writeJSON(w, n.Status().Versions)
 		return
 	}
 	out := map[string]string{}

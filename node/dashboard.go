@@ -63,7 +63,8 @@ type DashboardInfo struct {
 type OwnReadiness struct {
 	Deployment string `json:"deployment"`
 	Epoch      uint64 `json:"epoch"`
-	// Supports: this binary runs the deployment's version, so it signals.
+	// Supports: this binary runs the deployment's version, or it is a
+	// parameter change (no new software), so it signals.
 	Supports bool `json:"supports"`
 	// RoleCounted: the deployment counts this node's role.
 	RoleCounted bool `json:"role_counted"`
@@ -91,7 +92,7 @@ func (n *Node) DashboardInfo() DashboardInfo {
 		if d.Mode != activation.Stake || d.Status != activation.Started {
 			continue
 		}
-		r := OwnReadiness{Deployment: d.Name, Epoch: epoch, Supports: n.cfg.Supported.Has(d.Component, d.Version),
+		r := OwnReadiness{Deployment: d.Name, Epoch: epoch, Supports: n.cfg.Supported.Runs(d),
 			RoleCounted: inTable && (len(d.Roles) == 0 || d.RequiresRole(info.Role))}
 		n.mu.Lock()
 		r.Signaled = n.attested[attestKey{d.ID, epoch}]

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,7 +42,10 @@ type soloNode struct {
 func startSoloNode(t *testing.T, supported ...string) *soloNode {
 	t.Helper()
 	g, keys, err := devchain.Generate(devchain.GenerateOptions{ChainID: "dash", EpochViews: 20, SafetyViews: 2,
-		Versions:          map[string]string{"protocol": "1.0.0", "cadence": "1.0.0"},
+		Versions: map[string]string{"protocol": "1.0.0", "cadence": "1.0.0"},
+		// A uint parameter (quorumgate_param_value exists) and a bool.
+		ParamDecls: []activation.ParamDecl{{Name: "timeout", Type: activation.ParamUint, Value: "1000", MinLeadViews: 5},
+			{Name: "fast", Type: activation.ParamBool, Value: "false", MinLeadViews: 1}},
 		Nodes:             []devchain.NodeSpec{{ID: "seq", Role: "consensus", Stake: 300}, {ID: "e1", Role: "execution", Stake: 200}},
 		GovernanceMembers: 3, GovernanceThreshold: 2, Seed: []byte("dash")})
 	require.NoError(t, err)
@@ -196,6 +200,44 @@ func TestDashboardInBrowser(t *testing.T) {
 	updates := browsertest.Eval[string](b, `document.body.dataset.updates`)
 	assert.NotEqual(t, "1", updates, "the page polled more than once")
 	b.Screenshot("node-dashboard.png")
+	assert.Empty(t, b.Errors(), "the page logged errors")
+}
+
+// TestDashboardShowsParameterChanges: the page lists the protocol
+// parameters, shows a governance parameter change LOCKED_IN as needing no
+// new software (no upgrade banner) with the views to its activation, and
+// the new value once it is ACTIVE.
+func TestDashboardShowsParameterChanges(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, leaks) })
+	s := startSoloNode(t)
+	b := browsertest.New(t, 1280, 900)
+	b.Open("http://" + s.api + "/?every=200")
+	b.WaitFor("the page lists the parameters", `document.querySelectorAll("#params tr[data-param]").length == 2`, 10*time.Second)
+	rows := browsertest.Eval[[]map[string]string](b, `[...document.querySelectorAll("#params tr[data-param]")].map(r => ({...r.dataset}))`)
+	assert.Equal(t, []map[string]string{{"param": "fast", "active": "false", "pending": ""},
+		{"param": "timeout", "active": "1000", "pending": ""}}, rows)
+
+	_, view := s.headEpochView()
+	activateAt := view + 60
+	s.propose(t, activation.Proposal{Name: "timeout-2000", Param: "timeout", Value: "2000", Mode: activation.Governance, ActivationView: activateAt})
+	b.WaitFor("timeout-2000 shows LOCKED_IN", `!!document.querySelector('[data-deployment="timeout-2000"][data-state="LOCKED_IN"]')`, 10*time.Second)
+	locked := findRendered(browsertest.Eval[[]renderedDeployment](b, readDeployments), "timeout-2000")
+	require.NotNil(t, locked)
+	assert.Equal(t, "true", locked.Supports)
+	assert.Contains(t, locked.Text, "param timeout 1000 → 2000")
+	assert.Contains(t, locked.Text, "no new software needed")
+	assert.Contains(t, locked.Timer, "to the activation")
+	assert.Zero(t, browsertest.Eval[int](b, `document.querySelectorAll("[data-upgrade-needed]").length`), "an upgrade banner for a parameter change")
+	pending := browsertest.Eval[string](b, `document.querySelector('#params [data-pending="timeout-2000"]').textContent`)
+	assert.Contains(t, pending, fmt.Sprintf("timeout-2000 sets 2000 · governance · LOCKED IN · activates at view %d, in ", activateAt))
+	b.Screenshot("node-dashboard-params.png")
+
+	b.WaitFor("timeout-2000 turns ACTIVE", `!!document.querySelector('[data-deployment="timeout-2000"][data-state="ACTIVE"]')`, 15*time.Second)
+	b.WaitFor("the timeout row shows 2000", `document.querySelector('#params tr[data-param="timeout"]').dataset.active == "2000"`, 5*time.Second)
+	row := browsertest.Eval[string](b, `document.querySelector('#params tr[data-param="timeout"]').textContent`)
+	assert.Contains(t, row, fmt.Sprintf("since view %d", activateAt))
+	assert.Contains(t, row, "no change pending")
 	assert.Empty(t, b.Errors(), "the page logged errors")
 }
 

@@ -18,12 +18,21 @@ import (
 // protocol version it does not support (2 stays "bad usage or configuration").
 const ExitHalted = 3
 
+// Runs reports whether this binary can run what deployment d activates:
+// every parameter change (it needs no new software: the node-plugin hands
+// the new value to the node software, in params.json and to the hook), and
+// a version upgrade only to a version it supports.
+func (s Supported) Runs(d *activation.Deployment) bool {
+	return d.IsParam() || s.Has(d.Component, d.Version)
+}
+
 // ToAttest returns the deployments this node signs readiness for: every
-// STARTED one whose version it supports, and never another.
+// STARTED parameter change, every STARTED version upgrade whose version it
+// supports, and never another.
 func ToAttest(state *activation.State, s Supported) []*activation.Deployment {
 	var out []*activation.Deployment
 	for _, d := range state.Deployments() {
-		if d.Status == activation.Started && s.Has(d.Component, d.Version) {
+		if d.Status == activation.Started && s.Runs(d) {
 			out = append(out, d)
 		}
 	}
@@ -45,11 +54,12 @@ func (w Warning) String() string {
 		w.ActivationView, w.ActivationView, w.ETA.Round(time.Second), w.ViewsLeft)
 }
 
-// Warnings lists what this node must upgrade for, soonest first.
+// Warnings lists what this node must upgrade for, soonest first: never a
+// parameter change, which needs no upgrade.
 func Warnings(state *activation.State, s Supported, view uint64, viewInterval time.Duration) []Warning {
 	var out []Warning
 	for _, d := range state.Deployments() {
-		if d.Status != activation.LockedIn || s.Has(d.Component, d.Version) {
+		if d.Status != activation.LockedIn || s.Runs(d) {
 			continue
 		}
 		left := uint64(0)
@@ -77,12 +87,13 @@ func (e *HaltError) Error() string {
 
 // Guard returns the devchain guard that halts before the first block at or
 // past the activation of a version this node does not support, and refuses
-// to go on from a state where such a version is already active.
+// to go on from a state where such a version is already active. A
+// parameter change never halts the node (Runs).
 func Guard(s Supported) func(head *activation.State, view uint64) error {
 	return func(head *activation.State, view uint64) error {
 		for _, d := range head.Deployments() {
 			activating := d.Status == activation.LockedIn && view >= d.ActivatesAt
-			if (activating || d.Status == activation.Active) && !s.Has(d.Component, d.Version) {
+			if (activating || d.Status == activation.Active) && !s.Runs(d) {
 				if d.Status == activation.Active {
 					// Only the component's current version matters.
 					if v, _ := head.ActiveVersion(d.Component); v != d.Version {

@@ -46,7 +46,8 @@ func (n *Node) replayFrom(next uint64) uint64 {
 // onBlock reacts to a finalized block's events. fresh is false for a block
 // replayed after a restart (its events were counted before). It reports
 // whether a deployment this binary cannot run locked in, so the warning
-// goes out at once.
+// goes out at once. An activation, of a version or a parameter, goes to
+// the hook runner; a parameter's also rewrites params.json at once.
 func (n *Node) onBlock(fb chain.FinalizedBlock, fresh bool) (warn bool) {
 	for _, ev := range fb.Events {
 		switch e := ev.(type) {
@@ -62,16 +63,23 @@ func (n *Node) onBlock(fb chain.FinalizedBlock, fresh bool) (warn bool) {
 			if !ok {
 				continue
 			}
+			info := activationOf(d, fb.Height)
 			switch e.To {
 			case activation.LockedIn:
 				if fresh {
-					n.log.Info("locked in", "deployment", d.Name, "component", d.Component, "version", d.Version,
-						"activation_view", e.ActivationView, "height", fb.Height)
-					warn = warn || !n.cfg.Supported.Has(d.Component, d.Version)
+					n.log.Info("locked in", append(info.logAttrs(), "activation_view", e.ActivationView, "height", fb.Height)...)
+					warn = warn || !n.cfg.Supported.Runs(d)
 				}
 			case activation.Active:
-				n.activate(UpgradeInfo{Deployment: d.Name, Component: d.Component, Version: d.Version,
-					ActivationView: d.ActivatesAt, Height: fb.Height})
+				if d.IsParam() {
+					// The node software gets the new value now, even while
+					// an earlier activation's hook still runs; the hook
+					// runner writes it again before this one's hook.
+					if err := n.writeParams(); err != nil {
+						n.log.Error("write the parameters' values", "deployment", d.Name, "err", err)
+					}
+				}
+				n.activate(info)
 			}
 		}
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/p2p"
-	"github.com/quorumgate/quorumgate/quorum"
 )
 
 func TestCheckFork(t *testing.T) {
@@ -50,31 +49,18 @@ func TestCheckFork(t *testing.T) {
 	}
 }
 
-// A parameter change is no fork point: its activation leaves the fork hash
-// as it was, so it is not announced, and a node past it keeps a peer that
-// is merely behind it.
-func TestParamChangesAreNoForkPoints(t *testing.T) {
+// A parameter change is no fork: it is not announced as the next
+// activation, and a peer still before it keeps its place.
+func TestForkIDIgnoresParameterChanges(t *testing.T) {
 	genesis := [32]byte{1}
-	table, err := quorum.NewTable([]quorum.Identity{{NodeID: "a", Role: "r", Stake: 1}})
-	require.NoError(t, err)
-	sched, err := quorum.NewSchedule([]quorum.ScheduleEntry{{Table: table}})
-	require.NoError(t, err)
-	s, err := activation.Genesis(&activation.Params{ChainID: "n", EpochViews: 100, SafetyViews: 10, Identities: sched,
-		Declared: []activation.ParamDecl{{Name: "k", Type: activation.ParamUint, Value: "1", MinLeadViews: 1}}},
-		map[string]string{"protocol": "1.0.0"})
-	require.NoError(t, err)
-	before, _, err := activation.Apply(s, activation.Block{Height: 0, View: 1, Proposals: []activation.Proposal{
-		{Name: "k2", Param: "k", Value: "2", Mode: activation.Governance, ActivationView: 50}}})
-	require.NoError(t, err)
-	require.Equal(t, activation.LockedIn, before.Deployments()[0].Status)
-	after, _, err := activation.Apply(before, activation.Block{Height: 1, View: 60})
-	require.NoError(t, err)
-	v, _ := after.ParamValue("k")
-	require.Equal(t, "2", v)
-
+	_, apply := testState(t)
+	before := apply(1, activation.Proposal{Name: "t2", Param: "timeout", Value: "2000", Mode: activation.Governance, ActivationView: 200})
+	require.Equal(t, activation.LockedIn, status(t, before, "t2"))
+	after := apply(210)
+	require.Equal(t, activation.Active, status(t, after, "t2"))
 	idBefore, idAfter := ForkIDOf(before, genesis), ForkIDOf(after, genesis)
-	assert.Zero(t, idBefore.Next, "a parameter change is not announced as a fork point")
-	assert.Equal(t, idBefore.Hash, idAfter.Hash)
-	assert.NoError(t, CheckFork(after, genesis, true, idBefore), "a peer behind the parameter change")
-	assert.NoError(t, CheckFork(before, genesis, true, idAfter), "a peer past it")
+	assert.Zero(t, idBefore.Next, "a parameter change announced as an activation")
+	assert.Equal(t, idBefore.Hash, idAfter.Hash, "a parameter change changed the fork hash")
+	assert.NoError(t, CheckFork(after, genesis, true, idBefore), "a peer not yet at the parameter change")
+	assert.NoError(t, CheckFork(before, genesis, true, idAfter), "a peer past the parameter change")
 }

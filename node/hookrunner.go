@@ -106,8 +106,7 @@ func (h *hookRunner) handle(ctx context.Context, info UpgradeInfo) bool {
 			h.attempted(info, err)
 		}
 		if err == nil {
-			h.log.Info("activated", "deployment", info.Deployment, "component", info.Component, "version", info.Version,
-				"view", info.ActivationView, "height", info.Height)
+			h.log.Info("activated", append(info.logAttrs(), "view", info.ActivationView, "height", info.Height)...)
 			return true
 		}
 		h.log.Error("upgrade hook failed; it will be retried", "deployment", info.Deployment, "in", backoff, "err", err)
@@ -120,7 +119,7 @@ func (h *hookRunner) handle(ctx context.Context, info UpgradeInfo) bool {
 
 // newHooks builds the node's hook runner, counting attempts in the metrics.
 func (n *Node) newHooks() *hookRunner {
-	h := newHookRunner(&Upgrader{Home: n.cfg.Home, Hook: n.cfg.Hook, HookTimeout: n.cfg.HookTimeout}, n.log)
+	h := newHookRunner(&Upgrader{Home: n.cfg.Home, Hook: n.cfg.Hook, HookTimeout: n.cfg.HookTimeout, WriteParams: n.writeParams}, n.log)
 	h.attempted = func(_ UpgradeInfo, err error) {
 		if err != nil {
 			n.metrics.hookRuns.WithLabelValues("failed").Inc()

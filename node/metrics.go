@@ -1,10 +1,12 @@
 package node
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/p2p"
 )
@@ -20,6 +22,7 @@ type metrics struct {
 	hookRuns    *prometheus.CounterVec
 	deployState *prometheus.Desc
 	readyRatio  *prometheus.Desc
+	paramValue  *prometheus.Desc
 	n           *Node
 }
 
@@ -31,10 +34,14 @@ func newMetrics(n *Node) *metrics {
 		hookRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quorumgate_hook_runs_total",
 			Help: "Activations handed to the upgrade hook, by result."}, []string{"result"}),
 		deployState: prometheus.NewDesc("quorumgate_deployment_state",
-			"Deployment status: 1 DEFINED, 2 STARTED, 3 LOCKED_IN, 4 ACTIVE, 5 FAILED, 6 CANCELED.", []string{"deployment", "component", "version"}, nil),
+			"Deployment status: 1 DEFINED, 2 STARTED, 3 LOCKED_IN, 4 ACTIVE, 5 FAILED, 6 CANCELED. "+
+				"A parameter change has component=\"param:KEY\" and version=its new value.", []string{"deployment", "component", "version"}, nil),
 		readyRatio: prometheus.NewDesc("quorumgate_ready_stake_ratio",
 			"Share of a role's stake ready for a signaling deployment this epoch: source=finalized (the chain's tally) or live (verified gossip).",
 			[]string{"deployment", "role", "source"}, nil),
+		paramValue: prometheus.NewDesc("quorumgate_param_value",
+			"Active value of each uint protocol parameter, in the state after the last finalized block (bool and string parameters have none).",
+			[]string{"param"}, nil),
 	}
 	head := func(f func(h, v, e uint64) uint64) func() float64 {
 		return func() float64 {
@@ -76,7 +83,11 @@ func received(n *Node, via chain.Via) prometheus.Collector {
 }
 
 // Describe and Collect make the per-deployment series follow the state.
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.deployState; ch <- m.readyRatio }
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.deployState
+	ch <- m.readyRatio
+	ch <- m.paramValue
+}
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	head := m.n.chain.Head()
@@ -84,9 +95,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	_, view, _ := head.Head()
 	epoch := head.Params().Epoch(view)
 	table := head.Params().Identities.TableAt(epoch)
+	m.collectParams(ch, head)
 	deps := head.Deployments() // st.Deployments[i] reports deps[i]
 	for i, d := range st.Deployments {
-		ch <- prometheus.MustNewConstMetric(m.deployState, prometheus.GaugeValue, float64(deps[i].Status), d.Name, d.Component, d.Version)
+		component, version := deploymentLabels(deps[i])
+		ch <- prometheus.MustNewConstMetric(m.deployState, prometheus.GaugeValue, float64(deps[i].Status), d.Name, component, version)
 		if d.Signaling == nil {
 			continue
 		}
@@ -104,6 +117,30 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.readyRatio, prometheus.GaugeValue, ratio, d.Name, r.Role, "live")
 		}
 	}
+}
+
+// collectParams is quorumgate_param_value: each uint parameter's active value.
+func (m *metrics) collectParams(ch chan<- prometheus.Metric, head *activation.State) {
+	for _, decl := range head.Params().Declared {
+		if decl.Type != activation.ParamUint {
+			continue
+		}
+		v, _ := head.ParamValue(decl.Name)
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			ch <- prometheus.MustNewConstMetric(m.paramValue, prometheus.GaugeValue, float64(n), decl.Name)
+		}
+	}
+}
+
+// deploymentLabels are a deployment's component and version labels: a
+// parameter change's are component="param:KEY" and version=the new value,
+// so the series of version upgrades keep their labels and a parameter
+// change still reads as what it changes, and to what.
+func deploymentLabels(d *activation.Deployment) (component, version string) {
+	if d.IsParam() {
+		return "param:" + d.Param, d.Value
+	}
+	return d.Component, d.Version
 }
 
 func (m *metrics) verdict(v p2p.Verdict, reason string) {

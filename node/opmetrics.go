@@ -28,7 +28,7 @@ func newOperatorMetrics(n *Node) *operatorMetrics {
 		threshold: d("quorumgate_deployment_threshold",
 			"The share of every required role's stake a stake deployment needs (strictly more than this) to lock in.", dep, nil),
 		supported: d("quorumgate_deployment_supported",
-			"1 when this node's binary runs the deployment's version, 0 when it does not.", []string{"deployment", "component", "version"}, nil),
+			"1 when this node's binary runs the deployment's version (always, for a parameter change: component=\"param:KEY\"), 0 when it does not.", []string{"deployment", "component", "version"}, nil),
 		toCutoff: d("quorumgate_views_to_cutoff",
 			"Views left in this epoch before a signaling deployment's cutoff (readiness finalized later counts next epoch).", dep, nil),
 		toActivate: d("quorumgate_views_to_activation", "Views left until a LOCKED_IN deployment activates.", dep, nil),
@@ -65,8 +65,9 @@ func (m *operatorMetrics) Collect(ch chan<- prometheus.Metric) {
 	p := head.Params()
 	epoch := p.Epoch(view)
 	for _, d := range head.Deployments() {
-		sup := n.cfg.Supported.Has(d.Component, d.Version)
-		gauge(m.supported, b2f(sup), d.Name, d.Component, d.Version)
+		sup := n.cfg.Supported.Runs(d)
+		component, version := deploymentLabels(d)
+		gauge(m.supported, b2f(sup), d.Name, component, version)
 		if d.Mode == activation.Stake {
 			gauge(m.threshold, float64(d.Threshold.Num)/float64(d.Threshold.Den), d.Name)
 		}

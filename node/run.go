@@ -23,7 +23,8 @@ import (
 
 // Config configures a running node.
 type Config struct {
-	// Home holds the store (Home/store), upgrade-info.json and hook markers.
+	// Home holds the store (Home/store), upgrade-info.json, params.json
+	// and hook markers.
 	Home    string
 	Genesis *chain.Genesis
 	// Engine builds the consensus engine (required): the composition root
@@ -37,8 +38,9 @@ type Config struct {
 	Peers       []peer.AddrInfo
 	// Supported are the component versions this binary runs.
 	Supported Supported
-	// Hook runs once per activation (see Upgrader), off the run loop, killed
-	// with its process group after HookTimeout (default 10 minutes).
+	// Hook runs once per activation, of a version or a parameter (see
+	// Upgrader), off the run loop, killed with its process group after
+	// HookTimeout (default 10 minutes).
 	Hook        []string
 	HookTimeout time.Duration
 	// ViewInterval is the engine's block interval (and the ETA unit).
@@ -80,6 +82,8 @@ type Node struct {
 	events  *eventMetrics
 	history *history
 	subs    *submissions // submissions.go
+	// paramsMu orders the writes of params.json (params.go).
+	paramsMu sync.Mutex
 }
 
 type attestKey struct {
@@ -112,6 +116,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.hooks = n.newHooks()
 	if n.subs, err = loadSubmissions(cfg.Home); err != nil {
 		return nil, n.abandon("load pending submissions", err)
+	}
+	// The node software finds the parameters' values as of the head from
+	// the start, not only after the next change.
+	if err := n.writeParams(); err != nil {
+		return nil, n.abandon("write the parameters' values", err)
 	}
 	self, err := peer.IDFromPrivateKey(cfg.P2PKey)
 	if err != nil {

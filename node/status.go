@@ -24,6 +24,9 @@ type Status struct {
 	// Supported are the entries of this node's `supported` setting
 	// (component=MAJOR.MINOR or component=MAJOR.MINOR.PATCH), sorted.
 	Supported []string `json:"supported"`
+	// Params are the protocol parameters (params.go), on a chain that
+	// declares any.
+	Params []ParamStatus `json:"params,omitempty"`
 }
 
 // HeadStatus is where the node is on the chain.
@@ -33,18 +36,22 @@ type HeadStatus struct {
 	Epoch  uint64 `json:"epoch"`
 }
 
-// DeploymentStatus is one deployment as an operator sees it.
+// DeploymentStatus is one deployment as an operator sees it. A parameter
+// change has Param and Value, and Component and Version empty.
 type DeploymentStatus struct {
 	Name           string  `json:"name"`
 	Component      string  `json:"component"`
 	Version        string  `json:"version"`
+	Param          string  `json:"param,omitempty"`
+	Value          string  `json:"value,omitempty"`
 	Mode           string  `json:"mode"`
 	State          string  `json:"state"`
 	SinceView      uint64  `json:"since_view"`
 	ActivationView *uint64 `json:"activation_view,omitempty"`
 	// ETASeconds estimates the time to activation for a LOCKED_IN deployment.
 	ETASeconds *float64 `json:"eta_seconds,omitempty"`
-	// ThisNodeSupports: whether this binary runs the version ("<-- this node").
+	// ThisNodeSupports: whether this binary runs the version ("<-- this
+	// node"); true for every parameter change, which needs no new software.
 	ThisNodeSupports bool `json:"this_node_supports"`
 	// CoveredBy is the `supported` entry that covers the version (e.g.
 	// protocol=2.0 for 2.0.1), "" if none does.
@@ -99,6 +106,10 @@ func BuildStatus(nodeID string, head *activation.State, sup Supported, viewInter
 		ds := DeploymentStatus{Name: d.Name, Component: d.Component, Version: d.Version, Mode: d.Mode.String(),
 			State: d.Status.String(), SinceView: d.Since}
 		ds.CoveredBy, ds.ThisNodeSupports = sup.CoveredBy(d.Component, d.Version)
+		if d.IsParam() {
+			// A parameter change needs no new software (Supported.Runs).
+			ds.Param, ds.Value, ds.CoveredBy, ds.ThisNodeSupports = d.Param, d.Value, "", true
+		}
 		if d.HasActivation {
 			av := d.ActivatesAt
 			ds.ActivationView = &av
@@ -125,6 +136,7 @@ func BuildStatus(nodeID string, head *activation.State, sup Supported, viewInter
 		covered, _ := sup.CoveredBy(c, v)
 		st.Versions = append(st.Versions, ComponentStatus{Component: c, Active: v, History: head.History(c), CoveredBy: covered})
 	}
+	st.Params = paramStatuses(head, view)
 	return st
 }
 
@@ -210,7 +222,11 @@ func (s Status) Render() string {
 		} else if pendingState(d.State) {
 			me = "  <-- this node does NOT support it"
 		}
-		fmt.Fprintf(&b, "\n%s: %s %s (%s)  %s since view %d%s\n", d.Name, d.Component, d.Version, d.Mode, d.State, d.SinceView, me)
+		what := d.Component + " " + d.Version
+		if d.Param != "" { // no new software: nothing for this node to support
+			what, me = "param "+d.Param+" = "+d.Value, ""
+		}
+		fmt.Fprintf(&b, "\n%s: %s (%s)  %s since view %d%s\n", d.Name, what, d.Mode, d.State, d.SinceView, me)
 		if d.ActivationView != nil {
 			verb := "activates"
 			switch d.State {
@@ -235,6 +251,7 @@ func (s Status) Render() string {
 		}
 	}
 	s.renderVersions(&b)
+	s.renderParams(&b)
 	return b.String()
 }
 
@@ -266,7 +283,7 @@ func (s Status) renderVersions(b *strings.Builder) {
 	}
 	pendingOf := func(component string) {
 		for _, d := range s.Deployments {
-			if d.Component == component && pendingState(d.State) {
+			if d.Param == "" && d.Component == component && pendingState(d.State) {
 				fmt.Fprintf(b, "  %-12s %s  pending: %s, %s%s\n", d.Component, d.Version, d.Name, d.State, covered(d.CoveredBy))
 			}
 		}
@@ -283,7 +300,7 @@ func (s Status) renderVersions(b *strings.Builder) {
 		pendingOf(c.Component)
 	}
 	for _, d := range s.Deployments { // a new component's first version
-		if !active[d.Component] && pendingState(d.State) {
+		if d.Param == "" && !active[d.Component] && pendingState(d.State) {
 			active[d.Component] = true
 			pendingOf(d.Component)
 		}
@@ -293,4 +310,28 @@ func (s Status) renderVersions(b *strings.Builder) {
 // pendingState: a deployment in this state may yet activate.
 func pendingState(state string) bool {
 	return state == "DEFINED" || state == "STARTED" || state == "LOCKED_IN"
+}
+
+// renderParams is the params section of the text status: each parameter's
+// active value and type, and its pending changes.
+func (s Status) renderParams(b *strings.Builder) {
+	if len(s.Params) == 0 {
+		return
+	}
+	b.WriteString("\nparams\n")
+	for _, p := range s.Params {
+		fmt.Fprintf(b, "  %-12s %s (%s)", p.Name, p.Active, p.Type)
+		if len(p.History) > 1 {
+			last := p.History[len(p.History)-1]
+			fmt.Fprintf(b, "  (since view %d, first block at view %d)", last.ActivationView, last.FirstView)
+		}
+		b.WriteString("\n")
+		for _, c := range p.Pending {
+			fmt.Fprintf(b, "    pending: %s sets %s (%s, %s)", c.Deployment, c.Value, c.Mode, c.State)
+			if c.ActivationView != nil {
+				fmt.Fprintf(b, ", activates at view %d, in %d views", *c.ActivationView, *c.ViewsToActivation)
+			}
+			b.WriteString("\n")
+		}
+	}
 }

@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,18 +22,38 @@ import (
 	"github.com/quorumgate/quorumgate/internal/atomicfile"
 )
 
-// UpgradeInfo is what the node writes to upgrade-info.json when a deployment
-// activates: the handshake with the operator's tooling (as Cosmovisor's).
+// UpgradeInfo is an activation as the node hands it to the operator's
+// tooling: for a version upgrade, what it writes to upgrade-info.json (the
+// handshake, as Cosmovisor's); for a parameter change (Param set, Component
+// and Version empty), what the hook learns, upgrade-info.json being left
+// alone.
 type UpgradeInfo struct {
 	Deployment     string `json:"deployment"`
 	Component      string `json:"component"`
 	Version        string `json:"version"`
+	Param          string `json:"param,omitempty"`
+	Value          string `json:"value,omitempty"`
 	ActivationView uint64 `json:"activation_view"`
 	Height         uint64 `json:"height"`
 }
 
-// Upgrader writes upgrade-info.json and runs the operator's hook, once per
-// deployment, across restarts.
+// activationOf is deployment d's activation in the block at height.
+func activationOf(d *activation.Deployment, height uint64) UpgradeInfo {
+	return UpgradeInfo{Deployment: d.Name, Component: d.Component, Version: d.Version, Param: d.Param, Value: d.Value,
+		ActivationView: d.ActivatesAt, Height: height}
+}
+
+// logAttrs name what activates, for the log.
+func (info UpgradeInfo) logAttrs() []any {
+	if info.Param != "" {
+		return []any{"deployment", info.Deployment, "param", info.Param, "value", info.Value}
+	}
+	return []any{"deployment", info.Deployment, "component", info.Component, "version", info.Version}
+}
+
+// Upgrader writes upgrade-info.json (a version upgrade) or params.json (a
+// parameter change) and runs the operator's hook, once per deployment,
+// across restarts.
 //
 // Markers in Home/upgrades/ make it restart-safe: "<deployment>.started" is
 // written (synced) before the hook runs and "<deployment>.done" after it
@@ -50,6 +72,9 @@ type Upgrader struct {
 	// WaitDelay bounds the wait for the hook's output pipes once it has
 	// exited or been killed (default 5 s): see runHook.
 	WaitDelay time.Duration
+	// WriteParams, if set, rewrites Home/params.json before a parameter
+	// change's hook runs; an error is the activation's, retried.
+	WriteParams func() error
 }
 
 // Handled reports whether a deployment's activation was fully handled.
@@ -74,8 +99,9 @@ func markerName(deployment string) string {
 	return "_" + hex.EncodeToString(sum[:])
 }
 
-// OnActive handles an activation: upgrade-info.json, then the hook. Calling
-// it again for a handled deployment does nothing.
+// OnActive handles an activation: upgrade-info.json (a version upgrade) or
+// params.json (a parameter change), then the hook. Calling it again for a
+// handled deployment does nothing.
 func (u *Upgrader) OnActive(ctx context.Context, info UpgradeInfo) error {
 	if u.Handled(info.Deployment) {
 		return nil
@@ -83,13 +109,9 @@ func (u *Upgrader) OnActive(ctx context.Context, info UpgradeInfo) error {
 	if err := os.MkdirAll(filepath.Join(u.Home, "upgrades"), 0o755); err != nil {
 		return err
 	}
-	path := filepath.Join(u.Home, "upgrade-info.json")
-	data, err := json.MarshalIndent(info, "", "  ")
+	path, err := u.handOver(info)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := WriteFileAtomic(path, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
 	retry := false
 	if _, err := os.Stat(u.marker(info.Deployment, "started")); err == nil {
@@ -111,6 +133,62 @@ func (u *Upgrader) OnActive(ctx context.Context, info UpgradeInfo) error {
 	return nil
 }
 
+// handOver writes the file the activation's hook is pointed at, and
+// returns its path: params.json for a parameter change, upgrade-info.json
+// for a version upgrade.
+func (u *Upgrader) handOver(info UpgradeInfo) (string, error) {
+	if info.Param != "" {
+		if u.WriteParams != nil {
+			if err := u.WriteParams(); err != nil {
+				return "", err
+			}
+		}
+		return filepath.Join(u.Home, ParamsFileName), nil
+	}
+	path := filepath.Join(u.Home, "upgrade-info.json")
+	data, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := WriteFileAtomic(path, append(data, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// hookVars are the variables the node sets for its hook. Any of them in
+// the node's own environment is left out of the hook's, so a variable that
+// does not apply (QUORUMGATE_VERSION for a parameter change) is unset, not
+// inherited.
+var hookVars = []string{"QUORUMGATE_DEPLOYMENT", "QUORUMGATE_COMPONENT", "QUORUMGATE_VERSION", "QUORUMGATE_PARAM",
+	"QUORUMGATE_VALUE", "QUORUMGATE_ACTIVATION_VIEW", "QUORUMGATE_HEIGHT", "QUORUMGATE_UPGRADE_INFO",
+	"QUORUMGATE_PARAMS_FILE", "QUORUMGATE_HOOK_RETRY"}
+
+// hookEnv is the hook's environment: the node's, less hookVars, plus the
+// activation's. path is the file handOver wrote.
+func hookEnv(info UpgradeInfo, path string, retry bool) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); !slices.Contains(hookVars, name) {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
+		"QUORUMGATE_DEPLOYMENT="+info.Deployment,
+		"QUORUMGATE_ACTIVATION_VIEW="+strconv.FormatUint(info.ActivationView, 10),
+		"QUORUMGATE_HEIGHT="+strconv.FormatUint(info.Height, 10),
+	)
+	if info.Param != "" {
+		env = append(env, "QUORUMGATE_PARAM="+info.Param, "QUORUMGATE_VALUE="+info.Value, "QUORUMGATE_PARAMS_FILE="+path)
+	} else {
+		env = append(env, "QUORUMGATE_COMPONENT="+info.Component, "QUORUMGATE_VERSION="+info.Version, "QUORUMGATE_UPGRADE_INFO="+path)
+	}
+	if retry {
+		env = append(env, "QUORUMGATE_HOOK_RETRY=1")
+	}
+	return env
+}
+
 func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, retry bool) error {
 	timeout := u.HookTimeout
 	if timeout <= 0 {
@@ -129,17 +207,7 @@ func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, r
 	// gives up on it after WaitDelay. A hook that exits 0 leaving a daemon
 	// behind succeeds (the daemon may be the point), a moment later.
 	cmd.WaitDelay = u.waitDelay()
-	cmd.Env = append(os.Environ(),
-		"QUORUMGATE_DEPLOYMENT="+info.Deployment,
-		"QUORUMGATE_COMPONENT="+info.Component,
-		"QUORUMGATE_VERSION="+info.Version,
-		"QUORUMGATE_ACTIVATION_VIEW="+strconv.FormatUint(info.ActivationView, 10),
-		"QUORUMGATE_HEIGHT="+strconv.FormatUint(info.Height, 10),
-		"QUORUMGATE_UPGRADE_INFO="+path,
-	)
-	if retry {
-		cmd.Env = append(cmd.Env, "QUORUMGATE_HOOK_RETRY=1")
-	}
+	cmd.Env = hookEnv(info, path, retry)
 	out := &headBuffer{max: 4096}
 	cmd.Stdout, cmd.Stderr = out, out
 	err := cmd.Run()

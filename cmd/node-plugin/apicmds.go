@@ -84,6 +84,18 @@ func newDeploymentsCommand(stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
+// viewFlag reads --at: given is false when it was not set; a negative
+// view is bad usage.
+func viewFlag(cmd *cobra.Command, at int64) (view uint64, given bool, err error) {
+	if !cmd.Flags().Changed("at") {
+		return 0, false, nil
+	}
+	if at < 0 {
+		return 0, true, usageError{fmt.Errorf("--at %d: a view is a whole number", at)}
+	}
+	return uint64(at), true, nil
+}
+
 func newVersionsCommand(stdout io.Writer) *cobra.Command {
 	var home string
 	var at int64
@@ -93,11 +105,12 @@ func newVersionsCommand(stdout io.Writer) *cobra.Command {
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := "/versions"
-			if cmd.Flags().Changed("at") {
-				if at < 0 {
-					return usageError{fmt.Errorf("--at %d: a view is a whole number", at)}
-				}
-				path += fmt.Sprintf("?at=%d", at)
+			view, given, err := viewFlag(cmd, at)
+			if err != nil {
+				return err
+			}
+			if given {
+				path += fmt.Sprintf("?at=%d", view)
 			}
 			c, err := nodeClient(home)
 			if err != nil {
@@ -105,6 +118,43 @@ func newVersionsCommand(stdout io.Writer) *cobra.Command {
 			}
 			var v any
 			if err := c.Get(cmd.Context(), path, &v); err != nil {
+				return err
+			}
+			return printJSON(stdout, v)
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "the node home")
+	cmd.Flags().Int64Var(&at, "at", 0, "the view to ask about")
+	return cmd
+}
+
+func newParamsCommand(stdout io.Writer) *cobra.Command {
+	var home string
+	var at int64
+	cmd := &cobra.Command{
+		Use:   "params --home DIR [--at VIEW]",
+		Short: "Every protocol parameter's type, active value, history and pending changes, or the values that governed a view",
+		Long: `params shows the chain's protocol parameters as JSON (GET /params): each one's
+type, active value, history and pending changes; with --at VIEW, the value of
+each that governed that view (a view after the node's head is an error: what
+will govern it is not known yet).`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			view, given, err := viewFlag(cmd, at)
+			if err != nil {
+				return err
+			}
+			c, err := nodeClient(home)
+			if err != nil {
+				return err
+			}
+			var v any
+			if given {
+				v, err = c.ParamsAt(cmd.Context(), view)
+			} else {
+				v, err = c.Params(cmd.Context())
+			}
+			if err != nil {
 				return err
 			}
 			return printJSON(stdout, v)
@@ -259,15 +309,23 @@ func newProposeCommand(stdout io.Writer, tn *testnetGovernance) *cobra.Command {
 	var p activation.Proposal
 	var mode, threshold string
 	cmd := &cobra.Command{
-		Use:   "propose --home DIR --name N --component C --version V --mode stake|governance ... --committee-key FILE --member I",
+		Use:   "propose --home DIR --name N (--component C --version V | --param KEY --value V) --mode stake|governance ... --committee-key FILE --member I",
 		Short: "Sign a deployment proposal with committee keys and submit it through a node",
 		Long: `propose builds a deployment proposal, signs it with the committee keys given
 (enough of them for the genesis threshold), and submits it through the admin
 API of the node in --home, which listens on localhost or a unix socket only and
 requires the token in HOME/admin.token. The node gossips it; the sequencer
-includes it; the chain judges it (rejections are protocol data).`,
+includes it; the chain judges it (rejections are protocol data).
+
+A proposal upgrades a component (--component, --version) or changes a
+protocol parameter the genesis declares (--param, --value: the new value in
+the parameter type's canonical text), never both; either in stake or in
+governance mode.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := paramOrVersion(cmd, &p); err != nil {
+				return err
+			}
 			m, ok := activation.ParseMode(mode)
 			if !ok {
 				return usageError{fmt.Errorf("--mode %q: allowed are stake, governance", mode)}
@@ -305,6 +363,8 @@ includes it; the chain judges it (rejections are protocol data).`,
 	cmd.Flags().StringVar(&p.Name, "name", "", "deployment name")
 	cmd.Flags().StringVar(&p.Component, "component", "protocol", "component")
 	cmd.Flags().StringVar(&p.Version, "version", "", "new version (semver)")
+	cmd.Flags().StringVar(&p.Param, "param", "", "the protocol parameter to change (instead of --component and --version)")
+	cmd.Flags().StringVar(&p.Value, "value", "", "the parameter's new value (with --param)")
 	cmd.Flags().StringVar(&mode, "mode", "stake", "stake or governance")
 	cmd.Flags().StringSliceVar(&p.Roles, "role", nil, "required roles (stake mode; default all stake as one group)")
 	cmd.Flags().StringVar(&threshold, "threshold", "2/3", "stake mode threshold num/den")
@@ -314,6 +374,26 @@ includes it; the chain judges it (rejections are protocol data).`,
 	cmd.Flags().Uint64Var(&p.DelayEpochs, "delay-epochs", 0, "stake mode: epochs between lock-in and activation")
 	cmd.Flags().Uint64Var(&p.ActivationView, "activation-view", 0, "governance mode: the activation view")
 	return cmd
+}
+
+// paramOrVersion makes p a parameter change when --param is given: it
+// needs --value, and takes neither --component nor --version.
+func paramOrVersion(cmd *cobra.Command, p *activation.Proposal) error {
+	changed := cmd.Flags().Changed
+	switch {
+	case !changed("param") && changed("value"):
+		return usageError{errors.New("--value goes with --param KEY; a version upgrade takes --version")}
+	case !changed("param"):
+		return nil
+	case changed("component") || changed("version"):
+		return usageError{errors.New("--param changes a protocol parameter, --component and --version upgrade a component: give one or the other")}
+	case !changed("value"):
+		return usageError{fmt.Errorf("--param %s needs --value, the parameter's new value", p.Param)}
+	case p.Param == "":
+		return usageError{errors.New("--param needs the parameter's name")}
+	}
+	p.Component = "" // --component's default: a parameter change has none
+	return nil
 }
 
 func newCancelCommand(stdout io.Writer, tn *testnetGovernance) *cobra.Command {

@@ -88,7 +88,7 @@ Exit codes:
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newReplayCommand(stdout), newSimCommand(stdout), newInitCommand(stdout), newKeysCommand(stdout),
 		newVersionCommand(stdout), newRunCommand(stderr), newStatusCommand(stdout), newDeploymentsCommand(stdout),
-		newVersionsCommand(stdout), newReadinessCommand(stdout), newProposeCommand(stdout, nil), newCancelCommand(stdout, nil), newTestnetCommand(stdout),
+		newVersionsCommand(stdout), newParamsCommand(stdout), newReadinessCommand(stdout), newProposeCommand(stdout, nil), newCancelCommand(stdout, nil), newTestnetCommand(stdout),
 		newExportCommand(stdout, stderr))
 	return root
 }

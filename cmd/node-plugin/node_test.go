@@ -86,6 +86,13 @@ func TestRunBadConfigurationExits2(t *testing.T) {
 // the sequencer and, with its staking key, the whole governance committee.
 func soloHome(t *testing.T) string {
 	t.Helper()
+	return soloHomeWithParams(t, nil)
+}
+
+// soloHomeWithParams is soloHome with the genesis declaring params (the
+// genesis file's "params" object), if any.
+func soloHomeWithParams(t *testing.T, params map[string]any) string {
+	t.Helper()
 	home := t.TempDir()
 	code, stdout, stderr := runCLI("init", "--home", home, "--node-id", "solo")
 	require.Equal(t, exitOK, code, stderr)
@@ -98,6 +105,9 @@ func soloHome(t *testing.T) string {
 			"peer_id": id.PeerID, "address": "/ip4/127.0.0.1/tcp/0"}}}},
 		"governance": map[string]any{"threshold": 1, "members": []any{map[string]any{"key": id.StakingKey, "pop": id.PoP}}},
 		"sequencer":  "solo",
+	}
+	if params != nil {
+		genesis["params"] = params
 	}
 	data, err := json.Marshal(genesis)
 	require.NoError(t, err)

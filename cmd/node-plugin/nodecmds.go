@@ -127,12 +127,15 @@ func newRunCommand(stderr io.Writer) *cobra.Command {
 		Long: `run follows the chain, signals readiness for pending versions this binary
 supports, warns before activations it cannot run, writes upgrade-info.json and
 runs the hook at activation, and halts rather than run an unsupported version.
+A protocol parameter change needs no new software: the node signals for it,
+rewrites HOME/params.json with the new value and runs the hook, and never
+halts for one.
 
 Configuration: HOME/config.toml, then QUORUMGATE_* environment variables, then
 these flags (each overrides the one before). Errors name the key and exit 2.
 
 APIs: --api-listen serves the read-only API (/status, /deployments,
-/versions, /metrics, /livez, /readyz). --api-admin serves the endpoint that
+/versions, /params, /metrics, /livez, /readyz). --api-admin serves the endpoint that
 changes state (governance submission): it listens on localhost or a unix
 socket only, and every request needs the token in HOME/admin.token.
 

@@ -452,10 +452,12 @@ func (tg *testnetGovernance) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&tg.via, "via", "", "the node to submit through (default: the first running one)")
 	switch cmd.Name() {
 	case "propose":
-		cmd.Use = "propose --name N --version V [--mode stake|governance] [--role R ...] [--start-epoch E] [--activation-view V]"
+		cmd.Use = "propose --name N (--version V | --param KEY --value V) [--mode stake|governance] [--role R ...] [--start-epoch E] [--activation-view V]"
 		cmd.Short = "Play the governance committee: sign a proposal with the testnet's committee keys and submit it"
 		cmd.Long = `propose signs a deployment proposal with the testnet's committee keys
-(DIR/governance) and submits it through a running node's admin API.
+(DIR/governance) and submits it through a running node's admin API: a
+version upgrade (--version), or a change of a protocol parameter the genesis
+declares (--param, --value).
 
 Stake mode signals from the next epoch (--start-epoch) for 40 epochs
 (--timeout-epoch) unless told otherwise; governance mode activates three epochs

@@ -458,9 +458,11 @@ supported = {{list .Supported}}
 # (also used for upgrade ETAs).
 view_interval = {{q .ViewInterval}}
 
-# Command run once when a deployment activates, with QUORUMGATE_DEPLOYMENT,
-# _COMPONENT, _VERSION, _ACTIVATION_VIEW, _HEIGHT and _UPGRADE_INFO set. It
-# runs beside the node (signaling, warnings and shutdown never wait for it); a
+# Command run once when a deployment activates. A version upgrade sets
+# QUORUMGATE_DEPLOYMENT, _COMPONENT, _VERSION, _ACTIVATION_VIEW, _HEIGHT and
+# _UPGRADE_INFO; a parameter change sets QUORUMGATE_DEPLOYMENT, _PARAM, _VALUE,
+# _ACTIVATION_VIEW, _HEIGHT and _PARAMS_FILE (HOME/params.json, which holds the
+# new value by then). It runs beside the node (signaling, warnings and shutdown never wait for it); a
 # failed run is retried with backoff, QUORUMGATE_HOOK_RETRY=1 set.
 hook = []
 # After this long the hook is killed, with every process it started.

@@ -1,8 +1,8 @@
 // Package client talks to a running node's HTTP APIs: the public, read-only
-// one (status, deployments, readiness, state IDs, submissions, health) and
-// the admin one (governance submissions, with the bearer token from the
-// node's home). node-plugin's own commands and the local testnets use it,
-// and so can tools that watch or drive a node.
+// one (status, deployments, parameters, readiness, state IDs, submissions,
+// health) and the admin one (governance submissions, with the bearer token
+// from the node's home). node-plugin's own commands and the local testnets
+// use it, and so can tools that watch or drive a node.
 //
 // A Client is made for an address (New) or for the node running in a home
 // (FromHome, AdminFromHome, which read the addresses the node records in
@@ -257,6 +257,22 @@ func (c *Client) Status(ctx context.Context) (node.Status, error) {
 func (c *Client) Deployments(ctx context.Context) ([]node.DeploymentStatus, error) {
 	var v []node.DeploymentStatus
 	err := c.Get(ctx, "/deployments", &v)
+	return v, err
+}
+
+// Params is every protocol parameter with its type, active value, history
+// and pending changes (/params).
+func (c *Client) Params(ctx context.Context) ([]node.ParamStatus, error) {
+	var v []node.ParamStatus
+	err := c.Get(ctx, "/params", &v)
+	return v, err
+}
+
+// ParamsAt is the value of every protocol parameter that governed view
+// (/params?at=VIEW); a view after the head's is a 404 *Error.
+func (c *Client) ParamsAt(ctx context.Context, view uint64) (node.ParamsAt, error) {
+	var v node.ParamsAt
+	err := c.Get(ctx, fmt.Sprintf("/params?at=%d", view), &v)
 	return v, err
 }
 

@@ -171,6 +171,29 @@ func TestReadinessAndStateIDQueries(t *testing.T) {
 	assert.Equal(t, "ab12", id)
 }
 
+func TestParamsQueries(t *testing.T) {
+	var queries []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /params", func(w http.ResponseWriter, r *http.Request) {
+		queries = append(queries, r.URL.RawQuery)
+		if r.URL.Query().Has("at") {
+			writeJSON(t, w, node.ParamsAt{View: 7, Params: map[string]node.ParamValue{"timeout": {Type: "uint", Value: "1000"}}})
+			return
+		}
+		writeJSON(t, w, []node.ParamStatus{{Name: "timeout", Type: "uint", Active: "2000"}})
+	})
+	c := New(server(t, mux))
+	ctx := context.Background()
+	ps, err := c.Params(ctx)
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	assert.Equal(t, "2000", ps[0].Active)
+	at, err := c.ParamsAt(ctx, 7)
+	require.NoError(t, err)
+	assert.Equal(t, "1000", at.Params["timeout"].Value)
+	assert.Equal(t, []string{"", "at=7"}, queries)
+}
+
 func TestSubmitAndSubmission(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /governance", func(w http.ResponseWriter, r *http.Request) {

@@ -37,13 +37,27 @@
       seconds > 0 ? h("div", { class: "sub num" }, `≈ ${QG.duration(seconds)} · ${QG.clock(seconds)}`) : null);
   }
 
+  // what names what a deployment changes: a component's version, or a
+  // parameter's value ("from → to" while it is pending).
+  function what(d, st) {
+    const from = d.param ? ((st.params || []).find((p) => p.name === d.param) || {}).active
+      : (st.versions.find((c) => c.component === d.component) || {}).active;
+    const to = d.param ? d.value : d.version;
+    const change = `${from !== undefined && from !== to && pending(d.state) ? from + " → " : ""}${to}`;
+    return d.param ? `param ${d.param} ${change}` : `${d.component} ${change}`;
+  }
+
   function deployment(d, st, info) {
-    const from = (st.versions.find((c) => c.component === d.component) || {}).active;
-    const card = h("div", { class: "card", "data-deployment": d.name, "data-state": d.state },
+    const card = h("div", { class: "card", "data-deployment": d.name, "data-state": d.state, "data-param": d.param },
       h("h3", {}, d.name, QG.badge(d.state)),
-      h("div", { class: "sub" }, `${d.component} ${from && from !== d.version && pending(d.state) ? from + " → " : ""}${d.version}`,
+      h("div", { class: "sub" }, what(d, st),
         ` · ${d.mode} mode · ${d.state.toLowerCase().replace("_", " ")} since view ${d.since_view}`));
-    if (pending(d.state)) {
+    if (pending(d.state) && d.param) {
+      // A parameter change needs no new software: the node-plugin hands the
+      // value to the node software (params.json and the hook).
+      card.append(h("p", { class: "support", "data-supports": true },
+        h("span", { class: "yes" }, "✓ no new software needed"), " · the node gets the value in params.json"));
+    } else if (pending(d.state)) {
       card.append(h("p", { class: "support", "data-supports": d.this_node_supports },
         d.this_node_supports ? h("span", { class: "yes" }, "✓ this node supports it", d.covered_by ? ` (supported ${d.covered_by})` : null)
           : h("span", { class: "no" }, "✗ this node does NOT support it")));
@@ -125,8 +139,34 @@
     return lanes;
   }
 
+  // params lists every protocol parameter: its value, type and since when,
+  // and a pending change with the views to its activation.
+  function params(st, info) {
+    const ps = st.params || [];
+    if (!ps.length) return [h("p", { class: "empty" }, "This chain declares no protocol parameters.")];
+    const rows = ps.map((p) => {
+      const last = p.history[p.history.length - 1] || { activation_view: 0 };
+      const next = p.pending.map((c) => {
+        let when = "";
+        if (c.activation_view !== undefined) {
+          const secs = c.views_to_activation * info.view_interval_seconds;
+          when = ` · activates at view ${c.activation_view}, in ${c.views_to_activation} views` +
+            (secs > 0 ? ` (≈ ${QG.duration(secs)}, ${QG.clock(secs)})` : "");
+        }
+        return h("div", { class: "sub", "data-pending": c.deployment },
+          h("b", {}, c.deployment), ` sets ${c.value} · ${c.mode} · `, QG.badge(c.state), when);
+      });
+      return h("tr", { "data-param": p.name, "data-active": p.active, "data-pending": p.pending.map((c) => c.deployment).join(" ") },
+        h("td", {}, h("b", {}, p.name), h("div", { class: "sub" }, p.type)),
+        h("td", { class: "value" }, p.active,
+          h("div", { class: "sub" }, last.activation_view > 0 ? `since view ${last.activation_view}` : "since genesis")),
+        h("td", {}, next.length ? next : h("span", { class: "sub" }, "no change pending")));
+    });
+    return [h("table", { class: "kv params" }, rows)];
+  }
+
   function warnings(st, info) {
-    return st.deployments.filter((d) => d.state === "LOCKED_IN" && !d.this_node_supports).map((d) => {
+    return st.deployments.filter((d) => d.state === "LOCKED_IN" && !d.this_node_supports && !d.param).map((d) => {
       const left = Math.max(0, d.activation_view - st.head.view);
       const secs = d.eta_seconds || left * info.view_interval_seconds;
       return h("div", { class: "banner", "data-upgrade-needed": d.name },
@@ -146,6 +186,7 @@
     QG.replace("deployments", st.deployments.length ? st.deployments.map((d) => deployment(d, st, info))
       : [h("p", { class: "empty" }, "No deployments yet.")]);
     QG.replace("self", self(st, info));
+    QG.replace("params", params(st, info));
     QG.replace("history", history(st));
   });
 })();
