@@ -206,11 +206,9 @@ func TestProtocolDataIsNotBadInput(t *testing.T) {
 	assert.Equal(t, activation.Rejection{View: 1, Kind: activation.KindProposal, Deployment: "a", Reason: activation.BadVersion}, events[0])
 }
 
-// A parameter change that names an undeclared key or a bad value is
-// protocol data: Apply rejects it, in rule-2 order. The summary gains each
-// declared key's history.
-func TestParameterChangesAreProtocolData(t *testing.T) {
-	in := `{"chain":{"id":"x","epoch_views":10,"safety_views":2},"until_view":30,
+// paramScenario declares two parameters and proposes changes to them that
+// Apply rejects, in rule-2 order, and accepts.
+const paramScenario = `{"chain":{"id":"x","epoch_views":10,"safety_views":2},"until_view":30,
 	  "genesis":{"params":{"timeout":{"type":"uint","value":"100","min":10,"max":1000,"min_lead_views":5},
 	                       "flag":{"type":"bool","value":"false","min_lead_views":1}}},
 	  "blocks":[{"view":1,"proposals":[
@@ -222,7 +220,12 @@ func TestParameterChangesAreProtocolData(t *testing.T) {
 	    {"name":"z","param":"timeout","value":"200","mode":"governance","activation_view":7},
 	    {"name":"z2","param":"timeout","value":"300","start_epoch":1,"timeout_epoch":2},
 	    {"name":"f","param":"flag","value":"true","mode":"governance","activation_view":4}]}]}`
-	sc, err := Parse([]byte(in))
+
+// A parameter change that names an undeclared key or a bad value is
+// protocol data: Apply rejects it, in rule-2 order. The summary gains each
+// declared key's history.
+func TestParameterChangesAreProtocolData(t *testing.T) {
+	sc, err := Parse([]byte(paramScenario))
 	require.NoError(t, err)
 	require.Len(t, sc.Params.Declared, 2)
 	assert.Equal(t, "flag", sc.Params.Declared[0].Name, "declarations in name order")
