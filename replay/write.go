@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/internal/paramfile"
@@ -77,8 +78,8 @@ type (
 // Keyed identity tables are written with their keys, and declared
 // parameters in genesis.params. An item no scenario file can carry (a
 // proposal with an empty name or component, a parameter change that also
-// names a component or a version, a proposal of no known mode) is an error
-// naming its block.
+// names a component or a version or whose value is not valid UTF-8, a
+// proposal of no known mode) is an error naming its block.
 func (sc *Scenario) Marshal() ([]byte, error) {
 	p := sc.Params
 	f := fileOut{Chain: chainFile{ID: p.ChainID, EpochViews: p.EpochViews, SafetyViews: p.SafetyViews},
@@ -151,6 +152,8 @@ func proposalOf(p activation.Proposal) (proposalOut, error) {
 		return po, fmt.Errorf("an empty name cannot be written in a scenario file")
 	case p.IsParam() && (p.Component != "" || p.Version != ""):
 		return po, fmt.Errorf("a parameter change that also names a component or a version cannot be written in a scenario file")
+	case p.IsParam() && !utf8.ValidString(p.Value):
+		return po, fmt.Errorf("a value that is not valid UTF-8 cannot be written in a scenario file (JSON text is Unicode)")
 	case p.IsParam():
 		value := p.Value
 		po.Param, po.Value = p.Param, &value

@@ -3,6 +3,7 @@ package replay
 import (
 	"encoding/hex"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -75,6 +76,7 @@ func TestMarshalWritesParameters(t *testing.T) {
 			"a parameter change that also names a component or a version"},
 		{activation.Proposal{Name: "m", Param: "flag", Value: "true", Version: "1.0.0", Mode: activation.Governance, ActivationView: 9},
 			"a parameter change that also names a component or a version"},
+		{activation.Proposal{Name: "m", Param: "motd", Value: "h\xffllo", Mode: activation.Governance, ActivationView: 9}, "not valid UTF-8"},
 		{activation.Proposal{Name: "m", Version: "1.0.0", Mode: activation.Governance, ActivationView: 9}, "an empty component"},
 		{activation.Proposal{Param: "flag", Value: "true", Mode: activation.Governance, ActivationView: 9}, "an empty name"},
 	} {
@@ -83,6 +85,31 @@ func TestMarshalWritesParameters(t *testing.T) {
 		assert.ErrorContains(t, err, "block at view 1: proposal 0", "%+v", tc.p)
 		assert.ErrorContains(t, err, tc.want, "%+v", tc.p)
 	}
+}
+
+// Random scenarios (the property test's, with parameters and parameter
+// changes of both modes) that a file can say write and read back to the
+// same output and state ID; the others are refused with a reason.
+func TestMarshalRoundTripsRandomScenarios(t *testing.T) {
+	written := 0
+	for seed := range 300 {
+		sc := randomScenario(rand.New(rand.NewPCG(uint64(seed), 7)))
+		data, err := sc.Marshal()
+		if err != nil {
+			assert.ErrorContains(t, err, "cannot be written in a scenario file", "seed %d", seed)
+			continue
+		}
+		written++
+		want, err := sc.Output(RunOptions{StateID: true})
+		require.NoError(t, err, "seed %d", seed)
+		back, err := Parse(data)
+		require.NoError(t, err, "seed %d as written:\n%s", seed, data)
+		got, err := back.Output(RunOptions{StateID: true})
+		require.NoError(t, err, "seed %d", seed)
+		require.Equal(t, string(want), string(got), "seed %d", seed)
+	}
+	assert.Greater(t, written, 100, "most random scenarios can be written")
+	t.Logf("%d of 300 random scenarios written and read back", written)
 }
 
 // State IDs are part of every store and every peer's comparison: a chain
