@@ -7,8 +7,9 @@
 // Parsing is strict: Load and Parse validate a file whole before anything
 // runs, and every problem is an *InputError naming the JSON path where it is
 // (unknown or missing members, wrong types, values that mean nothing). What
-// is wrong inside a block (a malformed version, a bad window, an unknown
-// signer) is protocol data, not bad input: it is left to activation.Apply,
+// is wrong inside a block (a malformed version, an undeclared parameter or
+// a bad value for one, a bad window, an unknown signer) is protocol data,
+// not bad input: it is left to activation.Apply,
 // which rejects it with a reason that becomes a "rejected" line.
 //
 // Running: Scenario.Run applies the blocks from genesis to until_view with no
