@@ -48,6 +48,9 @@ type summaryLine struct {
 	View        uint64                      `json:"view"`
 	Deployments []summaryDeployment         `json:"deployments"`
 	Versions    map[string][]summaryVersion `json:"versions"`
+	// Only on a chain that declares parameters (docs/replay.md,
+	// "Parameters"): without any, the line is DESIGN.md's.
+	Params map[string][]activation.ParamRecord `json:"params,omitempty"`
 }
 
 // EventLine renders an event as one JSON line (without the newline).
@@ -100,6 +103,12 @@ func SummaryLine(s *activation.State) []byte {
 	for _, c := range s.Components() {
 		for _, r := range s.History(c) {
 			l.Versions[c] = append(l.Versions[c], summaryVersion(r))
+		}
+	}
+	if names := s.ParamNames(); len(names) > 0 {
+		l.Params = make(map[string][]activation.ParamRecord, len(names))
+		for _, name := range names {
+			l.Params[name] = s.ParamHistory(name)
 		}
 	}
 	return mustJSON(l)

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"cmp"
+	"math"
 	"math/big"
 	"regexp"
 	"strconv"
@@ -11,14 +12,24 @@ import (
 )
 
 // reference is a deliberately naive, separate implementation of DESIGN.md's
-// replay semantics: it applies every view, rescans everything, sums stakes in
-// big integers, and compares versions with its own semver code. The property
-// test holds the engine to it.
+// replay semantics and docs/replay.md's parameters: it applies every view,
+// rescans everything, sums stakes in big integers, compares versions with
+// its own semver code, reads parameter values with its own grammar, and
+// walks epoch boundaries one by one. The property test holds the engine to
+// it.
 type reference struct {
 	sc       *Scenario
 	deps     []*refDep
 	versions map[string][]activation.VersionRecord
+	params   map[string][]activation.ParamRecord
 	events   []activation.Event
+	// What the run exercised of the parameter rules, for the property test
+	// to check it reaches them: the reasons parameter changes were rejected
+	// for, the changes that activated by mode, and the stake lock-ins whose
+	// activation a parameter's lead time moved to a later boundary.
+	paramReasons map[activation.Reason]int
+	paramActive  map[activation.Mode]int
+	leadMoved    int
 }
 
 type refDep struct {
@@ -31,9 +42,13 @@ type refDep struct {
 }
 
 func runReference(sc *Scenario) *reference {
-	r := &reference{sc: sc, versions: map[string][]activation.VersionRecord{}}
+	r := &reference{sc: sc, versions: map[string][]activation.VersionRecord{}, params: map[string][]activation.ParamRecord{},
+		paramReasons: map[activation.Reason]int{}, paramActive: map[activation.Mode]int{}}
 	for c, v := range sc.Versions {
 		r.versions[c] = []activation.VersionRecord{{Version: v}}
+	}
+	for _, d := range sc.Params.Declared {
+		r.params[d.Name] = []activation.ParamRecord{{Value: d.Value}}
 	}
 	listed := map[uint64]Block{}
 	for _, b := range sc.Blocks {
@@ -85,11 +100,18 @@ func (r *reference) rule1(d *refDep, v, h, e uint64) {
 			r.move(d, v, h, e, activation.Failed)
 		}
 	case activation.LockedIn:
-		if v >= d.activation {
+		if v < d.activation {
+			break
+		}
+		if d.p.Param != "" {
+			r.params[d.p.Param] = append(r.params[d.p.Param],
+				activation.ParamRecord{Value: d.p.Value, ActivationView: d.activation, FirstView: v})
+			r.paramActive[d.p.Mode]++
+		} else {
 			r.versions[d.p.Component] = append(r.versions[d.p.Component],
 				activation.VersionRecord{Version: d.p.Version, ActivationView: d.activation, FirstView: v})
-			r.move(d, v, h, e, activation.Active)
 		}
+		r.move(d, v, h, e, activation.Active)
 	}
 }
 
@@ -102,6 +124,9 @@ func (r *reference) block(v, h uint64, b Block) {
 	for _, p := range b.Proposals {
 		if reason := r.judge(p, v, e); reason != "" {
 			r.events = append(r.events, activation.Rejection{View: v, Kind: activation.KindProposal, Deployment: p.Name, Reason: reason})
+			if p.Param != "" {
+				r.paramReasons[reason]++
+			}
 			continue
 		}
 		d := &refDep{p: p, status: activation.None, signed: map[[2]string]bool{}}
@@ -193,6 +218,18 @@ func (r *reference) block(v, h uint64, b Block) {
 			if d.p.MinActivationEpoch > epoch {
 				epoch = d.p.MinActivationEpoch
 			}
+			if d.p.Param != "" {
+				// The first boundary at least max(min_lead_views, Δ+1) views after v.
+				lead := max(r.decl(d.p.Param).MinLeadViews, delta+1)
+				moved := false
+				for epoch*L < v+lead {
+					epoch++
+					moved = true
+				}
+				if moved {
+					r.leadMoved++
+				}
+			}
 			d.activation, d.hasAct = epoch*L, true
 			r.move(d, v, h, e, activation.LockedIn)
 		}
@@ -209,19 +246,18 @@ func (r *reference) judge(p activation.Proposal, v, e uint64) activation.Reason 
 	if r.find(p.Name) != nil {
 		return activation.DuplicateName
 	}
-	if !refIsSemver(p.Version) {
-		return activation.BadVersion
-	}
-	if h := r.versions[p.Component]; len(h) > 0 && refCompare(p.Version, h[len(h)-1].Version) <= 0 {
-		return activation.NotAnUpgrade
-	}
-	for _, d := range r.deps {
-		if d.p.Component == p.Component && (d.status == activation.Defined || d.status == activation.Started || d.status == activation.LockedIn) {
-			return activation.ComponentBusy
+	lead := r.sc.Params.SafetyViews
+	if p.Param != "" {
+		reason := r.judgeParamChange(p)
+		if reason != "" {
+			return reason
 		}
+		lead = max(lead, r.decl(p.Param).MinLeadViews)
+	} else if reason := r.judgeUpgrade(p); reason != "" {
+		return reason
 	}
 	if p.Mode == activation.Governance {
-		if new(big.Int).SetUint64(p.ActivationView).Cmp(bigSum(v, r.sc.Params.SafetyViews)) <= 0 {
+		if new(big.Int).SetUint64(p.ActivationView).Cmp(bigSum(v, lead)) <= 0 {
 			return activation.ActivationTooSoon
 		}
 		return ""
@@ -231,6 +267,82 @@ func (r *reference) judge(p activation.Proposal, v, e uint64) activation.Reason 
 	}
 	if p.TimeoutEpoch <= p.StartEpoch || p.TimeoutEpoch <= e {
 		return activation.BadWindow
+	}
+	return ""
+}
+
+func (r *reference) pending(d *refDep) bool {
+	return d.status == activation.Defined || d.status == activation.Started || d.status == activation.LockedIn
+}
+
+func (r *reference) judgeUpgrade(p activation.Proposal) activation.Reason {
+	if !refIsSemver(p.Version) {
+		return activation.BadVersion
+	}
+	if h := r.versions[p.Component]; len(h) > 0 && refCompare(p.Version, h[len(h)-1].Version) <= 0 {
+		return activation.NotAnUpgrade
+	}
+	for _, d := range r.deps {
+		if d.p.Param == "" && d.p.Component == p.Component && r.pending(d) {
+			return activation.ComponentBusy
+		}
+	}
+	return ""
+}
+
+// judgeParamChange is rule 2 for a parameter change, after the name checks
+// and before the mode's: the key, the value, the key's state.
+func (r *reference) judgeParamChange(p activation.Proposal) activation.Reason {
+	h, declared := r.params[p.Param]
+	if !declared {
+		return activation.UnknownParameter
+	}
+	if reason := refCheckValue(r.decl(p.Param), p.Value); reason != "" {
+		return reason
+	}
+	if h[len(h)-1].Value == p.Value {
+		return activation.NotAnUpgrade
+	}
+	for _, d := range r.deps {
+		if d.p.Param == p.Param && r.pending(d) {
+			return activation.ComponentBusy
+		}
+	}
+	return ""
+}
+
+func (r *reference) decl(name string) activation.ParamDecl {
+	for _, d := range r.sc.Params.Declared {
+		if d.Name == name {
+			return d
+		}
+	}
+	panic("reference: parameter " + name + " is not declared")
+}
+
+// refUint is a uint's canonical text: decimal, no sign, no leading zero.
+var refUint = regexp.MustCompile(`^(0|[1-9][0-9]*)$`)
+
+// refCheckValue judges a value by its declaration's type and bounds.
+func refCheckValue(d activation.ParamDecl, value string) activation.Reason {
+	switch d.Type {
+	case activation.ParamUint:
+		n, ok := new(big.Int).SetString(value, 10)
+		if !refUint.MatchString(value) || !ok || n.Cmp(new(big.Int).SetUint64(math.MaxUint64)) > 0 {
+			return activation.BadValue
+		}
+		if d.Min != nil && n.Cmp(new(big.Int).SetUint64(*d.Min)) < 0 || d.Max != nil && n.Cmp(new(big.Int).SetUint64(*d.Max)) > 0 {
+			return activation.OutOfBounds
+		}
+	case activation.ParamBool:
+		if value != "true" && value != "false" {
+			return activation.BadValue
+		}
+	case activation.ParamString:
+		// Valid UTF-8 survives the trip through runes unchanged.
+		if len(value) > 1024 || string([]rune(value)) != value {
+			return activation.BadValue
+		}
 	}
 	return ""
 }

@@ -7,8 +7,9 @@
 // Parsing is strict: Load and Parse validate a file whole before anything
 // runs, and every problem is an *InputError naming the JSON path where it is
 // (unknown or missing members, wrong types, values that mean nothing). What
-// is wrong inside a block (a malformed version, a bad window, an unknown
-// signer) is protocol data, not bad input: it is left to activation.Apply,
+// is wrong inside a block (a malformed version, an undeclared parameter or
+// a bad value for one, a bad window, an unknown signer) is protocol data,
+// not bad input: it is left to activation.Apply,
 // which rejects it with a reason that becomes a "rejected" line.
 //
 // Running: Scenario.Run applies the blocks from genesis to until_view with no
@@ -36,6 +37,7 @@ import (
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/internal/identityfile"
+	"github.com/quorumgate/quorumgate/internal/paramfile"
 	"github.com/quorumgate/quorumgate/internal/strictjson"
 	"github.com/quorumgate/quorumgate/quorum"
 )
@@ -47,7 +49,8 @@ type InputError = strictjson.InputError
 
 // Scenario is a validated scenario, ready to run.
 type Scenario struct {
-	// Params are the chain's parameters and its identity schedule.
+	// Params are the chain's parameters, its identity schedule and the
+	// protocol parameters it declares at genesis (Params.Declared).
 	Params *activation.Params
 	// Versions are the genesis versions, by component.
 	Versions map[string]string
@@ -101,6 +104,7 @@ type (
 	}
 	genesisFile struct {
 		Versions componentVersions `json:"versions"`
+		Params   paramfile.Params  `json:"params"`
 	}
 	blockFile struct {
 		View               uint64            `json:"view" strict:"required"`
@@ -109,12 +113,17 @@ type (
 		Attestations       []attestationFile `json:"attestations"`
 		VerifierRejections []rejectionFile   `json:"verifier_rejections"`
 	}
-	// proposalFile keeps the members of both modes; which may appear
-	// depends on mode, so the optional ones are pointers.
+	// proposalFile keeps the members of both modes and both subjects;
+	// which may appear depends on mode and subject, so the optional ones
+	// are pointers.
 	proposalFile struct {
-		Name      string  `json:"name" strict:"required,nonempty"`
-		Component string  `json:"component" strict:"required,nonempty"`
-		Version   string  `json:"version" strict:"required"`
+		Name string `json:"name" strict:"required,nonempty"`
+		// A version upgrade names component and version; a parameter
+		// change param and value (docs/replay.md, "Parameters").
+		Component *string `json:"component" strict:"nonempty"`
+		Version   *string `json:"version"`
+		Param     *string `json:"param" strict:"nonempty"`
+		Value     *string `json:"value"`
 		Mode      *string `json:"mode"`
 		// Stake mode.
 		Roles              *[]string `json:"roles"`
@@ -238,6 +247,8 @@ func Parse(data []byte) (*Scenario, error) {
 		if err := sc.checkGenesis(f.Genesis.Versions); err != nil {
 			return nil, err
 		}
+		// paramfile checked each declaration, and the names are an object's keys.
+		sc.Params.Declared = activation.SortParamDecls(f.Genesis.Params)
 	}
 	steps, err := identitySchedule(f.Identities)
 	if err != nil {
@@ -401,11 +412,15 @@ func (rf rejectionFile) rejection(path string, view uint64) (activation.Rejectio
 	return r, nil
 }
 
-// proposal checks the members against the mode and fills in the defaults
-// (stake mode, threshold 2/3). A malformed version, threshold value or
-// window is protocol data that Apply rejects with a reason, not bad input.
+// proposal checks the members against the subject and the mode and fills
+// in the defaults (stake mode, threshold 2/3). A malformed version,
+// threshold value or window, an undeclared parameter or a bad value is
+// protocol data that Apply rejects with a reason, not bad input.
 func (pf proposalFile) proposal(path string) (activation.Proposal, error) {
-	p := activation.Proposal{Name: pf.Name, Component: pf.Component, Version: pf.Version, Mode: activation.Stake}
+	p := activation.Proposal{Name: pf.Name, Mode: activation.Stake}
+	if err := pf.subject(path, &p); err != nil {
+		return p, err
+	}
 	if pf.Mode != nil {
 		var ok bool
 		if p.Mode, ok = activation.ParseMode(*pf.Mode); !ok {
@@ -456,4 +471,46 @@ func (pf proposalFile) proposal(path string) (activation.Proposal, error) {
 		p.Roles = *pf.Roles
 	}
 	return p, nil
+}
+
+// subject checks what the proposal changes, and sets it: a component's
+// version (component and version) or a parameter (param and value), one
+// whole pair and not both.
+func (pf proposalFile) subject(path string, p *activation.Proposal) error {
+	members := []struct {
+		name    string
+		present bool
+	}{{"component", pf.Component != nil}, {"version", pf.Version != nil}, {"param", pf.Param != nil}, {"value", pf.Value != nil}}
+	var upgrade, change []string
+	for i, m := range members {
+		switch {
+		case !m.present:
+		case i < 2:
+			upgrade = append(upgrade, m.name)
+		default:
+			change = append(change, m.name)
+		}
+	}
+	switch {
+	case len(upgrade) > 0 && len(change) > 0:
+		return strictjson.Errorf(path, "a proposal changes a component's version (component, version) or a parameter (param, value), not both: this one has %s",
+			strings.Join(append(upgrade, change...), ", "))
+	case len(change) > 0:
+		if pf.Param == nil {
+			return strictjson.Errorf(path, "missing required field \"param\" (a parameter change)")
+		}
+		if pf.Value == nil {
+			return strictjson.Errorf(path, "missing required field \"value\" (a parameter change)")
+		}
+		p.Param, p.Value = *pf.Param, *pf.Value
+		return nil
+	case len(upgrade) == 0:
+		return strictjson.Errorf(path, "missing required field \"component\" (a version upgrade; a parameter change has \"param\" and \"value\")")
+	case pf.Component == nil:
+		return strictjson.Errorf(path, "missing required field \"component\"")
+	case pf.Version == nil:
+		return strictjson.Errorf(path, "missing required field \"version\"")
+	}
+	p.Component, p.Version = *pf.Component, *pf.Version
+	return nil
 }

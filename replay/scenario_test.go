@@ -151,6 +151,34 @@ func TestBadInput(t *testing.T) {
 		{"rejection reason of Apply", `{` + okChain + `,"blocks":[{"view":1,"verifier_rejections":[{"kind":"attestation","deployment":"a","node":"n","reason":"duplicate"}]}]}`, "blocks[0].verifier_rejections[0].reason", "not a reason of the verifying layer"},
 		{"rejection node of a cancel", `{` + okChain + `,"blocks":[{"view":1,"verifier_rejections":[{"kind":"cancel","deployment":"a","node":"n","reason":"bad signature"}]}]}`, "blocks[0].verifier_rejections[0].node", "only to attestations"},
 		{"rejection without reason", `{` + okChain + `,"blocks":[{"view":1,"verifier_rejections":[{"kind":"cancel","deployment":"a"}]}]}`, "blocks[0].verifier_rejections[0]", `missing required field "reason"`},
+		// docs/replay.md: parameters, declared at genesis (internal/paramfile).
+		{"param type", `{` + okChain + `,"genesis":{"params":{"timeout":{"type":"int","value":"5","min_lead_views":1}}}}`, "genesis.params.timeout.type", `"int" is not a parameter type`},
+		{"param min > max", `{` + okChain + `,"genesis":{"params":{"timeout":{"type":"uint","value":"5","min":9,"max":5,"min_lead_views":1}}}}`, "genesis.params.timeout.min", "min 9 is greater than max 5"},
+		{"param value out of bounds", `{` + okChain + `,"genesis":{"params":{"timeout":{"type":"uint","value":"4","min":5,"min_lead_views":1}}}}`, "genesis.params.timeout.value", "out of its bounds [5, 18446744073709551615]"},
+		{"param value not canonical", `{` + okChain + `,"genesis":{"params":{"timeout":{"type":"uint","value":"05","min_lead_views":1}}}}`, "genesis.params.timeout.value", `"05" is not a uint`},
+		{"param value not a bool", `{` + okChain + `,"genesis":{"params":{"flag":{"type":"bool","value":"yes","min_lead_views":1}}}}`, "genesis.params.flag.value", `"yes" is not a bool`},
+		{"param value too long", `{` + okChain + `,"genesis":{"params":{"motd":{"type":"string","value":"` + strings.Repeat("x", 1025) + `","min_lead_views":1}}}}`, "genesis.params.motd.value", "at most 1024 bytes"},
+		{"param value a number", `{` + okChain + `,"genesis":{"params":{"timeout":{"type":"uint","value":5,"min_lead_views":1}}}}`, "genesis.params.timeout.value", "expected a string"},
+		{"param min_lead_views 0", `{` + okChain + `,"genesis":{"params":{"timeout":{"type":"uint","value":"5","min_lead_views":0}}}}`, "genesis.params.timeout.min_lead_views", "at least 1"},
+		{"param without min_lead_views", `{` + okChain + `,"genesis":{"params":{"timeout":{"type":"uint","value":"5"}}}}`, "genesis.params.timeout", `missing required field "min_lead_views"`},
+		{"param min on a bool", `{` + okChain + `,"genesis":{"params":{"flag":{"type":"bool","value":"true","min":1,"min_lead_views":1}}}}`, "genesis.params.flag.min", "only to uint"},
+		{"param min not whole", `{` + okChain + `,"genesis":{"params":{"timeout":{"type":"uint","value":"5","min":-1,"min_lead_views":1}}}}`, "genesis.params.timeout.min", "whole number from 0"},
+		{"param bad name", `{` + okChain + `,"genesis":{"params":{"-x":{"type":"bool","value":"true","min_lead_views":1}}}}`, "genesis.params.-x", "the name must be"},
+		{"param unknown member", `{` + okChain + `,"genesis":{"params":{"flag":{"type":"bool","value":"true","min_lead_views":1,"default":"x"}}}}`, "genesis.params.flag.default", "unknown field"},
+		{"params not an object", `{` + okChain + `,"genesis":{"params":[]}}`, "genesis.params", "expected an object of parameter names"},
+		{"params: first bad by name", `{` + okChain + `,"genesis":{"params":{"b":{"type":"bool","value":"no","min_lead_views":1},"a":{"type":"bool","value":"no","min_lead_views":1}}}}`, "genesis.params.a.value", "not a bool"},
+		// A proposal changes a version or a parameter: one whole pair.
+		{"version and param", `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","component":"c","version":"1.0.0","param":"p","value":"1","start_epoch":0,"timeout_epoch":2}]}]}`, "blocks[0].proposals[0]", "not both: this one has component, version, param, value"},
+		{"component and value", `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","component":"c","value":"1","start_epoch":0,"timeout_epoch":2}]}]}`, "blocks[0].proposals[0]", "not both: this one has component, value"},
+		{"param without value", `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","param":"p","start_epoch":0,"timeout_epoch":2}]}]}`, "blocks[0].proposals[0]", `missing required field "value" (a parameter change)`},
+		{"value without param", `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","value":"1","mode":"governance","activation_view":40}]}]}`, "blocks[0].proposals[0]", `missing required field "param" (a parameter change)`},
+		{"neither subject", `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","start_epoch":0,"timeout_epoch":2}]}]}`, "blocks[0].proposals[0]", `missing required field "component" (a version upgrade; a parameter change has "param" and "value")`},
+		{"version without component", `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","version":"1.0.0","start_epoch":0,"timeout_epoch":2}]}]}`, "blocks[0].proposals[0]", `missing required field "component"`},
+		{"component without version", `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","component":"c","start_epoch":0,"timeout_epoch":2}]}]}`, "blocks[0].proposals[0]", `missing required field "version"`},
+		{"empty component", `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","component":"","version":"1.0.0","start_epoch":0,"timeout_epoch":2}]}]}`, "blocks[0].proposals[0].component", "must not be empty"},
+		{"empty param", `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","param":"","value":"1","start_epoch":0,"timeout_epoch":2}]}]}`, "blocks[0].proposals[0].param", "must not be empty"},
+		{"value not a string", `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","param":"p","value":true,"start_epoch":0,"timeout_epoch":2}]}]}`, "blocks[0].proposals[0].value", "expected a string"},
+		{"param change, governance missing view", `{` + okChain + `,"blocks":[{"view":1,"proposals":[{"name":"a","param":"p","value":"1","mode":"governance"}]}]}`, "blocks[0].proposals[0]", `"activation_view"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.input))
@@ -176,6 +204,55 @@ func TestProtocolDataIsNotBadInput(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, events, 1)
 	assert.Equal(t, activation.Rejection{View: 1, Kind: activation.KindProposal, Deployment: "a", Reason: activation.BadVersion}, events[0])
+}
+
+// paramScenario declares two parameters and proposes changes to them that
+// Apply rejects, in rule-2 order, and accepts.
+const paramScenario = `{"chain":{"id":"x","epoch_views":10,"safety_views":2},"until_view":30,
+	  "genesis":{"params":{"timeout":{"type":"uint","value":"100","min":10,"max":1000,"min_lead_views":5},
+	                       "flag":{"type":"bool","value":"false","min_lead_views":1}}},
+	  "blocks":[{"view":1,"proposals":[
+	    {"name":"u","param":"nope","value":"1","mode":"governance","activation_view":20},
+	    {"name":"v","param":"timeout","value":"0100","mode":"governance","activation_view":20},
+	    {"name":"w","param":"timeout","value":"5","mode":"governance","activation_view":20},
+	    {"name":"x","param":"timeout","value":"100","mode":"governance","activation_view":20},
+	    {"name":"y","param":"timeout","value":"200","mode":"governance","activation_view":6},
+	    {"name":"z","param":"timeout","value":"200","mode":"governance","activation_view":7},
+	    {"name":"z2","param":"timeout","value":"300","start_epoch":1,"timeout_epoch":2},
+	    {"name":"f","param":"flag","value":"true","mode":"governance","activation_view":4}]}]}`
+
+// A parameter change that names an undeclared key or a bad value is
+// protocol data: Apply rejects it, in rule-2 order. The summary gains each
+// declared key's history.
+func TestParameterChangesAreProtocolData(t *testing.T) {
+	sc, err := Parse([]byte(paramScenario))
+	require.NoError(t, err)
+	require.Len(t, sc.Params.Declared, 2)
+	assert.Equal(t, "flag", sc.Params.Declared[0].Name, "declarations in name order")
+	out, err := sc.Output(RunOptions{})
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	rejected := func(name, reason string) string {
+		return `{"type":"rejected","view":1,"kind":"proposal","deployment":"` + name + `","reason":"` + reason + `"}`
+	}
+	assert.Equal(t, []string{
+		rejected("u", "unknown parameter"),
+		rejected("v", "bad value"),
+		rejected("w", "out of bounds"),
+		rejected("x", "not an upgrade"),
+		rejected("y", "activation too soon"), // 6 <= 1 + max(Δ 2, min_lead_views 5)
+		`{"type":"transition","view":1,"height":1,"epoch":0,"deployment":"z","from":"NONE","to":"DEFINED"}`,
+		`{"type":"transition","view":1,"height":1,"epoch":0,"deployment":"z","from":"DEFINED","to":"LOCKED_IN","activation_view":7}`,
+		rejected("z2", "component busy"),
+		`{"type":"transition","view":1,"height":1,"epoch":0,"deployment":"f","from":"NONE","to":"DEFINED"}`,
+		`{"type":"transition","view":1,"height":1,"epoch":0,"deployment":"f","from":"DEFINED","to":"LOCKED_IN","activation_view":4}`,
+		`{"type":"transition","view":4,"height":4,"epoch":0,"deployment":"f","from":"LOCKED_IN","to":"ACTIVE"}`,
+		`{"type":"transition","view":7,"height":7,"epoch":0,"deployment":"z","from":"LOCKED_IN","to":"ACTIVE"}`,
+		`{"type":"summary","view":30,"deployments":[{"name":"z","state":"ACTIVE","since_view":7,"activation_view":7},` +
+			`{"name":"f","state":"ACTIVE","since_view":4,"activation_view":4}],"versions":{},` +
+			`"params":{"flag":[{"value":"false","activation_view":0,"first_view":0},{"value":"true","activation_view":4,"first_view":4}],` +
+			`"timeout":[{"value":"100","activation_view":0,"first_view":0},{"value":"200","activation_view":7,"first_view":7}]}}`,
+	}, lines)
 }
 
 // The verifying layer's rejections come first in their block, as a node

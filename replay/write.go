@@ -4,8 +4,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/internal/paramfile"
 )
 
 // The written form of a scenario file: the members in the order DESIGN.md
@@ -20,7 +22,8 @@ type (
 		Blocks       []blockOut    `json:"blocks"`
 	}
 	genesisOut struct {
-		Versions map[string]string `json:"versions"`
+		Versions map[string]string          `json:"versions,omitempty"`
+		Params   map[string]paramfile.Entry `json:"params,omitempty"`
 	}
 	identityOut struct {
 		FromEpoch uint64    `json:"from_epoch"`
@@ -42,9 +45,12 @@ type (
 		VerifierRejections []rejectionOut   `json:"verifier_rejections,omitempty"`
 	}
 	proposalOut struct {
-		Name               string   `json:"name"`
-		Component          string   `json:"component"`
-		Version            string   `json:"version"`
+		Name string `json:"name"`
+		// A version upgrade, or a parameter change.
+		Component          string   `json:"component,omitempty"`
+		Version            *string  `json:"version,omitempty"`
+		Param              string   `json:"param,omitempty"`
+		Value              *string  `json:"value,omitempty"`
 		Mode               string   `json:"mode"`
 		Roles              []string `json:"roles,omitempty"`
 		Threshold          string   `json:"threshold,omitempty"`
@@ -69,15 +75,20 @@ type (
 
 // Marshal writes the scenario as a scenario file that Parse reads back to
 // the same scenario: the same output, line for line, and the same state IDs.
-// Keyed identity tables are written with their keys. An item no scenario
-// file can carry (a proposal with an empty name or component, or of no
-// known mode) is an error naming its block.
+// Keyed identity tables are written with their keys, and declared
+// parameters in genesis.params. An item no scenario file can carry (a
+// proposal with an empty name or component, a parameter change that also
+// names a component or a version or whose value is not valid UTF-8, a
+// proposal of no known mode) is an error naming its block.
 func (sc *Scenario) Marshal() ([]byte, error) {
 	p := sc.Params
 	f := fileOut{Chain: chainFile{ID: p.ChainID, EpochViews: p.EpochViews, SafetyViews: p.SafetyViews},
 		Identities: []identityOut{}, UntilView: sc.UntilView, MissingViews: sc.Missing, Blocks: []blockOut{}}
-	if len(sc.Versions) > 0 {
+	if len(sc.Versions) > 0 || len(p.Declared) > 0 {
 		f.Genesis = &genesisOut{Versions: sc.Versions}
+		if len(p.Declared) > 0 {
+			f.Genesis.Params = paramfile.Entries(p.Declared)
+		}
 	}
 	for _, e := range p.Identities.Entries() {
 		t := identityOut{FromEpoch: e.FromEpoch, Nodes: make([]nodeOut, e.Table.Len())}
@@ -135,10 +146,23 @@ func blockOf(b Block) (blockOut, error) {
 }
 
 func proposalOf(p activation.Proposal) (proposalOut, error) {
-	if p.Name == "" || p.Component == "" {
-		return proposalOut{}, fmt.Errorf("an empty name or component cannot be written in a scenario file")
+	po := proposalOut{Name: p.Name, Mode: p.Mode.String()}
+	switch {
+	case p.Name == "":
+		return po, fmt.Errorf("an empty name cannot be written in a scenario file")
+	case p.IsParam() && (p.Component != "" || p.Version != ""):
+		return po, fmt.Errorf("a parameter change that also names a component or a version cannot be written in a scenario file")
+	case p.IsParam() && !utf8.ValidString(p.Value):
+		return po, fmt.Errorf("a value that is not valid UTF-8 cannot be written in a scenario file (JSON text is Unicode)")
+	case p.IsParam():
+		value := p.Value
+		po.Param, po.Value = p.Param, &value
+	case p.Component == "":
+		return po, fmt.Errorf("an empty component cannot be written in a scenario file")
+	default:
+		version := p.Version
+		po.Component, po.Version = p.Component, &version
 	}
-	po := proposalOut{Name: p.Name, Component: p.Component, Version: p.Version, Mode: p.Mode.String()}
 	switch p.Mode {
 	case activation.Stake:
 		start, timeout := p.StartEpoch, p.TimeoutEpoch

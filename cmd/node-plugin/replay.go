@@ -27,7 +27,8 @@ Invalid protocol data inside blocks is not bad input: it becomes a
 
 The scenario format is described in DESIGN.md, "Scenario files", and its
 extensions (keyed identity tables, the verifying layer's rejections, the
---state-ids line) in docs/replay.md; examples live in examples/scenarios/.
+--state-ids line, protocol parameters) in docs/replay.md; examples live in
+examples/scenarios/.
 node-plugin export writes a node's finalized history in this format.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
