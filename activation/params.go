@@ -61,9 +61,12 @@ type ParamDecl struct {
 	Max *uint64 `cbor:"4,keyasint,omitempty"`
 	// Value is the value at genesis, in canonical text (CheckValue).
 	Value string `cbor:"5,keyasint"`
-	// MinLeadViews is the least number of views between the block that
-	// accepts a change (governance) or locks it in (stake) and the change's
-	// activation; at least 1, and never counted as less than Δ + 1.
+	// MinLeadViews (at least 1) is the safety lead of a change, as the
+	// issue that introduced parameters states it for each mode: governance
+	// accepts a change at view v only if activation_view > v + max(Δ,
+	// MinLeadViews); stake activates it at the first epoch boundary the
+	// rules allow that is at least Lead (max(MinLeadViews, Δ+1)) views after
+	// the lock-in block. Either way a change is at least Δ + 1 views ahead.
 	MinLeadViews uint64 `cbor:"6,keyasint"`
 }
 
