@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/quorum"
 )
 
@@ -32,6 +33,9 @@ type Config struct {
 	Population PopulationConfig  `toml:"population"`
 	Behaviour  BehaviourConfig   `toml:"behaviour"`
 	Mechanisms []MechanismConfig `toml:"mechanism"`
+	// ParamChange, if set, makes the release a parameter change rather than
+	// a version upgrade (see ParamChangeConfig).
+	ParamChange *ParamChangeConfig `toml:"param_change,omitempty"`
 	// Sweep, if set, makes the config a family of studies (see SweepConfig).
 	Sweep *SweepConfig `toml:"sweep,omitempty"`
 
@@ -49,6 +53,8 @@ type Config struct {
 	// Loaded data.
 	stakeTable []csvNode
 	delayCDF   []cdfPoint
+	// paramDecls declares param_change's parameter at genesis (nil: none).
+	paramDecls []activation.ParamDecl
 }
 
 // ChainConfig sets the simulated chain's clock.
@@ -324,6 +330,7 @@ type found struct {
 	fit        *delayFit  // nil unless behaviour.delay.fit is given
 	thresholds []quorum.Threshold
 	oatBases   []any
+	paramDecls []activation.ParamDecl // nil unless param_change is given
 }
 
 // adopt stores what validate found in the config: a stake table sets the
@@ -342,6 +349,7 @@ func (c *Config) adopt(f *found) {
 		c.Mechanisms[i].threshold = f.thresholds[i]
 	}
 	c.oatBases = f.oatBases
+	c.paramDecls = f.paramDecls
 }
 
 func share(key string, v float64) error {
@@ -380,6 +388,9 @@ func (c *Config) validate() (*found, error) {
 		if f.oatBases, err = c.resolveBases(); err != nil {
 			return nil, err
 		}
+	}
+	if f.paramDecls, err = c.validateParamChange(); err != nil {
+		return nil, err
 	}
 	if f.thresholds, err = c.validateMechanisms(f.stakeTable != nil); err != nil {
 		return nil, err

@@ -126,6 +126,28 @@ var runsHeader = []string{"run", "mechanism", "activated", "failed", "end_hours"
 	"hours_to_activation", "unready_stake_share", "signaled_share_at_lock_in", "missed_block_rate",
 	"no_finality_hours", "nodes_halted"}
 
+// runsColumns is runs.csv's header: runsHeader, a column per role, and a
+// parameter change's columns.
+func (c *Config) runsColumns(roles []string) []string {
+	header := slices.Clone(runsHeader)
+	for _, r := range roles {
+		header = append(header, "upgraded_share_"+r)
+	}
+	if c.ParamChange != nil {
+		header = append(header, paramHeader...)
+	}
+	return header
+}
+
+// runCells is one outcome's cells under runsColumns, after run and mechanism.
+func (c *Config) runCells(o Outcome, roles []string) []string {
+	row := outcomeRow(o, roles)
+	if c.ParamChange != nil {
+		row = append(row, paramRow(o)...)
+	}
+	return row
+}
+
 // outcomeRow is one outcome's cells after run and mechanism.
 func outcomeRow(o Outcome, roles []string) []string {
 	row := []string{strconv.FormatBool(o.Activated), strconv.FormatBool(o.Failed), ff(o.EndHours)}
@@ -170,13 +192,9 @@ func (c *csvBuffer) bytes() []byte {
 func (s *Study) RunsCSV() []byte {
 	w := newCSVBuffer()
 	roles := s.roles()
-	header := slices.Clone(runsHeader)
-	for _, r := range roles {
-		header = append(header, "upgraded_share_"+r)
-	}
-	w.row(header)
+	w.row(s.Config.runsColumns(roles))
 	for _, o := range s.Outcomes {
-		w.row(append([]string{strconv.Itoa(o.Run), o.Mechanism}, outcomeRow(o, roles)...))
+		w.row(append([]string{strconv.Itoa(o.Run), o.Mechanism}, s.Config.runCells(o, roles)...))
 	}
 	return w.bytes()
 }
@@ -222,8 +240,9 @@ func fmtNum(v float64) string {
 // SummaryMarkdown is the summary as tables, one per metric.
 func (s *Study) SummaryMarkdown() string {
 	var b strings.Builder
+	b.WriteString(s.paramMarkdown())
 	sums := s.Summaries()
-	for _, mt := range metrics {
+	for _, mt := range s.Config.metrics() {
 		fmt.Fprintf(&b, "### %s (%s)\n\n", mt.name, mt.unit)
 		if mt.proportion {
 			b.WriteString("| mechanism | runs | share | 95% interval (Wilson) |\n|---|---:|---:|---|\n")
@@ -360,6 +379,7 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 	} else {
 		b.WriteString("; not after a stake lock-in (hurry_on_lock_in = false), which favours governance.\n\n")
 	}
+	b.WriteString(c.paramReport())
 	if same := s.identicalMechanisms(); len(same) > 0 {
 		b.WriteString("**Identical or nearly identical mechanisms.** ")
 		b.WriteString(strings.Join(same, " "))

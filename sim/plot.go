@@ -119,14 +119,14 @@ func vline(x, y0, y1 float64, st draw.LineStyle) (*plotter.Line, error) {
 
 // activationKM is the Kaplan–Meier estimate of time to activation. Runs
 // still waiting at the horizon are censored there; a run whose deployment
-// timed out can never activate, so it was observed not activating until the
-// horizon: censoring it at its timeout would let the estimate assume it
-// might activate later.
+// timed out (or whose parameter change was rejected) can never activate, so
+// it was observed not activating until the horizon: censoring it at its
+// timeout would let the estimate assume it might activate later.
 func activationKM(runs []Outcome, horizon float64) []KMStep {
 	times, events := make([]float64, len(runs)), make([]bool, len(runs))
 	for j, o := range runs {
 		times[j], events[j] = o.EndHours, o.Activated
-		if o.Failed {
+		if o.Failed || o.Rejected != "" {
 			times[j] = horizon
 		}
 	}

@@ -43,6 +43,15 @@ type Outcome struct {
 	// NoFinalityHours: hours in the window with up-to-date online stake <= 2/3.
 	NoFinalityHours float64
 	NodesHalted     int
+	// For a parameter change (param_change): Rejected is the engine's
+	// reason when it rejected the proposal (the run never activates);
+	// LeadViews and LeadHours run from acceptance (governance: the release)
+	// or lock-in to activation; DeferredByMinLead tells that min_lead_views
+	// moved a lock-in's activation past the boundary the mechanism's rules give.
+	Rejected          string
+	LeadViews         uint64
+	LeadHours         float64
+	DeferredByMinLead bool
 }
 
 // upgradeViews returns each node's upgrade view under a mechanism before any
@@ -118,6 +127,9 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *run
 	if err := eng.apply(activation.Block{View: 0, Proposals: []activation.Proposal{p}}); err != nil {
 		return Outcome{}, err
 	}
+	if out.Rejected != "" {
+		return out, nil // decided at the release: it never activates
+	}
 	if err := c.runEpochs(eng, pop, m, p.Threshold, upgrade, buf); err != nil {
 		return Outcome{}, err
 	}
@@ -136,6 +148,7 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *run
 	out.ActivationView = d.ActivatesAt
 	out.HoursToActivation = c.viewsToHours(d.ActivatesAt)
 	out.EndHours = out.HoursToActivation
+	c.paramOutcome(&out, d)
 	if m.Kind != "governance" && c.Behaviour.hurryOnLockIn() {
 		c.hurryAfterLockIn(pop, upgrade, d.ActivatesAt, out.LockInView)
 	}
@@ -145,9 +158,13 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *run
 
 // releaseProposal is the release's proposal under a mechanism: a fixed
 // activation view (governance), or a stake threshold with the mechanism's
-// epochs; a hybrid also activates no earlier than its delay.
+// epochs; a hybrid also activates no earlier than its delay. The release
+// is protocol 2.0.0, or param_change's new value.
 func (c *Config) releaseProposal(pop *Population, m *MechanismConfig) (activation.Proposal, error) {
 	p := activation.Proposal{Name: "release", Component: "protocol", Version: "2.0.0"}
+	if pc := c.ParamChange; pc != nil {
+		p = activation.Proposal{Name: "release", Param: pc.Key, Value: pc.New}
+	}
 	if m.Kind == "governance" {
 		p.Mode, p.ActivationView = activation.Governance, c.hoursToViews(m.DelayHours)
 		return p, nil
@@ -217,21 +234,26 @@ type engineRun struct {
 	height uint64
 	m      *MechanismConfig
 	out    *Outcome
+	// paramChange: the release is a parameter change, which the engine may
+	// reject (min_lead_views) as part of what is studied.
+	paramChange bool
 }
 
-// newEngineRun starts from genesis with protocol 1.0.0 and the population's
-// identity schedule.
+// newEngineRun starts from genesis with protocol 1.0.0, param_change's
+// parameter if any, and the population's identity schedule.
 func (c *Config) newEngineRun(pop *Population, m *MechanismConfig, out *Outcome) (*engineRun, error) {
-	params := &activation.Params{ChainID: "sim", EpochViews: c.Chain.EpochViews, SafetyViews: c.Chain.SafetyViews, Identities: pop.Schedule}
+	params := &activation.Params{ChainID: "sim", EpochViews: c.Chain.EpochViews, SafetyViews: c.Chain.SafetyViews, Identities: pop.Schedule,
+		Declared: c.paramDecls}
 	state, err := activation.Genesis(params, map[string]string{"protocol": "1.0.0"})
 	if err != nil {
 		return nil, err
 	}
-	return &engineRun{params: params, state: state, m: m, out: out}, nil
+	return &engineRun{params: params, state: state, m: m, out: out, paramChange: c.ParamChange != nil}, nil
 }
 
-// apply applies a block at the next height. A rejected release proposal is
-// an error: the run would measure nothing.
+// apply applies a block at the next height. A rejected version upgrade is
+// an error (validation rules it out, and the run would measure nothing); a
+// rejected parameter change is the run's outcome (out.Rejected).
 func (r *engineRun) apply(b activation.Block) error {
 	b.Height = r.height
 	r.height++
@@ -246,6 +268,10 @@ func (r *engineRun) apply(b activation.Block) error {
 			r.out.SignaledShareAtLockIn = signaledShare(d.Tally(t.Epoch), r.params.Identities.TableAt(t.Epoch), r.m.Roles)
 		}
 		if rej, ok := e.(activation.Rejection); ok && rej.Kind == activation.KindProposal {
+			if r.paramChange {
+				r.out.Rejected = string(rej.Reason)
+				continue
+			}
 			return fmt.Errorf("the engine rejected the release proposal: %s", rej.Reason)
 		}
 	}

@@ -55,7 +55,7 @@ func (s *Study) Summaries() []Summary {
 	var out []Summary
 	for _, m := range s.Config.Mechanisms {
 		runs := s.ByMechanism(m.Name)
-		for _, mt := range metrics {
+		for _, mt := range s.Config.metrics() {
 			var xs []float64
 			for _, o := range runs {
 				if v, ok := mt.get(o); ok {
@@ -266,7 +266,7 @@ func (s *Study) PairedDiffs() []PairedDiff {
 	var out []PairedDiff
 	for _, m := range ms[1:] {
 		runs := s.ByMechanism(m.Name)
-		for _, mt := range metrics {
+		for _, mt := range s.Config.metrics() {
 			var ds []float64
 			for i := range runs {
 				a, okA := mt.get(runs[i])

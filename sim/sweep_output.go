@@ -49,12 +49,12 @@ func (sw *Sweep) keyHeader() []string {
 func (sw *Sweep) CSV() []byte {
 	w := newCSVBuffer()
 	header := append([]string{"point"}, sw.keyHeader()...)
-	w.row(append(header, runsHeader...))
+	w.row(append(header, sw.Base.runsColumns(nil)...))
 	for i, st := range sw.Studies {
 		lead := append([]string{strconv.Itoa(i)}, sw.Points[i].Text...)
 		for _, o := range st.Outcomes {
 			row := append(append([]string{}, lead...), strconv.Itoa(o.Run), o.Mechanism)
-			w.row(append(row, outcomeRow(o, nil)...))
+			w.row(append(row, sw.Base.runCells(o, nil)...))
 		}
 	}
 	return w.bytes()

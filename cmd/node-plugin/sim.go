@@ -39,6 +39,13 @@ tying them together with the command line, the effective config, the
 binary's version and commit, the Go version, seed and run count.
 The same config and seed give the same files, byte for byte.
 
+A config with a [param_change] table (key, type, old, new, optional min and
+max, min_lead_views) makes the release a change of one protocol parameter
+instead of a version upgrade: the chain's genesis declares it, the engine
+applies its min_lead_views (a governance change too close is rejected, a
+stake lock-in waits for a later boundary), and the outputs add rejected,
+lead and deferred_by_min_lead (examples/sim/param-change.toml).
+
 A config with a [sweep] table runs a study per point (a grid of values, or
 a Latin hypercube) and writes sweep.csv (one row per point × run ×
 mechanism), sweep_summary.csv, sensitivity.csv, curves with 95% bands per
