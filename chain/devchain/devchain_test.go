@@ -102,16 +102,17 @@ func startOnWith(t testing.TB, o testOptions, g *Genesis, keys *Keys, id string,
 	}
 	c, err := New(Options{Genesis: g, Store: store, NodeID: id, StakingKey: keys.Staking[id], Interval: o.interval, Guard: guard})
 	require.NoError(t, err)
-	onBlock := c.HandleBlock
-	if o.syncOnly {
-		onBlock = nil
-	}
 	net, err := p2p.Start(context.Background(), p2p.Config{ChainID: g.ChainID, Identity: keys.P2P[id],
-		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: netView{c},
-		Handlers: p2p.Handlers{OnAttestation: c.HandleAttestation, OnBlock: onBlock, OnGovernance: c.HandleGovernance,
-			BlockValidator: c.CheckBlock, GovernanceValidator: c.CheckGovernance, Sync: c}, BatchWindow: 2 * time.Millisecond})
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: netView{c}, BatchWindow: 2 * time.Millisecond})
 	require.NoError(t, err)
-	c.Start(net)
+	c.Start(net) // attaches the chain's handlers to the network
+	if o.syncOnly {
+		// The baseline: blocks that arrive by gossip are dropped, so every
+		// block comes by the sync protocol's poll.
+		h := c.handlers()
+		h.OnBlock = nil
+		net.Attach(h)
+	}
 	return &testNode{id: id, store: store, chain: c, net: net}
 }
 
