@@ -18,6 +18,14 @@ import (
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata/")
 
+// statusText is what WriteStatus prints for s.
+func statusText(t *testing.T, s NetStatus) string {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, WriteStatus(&b, s))
+	return b.String()
+}
+
 // p2LockIn is seq's answer on who carried p2's lock-in: seq, c2 and e1.
 func p2LockIn() LockIn {
 	return LockIn{AsSeenBy: "seq", ReadinessReport: node.ReadinessReport{Deployment: "p2", Height: 148, View: 149, Epoch: 1,
@@ -47,9 +55,7 @@ func TestWriteStatus(t *testing.T) {
 		{ID: "x1", Role: "collection", Stake: 100, Process: "stopped"},
 	}, LockIns: []LockIn{p2LockIn()},
 	}
-	var b bytes.Buffer
-	require.NoError(t, WriteStatus(&b, s))
-	out := b.String()
+	out := statusText(t, s)
 	for _, want := range []string{
 		"chain demo, 5 nodes, epochs of 100 views at 100ms a view",
 		"consensus (sequencer)",
@@ -66,9 +72,7 @@ func TestWriteStatus(t *testing.T) {
 
 	// A node that cannot say who carried the lock-in says why.
 	s.LockIns = []LockIn{{AsSeenBy: "seq", ReadinessReport: node.ReadinessReport{Deployment: "p2"}, Error: "/readiness: 500 Internal Server Error: disk"}}
-	b.Reset()
-	require.NoError(t, WriteStatus(&b, s))
-	assert.Contains(t, b.String(), "p2 locked in; seq cannot say who carried it: /readiness: 500 Internal Server Error: disk")
+	assert.Contains(t, statusText(t, s), "p2 locked in; seq cannot say who carried it: /readiness: 500 Internal Server Error: disk")
 }
 
 // goldenStatus is a status with a little of everything: a sequencer, an
@@ -196,9 +200,7 @@ func TestWriteStatusParams(t *testing.T) {
 		{ID: "n3", Process: "running", Status: &node.Status{Head: node.HeadStatus{View: 110}}},
 		{ID: "n4", Process: "stopped"},
 	}}
-	var b bytes.Buffer
-	require.NoError(t, WriteStatus(&b, s))
-	out := b.String()
+	out := statusText(t, s)
 	for _, want := range []string{
 		"param                 type    n1     n2            n3       n4  agree\n",
 		"consensus_timeout_ms  uint    1000   1000          unknown  -   yes\n",
@@ -214,7 +216,5 @@ func TestWriteStatusParams(t *testing.T) {
 			s.Nodes[i].Status.Params = nil
 		}
 	}
-	b.Reset()
-	require.NoError(t, WriteStatus(&b, s))
-	assert.NotContains(t, b.String(), "params", "a chain without parameters")
+	assert.NotContains(t, statusText(t, s), "params", "a chain without parameters")
 }
