@@ -109,8 +109,9 @@ func TestStatusNamesTheCometBFTEngine(t *testing.T) {
 
 // An interactive CometBFT testnet through the real binary: up creates it on
 // CometBFT (validators marked), status names the engine and shows every
-// node following, an existing testnet refuses another engine, and down
-// leaves no node process behind.
+// node following, a parameter changes by governance and another by stake,
+// an existing testnet refuses another engine, and down leaves no node
+// process behind.
 func TestInteractiveCometBFTTestnet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real node processes; skipped with -short")
@@ -131,6 +132,9 @@ func TestInteractiveCometBFTTestnet(t *testing.T) {
 	assert.Equal(t, "cometbft", tn.M.Engine)
 	status := c.ok("status")
 	assert.Contains(t, status, "on CometBFT (views are heights)")
+	// Parameter changes by governance and by stake: every node reports the
+	// same value from the same height.
+	changeParams(t, c)
 	_, stderr, code := c.run("up", "--engine", "devchain")
 	assert.Equal(t, 2, code, stderr)
 	assert.Contains(t, stderr, "runs on cometbft")

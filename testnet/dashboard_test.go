@@ -183,8 +183,72 @@ func TestDashboardPageShowsAHalt(t *testing.T) {
 	banner := browsertest.Eval[string](b, `document.querySelector('[data-halted="c2"]').textContent`)
 	assert.Equal(t, "c2 halted: "+halt+"Its operator upgrades it with node-plugin testnet upgrade c2 --supports protocol=2.0.0", banner)
 	card := browsertest.Eval[string](b, `document.querySelector('#deployments [data-deployment="protocol-2"]').textContent`)
-	assert.Contains(t, card, "Activates at view 200, in about 13s.")
+	assert.Contains(t, card, "Activates at view 200, in 49 views (about 13s).")
 	assert.Contains(t, card, "1 LOCKED_IN")
 	b.Screenshot("testnet-dashboard-halt.png")
+	assert.Empty(t, b.Errors())
+}
+
+// TestDashboardPageShowsParams renders a fixed status with parameters: seq
+// has a governance change of consensus_timeout_ms locked in and sees
+// execution_pipelining switched on; c2, behind, does not yet. The page shows
+// each node's value, that they differ on one, the pending change with the
+// views to its activation, and a card that says no new software is needed.
+func TestDashboardPageShowsParams(t *testing.T) {
+	av, left, eta, since := uint64(240), uint64(40), 4.0, uint64(160)
+	params := func(pipelining string, pending ...node.PendingParamChange) []node.ParamStatus {
+		return []node.ParamStatus{
+			{Name: "consensus_timeout_ms", Type: "uint", Active: "1000", Pending: pending},
+			{Name: "execution_pipelining", Type: "bool", Active: pipelining, Pending: []node.PendingParamChange{}}}
+	}
+	change := node.DeploymentStatus{Name: "timeout-2000", Param: "consensus_timeout_ms", Value: "2000", Mode: "governance",
+		State: "LOCKED_IN", ActivationView: &av, ETASeconds: &eta, ThisNodeSupports: true}
+	pipe := node.DeploymentStatus{Name: "pipe-on", Param: "execution_pipelining", Value: "true", Mode: "stake",
+		State: "ACTIVE", ActivationView: &since, ThisNodeSupports: true}
+	status := func(id string, view uint64, pipelining string, deps ...node.DeploymentStatus) *node.Status {
+		return &node.Status{NodeID: id, Head: node.HeadStatus{Height: view - 1, View: view, Epoch: view / 40}, Peers: 1, Synced: true,
+			Deployments: deps, Versions: []node.ComponentStatus{{Component: "protocol", Active: "1.0.0"}},
+			Params: params(pipelining, node.PendingParamChange{Deployment: "timeout-2000", Value: "2000", Mode: "governance",
+				State: "LOCKED_IN", ActivationView: &av, ViewsToActivation: &left})}
+	}
+	seq := status("seq", 200, "true", change, pipe)
+	c2 := status("c2", 150, "false", change)
+	c2.Params[0].Pending[0].ViewsToActivation = new(uint64(90))
+	s := NetStatus{ChainID: "fixed", EpochViews: 40, ViewInterval: "100ms", Nodes: []NodeState{
+		{ID: "c2", Role: "consensus", Stake: 300, API: "127.0.0.1:2", Process: "running", Status: c2},
+		{ID: "seq", Role: "consensus", Stake: 400, Sequencer: true, API: "127.0.0.1:1", Process: "running", Status: seq},
+		{ID: "c3", Role: "consensus", Stake: 200, API: "127.0.0.1:3", Process: "stopped"},
+	}}
+	srv := httptest.NewServer(DashboardHandler(func() NetStatus { return s }))
+	defer srv.Close()
+	b := browsertest.New(t, 1400, 900)
+	b.Open(srv.URL + "/")
+	b.WaitFor("two parameter rows", `document.querySelectorAll('#params-table tbody tr').length == 2`, 10*time.Second)
+	type row struct {
+		Param   string            `json:"param"`
+		Agree   string            `json:"agree"`
+		Values  map[string]string `json:"values"`
+		Pending string            `json:"pending"`
+	}
+	rows := browsertest.Eval[[]row](b, `[...document.querySelectorAll("#params-table tbody tr")].map(r => ({
+	  param: r.dataset.param, agree: r.dataset.agree,
+	  values: Object.fromEntries([...r.querySelectorAll("td[data-node]")].map(c => [c.dataset.node, c.dataset.value ?? c.textContent])),
+	  pending: r.lastElementChild.textContent}))`)
+	assert.Equal(t, []row{
+		{Param: "consensus_timeout_ms", Agree: "true", Values: map[string]string{"c2": "1000", "seq": "1000", "c3": "—"},
+			Pending: "timeout-2000 sets 2000 · governance · LOCKED IN at view 240, in 40 views"},
+		{Param: "execution_pipelining", Agree: "false", Values: map[string]string{"c2": "false", "seq": "true", "c3": "—"},
+			Pending: "no change pending"},
+	}, rows, "values side by side; the pending change as seq, furthest along, sees it")
+	card := browsertest.Eval[string](b, `document.querySelector('#deployments [data-deployment="timeout-2000"]').textContent`)
+	assert.Contains(t, card, "param consensus_timeout_ms 1000 → 2000 · governance mode · as seq sees it")
+	assert.Contains(t, card, "✓ no new software needed")
+	assert.Contains(t, card, "Activates at view 240, in 40 views (about 4s).")
+	pipeCard := browsertest.Eval[string](b, `document.querySelector('#deployments [data-deployment="pipe-on"]').textContent`)
+	assert.Contains(t, pipeCard, "param execution_pipelining true · stake mode")
+	assert.NotContains(t, pipeCard, "no new software needed", "an active change needs nothing more")
+	cell := browsertest.Eval[string](b, `document.querySelector('tr[data-node="c2"] td[data-dep="timeout-2000"]').textContent`)
+	assert.Equal(t, "LOCKED INat view 240✓ no new software", cell)
+	b.Screenshot("testnet-dashboard-params.png")
 	assert.Empty(t, b.Errors())
 }

@@ -33,7 +33,8 @@ func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Dura
 		specs = append(specs, chain.NodeSpec{ID: n.id, Role: n.role, Stake: n.stake, Address: fmt.Sprintf("/ip4/%s/tcp/%d", host, ports[n.id].p2p)})
 	}
 	g, keys, err := chain.GenerateGenesis(chain.GenerateOptions{ChainID: "demo", EpochViews: epochViews, SafetyViews: epochViews / 10,
-		Versions: map[string]string{"protocol": "1.0.0"}, Nodes: specs, GovernanceMembers: 3, GovernanceThreshold: 2,
+		Versions: map[string]string{"protocol": "1.0.0"}, ParamDecls: paramDecls(epochViews), Nodes: specs,
+		GovernanceMembers: 3, GovernanceThreshold: 2,
 		Seed: []byte(fmt.Sprint("demo", seed))})
 	if err != nil {
 		return nil, nil, nil, err
@@ -102,6 +103,13 @@ func pickPorts(host string, list []nodeSpec) (map[string]nodePorts, error) {
 	return ports, nil
 }
 
+// hookScript is every testnet node's hook: a line in HOME/hook.log per
+// activation, naming the deployment and what it set (a version, or a
+// parameter's new value), the activation view and the block that ran it.
+const hookScript = `echo "activated $QUORUMGATE_DEPLOYMENT ` +
+	`${QUORUMGATE_PARAM:+$QUORUMGATE_PARAM=$QUORUMGATE_VALUE}$QUORUMGATE_VERSION ` +
+	`from view $QUORUMGATE_ACTIVATION_VIEW at height $QUORUMGATE_HEIGHT" >> hook.log`
+
 // nodeConfig is node id's config file: every other node as a static peer,
 // and on CometBFT its p2p port and every other node as a persistent peer.
 func nodeConfig(id, host string, list []nodeSpec, ports map[string]nodePorts, g *chain.Genesis, keys *chain.Keys,
@@ -119,11 +127,11 @@ listen = ["/ip4/%s/tcp/%d"]
 peers = [%s]
 supported = ["protocol=1.0.0"]
 view_interval = %q
-hook = ["sh", "-c", "echo activated $QUORUMGATE_DEPLOYMENT $QUORUMGATE_VERSION at height $QUORUMGATE_HEIGHT >> hook.log"]
+hook = ["sh", "-c", %q]
 [api]
 listen = "127.0.0.1:%d"
 admin = "127.0.0.1:%d"
-`, id, host, pp.p2p, strings.Join(peers, ", "), viewInterval.String(), pp.api, pp.admin)
+`, id, host, pp.p2p, strings.Join(peers, ", "), viewInterval.String(), hookScript, pp.api, pp.admin)
 	if engine != engineCometBFT {
 		return cfg, nil
 	}

@@ -114,7 +114,8 @@ func allIn(s NetStatus, name, state string) bool {
 // TestInteractiveTestnet plays a protocol engineer at the keyboard, through
 // the real binary: up, propose, upgrade node by node, a node that halts and
 // is upgraded back, stop and start, logs, governance propose and cancel,
-// down, up again where it was, and down --purge. No node process outlives it.
+// parameter changes by governance and by stake, down, up again where it
+// was, and down --purge. No node process outlives it.
 func TestInteractiveTestnet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real node processes; skipped with -short")
@@ -335,6 +336,28 @@ func TestInteractiveTestnet(t *testing.T) {
 		c.waitStatus("p3 CANCELED everywhere", func(s NetStatus) bool { return allIn(s, "p3", "CANCELED") })
 	})
 
+	var changes []paramChange
+	phase("parameter changes, by governance and by stake", func(t *testing.T) {
+		// What the chain would reject for all to see is refused before
+		// anything is signed: exit 2, saying why.
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--param", "timeout", "--value", "2000"}, "the testnet's genesis declares no such parameter; it declares block_size_limit (uint)"},
+			{[]string{"--param", "consensus_timeout_ms", "--value", "2s"}, "consensus_timeout_ms is a uint parameter"},
+			{[]string{"--param", "consensus_timeout_ms", "--value", "99"}, "out of consensus_timeout_ms's bounds"},
+			{[]string{"--param", "execution_pipelining", "--value", "false"}, "execution_pipelining is false already"},
+			{[]string{"--param", "consensus_timeout_ms", "--value", "2000", "--mode", "governance", "--activation-view", "1"}, "activation too soon"},
+		} {
+			_, errOut, code := c.run(append([]string{"propose", "--name", "refused"}, tc.args...)...)
+			assert.Equal(t, 2, code, "propose %v: stderr %q", tc.args, errOut)
+			assert.Contains(t, errOut, tc.want, "propose %v", tc.args)
+		}
+		changes = changeParams(t, c)
+		assert.Empty(t, depState(c.status().Nodes[0], "refused"), "a refused proposal never reaches the chain")
+	})
+
 	phase("down, then up where it was", func(t *testing.T) {
 		// down, then up where it was: same chain, heads further on, versions kept.
 		before := c.waitStatus("every node answers before down", func(s NetStatus) bool {
@@ -354,6 +377,9 @@ func TestInteractiveTestnet(t *testing.T) {
 			require.NotNil(t, n.Status, "after up again, %s answers", n.ID)
 			assert.GreaterOrEqual(t, n.Status.Head.Height, before.Nodes[i].Status.Head.Height, "after up again, %s's head", n.ID)
 			assert.Equal(t, "ACTIVE", depState(n, "p2"), "after up again, %s", n.ID)
+			for _, ch := range changes {
+				assert.Equal(t, ch.to, activeParam(n, ch.param), "after up again, %s's %s", n.ID, ch.param)
+			}
 			assert.Contains(t, strings.Join(n.Supported, ","), "protocol=2.0.0", "after up again, %s", n.ID)
 		}
 	})

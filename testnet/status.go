@@ -6,8 +6,10 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/quorumgate/quorumgate/node"
 )
@@ -120,6 +122,7 @@ func WriteStatus(w io.Writer, s NetStatus) error {
 	writeHeader(ew, s)
 	deps := writeNodeTable(ew, s.Nodes)
 	writeNodeProblems(ew, s.Nodes)
+	writeParams(ew, s.Nodes)
 	if len(deps) == 0 {
 		fmt.Fprintln(ew, "\nno deployments yet: propose one with node-plugin testnet propose")
 		return ew.err
@@ -330,4 +333,95 @@ func find(st node.Status, name string) *node.DeploymentStatus {
 		}
 	}
 	return nil
+}
+
+// writeParams prints every protocol parameter's active value as each node
+// sees it, whether the nodes that answer agree, and the changes pending as
+// the node furthest along the chain sees them. A chain that declares no
+// parameters gets nothing.
+func writeParams(w *errWriter, nodes []NodeState) {
+	var names, types []string
+	var ahead *NodeState // the answering node with the highest head
+	for i, n := range nodes {
+		if n.Status == nil {
+			continue
+		}
+		if ahead == nil || n.Status.Head.View > ahead.Status.Head.View {
+			ahead = &nodes[i]
+		}
+		for _, p := range n.Status.Params {
+			if !slices.Contains(names, p.Name) {
+				names, types = append(names, p.Name), append(types, p.Type)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nparams, each node's active value (agree: every node that answers has the same):")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprint(tw, "param\ttype")
+	for _, n := range nodes {
+		fmt.Fprintf(tw, "\t%s", n.ID)
+	}
+	fmt.Fprintln(tw, "\tagree")
+	for i, name := range names {
+		fmt.Fprintf(tw, "%s\t%s", name, types[i])
+		var seen []string
+		for _, n := range nodes {
+			v, ok := paramOf(n, name)
+			switch {
+			case n.Status == nil:
+				fmt.Fprint(tw, "\t-")
+			case !ok:
+				fmt.Fprint(tw, "\tunknown")
+			default:
+				fmt.Fprintf(tw, "\t%s", shortValue(v.Active))
+			}
+			if ok && !slices.Contains(seen, v.Active) {
+				seen = append(seen, v.Active)
+			}
+		}
+		agree := "yes"
+		if len(seen) > 1 {
+			agree = "NO"
+		}
+		fmt.Fprintf(tw, "\t%s\n", agree)
+	}
+	w.flush(tw)
+	for _, name := range names {
+		p, _ := paramOf(*ahead, name)
+		for _, c := range p.Pending {
+			line := fmt.Sprintf("pending: %s sets %s to %s (%s, %s)", c.Deployment, name, shortValue(c.Value), c.Mode, c.State)
+			if c.ActivationView != nil {
+				line += fmt.Sprintf(": activates at view %d, in %d views", *c.ActivationView, *c.ViewsToActivation)
+			}
+			fmt.Fprintf(w, "%s, as %s sees it at view %d\n", line, ahead.ID, ahead.Status.Head.View)
+		}
+	}
+}
+
+// paramOf is parameter name as node n sees it.
+func paramOf(n NodeState, name string) (node.ParamStatus, bool) {
+	if n.Status == nil {
+		return node.ParamStatus{}, false
+	}
+	for _, p := range n.Status.Params {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return node.ParamStatus{}, false
+}
+
+// shortValue is a value for a table cell: "" quoted, a long string cut.
+func shortValue(v string) string {
+	const most = 24
+	switch r := []rune(v); {
+	case len(r) == 0, strings.ContainsFunc(v, unicode.IsControl):
+		return strconv.Quote(v)
+	case len(r) > most:
+		return string(r[:most-1]) + "…"
+	}
+	return v
 }

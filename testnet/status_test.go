@@ -6,6 +6,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,6 +17,14 @@ import (
 )
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata/")
+
+// statusText is what WriteStatus prints for s.
+func statusText(t *testing.T, s NetStatus) string {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, WriteStatus(&b, s))
+	return b.String()
+}
 
 // p2LockIn is seq's answer on who carried p2's lock-in: seq, c2 and e1.
 func p2LockIn() LockIn {
@@ -45,9 +55,7 @@ func TestWriteStatus(t *testing.T) {
 		{ID: "x1", Role: "collection", Stake: 100, Process: "stopped"},
 	}, LockIns: []LockIn{p2LockIn()},
 	}
-	var b bytes.Buffer
-	require.NoError(t, WriteStatus(&b, s))
-	out := b.String()
+	out := statusText(t, s)
 	for _, want := range []string{
 		"chain demo, 5 nodes, epochs of 100 views at 100ms a view",
 		"consensus (sequencer)",
@@ -64,9 +72,7 @@ func TestWriteStatus(t *testing.T) {
 
 	// A node that cannot say who carried the lock-in says why.
 	s.LockIns = []LockIn{{AsSeenBy: "seq", ReadinessReport: node.ReadinessReport{Deployment: "p2"}, Error: "/readiness: 500 Internal Server Error: disk"}}
-	b.Reset()
-	require.NoError(t, WriteStatus(&b, s))
-	assert.Contains(t, b.String(), "p2 locked in; seq cannot say who carried it: /readiness: 500 Internal Server Error: disk")
+	assert.Contains(t, statusText(t, s), "p2 locked in; seq cannot say who carried it: /readiness: 500 Internal Server Error: disk")
 }
 
 // goldenStatus is a status with a little of everything: a sequencer, an
@@ -84,10 +90,35 @@ func goldenStatus() NetStatus {
 	signaling := node.DeploymentStatus{Name: "p4", Mode: "stake", State: "STARTED", Signaling: &node.SignalingStatus{Epoch: 3, Threshold: "2/3", CutoffIn: 12, LiveSigners: 2,
 		Roles: []node.RoleStatus{{Role: "consensus", TotalStake: 900, ReadyStake: 300, ReadyRatio: 0.3333}}}}
 	gov := node.DeploymentStatus{Name: "g1", Mode: "governance", State: "STARTED", ActivationView: &av}
+	// Parameters: seq has activated t2 (consensus_timeout_ms 2000) and c2,
+	// catching up, has not yet; seq sees two more changes pending; the
+	// notice is too long for a cell.
+	tav, left := uint64(250), uint64(69)
+	t2 := node.DeploymentStatus{Name: "t2", Param: "consensus_timeout_ms", Value: "2000", Mode: "governance", State: "ACTIVE",
+		ActivationView: &av, ThisNodeSupports: true}
+	t3 := node.DeploymentStatus{Name: "t3", Param: "block_size_limit", Value: "2097152", Mode: "governance", State: "LOCKED_IN",
+		ActivationView: &tav, ThisNodeSupports: true}
+	pipe := node.DeploymentStatus{Name: "pipe-on", Param: "execution_pipelining", Value: "true", Mode: "stake", State: "STARTED", ThisNodeSupports: true}
+	params := func(timeout string, pending ...node.PendingParamChange) []node.ParamStatus {
+		ps := []node.ParamStatus{{Name: "block_size_limit", Type: "uint", Active: "1048576"}, {Name: "consensus_timeout_ms", Type: "uint", Active: timeout},
+			{Name: "execution_pipelining", Type: "bool", Active: "false"}, {Name: "operator_notice", Type: "string", Active: "welcome to the quorumgate testnet, all of you"}}
+		for _, c := range pending {
+			i := slices.IndexFunc(ps, func(p node.ParamStatus) bool {
+				return p.Name == map[string]string{"t3": "block_size_limit", "pipe-on": "execution_pipelining"}[c.Deployment]
+			})
+			ps[i].Pending = append(ps[i].Pending, c)
+		}
+		return ps
+	}
+	seq := running("seq", locked, signaling, gov, t2, t3, pipe)
+	seq.Params = params("2000", node.PendingParamChange{Deployment: "t3", Value: "2097152", Mode: "governance", State: "LOCKED_IN", ActivationView: &tav, ViewsToActivation: &left},
+		node.PendingParamChange{Deployment: "pipe-on", Value: "true", Mode: "stake", State: "STARTED"})
+	c2 := running("c2", locked, failed)
+	c2.Params = params("1000")
 	return NetStatus{Dir: "/tmp/tn", ChainID: "demo", EpochViews: 100, ViewInterval: "100ms", Nodes: []NodeState{
 		{ID: "seq", Role: "consensus", Stake: 400, Sequencer: true, Process: "running", PID: 10, Supported: []string{"protocol=1.0.0", "protocol=2.0.0"},
-			Status: running("seq", locked, signaling, gov)},
-		{ID: "c2", Role: "consensus", Stake: 300, Process: "running", PID: 11, Status: running("c2", locked, failed)},
+			Status: seq},
+		{ID: "c2", Role: "consensus", Stake: 300, Process: "running", PID: 11, Status: c2},
 		{ID: "c3", Role: "consensus", Stake: 200, Process: "exited", PID: 12,
 			Exit: "halted before view 200: deployment p2 makes protocol 2.0.0 active from view 200, and this node-plugin does not support it; install a node-plugin that supports protocol=2.0.0 and start it again"},
 		{ID: "c4", Role: "consensus", Stake: 200, Process: "exited", PID: 14, Exit: "killed"},
@@ -149,4 +180,41 @@ func TestWriteStatusReportsAWriteError(t *testing.T) {
 		assert.ErrorIs(t, WriteStatus(&failingWriter{limit: limit}, goldenStatus()), errDiskFull, "failing after %d bytes", limit)
 	}
 	assert.NoError(t, WriteStatus(&failingWriter{limit: whole.Len()}, goldenStatus()))
+}
+
+// The params section: each node's value side by side, whether they agree,
+// and the pending changes as the node furthest along sees them; a value
+// that would break the table is quoted; a chain without parameters gets
+// no section.
+func TestWriteStatusParams(t *testing.T) {
+	at, behind, ahead := uint64(150), uint64(50), uint64(30)
+	withParams := func(view uint64, notice string, left *uint64) *node.Status {
+		return &node.Status{Head: node.HeadStatus{View: view}, Params: []node.ParamStatus{
+			{Name: "consensus_timeout_ms", Type: "uint", Active: "1000", Pending: []node.PendingParamChange{
+				{Deployment: "t2", Value: "2000", Mode: "governance", State: "LOCKED_IN", ActivationView: &at, ViewsToActivation: left}}},
+			{Name: "operator_notice", Type: "string", Active: notice}}}
+	}
+	s := NetStatus{Nodes: []NodeState{
+		{ID: "n1", Process: "running", Status: withParams(100, "hello", &behind)},
+		{ID: "n2", Process: "running", Status: withParams(120, "two\nlines", &ahead)},
+		{ID: "n3", Process: "running", Status: &node.Status{Head: node.HeadStatus{View: 110}}},
+		{ID: "n4", Process: "stopped"},
+	}}
+	out := statusText(t, s)
+	for _, want := range []string{
+		"param                 type    n1     n2            n3       n4  agree\n",
+		"consensus_timeout_ms  uint    1000   1000          unknown  -   yes\n",
+		`operator_notice       string  hello  "two\nlines"  unknown  -   NO` + "\n",
+		"pending: t2 sets consensus_timeout_ms to 2000 (governance, LOCKED_IN): activates at view 150, in 30 views, as n2 sees it at view 120\n",
+	} {
+		assert.Contains(t, out, want)
+	}
+	assert.Equal(t, 1, strings.Count(out, "pending:"), "one node's view of the pending changes:\n%s", out)
+
+	for i := range s.Nodes {
+		if s.Nodes[i].Status != nil {
+			s.Nodes[i].Status.Params = nil
+		}
+	}
+	assert.NotContains(t, statusText(t, s), "params", "a chain without parameters")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/engine"
 	"github.com/quorumgate/quorumgate/testnet"
 )
@@ -225,6 +226,7 @@ func printTestnetUp(stdout io.Writer, t *testnet.Testnet, dir string) {
 next:
   node-plugin testnet status%[1]s
   node-plugin testnet propose%[1]s --name protocol-2 --version 2.0.0 --role consensus --role execution
+  node-plugin testnet propose%[1]s --name timeout-2000 --param consensus_timeout_ms --value 2000 --mode governance
   node-plugin testnet upgrade%[1]s %[2]s --supports protocol=2.0.0
   node-plugin testnet down%[1]s
 `, dirFlag, t.M.Nodes[1].ID)
@@ -461,7 +463,15 @@ declares (--param, --value).
 
 Stake mode signals from the next epoch (--start-epoch) for 40 epochs
 (--timeout-epoch) unless told otherwise; governance mode activates three epochs
-from now (--activation-view) unless told otherwise.`
+from now (--activation-view) unless told otherwise, or later for a parameter
+whose min_lead_views asks more.
+
+Before signing, propose refuses (exit 2) what the chain would reject for all
+to see: a parameter the testnet's genesis does not declare, a value not of its
+type or out of its bounds, the value already active, another change of the
+parameter pending, an activation view too soon for the head. Every new
+testnet declares block_size_limit, consensus_timeout_ms, execution_pipelining
+and operator_notice (testnet status and node-plugin params show them).`
 	case "cancel":
 		cmd.Use = "cancel --name N"
 		cmd.Short = "Play the governance committee: sign a cancellation and submit it"
@@ -499,6 +509,10 @@ func (tg *testnetGovernance) fill(cmd *cobra.Command, f *governanceFlags, p *act
 	if err != nil {
 		return err
 	}
+	g, err := chain.LoadGenesis(filepath.Join(f.home, "genesis.json"))
+	if err != nil {
+		return usageError{err}
+	}
 	st, err := c.Status(cmd.Context())
 	if err != nil {
 		return err
@@ -512,12 +526,25 @@ func (tg *testnetGovernance) fill(cmd *cobra.Command, f *governanceFlags, p *act
 		if !changed("timeout-epoch") {
 			p.TimeoutEpoch = p.StartEpoch + 40
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s: signaling from epoch %d, fails at epoch %d (the head is in epoch %d)\n", p.Name, p.StartEpoch, p.TimeoutEpoch, st.Head.Epoch)
 	case activation.Governance:
 		if !changed("activation-view") {
-			p.ActivationView = st.Head.View + 3*t.M.EpochViews
+			p.ActivationView = testnet.DefaultActivationView(g, st.Head.View, *p)
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s: activates at view %d (the head is at view %d)\n", p.Name, p.ActivationView, st.Head.View)
+	}
+	// What the chain would reject for all to see, refused before it is signed (exit 2).
+	if err := testnet.CheckProposal(g, st, *p); err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	switch p.Mode {
+	case activation.Stake:
+		fmt.Fprintf(out, "%s: signaling from epoch %d, fails at epoch %d (the head is in epoch %d)\n", p.Name, p.StartEpoch, p.TimeoutEpoch, st.Head.Epoch)
+		if d, ok := g.Params().Param(p.Param); ok && p.IsParam() {
+			fmt.Fprintf(out, "%s: every node signals for a parameter change by itself; once locked in, %s = %s activates at the first epoch boundary at least %d views later\n",
+				p.Name, p.Param, p.Value, d.Lead(g.SafetyViews))
+		}
+	case activation.Governance:
+		fmt.Fprintf(out, "%s: activates at view %d (the head is at view %d)\n", p.Name, p.ActivationView, st.Head.View)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "submitting through %s\n", via.ID)
 	return nil

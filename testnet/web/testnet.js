@@ -19,31 +19,51 @@
   }
 
   // networkView is a deployment as the node furthest along the chain sees
-  // it (a node catching up would show the past).
+  // it (a node catching up would show the past), and that node.
   function networkView(s, name) {
     let best = null;
     for (const n of s.nodes) {
       const d = find(n, name);
-      if (d && (!best || n.status.head.height > best[2])) best = [d, n.id, n.status.head.height];
+      if (d && (!best || n.status.head.height > best[1].status.head.height)) best = [d, n];
     }
     return best;
+  }
+
+  // ahead is the answering node furthest along the chain, or null.
+  const ahead = (s) => s.nodes.filter((n) => n.status).reduce((m, n) => (!m || n.status.head.view > m.status.head.view ? n : m), null);
+  const paramOf = (n, name) => n.status && (n.status.params || []).find((p) => p.name === name);
+
+  // what names what a deployment changes: a component's version, or a
+  // parameter's value ("from → to" while it is pending, as st has it).
+  function what(d, st) {
+    if (!d.param) return `${d.component} ${d.version}`;
+    const p = (st.params || []).find((p) => p.name === d.param);
+    return `param ${d.param} ${p && p.active !== d.value && !terminal(d.state) ? p.active + " → " : ""}${d.value}`;
   }
 
   function deploymentCard(s, name) {
     const [d, by] = networkView(s, name);
     const counts = {};
     for (const n of s.nodes) { const x = find(n, name); if (x) counts[x.state] = (counts[x.state] || 0) + 1; }
-    const card = h("div", { class: "card", "data-deployment": name, "data-state": d.state },
+    const card = h("div", { class: "card", "data-deployment": name, "data-state": d.state, "data-param": d.param },
       h("h3", {}, name, QG.badge(d.state)),
-      h("div", { class: "sub" }, `${d.component} ${d.version} · ${d.mode} mode · as ${by} sees it · `,
+      h("div", { class: "sub" }, `${what(d, by.status)} · ${d.mode} mode · as ${by.id} sees it · `,
         Object.entries(counts).map(([st, c]) => `${c} ${st}`).join(", ")));
+    if (d.param && !terminal(d.state)) {
+      // A parameter change needs no new software: every node signals for it
+      // by itself and hands the value on in params.json.
+      card.append(h("p", { class: "support" }, h("span", { class: "yes" }, "✓ no new software needed"),
+        " · every node signals for it by itself and gets the value in params.json"));
+    }
     const sig = d.signaling;
     if (sig) {
       card.append(h("p", {}, `Epoch ${sig.epoch}: needs more than ${sig.threshold} of stake in every role; `,
         `${sig.views_to_cutoff} views to the cutoff; ${sig.live_signers} ready signers seen by gossip.`));
       for (const r of sig.roles) card.append(QG.bar(r, sig.threshold));
     } else if (d.state === "LOCKED_IN") {
-      card.append(h("p", {}, `Activates at view ${d.activation_view}` + (d.eta_seconds ? `, in about ${QG.duration(d.eta_seconds)}.` : ".")));
+      const left = Math.max(0, d.activation_view - by.status.head.view);
+      card.append(h("p", { "data-views-to-activation": left }, `Activates at view ${d.activation_view}, in ${left} views` +
+        (d.eta_seconds ? ` (about ${QG.duration(d.eta_seconds)}).` : ".")));
     } else if (d.state === "ACTIVE") {
       card.append(h("p", {}, `Active since view ${d.activation_view}.`));
     }
@@ -70,7 +90,9 @@
     if (!d) return h("td", { "data-dep": name, "data-state": "UNKNOWN" }, h("span", { class: "sub" }, "not seen yet"));
     const cell = h("td", { class: "cell-dep", "data-dep": name, "data-state": d.state }, QG.badge(d.state));
     if (d.activation_view !== undefined && !["FAILED", "CANCELED"].includes(d.state)) cell.append(h("span", { class: "sub" }, `at view ${d.activation_view}`));
-    if (!terminal(d.state)) {
+    if (!terminal(d.state) && d.param) {
+      cell.append(h("span", { class: "sub yes" }, "✓ no new software"));
+    } else if (!terminal(d.state)) {
       cell.append(d.this_node_supports ? h("span", { class: "sub yes" }, "✓ runs it") : h("span", { class: "sub no" }, "✗ does not run it"));
     }
     if (d.signaling) for (const r of d.signaling.roles) cell.append(QG.bar(r, d.signaling.threshold, true));
@@ -98,6 +120,34 @@
     return h("table", { class: "matrix", id: "matrix-table" }, h("thead", {}, head), h("tbody", {}, rows));
   }
 
+  // params is a table of the protocol parameters: each node's active
+  // value, whether the nodes that answer agree, and the changes pending as
+  // the node furthest along sees them.
+  function params(s) {
+    const names = [];
+    for (const n of s.nodes) for (const p of (n.status && n.status.params) || []) if (!names.some((x) => x.name === p.name)) names.push(p);
+    if (!names.length) return [h("p", { class: "empty" }, "This chain declares no protocol parameters.")];
+    const top = ahead(s);
+    const head = h("tr", {}, h("th", {}, "parameter"), s.nodes.map((n) => h("th", {}, n.id)), h("th", {}, "nodes agree"), h("th", {}, `pending, as ${top.id} sees it`));
+    const rows = names.map(({ name, type }) => {
+      const values = s.nodes.map((n) => paramOf(n, name)).filter((p) => p).map((p) => p.active);
+      const agree = new Set(values).size <= 1;
+      const pending = (paramOf(top, name) || { pending: [] }).pending.map((c) =>
+        h("div", { "data-pending": c.deployment }, h("b", {}, c.deployment), ` sets ${c.value} · ${c.mode} · `, QG.badge(c.state),
+          c.activation_view !== undefined ? h("span", { class: "sub" }, ` at view ${c.activation_view}, in ${c.views_to_activation} views`) : ""));
+      return h("tr", { "data-param": name, "data-agree": agree },
+        h("td", {}, h("b", {}, name), h("div", { class: "sub" }, type)),
+        s.nodes.map((n) => {
+          const p = paramOf(n, name);
+          return h("td", { class: "value", "data-node": n.id, "data-value": p ? p.active : undefined },
+            p ? p.active : h("span", { class: "sub" }, n.status ? "unknown" : "—"));
+        }),
+        h("td", {}, agree ? h("span", { class: "badge ok" }, `all ${values.length}`) : h("span", { class: "badge bad" }, "they differ")),
+        h("td", {}, pending.length ? pending : h("span", { class: "sub" }, "no change pending")));
+    });
+    return [h("table", { class: "matrix params", id: "params-table" }, h("thead", {}, head), h("tbody", {}, rows))];
+  }
+
   QG.poll(every, document.getElementById("live"), async () => {
     const s = await QG.getJSON("/api/status");
     const names = deploymentNames(s);
@@ -117,6 +167,7 @@
     }));
     QG.replace("deployments", names.length ? names.map((name) => deploymentCard(s, name))
       : [h("p", { class: "empty" }, "No deployments yet: node-plugin testnet propose --name protocol-2 --version 2.0.0")]);
+    QG.replace("params", params(s));
     QG.replace("matrix", matrix(s, names));
   });
 })();
