@@ -115,12 +115,22 @@ func (c *Committee) check(msg []byte, a Approval) Reason {
 	return ""
 }
 
-// CheckProposal verifies a signed proposal as a block would (its mode and
+// CheckProposal verifies a signed proposal as a block would (its shape and
 // the committee's approval) without applying it: the gossip validator runs
 // it before a proposal is pooled or forwarded. It returns the reason it
 // fails, or "".
+//
+// A version upgrade's component must be a valid name (ValidName), as a
+// deployment's is: it reaches the node's hook environment, upgrade-info.json
+// and the logs, so an empty one or one holding a newline or "$(...)" is
+// Malformed here, before any signature is checked, and no block, honest or
+// not, can carry it to Apply. (A parameter change names no component; Apply
+// judges its key and value.)
 func (c *Committee) CheckProposal(chainID string, sp SignedProposal) Reason {
 	if sp.Proposal.Mode != Stake && sp.Proposal.Mode != Governance {
+		return Malformed
+	}
+	if !sp.Proposal.IsParam() && !ValidName(sp.Proposal.Component) {
 		return Malformed
 	}
 	return c.check(ProposalMessage(chainID, sp.Proposal), sp.Approval)

@@ -159,6 +159,39 @@ func TestVerifyGovernance(t *testing.T) {
 	assert.ErrorIs(t, err, activation.ErrWrongChain, "a block of another chain")
 }
 
+// A version upgrade's component follows the deployment-name rule: the
+// verifying layer refuses an empty one, or one that would forge a log line
+// or run in a hook that evals it, however well it is signed, so no block
+// carries it to Apply (and the gossip validator, which runs CheckProposal,
+// never pools it).
+func TestVerifyRefusesBadComponent(t *testing.T) {
+	n := testNet(t)
+	genesis := n.genesis(t)
+	good := stake("ok", "protocol", "2.0.0", 0, 3)
+	cases := []struct {
+		p    activation.Proposal
+		want activation.Reason
+	}{
+		{stake("empty", "", "2.0.0", 0, 3), activation.Malformed},
+		{stake("forged", "x\n$(touch /tmp/pwned)", "2.0.0", 0, 3), activation.Malformed},
+		{stake("spaced", "my component", "2.0.0", 0, 3), activation.Malformed},
+		{good, ""},
+	}
+	wb := activation.WireBlock{ChainID: "signed", View: 1}
+	for _, tc := range cases {
+		sp := n.approveProposal(t, tc.p, 0, 1)
+		assert.Equal(t, tc.want, n.comm.CheckProposal(n.params.ChainID, sp), "CheckProposal of component %q", tc.p.Component)
+		wb.Proposals = append(wb.Proposals, sp)
+	}
+	b, rej, err := n.verifier.Verify(genesis, wb)
+	require.NoError(t, err)
+	expectEvents(t, reasons(rej),
+		"proposal empty: malformed",
+		"proposal forged: malformed",
+		"proposal spaced: malformed")
+	assert.Equal(t, []activation.Proposal{good}, b.Proposals, "only the valid component passes")
+}
+
 func TestVerifyReadinessAndApply(t *testing.T) {
 	n := testNet(t)
 	s := n.genesis(t)
