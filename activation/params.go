@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -113,7 +114,7 @@ func (t ParamType) form() string {
 	case ParamBool:
 		return ` ("true" or "false")`
 	}
-	return fmt.Sprintf(" (valid UTF-8, at most %d bytes)", MaxParamStringLen)
+	return fmt.Sprintf(" (valid UTF-8 with no control characters, at most %d bytes)", MaxParamStringLen)
 }
 
 func (d ParamDecl) bounds() string {
@@ -130,8 +131,13 @@ func (d ParamDecl) bounds() string {
 // CheckValue judges a value for this parameter: "" if it is one, BadValue
 // if it is not of the type in canonical text (a uint in decimal without
 // leading zeros or sign, a bool "true" or "false", a string valid UTF-8 of
-// at most MaxParamStringLen bytes), OutOfBounds if a uint is outside
-// [Min, Max].
+// at most MaxParamStringLen bytes with no control character),
+// OutOfBounds if a uint is outside [Min, Max].
+//
+// A string value reaches the node's hook (QUORUMGATE_VALUE), params.json
+// and the logs, so it carries no control character (C0, DEL, C1:
+// unicode.IsControl, newline and tab included), which would forge a log
+// line or a line of a hook's output.
 func (d ParamDecl) CheckValue(v string) Reason {
 	switch d.Type {
 	case ParamUint:
@@ -147,7 +153,7 @@ func (d ParamDecl) CheckValue(v string) Reason {
 			return BadValue
 		}
 	case ParamString:
-		if len(v) > MaxParamStringLen || !utf8.ValidString(v) {
+		if len(v) > MaxParamStringLen || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
 			return BadValue
 		}
 	default:

@@ -92,6 +92,10 @@ func TestParamValues(t *testing.T) {
 		{boolean, "true", ""}, {boolean, "false", ""}, {boolean, "True", activation.BadValue}, {boolean, "1", activation.BadValue},
 		{str, "", ""}, {str, "any text", ""}, {str, strings.Repeat("x", activation.MaxParamStringLen), ""},
 		{str, strings.Repeat("x", activation.MaxParamStringLen+1), activation.BadValue}, {str, "\xff", activation.BadValue},
+		// No control character: a newline or carriage return would forge a log line.
+		{str, "héllo, wörld ~", ""}, {str, "a\nb", activation.BadValue}, {str, "a\rb", activation.BadValue},
+		{str, "\x00", activation.BadValue}, {str, "tab\there", activation.BadValue}, {str, "\x1b[31m", activation.BadValue},
+		{str, "del\x7f", activation.BadValue}, {str, "c1\u0085", activation.BadValue}, {str, "c1\u009f", activation.BadValue},
 	} {
 		assert.Equal(t, tc.want, tc.d.CheckValue(tc.v), "%s %q", tc.d.Type, tc.v)
 	}
@@ -107,6 +111,7 @@ func TestParamProposalRejections(t *testing.T) {
 		paramGov("", "timeout", "2000", 100),       // bad name
 		paramGov("nope", "retries", "3", 100),      // unknown parameter
 		paramGov("t-typ", "timeout", "fast", 100),  // bad value
+		paramGov("m-nl", "motd", "a\nb", 100),      // bad value: a control character
 		paramGov("t-low", "timeout", "99", 100),    // out of bounds
 		paramGov("t-same", "timeout", "1000", 100), // not an upgrade
 		paramGov("t-soon", "timeout", "2000", 35),  // v + max(Δ, 30) = 35: too soon
@@ -121,6 +126,7 @@ func TestParamProposalRejections(t *testing.T) {
 		"5 reject proposal : bad name",
 		"5 reject proposal nope: unknown parameter",
 		"5 reject proposal t-typ: bad value",
+		"5 reject proposal m-nl: bad value",
 		"5 reject proposal t-low: out of bounds",
 		"5 reject proposal t-same: not an upgrade",
 		"5 reject proposal t-soon: activation too soon",
