@@ -137,5 +137,5 @@ func valueForm(d activation.ParamDecl) string {
 	case activation.ParamBool:
 		return `"true" or "false"`
 	}
-	return fmt.Sprintf("text of at most %d bytes of UTF-8", activation.MaxParamStringLen)
+	return fmt.Sprintf("text of at most %d bytes of UTF-8, with no control character (no newline, tab, ...)", activation.MaxParamStringLen)
 }

@@ -72,6 +72,7 @@ func TestCheckProposal(t *testing.T) {
 		{stake("consensus_timeout_ms", "02000"), `--value "02000": consensus_timeout_ms is a uint parameter, so its value is a whole number in decimal (no sign, no leading zeros) from 100 to 60000`},
 		{stake("consensus_timeout_ms", "99"), "--value 99: out of consensus_timeout_ms's bounds, a whole number in decimal (no sign, no leading zeros) from 100 to 60000"},
 		{stake("execution_pipelining", "yes"), `--value "yes": execution_pipelining is a bool parameter, so its value is "true" or "false"`},
+		{stake("operator_notice", "ok\n{\"forged\":1}"), `--value "ok\n{\"forged\":1}": operator_notice is a string parameter, so its value is text of at most 1024 bytes of UTF-8, with no control character`},
 		{stake("consensus_timeout_ms", "1000"), "--value 1000: consensus_timeout_ms is 1000 already (as c2 sees it at view 100); the chain would reject the change (not an upgrade)"},
 		{stake("block_size_limit", "4194304"), "--param block_size_limit: bsl-2m, STARTED, already sets it to 2097152"},
 	} {

@@ -335,6 +335,10 @@ governance mode.`,
 				return usageError{fmt.Errorf("--name %q: a deployment name is 1 to %d letters, digits, '.', '_' or '-', starting with a letter or digit (the chain rejects others: bad name)",
 					p.Name, activation.MaxNameLen)}
 			}
+			if !p.IsParam() && !activation.ValidName(p.Component) {
+				return usageError{fmt.Errorf("--component %q: a component name is 1 to %d letters, digits, '.', '_' or '-', starting with a letter or digit, as a deployment name is (the chain refuses others: malformed)",
+					p.Component, activation.MaxNameLen)}
+			}
 			if tn != nil {
 				if err := tn.fill(cmd, &f, &p); err != nil {
 					return err
