@@ -25,12 +25,12 @@ func (n *Node) startAdminAPI() (string, error) {
 	if err := checkLoopback(n.cfg.AdminListen); err != nil {
 		return "", err
 	}
-	token, err := os.ReadFile(filepath.Join(n.cfg.Home, AdminTokenFile))
+	token, err := ReadAdminToken(n.cfg.Home)
 	if err != nil {
 		return "", fmt.Errorf("admin api: %w", err)
 	}
 	adm := http.NewServeMux()
-	adm.HandleFunc("POST /governance", n.serveGovernance(strings.TrimSpace(string(token))))
+	adm.HandleFunc("POST /governance", n.serveGovernance(token))
 	al, err := listen(n.cfg.AdminListen)
 	if err != nil {
 		return "", fmt.Errorf("admin api: %w", err)
@@ -41,6 +41,31 @@ func (n *Node) startAdminAPI() (string, error) {
 	}
 	n.serve(al, adm)
 	return addr, nil
+}
+
+// MinAdminTokenLen is the shortest admin token a node accepts, in bytes
+// (after surrounding white space is trimmed). An empty token would leave an
+// admin API nobody can use, or one that a request with an empty bearer
+// token opens; a short one is guessed. node-plugin init writes 64 hex
+// digits (32 random bytes).
+const MinAdminTokenLen = 16
+
+// ReadAdminToken reads the admin API's token from HOME/admin.token,
+// without its surrounding white space, and refuses one shorter than
+// MinAdminTokenLen, naming the file and what to write into it.
+func ReadAdminToken(home string) (string, error) {
+	path := filepath.Join(home, AdminTokenFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	token := strings.TrimSpace(string(data))
+	if len(token) < MinAdminTokenLen {
+		return "", fmt.Errorf("%s holds a token of %d bytes; the admin API needs one of at least %d "+
+			"(node-plugin init writes one; or write 32 random bytes in hex: openssl rand -hex 32 > %s)",
+			path, len(token), MinAdminTokenLen, path)
+	}
+	return token, nil
 }
 
 // checkLoopback refuses an admin address that is neither loopback nor a

@@ -62,3 +62,17 @@ func TestLoadKeysRefusesAShortStakingKey(t *testing.T) {
 		assert.Contains(t, err.Error(), StakingKeyFile+": decode private key:", "content %q", content)
 	}
 }
+
+func TestReadAdminToken(t *testing.T) {
+	home := t.TempDir()
+	path := filepath.Join(home, AdminTokenFile)
+	require.NoError(t, os.WriteFile(path, []byte(" 0123456789abcdef\n"), 0o600))
+	token, err := ReadAdminToken(home)
+	require.NoError(t, err, "16 bytes, white space around them")
+	assert.Equal(t, "0123456789abcdef", token)
+	require.NoError(t, os.WriteFile(path, []byte("0123456789abcde\n"), 0o600))
+	_, err = ReadAdminToken(home)
+	require.Error(t, err, "15 bytes")
+	assert.Contains(t, err.Error(), path)
+	assert.Contains(t, err.Error(), "15 bytes")
+}

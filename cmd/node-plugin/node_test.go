@@ -82,6 +82,24 @@ func TestRunBadConfigurationExits2(t *testing.T) {
 	assert.Contains(t, stderr, "genesis", "no genesis")
 }
 
+// An admin token under 16 bytes (after trimming) is refused at start, exit
+// 2, naming the file and what to write into it, before the node opens its
+// store: an empty one would leave an admin API nobody can use.
+func TestRunRefusesAShortAdminToken(t *testing.T) {
+	home := soloHome(t)
+	path := filepath.Join(home, node.AdminTokenFile)
+	for _, token := range []string{"", "  \n", "fifteen-bytes!!\n"} {
+		require.NoError(t, os.WriteFile(path, []byte(token), 0o600))
+		code, stdout, stderr := runCLI("run", "--home", home)
+		assert.Equal(t, exitBadInput, code, "token %q: stderr %q", token, stderr)
+		assert.Empty(t, stdout)
+		assert.Contains(t, stderr, path, "token %q names the file", token)
+		assert.Contains(t, stderr, "at least 16", "token %q", token)
+		assert.Contains(t, stderr, "node-plugin init", "token %q says what to do", token)
+		assert.NoDirExists(t, filepath.Join(home, "store"), "token %q: refused before the store opened", token)
+	}
+}
+
 // soloHome inits a home and writes a one-node genesis for it: the node is
 // the sequencer and, with its staking key, the whole governance committee.
 func soloHome(t *testing.T) string {

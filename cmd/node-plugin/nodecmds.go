@@ -137,7 +137,8 @@ these flags (each overrides the one before). Errors name the key and exit 2.
 APIs: --api-listen serves the read-only API (/status, /deployments,
 /versions, /params, /metrics, /livez, /readyz). --api-admin serves the endpoint that
 changes state (governance submission): it listens on localhost or a unix
-socket only, and every request needs the token in HOME/admin.token.
+socket only, and every request needs the token in HOME/admin.token (at
+least 16 bytes, or run exits 2; init writes one).
 
 Exit codes:
   0  stopped by SIGINT or SIGTERM
@@ -183,6 +184,13 @@ func loadNodeConfig(cmd *cobra.Command, home string, stderr io.Writer) (node.Con
 	sk, pk, _, err := node.LoadKeys(home, cfg.NodeID)
 	if err != nil {
 		return node.Config{}, err
+	}
+	if cfg.API.Listen != "" && cfg.API.Admin != "" {
+		// A token the admin API would refuse to serve with stops the node
+		// here, before it opens its store or joins the network.
+		if _, err := node.ReadAdminToken(home); err != nil {
+			return node.Config{}, fmt.Errorf("admin api: %w", err)
+		}
 	}
 	return node.Config{Home: home, Genesis: g, NodeID: cfg.NodeID, StakingKey: sk, P2PKey: pk,
 		ListenAddrs: cfg.ListenAddrs(), Peers: cfg.Peers, Supported: cfg.Supported, Hook: cfg.Hook, HookTimeout: cfg.HookTimeout,
