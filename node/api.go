@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -59,7 +60,7 @@ func (n *Node) publicRoutes() *http.ServeMux {
 	pub.HandleFunc("GET /submissions/{id}", func(w http.ResponseWriter, r *http.Request) {
 		it, ok := n.Submission(r.PathValue("id"))
 		if !ok {
-			http.Error(w, "no submission "+r.PathValue("id")+" was made through this node", http.StatusNotFound)
+			http.Error(w, "no submission "+quoteValue(r.PathValue("id"))+" was made through this node", http.StatusNotFound)
 			return
 		}
 		writeJSON(w, it)
@@ -91,6 +92,26 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	// A write fails only when the client has gone: there is no one to tell.
 	_, _ = w.Write(b.Bytes())
+}
+
+// maxQuoted is how much of a request's value an error reply quotes, in
+// bytes.
+const maxQuoted = 64
+
+// quoteValue quotes a value taken from a request (a query parameter, a path
+// segment) for an error reply: the whole value when it is at most maxQuoted
+// bytes, else its first maxQuoted bytes (cut back to a UTF-8 boundary), an
+// ellipsis and the value's whole length. A client that sends 900 KB gets a
+// short reply that says how much it sent, not its 900 KB back.
+func quoteValue(v string) string {
+	if len(v) <= maxQuoted {
+		return strconv.Quote(v)
+	}
+	cut := maxQuoted
+	for back := 0; back < utf8.UTFMax-1 && !utf8.RuneStart(v[cut]); back++ {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(v[:cut]), len(v))
 }
 
 // writeOK is the health checks' answer.

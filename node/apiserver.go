@@ -49,7 +49,7 @@ func newAPIServer(l net.Listener, h http.Handler, t apiTimeouts) *http.Server {
 func hostGuard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !loopbackHost(r.Host) {
-			http.Error(w, fmt.Sprintf("Host %q is not this node: its API listens on localhost and answers only Host localhost, 127.0.0.1 or [::1] (a defence against DNS rebinding)", r.Host),
+			http.Error(w, fmt.Sprintf("Host %s is not this node: its API listens on localhost and answers only Host localhost, 127.0.0.1 or [::1] (a defence against DNS rebinding)", quoteValue(r.Host)),
 				http.StatusMisdirectedRequest)
 			return
 		}

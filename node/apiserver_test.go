@@ -298,3 +298,50 @@ func TestRunServerLogsWhenServingFails(t *testing.T) {
 	})
 	assert.Contains(t, logs.String(), "use of closed network connection")
 }
+
+// An error reply quotes at most 64 bytes of a bad request value, with an
+// ellipsis and the value's length: 900 KB in is not 900 KB out. Every
+// endpoint that echoes a value goes through the one helper.
+func TestErrorRepliesQuoteABoundedValue(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	home := t.TempDir()
+	n, _ := startSolo(t, func(c *Config) { c.Home, c.APIListen = home, "127.0.0.1:0" })
+	defer func() { assert.NoError(t, n.Close()) }()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	base := "http://" + apiAddr(t, home)
+	huge := strings.Repeat("x", 900_000)
+	for _, tc := range []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/versions?at=" + huge, http.StatusBadRequest, `at="` + strings.Repeat("x", 64) + `"… (900000 bytes) is not a view`},
+		{"/params?at=" + huge, http.StatusBadRequest, `at="` + strings.Repeat("x", 64) + `"… (900000 bytes) is not a view`},
+		{"/readiness?deployment=c11&at=" + huge, http.StatusBadRequest, `"… (900000 bytes): the only value is lock-in`},
+		{"/readiness?deployment=" + huge, http.StatusNotFound, `no deployment "` + strings.Repeat("x", 64) + `"… (900000 bytes)`},
+		{"/readiness?deployment=" + huge + "&at=lock-in", http.StatusNotFound, `"… (900000 bytes)`},
+		{"/submissions/" + huge, http.StatusNotFound, `"… (900000 bytes) was made through this node`},
+		{"/versions?at=soon", http.StatusBadRequest, `at="soon" is not a view`}, // a short value whole, as before
+	} {
+		code, body, _ := get(t, client, base+tc.path, "")
+		name := tc.path[:min(len(tc.path), 40)]
+		assert.Equal(t, tc.code, code, "%s: %.200s", name, body)
+		assert.Contains(t, body, tc.want, "%s", name)
+		assert.Less(t, len(body), 300, "%s: the reply is short: %.200s", name, body)
+	}
+	// The Host guard, which echoes a header, likewise.
+	code, body, _ := get(t, client, base+"/status", strings.Repeat("h", 50_000)+".example")
+	assert.Equal(t, http.StatusMisdirectedRequest, code)
+	assert.Contains(t, body, "… (50008 bytes) is not this node")
+	assert.Less(t, len(body), 400, "%.200s", body)
+}
+
+func TestQuoteValue(t *testing.T) {
+	assert.Equal(t, `"abc"`, quoteValue("abc"))
+	assert.Equal(t, strconv.Quote(strings.Repeat("a", 64)), quoteValue(strings.Repeat("a", 64)), "64 bytes: whole")
+	assert.Equal(t, strconv.Quote(strings.Repeat("a", 64))+"… (65 bytes)", quoteValue(strings.Repeat("a", 65)))
+	// Not cut inside a rune: 63 ASCII bytes and a 2-byte é straddle byte 64.
+	assert.Equal(t, strconv.Quote(strings.Repeat("a", 63))+"… (66 bytes)", quoteValue(strings.Repeat("a", 63)+"éb"))
+	assert.Equal(t, `"a\nb"`, quoteValue("a\nb"), "control characters are escaped")
+}

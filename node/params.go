@@ -186,7 +186,7 @@ func atView(w http.ResponseWriter, r *http.Request) (view uint64, given, ok bool
 	}
 	view, err := strconv.ParseUint(at, 10, 64)
 	if err != nil {
-		http.Error(w, fmt.Sprintf("at=%q is not a view (a whole number)", at), http.StatusBadRequest)
+		http.Error(w, fmt.Sprintf("at=%s is not a view (a whole number)", quoteValue(at)), http.StatusBadRequest)
 		return 0, true, false
 	}
 	return view, true, true

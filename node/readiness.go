@@ -60,7 +60,7 @@ func readinessOf(s *activation.State, name string) (ReadinessReport, error) {
 	h, view, _ := s.Head()
 	d, ok := s.Deployment(name)
 	if !ok {
-		return ReadinessReport{}, fmt.Errorf("%w: no deployment %q (at height %d)", errNotFound, name, h)
+		return ReadinessReport{}, fmt.Errorf("%w: no deployment %s (at height %d)", errNotFound, quoteValue(name), h)
 	}
 	if d.Mode != activation.Stake {
 		return ReadinessReport{}, fmt.Errorf("%w: %s is a governance deployment: it does not count readiness", errNotFound, name)
@@ -88,7 +88,7 @@ func (n *Node) LockInReadiness(name string) (ReadinessReport, error) {
 	head := n.chain.Head()
 	d, ok := head.Deployment(name)
 	if !ok {
-		return ReadinessReport{}, fmt.Errorf("%w: no deployment %q", errNotFound, name)
+		return ReadinessReport{}, fmt.Errorf("%w: no deployment %s", errNotFound, quoteValue(name))
 	}
 	if d.Mode != activation.Stake {
 		return ReadinessReport{}, fmt.Errorf("%w: %s is a governance deployment: it does not lock in by readiness", errNotFound, name)
@@ -158,7 +158,7 @@ func (n *Node) serveReadiness(w http.ResponseWriter, r *http.Request) {
 		res, err = n.fromHistory(r.Context(), historyKey{name: name, lockIn: true},
 			func() (ReadinessReport, error) { return n.LockInReadiness(name) })
 	case q.Get("at") != "":
-		http.Error(w, fmt.Sprintf("at=%q: the only value is lock-in", q.Get("at")), http.StatusBadRequest)
+		http.Error(w, fmt.Sprintf("at=%s: the only value is lock-in", quoteValue(q.Get("at"))), http.StatusBadRequest)
 		return
 	case q.Has("height"):
 		h, perr := strconv.ParseUint(q.Get("height"), 10, 64)
