@@ -510,6 +510,11 @@ func (pf proposalFile) subject(path string, p *activation.Proposal) error {
 		return strictjson.Errorf(path, "missing required field \"component\"")
 	case pf.Version == nil:
 		return strictjson.Errorf(path, "missing required field \"version\"")
+	case !activation.ValidName(*pf.Component):
+		// A chain's verifying layer refuses such a proposal (malformed), so
+		// no verified block, and no exported history, carries one.
+		return strictjson.Errorf(path+".component", "%q: a component name is 1 to %d ASCII letters, digits, '.', '_' or '-', starting with a letter or digit, as a deployment name is",
+			*pf.Component, activation.MaxNameLen)
 	}
 	p.Component, p.Version = *pf.Component, *pf.Version
 	return nil

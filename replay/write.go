@@ -77,7 +77,7 @@ type (
 // the same scenario: the same output, line for line, and the same state IDs.
 // Keyed identity tables are written with their keys, and declared
 // parameters in genesis.params. An item no scenario file can carry (a
-// proposal with an empty name or component, a parameter change that also
+// proposal with an empty name or a component that is not a valid name, a parameter change that also
 // names a component or a version or whose value is not valid UTF-8, a
 // proposal of no known mode) is an error naming its block.
 func (sc *Scenario) Marshal() ([]byte, error) {
@@ -159,6 +159,8 @@ func proposalOf(p activation.Proposal) (proposalOut, error) {
 		po.Param, po.Value = p.Param, &value
 	case p.Component == "":
 		return po, fmt.Errorf("an empty component cannot be written in a scenario file")
+	case !activation.ValidName(p.Component):
+		return po, fmt.Errorf("component %q is not a valid name and cannot be written in a scenario file (a chain's verifying layer refuses it)", p.Component)
 	default:
 		version := p.Version
 		po.Component, po.Version = p.Component, &version

@@ -78,6 +78,7 @@ func TestMarshalWritesParameters(t *testing.T) {
 			"a parameter change that also names a component or a version"},
 		{activation.Proposal{Name: "m", Param: "motd", Value: "h\xffllo", Mode: activation.Governance, ActivationView: 9}, "not valid UTF-8"},
 		{activation.Proposal{Name: "m", Version: "1.0.0", Mode: activation.Governance, ActivationView: 9}, "an empty component"},
+		{activation.Proposal{Name: "m", Component: "a\nb", Version: "1.0.0", Mode: activation.Governance, ActivationView: 9}, "not a valid name"},
 		{activation.Proposal{Param: "flag", Value: "true", Mode: activation.Governance, ActivationView: 9}, "an empty name"},
 	} {
 		sc.Blocks[0].Proposals = []activation.Proposal{tc.p}
