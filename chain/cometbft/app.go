@@ -23,7 +23,10 @@
 //     block.
 //   - ProcessProposal: zero transactions (an empty block) or exactly one
 //     that decodes as a WireBlock of this chain, height and view, within the
-//     bounds, every item of which verifies (activation.Verifier.Verify).
+//     bounds, that counts no (signer, deployment, epoch) twice and carries
+//     no signed governance item twice (activation.WireBlock.Repeats, checked
+//     before any signature), every item of which verifies
+//     (activation.Verifier.Verify).
 //     Anything else is REJECT: a Byzantine proposer costs a round, never a
 //     fork.
 //   - FinalizeBlock: activation.Apply; the AppHash is the protocol state ID.
@@ -310,6 +313,11 @@ func (a *App) check(head *activation.State, h int64, tx []byte) string {
 		len(wire.Proposals) > MaxGovernance, len(wire.Cancels) > MaxGovernance:
 		return "more items than a block may hold"
 	}
+	// Before the signatures: a block padded with repeats costs its proposer
+	// the round, not every validator the BLS work.
+	if err := wire.Repeats(a.verifier.Params); err != nil {
+		return err.Error()
+	}
 	_, rej, err := a.verifier.Verify(head, wire)
 	if err != nil {
 		return err.Error()
@@ -348,7 +356,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	}
 	// The guard, then Verify and Apply (the one commit pipeline). Items
 	// that do not verify (only in a block decided despite this node's
-	// ProcessProposal) are left out, as on every honest node.
+	// ProcessProposal) are left out, as on every honest node, and repeats
+	// in such a block are Apply's duplicates: Repeats is a proposal rule,
+	// not a rule of the decided chain.
 	pr, err := a.pipe.Prepare(head, wire)
 	if err != nil {
 		return nil, a.fail(err)

@@ -13,7 +13,7 @@ import (
 // FuzzProcessProposal: a proposal's transaction comes from whichever
 // validator proposes, so ProcessProposal takes any bytes. It never fails or
 // panics, and it accepts only the canonical encoding of a WireBlock for this
-// chain and height whose every item verifies.
+// chain and height with no repeats whose every item verifies.
 func FuzzProcessProposal(f *testing.F) {
 	fx := newAppFixture(f)
 	app, closeApp := fx.open()
@@ -37,6 +37,7 @@ func FuzzProcessProposal(f *testing.F) {
 		require.Equal(t, fx.g.ChainID, w.ChainID)
 		require.Equal(t, uint64(0), w.Height)
 		require.Equal(t, tx, w.Encode(), "only the canonical encoding is accepted")
+		require.NoError(t, w.Repeats(app.verifier.Params), "a block with repeats is accepted")
 		_, rej, err := app.verifier.Verify(app.consensusHead(), w)
 		require.NoError(t, err)
 		require.Empty(t, rej)

@@ -273,8 +273,20 @@ func (c *Chain) EncodedBlocks(from, count uint64) ([][]byte, error) {
 // verifier's and Apply's errors their context (a follower names the block;
 // the sequencer returns them as they are). via is how the block reached this
 // node ("" for the sequencer's own). It returns the stored bytes.
+//
+// A block that counts a (signer, deployment, epoch) twice or carries a
+// signed governance item twice (activation.WireBlock.Repeats) is refused
+// first, before any signature is checked, as CometBFT's ProcessProposal
+// refuses it: a follower stops on it as on any block the rules forbid, and
+// the sequencer, whose pool never builds one, stops rather than sign it.
 func (c *Chain) commitBlock(head *activation.State, wire activation.WireBlock, verifyErr func(error) error,
 	seal func(next *activation.State) ([]byte, error), via chain.Via) ([]byte, error) {
+	if err := wire.Repeats(c.pipe.Verifier().Params); err != nil {
+		if verifyErr != nil {
+			return nil, verifyErr(fmt.Errorf("%w; the sequencer signed a block the rules forbid (its pool never builds one): this node stops following", err))
+		}
+		return nil, err
+	}
 	pr, err := c.pipe.Prepare(head, wire)
 	if err != nil {
 		if invalid := (*commit.InvalidError)(nil); verifyErr != nil && errors.As(err, &invalid) {

@@ -305,3 +305,47 @@ func TestBuildDropsGovernanceThatNeverVerifies(t *testing.T) {
 	assert.Equal(t, "y2", w.Proposals[0].Proposal.Name)
 	assert.Empty(t, w.Cancels)
 }
+
+// Build never makes a block with repeats (the rule ProcessProposal and the
+// devchain follower enforce with activation.WireBlock.Repeats): every item
+// offered again, by gossip and by a push, is pooled once, and each
+// (deployment, epoch) becomes one certificate, with no single attestation
+// beside it; blocks built before and after a commit alike.
+func TestBuildNeverRepeats(t *testing.T) {
+	f := newFixture(t)
+	head := f.head(f.proposal("p2", "protocol", 0), f.proposal("c2", "cadence", 0))
+	deps := []signal.DeploymentID{f.id(head, "p2"), f.id(head, "c2")}
+	p := f.pool(DefaultBounds)
+	gov := [][]byte{f.proposal("x2", "x", 0), f.cancel("p2"), f.cancel("c2")}
+	for range 3 {
+		for _, raw := range gov {
+			p.AddGovernance(raw)
+		}
+		for _, d := range deps {
+			for i := range 4 {
+				p.AddAttestation(f.att(fmt.Sprintf("v%d", i), d, 0))
+				p.AddAttestation(f.att(fmt.Sprintf("v%d", i), d, 1)) // the next epoch's, pooled beside
+			}
+		}
+	}
+	check := func(w activation.WireBlock) {
+		t.Helper()
+		assert.NoError(t, w.Repeats(f.v.Params))
+		assert.Empty(t, w.Attestations, "Build aggregates: no single attestation beside a certificate")
+	}
+	full := p.Build(head, 1, 2, Limits{})
+	require.Len(t, full.Certificates, 2)
+	require.Len(t, full.Proposals, 1)
+	require.Len(t, full.Cancels, 2)
+	check(full)
+	check(p.Build(head, 1, 2, Limits{Proposals: 1, Cancels: 1, Certificates: 1}))
+
+	// A commit carried only the first certificate; the next epoch's block
+	// is built from what is left and what is new.
+	p.Included(activation.WireBlock{ChainID: f.g.ChainID, Height: 1, View: 2, Certificates: full.Certificates[:1]})
+	p.AddAttestation(f.att("v0", deps[0], 0)) // arrives again after its block: not a repeat within one block
+	check(p.Build(head, 2, 3, Limits{}))
+	next := p.Build(head, 2, epochViews+1, Limits{})
+	require.Len(t, next.Certificates, 2, "epoch 1's readiness")
+	check(next)
+}
