@@ -50,6 +50,11 @@ type Config struct {
 	Logger    *slog.Logger
 	// FS, for tests, puts the store on another filesystem.
 	FS vfs.FS
+	// ResyncLostBlocks starts the node even if its store's write-ahead log
+	// lost committed blocks (storage.ErrLostBlocks): from the head the store
+	// recovered, re-fetching the rest from peers as the engine catches up.
+	// Without it Start fails with the store's one-line account of the loss.
+	ResyncLostBlocks bool
 	// APIListen serves the read-only HTTP API (host:port or unix:PATH;
 	// empty: none). AdminListen serves governance submission, on loopback or
 	// a unix socket only, with the token in Home/admin.token.
@@ -99,7 +104,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	cfg = cfg.withDefaults()
 	g := cfg.Genesis
 	store, err := storage.Open(filepath.Join(cfg.Home, "store"), storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(),
-		Genesis: g.State(), FS: cfg.FS, Small: cfg.FS != nil})
+		Genesis: g.State(), FS: cfg.FS, Small: cfg.FS != nil, Logger: cfg.Logger.With("node", cfg.NodeID),
+		AcceptLostBlocks: cfg.ResyncLostBlocks})
 	if err != nil {
 		return nil, fmt.Errorf("node: open the store: %w", err)
 	}

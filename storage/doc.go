@@ -9,6 +9,14 @@
 // of the chain and the state that matches it, never half a block. Opening
 // re-checks the head state's ID against the stored one.
 //
+// Pebble replays a damaged write-ahead log only up to the damage and opens
+// without error, so the store also keeps a head marker beside pebble's
+// files (marker.go): written after each synced batch, fsynced once a second
+// and on Close. Open fails with ErrLostBlocks if the recovered head is below
+// it (Options.AcceptLostBlocks opens anyway and lowers it). Every block whose
+// Commit returned is covered after a process crash; after a machine crash,
+// those up to the marker's last fsync.
+//
 // Why head state plus periodic snapshots rather than a state per block: the
 // state can carry tally bitmaps of thousands of signers, and a state per
 // block would cost that much per block for ever; the head gives a fast

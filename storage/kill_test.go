@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 )
 
@@ -132,6 +133,12 @@ func TestCrashKillProcess(t *testing.T) {
 			t.Fatal("child output did not close after SIGKILL")
 		}
 		require.Less(t, lastReported+1, len(c.blocks), "round %d: the child outran the test chain", round)
+		// The head marker, written after each synced batch, survived the
+		// kill in the OS's cache: it covers every reported block.
+		m, ok, err := readMarkerIn(vfs.Default, dir)
+		require.NoError(t, err, "round %d: read the head marker", round)
+		require.True(t, ok, "round %d: no head marker", round)
+		require.GreaterOrEqual(t, m.blocks, uint64(lastReported+1), "round %d: the marker after the kill", round)
 		// Each round resumes from the store the previous one left, so a
 		// failed check ends the test (require, not assert).
 		s, err := Open(dir, c.options(nil))

@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -59,6 +61,16 @@ type Options struct {
 	// rather than created. Pebble still locks the folder, so a store a
 	// running node holds does not open (ErrInUse).
 	ReadOnly bool
+	// Logger gets pebble's recovery reports (how far each write-ahead log
+	// was replayed) at Info, its routine information at Debug and its
+	// errors, and the store's own notices. nil keeps the store quiet:
+	// only pebble's errors, on stderr.
+	Logger *slog.Logger
+	// AcceptLostBlocks opens a store whose write-ahead log lost committed
+	// blocks (see ErrLostBlocks) at the head it recovered, logs how many
+	// were lost, and lowers the head marker to that head: the caller is to
+	// re-sync the rest from peers.
+	AcceptLostBlocks bool
 }
 
 // Errors a caller may want to tell apart (errors.Is).
@@ -88,6 +100,12 @@ type Store struct {
 	// writeOpts is pebble.Sync; benchmarks building huge stores relax it.
 	writeOpts *pebble.WriteOptions
 
+	log *slog.Logger
+	// marker is the head marker file (marker.go), nil when read-only;
+	// markerSynced is when it was last fsynced.
+	marker       vfs.File
+	markerSynced time.Time
+
 	mu       sync.RWMutex
 	head     *activation.State
 	headID   [32]byte
@@ -112,6 +130,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts.SnapshotInterval = 1024
 	}
 	po := &pebble.Options{FS: opts.FS, Logger: errorsOnly{}, ReadOnly: opts.ReadOnly}
+	log := opts.Logger
+	if log != nil {
+		po.Logger = pebbleLogger{l: log, dir: dir}
+	} else {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if opts.Small {
 		po.MemTableSize = 1 << 20
 		po.Cache = pebble.NewCache(1 << 20)
@@ -127,8 +151,13 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir, opts: opts, head: opts.Genesis, writeOpts: pebble.Sync}
+	s := &Store{db: db, dir: dir, opts: opts, head: opts.Genesis, writeOpts: pebble.Sync, log: log}
 	if err := s.init(); err != nil {
+		if s.marker != nil {
+			if cerr := s.marker.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("close the head marker of %s: %w", dir, cerr))
+			}
+		}
 		if cerr := db.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("close store %s: %w", dir, cerr))
 		}
@@ -159,7 +188,16 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
-	return s.db.Close()
+	var err error
+	if s.marker != nil {
+		if err = s.marker.Sync(); err != nil {
+			err = fmt.Errorf("close store %s: sync the head marker: %w", s.dir, err)
+		}
+		if cerr := s.marker.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close store %s: close the head marker: %w", s.dir, cerr)
+		}
+	}
+	return errors.Join(err, s.db.Close())
 }
 
 func (s *Store) get(key []byte) ([]byte, error) {
@@ -188,7 +226,10 @@ func (s *Store) init() error {
 		if s.opts.ReadOnly {
 			return fmt.Errorf("open store %s: %w (it was never initialized)", s.dir, ErrNoStore)
 		}
-		return s.create()
+		if err := s.create(); err != nil {
+			return err
+		}
+		return s.checkMarker() // a log that lost everything recovers no store
 	}
 	if err != nil {
 		return err // get names the store
@@ -216,7 +257,10 @@ func (s *Store) init() error {
 	if !bytes.Equal(gen, s.opts.GenesisHash[:]) {
 		return fmt.Errorf("%w: the store at %s has genesis %x…, the configuration %x…", ErrWrongChain, s.dir, gen[:8], s.opts.GenesisHash[:8])
 	}
-	return s.recoverHead()
+	if err := s.recoverHead(); err != nil {
+		return err
+	}
+	return s.checkMarker()
 }
 
 func (s *Store) create() error {
@@ -386,6 +430,12 @@ func (s *Store) Commit(b Block, next *activation.State) error {
 	s.mu.Lock()
 	s.head, s.headID, s.hasBlock = next, id, true
 	s.mu.Unlock()
+	// After the batch's sync, so the marker is never ahead of the log.
+	if s.marker != nil {
+		if err := s.advanceMarker(headMarker{blocks: b.Height + 1, id: id}); err != nil {
+			return fmt.Errorf("commit block %d: the block is stored, but: %w", b.Height, err)
+		}
+	}
 	return nil
 }
 

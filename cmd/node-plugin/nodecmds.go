@@ -121,6 +121,7 @@ func (e haltExit) Unwrap() error { return e.err }
 
 func newRunCommand(stderr io.Writer) *cobra.Command {
 	var home string
+	var resync bool
 	cmd := &cobra.Command{
 		Use:   "run --home DIR [flags]",
 		Short: "Run the node: follow the chain, signal readiness, switch or halt safely",
@@ -145,7 +146,13 @@ Exit codes:
   1  unexpected failure
   2  bad usage or configuration
   3  halted: an active (or activating) protocol version is not supported;
-     the message says what to install, and the store resumes after upgrading`,
+     the message says what to install, and the store resumes after upgrading
+
+A damaged store: if the store's write-ahead log lost blocks it had
+committed (a disk or filesystem fault), run refuses to start, exit 1, with
+one line naming the store and how many blocks were lost. --resync-lost-blocks
+starts it anyway from the last block the store kept and re-fetches the rest
+from peers.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if home == "" {
@@ -155,12 +162,15 @@ Exit codes:
 			if err != nil {
 				return usageError{err}
 			}
+			nc.ResyncLostBlocks = resync
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runNode(ctx, nc)
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "the node home (node-plugin init creates one)")
+	cmd.Flags().BoolVar(&resync, "resync-lost-blocks", false,
+		"start even if the store lost committed blocks (a damaged write-ahead log): from the last block it kept, re-syncing the rest from peers")
 	config.AddFlags(cmd.Flags())
 	return cmd
 }
@@ -215,6 +225,9 @@ func runNode(ctx context.Context, nc node.Config) error {
 		// CometBFT's handshake replayed a block this binary must not
 		// finalize: the same halt as at run time.
 		return haltExit{err}
+	}
+	if errors.Is(err, storage.ErrLostBlocks) {
+		return fmt.Errorf("%w; to start from the last block it kept and re-sync the rest from peers, run again with --resync-lost-blocks (or restore the store from a backup)", err)
 	}
 	if err != nil {
 		return err
