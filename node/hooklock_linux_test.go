@@ -128,8 +128,10 @@ func startGroup(t *testing.T, script string) int {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, cmd.Start())
 	reaped := make(chan struct{})
-	go func() { defer close(reaped); _ = cmd.Wait() }() // its exit status is no matter
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-reaped }) // cleanup: gone already if the test passed
+	// Its exit status is no matter, and at cleanup it is gone already if the
+	// test passed.
+	go func() { defer close(reaped); _ = cmd.Wait() }()
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-reaped })
 	return cmd.Process.Pid
 }
 
