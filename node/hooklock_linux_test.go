@@ -198,3 +198,29 @@ func TestUnreadableHookLockStopsTheHook(t *testing.T) {
 	assert.False(t, u.Handled("p2"))
 	assert.NoFileExists(t, filepath.Join(home, "hook.log"), "the hook ran")
 }
+
+// The hook runner kills what is left of a hook from before the node
+// started as soon as it starts, even with no activation to run the hook
+// again (the hook may have been taken out of the config since).
+func TestHookRunnerKillsASurvivingGroupAtStart(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	home := t.TempDir()
+	pgid := startGroup(t, `sleep 3600`)
+	logs := &testutil.SyncBuffer{}
+	u := &Upgrader{Home: home, Hook: []string{"true"}}
+	require.NoError(t, u.writeHookLock(pgid, "p2"))
+	u.Hook = nil
+	h := newHookRunner(u, slog.New(slog.NewTextHandler(logs, nil)))
+	u.Log = h.log
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, func() bool { return testutil.ProcessGone(pgid) }, 20*time.Second, 20*time.Millisecond,
+		"the group from before the start survived the runner's start")
+	testutil.Eventually(t, 10*time.Second, "hook.lock removed", func() bool {
+		_, err := os.Stat(filepath.Join(home, HookLockName))
+		return err != nil
+	})
+	assert.Contains(t, logs.String(), "still runs: killing its process group")
+}
