@@ -63,7 +63,9 @@ func (info UpgradeInfo) logAttrs() []any {
 // only a started marker crashed mid-hook: the hook runs again with
 // QUORUMGATE_HOOK_RETRY=1, so a hook that is not idempotent can tell. So,
 // without a crash the hook runs exactly once; after a crash mid-hook, at
-// least once and never skipped.
+// least once and never skipped. And never twice at once: HOME/hook.lock
+// names the running hook's process group, and what is left of it after a
+// crash is killed before a hook runs again (reclaimHook; Linux only).
 type Upgrader struct {
 	Home string
 	// Hook is the command and its arguments; empty: no hook.
@@ -255,8 +257,13 @@ func (u *Upgrader) startAndWait(cmd *exec.Cmd, deployment string) error {
 	}
 	err := cmd.Wait()
 	// The hook ended: a group killed with it, or a daemon it left on
-	// purpose, is no longer the hook's.
-	return errors.Join(err, u.removeHookLock())
+	// purpose, is no longer the hook's. A lock left behind would have the
+	// next hook kill that daemon, so failing to remove it fails the run,
+	// whatever the hook did.
+	if rerr := u.removeHookLock(); rerr != nil {
+		return fmt.Errorf("the hook ended (%v), but: %w", err, rerr)
+	}
+	return err
 }
 
 func (u *Upgrader) waitDelay() time.Duration {
