@@ -54,6 +54,11 @@ func assertNoLock(t *testing.T, home string) {
 	assert.ErrorIs(t, err, os.ErrNotExist, "hook.lock outlived its hook")
 }
 
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // aliveOrAlone is a hook that appends to home/hook.log whether any of pids
 // still runs when it does ("overlap": two hooks at once) or not. A zombie
 // does not run: it waits for init to reap it.
@@ -81,18 +86,12 @@ func TestHookDiesWithAKilledNode(t *testing.T) {
 	t.Cleanup(func() { _ = helper.Process.Kill(); _ = helper.Wait() }) // cleanup: killed already if the test got there
 
 	pidFile := filepath.Join(home, "pids")
-	testutil.Eventually(t, 30*time.Second, "the helper's hook and its child running", func() bool {
-		_, err := os.Stat(pidFile)
-		return err == nil
-	})
+	testutil.Eventually(t, 30*time.Second, "the helper's hook and its child running", func() bool { return exists(pidFile) })
 	pids := pidsIn(t, pidFile)
 	require.Len(t, pids, 2, "the hook's PID and its child's")
 	hook, child := pids[0], pids[1]
 	t.Cleanup(func() { killAll(pids) })
-	testutil.Eventually(t, 10*time.Second, "hook.lock", func() bool {
-		_, err := os.Stat(filepath.Join(home, HookLockName))
-		return err == nil
-	})
+	testutil.Eventually(t, 10*time.Second, "hook.lock", func() bool { return exists(filepath.Join(home, HookLockName)) })
 	assert.Equal(t, hook, readLock(t, home).PGID, "hook.lock names the hook's group")
 
 	require.NoError(t, helper.Process.Signal(syscall.SIGKILL))
@@ -141,7 +140,7 @@ func TestHookLockKillsASurvivingGroupBeforeTheHookRuns(t *testing.T) {
 	home := t.TempDir()
 	pidFile := filepath.Join(home, "pids")
 	pgid := startGroup(t, `trap "" TERM; sleep 3600 & `+recordPID(pidFile)+`; wait`)
-	testutil.Eventually(t, 10*time.Second, "the group's child", func() bool { _, err := os.Stat(pidFile); return err == nil })
+	testutil.Eventually(t, 10*time.Second, "the group's child", func() bool { return exists(pidFile) })
 	logs := &testutil.SyncBuffer{}
 	u := &Upgrader{Home: home, Hook: aliveOrAlone(home, append(pidsIn(t, pidFile), pgid)...), KillGrace: 300 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(logs, nil))}
@@ -218,9 +217,6 @@ func TestHookRunnerKillsASurvivingGroupAtStart(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	require.Eventually(t, func() bool { return testutil.ProcessGone(pgid) }, 20*time.Second, 20*time.Millisecond,
 		"the group from before the start survived the runner's start")
-	testutil.Eventually(t, 10*time.Second, "hook.lock removed", func() bool {
-		_, err := os.Stat(filepath.Join(home, HookLockName))
-		return err != nil
-	})
+	testutil.Eventually(t, 10*time.Second, "hook.lock removed", func() bool { return !exists(filepath.Join(home, HookLockName)) })
 	assert.Contains(t, logs.String(), "still runs: killing its process group")
 }
