@@ -66,8 +66,14 @@ func (h *hookRunner) enqueue(info UpgradeInfo) {
 	}
 }
 
-// run handles queued activations until ctx ends.
+// run handles queued activations until ctx ends. It first kills what is
+// left of a hook from before the node started (hook.lock), even when no
+// activation will run the hook again; an error there is retried with the
+// hook.
 func (h *hookRunner) run(ctx context.Context) {
+	if err := h.u.reclaimHook(ctx); err != nil && ctx.Err() == nil {
+		h.log.Error("a hook from before the node started may still run", "err", err)
+	}
 	for {
 		h.mu.Lock()
 		var info UpgradeInfo
@@ -119,7 +125,8 @@ func (h *hookRunner) handle(ctx context.Context, info UpgradeInfo) bool {
 
 // newHooks builds the node's hook runner, counting attempts in the metrics.
 func (n *Node) newHooks() *hookRunner {
-	h := newHookRunner(&Upgrader{Home: n.cfg.Home, Hook: n.cfg.Hook, HookTimeout: n.cfg.HookTimeout, WriteParams: n.writeParams}, n.log)
+	h := newHookRunner(&Upgrader{Home: n.cfg.Home, Hook: n.cfg.Hook, HookTimeout: n.cfg.HookTimeout, WriteParams: n.writeParams,
+		Log: n.log}, n.log)
 	h.attempted = func(_ UpgradeInfo, err error) {
 		if err != nil {
 			n.metrics.hookRuns.WithLabelValues("failed").Inc()

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,7 +63,9 @@ func (info UpgradeInfo) logAttrs() []any {
 // only a started marker crashed mid-hook: the hook runs again with
 // QUORUMGATE_HOOK_RETRY=1, so a hook that is not idempotent can tell. So,
 // without a crash the hook runs exactly once; after a crash mid-hook, at
-// least once and never skipped.
+// least once and never skipped. And never twice at once: HOME/hook.lock
+// names the running hook's process group, and what is left of it after a
+// crash is killed before a hook runs again (reclaimHook; Linux only).
 type Upgrader struct {
 	Home string
 	// Hook is the command and its arguments; empty: no hook.
@@ -72,6 +76,12 @@ type Upgrader struct {
 	// WaitDelay bounds the wait for the hook's output pipes once it has
 	// exited or been killed (default 5 s): see runHook.
 	WaitDelay time.Duration
+	// KillGrace is how long a hook's process group left from before a
+	// restart (hook.lock) has after SIGTERM, then after SIGKILL, to be gone
+	// (default 5 s): see reclaimHook.
+	KillGrace time.Duration
+	// Log, if set, is told about such a group.
+	Log *slog.Logger
 	// WriteParams, if set, rewrites Home/params.json before a parameter
 	// change's hook runs; an error is the activation's, retried.
 	WriteParams func() error
@@ -190,6 +200,11 @@ func hookEnv(info UpgradeInfo, path string, retry bool) []string {
 }
 
 func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, retry bool) error {
+	// Never two hooks at once: what is left of one from before a restart
+	// goes first.
+	if err := u.reclaimHook(ctx); err != nil {
+		return err
+	}
 	timeout := u.HookTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
@@ -200,8 +215,9 @@ func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, r
 	// The hook and everything it starts form one process group, and at the
 	// timeout (or when the node stops) the whole group is killed: killing
 	// only the hook would leave a child such as `sleep 1000 &` running and
-	// holding the output pipe, and Wait would block on that pipe.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// holding the output pipe, and Wait would block on that pipe. On Linux
+	// the hook also dies with the node (Pdeathsig, see hookSysProcAttr).
+	cmd.SysProcAttr = hookSysProcAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	// A child that left the group (setsid) can still hold the pipe: Wait
 	// gives up on it after WaitDelay. A hook that exits 0 leaving a daemon
@@ -210,7 +226,7 @@ func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, r
 	cmd.Env = hookEnv(info, path, retry)
 	out := &headBuffer{max: 4096}
 	cmd.Stdout, cmd.Stderr = out, out
-	err := cmd.Run()
+	err := u.startAndWait(cmd, info.Deployment)
 	switch {
 	case errors.Is(err, exec.ErrWaitDelay):
 		return nil
@@ -221,6 +237,33 @@ func (u *Upgrader) runHook(ctx context.Context, info UpgradeInfo, path string, r
 		return fmt.Errorf("upgrade hook %q for %s: %w (output: %.500s)", u.Hook[0], info.Deployment, err, out.b)
 	}
 	return nil
+}
+
+// startAndWait runs cmd with hook.lock naming its group while it runs.
+// The goroutine stays on one OS thread from start to wait: Pdeathsig fires
+// when the thread that started the hook ends, and a locked thread ends only
+// with its goroutine, which is waiting for the hook.
+func (u *Upgrader) startAndWait(cmd *exec.Cmd, deployment string) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if err := u.writeHookLock(cmd.Process.Pid, deployment); err != nil {
+		// Unrecorded, the group could outlive a crash unseen: it does not run.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // it may have ended already
+		_ = cmd.Wait()                                      // the lock's error is the one to report
+		return err
+	}
+	err := cmd.Wait()
+	// The hook ended: a group killed with it, or a daemon it left on
+	// purpose, is no longer the hook's. A lock left behind would have the
+	// next hook kill that daemon, so failing to remove it fails the run,
+	// whatever the hook did.
+	if rerr := u.removeHookLock(); rerr != nil {
+		return fmt.Errorf("the hook ended (%v), but: %w", err, rerr)
+	}
+	return err
 }
 
 func (u *Upgrader) waitDelay() time.Duration {
