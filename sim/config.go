@@ -462,6 +462,9 @@ func (c *Config) validateMechanism(key string, m *MechanismConfig, rolesFromCSV 
 	default:
 		return quorum.Threshold{}, cfgErr(key+".kind", "%q: allowed are governance, stake, hybrid", m.Kind)
 	}
+	if err := c.validateWithinHorizon(key, m); err != nil {
+		return quorum.Threshold{}, err
+	}
 	if m.Kind == "governance" {
 		if m.Threshold != "" || m.TimeoutEpochs != 0 || len(m.Roles) > 0 || m.StartEpoch != 0 || m.DelayEpochs != 0 ||
 			m.MinActivationEpoch != 0 || m.Strict != nil || m.SignalWholePeriod {
@@ -486,6 +489,45 @@ func (c *Config) validateMechanism(key string, m *MechanismConfig, rolesFromCSV 
 		}
 	}
 	return th, nil
+}
+
+// validateWithinHorizon rejects a mechanism that could not activate before
+// the horizon whatever the operators do: a governance view, a hybrid's
+// earliest epoch boundary, or a stake deployment's earliest activation
+// (lock-in in start_epoch, then the next boundary plus delay_epochs, not
+// before min_activation_epoch) at or past horizon_epochs. The simulation
+// applies no block at or after the horizon, so such a study would report
+// "never activates" for a reason that is the config's, not the model's.
+func (c *Config) validateWithinHorizon(key string, m *MechanismConfig) error {
+	L, H := c.Chain.EpochViews, c.HorizonEpochs
+	horizon := fmt.Sprintf("horizon_epochs %d × chain.epoch_views %d = view %d (%.2f hours)", H, L, H*L, c.viewsToHours(H*L))
+	if m.Kind == "governance" || m.Kind == "hybrid" {
+		view := c.hoursToViews(m.DelayHours)
+		what := fmt.Sprintf("activation view %d", view)
+		if m.Kind == "hybrid" {
+			view = (view + L - 1) / L * L
+			what = fmt.Sprintf("earliest activation at the epoch boundary, view %d", view)
+		}
+		if view >= H*L {
+			return cfgErr(key+".delay_hours", "%v (%s) is at or past the horizon, %s: it could never activate", m.DelayHours, what, horizon)
+		}
+	}
+	if m.Kind == "governance" {
+		return nil
+	}
+	// Saturating: a huge delay_epochs must not wrap around.
+	if m.StartEpoch >= H || m.DelayEpochs >= H || m.StartEpoch+1+m.DelayEpochs >= H {
+		k, v := "delay_epochs", m.DelayEpochs
+		if m.DelayEpochs == 0 || m.StartEpoch >= H {
+			k, v = "start_epoch", m.StartEpoch
+		}
+		return cfgErr(key+"."+k, "%d puts the earliest activation (lock-in in epoch start_epoch %d, activation delay_epochs %d after the next "+
+			"boundary) at or past the horizon, %s: it could never activate", v, m.StartEpoch, m.DelayEpochs, horizon)
+	}
+	if m.MinActivationEpoch >= H {
+		return cfgErr(key+".min_activation_epoch", "%d is at or past the horizon, %s: it could never activate", m.MinActivationEpoch, horizon)
+	}
+	return nil
 }
 
 // validatePopulation checks the population and returns the stake table

@@ -50,11 +50,13 @@ func TestPresetRules(t *testing.T) {
 		}
 	}
 	c, s = run("near.toml")
+	require.True(t, *c.Mechanisms[0].Strict, "nearcore: the new version wins only if stake > threshold")
 	for _, o := range s.Outcomes {
 		if o.Activated {
 			lockEpoch := o.LockInView / c.Chain.EpochViews
 			assert.Equal(t, (lockEpoch+2)*c.Chain.EpochViews, o.ActivationView, "NEAR: voted in epoch X, active at X+2")
 			assert.GreaterOrEqual(t, lockEpoch, uint64(14), "voting opens a week after the release")
+			assert.Greater(t, o.SignaledShareAtLockIn, 0.8, "NEAR: more than 80% of stake")
 		}
 	}
 	c, s = run("celestia-signal.toml")

@@ -12,20 +12,19 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/BurntSushi/toml"
 )
 
-// Provenance is what a report needs to be reproduced: how it was invoked,
-// with which binary, and how long it took.
+// Provenance is what a report needs to be reproduced: how it was invoked and
+// with which binary. It holds no timing: the same config and seed give the
+// same report, byte for byte (the command prints how long it took to stderr).
 type Provenance struct {
 	// CommandLine is the invocation, arguments as given.
 	CommandLine []string
 	// ConfigPath and ConfigText are the config file as given (before overrides).
 	ConfigPath string
 	ConfigText []byte
-	Elapsed    time.Duration
 	// Version, Commit (with a -modified suffix for a dirty tree) and
 	// GoVersion describe the binary; BuildProvenance fills them in.
 	Version, Commit, GoVersion string
@@ -148,19 +147,23 @@ func (c *Config) runCells(o Outcome, roles []string) []string {
 	return row
 }
 
-// outcomeRow is one outcome's cells after run and mechanism.
+// outcomeRow is one outcome's cells after run and mechanism. A value that
+// does not apply is blank, never 0: the lock-in view and the signalled
+// share at lock-in for a run without a lock-in (governance never locks
+// in), what activation cost for a run that did not activate.
 func outcomeRow(o Outcome, roles []string) []string {
 	row := []string{strconv.FormatBool(o.Activated), strconv.FormatBool(o.Failed), ff(o.EndHours)}
+	lockIn, signaled := "", ""
 	if o.LockInView > 0 {
-		row = append(row, strconv.FormatUint(o.LockInView, 10))
-	} else {
-		row = append(row, "")
+		lockIn, signaled = strconv.FormatUint(o.LockInView, 10), ff(o.SignaledShareAtLockIn)
 	}
+	row = append(row, lockIn)
 	if !o.Activated {
-		return append(row, make([]string, 7+len(roles))...)
+		row = append(row, "", "", "", signaled)
+		return append(row, make([]string, 3+len(roles))...)
 	}
 	row = append(row, strconv.FormatUint(o.ActivationView, 10), ff(o.HoursToActivation), ff(o.UnreadyShare),
-		ff(o.SignaledShareAtLockIn), ff(o.MissedBlockRate), ff(o.NoFinalityHours), strconv.Itoa(o.NodesHalted))
+		signaled, ff(o.MissedBlockRate), ff(o.NoFinalityHours), strconv.Itoa(o.NodesHalted))
 	for _, r := range roles {
 		row = append(row, ff(o.UpgradedShare[r]))
 	}
@@ -351,8 +354,8 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 	c := s.Config
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Activation study: %s\n\n", prov.ConfigPath)
-	fmt.Fprintf(&b, "%d runs × %d nodes × up to %d epochs, seed %d, for %d mechanisms; computed in %s.\n\n",
-		c.Runs, c.Population.Nodes, c.HorizonEpochs, c.Seed, len(c.Mechanisms), prov.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(&b, "%d runs × %d nodes × up to %d epochs, seed %d, for %d mechanisms.\n\n",
+		c.Runs, c.Population.Nodes, c.HorizonEpochs, c.Seed, len(c.Mechanisms))
 	b.WriteString("Every run drives quorumgate's activation engine (the `Apply` the node runs) with synthesized\n" +
 		"finalized blocks. Within a run, all mechanisms see the same population and the same operators\n" +
 		"(common random numbers); the paired differences below use that to separate mechanisms from\n" +

@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"math"
 	"os"
 	"path/filepath"
@@ -236,6 +237,15 @@ var configErrorCases = []struct{ name, from, to, key, problem string }{
 	{"outage share", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 1.2\nhours = 1\n[behaviour.delay]", "behaviour.outage[0].share", "1.2 is not a share between 0 and 1"},
 	{"outage hours", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 0.2\nhours = -1\n[behaviour.delay]", "behaviour.outage[0]", "start_hours and hours must not be negative"},
 	{"churn", "offline_per_epoch = 0.05", "offline_per_epoch = 0.05\nchurn_per_epoch = 1.5", "behaviour.churn_per_epoch", "1.5 is not a share between 0 and 1"},
+	{"governance view past the horizon", "delay_hours = 6", "delay_hours = 48", "mechanism[0].delay_hours",
+		"48 (activation view 48000) is at or past the horizon, horizon_epochs 30 × chain.epoch_views 1000 = view 30000 (30.00 hours): it could never activate"},
+	{"hybrid boundary past the horizon", "delay_hours = 5", "delay_hours = 29.5", "mechanism[3].delay_hours",
+		"29.5 (earliest activation at the epoch boundary, view 30000) is at or past the horizon, horizon_epochs 30 × chain.epoch_views 1000 = view 30000 (30.00 hours): it could never activate"},
+	{"delay_epochs past the horizon", `threshold = "4/5"`, "threshold = \"4/5\"\ndelay_epochs = 29", "mechanism[2].delay_epochs",
+		"29 puts the earliest activation (lock-in in epoch start_epoch 0, activation delay_epochs 29 after the next boundary) at or past the horizon, " +
+			"horizon_epochs 30 × chain.epoch_views 1000 = view 30000 (30.00 hours): it could never activate"},
+	{"min_activation_epoch past the horizon", `threshold = "4/5"`, "threshold = \"4/5\"\nmin_activation_epoch = 30", "mechanism[2].min_activation_epoch",
+		"30 is at or past the horizon, horizon_epochs 30 × chain.epoch_views 1000 = view 30000 (30.00 hours): it could never activate"},
 	{"liveness window", "horizon_epochs = 30", "horizon_epochs = 30\nliveness_window_hours = -1", "liveness_window_hours", "-1 must not be negative"},
 }
 
@@ -424,4 +434,32 @@ func TestReportSaysWhenAHybridIsGovernanceByConstruction(t *testing.T) {
 	assert.Contains(t, report, "epoch boundary at 6.0 h")
 	// Without the coincidence, nothing is said.
 	assert.NotContains(t, runStudy(t, mustConfig(t, baseConfig), 0).Report(Provenance{}, nil), "by construction")
+}
+
+// A value that does not apply is blank in runs.csv, not 0: governance never
+// locks in, so its lock-in view and signalled share are empty; a stake
+// mechanism that locked in has both.
+func TestRunsCSVLeavesValuesThatDoNotApplyBlank(t *testing.T) {
+	s := runStudy(t, mustConfig(t, baseConfig), 0)
+	rows, err := csv.NewReader(bytes.NewReader(s.RunsCSV())).ReadAll()
+	require.NoError(t, err)
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	seen := map[string]bool{}
+	for _, r := range rows[1:] {
+		switch r[col["mechanism"]] {
+		case "gov":
+			assert.Empty(t, r[col["signaled_share_at_lock_in"]], "governance row %v", r)
+			assert.Empty(t, r[col["lock_in_view"]], "governance row %v", r)
+			seen["gov"] = true
+		case "stake-4/5":
+			if r[col["lock_in_view"]] != "" {
+				assert.NotEmpty(t, r[col["signaled_share_at_lock_in"]], "stake row %v", r)
+				seen["stake"] = true
+			}
+		}
+	}
+	assert.True(t, seen["gov"] && seen["stake"], "the check saw both kinds: %v", seen)
 }

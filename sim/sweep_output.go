@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -241,11 +240,11 @@ func (sw *Sweep) Report(prov Provenance, plots []string) string {
 	if len(sw.Studies) > 0 {
 		runs = sw.Studies[0].Config.Runs
 	}
-	fmt.Fprintf(&b, "%s sweep over %d points × %d runs each, seed %d; computed in %s. Every point is a whole\n"+
+	fmt.Fprintf(&b, "%s sweep over %d points × %d runs each, seed %d. Every point is a whole\n"+
 		"study of the real activation engine; all points use the same seed, so where the population does\n"+
 		"not change between points they see the same operators (common random numbers), and the curves\n"+
 		"differ by the swept keys rather than by draws.\n\n",
-		c.Sweep.Method, len(sw.Points), runs, c.Seed, prov.Elapsed.Round(time.Millisecond))
+		c.Sweep.Method, len(sw.Points), runs, c.Seed)
 	b.WriteString("## Swept keys\n\n| key | values |\n|---|---|\n")
 	for _, k := range sw.Keys {
 		vals := fmt.Sprint(k.Values)
