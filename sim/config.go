@@ -28,6 +28,10 @@ type Config struct {
 	// LivenessWindowHours is the span after activation over which missed
 	// blocks are counted: fixed, so a longer horizon favours no mechanism.
 	LivenessWindowHours float64 `toml:"liveness_window_hours"`
+	// UnsafeUnready is the bound of an unsafe activation: a run is unsafe
+	// when it activated while more than this share of stake (or hash power)
+	// was not upgraded. Default 1/3, the share a BFT quorum tolerates.
+	UnsafeUnready float64 `toml:"unsafe_unready"`
 
 	Chain      ChainConfig       `toml:"chain"`
 	Population PopulationConfig  `toml:"population"`
@@ -277,6 +281,9 @@ func (c *Config) applyDefaults(md toml.MetaData) {
 	if !md.IsDefined("liveness_window_hours") {
 		c.LivenessWindowHours = 168
 	}
+	if !md.IsDefined("unsafe_unready") {
+		c.UnsafeUnready = 1.0 / 3
+	}
 	for i := range c.Behaviour.Coalitions {
 		if c.Behaviour.Coalitions[i].Target == "" {
 			c.Behaviour.Coalitions[i].Target = "largest"
@@ -416,6 +423,8 @@ func (c *Config) validateTopLevel() error {
 		return cfgErr("horizon_epochs", "%d: at most 1,000,000", c.HorizonEpochs)
 	case !(c.LivenessWindowHours >= 0):
 		return cfgErr("liveness_window_hours", "%v must not be negative", c.LivenessWindowHours)
+	case !(c.UnsafeUnready >= 0 && c.UnsafeUnready < 1):
+		return cfgErr("unsafe_unready", "%v is not a share in [0, 1)", c.UnsafeUnready)
 	}
 	return nil
 }

@@ -123,7 +123,7 @@ func ff(v float64) string {
 // runsHeader is runs.csv's columns before the per-role ones.
 var runsHeader = []string{"run", "mechanism", "activated", "failed", "end_hours", "lock_in_view", "activation_view",
 	"hours_to_activation", "unready_stake_share", "signaled_share_at_lock_in", "missed_block_rate",
-	"no_finality_hours", "nodes_halted"}
+	"no_finality_hours", "nodes_halted", "unsafe_activation"}
 
 // runsColumns is runs.csv's header: runsHeader, a column per role, and a
 // parameter change's columns.
@@ -159,11 +159,11 @@ func outcomeRow(o Outcome, roles []string) []string {
 	}
 	row = append(row, lockIn)
 	if !o.Activated {
-		row = append(row, "", "", "", signaled)
-		return append(row, make([]string, 3+len(roles))...)
+		row = append(row, "", "", "", signaled, "", "", "", "false") // not activated: not unsafe
+		return append(row, make([]string, len(roles))...)
 	}
 	row = append(row, strconv.FormatUint(o.ActivationView, 10), ff(o.HoursToActivation), ff(o.UnreadyShare),
-		signaled, ff(o.MissedBlockRate), ff(o.NoFinalityHours), strconv.Itoa(o.NodesHalted))
+		signaled, ff(o.MissedBlockRate), ff(o.NoFinalityHours), strconv.Itoa(o.NodesHalted), strconv.FormatBool(o.Unsafe))
 	for _, r := range roles {
 		row = append(row, ff(o.UpgradedShare[r]))
 	}
@@ -361,7 +361,9 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 		"(common random numbers); the paired differences below use that to separate mechanisms from\n" +
 		"sampling noise, with intervals.\n\n")
 	fmt.Fprintf(&b, "Definitions: *activated* is the share of runs that activated before the timeout and the horizon\n"+
-		"(95%% Wilson interval). *hours to activation* counts from the release (view 0) to the activation\n"+
+		"(95%% Wilson interval). *unsafe activation rate* is the share of all runs that activated while more than\n"+
+		"%s of the stake (or hash power) was not upgraded (unsafe_unready), a yes/no per run with a 95%% Wilson\n"+
+		"interval: a run that never activated is not unsafe. *hours to activation* counts from the release (view 0) to the activation\n"+
 		"view; its plot is a Kaplan–Meier estimate in which runs still waiting at the horizon are censored\n"+
 		"there, and runs that timed out (FAILED) count as never activating. *unready stake* is the stake share not upgraded at activation (those nodes\n"+
 		"halt). *missed block rate* is the expected share of views without a block in the %.0f hours after\n"+
@@ -370,7 +372,7 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 		"view counts (*no-finality hours*). Time metrics are over the runs that activated (n in each table):\n"+
 		"where fewer runs activate, the slowest are the ones missing, so read a mean with its n and the KM curve;\n"+
 		"their intervals are 95%% percentile-bootstrap intervals of the mean (2,000 resamples, fixed seed).\n\n",
-		c.LivenessWindowHours)
+		fmtShare(c.UnsafeUnready), c.LivenessWindowHours)
 	b.WriteString("## Mechanisms\n\n| name | kind | parameters |\n|---|---|---|\n")
 	for _, m := range c.Mechanisms {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", m.Name, m.Kind, c.describe(m))
@@ -460,4 +462,15 @@ func (c *Config) describe(m MechanismConfig) string {
 		parts = append(parts, fmt.Sprintf("not before epoch %d", m.MinActivationEpoch))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// fmtShare writes a share, 1/3 and 2/3 as fractions (the usual bounds).
+func fmtShare(v float64) string {
+	switch v {
+	case 1.0 / 3:
+		return "1/3"
+	case 2.0 / 3:
+		return "2/3"
+	}
+	return ff(v)
 }

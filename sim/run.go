@@ -26,6 +26,9 @@ type Outcome struct {
 	// ActivationView and HoursToActivation are set when Activated.
 	ActivationView    uint64
 	HoursToActivation float64
+	// Unsafe: the run activated while more than unsafe_unready of the stake
+	// (or hash power) was not upgraded (UnreadyShare > unsafe_unready).
+	Unsafe bool
 	// UnreadyShare is the stake share not upgraded at activation; UpgradedShare per role.
 	UnreadyShare  float64
 	UpgradedShare map[string]float64
@@ -153,6 +156,7 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *run
 		c.hurryAfterLockIn(pop, upgrade, d.ActivatesAt, out.LockInView)
 	}
 	c.measure(&out, pop, upgrade, buf)
+	out.Unsafe = out.UnreadyShare > c.UnsafeUnready
 	return out, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -462,4 +463,49 @@ func TestRunsCSVLeavesValuesThatDoNotApplyBlank(t *testing.T) {
 		}
 	}
 	assert.True(t, seen["gov"] && seen["stake"], "the check saw both kinds: %v", seen)
+}
+
+// The unsafe-activation rate is a per-run yes/no, activated with more than
+// unsafe_unready of stake unready, over all runs, with a Wilson interval:
+// in summary.csv and in report.md's table. The bound is configurable.
+func TestUnsafeActivationRate(t *testing.T) {
+	// Many operators signal without upgrading: stake mechanisms activate
+	// with much of the stake unready in some runs.
+	text := strings.Replace(baseConfig, "signal_without_upgrade = 0.02", "signal_without_upgrade = 0.3", 1)
+	c := mustConfig(t, text)
+	require.InDelta(t, 1.0/3, c.UnsafeUnready, 1e-15, "default bound")
+	s := runStudy(t, c, 0)
+	unsafe := map[string]int{}
+	for _, o := range s.Outcomes {
+		require.Equal(t, o.Activated && o.UnreadyShare > 1.0/3, o.Unsafe, "run %d %s", o.Run, o.Mechanism)
+		if o.Unsafe {
+			unsafe[o.Mechanism]++
+		}
+	}
+	require.Positive(t, unsafe["stake"], "the setup makes some stake activations unsafe")
+	rows, err := csv.NewReader(bytes.NewReader(s.SummaryCSV())).ReadAll()
+	require.NoError(t, err)
+	found := 0
+	for _, r := range rows {
+		if r[1] != "unsafe_activation_rate" {
+			continue
+		}
+		found++
+		k := unsafe[r[0]]
+		lo, hi := wilson(k, c.Runs)
+		assert.Equal(t, []string{strconv.Itoa(c.Runs), ff(float64(k) / float64(c.Runs)), ff(lo), ff(hi), "wilson"}, r[2:7], "%s", r[0])
+	}
+	assert.Equal(t, len(c.Mechanisms), found, "one row per mechanism")
+	assert.Contains(t, s.SummaryMarkdown(), "### unsafe_activation_rate (share of runs that activated with more than unsafe_unready of stake unready)")
+	assert.Contains(t, s.Report(Provenance{}, nil), "more than\n1/3 of the stake")
+
+	// A looser bound can only make fewer runs unsafe.
+	loose := mustConfig(t, "unsafe_unready = 0.9\n"+text)
+	for _, o := range runStudy(t, loose, 0).Outcomes {
+		assert.Equal(t, o.Activated && o.UnreadyShare > 0.9, o.Unsafe)
+	}
+	_, err = ParseConfig([]byte("unsafe_unready = 1.5\n"+text), t.TempDir())
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "unsafe_unready", ce.Key)
 }

@@ -36,6 +36,8 @@ type metric struct {
 
 var metrics = []metric{
 	{"activated", "share of runs", true, func(o Outcome) (float64, bool) { return b2f(o.Activated), true }},
+	{"unsafe_activation_rate", "share of runs that activated with more than unsafe_unready of stake unready", true,
+		func(o Outcome) (float64, bool) { return b2f(o.Unsafe), true }},
 	{"hours_to_activation", "hours, runs that activated", false, func(o Outcome) (float64, bool) { return o.HoursToActivation, o.Activated }},
 	{"unready_stake_at_activation", "share of stake, runs that activated", false, func(o Outcome) (float64, bool) { return o.UnreadyShare, o.Activated }},
 	{"missed_block_rate", "share of views in the window after activation, runs that activated", false, func(o Outcome) (float64, bool) { return o.MissedBlockRate, o.Activated }},
