@@ -32,6 +32,9 @@ type Config struct {
 	// when it activated while more than this share of stake (or hash power)
 	// was not upgraded. Default 1/3, the share a BFT quorum tolerates.
 	UnsafeUnready float64 `toml:"unsafe_unready"`
+	// RobustnessRuns is how many runs each robustness variant has (0: the
+	// smaller of runs and 200).
+	RobustnessRuns int `toml:"robustness_runs,omitempty"`
 
 	Chain      ChainConfig       `toml:"chain"`
 	Population PopulationConfig  `toml:"population"`
@@ -423,6 +426,8 @@ func (c *Config) validateTopLevel() error {
 		return cfgErr("horizon_epochs", "%d: at most 1,000,000", c.HorizonEpochs)
 	case !(c.LivenessWindowHours >= 0):
 		return cfgErr("liveness_window_hours", "%v must not be negative", c.LivenessWindowHours)
+	case c.RobustnessRuns < 0:
+		return cfgErr("robustness_runs", "%d must not be negative", c.RobustnessRuns)
 	case !(c.UnsafeUnready >= 0 && c.UnsafeUnready < 1):
 		return cfgErr("unsafe_unready", "%v is not a share in [0, 1)", c.UnsafeUnready)
 	}

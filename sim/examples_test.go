@@ -2,7 +2,9 @@ package sim
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -67,4 +69,27 @@ func TestPresetRules(t *testing.T) {
 			assert.GreaterOrEqual(t, o.SignaledShareAtLockIn, 5.0/6)
 		}
 	}
+}
+
+// TestExamplesMarkUnsourcedAssumptions: every example that sets one of the
+// behavioural assumptions without a dated source says so on its line.
+func TestExamplesMarkUnsourcedAssumptions(t *testing.T) {
+	files, err := filepath.Glob("../examples/sim/*.toml")
+	require.NoError(t, err)
+	presets, err := filepath.Glob("../examples/sim/presets/*.toml")
+	require.NoError(t, err)
+	marked := 0
+	for _, f := range append(files, presets...) {
+		text, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for i, line := range strings.Split(string(text), "\n") {
+			for _, key := range []string{"hurry_share", "hurry_on_lock_in", "sigma"} {
+				if strings.HasPrefix(line, key+" ") || strings.HasPrefix(line, key+"=") {
+					assert.Contains(t, line, "# unsourced", "%s line %d", f, i+1)
+					marked++
+				}
+			}
+		}
+	}
+	assert.Greater(t, marked, 20)
 }

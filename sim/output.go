@@ -377,13 +377,14 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 	for _, m := range c.Mechanisms {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", m.Name, m.Kind, c.describe(m))
 	}
-	fmt.Fprintf(&b, "\nOperators who would be late hurry before a known deadline (hurry_share %v, margin %v h, window %v h)",
+	fmt.Fprintf(&b, "\nOperators who would be late hurry before a known deadline (hurry_share %v, *unsourced*; margin %v h, window %v h)",
 		c.Behaviour.Deadline.HurryShare, c.Behaviour.Deadline.MarginHours, c.Behaviour.Deadline.HurryWindowHours)
 	if c.Behaviour.hurryOnLockIn() {
-		b.WriteString("; the same applies once a stake lock-in fixes the activation view (hurry_on_lock_in).\n\n")
+		b.WriteString("; the same applies once a stake lock-in fixes the activation view (hurry_on_lock_in, *unsourced*).\n\n")
 	} else {
-		b.WriteString("; not after a stake lock-in (hurry_on_lock_in = false), which favours governance.\n\n")
+		b.WriteString("; not after a stake lock-in (hurry_on_lock_in = false, *unsourced*), which favours governance.\n\n")
 	}
+	b.WriteString(c.modelNotes())
 	b.WriteString(c.paramReport())
 	if same := s.identicalMechanisms(); len(same) > 0 {
 		b.WriteString("**Identical or nearly identical mechanisms.** ")
@@ -395,6 +396,9 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 	b.WriteString(s.SummaryMarkdown())
 	if p := s.pairedMarkdown(); p != "" {
 		b.WriteString("## Paired differences\n\n" + p)
+	}
+	if s.Robustness != nil {
+		b.WriteString(s.Robustness.Markdown())
 	}
 	b.WriteString("## Plots\n\n")
 	for _, p := range plots {
@@ -473,4 +477,17 @@ func fmtShare(v float64) string {
 		return "2/3"
 	}
 	return ff(v)
+}
+
+// modelNotes says which model of what happens after activation each
+// mechanism uses. Every mechanism here uses the halting model: the chain is
+// BFT, nodes that cannot run the active version stop, and finality needs
+// more than two thirds of stake up to date.
+func (c *Config) modelNotes() string {
+	names := make([]string, len(c.Mechanisms))
+	for i, m := range c.Mechanisms {
+		names[i] = m.Name
+	}
+	return "After activation, " + strings.Join(names, ", ") + " use the BFT halting model: a node that cannot run the\n" +
+		"active version stops, and the chain finalizes only while more than two thirds of stake is up to date.\n\n"
 }

@@ -82,6 +82,7 @@ func TestSim(t *testing.T) {
 	assert.Contains(t, stderr, "20 runs in", "the timing goes to stderr")
 	assert.NotContains(t, stdout, "runs in")
 	assert.Contains(t, stdout, "| stake-2/3 |")
+	assert.Contains(t, stdout, "Robustness (each unsourced assumption flipped or swept, 20 runs each):\n- behaviour.deadline.hurry_on_lock_in (unsourced; true, tried false): the ranking")
 	report, err := os.ReadFile(filepath.Join(out, "report.md"))
 	require.NoError(t, err)
 	assert.Contains(t, string(report), "seed 3")

@@ -35,7 +35,9 @@ summary.md (shares with Wilson intervals; medians, p90 and means with 95%
 intervals), paired.csv (each mechanism minus the first, run by run), plots
 as PNG and SVG (Kaplan–Meier time to activation with the timeout and horizon
 marked, unready stake, missed blocks, paired differences), and report.md
-tying them together with the command line, the effective config, the
+tying them together with a robustness section (the comparison rerun with
+each unsourced behavioural assumption flipped or swept, one verdict per
+assumption, also printed), the command line, the effective config, the
 binary's version and commit, the Go version, seed and run count.
 The same config and seed give the same files, byte for byte, report.md
 included: how long the study took goes to stderr, not into a file.
@@ -118,6 +120,9 @@ func runStudy(ctx context.Context, stdout, stderr io.Writer, cfg *sim.Config, o 
 	if err != nil {
 		return asUsage(err)
 	}
+	if err := sim.RunRobustness(ctx, study, o); err != nil {
+		return asUsage(err)
+	}
 	elapsed := time.Since(start)
 	if err := study.Write(outDir, prov); err != nil {
 		return err
@@ -125,6 +130,12 @@ func runStudy(ctx context.Context, stdout, stderr io.Writer, cfg *sim.Config, o 
 	fmt.Fprintf(stderr, "%d runs in %s\n", cfg.Runs, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "wrote %s/{runs.csv,summary.csv,summary.md,paired.csv,report.md} and plots\n\n", outDir)
 	fmt.Fprint(stdout, study.SummaryMarkdown())
+	if r := study.Robustness; r != nil {
+		fmt.Fprintf(stdout, "Robustness (each unsourced assumption flipped or swept, %d runs each):\n", r.Baseline.Runs)
+		for _, v := range r.Verdicts() {
+			fmt.Fprintln(stdout, "- "+v)
+		}
+	}
 	return nil
 }
 
