@@ -62,6 +62,10 @@ type Config struct {
 	delayCDF   []cdfPoint
 	// paramDecls declares param_change's parameter at genesis (nil: none).
 	paramDecls []activation.ParamDecl
+	// slots is the identity schedule a proof-of-work mechanism's engine
+	// counts: one identity of stake 1 per block of a period (nil: no pow
+	// mechanism).
+	slots *quorum.Schedule
 }
 
 // ChainConfig sets the simulated chain's clock.
@@ -201,6 +205,16 @@ type MechanismConfig struct {
 	// whole period, so a miner that upgrades mid-period adds only part of its
 	// share; counting it from the next period is the conservative bound.
 	SignalWholePeriod bool `toml:"signal_whole_period,omitempty"`
+	// PoW (stake mechanisms only): a proof-of-work chain, counted as BIP9
+	// counts. Each view is one block whose miner is drawn by hash power
+	// (a node's stake is its hash power); the block signals when its miner
+	// is upgraded (or signals without upgrading) at that block. The engine
+	// tallies the period's signalling blocks against the threshold, so the
+	// count is binomial over the period's blocks: at exactly the threshold's
+	// hash power a period locks in about half the time. After activation
+	// non-upgraded miners keep mining: nobody halts, and their blocks, invalid
+	// to upgraded nodes, can grow a chain of their own (a split) instead.
+	PoW bool `toml:"pow,omitempty"`
 
 	threshold quorum.Threshold
 }
@@ -245,6 +259,7 @@ func ParseConfig(data []byte, dir string) (*Config, error) {
 		return nil, err
 	}
 	c.adopt(found)
+	c.buildSlots()
 	return c, nil
 }
 
@@ -478,6 +493,18 @@ func (c *Config) validateMechanism(key string, m *MechanismConfig, rolesFromCSV 
 	}
 	if err := c.validateWithinHorizon(key, m); err != nil {
 		return quorum.Threshold{}, err
+	}
+	if m.PoW {
+		switch {
+		case m.Kind != "stake":
+			return quorum.Threshold{}, cfgErr(key+".pow", "applies only to stake mechanisms (block signalling)")
+		case len(m.Roles) > 0:
+			return quorum.Threshold{}, cfgErr(key+".roles", "a pow mechanism counts blocks, not roles")
+		case m.SignalWholePeriod:
+			return quorum.Threshold{}, cfgErr(key+".signal_whole_period", "a pow mechanism counts each block as its miner signals; leave it out")
+		case c.Chain.EpochViews < 2 || c.Chain.EpochViews > maxPoWPeriod:
+			return quorum.Threshold{}, cfgErr(key+".pow", "needs chain.epoch_views (blocks per period) between 2 and %d, got %d", maxPoWPeriod, c.Chain.EpochViews)
+		}
 	}
 	if m.Kind == "governance" {
 		if m.Threshold != "" || m.TimeoutEpochs != 0 || len(m.Roles) > 0 || m.StartEpoch != 0 || m.DelayEpochs != 0 ||

@@ -132,6 +132,9 @@ func (c *Config) runsColumns(roles []string) []string {
 	for _, r := range roles {
 		header = append(header, "upgraded_share_"+r)
 	}
+	if c.hasPoW() {
+		header = append(header, "split_blocks")
+	}
 	if c.ParamChange != nil {
 		header = append(header, paramHeader...)
 	}
@@ -141,6 +144,13 @@ func (c *Config) runsColumns(roles []string) []string {
 // runCells is one outcome's cells under runsColumns, after run and mechanism.
 func (c *Config) runCells(o Outcome, roles []string) []string {
 	row := outcomeRow(o, roles)
+	if c.hasPoW() {
+		split := ""
+		if o.PoW && o.Activated {
+			split = strconv.Itoa(o.SplitBlocks)
+		}
+		row = append(row, split)
+	}
 	if c.ParamChange != nil {
 		row = append(row, paramRow(o)...)
 	}
@@ -162,8 +172,12 @@ func outcomeRow(o Outcome, roles []string) []string {
 		row = append(row, "", "", "", signaled, "", "", "", "false") // not activated: not unsafe
 		return append(row, make([]string, len(roles))...)
 	}
+	missed, noFinality, halted := ff(o.MissedBlockRate), ff(o.NoFinalityHours), strconv.Itoa(o.NodesHalted)
+	if o.PoW {
+		missed, noFinality, halted = "", "", "" // the halting model does not apply: see split_blocks
+	}
 	row = append(row, strconv.FormatUint(o.ActivationView, 10), ff(o.HoursToActivation), ff(o.UnreadyShare),
-		signaled, ff(o.MissedBlockRate), ff(o.NoFinalityHours), strconv.Itoa(o.NodesHalted), strconv.FormatBool(o.Unsafe))
+		signaled, missed, noFinality, halted, strconv.FormatBool(o.Unsafe))
 	for _, r := range roles {
 		row = append(row, ff(o.UpgradedShare[r]))
 	}
@@ -484,10 +498,29 @@ func fmtShare(v float64) string {
 // BFT, nodes that cannot run the active version stop, and finality needs
 // more than two thirds of stake up to date.
 func (c *Config) modelNotes() string {
-	names := make([]string, len(c.Mechanisms))
-	for i, m := range c.Mechanisms {
-		names[i] = m.Name
+	var bft, pow []string
+	for _, m := range c.Mechanisms {
+		if m.PoW {
+			pow = append(pow, m.Name)
+		} else {
+			bft = append(bft, m.Name)
+		}
 	}
-	return "After activation, " + strings.Join(names, ", ") + " use the BFT halting model: a node that cannot run the\n" +
-		"active version stops, and the chain finalizes only while more than two thirds of stake is up to date.\n\n"
+	var b strings.Builder
+	b.WriteString("**Model after activation.**")
+	if len(bft) > 0 {
+		b.WriteString(" " + strings.Join(bft, ", ") + ": the BFT halting model: a node that cannot run the active\n" +
+			"version stops, and the chain finalizes only while more than two thirds of stake is up to date.")
+	}
+	if len(pow) > 0 {
+		b.WriteString(" " + strings.Join(pow, ", ") + ": the proof-of-work model: signalling is counted block by block, each\n" +
+			"block's miner drawn by hash power (the period's count is binomial), lock-in at the period's end, activation\n" +
+			"one period later; after it non-upgraded miners keep mining, their blocks are invalid to upgraded nodes, and\n" +
+			"a chain of them lasts while it is at least as long as the upgraded chain since the fork (split_1_block,\n" +
+			"split_6_blocks, split_blocks). Every block of a non-upgraded miner counts as invalid, the worst case (a\n" +
+			"version rule, as BIP66 had); read the split rates as an upper bound. Missed blocks, no-finality hours and\n" +
+			"halted nodes do not apply to it.")
+	}
+	b.WriteString("\n\n")
+	return b.String()
 }
