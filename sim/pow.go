@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -90,18 +91,8 @@ func stakeBy(pop *Population, e, from, to uint64, count func(i int) bool, at fun
 			evs = append(evs, stakeEvent{v, nd.Stake})
 		}
 	}
-	slices.SortFunc(evs, func(a, b stakeEvent) int { return cmpUint(a.view, b.view) })
+	slices.SortFunc(evs, func(a, b stakeEvent) int { return cmp.Compare(a.view, b.view) })
 	return base, evs
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // signalBlocks draws period e's blocks, counts those that signal, and feeds
