@@ -28,6 +28,13 @@ type Config struct {
 	// LivenessWindowHours is the span after activation over which missed
 	// blocks are counted: fixed, so a longer horizon favours no mechanism.
 	LivenessWindowHours float64 `toml:"liveness_window_hours"`
+	// UnsafeUnready is the bound of an unsafe activation: a run is unsafe
+	// when it activated while more than this share of stake (or hash power)
+	// was not upgraded. Default 1/3, the share a BFT quorum tolerates.
+	UnsafeUnready float64 `toml:"unsafe_unready"`
+	// RobustnessRuns is how many runs each robustness variant has (0: the
+	// smaller of runs and 200).
+	RobustnessRuns int `toml:"robustness_runs,omitempty"`
 
 	Chain      ChainConfig       `toml:"chain"`
 	Population PopulationConfig  `toml:"population"`
@@ -55,6 +62,10 @@ type Config struct {
 	delayCDF   []cdfPoint
 	// paramDecls declares param_change's parameter at genesis (nil: none).
 	paramDecls []activation.ParamDecl
+	// slots is the identity schedule a proof-of-work mechanism's engine
+	// counts: one identity of stake 1 per block of a period (nil: no pow
+	// mechanism).
+	slots *quorum.Schedule
 }
 
 // ChainConfig sets the simulated chain's clock.
@@ -194,6 +205,16 @@ type MechanismConfig struct {
 	// whole period, so a miner that upgrades mid-period adds only part of its
 	// share; counting it from the next period is the conservative bound.
 	SignalWholePeriod bool `toml:"signal_whole_period,omitempty"`
+	// PoW (stake mechanisms only): a proof-of-work chain, counted as BIP9
+	// counts. Each view is one block whose miner is drawn by hash power
+	// (a node's stake is its hash power); the block signals when its miner
+	// is upgraded (or signals without upgrading) at that block. The engine
+	// tallies the period's signalling blocks against the threshold, so the
+	// count is binomial over the period's blocks: at exactly the threshold's
+	// hash power a period locks in about half the time. After activation
+	// non-upgraded miners keep mining: nobody halts, and their blocks, invalid
+	// to upgraded nodes, can grow a chain of their own (a split) instead.
+	PoW bool `toml:"pow,omitempty"`
 
 	threshold quorum.Threshold
 }
@@ -238,6 +259,7 @@ func ParseConfig(data []byte, dir string) (*Config, error) {
 		return nil, err
 	}
 	c.adopt(found)
+	c.buildSlots()
 	return c, nil
 }
 
@@ -276,6 +298,9 @@ func (c *Config) applyDefaults(md toml.MetaData) {
 	}
 	if !md.IsDefined("liveness_window_hours") {
 		c.LivenessWindowHours = 168
+	}
+	if !md.IsDefined("unsafe_unready") {
+		c.UnsafeUnready = 1.0 / 3
 	}
 	for i := range c.Behaviour.Coalitions {
 		if c.Behaviour.Coalitions[i].Target == "" {
@@ -416,6 +441,10 @@ func (c *Config) validateTopLevel() error {
 		return cfgErr("horizon_epochs", "%d: at most 1,000,000", c.HorizonEpochs)
 	case !(c.LivenessWindowHours >= 0):
 		return cfgErr("liveness_window_hours", "%v must not be negative", c.LivenessWindowHours)
+	case c.RobustnessRuns < 0:
+		return cfgErr("robustness_runs", "%d must not be negative", c.RobustnessRuns)
+	case !(c.UnsafeUnready >= 0 && c.UnsafeUnready < 1):
+		return cfgErr("unsafe_unready", "%v is not a share in [0, 1)", c.UnsafeUnready)
 	}
 	return nil
 }
@@ -462,6 +491,21 @@ func (c *Config) validateMechanism(key string, m *MechanismConfig, rolesFromCSV 
 	default:
 		return quorum.Threshold{}, cfgErr(key+".kind", "%q: allowed are governance, stake, hybrid", m.Kind)
 	}
+	if err := c.validateWithinHorizon(key, m); err != nil {
+		return quorum.Threshold{}, err
+	}
+	if m.PoW {
+		switch {
+		case m.Kind != "stake":
+			return quorum.Threshold{}, cfgErr(key+".pow", "applies only to stake mechanisms (block signalling)")
+		case len(m.Roles) > 0:
+			return quorum.Threshold{}, cfgErr(key+".roles", "a pow mechanism counts blocks, not roles")
+		case m.SignalWholePeriod:
+			return quorum.Threshold{}, cfgErr(key+".signal_whole_period", "a pow mechanism counts each block as its miner signals; leave it out")
+		case c.Chain.EpochViews < 2 || c.Chain.EpochViews > maxPoWPeriod:
+			return quorum.Threshold{}, cfgErr(key+".pow", "needs chain.epoch_views (blocks per period) between 2 and %d, got %d", maxPoWPeriod, c.Chain.EpochViews)
+		}
+	}
 	if m.Kind == "governance" {
 		if m.Threshold != "" || m.TimeoutEpochs != 0 || len(m.Roles) > 0 || m.StartEpoch != 0 || m.DelayEpochs != 0 ||
 			m.MinActivationEpoch != 0 || m.Strict != nil || m.SignalWholePeriod {
@@ -486,6 +530,45 @@ func (c *Config) validateMechanism(key string, m *MechanismConfig, rolesFromCSV 
 		}
 	}
 	return th, nil
+}
+
+// validateWithinHorizon rejects a mechanism that could not activate before
+// the horizon whatever the operators do: a governance view, a hybrid's
+// earliest epoch boundary, or a stake deployment's earliest activation
+// (lock-in in start_epoch, then the next boundary plus delay_epochs, not
+// before min_activation_epoch) at or past horizon_epochs. The simulation
+// applies no block at or after the horizon, so such a study would report
+// "never activates" for a reason that is the config's, not the model's.
+func (c *Config) validateWithinHorizon(key string, m *MechanismConfig) error {
+	L, H := c.Chain.EpochViews, c.HorizonEpochs
+	horizon := fmt.Sprintf("horizon_epochs %d × chain.epoch_views %d = view %d (%.2f hours)", H, L, H*L, c.viewsToHours(H*L))
+	if m.Kind == "governance" || m.Kind == "hybrid" {
+		view := c.hoursToViews(m.DelayHours)
+		what := fmt.Sprintf("activation view %d", view)
+		if m.Kind == "hybrid" {
+			view = (view + L - 1) / L * L
+			what = fmt.Sprintf("earliest activation at the epoch boundary, view %d", view)
+		}
+		if view >= H*L {
+			return cfgErr(key+".delay_hours", "%v (%s) is at or past the horizon, %s: it could never activate", m.DelayHours, what, horizon)
+		}
+	}
+	if m.Kind == "governance" {
+		return nil
+	}
+	// Saturating: a huge delay_epochs must not wrap around.
+	if m.StartEpoch >= H || m.DelayEpochs >= H || m.StartEpoch+1+m.DelayEpochs >= H {
+		k, v := "delay_epochs", m.DelayEpochs
+		if m.DelayEpochs == 0 || m.StartEpoch >= H {
+			k, v = "start_epoch", m.StartEpoch
+		}
+		return cfgErr(key+"."+k, "%d puts the earliest activation (lock-in in epoch start_epoch %d, activation delay_epochs %d after the next "+
+			"boundary) at or past the horizon, %s: it could never activate", v, m.StartEpoch, m.DelayEpochs, horizon)
+	}
+	if m.MinActivationEpoch >= H {
+		return cfgErr(key+".min_activation_epoch", "%d is at or past the horizon, %s: it could never activate", m.MinActivationEpoch, horizon)
+	}
+	return nil
 }
 
 // validatePopulation checks the population and returns the stake table

@@ -2,7 +2,9 @@ package sim
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -50,11 +52,13 @@ func TestPresetRules(t *testing.T) {
 		}
 	}
 	c, s = run("near.toml")
+	require.True(t, *c.Mechanisms[0].Strict, "nearcore: the new version wins only if stake > threshold")
 	for _, o := range s.Outcomes {
 		if o.Activated {
 			lockEpoch := o.LockInView / c.Chain.EpochViews
 			assert.Equal(t, (lockEpoch+2)*c.Chain.EpochViews, o.ActivationView, "NEAR: voted in epoch X, active at X+2")
 			assert.GreaterOrEqual(t, lockEpoch, uint64(14), "voting opens a week after the release")
+			assert.Greater(t, o.SignaledShareAtLockIn, 0.8, "NEAR: more than 80% of stake")
 		}
 	}
 	c, s = run("celestia-signal.toml")
@@ -65,4 +69,27 @@ func TestPresetRules(t *testing.T) {
 			assert.GreaterOrEqual(t, o.SignaledShareAtLockIn, 5.0/6)
 		}
 	}
+}
+
+// TestExamplesMarkUnsourcedAssumptions: every example that sets one of the
+// behavioural assumptions without a dated source says so on its line.
+func TestExamplesMarkUnsourcedAssumptions(t *testing.T) {
+	files, err := filepath.Glob("../examples/sim/*.toml")
+	require.NoError(t, err)
+	presets, err := filepath.Glob("../examples/sim/presets/*.toml")
+	require.NoError(t, err)
+	marked := 0
+	for _, f := range append(files, presets...) {
+		text, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for i, line := range strings.Split(string(text), "\n") {
+			for _, key := range []string{"hurry_share", "hurry_on_lock_in", "sigma"} {
+				if strings.HasPrefix(line, key+" ") || strings.HasPrefix(line, key+"=") {
+					assert.Contains(t, line, "# unsourced", "%s line %d", f, i+1)
+					marked++
+				}
+			}
+		}
+	}
+	assert.Greater(t, marked, 20)
 }

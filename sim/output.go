@@ -12,20 +12,19 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/BurntSushi/toml"
 )
 
-// Provenance is what a report needs to be reproduced: how it was invoked,
-// with which binary, and how long it took.
+// Provenance is what a report needs to be reproduced: how it was invoked and
+// with which binary. It holds no timing: the same config and seed give the
+// same report, byte for byte (the command prints how long it took to stderr).
 type Provenance struct {
 	// CommandLine is the invocation, arguments as given.
 	CommandLine []string
 	// ConfigPath and ConfigText are the config file as given (before overrides).
 	ConfigPath string
 	ConfigText []byte
-	Elapsed    time.Duration
 	// Version, Commit (with a -modified suffix for a dirty tree) and
 	// GoVersion describe the binary; BuildProvenance fills them in.
 	Version, Commit, GoVersion string
@@ -124,7 +123,7 @@ func ff(v float64) string {
 // runsHeader is runs.csv's columns before the per-role ones.
 var runsHeader = []string{"run", "mechanism", "activated", "failed", "end_hours", "lock_in_view", "activation_view",
 	"hours_to_activation", "unready_stake_share", "signaled_share_at_lock_in", "missed_block_rate",
-	"no_finality_hours", "nodes_halted"}
+	"no_finality_hours", "nodes_halted", "unsafe_activation"}
 
 // runsColumns is runs.csv's header: runsHeader, a column per role, and a
 // parameter change's columns.
@@ -132,6 +131,9 @@ func (c *Config) runsColumns(roles []string) []string {
 	header := slices.Clone(runsHeader)
 	for _, r := range roles {
 		header = append(header, "upgraded_share_"+r)
+	}
+	if c.hasPoW() {
+		header = append(header, "split_blocks")
 	}
 	if c.ParamChange != nil {
 		header = append(header, paramHeader...)
@@ -142,25 +144,40 @@ func (c *Config) runsColumns(roles []string) []string {
 // runCells is one outcome's cells under runsColumns, after run and mechanism.
 func (c *Config) runCells(o Outcome, roles []string) []string {
 	row := outcomeRow(o, roles)
+	if c.hasPoW() {
+		split := ""
+		if o.PoW && o.Activated {
+			split = strconv.Itoa(o.SplitBlocks)
+		}
+		row = append(row, split)
+	}
 	if c.ParamChange != nil {
 		row = append(row, paramRow(o)...)
 	}
 	return row
 }
 
-// outcomeRow is one outcome's cells after run and mechanism.
+// outcomeRow is one outcome's cells after run and mechanism. A value that
+// does not apply is blank, never 0: the lock-in view and the signalled
+// share at lock-in for a run without a lock-in (governance never locks
+// in), what activation cost for a run that did not activate.
 func outcomeRow(o Outcome, roles []string) []string {
 	row := []string{strconv.FormatBool(o.Activated), strconv.FormatBool(o.Failed), ff(o.EndHours)}
+	lockIn, signaled := "", ""
 	if o.LockInView > 0 {
-		row = append(row, strconv.FormatUint(o.LockInView, 10))
-	} else {
-		row = append(row, "")
+		lockIn, signaled = strconv.FormatUint(o.LockInView, 10), ff(o.SignaledShareAtLockIn)
 	}
+	row = append(row, lockIn)
 	if !o.Activated {
-		return append(row, make([]string, 7+len(roles))...)
+		row = append(row, "", "", "", signaled, "", "", "", "false") // not activated: not unsafe
+		return append(row, make([]string, len(roles))...)
+	}
+	missed, noFinality, halted := ff(o.MissedBlockRate), ff(o.NoFinalityHours), strconv.Itoa(o.NodesHalted)
+	if o.PoW {
+		missed, noFinality, halted = "", "", "" // the halting model does not apply: see split_blocks
 	}
 	row = append(row, strconv.FormatUint(o.ActivationView, 10), ff(o.HoursToActivation), ff(o.UnreadyShare),
-		ff(o.SignaledShareAtLockIn), ff(o.MissedBlockRate), ff(o.NoFinalityHours), strconv.Itoa(o.NodesHalted))
+		signaled, missed, noFinality, halted, strconv.FormatBool(o.Unsafe))
 	for _, r := range roles {
 		row = append(row, ff(o.UpgradedShare[r]))
 	}
@@ -351,14 +368,16 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 	c := s.Config
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Activation study: %s\n\n", prov.ConfigPath)
-	fmt.Fprintf(&b, "%d runs × %d nodes × up to %d epochs, seed %d, for %d mechanisms; computed in %s.\n\n",
-		c.Runs, c.Population.Nodes, c.HorizonEpochs, c.Seed, len(c.Mechanisms), prov.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(&b, "%d runs × %d nodes × up to %d epochs, seed %d, for %d mechanisms.\n\n",
+		c.Runs, c.Population.Nodes, c.HorizonEpochs, c.Seed, len(c.Mechanisms))
 	b.WriteString("Every run drives quorumgate's activation engine (the `Apply` the node runs) with synthesized\n" +
 		"finalized blocks. Within a run, all mechanisms see the same population and the same operators\n" +
 		"(common random numbers); the paired differences below use that to separate mechanisms from\n" +
 		"sampling noise, with intervals.\n\n")
 	fmt.Fprintf(&b, "Definitions: *activated* is the share of runs that activated before the timeout and the horizon\n"+
-		"(95%% Wilson interval). *hours to activation* counts from the release (view 0) to the activation\n"+
+		"(95%% Wilson interval). *unsafe activation rate* is the share of all runs that activated while more than\n"+
+		"%s of the stake (or hash power) was not upgraded (unsafe_unready), a yes/no per run with a 95%% Wilson\n"+
+		"interval: a run that never activated is not unsafe. *hours to activation* counts from the release (view 0) to the activation\n"+
 		"view; its plot is a Kaplan–Meier estimate in which runs still waiting at the horizon are censored\n"+
 		"there, and runs that timed out (FAILED) count as never activating. *unready stake* is the stake share not upgraded at activation (those nodes\n"+
 		"halt). *missed block rate* is the expected share of views without a block in the %.0f hours after\n"+
@@ -367,18 +386,19 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 		"view counts (*no-finality hours*). Time metrics are over the runs that activated (n in each table):\n"+
 		"where fewer runs activate, the slowest are the ones missing, so read a mean with its n and the KM curve;\n"+
 		"their intervals are 95%% percentile-bootstrap intervals of the mean (2,000 resamples, fixed seed).\n\n",
-		c.LivenessWindowHours)
+		fmtShare(c.UnsafeUnready), c.LivenessWindowHours)
 	b.WriteString("## Mechanisms\n\n| name | kind | parameters |\n|---|---|---|\n")
 	for _, m := range c.Mechanisms {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", m.Name, m.Kind, c.describe(m))
 	}
-	fmt.Fprintf(&b, "\nOperators who would be late hurry before a known deadline (hurry_share %v, margin %v h, window %v h)",
+	fmt.Fprintf(&b, "\nOperators who would be late hurry before a known deadline (hurry_share %v, *unsourced*; margin %v h, window %v h)",
 		c.Behaviour.Deadline.HurryShare, c.Behaviour.Deadline.MarginHours, c.Behaviour.Deadline.HurryWindowHours)
 	if c.Behaviour.hurryOnLockIn() {
-		b.WriteString("; the same applies once a stake lock-in fixes the activation view (hurry_on_lock_in).\n\n")
+		b.WriteString("; the same applies once a stake lock-in fixes the activation view (hurry_on_lock_in, *unsourced*).\n\n")
 	} else {
-		b.WriteString("; not after a stake lock-in (hurry_on_lock_in = false), which favours governance.\n\n")
+		b.WriteString("; not after a stake lock-in (hurry_on_lock_in = false, *unsourced*), which favours governance.\n\n")
 	}
+	b.WriteString(c.modelNotes())
 	b.WriteString(c.paramReport())
 	if same := s.identicalMechanisms(); len(same) > 0 {
 		b.WriteString("**Identical or nearly identical mechanisms.** ")
@@ -390,6 +410,9 @@ func (s *Study) Report(prov Provenance, plots []string) string {
 	b.WriteString(s.SummaryMarkdown())
 	if p := s.pairedMarkdown(); p != "" {
 		b.WriteString("## Paired differences\n\n" + p)
+	}
+	if s.Robustness != nil {
+		b.WriteString(s.Robustness.Markdown())
 	}
 	b.WriteString("## Plots\n\n")
 	for _, p := range plots {
@@ -457,4 +480,47 @@ func (c *Config) describe(m MechanismConfig) string {
 		parts = append(parts, fmt.Sprintf("not before epoch %d", m.MinActivationEpoch))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// fmtShare writes a share, 1/3 and 2/3 as fractions (the usual bounds).
+func fmtShare(v float64) string {
+	switch v {
+	case 1.0 / 3:
+		return "1/3"
+	case 2.0 / 3:
+		return "2/3"
+	}
+	return ff(v)
+}
+
+// modelNotes says which model of what happens after activation each
+// mechanism uses. Every mechanism here uses the halting model: the chain is
+// BFT, nodes that cannot run the active version stop, and finality needs
+// more than two thirds of stake up to date.
+func (c *Config) modelNotes() string {
+	var bft, pow []string
+	for _, m := range c.Mechanisms {
+		if m.PoW {
+			pow = append(pow, m.Name)
+		} else {
+			bft = append(bft, m.Name)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("**Model after activation.**")
+	if len(bft) > 0 {
+		b.WriteString(" " + strings.Join(bft, ", ") + ": the BFT halting model: a node that cannot run the active\n" +
+			"version stops, and the chain finalizes only while more than two thirds of stake is up to date.")
+	}
+	if len(pow) > 0 {
+		b.WriteString(" " + strings.Join(pow, ", ") + ": the proof-of-work model: signalling is counted block by block, each\n" +
+			"block's miner drawn by hash power (the period's count is binomial), lock-in at the period's end, activation\n" +
+			"one period later; after it non-upgraded miners keep mining, their blocks are invalid to upgraded nodes, and\n" +
+			"a chain of them lasts while it is at least as long as the upgraded chain since the fork (split_1_block,\n" +
+			"split_6_blocks, split_blocks). Every block of a non-upgraded miner counts as invalid, the worst case (a\n" +
+			"version rule, as BIP66 had); read the split rates as an upper bound. Missed blocks, no-finality hours and\n" +
+			"halted nodes do not apply to it.")
+	}
+	b.WriteString("\n\n")
+	return b.String()
 }

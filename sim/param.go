@@ -99,10 +99,23 @@ func (c *Config) paramOutcome(out *Outcome, d *activation.Deployment) {
 
 // metrics are the study's metrics: a parameter change adds paramMetrics.
 func (c *Config) metrics() []metric {
-	if c.ParamChange == nil {
-		return metrics
+	out := metrics
+	if c.hasPoW() {
+		if !slices.ContainsFunc(c.Mechanisms, func(m MechanismConfig) bool { return !m.PoW }) {
+			// No mechanism uses the halting model: its metrics would be empty tables.
+			out = slices.DeleteFunc(slices.Clone(out), func(mt metric) bool { return strings.HasSuffix(mt.unit, "(BFT halting model)") })
+		}
+		out = append(slices.Clip(out), powMetrics...)
 	}
-	return append(slices.Clip(metrics), paramMetrics...)
+	if c.ParamChange != nil {
+		out = append(slices.Clip(out), paramMetrics...)
+	}
+	return out
+}
+
+// hasPoW reports whether a mechanism uses the proof-of-work model.
+func (c *Config) hasPoW() bool {
+	return slices.ContainsFunc(c.Mechanisms, func(m MechanismConfig) bool { return m.PoW })
 }
 
 // paramMetrics are the summary's metrics for a parameter change, after the

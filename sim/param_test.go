@@ -101,7 +101,7 @@ func TestParamChangeOutputs(t *testing.T) {
 	s := runStudy(t, c, 0)
 	runs := string(s.RunsCSV())
 	assert.Contains(t, runs, ",rejected,lead_views,deferred_by_min_lead\n")
-	assert.Contains(t, runs, "\n0,gov,false,false,0,,,,,,,,,,activation too soon,,\n")
+	assert.Contains(t, runs, "\n0,gov,false,false,0,,,,,,,,,false,,activation too soon,,\n")
 	md := s.SummaryMarkdown()
 	assert.Contains(t, md, "### Parameter change: max_txs from 10 to 20, min_lead_views 300 (3.00 h)")
 	assert.Contains(t, md, "| gov | governance | 1/1 (activation too soon) | 0/1 | – | – | – |")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"slices"
 
 	"github.com/quorumgate/quorumgate/activation"
@@ -26,6 +27,9 @@ type Outcome struct {
 	// ActivationView and HoursToActivation are set when Activated.
 	ActivationView    uint64
 	HoursToActivation float64
+	// Unsafe: the run activated while more than unsafe_unready of the stake
+	// (or hash power) was not upgraded (UnreadyShare > unsafe_unready).
+	Unsafe bool
 	// UnreadyShare is the stake share not upgraded at activation; UpgradedShare per role.
 	UnreadyShare  float64
 	UpgradedShare map[string]float64
@@ -43,6 +47,12 @@ type Outcome struct {
 	// NoFinalityHours: hours in the window with up-to-date online stake <= 2/3.
 	NoFinalityHours float64
 	NodesHalted     int
+	// PoW: the mechanism is a proof-of-work one (pow): after activation
+	// nothing halts, and SplitBlocks is the longest chain non-upgraded miners
+	// grew in the liveness window; missed blocks, no-finality hours and
+	// halted nodes do not apply.
+	PoW         bool
+	SplitBlocks int
 	// For a parameter change (param_change): Rejected is the engine's
 	// reason when it rejected the proposal (the run never activates);
 	// LeadViews and LeadHours run from acceptance (governance: the release)
@@ -103,6 +113,9 @@ func (c *Config) engineThreshold(m *MechanismConfig, pop *Population) (quorum.Th
 	for _, t := range pop.Tables {
 		k = max(k, t.Table.TotalStake())
 	}
+	if m.PoW {
+		k = c.Chain.EpochViews // the engine counts blocks of stake 1
+	}
 	hi1, num := bits.Mul64(th.Num, k)
 	hi2, den := bits.Mul64(th.Den, k)
 	if hi1 != 0 || hi2 != 0 || k == 0 {
@@ -114,7 +127,11 @@ func (c *Config) engineThreshold(m *MechanismConfig, pop *Population) (quorum.Th
 
 // simulate runs one mechanism over one population through the real engine.
 func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *runBuffers) (Outcome, error) {
-	out := Outcome{Run: run, Mechanism: m.Name}
+	out := Outcome{Run: run, Mechanism: m.Name, PoW: m.PoW}
+	var rng *rand.Rand
+	if m.PoW {
+		rng = c.powRNG(run, m)
+	}
 	eng, err := c.newEngineRun(pop, m, &out)
 	if err != nil {
 		return Outcome{}, err
@@ -130,7 +147,7 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *run
 	if out.Rejected != "" {
 		return out, nil // decided at the release: it never activates
 	}
-	if err := c.runEpochs(eng, pop, m, p.Threshold, upgrade, buf); err != nil {
+	if err := c.runEpochs(eng, pop, m, p.Threshold, upgrade, buf, rng); err != nil {
 		return Outcome{}, err
 	}
 	d := eng.release()
@@ -152,7 +169,14 @@ func (c *Config) simulate(run int, pop *Population, m *MechanismConfig, buf *run
 	if m.Kind != "governance" && c.Behaviour.hurryOnLockIn() {
 		c.hurryAfterLockIn(pop, upgrade, d.ActivatesAt, out.LockInView)
 	}
-	c.measure(&out, pop, upgrade, buf)
+	if m.PoW {
+		c.measureUnready(&out, pop, upgrade)
+		out.NodesHalted = 0 // nobody halts on a proof-of-work chain
+		c.measureSplit(&out, pop, upgrade, rng)
+	} else {
+		c.measure(&out, pop, upgrade, buf)
+	}
+	out.Unsafe = out.UnreadyShare > c.UnsafeUnready
 	return out, nil
 }
 
@@ -188,7 +212,8 @@ func (c *Config) releaseProposal(pop *Population, m *MechanismConfig) (activatio
 // horizon ends: the epoch-start block, the epoch's attestations while it
 // is STARTED, and a block at its activation view when that falls inside
 // the epoch.
-func (c *Config) runEpochs(eng *engineRun, pop *Population, m *MechanismConfig, th quorum.Threshold, upgrade []uint64, buf *runBuffers) error {
+func (c *Config) runEpochs(eng *engineRun, pop *Population, m *MechanismConfig, th quorum.Threshold, upgrade []uint64, buf *runBuffers,
+	rng *rand.Rand) error {
 	L := c.Chain.EpochViews
 	notStarted := func() bool { return eng.release().Status != activation.Started }
 	for e := uint64(0); e < c.HorizonEpochs; e++ {
@@ -201,7 +226,11 @@ func (c *Config) runEpochs(eng *engineRun, pop *Population, m *MechanismConfig, 
 				return err
 			}
 		}
-		if eng.release().Status == activation.Started {
+		if eng.release().Status == activation.Started && m.PoW {
+			if err := c.signalBlocks(pop, upgrade, e, rng, eng.apply); err != nil {
+				return err
+			}
+		} else if eng.release().Status == activation.Started {
 			if err := c.signalEpoch(pop, m, th, upgrade, e, buf, eng.apply, notStarted); err != nil {
 				return err
 			}
@@ -242,7 +271,11 @@ type engineRun struct {
 // newEngineRun starts from genesis with protocol 1.0.0, param_change's
 // parameter if any, and the population's identity schedule.
 func (c *Config) newEngineRun(pop *Population, m *MechanismConfig, out *Outcome) (*engineRun, error) {
-	params := &activation.Params{ChainID: "sim", EpochViews: c.Chain.EpochViews, SafetyViews: c.Chain.SafetyViews, Identities: pop.Schedule,
+	ids := pop.Schedule
+	if m.PoW {
+		ids = c.slots // the engine counts blocks
+	}
+	params := &activation.Params{ChainID: "sim", EpochViews: c.Chain.EpochViews, SafetyViews: c.Chain.SafetyViews, Identities: ids,
 		Declared: c.paramDecls}
 	state, err := activation.Genesis(params, map[string]string{"protocol": "1.0.0"})
 	if err != nil {

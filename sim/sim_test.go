@@ -3,10 +3,12 @@ package sim
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -236,6 +238,15 @@ var configErrorCases = []struct{ name, from, to, key, problem string }{
 	{"outage share", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 1.2\nhours = 1\n[behaviour.delay]", "behaviour.outage[0].share", "1.2 is not a share between 0 and 1"},
 	{"outage hours", "[behaviour.delay]", "[[behaviour.outage]]\nshare = 0.2\nhours = -1\n[behaviour.delay]", "behaviour.outage[0]", "start_hours and hours must not be negative"},
 	{"churn", "offline_per_epoch = 0.05", "offline_per_epoch = 0.05\nchurn_per_epoch = 1.5", "behaviour.churn_per_epoch", "1.5 is not a share between 0 and 1"},
+	{"governance view past the horizon", "delay_hours = 6", "delay_hours = 48", "mechanism[0].delay_hours",
+		"48 (activation view 48000) is at or past the horizon, horizon_epochs 30 × chain.epoch_views 1000 = view 30000 (30.00 hours): it could never activate"},
+	{"hybrid boundary past the horizon", "delay_hours = 5", "delay_hours = 29.5", "mechanism[3].delay_hours",
+		"29.5 (earliest activation at the epoch boundary, view 30000) is at or past the horizon, horizon_epochs 30 × chain.epoch_views 1000 = view 30000 (30.00 hours): it could never activate"},
+	{"delay_epochs past the horizon", `threshold = "4/5"`, "threshold = \"4/5\"\ndelay_epochs = 29", "mechanism[2].delay_epochs",
+		"29 puts the earliest activation (lock-in in epoch start_epoch 0, activation delay_epochs 29 after the next boundary) at or past the horizon, " +
+			"horizon_epochs 30 × chain.epoch_views 1000 = view 30000 (30.00 hours): it could never activate"},
+	{"min_activation_epoch past the horizon", `threshold = "4/5"`, "threshold = \"4/5\"\nmin_activation_epoch = 30", "mechanism[2].min_activation_epoch",
+		"30 is at or past the horizon, horizon_epochs 30 × chain.epoch_views 1000 = view 30000 (30.00 hours): it could never activate"},
 	{"liveness window", "horizon_epochs = 30", "horizon_epochs = 30\nliveness_window_hours = -1", "liveness_window_hours", "-1 must not be negative"},
 }
 
@@ -424,4 +435,77 @@ func TestReportSaysWhenAHybridIsGovernanceByConstruction(t *testing.T) {
 	assert.Contains(t, report, "epoch boundary at 6.0 h")
 	// Without the coincidence, nothing is said.
 	assert.NotContains(t, runStudy(t, mustConfig(t, baseConfig), 0).Report(Provenance{}, nil), "by construction")
+}
+
+// A value that does not apply is blank in runs.csv, not 0: governance never
+// locks in, so its lock-in view and signalled share are empty; a stake
+// mechanism that locked in has both.
+func TestRunsCSVLeavesValuesThatDoNotApplyBlank(t *testing.T) {
+	s := runStudy(t, mustConfig(t, baseConfig), 0)
+	rows, err := csv.NewReader(bytes.NewReader(s.RunsCSV())).ReadAll()
+	require.NoError(t, err)
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	seen := map[string]bool{}
+	for _, r := range rows[1:] {
+		switch r[col["mechanism"]] {
+		case "gov":
+			assert.Empty(t, r[col["signaled_share_at_lock_in"]], "governance row %v", r)
+			assert.Empty(t, r[col["lock_in_view"]], "governance row %v", r)
+			seen["gov"] = true
+		case "stake-4/5":
+			if r[col["lock_in_view"]] != "" {
+				assert.NotEmpty(t, r[col["signaled_share_at_lock_in"]], "stake row %v", r)
+				seen["stake"] = true
+			}
+		}
+	}
+	assert.True(t, seen["gov"] && seen["stake"], "the check saw both kinds: %v", seen)
+}
+
+// The unsafe-activation rate is a per-run yes/no, activated with more than
+// unsafe_unready of stake unready, over all runs, with a Wilson interval:
+// in summary.csv and in report.md's table. The bound is configurable.
+func TestUnsafeActivationRate(t *testing.T) {
+	// Many operators signal without upgrading: stake mechanisms activate
+	// with much of the stake unready in some runs.
+	text := strings.Replace(baseConfig, "signal_without_upgrade = 0.02", "signal_without_upgrade = 0.3", 1)
+	c := mustConfig(t, text)
+	require.InDelta(t, 1.0/3, c.UnsafeUnready, 1e-15, "default bound")
+	s := runStudy(t, c, 0)
+	unsafe := map[string]int{}
+	for _, o := range s.Outcomes {
+		require.Equal(t, o.Activated && o.UnreadyShare > 1.0/3, o.Unsafe, "run %d %s", o.Run, o.Mechanism)
+		if o.Unsafe {
+			unsafe[o.Mechanism]++
+		}
+	}
+	require.Positive(t, unsafe["stake"], "the setup makes some stake activations unsafe")
+	rows, err := csv.NewReader(bytes.NewReader(s.SummaryCSV())).ReadAll()
+	require.NoError(t, err)
+	found := 0
+	for _, r := range rows {
+		if r[1] != "unsafe_activation_rate" {
+			continue
+		}
+		found++
+		k := unsafe[r[0]]
+		lo, hi := wilson(k, c.Runs)
+		assert.Equal(t, []string{strconv.Itoa(c.Runs), ff(float64(k) / float64(c.Runs)), ff(lo), ff(hi), "wilson"}, r[2:7], "%s", r[0])
+	}
+	assert.Equal(t, len(c.Mechanisms), found, "one row per mechanism")
+	assert.Contains(t, s.SummaryMarkdown(), "### unsafe_activation_rate (share of runs that activated with more than unsafe_unready of stake unready)")
+	assert.Contains(t, s.Report(Provenance{}, nil), "more than\n1/3 of the stake")
+
+	// A looser bound can only make fewer runs unsafe.
+	loose := mustConfig(t, "unsafe_unready = 0.9\n"+text)
+	for _, o := range runStudy(t, loose, 0).Outcomes {
+		assert.Equal(t, o.Activated && o.UnreadyShare > 0.9, o.Unsafe)
+	}
+	_, err = ParseConfig([]byte("unsafe_unready = 1.5\n"+text), t.TempDir())
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "unsafe_unready", ce.Key)
 }

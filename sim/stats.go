@@ -36,11 +36,27 @@ type metric struct {
 
 var metrics = []metric{
 	{"activated", "share of runs", true, func(o Outcome) (float64, bool) { return b2f(o.Activated), true }},
+	{"unsafe_activation_rate", "share of runs that activated with more than unsafe_unready of stake unready", true,
+		func(o Outcome) (float64, bool) { return b2f(o.Unsafe), true }},
 	{"hours_to_activation", "hours, runs that activated", false, func(o Outcome) (float64, bool) { return o.HoursToActivation, o.Activated }},
 	{"unready_stake_at_activation", "share of stake, runs that activated", false, func(o Outcome) (float64, bool) { return o.UnreadyShare, o.Activated }},
-	{"missed_block_rate", "share of views in the window after activation, runs that activated", false, func(o Outcome) (float64, bool) { return o.MissedBlockRate, o.Activated }},
-	{"no_finality_hours", "hours in the window after activation, runs that activated", false, func(o Outcome) (float64, bool) { return o.NoFinalityHours, o.Activated }},
-	{"nodes_halted", "nodes, runs that activated", false, func(o Outcome) (float64, bool) { return float64(o.NodesHalted), o.Activated }},
+	{"missed_block_rate", "share of views in the window after activation, runs that activated (BFT halting model)", false,
+		func(o Outcome) (float64, bool) { return o.MissedBlockRate, o.Activated && !o.PoW }},
+	{"no_finality_hours", "hours in the window after activation, runs that activated (BFT halting model)", false,
+		func(o Outcome) (float64, bool) { return o.NoFinalityHours, o.Activated && !o.PoW }},
+	{"nodes_halted", "nodes, runs that activated (BFT halting model)", false,
+		func(o Outcome) (float64, bool) { return float64(o.NodesHalted), o.Activated && !o.PoW }},
+}
+
+// powMetrics are the split statistics of proof-of-work mechanisms, after
+// the others, in a study that has one.
+var powMetrics = []metric{
+	{"split_1_block", "share of activated runs where a non-upgraded chain grew 1 block or more (proof-of-work split model)", true,
+		func(o Outcome) (float64, bool) { return b2f(o.SplitBlocks >= 1), o.Activated && o.PoW }},
+	{"split_6_blocks", "share of activated runs where a non-upgraded chain grew 6 blocks or more (proof-of-work split model)", true,
+		func(o Outcome) (float64, bool) { return b2f(o.SplitBlocks >= 6), o.Activated && o.PoW }},
+	{"split_blocks", "longest non-upgraded chain after activation, blocks, runs that activated (proof-of-work split model)", false,
+		func(o Outcome) (float64, bool) { return float64(o.SplitBlocks), o.Activated && o.PoW }},
 }
 
 func b2f(b bool) float64 {

@@ -24,6 +24,9 @@ import (
 type Study struct {
 	Config   *Config
 	Outcomes []Outcome
+	// Robustness is the comparison rerun under each unsourced assumption's
+	// variants (RunRobustness); nil until it runs.
+	Robustness *Robustness
 	// dropped names the plots Plots left out because they had nothing to show.
 	dropped []string
 }

@@ -652,10 +652,75 @@ type Sensitivity struct {
 	Low, High              curvePoint
 	// EffectLow, EffectHigh: a 95% interval of the effect (NaN if unknown).
 	EffectLow, EffectHigh float64
+	// Pairs counts the (point, run) pairs the effect was paired over (0:
+	// not paired, a Latin hypercube's fit).
+	Pairs int
+	// paired: the effect is the mean paired difference, run by run, between
+	// matching points at the two ends (a grid or one at a time).
+	paired       bool
+	pairedEffect float64
 }
 
-// Effect is the change from the key's low end to its high end.
-func (s Sensitivity) Effect() float64 { return s.High.Estimate - s.Low.Estimate }
+// Effect is the change from the key's low end to its high end: the mean of
+// the paired differences where the ends were paired, the difference of the
+// two ends' estimates otherwise.
+func (s Sensitivity) Effect() float64 {
+	if s.paired {
+		return s.pairedEffect
+	}
+	return s.High.Estimate - s.Low.Estimate
+}
+
+// pairedEffect pairs the key's lowest and highest values, point with point
+// (the same values of every other key) and run with run (the same seed and
+// run index: common random numbers), and returns the mean difference of the
+// metric (high minus low) over the pairs where it is defined at both ends,
+// with its 95% bootstrap interval, and the number of pairs (0: none).
+func (sw *Sweep) pairedEffect(key int, mech string, mt metric) (mean, lo, hi float64, n int) {
+	var cand []int
+	for i, p := range sw.Points {
+		if sw.Base.Sweep.Method != "one_at_a_time" || p.Varies == -1 || p.Varies == key {
+			cand = append(cand, i)
+		}
+	}
+	if len(cand) == 0 {
+		return 0, 0, 0, 0
+	}
+	lowV, highV := sw.Points[cand[0]].Values[key], sw.Points[cand[0]].Values[key]
+	for _, i := range cand {
+		lowV, highV = math.Min(lowV, sw.Points[i].Values[key]), math.Max(highV, sw.Points[i].Values[key])
+	}
+	others := func(i int) []float64 {
+		v := slices.Clone(sw.Points[i].Values)
+		v[key] = 0
+		return v
+	}
+	var ds []float64
+	for _, i := range cand {
+		if sw.Points[i].Values[key] != lowV {
+			continue
+		}
+		for _, j := range cand {
+			if sw.Points[j].Values[key] != highV || !slices.Equal(others(i), others(j)) {
+				continue
+			}
+			a, b := sw.Studies[i].ByMechanism(mech), sw.Studies[j].ByMechanism(mech)
+			for r := range min(len(a), len(b)) {
+				x, okX := mt.get(a[r])
+				y, okY := mt.get(b[r])
+				if okX && okY {
+					ds = append(ds, y-x)
+				}
+			}
+			break
+		}
+	}
+	if len(ds) == 0 {
+		return 0, 0, 0, 0
+	}
+	mean, lo, hi = meanCI(ds)
+	return mean, lo, hi, len(ds)
+}
 
 // Sensitivities lists every key × mechanism × headline metric, largest
 // effect first within each metric.
@@ -687,11 +752,16 @@ func (sw *Sweep) Sensitivities() []Sensitivity {
 					continue
 				}
 				sens := Sensitivity{Key: key.Key, Mechanism: mech, Metric: name, Low: cv[0], High: cv[len(cv)-1]}
-				// The two ends' intervals combined as if independent (with
-				// common random numbers the true interval is narrower).
-				seLow, seHigh := (sens.Low.High-sens.Low.Low)/(2*z95), (sens.High.High-sens.High.Low)/(2*z95)
-				half := z95 * math.Sqrt(seLow*seLow+seHigh*seHigh)
-				sens.EffectLow, sens.EffectHigh = sens.Effect()-half, sens.Effect()+half
+				if d, lo, hi, n := sw.pairedEffect(k, mech, mt); n > 0 {
+					// The ends share their random numbers run by run: the
+					// effect and its interval come from the paired differences.
+					sens.paired, sens.pairedEffect, sens.EffectLow, sens.EffectHigh, sens.Pairs = true, d, lo, hi, n
+				} else {
+					// No runs to pair: the two ends' intervals combined as if independent.
+					seLow, seHigh := (sens.Low.High-sens.Low.Low)/(2*z95), (sens.High.High-sens.High.Low)/(2*z95)
+					half := z95 * math.Sqrt(seLow*seLow+seHigh*seHigh)
+					sens.EffectLow, sens.EffectHigh = sens.Effect()-half, sens.Effect()+half
+				}
 				group = append(group, sens)
 			}
 		}

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -79,10 +78,10 @@ func (sw *Sweep) SummaryCSV() []byte {
 func (sw *Sweep) SensitivityCSV() []byte {
 	w := newCSVBuffer()
 	w.row([]string{"metric", "key", "mechanism", "key_low", "estimate_low", "n_low", "key_high", "estimate_high", "n_high",
-		"effect", "effect_ci95_low", "effect_ci95_high"})
+		"effect", "effect_ci95_low", "effect_ci95_high", "effect_pairs"})
 	for _, s := range sw.Sensitivities() {
 		w.row([]string{s.Metric, s.Key, s.Mechanism, ff(s.Low.X), ff(s.Low.Estimate), strconv.Itoa(s.Low.N),
-			ff(s.High.X), ff(s.High.Estimate), strconv.Itoa(s.High.N), ff(s.Effect()), ff(s.EffectLow), ff(s.EffectHigh)})
+			ff(s.High.X), ff(s.High.Estimate), strconv.Itoa(s.High.N), ff(s.Effect()), ff(s.EffectLow), ff(s.EffectHigh), pairs(s.Pairs)})
 	}
 	return w.bytes()
 }
@@ -241,11 +240,11 @@ func (sw *Sweep) Report(prov Provenance, plots []string) string {
 	if len(sw.Studies) > 0 {
 		runs = sw.Studies[0].Config.Runs
 	}
-	fmt.Fprintf(&b, "%s sweep over %d points × %d runs each, seed %d; computed in %s. Every point is a whole\n"+
+	fmt.Fprintf(&b, "%s sweep over %d points × %d runs each, seed %d. Every point is a whole\n"+
 		"study of the real activation engine; all points use the same seed, so where the population does\n"+
 		"not change between points they see the same operators (common random numbers), and the curves\n"+
 		"differ by the swept keys rather than by draws.\n\n",
-		c.Sweep.Method, len(sw.Points), runs, c.Seed, prov.Elapsed.Round(time.Millisecond))
+		c.Sweep.Method, len(sw.Points), runs, c.Seed)
 	b.WriteString("## Swept keys\n\n| key | values |\n|---|---|\n")
 	for _, k := range sw.Keys {
 		vals := fmt.Sprint(k.Values)
@@ -268,7 +267,11 @@ func (sw *Sweep) Report(prov Provenance, plots []string) string {
 		"as a linear function of all keys at once and each key moves over its range with the others at their\n" +
 		"mean (n then counts every run used in the fit; the interval is the coefficient's, from the fit's\n" +
 		"residuals, so a nonlinear response widens it); its curves bin one key and let the others vary.\n" +
-		"A grid's effect interval combines the two ends' intervals as if independent.\n\n")
+		"For a grid and one at a time the ends are paired: each point at the key's lowest value with the point at\n" +
+		"its highest that has the same values of every other key, run by run (the same seed and run index, so\n" +
+		"the same draws wherever the key does not change the population); the effect is the mean paired\n" +
+		"difference over the runs where the metric is defined at both ends, with a 95% bootstrap interval.\n" +
+		"An effect of 0 in every run has the interval [0, 0].\n\n")
 	b.WriteString("## Sensitivity (largest effects first)\n\n| metric | key | mechanism | low end | high end | effect [95% CI] |\n|---|---|---|---|---|---|\n")
 	count := map[string]int{}
 	for _, s := range sw.Sensitivities() {
@@ -296,4 +299,12 @@ func (sw *Sweep) Report(prov Provenance, plots []string) string {
 	b.WriteString(strings.TrimRight(string(prov.ConfigText), "\n"))
 	b.WriteString("\n```\n")
 	return b.String()
+}
+
+// pairs is a count of pairs, blank when the effect was not paired.
+func pairs(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }

@@ -137,6 +137,9 @@ values = ["3/5", "9/10"]
 		if s.Metric == "hours_to_activation" && s.Mechanism == "stake-4/5" {
 			found = true
 			assert.Greater(t, s.Effect(), 0.0)
+			assert.Positive(t, s.Pairs, "a grid's ends are paired run by run")
+			assert.LessOrEqual(t, s.EffectLow, s.Effect())
+			assert.GreaterOrEqual(t, s.EffectHigh, s.Effect())
 		}
 	}
 	assert.True(t, found)
@@ -171,10 +174,15 @@ values = ["2/3", "4/5", "9/10"]
 		// stake mechanism activates. One at a time, its effect is exactly 0.
 		if s.Key == "behaviour.deadline.hurry_share" && s.Metric == "hours_to_activation" && (s.Mechanism == "stake" || s.Mechanism == "stake-4/5") {
 			assert.Equal(t, 0.0, s.Effect(), s.Mechanism)
+			// Paired run by run, an effect of 0 in every run has no spread:
+			// its interval is [0, 0], not the two ends' widths added.
+			assert.Equal(t, []float64{0, 0}, []float64{s.EffectLow, s.EffectHigh}, s.Mechanism)
+			assert.Equal(t, 30, s.Pairs)
 			checked++
 		}
 		if s.Key == "behaviour.deadline.hurry_share" && s.Metric == "unready_stake_at_activation" && s.Mechanism == "gov" {
 			assert.Less(t, s.Effect(), 0.0, "more hurry, less stake left behind")
+			assert.Less(t, s.EffectHigh, 0.0, "paired, the runs resolve it")
 			checked++
 		}
 	}

@@ -86,7 +86,7 @@ Exit codes:
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newReplayCommand(stdout), newSimCommand(stdout), newInitCommand(stdout), newKeysCommand(stdout),
+	root.AddCommand(newReplayCommand(stdout), newSimCommand(stdout, stderr), newInitCommand(stdout), newKeysCommand(stdout),
 		newVersionCommand(stdout), newRunCommand(stderr), newStatusCommand(stdout), newDeploymentsCommand(stdout),
 		newVersionsCommand(stdout), newParamsCommand(stdout), newReadinessCommand(stdout), newProposeCommand(stdout, nil), newCancelCommand(stdout, nil), newTestnetCommand(stdout),
 		newExportCommand(stdout, stderr))

@@ -79,8 +79,10 @@ func TestSim(t *testing.T) {
 	code, stdout, stderr := runCLI("sim", "--config", filepath.Join("..", "..", "examples", "sim", "flow-like.toml"),
 		"--out", out, "--runs", "20", "--seed", "3")
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stdout, "20 runs in")
+	assert.Contains(t, stderr, "20 runs in", "the timing goes to stderr")
+	assert.NotContains(t, stdout, "runs in")
 	assert.Contains(t, stdout, "| stake-2/3 |")
+	assert.Contains(t, stdout, "Robustness (each unsourced assumption flipped or swept, 20 runs each):\n- behaviour.deadline.hurry_on_lock_in (unsourced; true, tried false): the ranking")
 	report, err := os.ReadFile(filepath.Join(out, "report.md"))
 	require.NoError(t, err)
 	assert.Contains(t, string(report), "seed 3")
@@ -104,7 +106,8 @@ func TestSimSweep(t *testing.T) {
 	code, stdout, stderr := runCLI("sim", "--config", filepath.Join("..", "..", "examples", "sim", "threshold-sweep.toml"),
 		"--out", out, "--runs", "2")
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stdout, "21 points × 2 runs")
+	assert.Contains(t, stderr, "21 points × 2 runs")
+	assert.Contains(t, stdout, "wrote ")
 	for _, f := range []string{"sweep.csv", "sensitivity.csv", "report.md", "tornado_hours_to_activation.png",
 		"curve_mechanism_threshold_unready_stake_at_activation.png"} {
 		assert.FileExists(t, filepath.Join(out, f))

@@ -17,7 +17,7 @@ import (
 	"github.com/quorumgate/quorumgate/sim"
 )
 
-func newSimCommand(stdout io.Writer) *cobra.Command {
+func newSimCommand(stdout, stderr io.Writer) *cobra.Command {
 	var configPath, outDir string
 	var runs, workers int
 	var seed uint64
@@ -35,9 +35,12 @@ summary.md (shares with Wilson intervals; medians, p90 and means with 95%
 intervals), paired.csv (each mechanism minus the first, run by run), plots
 as PNG and SVG (Kaplan–Meier time to activation with the timeout and horizon
 marked, unready stake, missed blocks, paired differences), and report.md
-tying them together with the command line, the effective config, the
+tying them together with a robustness section (the comparison rerun with
+each unsourced behavioural assumption flipped or swept, one verdict per
+assumption, also printed), the command line, the effective config, the
 binary's version and commit, the Go version, seed and run count.
-The same config and seed give the same files, byte for byte.
+The same config and seed give the same files, byte for byte, report.md
+included: how long the study took goes to stderr, not into a file.
 
 A config with a [param_change] table (key, type, old, new, optional min and
 max, min_lead_views) makes the release a change of one protocol parameter
@@ -79,9 +82,9 @@ Example configs: examples/sim/*.toml.`,
 			prov := sim.BuildProvenance()
 			prov.CommandLine, prov.ConfigPath, prov.ConfigText = commandLine(cmd), configPath, text
 			if cfg.Sweep != nil {
-				return runSweep(ctx, stdout, cfg, sim.Options{Workers: workers}, outDir, prov)
+				return runSweep(ctx, stdout, stderr, cfg, sim.Options{Workers: workers}, outDir, prov)
 			}
-			return runStudy(ctx, stdout, cfg, sim.Options{Workers: workers}, outDir, prov)
+			return runStudy(ctx, stdout, stderr, cfg, sim.Options{Workers: workers}, outDir, prov)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "the study's config (TOML)")
@@ -92,36 +95,47 @@ Example configs: examples/sim/*.toml.`,
 	return cmd
 }
 
-// runSweep runs a study per sweep point and writes them into outDir.
-func runSweep(ctx context.Context, stdout io.Writer, cfg *sim.Config, o sim.Options, outDir string, prov sim.Provenance) error {
+// runSweep runs a study per sweep point and writes them into outDir; the
+// time it took goes to stderr, so the files stay the same across runs.
+func runSweep(ctx context.Context, stdout, stderr io.Writer, cfg *sim.Config, o sim.Options, outDir string, prov sim.Provenance) error {
 	start := time.Now()
 	sweep, err := sim.RunSweep(ctx, cfg, o)
 	if err != nil {
 		return asUsage(err)
 	}
-	prov.Elapsed = time.Since(start)
+	elapsed := time.Since(start)
 	if err := sweep.Write(outDir, prov); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d points × %d runs in %s; wrote %s/{sweep.csv,sweep_summary.csv,sensitivity.csv,report.md} and plots\n",
-		len(sweep.Points), cfg.Runs, prov.Elapsed.Round(time.Millisecond), outDir)
+	fmt.Fprintf(stderr, "%d points × %d runs in %s\n", len(sweep.Points), cfg.Runs, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "wrote %s/{sweep.csv,sweep_summary.csv,sensitivity.csv,report.md} and plots\n", outDir)
 	return nil
 }
 
-// runStudy runs one study, writes it into outDir and prints its summary.
-func runStudy(ctx context.Context, stdout io.Writer, cfg *sim.Config, o sim.Options, outDir string, prov sim.Provenance) error {
+// runStudy runs one study, writes it into outDir and prints its summary;
+// the time it took goes to stderr.
+func runStudy(ctx context.Context, stdout, stderr io.Writer, cfg *sim.Config, o sim.Options, outDir string, prov sim.Provenance) error {
 	start := time.Now()
 	study, err := sim.Run(ctx, cfg, o)
 	if err != nil {
 		return asUsage(err)
 	}
-	prov.Elapsed = time.Since(start)
+	if err := sim.RunRobustness(ctx, study, o); err != nil {
+		return asUsage(err)
+	}
+	elapsed := time.Since(start)
 	if err := study.Write(outDir, prov); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d runs in %s; wrote %s/{runs.csv,summary.csv,summary.md,paired.csv,report.md} and plots\n\n",
-		cfg.Runs, prov.Elapsed.Round(time.Millisecond), outDir)
+	fmt.Fprintf(stderr, "%d runs in %s\n", cfg.Runs, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "wrote %s/{runs.csv,summary.csv,summary.md,paired.csv,report.md} and plots\n\n", outDir)
 	fmt.Fprint(stdout, study.SummaryMarkdown())
+	if r := study.Robustness; r != nil {
+		fmt.Fprintf(stdout, "Robustness (each unsourced assumption flipped or swept, %d runs each):\n", r.Baseline.Runs)
+		for _, v := range r.Verdicts() {
+			fmt.Fprintln(stdout, "- "+v)
+		}
+	}
 	return nil
 }
 

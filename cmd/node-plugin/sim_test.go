@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,4 +53,49 @@ func TestSimParamChangeExample(t *testing.T) {
 	code, _, stderr = runCLI("sim", "--config", path, "--out", t.TempDir())
 	assert.Equal(t, exitBadInput, code)
 	assert.Contains(t, stderr, `param_change.new: "2097152" is the value at genesis (old): not a change`)
+}
+
+// Two identical runs write the same report.md, byte for byte: it carries
+// no timing (that goes to stderr).
+func TestSimReportIsTheSameAcrossIdenticalRuns(t *testing.T) {
+	example := filepath.Join("..", "..", "examples", "sim", "flow-like.toml")
+	var reports [2][]byte
+	out := t.TempDir() // the same command twice: --out is part of the command line the report shows
+	for i := range reports {
+		code, _, stderr := runCLI("sim", "--config", example, "--out", out, "--runs", "6", "--seed", "5")
+		require.Equal(t, exitOK, code, stderr)
+		assert.Contains(t, stderr, "6 runs in")
+		var err error
+		reports[i], err = os.ReadFile(filepath.Join(out, "report.md"))
+		require.NoError(t, err)
+	}
+	assert.NotContains(t, string(reports[0]), "computed in")
+	assert.True(t, bytes.Equal(reports[0], reports[1]), "report.md differs between identical runs")
+}
+
+// A schedule that cannot activate before the horizon is bad input (exit 2)
+// naming the key, its value and the horizon, for every mechanism kind.
+func TestSimScheduleBeyondTheHorizonIsBadInput(t *testing.T) {
+	example := filepath.Join("..", "..", "examples", "sim", "presets", "near.toml")
+	text, err := os.ReadFile(example)
+	require.NoError(t, err)
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"governance", "[[mechanism]]", "[[mechanism]]\nname = \"gov\"\nkind = \"governance\"\ndelay_hours = 720\n[[mechanism]]",
+			"mechanism[0].delay_hours: 720 (activation view 2592000) is at or past the horizon, horizon_epochs 60 × chain.epoch_views 43200 = view 2592000 (720.00 hours)"},
+		{"hybrid", "[[mechanism]]", "[[mechanism]]\nname = \"hy\"\nkind = \"hybrid\"\ndelay_hours = 716\ntimeout_epochs = 60\n[[mechanism]]",
+			"mechanism[0].delay_hours: 716 (earliest activation at the epoch boundary, view 2592000) is at or past the horizon"},
+		{"stake delay_epochs", "\ndelay_epochs = 1\n", "\ndelay_epochs = 46\n", "mechanism[0].delay_epochs: 46 puts the earliest activation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := strings.Replace(strings.Replace(string(text), "horizon_epochs = 120", "horizon_epochs = 60", 1),
+				"timeout_epochs = 120", "timeout_epochs = 60", 1)
+			bad = strings.Replace(bad, tc.from, tc.to, 1)
+			path := filepath.Join(t.TempDir(), "bad.toml")
+			require.NoError(t, os.WriteFile(path, []byte(bad), 0o644))
+			code, stdout, stderr := runCLI("sim", "--config", path, "--out", t.TempDir())
+			assert.Equal(t, exitBadInput, code, stderr)
+			assert.Empty(t, stdout)
+			assert.Contains(t, stderr, tc.want)
+		})
+	}
 }
