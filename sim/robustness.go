@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/BurntSushi/toml"
 )
 
 // The robustness check reruns a study's headline comparison with each
@@ -28,6 +30,9 @@ type Assumption struct {
 	// Why it is unsourced, for the report.
 	Note     string
 	Variants []Variant
+	// Swept is set when a sweep varies this key itself, for its verdict to
+	// say so.
+	Swept bool
 }
 
 // Variant is one value tried for an assumption, and what it gave.
@@ -59,6 +64,9 @@ type Ranking struct {
 type Robustness struct {
 	Baseline    Ranking
 	Assumptions []Assumption
+	// sweepBase, for a sweep's check, says which point it ran at; empty
+	// for a single study.
+	sweepBase string
 }
 
 // unsourcedAssumptions are the behavioural assumptions of c that no dated
@@ -221,7 +229,11 @@ func (a *Assumption) Verdict() string {
 	for i, v := range a.Variants {
 		values[i] = v.Value
 	}
-	head := fmt.Sprintf("%s (unsourced; %s, tried %s)", a.Key, a.Baseline, strings.Join(values, ", "))
+	swept := ""
+	if a.Swept {
+		swept = "; a swept key too: the sweep already varies it, see Sensitivity"
+	}
+	head := fmt.Sprintf("%s (unsourced; %s, tried %s%s)", a.Key, a.Baseline, strings.Join(values, ", "), swept)
 	if len(changed) == 0 {
 		if len(blurred) > 0 {
 			return head + ": the ranking does not change (no pair reverses; pairs no longer told apart: " + strings.Join(blurred, ", ") + ")."
@@ -244,12 +256,22 @@ func (r *Robustness) Verdicts() []string {
 func (r *Robustness) Markdown() string {
 	var b strings.Builder
 	b.WriteString("## Robustness\n\n")
-	fmt.Fprintf(&b, "The comparison above rests on behavioural assumptions that no dated source backs (marked\n"+
-		"*unsourced* in the config). Each is flipped or swept below, everything else unchanged, over the\n"+
-		"study's first %d runs (the same operators as the baseline, draw for draw). The ranking is the\n"+
-		"safety ranking: mechanisms ordered pair by pair by mean stake unready at activation, over the runs\n"+
-		"where both activated; a pair is ordered only when its paired 95%% interval excludes 0. The ranking\n"+
-		"*changes* when a pair ordered one way at the baseline is ordered the other way.\n\n", r.Baseline.Runs)
+	if r.sweepBase == "" {
+		fmt.Fprintf(&b, "The comparison above rests on behavioural assumptions that no dated source backs (marked\n"+
+			"*unsourced* in the config). Each is flipped or swept below, everything else unchanged, over the\n"+
+			"study's first %d runs (the same operators as the baseline, draw for draw). ", r.Baseline.Runs)
+	} else {
+		fmt.Fprintf(&b, "The sweep's comparisons rest on behavioural assumptions that no dated source backs (marked\n"+
+			"*unsourced* in the config). At the sweep's base point, each is flipped or swept below,\n"+
+			"everything else unchanged, over the base point's first %d runs (the same operators as the\n"+
+			"baseline, draw for draw). The base point is %s.\n"+
+			"An assumption the sweep varies too is still flipped or swept here, from its value at the base\n"+
+			"point. ", r.Baseline.Runs, r.sweepBase)
+	}
+	b.WriteString("The ranking is the\n" +
+		"safety ranking: mechanisms ordered pair by pair by mean stake unready at activation, over the runs\n" +
+		"where both activated; a pair is ordered only when its paired 95% interval excludes 0. The ranking\n" +
+		"*changes* when a pair ordered one way at the baseline is ordered the other way.\n\n")
 	for _, v := range r.Verdicts() {
 		b.WriteString("- " + v + "\n")
 	}
@@ -273,4 +295,71 @@ func (r *Robustness) Markdown() string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// RunSweepRobustness runs the robustness check of RunRobustness at the
+// sweep's base point and stores it in sw.Robustness: one at a time, the
+// baseline point (every swept key at its baseline), whose study the sweep
+// has already run; for a grid or a Latin hypercube, the config as written,
+// before any swept key is varied, run for the check's runs. An assumption
+// that is also a swept key is checked all the same, and its verdict says
+// the sweep varies it.
+func RunSweepRobustness(ctx context.Context, sw *Sweep, opts Options) error {
+	c := sw.Base
+	var base *Study
+	if c.Sweep.Method == "one_at_a_time" {
+		base = sw.Studies[0] // SweepPoints puts the baseline first
+	} else {
+		pc, err := c.pointConfig(nil)
+		if err != nil {
+			return fmt.Errorf("robustness at the sweep's base point: %w", err)
+		}
+		pc.Runs = pc.robustnessRuns()
+		if base, err = Run(ctx, pc, opts); err != nil {
+			return fmt.Errorf("robustness at the sweep's base point: %w", err)
+		}
+	}
+	if err := RunRobustness(ctx, base, opts); err != nil {
+		return err
+	}
+	r := base.Robustness
+	if r == nil {
+		return nil
+	}
+	for i := range r.Assumptions {
+		for _, k := range sw.Keys {
+			if k.Key == r.Assumptions[i].Key {
+				r.Assumptions[i].Swept = true
+			}
+		}
+	}
+	r.sweepBase = sw.baseDescription()
+	sw.Robustness = r
+	return nil
+}
+
+// baseDescription names the sweep's base point for the report: each swept
+// key's value there.
+func (sw *Sweep) baseDescription() string {
+	var parts []string
+	if sw.Base.Sweep.Method == "one_at_a_time" {
+		for j, k := range sw.Keys {
+			parts = append(parts, fmt.Sprintf("`%s` = %s", k.Key, sw.Points[0].Text[j]))
+		}
+		return "every swept key at its one-at-a-time baseline: " + strings.Join(parts, ", ")
+	}
+	var raw map[string]any
+	_, err := toml.Decode(string(sw.Base.raw), &raw) // it decoded when the config was loaded
+	for _, k := range sw.Keys {
+		var v any
+		if err == nil {
+			v = getPath(raw, k.Key)
+		}
+		if v == nil {
+			parts = append(parts, fmt.Sprintf("`%s` at its default", k.Key))
+		} else {
+			parts = append(parts, fmt.Sprintf("`%s` = %v", k.Key, v))
+		}
+	}
+	return "the config as written, before the swept keys are varied: " + strings.Join(parts, ", ")
 }

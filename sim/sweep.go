@@ -61,6 +61,9 @@ type Sweep struct {
 	Keys    []SweepKey
 	Points  []SweepPoint
 	Studies []*Study
+	// Robustness is the robustness check at the sweep's base point
+	// (RunSweepRobustness); nil until it runs.
+	Robustness *Robustness
 }
 
 var integerKeys = map[string]bool{"runs": true, "horizon_epochs": true, "epoch_views": true, "safety_views": true,
@@ -288,16 +291,24 @@ var pathPart = regexp.MustCompile(`^([a-z_]+)(?:\[([^\]]+)\])?$`)
 
 // PointConfig is the base config with a point's values set, validated as a
 // whole config (a point that makes it invalid is an error naming the key).
-func (c *Config) PointConfig(p SweepPoint) (*Config, error) {
+func (c *Config) PointConfig(p SweepPoint) (*Config, error) { return c.pointConfig(&p) }
+
+// pointConfig is PointConfig; a nil point is the config as written, without
+// its sweep and with no swept key changed.
+func (c *Config) pointConfig(p *SweepPoint) (*Config, error) {
 	var raw map[string]any
 	if _, err := toml.Decode(string(c.raw), &raw); err != nil {
 		return nil, err
 	}
 	delete(raw, "sweep")
-	for j, k := range c.Sweep.Keys {
-		if err := setPath(raw, k.Key, p.Values[j], p.Text[j]); err != nil {
-			return nil, cfgErr(fmt.Sprintf("sweep.key[%d].key", j), "%s: %v", k.Key, err)
+	where := "the config as written"
+	if p != nil {
+		for j, k := range c.Sweep.Keys {
+			if err := setPath(raw, k.Key, p.Values[j], p.Text[j]); err != nil {
+				return nil, cfgErr(fmt.Sprintf("sweep.key[%d].key", j), "%s: %v", k.Key, err)
+			}
 		}
+		where = "sweep point " + strings.Join(p.Text, ", ")
 	}
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(raw); err != nil {
@@ -305,7 +316,7 @@ func (c *Config) PointConfig(p SweepPoint) (*Config, error) {
 	}
 	pc, err := ParseConfig(buf.Bytes(), c.dir)
 	if err != nil {
-		return nil, fmt.Errorf("sweep point %s: %w", strings.Join(p.Text, ", "), err)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	pc.Runs, pc.Seed = c.Runs, c.Seed // --runs and --seed apply to every point
 	pc.perViewBlocks = c.perViewBlocks

@@ -282,7 +282,11 @@ func (sw *Sweep) Report(prov Provenance, plots []string) string {
 			fmtNum(s.Low.Estimate), fmtNum(s.Low.X), s.Low.N, fmtNum(s.High.Estimate), fmtNum(s.High.X), s.High.N,
 			fmtNum(s.Effect()), fmtNum(s.EffectLow), fmtNum(s.EffectHigh))
 	}
-	b.WriteString("\n## Plots\n\n")
+	b.WriteString("\n")
+	if sw.Robustness != nil {
+		b.WriteString(sw.Robustness.Markdown())
+	}
+	b.WriteString("## Plots\n\n")
 	for _, p := range plots {
 		fmt.Fprintf(&b, "![%s](%s.png) ([SVG](%s.svg))\n\n", p, p, p)
 	}

@@ -52,7 +52,8 @@ lead and deferred_by_min_lead (examples/sim/param-change.toml).
 A config with a [sweep] table runs a study per point (a grid of values, or
 a Latin hypercube) and writes sweep.csv (one row per point × run ×
 mechanism), sweep_summary.csv, sensitivity.csv, curves with 95% bands per
-swept key, tornado charts and report.md. --runs sets the runs per point.
+swept key, tornado charts and report.md, with the robustness section run at
+the sweep's base point (verdicts also printed). --runs sets the runs per point.
 
 Example configs: examples/sim/*.toml.`,
 		Args: exactArgs(0),
@@ -103,12 +104,21 @@ func runSweep(ctx context.Context, stdout, stderr io.Writer, cfg *sim.Config, o 
 	if err != nil {
 		return asUsage(err)
 	}
+	if err := sim.RunSweepRobustness(ctx, sweep, o); err != nil {
+		return asUsage(err)
+	}
 	elapsed := time.Since(start)
 	if err := sweep.Write(outDir, prov); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "%d points × %d runs in %s\n", len(sweep.Points), cfg.Runs, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "wrote %s/{sweep.csv,sweep_summary.csv,sensitivity.csv,report.md} and plots\n", outDir)
+	if r := sweep.Robustness; r != nil {
+		fmt.Fprintf(stdout, "\nRobustness at the sweep's base point (each unsourced assumption flipped or swept, %d runs each):\n", r.Baseline.Runs)
+		for _, v := range r.Verdicts() {
+			fmt.Fprintln(stdout, "- "+v)
+		}
+	}
 	return nil
 }
 
