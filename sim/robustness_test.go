@@ -70,3 +70,74 @@ func TestRobustnessReversals(t *testing.T) {
 	a.Variants[0].Reversed = nil
 	assert.Equal(t, "k (unsourced; 1, tried 2, 3): the ranking does not change (no pair reverses; pairs no longer told apart: 2 at 3).", a.Verdict())
 }
+
+// A grid sweep's robustness check runs at the config as written (hurry
+// share 0.7, which no grid point has), is the single-study check of that
+// config, and marks the assumption the sweep varies itself.
+func TestSweepRobustnessAtTheBasePoint(t *testing.T) {
+	c := sweepConfig(t, `
+[sweep]
+method = "grid"
+[[sweep.key]]
+key = "behaviour.deadline.hurry_share"
+values = [0.0, 1.0]
+[[sweep.key]]
+key = "mechanism[*].threshold"
+values = ["3/5", "9/10"]
+`)
+	c.Runs = 25
+	sw, err := RunSweep(context.Background(), c, Options{})
+	require.NoError(t, err)
+	require.NoError(t, RunSweepRobustness(context.Background(), sw, Options{}))
+	r := sw.Robustness
+	require.NotNil(t, r)
+
+	plain := mustConfig(t, baseConfig)
+	plain.Runs = 25
+	s := runStudy(t, plain, 0)
+	require.NoError(t, RunRobustness(context.Background(), s, Options{}))
+	assert.Equal(t, s.Robustness.Baseline, r.Baseline, "the base point is the config as written, draw for draw")
+	require.Len(t, r.Assumptions, len(s.Robustness.Assumptions))
+	for i, a := range r.Assumptions {
+		swept := a.Key == "behaviour.deadline.hurry_share"
+		assert.Equal(t, swept, a.Swept, a.Key)
+		want := s.Robustness.Assumptions[i].Verdict()
+		if swept {
+			assert.Equal(t, "0.7", a.Baseline)
+			want = strings.Replace(want, "):", "; a swept key too: the sweep already varies it, see Sensitivity):", 1)
+		}
+		assert.Equal(t, want, a.Verdict(), a.Key)
+	}
+
+	report := sw.Report(Provenance{ConfigPath: "s.toml"}, nil)
+	for _, want := range []string{"## Robustness\n", "At the sweep's base point,", "the config as written, before the swept keys are varied: `behaviour.deadline.hurry_share` = 0.7, `mechanism[*].threshold` = 2/3",
+		"- behaviour.deadline.hurry_on_lock_in (unsourced;", "- behaviour.deadline.hurry_share (unsourced; 0.7, tried 0, 0.5, 1; a swept key too"} {
+		assert.Contains(t, report, want)
+	}
+	assert.Less(t, strings.Index(report, "## Sensitivity"), strings.Index(report, "## Robustness"))
+	assert.Less(t, strings.Index(report, "## Robustness"), strings.Index(report, "## Plots"))
+}
+
+// One at a time, the base point is the sweep's baseline point, a given
+// base included, and the check reuses that point's runs.
+func TestOneAtATimeSweepRobustnessUsesTheBaseline(t *testing.T) {
+	c := sweepConfig(t, `
+[sweep]
+method = "one_at_a_time"
+[[sweep.key]]
+key = "behaviour.deadline.hurry_share"
+values = [0.0, 1.0]
+base = 0.35
+`)
+	c.Runs = 20
+	sw, err := RunSweep(context.Background(), c, Options{})
+	require.NoError(t, err)
+	require.NoError(t, RunSweepRobustness(context.Background(), sw, Options{}))
+	r := sw.Robustness
+	require.NotNil(t, r)
+	assert.Same(t, r, sw.Studies[0].Robustness, "the baseline point's study is the one checked")
+	assert.Equal(t, rank(sw.Studies[0].Config, sw.Studies[0].Outcomes, 20), r.Baseline)
+	assert.Equal(t, "0.35", r.Assumptions[1].Baseline)
+	assert.True(t, r.Assumptions[1].Swept)
+	assert.Contains(t, sw.Report(Provenance{}, nil), "every swept key at its one-at-a-time baseline: `behaviour.deadline.hurry_share` = 0.35")
+}

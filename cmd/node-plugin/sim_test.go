@@ -99,3 +99,29 @@ func TestSimScheduleBeyondTheHorizonIsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// A sweep's report has the Robustness section too, run at the sweep's base
+// point, its verdicts on stdout, and it is the same bytes across two
+// identical runs.
+func TestSimSweepRobustnessAndSameReport(t *testing.T) {
+	example := filepath.Join("..", "..", "examples", "sim", "threshold-sweep.toml")
+	var reports [2][]byte
+	out := t.TempDir()
+	for i := range reports {
+		code, stdout, stderr := runCLI("sim", "--config", example, "--out", out, "--runs", "4", "--seed", "5")
+		require.Equal(t, exitOK, code, stderr)
+		assert.Contains(t, stderr, "points × 4 runs in")
+		assert.Contains(t, stdout, "Robustness at the sweep's base point (each unsourced assumption flipped or swept, 4 runs each):\n"+
+			"- behaviour.deadline.hurry_on_lock_in (unsourced; true, tried false): the ranking")
+		assert.Contains(t, stdout, "- behaviour.deadline.hurry_share (unsourced; 0.85, tried 0, 0.5, 1; a swept key too: the sweep already varies it")
+		var err error
+		reports[i], err = os.ReadFile(filepath.Join(out, "report.md"))
+		require.NoError(t, err)
+	}
+	report := string(reports[0])
+	assert.Contains(t, report, "## Robustness\n")
+	assert.Contains(t, report, "At the sweep's base point,")
+	assert.Contains(t, report, "- behaviour.deadline.hurry_on_lock_in (unsourced; true, tried false)")
+	assert.NotContains(t, report, "points × 4 runs in", "no timing in report.md")
+	assert.True(t, bytes.Equal(reports[0], reports[1]), "report.md differs between identical runs")
+}
