@@ -71,12 +71,23 @@ func TestRobustnessReversals(t *testing.T) {
 	assert.Equal(t, "k (unsourced; 1, tried 2, 3): the ranking does not change (no pair reverses; pairs no longer told apart: 2 at 3).", a.Verdict())
 }
 
+// sweepWithRobustness runs baseConfig swept as the [sweep] table's body
+// says, runs times per point, and its robustness check.
+func sweepWithRobustness(t *testing.T, runs int, sweep string) *Sweep {
+	t.Helper()
+	c := sweepConfig(t, "[sweep]"+sweep)
+	c.Runs = runs
+	sw, err := RunSweep(context.Background(), c, Options{})
+	require.NoError(t, err)
+	require.NoError(t, RunSweepRobustness(context.Background(), sw, Options{}))
+	return sw
+}
+
 // A grid sweep's robustness check runs at the config as written (hurry
 // share 0.7, which no grid point has), is the single-study check of that
 // config, and marks the assumption the sweep varies itself.
-func TestSweepRobustnessAtTheBasePoint(t *testing.T) {
-	c := sweepConfig(t, `
-[sweep]
+func TestSimSweepRobustnessAtTheBasePoint(t *testing.T) {
+	sw := sweepWithRobustness(t, 25, `
 method = "grid"
 [[sweep.key]]
 key = "behaviour.deadline.hurry_share"
@@ -85,10 +96,6 @@ values = [0.0, 1.0]
 key = "mechanism[*].threshold"
 values = ["3/5", "9/10"]
 `)
-	c.Runs = 25
-	sw, err := RunSweep(context.Background(), c, Options{})
-	require.NoError(t, err)
-	require.NoError(t, RunSweepRobustness(context.Background(), sw, Options{}))
 	r := sw.Robustness
 	require.NotNil(t, r)
 
@@ -120,19 +127,14 @@ values = ["3/5", "9/10"]
 
 // One at a time, the base point is the sweep's baseline point, a given
 // base included, and the check reuses that point's runs.
-func TestOneAtATimeSweepRobustnessUsesTheBaseline(t *testing.T) {
-	c := sweepConfig(t, `
-[sweep]
+func TestSimOneAtATimeSweepRobustnessUsesTheBaseline(t *testing.T) {
+	sw := sweepWithRobustness(t, 20, `
 method = "one_at_a_time"
 [[sweep.key]]
 key = "behaviour.deadline.hurry_share"
 values = [0.0, 1.0]
 base = 0.35
 `)
-	c.Runs = 20
-	sw, err := RunSweep(context.Background(), c, Options{})
-	require.NoError(t, err)
-	require.NoError(t, RunSweepRobustness(context.Background(), sw, Options{}))
 	r := sw.Robustness
 	require.NotNil(t, r)
 	assert.Same(t, r, sw.Studies[0].Robustness, "the baseline point's study is the one checked")
