@@ -28,9 +28,33 @@ func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Dura
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	return writeHomesOn(dir, localPlan(host, ports), list, seed, viewInterval, epochViews, engine)
+}
+
+// netPlan is where a testnet's nodes listen and how they reach each other.
+type netPlan struct {
+	ports map[string]nodePorts
+	// proto and host(id) make the address others dial node id at:
+	// /PROTO/HOST/tcp/PORT for libp2p (in the genesis), HOST:PORT for
+	// CometBFT's persistent peers.
+	proto string
+	host  func(id string) string
+	// bind is the host the nodes' libp2p and CometBFT p2p listen on;
+	// apiBind their public API's.
+	bind, apiBind string
+}
+
+// localPlan: every node on one machine, at host, the APIs on loopback.
+func localPlan(host string, ports map[string]nodePorts) netPlan {
+	return netPlan{ports: ports, proto: "ip4", host: func(string) string { return host }, bind: host, apiBind: "127.0.0.1"}
+}
+
+// writeHomesOn is writeHomes with the addresses of plan.
+func writeHomesOn(dir string, plan netPlan, list []nodeSpec, seed uint64, viewInterval time.Duration, epochViews uint64, engine string) (*chain.Genesis, *chain.Keys, []*proc, error) {
+	ports := plan.ports
 	var specs []chain.NodeSpec
 	for _, n := range list {
-		specs = append(specs, chain.NodeSpec{ID: n.id, Role: n.role, Stake: n.stake, Address: fmt.Sprintf("/ip4/%s/tcp/%d", host, ports[n.id].p2p)})
+		specs = append(specs, chain.NodeSpec{ID: n.id, Role: n.role, Stake: n.stake, Address: fmt.Sprintf("/%s/%s/tcp/%d", plan.proto, plan.host(n.id), ports[n.id].p2p)})
 	}
 	g, keys, err := chain.GenerateGenesis(chain.GenerateOptions{ChainID: "demo", EpochViews: epochViews, SafetyViews: epochViews / 10,
 		Versions: map[string]string{"protocol": "1.0.0"}, ParamDecls: paramDecls(epochViews), Nodes: specs,
@@ -53,7 +77,7 @@ func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Dura
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("encode %s's libp2p key: %w", n.id, err)
 		}
-		cfg, err := nodeConfig(n.id, host, list, ports, g, keys, viewInterval, engine)
+		cfg, err := nodeConfig(n.id, plan, list, g, keys, viewInterval, engine)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -112,8 +136,9 @@ const hookScript = `echo "activated $QUORUMGATE_DEPLOYMENT ` +
 
 // nodeConfig is node id's config file: every other node as a static peer,
 // and on CometBFT its p2p port and every other node as a persistent peer.
-func nodeConfig(id, host string, list []nodeSpec, ports map[string]nodePorts, g *chain.Genesis, keys *chain.Keys,
+func nodeConfig(id string, plan netPlan, list []nodeSpec, g *chain.Genesis, keys *chain.Keys,
 	viewInterval time.Duration, engine string) (string, error) {
+	ports := plan.ports
 	var peers []string
 	for _, m := range g.Identities[0].Nodes {
 		if m.ID != id {
@@ -129,9 +154,9 @@ supported = ["protocol=1.0.0"]
 view_interval = %q
 hook = ["sh", "-c", %q]
 [api]
-listen = "127.0.0.1:%d"
+listen = "%s:%d"
 admin = "127.0.0.1:%d"
-`, id, host, pp.p2p, strings.Join(peers, ", "), viewInterval.String(), hookScript, pp.api, pp.admin)
+`, id, plan.bind, pp.p2p, strings.Join(peers, ", "), viewInterval.String(), hookScript, plan.apiBind, pp.api, pp.admin)
 	if engine != engineCometBFT {
 		return cfg, nil
 	}
@@ -144,8 +169,8 @@ admin = "127.0.0.1:%d"
 		if err != nil {
 			return "", err
 		}
-		cpeers = append(cpeers, fmt.Sprintf("%q", fmt.Sprintf("%s@%s:%d", nid, host, ports[m.id].comet)))
+		cpeers = append(cpeers, fmt.Sprintf("%q", fmt.Sprintf("%s@%s:%d", nid, plan.host(m.id), ports[m.id].comet)))
 	}
 	return "engine = \"cometbft\"\n" + cfg + fmt.Sprintf("[cometbft]\np2p_listen = \"tcp://%s:%d\"\npersistent_peers = [%s]\n",
-		host, pp.comet, strings.Join(cpeers, ", ")), nil
+		plan.bind, pp.comet, strings.Join(cpeers, ", ")), nil
 }
