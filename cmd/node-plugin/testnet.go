@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -46,7 +47,7 @@ DIR/NODE/node.log; DIR/testnet.json records them.`,
 	tn.AddCommand(newTestnetDemoCommand(stdout), newTestnetUpCommand(stdout), newTestnetStatusCommand(stdout),
 		newTestnetUpgradeCommand(stdout), newTestnetStopCommand(stdout), newTestnetStartCommand(stdout),
 		newProposeCommand(stdout, &testnetGovernance{}), newCancelCommand(stdout, &testnetGovernance{}),
-		newTestnetLogsCommand(stdout), newTestnetDownCommand(stdout), newTestnetDashboardCommand(stdout))
+		newTestnetLogsCommand(stdout), newTestnetDownCommand(stdout), newTestnetDashboardCommand(stdout), newTestnetComposeCommand(stdout))
 	return tn
 }
 
@@ -548,4 +549,55 @@ func (tg *testnetGovernance) fill(cmd *cobra.Command, f *governanceFlags, p *act
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "submitting through %s\n", via.ID)
 	return nil
+}
+
+func newTestnetComposeCommand(stdout io.Writer) *cobra.Command {
+	var o testnet.ComposeOptions
+	var hostOf []string
+	cmd := &cobra.Command{
+		Use:   "compose [--dir DIR] [--nodes 7] [--engine devchain|cometbft] [--image IMAGE] [--host-of ID=IP ...]",
+		Short: "Create a testnet folder for Docker Compose (compose.yaml), to run on one host or several",
+		Long: `compose generates a genesis and keys for N nodes, as up does, into a new
+folder DIR, and writes DIR/compose.yaml: one service per node, running
+node-plugin run --home /home/ID in IMAGE with DIR/ID mounted there. It starts
+nothing: run docker compose up -d in DIR (build the image first with
+deploy/docker/Dockerfile, see the README).
+
+The genesis names each node by its service name (/dns4/ID/tcp/PORT), and
+each node has its own ports, the same in its container and published on the
+host: libp2p 7001+i, the API 8001+i, CometBFT's p2p 26656+10*i (i from 0).
+
+For several hosts, give --host-of ID=IP for every node (the address of the
+host that will run it): each service then resolves the others' names to
+those hosts, and each host runs its own nodes with docker compose up -d ID...`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := positiveDuration(cmd, "view-interval", o.ViewInterval); err != nil {
+				return err
+			}
+			o.HostOf = map[string]string{}
+			for _, kv := range hostOf {
+				id, ip, ok := strings.Cut(kv, "=")
+				if !ok || id == "" {
+					return usageError{fmt.Errorf("--host-of %q: expected ID=IP", kv)}
+				}
+				o.HostOf[id] = ip
+			}
+			path, err := testnet.Compose(o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "wrote %s\nrun it: cd %s && docker compose up -d\n", path, filepath.Dir(path))
+			return nil
+		},
+	}
+	addDirFlag(cmd, &o.Dir)
+	cmd.Flags().IntVar(&o.Nodes, "nodes", 7, "how many nodes (4 to 9)")
+	cmd.Flags().Uint64Var(&o.Seed, "seed", 1, "seed for the genesis keys")
+	cmd.Flags().DurationVar(&o.ViewInterval, "view-interval", 100*time.Millisecond, "time between views")
+	cmd.Flags().Uint64Var(&o.EpochViews, "epoch-views", 100, "views per epoch")
+	cmd.Flags().StringVar(&o.Engine, "engine", "", engine.Choices()+" (default "+string(engine.Default)+")")
+	cmd.Flags().StringVar(&o.Image, "image", testnet.DefaultImage, "the node-plugin image the services run")
+	cmd.Flags().StringArrayVar(&hostOf, "host-of", nil, "ID=IP: the host that runs node ID, for a testnet across hosts (repeat for every node)")
+	return cmd
 }
