@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -160,15 +162,56 @@ func TestComposeFileHostOf(t *testing.T) {
 func TestComposeFileDockerConfig(t *testing.T) {
 	docker, err := exec.LookPath("docker")
 	if err != nil {
-		t.Skip("docker is not installed here: the Compose file is checked by TestComposeFileMatchesGenesis only")
+		t.Skip("docker is not installed here: the file is checked by TestComposeFileMatchesGenesis and TestComposeFileLoadsWithComposeSpec")
 	}
 	if out, err := exec.Command(docker, "compose", "version").CombinedOutput(); err != nil {
-		t.Skipf("docker has no compose plugin here (%s): the Compose file is checked by TestComposeFileMatchesGenesis only", bytes.TrimSpace(out))
+		t.Skipf("docker has no compose plugin here (%s): the file is checked by TestComposeFileMatchesGenesis and TestComposeFileLoadsWithComposeSpec", bytes.TrimSpace(out))
 	}
 	for _, eng := range []string{engineDevchain, engineCometBFT} {
 		path, err := Compose(ComposeOptions{Dir: t.TempDir(), Nodes: 5, Engine: eng})
 		require.NoError(t, err)
 		out, err := exec.Command(docker, "compose", "-f", path, "config", "--quiet").CombinedOutput()
 		require.NoError(t, err, string(out))
+	}
+}
+
+// The file loads with compose-go, the Compose specification's reference
+// loader (what docker compose config runs): it validates against the spec's
+// JSON schema and resolves the volumes against the file's folder, without
+// Docker. The project it reads is the one intended.
+func TestComposeFileLoadsWithComposeSpec(t *testing.T) {
+	for _, eng := range []string{engineDevchain, engineCometBFT} {
+		t.Run(eng, func(t *testing.T) {
+			dir := t.TempDir()
+			path, err := Compose(ComposeOptions{Dir: dir, Nodes: 5, Engine: eng, HostOf: map[string]string{nodesOf(eng)[4].id: "10.0.0.2"}})
+			require.NoError(t, err)
+			opts, err := cli.NewProjectOptions([]string{path}, cli.WithResolvedPaths(true))
+			require.NoError(t, err)
+			p, err := opts.LoadProject(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, "quorumgate-"+eng, p.Name)
+			require.Len(t, p.Services, 5)
+			for i, n := range nodesOf(eng)[:5] {
+				s, ok := p.Services[n.id]
+				require.True(t, ok, n.id)
+				assert.Equal(t, []string{"node-plugin", "run", "--home", "/home/" + n.id}, []string(s.Command))
+				require.Len(t, s.Volumes, 1)
+				assert.Equal(t, "bind", s.Volumes[0].Type)
+				assert.Equal(t, filepath.Join(dir, n.id), s.Volumes[0].Source)
+				assert.Equal(t, "/home/"+n.id, s.Volumes[0].Target)
+				assert.Contains(t, s.Networks, composeNetwork)
+				var published []string
+				for _, port := range s.Ports {
+					assert.Equal(t, fmt.Sprint(port.Target), port.Published, n.id)
+					published = append(published, port.Published)
+				}
+				assert.Contains(t, published, fmt.Sprint(ComposeP2PPort+i))
+				assert.Equal(t, eng == engineCometBFT, slices.Contains(published, fmt.Sprint(ComposeCometPort+10*i)), n.id)
+				if i != 4 {
+					assert.Equal(t, []string{"10.0.0.2"}, s.ExtraHosts[nodesOf(eng)[4].id], n.id)
+				}
+			}
+			assert.Contains(t, p.Networks, composeNetwork)
+		})
 	}
 }
