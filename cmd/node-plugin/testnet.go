@@ -37,6 +37,9 @@ side by side, upgrade/stop/start play an operator, propose and cancel play the
 governance committee, logs shows a node's log, dashboard prints the URL of
 the testnet's live web page, down stops it all.
 
+compose writes a new testnet folder with a Docker Compose file instead, for
+running the nodes in containers on one host or several; it starts nothing.
+
 Its nodes run detached, each in its own process group, with its log in
 DIR/NODE/node.log; DIR/testnet.json records them.`,
 		// A closed pipe on stdout (testnet up | head) must not kill a command
