@@ -1,7 +1,6 @@
 package testnet
 
 import (
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -134,14 +133,8 @@ func Compose(o ComposeOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "governance"), 0o700); err != nil {
+	if _, err := writeGovernanceKeys(dir, keys); err != nil {
 		return "", err
-	}
-	for i, k := range keys.Governance {
-		path := filepath.Join(dir, "governance", fmt.Sprintf("member-%d.key", i))
-		if err := node.WriteFileAtomic(path, []byte(hex.EncodeToString(k.Encode())+"\n"), 0o600); err != nil {
-			return "", err
-		}
 	}
 	data, err := yaml.Marshal(composeSpec(list, plan, o))
 	if err != nil {

@@ -273,15 +273,8 @@ func create(dir string, o UpOptions) (*Testnet, error) {
 	if o.Engine != engineDevchain {
 		m.Engine = o.Engine
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "governance"), 0o700); err != nil {
+	if m.GovernanceKeys, err = writeGovernanceKeys(dir, keys); err != nil {
 		return nil, err
-	}
-	for i, k := range keys.Governance {
-		name := filepath.Join("governance", fmt.Sprintf("member-%d.key", i))
-		if err := node.WriteFileAtomic(filepath.Join(dir, name), []byte(hex.EncodeToString(k.Encode())+"\n"), 0o600); err != nil {
-			return nil, err
-		}
-		m.GovernanceKeys = append(m.GovernanceKeys, name)
 	}
 	for _, p := range procs {
 		i := slices.IndexFunc(g.Identities[0].Nodes, func(n chain.GenesisNode) bool { return n.ID == p.id })
@@ -294,6 +287,23 @@ func create(dir string, o UpOptions) (*Testnet, error) {
 	}
 	t := &Testnet{Dir: dir, M: m}
 	return t, t.save()
+}
+
+// writeGovernanceKeys writes the committee members' private keys into
+// DIR/governance and returns their paths relative to dir, in member order.
+func writeGovernanceKeys(dir string, keys *chain.Keys) ([]string, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "governance"), 0o700); err != nil {
+		return nil, err
+	}
+	var names []string
+	for i, k := range keys.Governance {
+		name := filepath.Join("governance", fmt.Sprintf("member-%d.key", i))
+		if err := node.WriteFileAtomic(filepath.Join(dir, name), []byte(hex.EncodeToString(k.Encode())+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 // Open finds the testnet in dir.
