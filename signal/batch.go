@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"math/bits"
 	"slices"
 	"sync"
 
@@ -113,8 +112,8 @@ const subgroupDomain = "quorumgate/batch-subgroup/v1\x00"
 const subgroupTests = 64
 
 // subgroupBatchMin is the batch size from which the subset sums cost less
-// than checking every point: the 64 sums cost 64 subgroup checks plus 32
-// additions a point, one check costs about 63·2 doublings.
+// than checking every point: the 64 sums cost 64 subgroup checks plus about
+// 20 additions a point, one check costs about 63·2 doublings.
 const subgroupBatchMin = 128
 
 // inSubgroup splits the decoded signatures of idx into those in the
@@ -143,8 +142,18 @@ func (b *batch) inSubgroup(idx []int) (in, out []int) {
 	return in, out
 }
 
+// subsetGroup is how many points share a table of their subset sums in
+// subsetsInSubgroup: 11 additions and a conversion for 4 points save each
+// of the 64 sums 3 of its 4 additions.
+const subsetGroup = 4
+
 // subsetsInSubgroup reports whether the 64 random subset sums of idx's
 // points are all in the subgroup.
+//
+// Point n is in subset k when bit k of its mask is set. The points are taken
+// 4 at a time: the 15 sums of a group's non-empty subsets are computed once
+// (and made affine together, one inversion for the batch), and each subset
+// sum adds the one its 4 bits select.
 func (b *batch) subsetsInSubgroup(idx []int) bool {
 	h := sha256.New()
 	h.Write([]byte(subgroupDomain))
@@ -152,15 +161,40 @@ func (b *batch) subsetsInSubgroup(idx []int) bool {
 		h.Write(b.sigs[i])
 	}
 	seed := h.Sum(nil)
-	var sums [subgroupTests]bls12381.G1Jac // zero values: the point at infinity
+	masks := make([]uint64, len(idx))
 	var block [sha256.Size]byte
-	for n, i := range idx {
+	for n := range idx {
 		if n%4 == 0 {
 			block = sha256.Sum256(binary.BigEndian.AppendUint64(slices.Clone(seed), uint64(n/4)))
 		}
-		// Bit k of the mask: point i is in subset k.
-		for mask := binary.BigEndian.Uint64(block[8*(n%4):]); mask != 0; mask &= mask - 1 {
-			sums[bits.TrailingZeros64(mask)].AddMixed(&b.pts[i])
+		masks[n] = binary.BigEndian.Uint64(block[8*(n%4):])
+	}
+	const width = 1 << subsetGroup
+	groups := (len(idx) + subsetGroup - 1) / subsetGroup
+	table := make([]bls12381.G1Jac, groups*width) // zero values: the point at infinity
+	for g := range groups {
+		t := table[g*width : (g+1)*width]
+		for j := 0; j < subsetGroup && g*subsetGroup+j < len(idx); j++ {
+			p := &b.pts[idx[g*subsetGroup+j]]
+			for m := 1 << j; m < 2<<j; m++ {
+				t[m] = t[m-1<<j]
+				t[m].AddMixed(p)
+			}
+		}
+	}
+	affine := bls12381.BatchJacobianToAffineG1(table)
+	var sums [subgroupTests]bls12381.G1Jac // zero values: the point at infinity
+	for g := range groups {
+		var gm [subsetGroup]uint64
+		copy(gm[:], masks[g*subsetGroup:])
+		for k := range sums {
+			sel := 0
+			for j := range gm {
+				sel |= int(gm[j]>>k&1) << j
+			}
+			if sel != 0 {
+				sums[k].AddMixed(&affine[g*width+sel])
+			}
 		}
 	}
 	for k := range sums {
