@@ -3,7 +3,9 @@ package p2p
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/signal"
@@ -179,14 +181,16 @@ func (in *Ingest) Pending() int {
 }
 
 // Flush verifies every queued attestation and returns their results, in the
-// order they were added per (deployment, epoch, source). Large batches are
-// split across the cores; each part is one aggregate check unless it holds a
-// bad signature.
+// order they were added per (deployment, epoch, source). The batches are
+// verified side by side on the cores (a large one cut into parts when there
+// are too few); each part is one aggregate check unless it holds a bad
+// signature.
 func (in *Ingest) Flush() []Result {
 	var out []Result
-	for _, bk := range in.order {
+	bads := in.verify()
+	for n, bk := range in.order {
 		b := in.pending[bk]
-		bad := in.verify(bk.key, b)
+		bad := bads[n]
 		tl := in.tallies[bk.key]
 		if tl == nil {
 			tl = quorum.NewTally(b.table)
@@ -247,37 +251,71 @@ func (in *Ingest) Source(s string) SourceStats {
 // Forget drops what Ingest holds about a source (it disconnected).
 func (in *Ingest) Forget(source string) { delete(in.sources, source) }
 
-// verify returns which attestations of the batch have bad signatures.
-func (in *Ingest) verify(k key, b *batch) []bool {
-	msg := signal.ReadinessMessage(in.chainID, k.d, k.e)
-	n := len(b.atts)
-	bad := make([]bool, n)
-	parts := min(in.workers, max(1, n/256))
+// minPart is the smallest part a batch is cut into to share the cores.
+const minPart = 256
+
+// verify returns, for each pending batch in order, which of its
+// attestations have bad signatures.
+//
+// The batches are checked side by side on the cores, each whole as one
+// aggregate check (a larger weighted sum costs less a signature, and each
+// part costs a pairing and 64 subgroup checks); a batch is cut only when
+// there are too few to keep every core busy, into parts of about an even
+// share of all the pending attestations.
+func (in *Ingest) verify() [][]bool {
+	type part struct{ batch, lo, hi int }
+	total := 0
+	for _, bk := range in.order {
+		total += len(in.pending[bk].atts)
+	}
+	share := max(minPart, (total+in.workers-1)/in.workers)
+	bads := make([][]bool, len(in.order))
+	msgs := make([][]byte, len(in.order))
+	var parts []part
+	for n, bk := range in.order {
+		size := len(in.pending[bk].atts)
+		bads[n] = make([]bool, size)
+		msgs[n] = signal.ReadinessMessage(in.chainID, bk.d, bk.e)
+		cuts := max(1, (size+share/2)/share)
+		for c := range cuts {
+			parts = append(parts, part{n, c * size / cuts, (c + 1) * size / cuts})
+		}
+	}
+	// Largest first, so the last to finish is a small one.
+	slices.SortStableFunc(parts, func(a, b part) int { return (b.hi - b.lo) - (a.hi - a.lo) })
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for p := range parts {
-		lo, hi := p*n/parts, (p+1)*n/parts
+	for range min(in.workers, len(parts)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pks := make([]signal.PublicKey, hi-lo)
-			sigs := make([][]byte, hi-lo)
-			for j := lo; j < hi; j++ {
-				pks[j-lo], sigs[j-lo] = b.table.Key(b.idx[j]), b.atts[j].Signature
-			}
-			found, err := signal.BatchVerify(msg, pks, sigs)
-			if err != nil {
-				for j := lo; j < hi; j++ {
-					bad[j] = true
+			for {
+				j := int(next.Add(1)) - 1
+				if j >= len(parts) {
+					return
 				}
-				return
-			}
-			for _, f := range found {
-				bad[lo+f] = true
+				p := parts[j]
+				b, bad := in.pending[in.order[p.batch]], bads[p.batch]
+				pks := make([]signal.PublicKey, p.hi-p.lo)
+				sigs := make([][]byte, p.hi-p.lo)
+				for j := p.lo; j < p.hi; j++ {
+					pks[j-p.lo], sigs[j-p.lo] = b.table.Key(b.idx[j]), b.atts[j].Signature
+				}
+				found, err := signal.BatchVerify(msgs[p.batch], pks, sigs)
+				if err != nil {
+					for j := p.lo; j < p.hi; j++ {
+						bad[j] = true
+					}
+					continue
+				}
+				for _, f := range found {
+					bad[p.lo+f] = true
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	return bad
+	return bads
 }
 
 // Tally returns the live gossip tally of (d, epoch): readiness seen and

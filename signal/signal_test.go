@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	bls12381 "github.com/consensys/gnark-crypto/ecc/bls12-381"
+	"github.com/consensys/gnark-crypto/ecc/bls12-381/fr"
 	"github.com/onflow/crypto"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -340,4 +341,131 @@ func FuzzDecodePublicKey(f *testing.F) {
 		}
 		require.Equal(t, data, pk.Encode(), "decoded key does not re-encode to its input")
 	})
+}
+
+// g1Cofactor is the curve's order over the signature group's:
+// 3·11²·10177²·859267²·52437899².
+var g1Cofactor, _ = new(big.Int).SetString("396c8c005555e1568c00aaab0000aaab", 16)
+
+// smallOrder returns a point of order 3 of the curve, outside the
+// signature group: [q·h/3]P for a point P of the curve, q the group's order
+// and h the cofactor. The pairing cannot see it, and a weighted sum drops
+// it whenever the weight is a multiple of 3.
+func smallOrder(t testing.TB) bls12381.G1Affine {
+	t.Helper()
+	for x := byte(1); x != 0; x++ {
+		enc := make([]byte, 48)
+		enc[0], enc[47] = 0x80, x // compressed, x = x
+		var p bls12381.G1Affine
+		if bls12381.NewDecoder(bytes.NewReader(enc), bls12381.NoSubgroupChecks()).Decode(&p) != nil {
+			continue
+		}
+		var tor bls12381.G1Affine
+		k := new(big.Int).Div(g1Cofactor, big.NewInt(3))
+		tor = mulPlain(p, k.Mul(k, fr.Modulus()))
+		if !tor.IsInfinity() {
+			require.False(t, tor.IsInSubGroup())
+			three := mulPlain(tor, big.NewInt(3))
+			require.True(t, three.IsInfinity(), "order 3")
+			return tor
+		}
+	}
+	t.Fatal("no point found")
+	return bls12381.G1Affine{}
+}
+
+// A genuine signature plus a small-order component, and a pair whose
+// small-order components cancel in a plain sum, hidden among 1,000 (where
+// the subgroup is checked by random subset sums) and in a small batch
+// (checked point by point): the pairing cannot see them, the subgroup
+// check must.
+func TestBatchVerifySmallOrderComponents(t *testing.T) {
+	tor := smallOrder(t)
+	shift := func(sig []byte, sub bool) []byte {
+		p := g1(t, sig)
+		if sub {
+			p.Sub(&p, &tor)
+		} else {
+			p.Add(&p, &tor)
+		}
+		require.False(t, p.IsInSubGroup())
+		b := p.Bytes()
+		return b[:]
+	}
+	msg, pks, sigs := fixture(t)
+	sigs[417] = shift(sigs[417], false)
+	bad, err := BatchVerify(msg, pks, sigs)
+	require.NoError(t, err)
+	assert.Equal(t, []int{417}, bad, "one among 1,000")
+
+	_, _, sigs = fixture(t)
+	sigs[0], sigs[999] = shift(sigs[0], false), shift(sigs[999], true)
+	bad, err = BatchVerify(msg, pks, sigs)
+	require.NoError(t, err)
+	assert.Equal(t, []int{0, 999}, bad, "cancelling pair among 1,000")
+
+	_, _, sigs = fixture(t)
+	small := [][]byte{shift(sigs[0], false), sigs[1], shift(sigs[2], true)}
+	bad, err = BatchVerify(msg, pks[:3], small)
+	require.NoError(t, err)
+	assert.Equal(t, []int{0, 2}, bad, "small batch")
+}
+
+// mulPlain is [k]p by double-and-add: gnark-crypto's scalar multiplication
+// assumes a point of the group (it reduces k by the group's order).
+func mulPlain(p bls12381.G1Affine, k *big.Int) bls12381.G1Affine {
+	var acc bls12381.G1Jac
+	for i := k.BitLen() - 1; i >= 0; i-- {
+		acc.DoubleAssign()
+		if k.Bit(i) == 1 {
+			acc.AddMixed(&p)
+		}
+	}
+	var out bls12381.G1Affine
+	out.FromJacobian(&acc)
+	return out
+}
+
+// The subset sums find a point with a small-order component among many,
+// alone or as a pair whose components cancel in a plain sum, whatever
+// their place (the weights of the pairing check would miss them a third
+// of the time).
+func TestInSubgroupBySubsets(t *testing.T) {
+	tor := smallOrder(t)
+	_, _, sigs := fixture(t)
+	pts := make([]bls12381.G1Affine, len(sigs))
+	idx := make([]int, len(sigs))
+	for i, s := range sigs {
+		pts[i], idx[i] = g1(t, s), i
+	}
+	b := batch{sigs: sigs, pts: pts}
+	in, out := b.inSubgroup(slices.Clone(idx))
+	assert.Len(t, in, len(sigs), "all in")
+	assert.Nil(t, out, "all in")
+	for _, bad := range [][]int{{0}, {999}, {3, 700}, {1, 2, 3}} {
+		b := batch{sigs: slices.Clone(sigs), pts: slices.Clone(pts)}
+		for n, i := range bad {
+			if n%2 == 0 {
+				b.pts[i].Add(&b.pts[i], &tor)
+			} else {
+				b.pts[i].Sub(&b.pts[i], &tor)
+			}
+			enc := b.pts[i].Bytes()
+			b.sigs[i] = enc[:]
+		}
+		in, out := b.inSubgroup(slices.Clone(idx))
+		assert.Equal(t, bad, out, "bad %v", bad)
+		assert.Len(t, in, len(sigs)-len(bad), "bad %v", bad)
+		// The first 130: the last group of the sums' tables is short.
+		if bad[len(bad)-1] < 130 {
+			in, out = b.inSubgroup(slices.Clone(idx[:130]))
+			assert.Equal(t, bad, out, "bad %v of 130", bad)
+			assert.Len(t, in, 130-len(bad), "bad %v of 130", bad)
+		}
+	}
+	for _, n := range []int{129, 130, 131} {
+		in, out := b.inSubgroup(slices.Clone(idx[:n]))
+		assert.Len(t, in, n, "all in, %d", n)
+		assert.Nil(t, out, "all in, %d", n)
+	}
 }
