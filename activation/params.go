@@ -224,23 +224,35 @@ func (s *State) ParamNames() []string {
 // undeclared one).
 func (s *State) ParamHistory(name string) []ParamRecord { return s.paramValues[name] }
 
-// ParamValue returns a parameter's active value.
-func (s *State) ParamValue(name string) (string, bool) {
+// ActiveParam returns the record of a parameter's active value.
+func (s *State) ActiveParam(name string) (ParamRecord, bool) {
 	h := s.paramValues[name]
 	if len(h) == 0 {
-		return "", false
+		return ParamRecord{}, false
 	}
-	return h[len(h)-1].Value, true
+	return h[len(h)-1], true
 }
 
-// ParamAt returns the value that governed view v: the last record whose
+// ParamRecordAt returns the record that governed view v: the last one whose
 // activation view is at or before v.
-func (s *State) ParamAt(name string, v uint64) (string, bool) {
+func (s *State) ParamRecordAt(name string, v uint64) (ParamRecord, bool) {
 	h := s.paramValues[name]
 	for i := len(h) - 1; i >= 0; i-- {
 		if h[i].ActivationView <= v {
-			return h[i].Value, true
+			return h[i], true
 		}
 	}
-	return "", false
+	return ParamRecord{}, false
+}
+
+// ParamValue returns a parameter's active value.
+func (s *State) ParamValue(name string) (string, bool) {
+	r, ok := s.ActiveParam(name)
+	return r.Value, ok
+}
+
+// ParamAt returns the value that governed view v.
+func (s *State) ParamAt(name string, v uint64) (string, bool) {
+	r, ok := s.ParamRecordAt(name, v)
+	return r.Value, ok
 }

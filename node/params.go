@@ -80,36 +80,16 @@ type ParamValue struct {
 	ActivationView uint64 `json:"activation_view"`
 }
 
-// paramValues are the values of every declared parameter that pick chooses
-// from its history.
-func paramValues(s *activation.State, pick func([]activation.ParamRecord) (activation.ParamRecord, bool)) map[string]ParamValue {
+// paramValues are the values of every declared parameter that pick
+// chooses (State.ActiveParam, or State.ParamRecordAt at a view).
+func paramValues(s *activation.State, pick func(name string) (activation.ParamRecord, bool)) map[string]ParamValue {
 	out := map[string]ParamValue{}
 	for _, decl := range s.Params().Declared {
-		if r, ok := pick(s.ParamHistory(decl.Name)); ok {
+		if r, ok := pick(decl.Name); ok {
 			out[decl.Name] = ParamValue{Type: decl.Type.String(), Value: r.Value, ActivationView: r.ActivationView}
 		}
 	}
 	return out
-}
-
-// activeRecord is the last record of a history: the active value.
-func activeRecord(h []activation.ParamRecord) (activation.ParamRecord, bool) {
-	if len(h) == 0 {
-		return activation.ParamRecord{}, false
-	}
-	return h[len(h)-1], true
-}
-
-// recordAt picks the record that governed view v.
-func recordAt(v uint64) func([]activation.ParamRecord) (activation.ParamRecord, bool) {
-	return func(h []activation.ParamRecord) (activation.ParamRecord, bool) {
-		for i := len(h) - 1; i >= 0; i-- {
-			if h[i].ActivationView <= v {
-				return h[i], true
-			}
-		}
-		return activation.ParamRecord{}, false
-	}
 }
 
 // ParamsFile is HOME/params.json: every parameter's active value in the
@@ -126,7 +106,7 @@ type ParamsFile struct {
 // ParamsFileOf is the params.json of a state.
 func ParamsFileOf(s *activation.State) ParamsFile {
 	h, v, _ := s.Head()
-	return ParamsFile{Height: h, View: v, Params: paramValues(s, activeRecord)}
+	return ParamsFile{Height: h, View: v, Params: paramValues(s, s.ActiveParam)}
 }
 
 // writeParams rewrites HOME/params.json (atomically) from the chain's head,
@@ -174,7 +154,7 @@ func (n *Node) serveParams(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("at=%d is after the head (view %d): which values govern it is not known yet", view, hv), http.StatusNotFound)
 		return
 	}
-	writeJSON(w, ParamsAt{View: view, Params: paramValues(head, recordAt(view))})
+	writeJSON(w, ParamsAt{View: view, Params: paramValues(head, func(name string) (activation.ParamRecord, bool) { return head.ParamRecordAt(name, view) })})
 }
 
 // atView reads ?at=VIEW. given is false when there is none; ok is false
