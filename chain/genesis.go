@@ -172,6 +172,12 @@ func (vs *versionsField) UnmarshalStrict(v any, path string) error {
 	}
 	*vs = versionsField{}
 	for _, c := range slices.Sorted(maps.Keys(m)) {
+		// A component's name reaches hooks and upgrade-info.json; the
+		// verifying layer refuses a proposal for a name like this, so a
+		// genesis must not start with one either.
+		if !activation.ValidName(c) {
+			return strictjson.Errorf(path, "component name %q is not a valid name (1 to %d bytes of letters, digits, '.', '_' and '-', starting with a letter or digit)", c, activation.MaxNameLen)
+		}
 		s, err := strictjson.String(m[c], path+"."+c)
 		if err != nil {
 			return err

@@ -61,6 +61,8 @@ func TestBadGenesis(t *testing.T) {
 		{"unknown field", `"sequencer": "seq"`, `"sequencer": "seq", "sequenser": 1`, "sequenser"},
 		{"safety >= epoch", `"safety_views": 10`, `"safety_views": 100`, "safety_views"},
 		{"bad version", `"protocol": "1.0.0"`, `"protocol": "v1"`, "versions"},
+		{"bad component name", `"protocol": "1.0.0"`, `"proto col": "1.0.0"`, "versions"},
+		{"component name with a newline", `"protocol": "1.0.0"`, `"protocol\n": "1.0.0"`, "versions"},
 		{"unknown sequencer", `"sequencer": "seq"`, `"sequencer": "ghost"`, "sequencer"},
 		{"threshold too high", `"threshold": 2`, `"threshold": 4`, "governance.threshold"},
 		{"bad peer id", between(good, `"peer_id": "`, `"`), "not-a-peer", "identities[0].nodes[0].peer_id"},
