@@ -356,3 +356,25 @@ func TestPrintTail(t *testing.T) {
 	defer w.Close()
 	assert.Error(t, printTail(w, strings.NewReader("a\n"), 0))
 }
+
+// TestRunStoppedWhileStarting: a SIGINT or SIGTERM that arrives while the
+// node is still starting (its context already done) is a clean stop, exit 0,
+// as after the start; the store is closed, so the next run opens it.
+func TestRunStoppedWhileStarting(t *testing.T) {
+	home := soloHome(t)
+	for _, delay := range []time.Duration{0, time.Millisecond, 5 * time.Millisecond} {
+		ctx, cancel := context.WithCancel(context.Background())
+		if delay == 0 {
+			cancel()
+		} else {
+			time.AfterFunc(delay, cancel)
+		}
+		var errOut bytes.Buffer
+		code := runContext(ctx, []string{"run", "--home", home, "--view-interval", "5ms"}, &bytes.Buffer{}, &errOut)
+		cancel()
+		assert.Equal(t, exitOK, code, "stopped %v into the start: %s", delay, errOut.String())
+	}
+	stop := startRun(t, home, "--api-listen", "127.0.0.1:0")
+	waitForAPI(t, home, 10*time.Second)
+	require.Equal(t, exitOK, stop())
+}

@@ -229,6 +229,11 @@ func runNode(ctx context.Context, nc node.Config) error {
 	if errors.Is(err, storage.ErrLostBlocks) {
 		return fmt.Errorf("%w; to start from the last block it kept and re-sync the rest from peers, run again with --resync-lost-blocks (or restore the store from a backup)", err)
 	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// SIGINT or SIGTERM while the node was still starting: Start undid
+		// what it had begun (store closed), so this is a clean stop.
+		return nil
+	}
 	if err != nil {
 		return err
 	}
