@@ -293,3 +293,23 @@ func TestFinalityEvidenceWithoutABlockStore(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "pebbledb", cfg.DBBackend)
 }
+
+// BenchmarkVerifyFinality: VerifyFinality of synthetic evidence (every
+// validator signs, equal stakes) for 4 and for 100 validators: decoding,
+// deriving the validator set from the genesis, and verifying every
+// signature (ed25519, batched by CometBFT).
+func BenchmarkVerifyFinality(b *testing.B) {
+	for _, n := range []int{4, 100} {
+		b.Run(fmt.Sprintf("validators=%d", n), func(b *testing.B) {
+			g, keys := finalityGenesis(b, "bench", n, equalStake, "bench")
+			id := [32]byte{7}
+			ev := synthEvidence(b, g, keys, 10, id, allCommit)
+			b.SetBytes(int64(len(ev)))
+			for b.Loop() {
+				if err := VerifyFinality(g, 10, id, ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
