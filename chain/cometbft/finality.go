@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -293,6 +294,11 @@ func openBlockStore(cometHome string) (*store.BlockStore, func(), error) {
 	// Take pebble's lock first, to tell a running node from other failures.
 	lock, err := pebble.LockDirectory(dir, vfs.Default)
 	if err != nil {
+		// Creating the LOCK file failed (a read-only copy, permissions):
+		// the store may well be idle. Otherwise its lock is held.
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			return nil, nil, fmt.Errorf("the CometBFT block store %s cannot be locked for reading: %w", dir, err)
+		}
 		return nil, nil, fmt.Errorf("the CometBFT block store %s: %w: %v; stop the node first", dir, storage.ErrInUse, err)
 	}
 	var db *dbm.PebbleDB
@@ -336,8 +342,9 @@ func guard(cometHome string, f func() error) (err error) {
 }
 
 // readOnlyDB lets NewBlockStore "write" the key layout version it already
-// holds (it rewrites it on every open) and refuses every other write; pebble,
-// opened read-only, refuses the rest anyway.
+// holds (it rewrites it on every open; a store without one is read as "v1",
+// which it then writes) and refuses every other write; pebble, opened
+// read-only, refuses the rest anyway.
 type readOnlyDB struct{ dbm.DB }
 
 func (d readOnlyDB) Set(key, value []byte) error { return d.same(key, value) }
@@ -348,6 +355,9 @@ func (d readOnlyDB) same(key, value []byte) error {
 	old, err := d.Get(key)
 	if err != nil {
 		return err
+	}
+	if old == nil && string(key) == "version" && string(value) == "v1" {
+		return nil
 	}
 	if old == nil || !bytes.Equal(old, value) {
 		return fmt.Errorf("the block store is opened read-only: refusing to write key %q", key)

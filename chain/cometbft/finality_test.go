@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	dbm "github.com/cometbft/cometbft-db"
 	cmtproto "github.com/cometbft/cometbft/api/cometbft/types/v1"
 	cmtversion "github.com/cometbft/cometbft/api/cometbft/version/v1"
 	"github.com/cometbft/cometbft/crypto/ed25519"
@@ -312,4 +313,24 @@ func BenchmarkVerifyFinality(b *testing.B) {
 			}
 		})
 	}
+}
+
+// readOnlyDB lets the block store rewrite the layout version it has (or
+// the "v1" it assumes without one) and refuses every other write.
+func TestReadOnlyDBRefusesWrites(t *testing.T) {
+	mem := dbm.NewMemDB()
+	require.NoError(t, mem.Set([]byte("version"), []byte("v2")))
+	ro := readOnlyDB{mem}
+	assert.NoError(t, ro.SetSync([]byte("version"), []byte("v2")), "the value it holds")
+	assert.ErrorContains(t, ro.SetSync([]byte("version"), []byte("v1")), "read-only")
+	assert.ErrorContains(t, ro.Set([]byte("other"), []byte("x")), "read-only")
+	empty := readOnlyDB{dbm.NewMemDB()}
+	assert.NoError(t, empty.SetSync([]byte("version"), []byte("v1")), "no version reads as v1")
+	assert.Error(t, empty.SetSync([]byte("version"), []byte("v2")))
+	got, err := mem.Get([]byte("version"))
+	require.NoError(t, err)
+	assert.Equal(t, []byte("v2"), got)
+	has, err := empty.Has([]byte("version"))
+	require.NoError(t, err)
+	assert.False(t, has, "nothing was written")
 }

@@ -1,6 +1,8 @@
 package clustertest
 
 import (
+	"crypto/sha256"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -66,6 +68,7 @@ func TestCometBFTFinalityEvidence(t *testing.T) {
 	require.ErrorIs(t, err, storage.ErrInUse, "a running node's block store")
 	assert.ErrorContains(t, err, "stop the node first")
 	c.closeAll()
+	files := dirDigest(t, filepath.Join(c.cometHome("c1"), "data", "blockstore.db"))
 
 	ids := c.stateIDs("c1")
 	require.GreaterOrEqual(t, len(ids), 9)
@@ -155,6 +158,9 @@ func TestCometBFTFinalityEvidence(t *testing.T) {
 	require.ErrorAs(t, err, &short)
 	assert.Equal(t, int64(200), short.Got)
 
+	assert.Equal(t, files, dirDigest(t, filepath.Join(c.cometHome("c1"), "data", "blockstore.db")),
+		"reading evidence changed no file of the block store")
+
 	// A pruned (or state-synced) block store: heights below its base are
 	// refused with the reason, the rest still proved.
 	const base = 5
@@ -169,4 +175,19 @@ func TestCometBFTFinalityEvidence(t *testing.T) {
 	ev3, err := cometbft.FinalityEvidence(c.cometHome("c3"), c.g, base-2)
 	require.NoError(t, err)
 	require.NoError(t, cometbft.VerifyFinality(c.g, base-2, ids[base-2], ev3))
+}
+
+// dirDigest is the SHA-256 of each file in dir.
+func dirDigest(t *testing.T, dir string) map[string][32]byte {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	out := map[string][32]byte{}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		out[e.Name()] = sha256.Sum256(data)
+	}
+	require.NotEmpty(t, out)
+	return out
 }
