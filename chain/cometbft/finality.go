@@ -49,6 +49,10 @@ import (
 // reads.
 const FinalityFormat = 1
 
+// MaxFinalityBytes bounds the evidence VerifyFinality reads: a header and a
+// commit of a set of over 100,000 validators fit.
+const MaxFinalityBytes = 16 << 20
+
 // finalityEvidence is the evidence's CBOR shape.
 type finalityEvidence struct {
 	Format uint64 `cbor:"1,keyasint"`
@@ -217,6 +221,9 @@ func VerifyFinality(g *chain.Genesis, h uint64, stateID [32]byte, evidence []byt
 // decodeFinality decodes evidence for quorumgate height h, accepting only
 // canonical encodings.
 func decodeFinality(h uint64, evidence []byte) (*types.Header, *types.Commit, error) {
+	if len(evidence) > MaxFinalityBytes {
+		return nil, nil, fmt.Errorf("finality evidence: %d bytes, over the bound of %d", len(evidence), MaxFinalityBytes)
+	}
 	var ev finalityEvidence
 	if err := canon.Decode(evidence, &ev); err != nil {
 		return nil, nil, fmt.Errorf("finality evidence: not canonical CBOR of {1: format, 2: height, 3: header, 4: commit}: %w", err)

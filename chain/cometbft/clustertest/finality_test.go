@@ -128,11 +128,10 @@ func TestCometBFTFinalityEvidence(t *testing.T) {
 
 	// Every byte: any flip at any position fails.
 	for pos := range ev {
-		for _, mask := range []byte{0x01, 0x80} {
-			bad := append([]byte(nil), ev...)
-			bad[pos] ^= mask
-			require.Error(t, cometbft.VerifyFinality(c.g, h, ids[h], bad), "byte %d ^ %#x of %d still verifies", pos, mask, len(ev))
-		}
+		mask := byte(1) << (pos % 8) // each bit position, across the bytes
+		bad := append([]byte(nil), ev...)
+		bad[pos] ^= mask
+		require.Error(t, cometbft.VerifyFinality(c.g, h, ids[h], bad), "byte %d ^ %#x of %d still verifies", pos, mask, len(ev))
 	}
 
 	// Signatures dropped (made absent) until two of four validators, half
