@@ -92,9 +92,10 @@ func cometHeightOf(h uint64) (int64, error) {
 // header of CometBFT block h+2 and a commit for it (the one in block h+3's
 // LastCommit, else the store's seen commit). The block store is opened
 // read-only, under pebble's lock, so a running node's store is refused
-// (storage.ErrInUse). Heights below the block store's base (a state-synced
-// or pruned node) and above its head less one (not committed yet) are
-// ErrNoFinality. The evidence is verified (VerifyFinality) before it is
+// (storage.ErrInUse). A height is ErrNoFinality if block h+2 is below the
+// block store's base (a state-synced or pruned node) or above its head
+// (not committed yet: the highest height proved is the head's less 2, one
+// below the quorumgate head that CometBFT's head block carries). The evidence is verified (VerifyFinality) before it is
 // returned, so a home of another genesis is an error here, not a bad proof.
 func FinalityEvidence(cometHome string, g *chain.Genesis, h uint64) ([]byte, error) {
 	ch, err := cometHeightOf(h)
@@ -108,16 +109,18 @@ func FinalityEvidence(cometHome string, g *chain.Genesis, h uint64) ([]byte, err
 	defer closeStore()
 	var header types.Header
 	var commit *types.Commit
+	// openBlockStore refused an empty store: 1 <= base <= head.
 	base, head := bs.Base(), bs.Height()
 	switch {
-	case head == 0:
-		return nil, fmt.Errorf("%w: the block store in %s is empty", ErrNoFinality, cometHome)
 	case ch < base:
-		return nil, fmt.Errorf("%w: quorumgate height %d is proved by CometBFT block %d, below the block store's base %d (the node was state-synced or pruned its blocks): export it from a node that keeps that block",
-			ErrNoFinality, h, ch, base)
+		return nil, fmt.Errorf("%w: quorumgate height %d is proved by CometBFT block %d, below the block store's base %d (the node was state-synced or pruned its blocks; the lowest quorumgate height it proves is %d): export it from a node that keeps that block",
+			ErrNoFinality, h, ch, base, max(base-2, 0))
+	case ch > head && head < 2:
+		return nil, fmt.Errorf("%w: quorumgate height %d is proved by CometBFT block %d and its commit, and the block store's head is block %d: it proves no height yet",
+			ErrNoFinality, h, ch, head)
 	case ch > head:
 		return nil, fmt.Errorf("%w: quorumgate height %d is proved by CometBFT block %d and its commit, and the block store's head is block %d: the highest quorumgate height it proves is %d",
-			ErrNoFinality, h, ch, head, max(head-2, 0))
+			ErrNoFinality, h, ch, head, head-2)
 	}
 	err = guard(cometHome, func() error {
 		meta := bs.LoadBlockMeta(ch)
