@@ -249,4 +249,9 @@ func TestCometBFTValidatorsFollowTheIdentityTables(t *testing.T) {
 	at := c.maxHeight()
 	c.waitHeights(at+10, 30*time.Second)
 	c.agree()
+	// Finality evidence verifies with the set of each height's table, on
+	// both sides of the change, and with c3's votes absent.
+	c.closeAll()
+	_, proved := c.proveAll("c1")
+	require.Greater(t, proved, uint64(epochViews+5))
 }
