@@ -48,7 +48,7 @@ type snapshotServer [][]byte
 func (s snapshotServer) EncodedSnapshot() ([][]byte, error) { return s, nil }
 
 // propose submits a stake proposal at node n, approved by the committee.
-func propose(t *testing.T, g *Genesis, keys *Keys, n *testNode, p activation.Proposal) {
+func propose(t testing.TB, g *Genesis, keys *Keys, n *testNode, p activation.Proposal) {
 	t.Helper()
 	approval, err := g.Committee().Approve(activation.ProposalMessage(g.ChainID, p), []int{0, 2},
 		[]signal.PrivateKey{keys.Governance[0], keys.Governance[2]})
@@ -59,7 +59,7 @@ func propose(t *testing.T, g *Genesis, keys *Keys, n *testNode, p activation.Pro
 
 // attestAll has every node in nodes whose head has d STARTED attest for its
 // current epoch (the plugin's job, done by hand).
-func attestAll(t *testing.T, g *Genesis, keys *Keys, nodes []*testNode, d activation.Proposal) {
+func attestAll(t testing.TB, g *Genesis, keys *Keys, nodes []*testNode, d activation.Proposal) {
 	t.Helper()
 	for _, n := range nodes {
 		if status(n, d.Name) == activation.Started {
