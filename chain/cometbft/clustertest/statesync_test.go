@@ -3,7 +3,10 @@ package clustertest
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/chain/cometbft"
 	"github.com/quorumgate/quorumgate/internal/testutil"
+	"github.com/quorumgate/quorumgate/node"
 	"github.com/quorumgate/quorumgate/quorum"
 	"github.com/quorumgate/quorumgate/storage"
 )
@@ -30,7 +35,9 @@ import (
 // agrees on the state ID.
 func TestCometBFTLateJoinerByStateSync(t *testing.T) {
 	defer noLeaks(t)
-	c := newCluster(t, 20)
+	c := newClusterWith(t, 20, func(g *chain.Genesis) {
+		g.ParamDecls = append(g.ParamDecls, activation.ParamDecl{Name: "timeout", Type: activation.ParamUint, Value: "1000", MinLeadViews: 5})
+	})
 	start := time.Now()
 	defer c.closeAll()
 	rpc := map[string]string{}
@@ -44,8 +51,12 @@ func TestCometBFTLateJoinerByStateSync(t *testing.T) {
 	c.waitHeights(3, 30*time.Second)
 	t.Logf("%s: the validators are at height 3", time.Since(start).Round(time.Millisecond))
 	c.propose("c2", activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Governance,
-		ActivationView: c.maxHeight() + 8})
-	testutil.Eventually(t, 60*time.Second, "p2 ACTIVE on c1", func() bool { return c.status("c1", "p2") == activation.Active })
+		ActivationView: c.maxHeight() + 30})
+	c.propose("c2", activation.Proposal{Name: "t2", Param: "timeout", Value: "2000", Mode: activation.Governance,
+		ActivationView: c.maxHeight() + 30})
+	testutil.Eventually(t, 60*time.Second, "p2 and t2 ACTIVE on c1", func() bool {
+		return c.status("c1", "p2") == activation.Active && c.status("c1", "t2") == activation.Active
+	})
 	_, view, _ := c.nodes["c1"].Head().Head()
 	epoch := c.g.Params().Epoch(view)
 	c.propose("c2", activation.Proposal{Name: "p3", Component: "protocol", Version: "3.0.0", Mode: activation.Stake,
@@ -82,6 +93,8 @@ func TestCometBFTLateJoinerByStateSync(t *testing.T) {
 	assert.Equal(t, "2.0.0", v, "e1 knows the version activated before it joined")
 	_, ok := joined.Deployment("p3")
 	assert.True(t, ok, "and the pending deployment")
+	tv, _ := joined.ParamValue("timeout")
+	assert.Equal(t, "2000", tv, "and the parameter changed before it joined")
 
 	testutil.Eventually(t, 60*time.Second, "e1 block-syncs after the snapshot", func() bool {
 		b, _ := c.engines["e1"].BlockStoreRange()
@@ -91,6 +104,15 @@ func TestCometBFTLateJoinerByStateSync(t *testing.T) {
 	assert.GreaterOrEqual(t, bsBase, int64(base+1), "CometBFT's block store holds no block before the snapshot's height")
 	_, err = e1.Store().Block(0)
 	assert.ErrorIs(t, err, storage.ErrPruned, "our store holds none either")
+	testutil.Eventually(t, 10*time.Second, "e1's params.json has the value of the snapshot's state", func() bool {
+		data, err := os.ReadFile(filepath.Join(c.homes["e1"], node.ParamsFileName))
+		if err != nil {
+			return false
+		}
+		var pf node.ParamsFile
+		require.NoError(t, json.Unmarshal(data, &pf))
+		return pf.Params["timeout"].Value == "2000"
+	})
 
 	testutil.Eventually(t, 60*time.Second, "e1's readiness locks p3 in", func() bool {
 		s := c.status("c1", "p3")
