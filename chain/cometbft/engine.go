@@ -261,7 +261,39 @@ func (e *Engine) Start(net *p2p.Node) error {
 	e.mu.Lock()
 	e.proc = p
 	e.mu.Unlock()
+	if _, ok := e.opts.Store.Head(); e.opts.Settings.StateSync && !ok {
+		e.wg.Add(1)
+		go e.watchStateSync()
+	}
 	return nil
+}
+
+// stateSyncPatience is how long a node joining by state sync waits before
+// it warns that no snapshot was restored, and then between warnings.
+const stateSyncPatience = 30 * time.Second
+
+// watchStateSync warns while a node joining by state sync has restored no
+// snapshot: CometBFT keeps looking in silence (its log is at debug level
+// here) when no peer serves one or the light client cannot verify it. It
+// belongs to the engine and stops at Close or once the store holds a state.
+func (e *Engine) watchStateSync() {
+	defer e.wg.Done()
+	t := time.NewTicker(stateSyncPatience)
+	defer t.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, ok := e.opts.Store.Head(); ok {
+			return
+		}
+		e.opts.Logger.Warn("state sync: no snapshot restored yet: check that the peers serve snapshots (their cometbft.snapshot_interval), "+
+			"that cometbft.rpc_servers answer, and that trust_height and trust_hash name a block of this chain",
+			"waited", time.Since(start).Round(time.Second))
+	}
 }
 
 // Close stops CometBFT and the engine's goroutines.

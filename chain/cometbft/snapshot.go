@@ -270,7 +270,8 @@ func (a *App) ApplySnapshotChunk(_ context.Context, req *abci.ApplySnapshotChunk
 		return a.refuseSnapshot(r, fmt.Sprintf("the state is after height %d view %d, the snapshot is of CometBFT height %d", h, v, r.offer.Height)), nil
 	}
 	if err := a.store.Bootstrap(state, nil); err != nil {
-		a.log.Error("state sync: could not store the snapshot's state", "err", err)
+		// The store failed: nothing another snapshot would mend.
+		a.fail(fmt.Errorf("cometbft: state sync: %w", err))
 		return &abci.ApplySnapshotChunkResponse{Result: abci.APPLY_SNAPSHOT_CHUNK_RESULT_ABORT}, nil
 	}
 	a.mu.Lock()
