@@ -120,7 +120,8 @@ func TestFollowerJoinsByStateSync(t *testing.T) {
 	require.NoError(t, err)
 	e1 := startOnWith(t, testOptions{stateSync: true, logger: slog.New(slog.NewTextHandler(logs, nil))}, g, keys, "e1",
 		[]peer.AddrInfo{liar.AddrInfo()}, store, nil)
-	t.Cleanup(e1.close)
+	current := e1 // the running e1, restarted below
+	t.Cleanup(func() { current.close() })
 	testutil.Eventually(t, 10*time.Second, "the new node refuses the liar's snapshot", func() bool { return e1.chain.RefusedSnapshots() > 0 })
 	_, ok := store.Head()
 	assert.False(t, ok, "a refused snapshot is not stored")
@@ -179,6 +180,19 @@ func TestFollowerJoinsByStateSync(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want.ID(), got.ID(), "the same state at height %d", common)
 	assert.Greater(t, common, base)
+
+	// Restarted with state sync still on, e1 follows from its own head:
+	// the setting only acts on an empty store.
+	current.stop()
+	current = startOnWith(t, testOptions{stateSync: true, logger: slog.New(slog.NewTextHandler(logs, nil))}, g, keys, "e1",
+		[]peer.AddrInfo{seq.net.AddrInfo()}, store, nil)
+	testutil.Eventually(t, 10*time.Second, "the restarted e1 follows on", func() bool {
+		h, _, _ := current.chain.Head().Head()
+		return h > common+3
+	})
+	again, _ := store.Base()
+	assert.Equal(t, base, again, "the base stays where e1 joined")
+	require.NoError(t, current.chain.Err())
 }
 
 // VerifySnapshot refuses each way a snapshot can lie, with the reason.
