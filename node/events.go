@@ -1,10 +1,13 @@
 package node
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/storage"
 )
 
 // eventMetrics count what finalized blocks did, from their events.
@@ -36,6 +39,10 @@ func (n *Node) replayFrom(next uint64) uint64 {
 		}
 		if h, err := n.store.HeightAtView(d.Since); err == nil {
 			from = min(from, h)
+		} else if errors.Is(err, storage.ErrPruned) {
+			// It activated before this node joined by state sync: there is
+			// no block to replay, and nothing of it ran here.
+			continue
 		} else {
 			n.log.Error("activation height", "deployment", d.Name, "err", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/quorumgate/quorumgate/activation"
+	"github.com/quorumgate/quorumgate/storage"
 )
 
 // ReadinessReport is a stake deployment's finalized readiness in the epoch of a
@@ -46,6 +47,9 @@ func (n *Node) ReadinessAt(name string, height uint64) (ReadinessReport, error) 
 		return r, nil
 	}
 	s, err := n.stateAt(height)
+	if errors.Is(err, storage.ErrPruned) {
+		return ReadinessReport{}, fmt.Errorf("%w: %v", errNotFound, err) // before this node's history
+	}
 	if err != nil {
 		return ReadinessReport{}, fmt.Errorf("the state at height %d: %w", height, err) // the store failed: not the question
 	}
@@ -103,7 +107,9 @@ func (n *Node) LockInReadiness(name string) (ReadinessReport, error) {
 	switch d.Status {
 	case activation.LockedIn:
 		var err error
-		if h, err = n.store.HeightAtView(d.Since); err != nil {
+		if h, err = n.store.HeightAtView(d.Since); errors.Is(err, storage.ErrPruned) {
+			return ReadinessReport{}, fmt.Errorf("%w: %s locked in before this node's history: %v", errNotFound, name, err)
+		} else if err != nil {
 			return ReadinessReport{}, fmt.Errorf("the block of view %d, where %s locked in: %w", d.Since, name, err)
 		}
 	case activation.Active:
@@ -128,6 +134,19 @@ func (n *Node) LockInReadiness(name string) (ReadinessReport, error) {
 // move forward, so a binary search over the heights finds it.
 func (n *Node) lockInHeight(name string, top uint64) (uint64, error) {
 	lo, hi := uint64(0), top // invariant: not locked in after lo; locked in after hi
+	if base, ok := n.store.Base(); ok {
+		// A node that joined by state sync searches from its base; if it
+		// was locked in there already, the block is before its history.
+		s, err := n.stateAt(base)
+		if err != nil {
+			return 0, err
+		}
+		if md, ok := s.Deployment(name); ok && (md.Status == activation.LockedIn || md.Status == activation.Active) {
+			return 0, fmt.Errorf("%w: %s locked in before height %d, where this node joined by state sync; its history starts there",
+				errNotFound, name, base)
+		}
+		lo = base
+	}
 	for hi-lo > 1 {
 		mid := lo + (hi-lo)/2
 		s, err := n.stateAt(mid)

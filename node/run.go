@@ -223,7 +223,8 @@ func (n *Node) run() {
 	defer n.wg.Done()
 	defer close(n.done)
 	fresh := n.nextHeight() // blocks from here on are new to this run
-	blocks, err := n.chain.Finalized(n.ctx, n.replayFrom(fresh))
+	next := n.replayFrom(fresh)
+	blocks, err := n.chain.Finalized(n.ctx, next)
 	if err != nil {
 		n.stopped(err)
 		return
@@ -240,6 +241,15 @@ func (n *Node) run() {
 				n.stopped(n.chain.Err())
 				return
 			}
+			if fb.Height > next {
+				// The engine joined by state sync: the head jumped to the
+				// snapshot's state, parameters included.
+				n.log.Info("joined the chain by state sync", "height", fb.Height-1)
+				if err := n.writeParams(); err != nil {
+					n.log.Error("write the parameters' values after state sync", "err", err)
+				}
+			}
+			next = fb.Height + 1
 			// Blocks below fresh are replayed after a restart for their
 			// activations only: they were counted the first time.
 			if fb.Height >= fresh {

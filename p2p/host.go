@@ -88,6 +88,9 @@ type Handlers struct {
 	OnGovernance func([]byte)
 	// Sync, if set, serves blocks to peers that catch up.
 	Sync BlockSource
+	// Snapshots, if set, serves state snapshots to peers that join by
+	// state sync.
+	Snapshots SnapshotSource
 }
 
 // Node is a running network endpoint. Close it.

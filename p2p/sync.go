@@ -34,11 +34,20 @@ type BlockSource interface {
 	EncodedBlocks(from, count uint64) ([][]byte, error)
 }
 
+// SnapshotSource serves the engine's latest state snapshot to nodes that
+// join by state sync: the items are engine-defined (the devchain's are its
+// signed block at the snapshot's height and the state's encoding), and the
+// joining node verifies them all.
+type SnapshotSource interface {
+	EncodedSnapshot() ([][]byte, error)
+}
+
 func syncProtocol(chain string) protocol.ID { return protocol.ID("/quorumgate/" + chain + "/sync/1") }
 
 const (
 	syncBlocks       = 1
 	syncAttestations = 2
+	syncSnapshot     = 3
 )
 
 // SyncRequest asks a peer for blocks by height range or for the valid
@@ -70,7 +79,7 @@ func DecodeSyncRequest(b []byte) (SyncRequest, error) {
 		if r.Count == 0 || r.Count > MaxSyncBlocks {
 			return r, fmt.Errorf("sync request: count %d must be 1 to %d", r.Count, MaxSyncBlocks)
 		}
-	case syncAttestations:
+	case syncAttestations, syncSnapshot:
 	default:
 		return r, fmt.Errorf("sync request: unknown kind %d", r.Kind)
 	}
@@ -106,6 +115,12 @@ func (n *Node) serveSync(s network.Stream) {
 			resp.Items, resp.Error = nil, err.Error()
 		}
 		resp.Items = fitResponse(resp.Items, n.cfg.SyncResponseLimit)
+	case req.Kind == syncSnapshot && n.handlers.Load().Snapshots == nil:
+		resp.Error = "this node serves no snapshots"
+	case req.Kind == syncSnapshot:
+		if resp.Items, err = n.handlers.Load().Snapshots.EncodedSnapshot(); err != nil {
+			resp.Items, resp.Error = nil, err.Error()
+		}
 	default:
 		n.ingestMu.Lock()
 		resp.Items = append([][]byte(nil), n.pool[key{req.Deployment, req.Epoch}]...)
@@ -168,6 +183,12 @@ func (n *Node) RequestBlocks(ctx context.Context, p peer.ID, from, count uint64)
 		return nil, fmt.Errorf("sync: count %d must be 1 to %d", count, MaxSyncBlocks)
 	}
 	return n.request(ctx, p, SyncRequest{Kind: syncBlocks, From: from, Count: count})
+}
+
+// RequestSnapshot asks a peer for its latest state snapshot (see
+// SnapshotSource); the caller verifies what it gets.
+func (n *Node) RequestSnapshot(ctx context.Context, p peer.ID) ([][]byte, error) {
+	return n.request(ctx, p, SyncRequest{Kind: syncSnapshot})
 }
 
 // CatchUp asks a peer for the attestations of (d, epoch) and runs them

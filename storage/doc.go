@@ -24,6 +24,14 @@
 // (StateAt) to SnapshotInterval blocks, and the per-block state ID keeps
 // every height checkable.
 //
+// # State sync
+//
+// A new node may join a running chain from a verified state instead of
+// replaying it from genesis (Bootstrap, bootstrap.go): the store then starts
+// at a base height H, holding the state after block H and the blocks after
+// it, never those before (Block, StateAt and HeightAtView below H are
+// ErrPruned, which says so).
+//
 // # Key layout
 //
 // One-byte table prefix, then big-endian fixed-width integers, so keys sort
@@ -32,6 +40,7 @@
 //	0x01 'v'                               schema version (uint64)
 //	0x01 'c'                               chain ID
 //	0x01 'g'                               genesis hash (32 bytes)
+//	0x01 'b'                               base height (uint64), only in a store that joined by state sync
 //	0x02 height(8)                         block record (canonical CBOR: view, wire bytes, verified items, state ID)
 //	0x03 view(8)                           height(8) of the block at that view
 //	0x04 height(8)                         state snapshot after that block

@@ -110,6 +110,10 @@ type Store struct {
 	head     *activation.State
 	headID   [32]byte
 	hasBlock bool
+	// base is the height the store joined at by state sync, if
+	// bootstrapped (bootstrap.go).
+	base         uint64
+	bootstrapped bool
 
 	// life guards db against use after Close: pebble panics on a closed
 	// DB, and a reader on another goroutine (a peer's sync request served
@@ -258,6 +262,9 @@ func (s *Store) init() error {
 		return fmt.Errorf("%w: the store at %s has genesis %x…, the configuration %x…", ErrWrongChain, s.dir, gen[:8], s.opts.GenesisHash[:8])
 	}
 	if err := s.recoverHead(); err != nil {
+		return err
+	}
+	if err := s.recoverBase(); err != nil {
 		return err
 	}
 	return s.checkMarker()
@@ -439,8 +446,13 @@ func (s *Store) Commit(b Block, next *activation.State) error {
 	return nil
 }
 
-// Block returns the stored block at height h.
+// Block returns the stored block at height h. On a store that joined by
+// state sync, a height below its base is ErrPruned, and the block at the
+// base has its wire bytes and state ID but no verified items.
 func (s *Store) Block(h uint64) (Block, error) {
+	if err := s.pruned(h); err != nil {
+		return Block{}, err
+	}
 	v, err := s.get(heightKey(tBlock, h))
 	if err != nil {
 		return Block{}, err
@@ -509,6 +521,13 @@ func (s *Store) packReadiness(items []activation.Readiness) []readinessRecord {
 // HeightAtView returns the height of the block at view v.
 func (s *Store) HeightAtView(v uint64) (uint64, error) {
 	val, err := s.get(heightKey(tView, v))
+	if errors.Is(err, ErrNotFound) {
+		if base, ok := s.Base(); ok {
+			if b, berr := s.blockRecord(base); berr == nil && v < b.View {
+				return 0, fmt.Errorf("view %d is before view %d, where this node joined by state sync (height %d): %w", v, b.View, base, ErrPruned)
+			}
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -520,15 +539,23 @@ func (s *Store) HeightAtView(v uint64) (uint64, error) {
 
 // StateAt rebuilds the state after block h: the nearest snapshot at or below
 // h, then the stored verified blocks applied on top, each checked against its
-// stored state ID.
+// stored state ID. On a store that joined by state sync, the state at its
+// base is the nearest snapshot of every height above it, and a height below
+// it is ErrPruned.
 func (s *Store) StateAt(h uint64) (*activation.State, error) {
 	head, ok := s.Head()
 	if hh, _, _ := head.Head(); !ok || h > hh {
 		return nil, fmt.Errorf("state at height %d: %w", h, ErrNotFound)
 	}
+	if err := s.pruned(h); err != nil {
+		return nil, fmt.Errorf("state at height %d: %w", h, err)
+	}
 	state := s.opts.Genesis
 	from := uint64(0)
 	snap := h - h%s.opts.SnapshotInterval
+	if base, ok := s.Base(); ok && snap < base {
+		snap = base
+	}
 	if v, err := s.get(heightKey(tSnapshot, snap)); err == nil {
 		if state, err = activation.DecodeState(s.opts.Genesis.Params(), v); err != nil {
 			return nil, corrupt(s.dir, "snapshot at %d: %v", snap, err)

@@ -43,6 +43,11 @@
 //   - Info: the height and state ID of the store's head, so CometBFT's
 //     handshake replays from its block store whatever the application has
 //     not committed (after a crash at any point).
+//   - Snapshots (snapshot.go): every snapshot interval the state is kept
+//     as a snapshot and served through ListSnapshots and LoadSnapshotChunk;
+//     a node joining by state sync checks what OfferSnapshot and
+//     ApplySnapshotChunk give it against the app hash CometBFT's light
+//     client verified, and bootstraps its store from it.
 //   - CheckTx: CometBFT's mempool is off (type "nop") and nothing should
 //     call CheckTx; if something does, it rejects with a reason. Readiness
 //     travels on libp2p gossipsub and governance through the admin API and
@@ -116,6 +121,17 @@ type App struct {
 	misbehaved int // misbehavior evidence in finalized blocks
 	err        error
 	failed     chan struct{} // closed when err is set
+
+	// State sync (snapshot.go): the snapshots served, the one being
+	// restored, and what was refused.
+	snapshotInterval uint64
+	snapshotKeep     int
+	snapshots        []snapshot
+	restore          *restore
+	refusedChunks    int
+	refusedSnapshots int
+	// testChunkSize, set by tests only, cuts snapshots into smaller chunks.
+	testChunkSize int
 }
 
 type pendingBlock struct {
@@ -395,6 +411,7 @@ func (a *App) Commit(context.Context, *abci.CommitRequest) (*abci.CommitResponse
 	a.mu.Unlock()
 	if p != nil {
 		a.writes <- *p
+		a.takeSnapshot(int64(p.prepared.Block.Height)+1, p.prepared.Block.State)
 	}
 	if a.onCommit != nil && p != nil {
 		a.onCommit(p.wire)

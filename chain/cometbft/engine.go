@@ -33,9 +33,32 @@ type Settings struct {
 	P2PListen string
 	// PersistentPeers are NODEID@host:port of the other nodes.
 	PersistentPeers []string
-	// RPCListen serves CometBFT's RPC (empty: none).
+	// RPCListen serves CometBFT's RPC (empty: none). A node that joins by
+	// state sync needs two nodes' RPC for its light client.
 	RPCListen string
+	// StateSync makes a node with an empty store join from a peer's
+	// snapshot (CometBFT's state sync; see snapshot.go) instead of
+	// replaying the chain from genesis. CometBFT's light client verifies
+	// the snapshot's app hash from TrustHeight and TrustHash (a block hash
+	// a running node reports, e.g. its RPC's /commit?height=TrustHeight),
+	// against RPCServers (at least two, tcp://host:port or
+	// http://host:port; may repeat one), trusting headers for TrustPeriod
+	// (0: CometBFT's default, a week). A node with blocks starts as usual.
+	StateSync   bool
+	RPCServers  []string
+	TrustHeight int64
+	TrustHash   string
+	TrustPeriod time.Duration
+	// SnapshotInterval: a snapshot of the state every this many heights,
+	// served to nodes that join by state sync (0: none); SnapshotKeep: how
+	// many are kept (0: DefaultSnapshotKeep).
+	SnapshotInterval uint64
+	SnapshotKeep     int
 }
+
+// stateSyncDiscovery is how long a joining node gathers snapshot offers
+// before it picks one: the least CometBFT takes.
+const stateSyncDiscovery = 5 * time.Second
 
 // Options configure an Engine.
 type Options struct {
@@ -95,6 +118,15 @@ func New(o Options) (*Engine, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{opts: o, app: NewApp(o.Genesis, o.Store, o.Guard, o.Logger), genesis: doc, cfg: cfg, ctx: ctx, cancel: cancel}
 	e.app.via = e.via
+	keep := o.Settings.SnapshotKeep
+	if keep <= 0 {
+		keep = DefaultSnapshotKeep
+	}
+	if err := e.app.ServeSnapshots(o.Settings.SnapshotInterval, keep); err != nil {
+		cancel()
+		e.app.Close()
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -125,6 +157,16 @@ func Config(root string, interval time.Duration, s Settings) (*cmtcfg.Config, er
 	cfg.Consensus.TimeoutPrecommitDelta = cfg.Consensus.TimeoutPrevoteDelta
 	cfg.Consensus.PeerGossipSleepDuration = min(100*time.Millisecond, max(interval/4, 5*time.Millisecond))
 	cfg.Consensus.PeerQueryMaj23SleepDuration = min(2*time.Second, max(5*interval, 100*time.Millisecond))
+	if s.StateSync {
+		cfg.StateSync.Enable = true
+		cfg.StateSync.RPCServers = s.RPCServers
+		cfg.StateSync.TrustHeight = s.TrustHeight
+		cfg.StateSync.TrustHash = s.TrustHash
+		if s.TrustPeriod > 0 {
+			cfg.StateSync.TrustPeriod = s.TrustPeriod
+		}
+		cfg.StateSync.DiscoveryTime = stateSyncDiscovery
+	}
 	if s.P2PListen == "" {
 		return nil, errors.New("configuration cometbft.p2p_listen: is empty")
 	}
@@ -135,6 +177,8 @@ func Config(root string, interval time.Duration, s Settings) (*cmtcfg.Config, er
 			key = "cometbft.p2p_listen or cometbft.persistent_peers"
 		case strings.Contains(err.Error(), "[rpc]"):
 			key = "cometbft.rpc_listen"
+		case strings.Contains(err.Error(), "[statesync]"):
+			key = "cometbft.state_sync (rpc_servers, trust_height, trust_hash, trust_period)"
 		}
 		return nil, fmt.Errorf("configuration %s: %w", key, err)
 	}
@@ -217,7 +261,39 @@ func (e *Engine) Start(net *p2p.Node) error {
 	e.mu.Lock()
 	e.proc = p
 	e.mu.Unlock()
+	if _, ok := e.opts.Store.Head(); e.opts.Settings.StateSync && !ok {
+		e.wg.Add(1)
+		go e.watchStateSync()
+	}
 	return nil
+}
+
+// stateSyncPatience is how long a node joining by state sync waits before
+// it warns that no snapshot was restored, and then between warnings.
+const stateSyncPatience = 30 * time.Second
+
+// watchStateSync warns while a node joining by state sync has restored no
+// snapshot: CometBFT keeps looking in silence (its log is at debug level
+// here) when no peer serves one or the light client cannot verify it. It
+// belongs to the engine and stops at Close or once the store holds a state.
+func (e *Engine) watchStateSync() {
+	defer e.wg.Done()
+	t := time.NewTicker(stateSyncPatience)
+	defer t.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, ok := e.opts.Store.Head(); ok {
+			return
+		}
+		e.opts.Logger.Warn("state sync: no snapshot restored yet: check that the peers serve snapshots (their cometbft.snapshot_interval), "+
+			"that cometbft.rpc_servers answer, and that trust_height and trust_hash name a block of this chain",
+			"waited", time.Since(start).Round(time.Second))
+	}
 }
 
 // Close stops CometBFT and the engine's goroutines.
@@ -318,6 +394,20 @@ func (e *Engine) via() chain.Via {
 // CometBFT's evidence module proved and committed in blocks this node
 // finalized (FinalizeBlock's misbehavior list).
 func (e *Engine) EquivocationCount() int { return e.app.misbehavior() }
+
+// BlockStoreRange returns the lowest and highest height CometBFT's block
+// store holds (0, 0 before it started or with none): a node that joined by
+// state sync holds none below its snapshot.
+func (e *Engine) BlockStoreRange() (base, height int64) {
+	e.mu.Lock()
+	p := e.proc
+	e.mu.Unlock()
+	if p == nil {
+		return 0, 0
+	}
+	bs := p.node.BlockStore()
+	return bs.Base(), bs.Height()
+}
 
 // App returns the ABCI application (benchmarks and tests).
 func (e *Engine) App() *App { return e.app }

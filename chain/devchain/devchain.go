@@ -65,6 +65,11 @@ type Options struct {
 	// Logger, if set, gets what the chain handles without stopping (a
 	// pooled attestation group that would not aggregate).
 	Logger *slog.Logger
+	// StateSync makes a follower with an empty store join from a peer's
+	// snapshot (statesync.go) rather than replay the chain from genesis; a
+	// store holding blocks follows from its head as always. The sequencer
+	// cannot: it makes the chain.
+	StateSync bool
 }
 
 // Chain is the devchain seen from one node: the sequencer produces blocks,
@@ -94,6 +99,7 @@ type Chain struct {
 	syncCount   uint64 // blocks asked per sync request; halved when a response is too large
 	caughtUp    caughtUpCounter
 	pushRefused caughtUpCounter // pushes the sequencer refused
+	refused     int             // peers' snapshots state sync refused
 }
 
 // New prepares a chain; Start it with the node's network.
@@ -106,6 +112,9 @@ func New(o Options) (*Chain, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.StateSync && o.NodeID == o.Genesis.Sequencer {
+		return nil, errors.New("devchain: the sequencer cannot join by state sync (it makes the chain); turn devchain.state_sync off on it")
 	}
 	g := o.Genesis
 	seq, err := peer.Decode(g.Identities[0].Nodes[indexOf(g, g.Sequencer)].PeerID)
@@ -333,7 +342,7 @@ func (c *Chain) Finalized(ctx context.Context, from uint64) (<-chan chain.Finali
 // sync source.
 func (c *Chain) handlers() p2p.Handlers {
 	return p2p.Handlers{OnAttestation: c.HandleAttestation, OnBlock: c.HandleBlock, OnGovernance: c.HandleGovernance,
-		BlockValidator: c.CheckBlock, GovernanceValidator: c.CheckGovernance, Sync: c}
+		BlockValidator: c.CheckBlock, GovernanceValidator: c.CheckGovernance, Sync: c, Snapshots: c}
 }
 
 // BuildsBlocks implements chain.Chain: true for the sequencer.

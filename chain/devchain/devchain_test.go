@@ -3,6 +3,7 @@ package devchain
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -79,6 +80,9 @@ func startNode(t testing.TB, g *Genesis, keys *Keys, id string, peers []peer.Add
 type testOptions struct {
 	interval time.Duration
 	syncOnly bool
+	// stateSync and logger go to Options (statesync_test.go).
+	stateSync bool
+	logger    *slog.Logger
 }
 
 func startNodeWith(t testing.TB, o testOptions, g *Genesis, keys *Keys, id string, peers []peer.AddrInfo) *testNode {
@@ -100,7 +104,8 @@ func startOnWith(t testing.TB, o testOptions, g *Genesis, keys *Keys, id string,
 	if o.interval == 0 {
 		o.interval = 10 * time.Millisecond
 	}
-	c, err := New(Options{Genesis: g, Store: store, NodeID: id, StakingKey: keys.Staking[id], Interval: o.interval, Guard: guard})
+	c, err := New(Options{Genesis: g, Store: store, NodeID: id, StakingKey: keys.Staking[id], Interval: o.interval, Guard: guard,
+		StateSync: o.stateSync, Logger: o.logger})
 	require.NoError(t, err)
 	net, err := p2p.Start(context.Background(), p2p.Config{ChainID: g.ChainID, Identity: keys.P2P[id],
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: peers, View: netView{c}, BatchWindow: 2 * time.Millisecond})

@@ -147,6 +147,9 @@ func (c *Chain) queue(raw []byte, via chain.Via) {
 // stays open, fetch the missing blocks from the sequencer by sync.
 func (c *Chain) follow() {
 	defer c.wg.Done()
+	if c.opts.StateSync && !c.stateSync() {
+		return
+	}
 	t := time.NewTicker(max(c.opts.Interval*4, 50*time.Millisecond))
 	defer t.Stop()
 	for {

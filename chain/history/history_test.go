@@ -253,3 +253,19 @@ func must(v string, ok bool) string {
 	}
 	return v
 }
+
+// A store that joined by state sync has no history from genesis: export
+// says where its history starts rather than fail on a missing block.
+func TestExportOfAStateSyncedStore(t *testing.T) {
+	f := newFixture(t)
+	state := f.g.State()
+	for h := uint64(0); h < 5; h++ {
+		next, _, err := activation.Apply(state, activation.Block{Height: h, View: h + 1})
+		require.NoError(t, err)
+		state = next
+	}
+	require.NoError(t, f.store.Bootstrap(state, nil))
+	_, _, err := history.Export(history.Options{Store: f.store, Genesis: f.g, ToHeight: 4})
+	assert.ErrorIs(t, err, storage.ErrPruned)
+	assert.ErrorContains(t, err, "this node joined by state sync at height 4; its history starts there")
+}

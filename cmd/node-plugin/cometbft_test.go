@@ -26,14 +26,24 @@ func TestRunBadEngineSettingsExit2(t *testing.T) {
 		{"--cometbft-p2p-listen", "127.0.0.1:26656", "cometbft.p2p_listen"},
 		{"--cometbft-persistent-peers", "somebody@127.0.0.1:26656", "cometbft.persistent_peers"},
 		{"--cometbft-rpc-listen", "localhost", "cometbft.rpc_listen"},
+		{"--cometbft-trust-hash", "xyz", "cometbft.trust_hash"},
+		{"--cometbft-snapshot-keep", "0", "cometbft.snapshot_keep"},
 	} {
 		code, stdout, stderr := runCLI("run", "--home", home, tc.flag, tc.value)
 		assert.Equal(t, exitBadInput, code, "%s %q: %s", tc.flag, tc.value, stderr)
 		assert.Empty(t, stdout)
 		assert.Contains(t, stderr, "configuration "+tc.key, "%s %q", tc.flag, tc.value)
 	}
+	// State sync on CometBFT without its trust settings says what is missing.
+	code, _, stderr := runCLI("run", "--home", home, "--engine", "cometbft", "--cometbft-state-sync")
+	assert.Equal(t, exitBadInput, code, stderr)
+	assert.Contains(t, stderr, "configuration cometbft.rpc_servers")
+	assert.Contains(t, stderr, "at least two CometBFT RPC servers")
+	code, _, stderr = runCLI("run", "--home", home, "--devchain-state-sync=perhaps")
+	assert.Equal(t, exitBadInput, code, stderr)
+	assert.Contains(t, stderr, "configuration devchain.state_sync (from --devchain-state-sync)")
 	t.Setenv("QUORUMGATE_ENGINE", "raft")
-	code, _, stderr := runCLI("run", "--home", home)
+	code, _, stderr = runCLI("run", "--home", home)
 	assert.Equal(t, exitBadInput, code)
 	assert.Contains(t, stderr, "configuration engine (from $QUORUMGATE_ENGINE)")
 }

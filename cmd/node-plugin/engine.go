@@ -19,7 +19,7 @@ import (
 func pickEngine(cfg config.Config, g *chain.Genesis) (node.NewEngine, error) {
 	switch cfg.Engine {
 	case engine.Devchain:
-		return newDevchain, nil
+		return newDevchain(cfg.Devchain), nil
 	case engine.CometBFT:
 		if _, err := cometbft.GenesisDoc(g); err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.Genesis, err)
@@ -38,10 +38,12 @@ func payloadOf(e engine.Name) func([]byte) ([]byte, error) {
 	return nil // CometBFT stores the WireBlock itself
 }
 
-// newDevchain builds the devchain engine.
-func newDevchain(env node.EngineEnv) (node.Engine, error) {
-	return devchain.New(devchain.Options{Genesis: env.Genesis, Store: env.Store, NodeID: env.NodeID,
-		StakingKey: env.StakingKey, Interval: env.ViewInterval, Guard: env.Guard, Logger: env.Logger})
+// newDevchain builds the devchain engine with the node's devchain settings.
+func newDevchain(s config.Devchain) node.NewEngine {
+	return func(env node.EngineEnv) (node.Engine, error) {
+		return devchain.New(devchain.Options{Genesis: env.Genesis, Store: env.Store, NodeID: env.NodeID,
+			StakingKey: env.StakingKey, Interval: env.ViewInterval, Guard: env.Guard, Logger: env.Logger, StateSync: s.StateSync})
+	}
 }
 
 // newCometBFT builds the CometBFT engine with the node's CometBFT settings.

@@ -6,6 +6,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,14 @@ type Config struct {
 		Level  slog.Level
 	}
 	CometBFT CometBFT
+	Devchain Devchain
+}
+
+// Devchain holds the settings of the devchain engine (ignored by cometbft).
+type Devchain struct {
+	// StateSync makes a follower with an empty store join from a peer's
+	// snapshot rather than replay the chain from genesis.
+	StateSync bool
 }
 
 // LogFormat is how the node writes its log.
@@ -70,6 +79,17 @@ type CometBFT struct {
 	PersistentPeers []string
 	// RPCListen serves CometBFT's RPC (empty: none).
 	RPCListen string
+	// StateSync and its trust settings: a node with an empty store joins
+	// from a snapshot its light client verifies (cometbft.Settings).
+	StateSync   bool
+	RPCServers  []string
+	TrustHeight int64
+	TrustHash   string
+	TrustPeriod time.Duration
+	// SnapshotInterval (0: no snapshots) and SnapshotKeep: the snapshots
+	// this node serves to nodes that join by state sync.
+	SnapshotInterval uint64
+	SnapshotKeep     int
 }
 
 // The defaults, one constant a setting: Defaults, the template init writes
@@ -86,6 +106,10 @@ const (
 	DefaultLogFormat         = LogText
 	DefaultLogLevel          = "info"
 	DefaultCometBFTP2PListen = "tcp://127.0.0.1:26656"
+	// DefaultCometBFTTrustPeriod is CometBFT's own default.
+	DefaultCometBFTTrustPeriod      = 168 * time.Hour
+	DefaultCometBFTSnapshotInterval = 1000
+	DefaultCometBFTSnapshotKeep     = 2
 )
 
 // file is the configuration as written, in config.toml, the environment or
@@ -109,10 +133,40 @@ type file struct {
 		Level  string `toml:"level"`
 	} `toml:"log"`
 	CometBFT struct {
-		P2PListen       string   `toml:"p2p_listen"`
-		PersistentPeers []string `toml:"persistent_peers"`
-		RPCListen       string   `toml:"rpc_listen"`
+		P2PListen        string   `toml:"p2p_listen"`
+		PersistentPeers  []string `toml:"persistent_peers"`
+		RPCListen        string   `toml:"rpc_listen"`
+		StateSync        scalar   `toml:"state_sync"`
+		RPCServers       []string `toml:"rpc_servers"`
+		TrustHeight      scalar   `toml:"trust_height"`
+		TrustHash        string   `toml:"trust_hash"`
+		TrustPeriod      string   `toml:"trust_period"`
+		SnapshotInterval scalar   `toml:"snapshot_interval"`
+		SnapshotKeep     scalar   `toml:"snapshot_keep"`
 	} `toml:"cometbft"`
+	Devchain struct {
+		StateSync scalar `toml:"state_sync"`
+	} `toml:"devchain"`
+}
+
+// scalar is a setting the file may write as a TOML boolean or integer
+// (state_sync = true, snapshot_interval = 1000) or as a string, kept as the
+// string the environment and flags give, and parsed once like them.
+type scalar string
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (s *scalar) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case string:
+		*s = scalar(v)
+	case bool:
+		*s = scalar(strconv.FormatBool(v))
+	case int64:
+		*s = scalar(strconv.FormatInt(v, 10))
+	default:
+		return fmt.Errorf("%v is not a boolean, an integer or a string", v)
+	}
+	return nil
 }
 
 // Error is a configuration error: the key, where it was set, and what is wrong.
@@ -140,6 +194,12 @@ func defaults() file {
 	c.Log.Format = string(DefaultLogFormat)
 	c.Log.Level = DefaultLogLevel
 	c.CometBFT.P2PListen = DefaultCometBFTP2PListen
+	c.CometBFT.StateSync = "false"
+	c.CometBFT.TrustHeight = "0"
+	c.CometBFT.TrustPeriod = formatDuration(DefaultCometBFTTrustPeriod)
+	c.CometBFT.SnapshotInterval = scalar(strconv.Itoa(DefaultCometBFTSnapshotInterval))
+	c.CometBFT.SnapshotKeep = scalar(strconv.Itoa(DefaultCometBFTSnapshotKeep))
+	c.Devchain.StateSync = "false"
 	return c
 }
 
@@ -161,8 +221,10 @@ type key struct {
 	env  string
 	flag string
 	list bool
-	get  func(*file) *string
-	getL func(*file) *[]string
+	// boolean: the flag alone means true (--cometbft-state-sync).
+	boolean bool
+	get     func(*file) *string
+	getL    func(*file) *[]string
 }
 
 var keys = []key{
@@ -182,6 +244,20 @@ var keys = []key{
 	{name: "cometbft.persistent_peers", env: "QUORUMGATE_COMETBFT_PERSISTENT_PEERS", flag: "cometbft-persistent-peers", list: true,
 		getL: func(c *file) *[]string { return &c.CometBFT.PersistentPeers }},
 	{name: "cometbft.rpc_listen", env: "QUORUMGATE_COMETBFT_RPC_LISTEN", flag: "cometbft-rpc-listen", get: func(c *file) *string { return &c.CometBFT.RPCListen }},
+	{name: "cometbft.state_sync", env: "QUORUMGATE_COMETBFT_STATE_SYNC", flag: "cometbft-state-sync", boolean: true,
+		get: func(c *file) *string { return (*string)(&c.CometBFT.StateSync) }},
+	{name: "cometbft.rpc_servers", env: "QUORUMGATE_COMETBFT_RPC_SERVERS", flag: "cometbft-rpc-servers", list: true,
+		getL: func(c *file) *[]string { return &c.CometBFT.RPCServers }},
+	{name: "cometbft.trust_height", env: "QUORUMGATE_COMETBFT_TRUST_HEIGHT", flag: "cometbft-trust-height",
+		get: func(c *file) *string { return (*string)(&c.CometBFT.TrustHeight) }},
+	{name: "cometbft.trust_hash", env: "QUORUMGATE_COMETBFT_TRUST_HASH", flag: "cometbft-trust-hash", get: func(c *file) *string { return &c.CometBFT.TrustHash }},
+	{name: "cometbft.trust_period", env: "QUORUMGATE_COMETBFT_TRUST_PERIOD", flag: "cometbft-trust-period", get: func(c *file) *string { return &c.CometBFT.TrustPeriod }},
+	{name: "cometbft.snapshot_interval", env: "QUORUMGATE_COMETBFT_SNAPSHOT_INTERVAL", flag: "cometbft-snapshot-interval",
+		get: func(c *file) *string { return (*string)(&c.CometBFT.SnapshotInterval) }},
+	{name: "cometbft.snapshot_keep", env: "QUORUMGATE_COMETBFT_SNAPSHOT_KEEP", flag: "cometbft-snapshot-keep",
+		get: func(c *file) *string { return (*string)(&c.CometBFT.SnapshotKeep) }},
+	{name: "devchain.state_sync", env: "QUORUMGATE_DEVCHAIN_STATE_SYNC", flag: "devchain-state-sync", boolean: true,
+		get: func(c *file) *string { return (*string)(&c.Devchain.StateSync) }},
 }
 
 // AddFlags declares the flags that override the file and the environment.
@@ -195,9 +271,13 @@ func AddFlags(fs *pflag.FlagSet) {
 	})
 	for _, k := range keys {
 		help := fmt.Sprintf("overrides %s in config.toml and $%s", k.name, k.env)
-		if k.list {
+		switch {
+		case k.list:
 			fs.StringSlice(k.flag, nil, help+" (repeat or comma-separate)")
-		} else {
+		case k.boolean:
+			fs.String(k.flag, "", help+" (alone: true)")
+			fs.Lookup(k.flag).NoOptDefVal = "true"
+		default:
 			fs.String(k.flag, "", help)
 		}
 	}
@@ -301,7 +381,12 @@ func (w *file) parse(source map[string]string) (Config, error) {
 			return Config{}, bad("cometbft.rpc_listen", "%q: %v", w.CometBFT.RPCListen, err)
 		}
 	}
-	c.CometBFT = CometBFT(w.CometBFT)
+	if c.CometBFT, err = w.parseCometBFT(bad); err != nil {
+		return Config{}, err
+	}
+	if c.Devchain.StateSync, err = strconv.ParseBool(string(w.Devchain.StateSync)); err != nil {
+		return Config{}, bad("devchain.state_sync", "%q is not true or false", w.Devchain.StateSync)
+	}
 	for _, a := range w.Listen {
 		ma, err := multiaddr.NewMultiaddr(a)
 		if err != nil {
@@ -345,6 +430,65 @@ func (w *file) parse(source map[string]string) (Config, error) {
 	}
 	c.Log.Level = level
 	return c, nil
+}
+
+// parseCometBFT parses the [cometbft] settings beyond the addresses
+// (checked before), state sync's trust settings in full when it is on.
+func (w *file) parseCometBFT(bad func(name, format string, args ...any) error) (CometBFT, error) {
+	cw := w.CometBFT
+	c := CometBFT{P2PListen: cw.P2PListen, PersistentPeers: cw.PersistentPeers, RPCListen: cw.RPCListen,
+		RPCServers: cw.RPCServers, TrustHash: cw.TrustHash}
+	var err error
+	if c.StateSync, err = strconv.ParseBool(string(cw.StateSync)); err != nil {
+		return c, bad("cometbft.state_sync", "%q is not true or false", cw.StateSync)
+	}
+	if c.TrustHeight, err = strconv.ParseInt(string(cw.TrustHeight), 10, 64); err != nil || c.TrustHeight < 0 {
+		return c, bad("cometbft.trust_height", "%q is not a height (a whole number, 0 or more)", cw.TrustHeight)
+	}
+	if c.TrustPeriod, err = time.ParseDuration(cw.TrustPeriod); err != nil || c.TrustPeriod <= 0 {
+		return c, bad("cometbft.trust_period", "%q is not a positive duration such as %s", cw.TrustPeriod, formatDuration(DefaultCometBFTTrustPeriod))
+	}
+	if c.SnapshotInterval, err = strconv.ParseUint(string(cw.SnapshotInterval), 10, 64); err != nil {
+		return c, bad("cometbft.snapshot_interval", "%q is not a whole number of heights (0: no snapshots)", cw.SnapshotInterval)
+	}
+	if c.SnapshotKeep, err = strconv.Atoi(string(cw.SnapshotKeep)); err != nil || c.SnapshotKeep < 1 {
+		return c, bad("cometbft.snapshot_keep", "%q is not a number of snapshots, 1 or more", cw.SnapshotKeep)
+	}
+	for _, s := range cw.RPCServers {
+		if err := checkRPCServer(s); err != nil {
+			return c, bad("cometbft.rpc_servers", "%q: %v", s, err)
+		}
+	}
+	if cw.TrustHash != "" {
+		if b, err := hex.DecodeString(cw.TrustHash); err != nil || len(b) != 32 {
+			return c, bad("cometbft.trust_hash", "%q is not a block hash (64 hex digits)", cw.TrustHash)
+		}
+	}
+	if !c.StateSync {
+		return c, nil
+	}
+	switch {
+	case len(cw.RPCServers) < 2:
+		return c, bad("cometbft.rpc_servers", "state sync needs at least two CometBFT RPC servers of running nodes for its light client (one may be listed twice)")
+	case c.TrustHeight == 0:
+		return c, bad("cometbft.trust_height", "state sync needs the height of a block it trusts (e.g. a recent one from a running node's RPC: /commit)")
+	case cw.TrustHash == "":
+		return c, bad("cometbft.trust_hash", "state sync needs the hash of the block at trust_height (a running node's RPC: /commit?height=H, signed_header.commit.block_id.hash)")
+	}
+	return c, nil
+}
+
+// checkRPCServer accepts a CometBFT RPC address: tcp://, http:// or
+// https://host:port.
+func checkRPCServer(a string) error {
+	for _, scheme := range []string{"tcp://", "http://", "https://"} {
+		if hp, ok := strings.CutPrefix(a, scheme); ok {
+			if _, port, err := net.SplitHostPort(hp); err == nil && port != "" {
+				return nil
+			}
+		}
+	}
+	return errors.New("not of the form tcp://host:port or http://host:port")
 }
 
 // ListenAddrs are the listen addresses as the node takes them.
@@ -485,6 +629,26 @@ p2p_listen = {{q .CometBFT.P2PListen}}
 # The other nodes' CometBFT addresses, NODEID@host:port (init prints this
 # node's cometbft_node_id; node-plugin keys show --home DIR prints it again).
 persistent_peers = []
-# CometBFT's RPC, e.g. "tcp://127.0.0.1:26657" (empty: none).
+# CometBFT's RPC, e.g. "tcp://127.0.0.1:26657" (empty: none). Nodes that
+# join by state sync need two running nodes' RPC.
 rpc_listen = ""
+# Snapshots served to nodes that join by state sync: one every this many
+# heights (0: none), the last snapshot_keep of them.
+snapshot_interval = {{.CometBFT.SnapshotInterval}}
+snapshot_keep = {{.CometBFT.SnapshotKeep}}
+# Join a running network from a snapshot instead of replaying it from genesis
+# (only on an empty store; README: "Joining a running network by state sync").
+# CometBFT's light client verifies the snapshot from a block you trust
+# (trust_height and its trust_hash, e.g. from a running node's RPC
+# /commit?height=H) against two or more rpc_servers.
+state_sync = {{.CometBFT.StateSync}}
+rpc_servers = []
+trust_height = {{.CometBFT.TrustHeight}}
+trust_hash = ""
+trust_period = {{q .CometBFT.TrustPeriod}}
+
+[devchain]
+# Join a running devchain from a peer's snapshot (a follower with an empty
+# store only; the sequencer makes the chain).
+state_sync = {{.Devchain.StateSync}}
 `

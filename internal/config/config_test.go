@@ -74,6 +74,17 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"bad api listen", base + "[api]\nlisten = \"nowhere\"\n", nil, nil, "api.listen"},
 		{"bad log format", base, nil, []string{"--log-format", "xml"}, "log.format"},
 		{"bad log level", base + "[log]\nlevel = \"loud\"\n", nil, nil, "log.level"},
+		{"bad state sync", base + "[cometbft]\nstate_sync = \"maybe\"\n", nil, nil, "cometbft.state_sync"},
+		{"state sync without rpc servers", base, nil, []string{"--cometbft-state-sync"}, "cometbft.rpc_servers"},
+		{"state sync without a trust height", base + "[cometbft]\nstate_sync = true\nrpc_servers = [\"tcp://a:1\", \"tcp://b:1\"]\n", nil, nil, "cometbft.trust_height"},
+		{"state sync without a trust hash", base + "[cometbft]\nstate_sync = true\ntrust_height = 5\nrpc_servers = [\"tcp://a:1\", \"tcp://b:1\"]\n", nil, nil, "cometbft.trust_hash"},
+		{"bad rpc server", base, nil, []string{"--cometbft-rpc-servers", "a:1"}, "cometbft.rpc_servers"},
+		{"bad trust hash", base, map[string]string{"QUORUMGATE_COMETBFT_TRUST_HASH": "abc"}, nil, "cometbft.trust_hash"},
+		{"negative trust height", base + "[cometbft]\ntrust_height = -1\n", nil, nil, "cometbft.trust_height"},
+		{"bad trust period", base + "[cometbft]\ntrust_period = \"0s\"\n", nil, nil, "cometbft.trust_period"},
+		{"bad snapshot interval", base + "[cometbft]\nsnapshot_interval = -5\n", nil, nil, "cometbft.snapshot_interval"},
+		{"zero snapshots kept", base, nil, []string{"--cometbft-snapshot-keep", "0"}, "cometbft.snapshot_keep"},
+		{"bad devchain state sync", base, map[string]string{"QUORUMGATE_DEVCHAIN_STATE_SYNC": "yes please"}, nil, "devchain.state_sync"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := load(t, tc.file, tc.env, tc.args...)
@@ -103,7 +114,9 @@ func TestFileIsValidAndSaysTheDefaults(t *testing.T) {
 	assert.Equal(t, filepath.Base(bare.Genesis), filepath.Base(c.Genesis))
 	assert.Empty(t, c.Hook)
 	assert.Empty(t, c.CometBFT.PersistentPeers)
+	assert.Empty(t, c.CometBFT.RPCServers)
 	bare.Genesis, bare.Hook, bare.CometBFT.PersistentPeers, bare.Supported = c.Genesis, c.Hook, c.CometBFT.PersistentPeers, c.Supported
+	bare.CometBFT.RPCServers = c.CometBFT.RPCServers
 	assert.Equal(t, bare, c, "the file says other values than the defaults")
 }
 
@@ -129,10 +142,18 @@ func TestDefaults(t *testing.T) {
 		{"cometbft.p2p_listen", c.CometBFT.P2PListen, "tcp://127.0.0.1:26656"},
 		{"cometbft.persistent_peers", c.CometBFT.PersistentPeers, []string(nil)},
 		{"cometbft.rpc_listen", c.CometBFT.RPCListen, ""},
+		{"cometbft.state_sync", c.CometBFT.StateSync, false},
+		{"cometbft.rpc_servers", c.CometBFT.RPCServers, []string(nil)},
+		{"cometbft.trust_height", c.CometBFT.TrustHeight, int64(0)},
+		{"cometbft.trust_hash", c.CometBFT.TrustHash, ""},
+		{"cometbft.trust_period", c.CometBFT.TrustPeriod, 168 * time.Hour},
+		{"cometbft.snapshot_interval", c.CometBFT.SnapshotInterval, uint64(1000)},
+		{"cometbft.snapshot_keep", c.CometBFT.SnapshotKeep, 2},
+		{"devchain.state_sync", c.Devchain.StateSync, false},
 	} {
 		assert.Equal(t, tc.want, tc.got, tc.key)
 	}
-	assert.Len(t, keys, 15, "a new key wants a row here (and hook, which has no default)")
+	assert.Len(t, keys, 23, "a new key wants a row here (and hook, which has no default)")
 }
 
 // Each setting arrives parsed, from each source.
@@ -151,6 +172,29 @@ func TestTypedValues(t *testing.T) {
 	assert.Equal(t, 90*time.Second, c.HookTimeout)
 	assert.Equal(t, LogJSON, c.Log.Format)
 	assert.Equal(t, []string{strings.Repeat("ab", 20) + "@10.0.0.2:26656"}, c.CometBFT.PersistentPeers)
+}
+
+// State sync's settings, from the file (TOML booleans and integers) and
+// from flags (a boolean flag alone means true).
+func TestStateSyncSettings(t *testing.T) {
+	hash := strings.Repeat("0a", 32)
+	file := "node_id = \"n\"\n[cometbft]\nstate_sync = true\nrpc_servers = [\"tcp://10.0.0.1:26657\", \"http://10.0.0.2:26657\"]\n" +
+		"trust_height = 1200\ntrust_hash = \"" + hash + "\"\ntrust_period = \"24h\"\nsnapshot_interval = 0\nsnapshot_keep = 5\n" +
+		"[devchain]\nstate_sync = true\n"
+	c, _, err := load(t, file, nil)
+	require.NoError(t, err)
+	assert.Equal(t, CometBFT{P2PListen: DefaultCometBFTP2PListen, StateSync: true, RPCServers: []string{"tcp://10.0.0.1:26657", "http://10.0.0.2:26657"},
+		TrustHeight: 1200, TrustHash: hash, TrustPeriod: 24 * time.Hour, SnapshotInterval: 0, SnapshotKeep: 5}, c.CometBFT)
+	assert.True(t, c.Devchain.StateSync)
+
+	c, src, err := load(t, "node_id = \"n\"\n", nil, "--devchain-state-sync", "--cometbft-snapshot-interval", "50")
+	require.NoError(t, err)
+	assert.True(t, c.Devchain.StateSync, "the flag alone")
+	assert.Equal(t, "--devchain-state-sync", src["devchain.state_sync"])
+	assert.Equal(t, uint64(50), c.CometBFT.SnapshotInterval)
+	c, _, err = load(t, "node_id = \"n\"\n[devchain]\nstate_sync = true\n", nil, "--devchain-state-sync=false")
+	require.NoError(t, err)
+	assert.False(t, c.Devchain.StateSync, "the flag overrides the file")
 }
 
 // supported takes component versions (protocol=2.0) beside exact ones,

@@ -37,6 +37,10 @@ type cluster struct {
 	interval time.Duration
 	// byzantine, if set for a node ID, rewrites that node's proposals.
 	byzantine map[string]func(*activation.WireBlock)
+	// edit, if set for a node ID, changes its CometBFT settings; engines
+	// are the nodes' engines as last started.
+	edit    map[string]func(*cometbft.Settings)
+	engines map[string]*cometbft.Engine
 }
 
 var validators = []string{"c1", "c2", "c3", "c4"}
@@ -65,7 +69,8 @@ func newClusterWith(t *testing.T, epochViews uint64, edit func(g *chain.Genesis)
 	}
 	c := &cluster{t: t, g: g, keys: keys, ids: append(append([]string{}, validators...), "e1"), homes: map[string]string{},
 		ports: map[string]int{}, logs: map[string]*testutil.SyncBuffer{}, nodes: map[string]*node.Node{}, interval: 20 * time.Millisecond,
-		byzantine: map[string]func(*activation.WireBlock){}}
+		byzantine: map[string]func(*activation.WireBlock){}, edit: map[string]func(*cometbft.Settings){},
+		engines: map[string]*cometbft.Engine{}}
 	for _, id := range c.ids {
 		c.homes[id] = t.TempDir()
 		c.ports[id] = freePort(t)
@@ -106,12 +111,17 @@ func (c *cluster) tryStart(id string, supported ...string) error {
 			peers = append(peers, n.AddrInfo())
 		}
 	}
+	settings := c.settings(id)
+	if edit := c.edit[id]; edit != nil {
+		edit(&settings)
+	}
 	newEngine := func(env node.EngineEnv) (node.Engine, error) {
 		e, err := cometbft.New(cometbft.Options{Genesis: env.Genesis, Store: env.Store, Home: env.Home, NodeID: env.NodeID,
-			Key: env.P2PKey, Interval: env.ViewInterval, Guard: env.Guard, Settings: c.settings(id), Logger: env.Logger})
+			Key: env.P2PKey, Interval: env.ViewInterval, Guard: env.Guard, Settings: settings, Logger: env.Logger})
 		if err != nil {
 			return nil, err // not a nil *Engine in the interface
 		}
+		c.engines[id] = e
 		if b := c.byzantine[id]; b != nil {
 			cometbft.SetByzantine(e.App(), b)
 		}

@@ -196,8 +196,12 @@ type Walked struct {
 // Walk rebuilds the stored blocks from height 0 to height to, in order,
 // through the same Verify and Apply as Rebuild (each checked against its
 // stored state ID), and hands each to fn; an error of fn stops the walk and
-// is returned.
+// is returned. A store that joined by state sync holds no block below its
+// base: Walk says so (storage.ErrPruned) rather than walk anything.
 func (p *Pipeline) Walk(to uint64, fn func(Walked) error) error {
+	if base, ok := p.store.Base(); ok {
+		return fmt.Errorf("%w", &storage.PrunedError{Height: 0, Base: base})
+	}
 	if next := p.nextHeight(); to >= next {
 		if next == 0 {
 			return fmt.Errorf("height %d: %w: the store holds no block yet", to, storage.ErrNotFound)
@@ -256,7 +260,7 @@ func (p *Pipeline) Deliver(ctx context.Context, done <-chan struct{}, from uint6
 		if errors.Is(err, storage.ErrNotFound) {
 			return // not stored yet: nothing to deliver from there
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, storage.ErrPruned) { // pruned: the loop starts after the base
 			stop(fmt.Errorf("state before height %d: %w", from, err))
 			return
 		}
@@ -265,6 +269,16 @@ func (p *Pipeline) Deliver(ctx context.Context, done <-chan struct{}, from uint6
 	next := from
 	for {
 		notify := p.Wait()
+		// A store that joined by state sync (perhaps while this waited)
+		// starts after its base: delivery goes on from there.
+		if base, ok := p.store.Base(); ok && next <= base {
+			s, err := p.store.StateAt(base)
+			if err != nil {
+				stop(fmt.Errorf("the state sync base at height %d: %w", base, err))
+				return
+			}
+			prev, next = s, base+1
+		}
 		for ; next < p.nextHeight(); next++ {
 			fb, err := p.block(prev, next)
 			if err != nil {
