@@ -177,6 +177,7 @@ func TestGovernanceParamProofVerifies(t *testing.T) {
 	assert.Empty(t, sum.Stake)
 	assert.Contains(t, sum.String(), "timeout=2000 active from view")
 	assert.Contains(t, sum.String(), "governance, accepted at view")
+	t.Log(sum.String())
 }
 
 func TestViewProof(t *testing.T) {
@@ -197,6 +198,7 @@ func TestViewProof(t *testing.T) {
 		require.Len(t, sum.Params, 1)
 		assert.Equal(t, "1000", sum.Params[0].Value, "view %d", tc.view)
 		assert.Contains(t, sum.String(), "protocol "+tc.protocol)
+		t.Log(sum.String())
 	}
 }
 
