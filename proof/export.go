@@ -103,10 +103,7 @@ func Export(o Options, name string) (*File, error) {
 		if tally == nil {
 			return nil, fmt.Errorf("deployment %s: the lock-in state holds no tally of epoch %d", name, epoch)
 		}
-		table := o.Genesis.Params().Identities.TableAt(epoch)
-		for i := range table.Len() {
-			p.Identities = append(p.Identities, table.At(i))
-		}
+		p.Identities = o.Genesis.Params().Identities.TableAt(epoch).EncodeEntries()
 		if p.Certificate, err = o.certificate(locked, epoch, lockH, tally); err != nil {
 			return nil, fmt.Errorf("deployment %s: %w", name, err)
 		}

@@ -69,11 +69,12 @@ type DeploymentProof struct {
 	// since that block's view.
 	LockIn      Anchor                `cbor:"2,keyasint"`
 	LockInEntry activation.EntryProof `cbor:"3,keyasint"`
-	// Stake mode: the identity table of the lock-in epoch (keys and proofs
-	// of possession, in table order) and the certificate of the readiness
-	// that carried the lock-in.
-	Identities  []quorum.Identity `cbor:"4,keyasint,omitempty"`
-	Certificate *Certificate      `cbor:"5,keyasint,omitempty"`
+	// Stake mode: the identity table of the lock-in epoch (its entries,
+	// keys and proofs of possession included, in table order, canonically
+	// encoded: quorum.Table.EncodeEntries) and the certificate of the
+	// readiness that carried the lock-in.
+	Identities  []byte       `cbor:"4,keyasint,omitempty"`
+	Certificate *Certificate `cbor:"5,keyasint,omitempty"`
 	// Activation is the block that activated it; ActivationEntry proves
 	// the record (ACTIVE since that block's view) and History the
 	// component's version history (or the parameter's value history) in

@@ -282,15 +282,11 @@ func (v *verifier) certificate(p *DeploymentProof, locked activation.DeploymentE
 	sum.LockInEpoch = epoch
 	table := params.Identities.TableAt(epoch)
 	// The genesis's table had every proof of possession checked when the
-	// genesis was loaded; the proof's copy must be that table, entry for
-	// entry (keys and proofs included).
-	if len(p.Identities) != table.Len() {
-		return fieldErrorf("deployment.identities", "%d entries, the genesis's table of epoch %d has %d", len(p.Identities), epoch, table.Len())
-	}
-	for i, id := range p.Identities {
-		if !sameIdentity(id, table.At(i)) {
-			return fieldErrorf("deployment.identities", "entry %d (%q) differs from the genesis's table of epoch %d", i, id.NodeID, epoch)
-		}
+	// genesis was loaded; the proof's copy must be that table, every entry
+	// and field (keys and proofs included): its encoding hashes to the
+	// table's ID.
+	if quorum.TableIDOf(p.Identities) != table.ID() {
+		return fieldErrorf("deployment.identities", "not the genesis's identity table of epoch %d (%d entries): its hash differs", epoch, table.Len())
 	}
 	if locked.TallyEpoch != epoch || len(locked.Signers) == 0 {
 		return fieldErrorf("deployment.lock_in_entry", "the state holds no readiness tally of epoch %d", epoch)
@@ -340,11 +336,6 @@ func rolesText(roles []string) string {
 		return "all stake"
 	}
 	return "the stake of " + strings.Join(roles, ", ")
-}
-
-func sameIdentity(a, b quorum.Identity) bool {
-	return a.NodeID == b.NodeID && a.Role == b.Role && a.Stake == b.Stake && a.PeerID == b.PeerID &&
-		bytes.Equal(a.StakingKey, b.StakingKey) && bytes.Equal(a.PoP, b.PoP)
 }
 
 func (v *verifier) view(p *ViewProof, sum *Summary) error {
