@@ -2,11 +2,13 @@ package proof
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
 
 	"github.com/quorumgate/quorumgate/chain"
+	"github.com/quorumgate/quorumgate/chain/cometbft"
 	"github.com/quorumgate/quorumgate/chain/devchain"
 )
 
@@ -24,17 +26,19 @@ type FinalityScheme interface {
 
 // The registration point. Every engine whose proofs can be checked has its
 // scheme here, under the name a proof records (engine.Name: "devchain",
-// "cometbft"). The devchain's is built in; the CometBFT one lives in
-// chain/cometbft (FinalityEvidence, VerifyFinality) and is wired in by
-// adding it to this map:
-//
-//	"cometbft": SchemeFuncs{EvidenceFunc: cometbft.FinalityEvidence, VerifyFunc: cometbft.VerifyFinality},
-//
-// A program embedding quorumgate can also call Register.
+// "cometbft"); an engine missing here is refused by name. A program
+// embedding quorumgate can add its own with Register.
 var (
 	schemesMu sync.RWMutex
 	schemes   = map[string]FinalityScheme{
 		"devchain": SchemeFuncs{EvidenceFunc: devchain.FinalityEvidence, VerifyFunc: devchain.VerifyFinality},
+		// CometBFT reads its own block store, under HOME/cometbft.
+		"cometbft": SchemeFuncs{
+			EvidenceFunc: func(home string, g *chain.Genesis, h uint64) ([]byte, error) {
+				return cometbft.FinalityEvidence(filepath.Join(home, "cometbft"), g, h)
+			},
+			VerifyFunc: cometbft.VerifyFinality,
+		},
 	}
 )
 
