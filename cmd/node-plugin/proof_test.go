@@ -68,7 +68,7 @@ func proofRoundTrip(t *testing.T, engine string, engineArgs ...string) {
 	code, _, errOut = runCLI(append([]string{"proof", "export", "--home", home, "--deployment", "p2", "--out", filepath.Join(made, "p2.proof")}, engineArgs...)...)
 	require.Equal(t, exitOK, code, errOut)
 	assert.Contains(t, errOut, "wrote the proof of deployment p2")
-	code, viewProof, errOut := runCLI(append([]string{"proof", "export", "--home", home, "--view", fmt.Sprint(start*20), "--out", "-"}, engineArgs...)...)
+	code, viewProof, errOut := runCLI(append([]string{"proof", "export", "--home", home, "--view", fmt.Sprint(start * 20), "--out", "-"}, engineArgs...)...)
 	require.Equal(t, exitOK, code, errOut)
 
 	// Elsewhere: an empty folder, the proofs and the genesis copied in.
