@@ -66,7 +66,7 @@ func testGenesis(t testing.TB, chainID string) (*chain.Genesis, *chain.Keys) {
 var p2 = activation.Proposal{Name: "p2", Component: "protocol", Version: "2.0.0", Mode: activation.Stake,
 	Roles: []string{"consensus", "execution"}, Threshold: quorum.TwoThirds, StartEpoch: 1, TimeoutEpoch: 30}
 
-func getFixture(t *testing.T) fixture {
+func getFixture(t testing.TB) fixture {
 	t.Helper()
 	fixOnce.Do(func() {
 		fixDir, fixErr = os.MkdirTemp("", "proof-fixture-")
@@ -79,7 +79,7 @@ func getFixture(t *testing.T) fixture {
 	return fix
 }
 
-func buildFixture(t *testing.T, home string) (fixture, error) {
+func buildFixture(t testing.TB, home string) (fixture, error) {
 	g, keys := testGenesis(t, "proof-test")
 	f := fixture{home: home, genesis: g, keys: keys}
 	store, err := storage.Open(filepath.Join(home, "store"), storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(),
@@ -131,7 +131,7 @@ func buildFixture(t *testing.T, home string) (fixture, error) {
 }
 
 // export writes a proof from the fixture's store, with finality evidence.
-func export(t *testing.T, f fixture, build func(proof.Options) (*proof.File, error)) []byte {
+func export(t testing.TB, f fixture, build func(proof.Options) (*proof.File, error)) []byte {
 	t.Helper()
 	store, err := storage.Open(filepath.Join(f.home, "store"), storage.Options{ChainID: f.genesis.ChainID,
 		GenesisHash: f.genesis.Hash(), Genesis: f.genesis.State(), ReadOnly: true})
@@ -143,7 +143,7 @@ func export(t *testing.T, f fixture, build func(proof.Options) (*proof.File, err
 	return file.Encode()
 }
 
-func deploymentProof(t *testing.T, f fixture, name string) []byte {
+func deploymentProof(t testing.TB, f fixture, name string) []byte {
 	return export(t, f, func(o proof.Options) (*proof.File, error) { return proof.Export(o, name) })
 }
 
