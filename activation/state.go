@@ -241,7 +241,8 @@ type stateWire struct {
 	View        uint64            `cbor:"4,keyasint"`
 	Deployments []DeploymentEntry `cbor:"5,keyasint"`
 	Components  []ComponentEntry  `cbor:"6,keyasint"`
-	// Left out with no parameters, so a state without any keeps its ID.
+	// Left out with no parameters, so a state without any keeps its
+	// encoding (the header's tree of them is then empty).
 	ParamValues []ParamEntry `cbor:"7,keyasint,omitempty"`
 }
 
