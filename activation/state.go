@@ -182,15 +182,36 @@ func (s *State) VersionAt(component string, v uint64) (string, bool) {
 // their signer bitmaps (ready stake is derived from them and the table).
 func (s *State) Encode() []byte { return canon.MustEncode(s.wire()) }
 
-// ID is the state ID: a hash of the canonical encoding. Same blocks, same ID,
-// on every machine.
-func (s *State) ID() [32]byte { return StateIDOf(s.Encode()) }
+// ID is the state ID: the hash of the state's header, which commits to the
+// head and to Merkle trees over the deployments, the components' histories
+// and the parameters' histories (merkle.go, docs/proof.md). Same blocks,
+// same ID, on every machine.
+func (s *State) ID() [32]byte { return s.Header().ID() }
+
+// EncodeWithID returns Encode and ID together, building the state's
+// canonical form once.
+func (s *State) EncodeWithID() ([]byte, [32]byte) {
+	w := s.wire()
+	return canon.MustEncode(w), w.header().ID()
+}
 
 // StateIDOf is the state ID of a state's canonical encoding (State.Encode),
-// for callers that already hold the encoding and need not encode twice.
-func StateIDOf(encoding []byte) [32]byte { return canon.Hash("quorumgate/state/v1", encoding) }
+// for callers that hold only the encoding. It decodes it (checking only its
+// shape, not the chain's rules: DecodeState does that); bytes that are not
+// a state's encoding get an error.
+func StateIDOf(encoding []byte) ([32]byte, error) {
+	var w stateWire
+	if err := canon.Decode(encoding, &w); err != nil {
+		return [32]byte{}, fmt.Errorf("state ID of an encoding: %w", err)
+	}
+	return w.header().ID(), nil
+}
 
-type deploymentWire struct {
+// DeploymentEntry is a deployment as the state commits to it (a leaf of the
+// deployments tree): the normalized proposal, the status, the view it
+// entered it, the activation view once set, and the readiness tally of
+// TallyEpoch as a signer bitmap over that epoch's identity table.
+type DeploymentEntry struct {
 	Proposal    Proposal `cbor:"1,keyasint"`
 	Status      Status   `cbor:"2,keyasint"`
 	Since       uint64   `cbor:"3,keyasint"`
@@ -199,33 +220,38 @@ type deploymentWire struct {
 	Signers     []byte   `cbor:"6,keyasint,omitempty"`
 }
 
-type componentWire struct {
+// ComponentEntry is a component's version history as the state commits to
+// it (a leaf of the components tree).
+type ComponentEntry struct {
 	Component string          `cbor:"1,keyasint"`
 	History   []VersionRecord `cbor:"2,keyasint"`
 }
 
-type paramWire struct {
+// ParamEntry is a parameter's value history as the state commits to it (a
+// leaf of the parameters tree).
+type ParamEntry struct {
 	Param   string        `cbor:"1,keyasint"`
 	History []ParamRecord `cbor:"2,keyasint"`
 }
 
 type stateWire struct {
-	Params      [32]byte         `cbor:"1,keyasint"`
-	Applied     bool             `cbor:"2,keyasint"`
-	Height      uint64           `cbor:"3,keyasint"`
-	View        uint64           `cbor:"4,keyasint"`
-	Deployments []deploymentWire `cbor:"5,keyasint"`
-	Components  []componentWire  `cbor:"6,keyasint"`
-	// Left out with no parameters, so a state without any keeps its ID.
-	ParamValues []paramWire `cbor:"7,keyasint,omitempty"`
+	Params      [32]byte          `cbor:"1,keyasint"`
+	Applied     bool              `cbor:"2,keyasint"`
+	Height      uint64            `cbor:"3,keyasint"`
+	View        uint64            `cbor:"4,keyasint"`
+	Deployments []DeploymentEntry `cbor:"5,keyasint"`
+	Components  []ComponentEntry  `cbor:"6,keyasint"`
+	// Left out with no parameters, so a state without any keeps its
+	// encoding (the header's tree of them is then empty).
+	ParamValues []ParamEntry `cbor:"7,keyasint,omitempty"`
 }
 
 func (s *State) wire() stateWire {
 	w := stateWire{Params: s.paramsID, Applied: s.applied, Height: s.height, View: s.view,
-		Deployments: make([]deploymentWire, len(s.deployments)),
-		Components:  make([]componentWire, 0, len(s.versions))}
+		Deployments: make([]DeploymentEntry, len(s.deployments)),
+		Components:  make([]ComponentEntry, 0, len(s.versions))}
 	for i, d := range s.deployments {
-		dw := deploymentWire{Proposal: d.Proposal.Normalize(), Status: d.Status, Since: d.Since}
+		dw := DeploymentEntry{Proposal: d.Proposal.Normalize(), Status: d.Status, Since: d.Since}
 		if d.HasActivation {
 			av := d.ActivatesAt
 			dw.ActivatesAt = &av
@@ -236,10 +262,10 @@ func (s *State) wire() stateWire {
 		w.Deployments[i] = dw
 	}
 	for _, c := range s.Components() {
-		w.Components = append(w.Components, componentWire{c, s.versions[c]})
+		w.Components = append(w.Components, ComponentEntry{c, s.versions[c]})
 	}
 	for _, d := range s.params.Declared {
-		w.ParamValues = append(w.ParamValues, paramWire{d.Name, s.paramValues[d.Name]})
+		w.ParamValues = append(w.ParamValues, ParamEntry{d.Name, s.paramValues[d.Name]})
 	}
 	return w
 }

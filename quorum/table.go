@@ -128,9 +128,18 @@ func NewTable(ids []Identity, opts ...TableOption) (*Table, error) {
 		}
 		t.aggKey = agg
 	}
-	t.id = canon.Hash("quorumgate/identity-table/v1", canon.MustEncode(t.entries))
+	t.id = TableIDOf(t.EncodeEntries())
 	return t, nil
 }
+
+// EncodeEntries returns the canonical encoding of the table's entries, in
+// table order: what its ID hashes.
+func (t *Table) EncodeEntries() []byte { return canon.MustEncode(t.entries) }
+
+// TableIDOf is the ID of the table whose entries encode to enc
+// (EncodeEntries): a holder of a table's encoding checks it is a given
+// table with one hash, without decoding it.
+func TableIDOf(enc []byte) [32]byte { return canon.Hash("quorumgate/identity-table/v1", enc) }
 
 // Len returns the number of entries.
 func (t *Table) Len() int { return len(t.entries) }

@@ -113,13 +113,16 @@ func TestMarshalRoundTripsRandomScenarios(t *testing.T) {
 	t.Logf("%d of 300 random scenarios written and read back", written)
 }
 
-// State IDs are part of every store and every peer's comparison: a chain
-// that declares no parameters keeps the IDs it had before parameters
-// existed (these were printed by the code of that time).
+// State IDs are part of every store and every peer's comparison, so they
+// are pinned. These were first pinned by the code from before parameters
+// existed (v1: a hash of the whole encoding), to show that a chain that
+// declares none kept its IDs. Issue 22 made the state ID a Merkle-style
+// commitment (v2, docs/proof.md), which changed every ID on purpose; the
+// values below were printed by that code, and pin the v2 formula now.
 func TestStateIDsWithoutParametersAreStable(t *testing.T) {
 	for file, want := range map[string]string{
-		"testdata/design/01-stake-lockin.json":       "55c0156e84f370641dde068ac5662c7b18daac86a9bf6cae8654f7a1a52cd4a4",
-		"../examples/scenarios/roles-and-delay.json": "47e2b55378ee160eba4886a147754a5e4fc9745b25d04e002f03e68ed30bdacb",
+		"testdata/design/01-stake-lockin.json":       "ee7d83e38406ebfa1016b6d6f056133034e030fae256fe8975d9814dcc1fbf50",
+		"../examples/scenarios/roles-and-delay.json": "e1a13b96b1e8703b32b1195fa539dc1f9aa7eedd7898104f6250eb4782198140",
 	} {
 		sc, err := Load(file)
 		require.NoError(t, err)

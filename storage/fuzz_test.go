@@ -42,8 +42,7 @@ func FuzzDecodeHead(f *testing.F) {
 	c := makeChain(f, 60, 4)
 	s := decoderStore(c)
 	for _, h := range []int{0, 30, 59} {
-		enc := c.states[h].Encode()
-		id := activation.StateIDOf(enc)
+		enc, id := c.states[h].EncodeWithID()
 		f.Add(append(append(binary.BigEndian.AppendUint64(nil, uint64(h)), id[:]...), enc...))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

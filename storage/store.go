@@ -412,8 +412,7 @@ func (s *Store) Commit(b Block, next *activation.State) error {
 	if nh, nv, ok := next.Head(); !ok || nh != b.Height || nv != b.View {
 		return fmt.Errorf("commit block %d: the state given is for block %d at view %d", b.Height, nh, nv)
 	}
-	enc := next.Encode()
-	id := activation.StateIDOf(enc)
+	enc, id := next.EncodeWithID()
 	rec := blockRecord{View: b.View, Wire: b.Wire, Proposals: b.Verified.Proposals, Cancels: b.Verified.Cancels, StateID: id,
 		Readiness: s.packReadiness(b.Verified.Readiness)}
 	s.life.RLock()

@@ -89,7 +89,7 @@ Exit codes:
 	root.AddCommand(newReplayCommand(stdout), newSimCommand(stdout, stderr), newInitCommand(stdout), newKeysCommand(stdout),
 		newVersionCommand(stdout), newRunCommand(stderr), newStatusCommand(stdout), newDeploymentsCommand(stdout),
 		newVersionsCommand(stdout), newParamsCommand(stdout), newReadinessCommand(stdout), newProposeCommand(stdout, nil), newCancelCommand(stdout, nil), newTestnetCommand(stdout),
-		newExportCommand(stdout, stderr))
+		newExportCommand(stdout, stderr), newProofCommand(stdout, stderr))
 	return root
 }
 
