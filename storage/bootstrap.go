@@ -87,8 +87,7 @@ func (s *Store) Bootstrap(state *activation.State, wire []byte) error {
 		return fmt.Errorf("bootstrap store %s: %w: it holds blocks up to height %d; state sync starts only on an empty store (move it aside to join afresh)",
 			s.dir, ErrNotEmpty, hh)
 	}
-	enc := state.Encode()
-	id := activation.StateIDOf(enc)
+	enc, id := state.EncodeWithID()
 	rec := blockRecord{View: view, Wire: wire, StateID: id}
 	s.life.RLock()
 	defer s.life.RUnlock()

@@ -19,8 +19,11 @@ import (
 	"github.com/quorumgate/quorumgate/quorum"
 )
 
-// SchemaVersion is the layout this binary reads and writes.
-const SchemaVersion = 1
+// SchemaVersion is the layout this binary reads and writes. Version 2:
+// state IDs are Merkle-style commitments ("quorumgate/state/v2",
+// docs/proof.md), so every stored state ID of a version 1 store differs,
+// and a store may start at a base height (state sync).
+const SchemaVersion = 2
 
 // Table prefixes (see the package doc).
 const (
@@ -77,6 +80,7 @@ type Options struct {
 var (
 	ErrWrongChain   = errors.New("the store belongs to another chain")
 	ErrNewerSchema  = errors.New("the store was written by a newer node-plugin")
+	ErrOlderSchema  = errors.New("the store was written by an older node-plugin")
 	ErrCorrupt      = errors.New("the store is corrupt")
 	ErrNotFound     = errors.New("not found")
 	ErrInUse        = errors.New("the store is in use by another process (a running node?)")
@@ -244,6 +248,12 @@ func (s *Store) init() error {
 	if v := binary.BigEndian.Uint64(ver); v != SchemaVersion {
 		if v > SchemaVersion {
 			return fmt.Errorf("%w: schema version %d, this binary reads %d: upgrade node-plugin", ErrNewerSchema, v, SchemaVersion)
+		}
+		if v >= 1 {
+			// Its blocks are sound but its state IDs are of another
+			// formula: the chain's blocks re-sync in the new one.
+			return fmt.Errorf("%w: schema version %d (state IDs before quorumgate/state/v2), this binary reads %d and cannot re-key it: move the store at %s aside and let the node resync from its peers (or join by state sync)",
+				ErrOlderSchema, v, SchemaVersion, s.dir)
 		}
 		return corrupt(s.dir, "unknown schema version %d", v)
 	}

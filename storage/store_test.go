@@ -216,6 +216,8 @@ func TestBadStores(t *testing.T) {
 		text string
 	}{
 		"newer schema":         {tamper(keySchema, func([]byte) []byte { return binary.BigEndian.AppendUint64(nil, SchemaVersion+1) }), ErrNewerSchema, "upgrade node-plugin"},
+		"older schema":         {tamper(keySchema, func([]byte) []byte { return binary.BigEndian.AppendUint64(nil, SchemaVersion-1) }), ErrOlderSchema, "resync from its peers"},
+		"zero schema":          {tamper(keySchema, func([]byte) []byte { return binary.BigEndian.AppendUint64(nil, 0) }), ErrCorrupt, "unknown schema version 0"},
 		"truncated head":       {tamper(keyHead, func(v []byte) []byte { return v[:len(v)-3] }), ErrCorrupt, "restore it from a backup"},
 		"short head":           {tamper(keyHead, func(v []byte) []byte { return v[:10] }), ErrCorrupt, "truncated"},
 		"head state ID":        {tamper(keyHead, func(v []byte) []byte { v[9] ^= 1; return v }), ErrCorrupt, "does not hash"},

@@ -70,12 +70,12 @@ type restore struct {
 
 // makeSnapshot cuts a state (after CometBFT height h) into a snapshot.
 func makeSnapshot(h int64, state *activation.State, chunkSize int) snapshot {
-	enc := state.Encode()
+	enc, id := state.EncodeWithID()
 	var chunks [][]byte
 	for off := 0; off < len(enc); off += chunkSize {
 		chunks = append(chunks, enc[off:min(off+chunkSize, len(enc))])
 	}
-	meta := snapshotMeta{StateID: activation.StateIDOf(enc)}
+	meta := snapshotMeta{StateID: id}
 	for _, c := range chunks {
 		meta.Chunks = append(meta.Chunks, sha256.Sum256(c))
 	}
