@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -373,4 +375,30 @@ func TestFigureRowWithoutTargetOrBaseline(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, row{name: chosen[0].name, measured: "37 verified-before-cutoff",
 		target: "-", verdict: "-", baseline: "-", speedup: "-"}, r)
+}
+
+// Every number the table names comes from a benchmark that lives in the
+// repository: a func of that name in a _test.go file of the package.
+func TestEveryBenchmarkLivesInTheRepository(t *testing.T) {
+	root := filepath.Join("..", "..", "..")
+	found := map[string]bool{} // "pkg:Benchmark"
+	for _, f := range figures {
+		for _, r := range f.refs() {
+			if found[r.benchmark()] {
+				continue
+			}
+			files, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(r.pkg), "*_test.go"))
+			require.NoError(t, err)
+			require.NotEmpty(t, files, "%s: no test files in %s", f.name, r.pkg)
+			for _, file := range files {
+				src, err := os.ReadFile(file)
+				require.NoError(t, err)
+				if strings.Contains(string(src), "\nfunc "+r.bench+"(b *testing.B)") {
+					found[r.benchmark()] = true
+					break
+				}
+			}
+			assert.True(t, found[r.benchmark()], "%s: no func %s(b *testing.B) in %s", f.name, r.bench, r.pkg)
+		}
+	}
 }
