@@ -149,6 +149,8 @@ func TestBaselineText(t *testing.T) {
 			"17 kvstore-blocks/s", "0.76x"},
 		{"latency: the baseline's over the figure's", 4, 106, mustRef("./chain/devchain:BenchmarkBlockPropagation:p50-ms"),
 			mustRef("./chain/devchain:BenchmarkBlockPropagationSyncOnly:p50-ms"), "106 p50-ms (BenchmarkBlockPropagationSyncOnly)", "26.5x"},
+		{"CPU time per item: the baseline's over the figure's", 25e3, 1.6e6, mustRef("./p2p:BenchmarkIngest:cpu-ns/attestation"),
+			mustRef("./p2p:BenchmarkIngestNaive:cpu-ns/attestation"), "1600000 cpu-ns/attestation (BenchmarkIngestNaive)", "64.0x"},
 		{"same benchmark, baseline zero", 13, 0, blocks, kvBlocks, "0 kvstore-blocks/s", "-"},
 		{"another benchmark, baseline zero", 3796, 0, ingest, naive, "-", "-"},
 		{"another benchmark, figure zero", 0, 575, ingest, naive, "-", "-"},
