@@ -380,11 +380,15 @@ type GossipConfig struct {
 //     scaled to keep the library's durations (see pubsubParams); IHAVE still
 //     names the last 3 heartbeats' messages, so each is advertised as often
 //     as before, only sooner.
-var DefaultGossip = GossipConfig{D: 8, Dlo: 6, Dhi: 12, Dlazy: 8, Heartbeat: 200 * time.Millisecond}
+//
+// A function, not a variable: no package can change another's defaults.
+func DefaultGossip() GossipConfig {
+	return GossipConfig{D: 8, Dlo: 6, Dhi: 12, Dlazy: 8, Heartbeat: 200 * time.Millisecond}
+}
 
 // withDefaults fills the zero fields from DefaultGossip.
 func (g GossipConfig) withDefaults() GossipConfig {
-	d := DefaultGossip
+	d := DefaultGossip()
 	if g.D > 0 {
 		d.D = g.D
 	}

@@ -15,7 +15,7 @@ import (
 func TestGossipConfigDefaults(t *testing.T) {
 	// Zero: p2p's defaults, which gossipsub accepts.
 	g := GossipConfig{}.withDefaults()
-	assert.Equal(t, DefaultGossip, g)
+	assert.Equal(t, DefaultGossip(), g)
 	require.NoError(t, g.check())
 	p := g.pubsubParams()
 	assert.Equal(t, []int{8, 6, 12, 8}, []int{p.D, p.Dlo, p.Dhi, p.Dlazy})
