@@ -129,6 +129,9 @@ var figures = []figure{
 	{name: "Gossip propagation across 50 hosts on loopback, p99 (ms)",
 		measured: mustRef("./p2p:BenchmarkGossipLatency50:p99-ms"), target: atMost(100),
 		baseline: mustRef("./p2p:BenchmarkGossipLatency50LibraryDefaults:p99-ms"), benchtime: "3x"},
+	{name: "Gossip mesh of 50 hosts formed, after the last host started (ms)",
+		measured: mustRef("./p2p:BenchmarkGossipLatency50:mesh-formed-ms"),
+		baseline: mustRef("./p2p:BenchmarkGossipLatency50LibraryDefaults:mesh-formed-ms"), benchtime: "3x"},
 	{name: "Block propagation, devchain, 4 nodes, 50 ms views: sealed to applied on a follower, p50 (ms)",
 		measured: mustRef("./chain/devchain:BenchmarkBlockPropagation:p50-ms"),
 		baseline: mustRef("./chain/devchain:BenchmarkBlockPropagationSyncOnly:p50-ms"), benchtime: "1x"},
@@ -399,7 +402,7 @@ func baselineText(v, bv float64, measured, baseline ref) (base, speedup string) 
 
 // lowerIsBetter reports whether a smaller number of metric is the better
 // one: times per operation (ns/op, and CPU time per item, "cpu-ns/...") and
-// latencies (metrics ending "-ms").
+// durations (metrics ending "-ms").
 func lowerIsBetter(metric string) bool {
 	return metric == "ns/op" || strings.HasPrefix(metric, "cpu-ns/") || strings.HasSuffix(metric, "-ms")
 }
