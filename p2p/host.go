@@ -57,6 +57,9 @@ type Config struct {
 	// ScoreInspect, if set, receives peer scores every ScoreInterval.
 	ScoreInspect  func(map[peer.ID]float64)
 	ScoreInterval time.Duration
+	// Gossip tunes the gossipsub mesh and heartbeat; fields left zero take
+	// DefaultGossip's (see there).
+	Gossip GossipConfig
 
 	// ForkID, if set, gives this node's fork ID, exchanged with every peer
 	// that connects; CheckFork judges a peer's (nil: any is fine), and
@@ -142,6 +145,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, errors.New("p2p: chain ID, view and identity are required")
 	}
 	cfg = cfg.withDefaults()
+	if err := cfg.Gossip.check(); err != nil {
+		return nil, err
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.Identity),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
@@ -200,6 +206,7 @@ func (cfg Config) withDefaults() Config {
 	if cfg.SyncResponseLimit <= 0 {
 		cfg.SyncResponseLimit = MaxSyncResponse
 	}
+	cfg.Gossip = cfg.Gossip.withDefaults()
 	return cfg
 }
 

@@ -8,7 +8,9 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/consensys/gnark-crypto/ecc"
 	bls12381 "github.com/consensys/gnark-crypto/ecc/bls12-381"
+	"github.com/consensys/gnark-crypto/ecc/bls12-381/fr"
 	"github.com/onflow/crypto"
 )
 
@@ -33,6 +35,15 @@ import (
 func BatchVerify(msg []byte, pks []PublicKey, sigs [][]byte) (bad []int, err error) {
 	if len(pks) != len(sigs) {
 		return nil, fmt.Errorf("batch verify: %d keys but %d signatures", len(pks), len(sigs))
+	}
+	if len(sigs) == 1 {
+		// One signature (gossip's usual batch when readiness trickles in):
+		// Verify decodes it and checks its subgroup itself, so decoding it
+		// here as well would only double that work.
+		if Verify(pks[0], msg, sigs[0]) != nil || IsIdentitySignature(sigs[0]) {
+			return []int{0}, nil
+		}
+		return nil, nil
 	}
 	b := batch{msg: msg, pks: pks, sigs: sigs, pts: make([]bls12381.G1Affine, len(sigs))}
 	var candidates []int
@@ -248,83 +259,39 @@ func (b *batch) search(idx []int) []int {
 
 // valid checks the signatures of idx with one pairing: a single one as it
 // is, several as their weighted sum against the same weighted sum of keys.
+// The sums are gnark-crypto's multi-scalar multiplications (Pippenger with
+// signed digits and batched affine additions), on the calling goroutine:
+// callers run batches side by side already.
 func (b *batch) valid(idx []int) bool {
 	if len(idx) == 1 {
 		return Verify(b.pks[idx[0]], b.msg, b.sigs[idx[0]]) == nil
 	}
-	sigPts := make([]*bls12381.G1Affine, len(idx))
-	keyPts := make([]*bls12381.G2Affine, len(idx))
-	scalars := make([]uint64, len(idx))
+	sigPts := make([]bls12381.G1Affine, len(idx))
+	keyPts := make([]bls12381.G2Affine, len(idx))
+	scalars := make([]fr.Element, len(idx))
 	for n, i := range idx {
 		m := b.pks[i].prepared()
 		if m.err != nil {
 			return false
 		}
-		sigPts[n], keyPts[n], scalars[n] = &b.pts[i], &m.pt, b.coeff[i]
+		sigPts[n], keyPts[n] = b.pts[i], m.pt
+		scalars[n].SetUint64(b.coeff[i])
 	}
-	sumSig := msm[bls12381.G1Jac](sigPts, scalars)
-	sumKey := msm[bls12381.G2Jac](keyPts, scalars)
+	one := ecc.MultiExpConfig{NbTasks: 1}
 	var sig bls12381.G1Affine
 	var key bls12381.G2Affine
-	sig.FromJacobian(&sumSig)
-	key.FromJacobian(&sumKey)
+	if _, err := sig.MultiExp(sigPts, scalars, one); err != nil {
+		return false
+	}
+	if _, err := key.MultiExp(keyPts, scalars, one); err != nil {
+		return false
+	}
 	sigBytes, keyBytes := sig.Bytes(), key.Bytes()
 	pk, err := DecodePublicKey(swapG2Halves(keyBytes))
 	if err != nil {
 		return false
 	}
 	return Verify(pk, b.msg, sigBytes[:]) == nil
-}
-
-// jacobian is what msm needs of a curve group in Jacobian coordinates (J)
-// with affine points (A): gnark-crypto's G1Jac and G2Jac. The zero value of J
-// is the point at infinity.
-type jacobian[J, A any] interface {
-	*J
-	AddMixed(*A) *J
-	AddAssign(*J) *J
-	DoubleAssign() *J
-}
-
-// msm returns Σ scalars[i]·points[i] by Pippenger's bucket method over
-// 64-bit scalars, with the window size that costs the fewest additions.
-func msm[J any, A any, PJ jacobian[J, A]](points []*A, scalars []uint64) J {
-	c := window(len(points))
-	buckets := make([]J, 1<<c-1)
-	var acc, zero J
-	for w := int((64+c-1)/c) - 1; w >= 0; w-- {
-		for range c {
-			PJ(&acc).DoubleAssign()
-		}
-		for i := range buckets {
-			buckets[i] = zero
-		}
-		for i, p := range points {
-			if d := (scalars[i] >> (uint(w) * c)) & (1<<c - 1); d != 0 {
-				PJ(&buckets[d-1]).AddMixed(p)
-			}
-		}
-		// Σ d·bucket[d] as a running sum from the top bucket down.
-		var running, sum J
-		for d := len(buckets) - 1; d >= 0; d-- {
-			PJ(&running).AddAssign(&buckets[d])
-			PJ(&sum).AddAssign(&running)
-		}
-		PJ(&acc).AddAssign(&sum)
-	}
-	return acc
-}
-
-// window picks the bucket width c minimizing (64/c)·(n + 2^(c+1)) additions.
-func window(n int) uint {
-	best, bestCost := uint(1), -1
-	for c := uint(1); c <= 12; c++ {
-		cost := (64 + int(c) - 1) / int(c) * (n + 1<<(c+1))
-		if bestCost < 0 || cost < bestCost {
-			best, bestCost = c, cost
-		}
-	}
-	return best
 }
 
 // keyMemo holds what batch verification needs of a key, computed once for

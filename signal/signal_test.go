@@ -409,6 +409,34 @@ func TestBatchVerifySmallOrderComponents(t *testing.T) {
 	bad, err = BatchVerify(msg, pks[:3], small)
 	require.NoError(t, err)
 	assert.Equal(t, []int{0, 2}, bad, "small batch")
+
+	// A batch of one takes the single-signature path: the same verdict.
+	bad, err = BatchVerify(msg, pks[:1], [][]byte{shift(sigs[0], false)})
+	require.NoError(t, err)
+	assert.Equal(t, []int{0}, bad, "alone")
+}
+
+// A batch of one signature is checked by Verify alone; every kind of bad
+// signature is still found.
+func TestBatchVerifyOne(t *testing.T) {
+	msg, pks, sigs := fixture(t)
+	for name, tc := range map[string]struct {
+		pk   PublicKey
+		sig  []byte
+		want []int
+	}{
+		"good":             {pks[3], sigs[3], nil},
+		"another signer's": {pks[3], sigs[4], []int{0}},
+		"another message":  {pks[3], mustSign(t, mustKey(t, 3), []byte("else")), []int{0}},
+		"truncated":        {pks[3], sigs[3][:47], []int{0}},
+		"not a point":      {pks[3], bytes.Repeat([]byte{0xff}, 48), []int{0}},
+		"the identity":     {pks[3], identitySignature, []int{0}},
+		"no key":           {PublicKey{}, sigs[3], []int{0}},
+	} {
+		bad, err := BatchVerify(msg, []PublicKey{tc.pk}, [][]byte{tc.sig})
+		require.NoError(t, err, name)
+		assert.Equal(t, tc.want, bad, name)
+	}
 }
 
 // mulPlain is [k]p by double-and-add: gnark-crypto's scalar multiplication

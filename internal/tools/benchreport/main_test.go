@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -147,6 +149,8 @@ func TestBaselineText(t *testing.T) {
 			"17 kvstore-blocks/s", "0.76x"},
 		{"latency: the baseline's over the figure's", 4, 106, mustRef("./chain/devchain:BenchmarkBlockPropagation:p50-ms"),
 			mustRef("./chain/devchain:BenchmarkBlockPropagationSyncOnly:p50-ms"), "106 p50-ms (BenchmarkBlockPropagationSyncOnly)", "26.5x"},
+		{"CPU time per item: the baseline's over the figure's", 25e3, 1.6e6, mustRef("./p2p:BenchmarkIngest:cpu-ns/attestation"),
+			mustRef("./p2p:BenchmarkIngestNaive:cpu-ns/attestation"), "1600000 cpu-ns/attestation (BenchmarkIngestNaive)", "64.0x"},
 		{"same benchmark, baseline zero", 13, 0, blocks, kvBlocks, "0 kvstore-blocks/s", "-"},
 		{"another benchmark, baseline zero", 3796, 0, ingest, naive, "-", "-"},
 		{"another benchmark, figure zero", 0, 575, ingest, naive, "-", "-"},
@@ -373,4 +377,30 @@ func TestFigureRowWithoutTargetOrBaseline(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, row{name: chosen[0].name, measured: "37 verified-before-cutoff",
 		target: "-", verdict: "-", baseline: "-", speedup: "-"}, r)
+}
+
+// Every number the table names comes from a benchmark that lives in the
+// repository: a func of that name in a _test.go file of the package.
+func TestEveryBenchmarkLivesInTheRepository(t *testing.T) {
+	root := filepath.Join("..", "..", "..")
+	found := map[string]bool{} // "pkg:Benchmark"
+	for _, f := range figures {
+		for _, r := range f.refs() {
+			if found[r.benchmark()] {
+				continue
+			}
+			files, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(r.pkg), "*_test.go"))
+			require.NoError(t, err)
+			require.NotEmpty(t, files, "%s: no test files in %s", f.name, r.pkg)
+			for _, file := range files {
+				src, err := os.ReadFile(file)
+				require.NoError(t, err)
+				if strings.Contains(string(src), "\nfunc "+r.bench+"(b *testing.B)") {
+					found[r.benchmark()] = true
+					break
+				}
+			}
+			assert.True(t, found[r.benchmark()], "%s: no func %s(b *testing.B) in %s", f.name, r.bench, r.pkg)
+		}
+	}
 }
