@@ -34,9 +34,9 @@ type Config struct {
 	NodeID string
 	Engine engine.Name
 	// Genesis is the genesis file's path, resolved against the home.
-	Genesis      string
-	Listen       []multiaddr.Multiaddr
-	Peers        []peer.AddrInfo
+	Genesis string
+	Listen  []multiaddr.Multiaddr
+	Peers   []peer.AddrInfo
 	// GenesisDials bounds how many of the genesis nodes are dialled besides
 	// Peers (0: every one).
 	GenesisDials int
