@@ -12,8 +12,9 @@ import (
 
 // launch starts `node-plugin run` on home in its own process group (Ctrl-C
 // in the terminal does not reach it; stopping signals the whole group), with
-// its output appended to HOME/node.log after a line that marks the run.
-func launch(bin, id, home string, supported []string) (*exec.Cmd, error) {
+// its output appended to HOME/node.log after a line that marks the run, and
+// env (nodeEnv) added to this process's environment.
+func launch(bin, id, home string, supported, env []string) (*exec.Cmd, error) {
 	log, err := os.OpenFile(filepath.Join(home, "node.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
@@ -24,7 +25,7 @@ func launch(bin, id, home string, supported []string) (*exec.Cmd, error) {
 	cmd := exec.Command(bin, "run", "--home", home, "--supported", sup)
 	cmd.Dir = home // the hook's relative paths land in the node's home
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = append(os.Environ(), "QUORUMGATE_LOG_LEVEL=info")
+	cmd.Env = append(append(os.Environ(), "QUORUMGATE_LOG_LEVEL=info"), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", id, err)
@@ -34,3 +35,16 @@ func launch(bin, id, home string, supported []string) (*exec.Cmd, error) {
 
 // runMarker starts the line launch writes into node.log before each run.
 const runMarker = "=== testnet: starting"
+
+// nodeEnv is the Go runtime's settings for the nodes of a testnet of n
+// nodes. Past largeTestnet nodes, each node runs on one OS thread at a time
+// (GOMAXPROCS=1): a hundred processes outnumber any laptop's cores, and with
+// more than one P the scheduler of every node spins up idle threads at
+// each timer and packet, which costs more CPU than the nodes' work.
+// An environment that sets GOMAXPROCS itself keeps its value.
+func nodeEnv(n int) []string {
+	if n <= largeTestnet || os.Getenv("GOMAXPROCS") != "" {
+		return nil
+	}
+	return []string{"GOMAXPROCS=1"}
+}
