@@ -269,8 +269,14 @@ func (d *demo) stopForUpgrade(p *proc) error {
 }
 
 func (d *demo) teardown() {
+	// SIGTERM to every node first, so that a hundred stop side by side.
 	for _, p := range d.procs {
-		d.stop(p)
+		if p.cmd != nil {
+			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		}
+	}
+	for _, p := range d.procs {
+		d.stop(p) // its second SIGTERM is caught like the first until run returns
 	}
 	if d.dashboard != nil {
 		if err := d.dashboard.Close(); err != nil {

@@ -215,11 +215,13 @@ func (t *Testnet) startStopped() ([]string, error) {
 // any error of the stopping joined to it.
 func (t *Testnet) stopStarted(started []string, err error) error {
 	cerr := t.edit(func() error {
+		var ns []*ManifestNode
 		for _, id := range started {
 			if n, err := t.Node(id); err == nil { // started holds the manifest's own IDs
-				t.stop(n)
+				ns = append(ns, n)
 			}
 		}
+		t.stopAll(ns)
 		return nil
 	})
 	if cerr != nil {
@@ -464,6 +466,29 @@ func (t *Testnet) stop(n *ManifestNode) bool {
 	}
 	// Kill fails only if the group is gone already, which the loop sees.
 	syscall.Kill(-n.PID, syscall.SIGTERM)
+	return t.awaitStop(n)
+}
+
+// stopAll stops the nodes ns together: SIGTERM to every one first, then
+// the wait for each, so that a hundred nodes shut down side by side rather
+// than one after the other.
+func (t *Testnet) stopAll(ns []*ManifestNode) {
+	var signalled []*ManifestNode
+	for _, n := range ns {
+		if !t.running(n) {
+			n.PID = 0
+			continue
+		}
+		syscall.Kill(-n.PID, syscall.SIGTERM)
+		signalled = append(signalled, n)
+	}
+	for _, n := range signalled {
+		t.awaitStop(n)
+	}
+}
+
+// awaitStop waits for n's process, signalled, to end: SIGKILL after 10s.
+func (t *Testnet) awaitStop(n *ManifestNode) bool {
 	deadline, killed := time.Now().Add(10*time.Second), false
 	for t.running(n) {
 		if time.Now().After(deadline) {
@@ -568,9 +593,11 @@ func (t *Testnet) Upgrade(ctx context.Context, id string, supports []string) err
 // Down stops every node. The folder stays: up restarts it where it was.
 func (t *Testnet) Down() error {
 	return t.edit(func() error {
+		var all []*ManifestNode
 		for i := range t.M.Nodes {
-			t.stop(&t.M.Nodes[i])
+			all = append(all, &t.M.Nodes[i])
 		}
+		t.stopAll(all)
 		t.stopDashboard()
 		return nil
 	})
