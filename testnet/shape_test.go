@@ -162,3 +162,14 @@ func TestFileLimit(t *testing.T) {
 	assert.Greater(t, filesNeeded(200, engineCometBFT), filesNeeded(100, engineCometBFT), "more nodes, more files for the watcher")
 	assert.Greater(t, fdsPerNode(8, engineCometBFT), fdsPerNode(8, engineDevchain), "CometBFT has a second socket a peer")
 }
+
+// TestNodeEnv: small testnets get the runtime's defaults; large ones one P
+// and GOGC=50, unless the environment says otherwise.
+func TestNodeEnv(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "")
+	t.Setenv("GOGC", "")
+	assert.Empty(t, nodeEnv(9))
+	assert.Equal(t, []string{"GOMAXPROCS=1", "GOGC=50"}, nodeEnv(10))
+	t.Setenv("GOGC", "200")
+	assert.Equal(t, []string{"GOMAXPROCS=1"}, nodeEnv(100), "the environment's GOGC stays")
+}
