@@ -65,13 +65,15 @@ proposes protocol 2.0.0, and plays the operators: it restarts the nodes one at
 a time, at seeded random moments, supporting the new version, showing the
 deployment's progress. It ends when every node runs 2.0.0, checks from each
 node's own API that all activated at the same view with the same state, and
-prints a summary.
+prints a summary. Past 9 nodes the view interval defaults to 5ms a node and
+each node dials 8 others (see the README's "Testnets of 100 nodes").
 
 --mode governance uses a fixed activation view with some operators late: their
 nodes halt (exit 3) instead of forking, and resume once upgraded.
 
---engine cometbft runs the nodes on CometBFT (four validators, the other roles
-as full nodes) instead of the devchain. In stake mode it shows what BFT buys:
+--engine cometbft runs the nodes on CometBFT (the consensus-role nodes are the
+validators: four up to 9 nodes, 27 at 100; the other roles run as full nodes)
+instead of the devchain. In stake mode it shows what BFT buys:
 one validator under a third of the voting power is SIGKILLed during signaling
 and kept down until after the activation; the chain keeps finalizing, the
 deployment activates at the same height everywhere, and the validator then
