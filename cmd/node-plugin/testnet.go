@@ -214,9 +214,17 @@ func printTestnetUp(stdout io.Writer, t *testnet.Testnet, dir string) {
 		fmt.Fprintf(stdout, "dashboard: %s (node-plugin testnet dashboard prints it again)\n", url)
 	}
 	fmt.Fprintln(stdout)
+	nodes := t.M.Nodes
+	if len(nodes) > testnet.SummarizeAbove {
+		// A hundred rows would scroll the next steps away: the first few,
+		// and where the rest are.
+		fmt.Fprintf(stdout, "%d nodes; the first %d (testnet.json in %s has them all, testnet status a summary):\n",
+			len(nodes), testnet.SummarizeAbove, t.Dir)
+		nodes = nodes[:testnet.SummarizeAbove]
+	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "node\trole\tstake\tapi\tlog\t--bootstrap address")
-	for _, n := range t.M.Nodes {
+	for _, n := range nodes {
 		role := n.Role
 		if n.Sequencer {
 			role += " (sequencer)"
