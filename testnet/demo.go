@@ -269,14 +269,19 @@ func (d *demo) stopForUpgrade(p *proc) error {
 }
 
 func (d *demo) teardown() {
-	// SIGTERM to every node first, so that a hundred stop side by side.
-	for _, p := range d.procs {
-		if p.cmd != nil {
-			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	// Past largeTestnet nodes, SIGTERM to every node first, so that a
+	// hundred stop side by side; a small demo stops them one by one, which
+	// leaves the last ones a moment for a hook started by a late upgrade
+	// (hooks run beside the node, and its shutdown does not wait for them).
+	if len(d.procs) > largeTestnet {
+		for _, p := range d.procs {
+			if p.cmd != nil {
+				syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+			}
 		}
 	}
 	for _, p := range d.procs {
-		d.stop(p) // its second SIGTERM is caught like the first until run returns
+		d.stop(p) // a second SIGTERM is caught like the first until run returns
 	}
 	if d.dashboard != nil {
 		if err := d.dashboard.Close(); err != nil {
