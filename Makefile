@@ -1,7 +1,7 @@
 # quorumgate — the entry points. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: test check tools bench fuzz build replay-examples
+.PHONY: test check tools bench fuzz build replay-examples testnet100
 
 ## test: formatting, vet, the alert rules, and the whole test suite (what CI runs)
 test: tools check
@@ -24,6 +24,15 @@ check:
 ## bench: every performance figure beside its target and its naive baseline
 bench:
 	$(GO) run ./internal/tools/benchreport
+
+## testnet100: 100-node testnets, devchain then CometBFT: all synced, a proposal ACTIVE on
+## every node with one state ID, and each node's memory, idle CPU and start-up printed
+## (a few minutes each on two cores; NODES=50 or ENGINES=cometbft to change them)
+NODES ?= 100
+ENGINES ?= devchain,cometbft
+testnet100:
+	QUORUMGATE_SCALE_NODES=$(NODES) QUORUMGATE_SCALE_ENGINES=$(ENGINES) \
+	  $(GO) test -tags scale -run '^TestTestnetAtScale$$' -count=1 -v -timeout 60m ./testnet
 
 ## fuzz: run each fuzz target briefly (FUZZTIME=30s for longer). Go minimizes
 ## each new input for up to a minute by default, during which the exec count

@@ -36,6 +36,9 @@ type Config struct {
 	// ListenAddrs default to /ip4/127.0.0.1/tcp/0.
 	ListenAddrs []string
 	Peers       []peer.AddrInfo
+	// GenesisDials bounds how many of the genesis nodes the node dials
+	// besides Peers (0: every one; see pickGenesisDials).
+	GenesisDials int
 	// Supported are the component versions this binary runs.
 	Supported Supported
 	// Hook runs once per activation, of a version or a parameter (see
@@ -185,7 +188,7 @@ func (cfg Config) withDefaults() Config {
 func (n *Node) p2pConfig(self peer.ID) p2p.Config {
 	g := n.cfg.Genesis
 	return p2p.Config{ChainID: g.ChainID, Identity: n.cfg.P2PKey, ListenAddrs: n.cfg.ListenAddrs,
-		Peers: withGenesisPeers(n.cfg.Peers, g, self), View: chainView{n}, OnVerdict: n.metrics.verdict,
+		Peers: withGenesisPeers(n.cfg.Peers, g, self, n.cfg.GenesisDials), View: chainView{n}, OnVerdict: n.metrics.verdict,
 		ForkID: n.forkIDNow, CheckFork: func(r p2p.ForkID) error { return CheckFork(n.chain.Head(), g.Hash(), n.chain.Synced(), r) },
 		OnForkMismatch: n.forkMismatch,
 		// Until the engine attaches its own (in its Start), blocks and

@@ -48,7 +48,7 @@ const (
 // ComposeOptions configure Compose.
 type ComposeOptions struct {
 	Dir          string
-	Nodes        int // 4 to 9, default 7
+	Nodes        int // 4 (5 on CometBFT) to MaxNodes, default 7
 	Seed         uint64
 	ViewInterval time.Duration // default 100ms
 	EpochViews   uint64        // default 100
@@ -103,7 +103,7 @@ func Compose(o ComposeOptions) (string, error) {
 	if o.ViewInterval, o.EpochViews, err = pace(o.ViewInterval, o.EpochViews, 100*time.Millisecond, 100); err != nil {
 		return "", err
 	}
-	list := nodesOf(o.Engine)[:o.Nodes]
+	list := nodesOf(o.Engine, o.Nodes)
 	for id, h := range o.HostOf {
 		if !slices.ContainsFunc(list, func(n nodeSpec) bool { return n.id == id }) {
 			return "", badOption("--host-of %s=%s: no node %s in a %d-node %s testnet", id, h, id, o.Nodes, o.Engine)

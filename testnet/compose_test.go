@@ -55,7 +55,7 @@ func TestComposeFileMatchesGenesis(t *testing.T) {
 			assert.Len(t, raw["services"], 5)
 			assert.Contains(t, raw["networks"], composeNetwork)
 
-			genesis, err := os.ReadFile(filepath.Join(dir, nodesOf(eng)[0].id, "genesis.json"))
+			genesis, err := os.ReadFile(filepath.Join(dir, nodesOf(eng, 7)[0].id, "genesis.json"))
 			require.NoError(t, err)
 			g, err := chain.ParseGenesis(genesis)
 			require.NoError(t, err)
@@ -183,7 +183,7 @@ func TestComposeFileLoadsWithComposeSpec(t *testing.T) {
 	for _, eng := range []string{engineDevchain, engineCometBFT} {
 		t.Run(eng, func(t *testing.T) {
 			dir := t.TempDir()
-			path, err := Compose(ComposeOptions{Dir: dir, Nodes: 5, Engine: eng, HostOf: map[string]string{nodesOf(eng)[4].id: "10.0.0.2"}})
+			path, err := Compose(ComposeOptions{Dir: dir, Nodes: 5, Engine: eng, HostOf: map[string]string{nodesOf(eng, 5)[4].id: "10.0.0.2"}})
 			require.NoError(t, err)
 			opts, err := cli.NewProjectOptions([]string{path}, cli.WithResolvedPaths(true))
 			require.NoError(t, err)
@@ -191,7 +191,7 @@ func TestComposeFileLoadsWithComposeSpec(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "quorumgate-"+eng, p.Name)
 			require.Len(t, p.Services, 5)
-			for i, n := range nodesOf(eng)[:5] {
+			for i, n := range nodesOf(eng, 5) {
 				s, ok := p.Services[n.id]
 				require.True(t, ok, n.id)
 				assert.Equal(t, []string{"node-plugin", "run", "--home", "/home/" + n.id}, []string(s.Command))
@@ -208,7 +208,7 @@ func TestComposeFileLoadsWithComposeSpec(t *testing.T) {
 				assert.Contains(t, published, fmt.Sprint(ComposeP2PPort+i))
 				assert.Equal(t, eng == engineCometBFT, slices.Contains(published, fmt.Sprint(ComposeCometPort+10*i)), n.id)
 				if i != 4 {
-					assert.Equal(t, []string{"10.0.0.2"}, s.ExtraHosts[nodesOf(eng)[4].id], n.id)
+					assert.Equal(t, []string{"10.0.0.2"}, s.ExtraHosts[nodesOf(eng, 5)[4].id], n.id)
 				}
 			}
 			assert.Contains(t, p.Networks, composeNetwork)

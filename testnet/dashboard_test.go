@@ -252,3 +252,48 @@ func TestDashboardPageShowsParams(t *testing.T) {
 	b.Screenshot("testnet-dashboard-params.png")
 	assert.Empty(t, b.Errors())
 }
+
+// TestDashboardPageSummarisesALargeTestnet renders a fixed status of 40
+// nodes, as status_test's summary: a row per role, the parameter's values
+// counted, the nodes that stand out in their own table, and every node's
+// row folded away below.
+func TestDashboardPageSummarisesALargeTestnet(t *testing.T) {
+	av := uint64(300)
+	var nodes []NodeState
+	for i, spec := range nodesOf(engineDevchain, 40) {
+		st := &node.Status{NodeID: spec.id, Head: node.HeadStatus{Height: 400, View: 401, Epoch: 4}, Peers: 10 + i%7, Synced: true,
+			Deployments: []node.DeploymentStatus{{Name: "p2", Mode: "stake", State: "ACTIVE", ActivationView: &av, ThisNodeSupports: true}},
+			Versions:    []node.ComponentStatus{{Component: "protocol", Active: "2.0.0"}},
+			Params:      []node.ParamStatus{{Name: "consensus_timeout_ms", Type: "uint", Active: "2000"}}}
+		if spec.id == "x3" {
+			st.Params[0].Active = "1000"
+		}
+		if spec.id == "e4" {
+			st.Head.View, st.Synced = 380, false
+		}
+		n := NodeState{ID: spec.id, Role: spec.role, Stake: spec.stake, Sequencer: i == 0, API: "127.0.0.1:1", Process: "running", Status: st}
+		if spec.id == "v5" {
+			n.Process, n.Status, n.Exit = "exited", nil, "killed"
+		}
+		nodes = append(nodes, n)
+	}
+	status := NetStatus{ChainID: "large", EpochViews: 100, ViewInterval: "200ms", Nodes: nodes}
+	srv := httptest.NewServer(DashboardHandler(func() NetStatus { return status }))
+	defer srv.Close()
+	b := browsertest.New(t, 1400, 900)
+	b.Open(srv.URL + "/")
+	b.WaitFor("the role table", `document.querySelectorAll('#roles-table tbody tr').length == 5`, 10*time.Second)
+	roles := browsertest.Eval[[]string](b, `[...document.querySelectorAll("#roles-table tbody tr")].map(r => r.dataset.role)`)
+	assert.Equal(t, []string{"consensus", "execution", "collection", "verification", "all"}, roles)
+	all := browsertest.Eval[string](b, `document.querySelector('#roles-table tr[data-role="all"]').textContent`)
+	assert.Contains(t, all, "protocol=2.0.0 (39)")
+	standouts := browsertest.Eval[[]string](b, `[...document.querySelectorAll("#standouts-table tbody tr")].map(r => r.dataset.node)`)
+	assert.Equal(t, []string{"e4", "x3", "v5"}, standouts)
+	values := browsertest.Eval[string](b, `document.querySelector('#params-table tr[data-param="consensus_timeout_ms"] [data-col="values"]').textContent`)
+	assert.Equal(t, "2000 (38), 1000 (1: x3)", values)
+	assert.Equal(t, 1, browsertest.Eval[int](b, `document.querySelectorAll('#params-table thead th').length - 3`), "no column per node")
+	folded := browsertest.Eval[int](b, `document.querySelectorAll('#every-node:not([open]) #matrix-table tbody tr').length`)
+	assert.Equal(t, 40, folded, "every node's row, folded away")
+	b.Screenshot("testnet-dashboard-large.png")
+	assert.Empty(t, b.Errors())
+}

@@ -31,7 +31,7 @@ type DemoOptions struct {
 	// Binary is the node-plugin executable to run (default: this process's).
 	Binary       string
 	Seed         uint64
-	ViewInterval time.Duration // default 20ms
+	ViewInterval time.Duration // default 20ms (more past 9 nodes: viewIntervalFor)
 	EpochViews   uint64        // default 50
 	// Engine is devchain (default) or cometbft.
 	Engine string
@@ -99,13 +99,16 @@ func Demo(ctx context.Context, o DemoOptions) (*Result, error) {
 	if o.Nodes, err = nodeCount(o.Nodes, o.Engine); err != nil {
 		return nil, err
 	}
+	if err := checkFileLimit(o.Nodes, o.Engine); err != nil {
+		return nil, err
+	}
 	if o.Mode == "" {
 		o.Mode = "stake"
 	}
 	if o.Mode != "stake" && o.Mode != "governance" {
 		return nil, badOption("--mode %q: stake or governance", o.Mode)
 	}
-	if o.ViewInterval, o.EpochViews, err = pace(o.ViewInterval, o.EpochViews, 20*time.Millisecond, 50); err != nil {
+	if o.ViewInterval, o.EpochViews, err = pace(o.ViewInterval, o.EpochViews, viewIntervalFor(o.Nodes, 20*time.Millisecond), 50); err != nil {
 		return nil, err
 	}
 	if o.Dir != "" {
@@ -210,7 +213,7 @@ func (d *demo) start(p *proc, upgraded bool) error {
 	if upgraded {
 		supported = append(supported, "protocol=2.0.0")
 	}
-	cmd, err := launch(d.o.Binary, p.id, p.home, supported)
+	cmd, err := launch(d.o.Binary, p.id, p.home, supported, nodeEnv(d.o.Nodes))
 	if err != nil {
 		return err
 	}
@@ -266,8 +269,19 @@ func (d *demo) stopForUpgrade(p *proc) error {
 }
 
 func (d *demo) teardown() {
+	// Past largeTestnet nodes, SIGTERM to every node first, so that a
+	// hundred stop side by side; a small demo stops them one by one, which
+	// leaves the last ones a moment for a hook started by a late upgrade
+	// (hooks run beside the node, and its shutdown does not wait for them).
+	if len(d.procs) > largeTestnet {
+		for _, p := range d.procs {
+			if p.cmd != nil {
+				syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+			}
+		}
+	}
 	for _, p := range d.procs {
-		d.stop(p)
+		d.stop(p) // a second SIGTERM is caught like the first until run returns
 	}
 	if d.dashboard != nil {
 		if err := d.dashboard.Close(); err != nil {

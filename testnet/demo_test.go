@@ -233,7 +233,7 @@ func TestDemoRefusesBadOptions(t *testing.T) {
 		want string
 	}{
 		{DemoOptions{Nodes: 3}, "--nodes 3"},
-		{DemoOptions{Nodes: 10}, "--nodes 10"},
+		{DemoOptions{Nodes: MaxNodes + 1}, fmt.Sprintf("--nodes %d: between 4 and %d", MaxNodes+1, MaxNodes)},
 		{DemoOptions{Mode: "hybrid"}, `--mode "hybrid"`},
 		{DemoOptions{EpochViews: 3}, "--epoch-views 3"},
 		{DemoOptions{ViewInterval: -time.Millisecond}, "--view-interval -1ms"},

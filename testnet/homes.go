@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/chain/cometbft"
@@ -23,7 +24,7 @@ import (
 // On the cometbft engine each node also gets a CometBFT p2p port on host,
 // and every other node as a persistent peer.
 func writeHomes(dir, host string, nodes int, seed uint64, viewInterval time.Duration, epochViews uint64, engine string) (*chain.Genesis, *chain.Keys, []*proc, error) {
-	list := nodesOf(engine)[:nodes]
+	list := nodesOf(engine, nodes)
 	ports, err := pickPorts(host, list)
 	if err != nil {
 		return nil, nil, nil, err
@@ -134,14 +135,55 @@ const hookScript = `echo "activated $QUORUMGATE_DEPLOYMENT ` +
 	`${QUORUMGATE_PARAM:+$QUORUMGATE_PARAM=$QUORUMGATE_VALUE}$QUORUMGATE_VERSION ` +
 	`from view $QUORUMGATE_ACTIVATION_VIEW at height $QUORUMGATE_HEIGHT" >> hook.log`
 
+// largeTestnet is the size past which a testnet's nodes stop dialling every
+// other node: up to it they do (as testnets always did), past it each dials
+// genesisDials of them (node.PickGenesisDials), libp2p and CometBFT alike.
+const (
+	largeTestnet = 9
+	genesisDials = 8
+)
+
+// dialsFor is the genesis_dials of a testnet of n nodes (0: all).
+func dialsFor(n int) int {
+	if n <= largeTestnet {
+		return 0
+	}
+	return genesisDials
+}
+
 // nodeConfig is node id's config file: every other node as a static peer,
-// and on CometBFT its p2p port and every other node as a persistent peer.
+// or in a large testnet genesis_dials instead, and on CometBFT its p2p port
+// and the same nodes as persistent peers.
 func nodeConfig(id string, plan netPlan, list []nodeSpec, g *chain.Genesis, keys *chain.Keys,
 	viewInterval time.Duration, engine string) (string, error) {
 	ports := plan.ports
+	dials := dialsFor(len(list))
+	peerOf := map[peer.ID]string{}
+	var candidates []peer.AddrInfo
+	var self peer.ID
+	for _, m := range g.Identities[0].Nodes {
+		pid, err := peer.Decode(m.PeerID)
+		if err != nil {
+			return "", fmt.Errorf("node %s's peer ID: %w", m.ID, err)
+		}
+		peerOf[pid] = m.ID
+		if m.ID == id {
+			self = pid
+			continue
+		}
+		candidates = append(candidates, peer.AddrInfo{ID: pid})
+	}
+	dialled := map[string]bool{}
+	if dials > 0 {
+		for _, p := range node.PickGenesisDials(candidates, self, dials) {
+			dialled[peerOf[p.ID]] = true
+		}
+	}
+	// A large testnet lists no peers: the node picks the same ones from the
+	// genesis by itself (configured peers would come on top of them).
 	var peers []string
 	for _, m := range g.Identities[0].Nodes {
-		if m.ID != id {
+		if m.ID != id && dials == 0 {
 			peers = append(peers, fmt.Sprintf("%q", m.Address+"/p2p/"+m.PeerID))
 		}
 	}
@@ -150,19 +192,20 @@ func nodeConfig(id string, plan netPlan, list []nodeSpec, g *chain.Genesis, keys
 genesis = "genesis.json"
 listen = ["/ip4/%s/tcp/%d"]
 peers = [%s]
+genesis_dials = %d
 supported = ["protocol=1.0.0"]
 view_interval = %q
 hook = ["sh", "-c", %q]
 [api]
 listen = "%s:%d"
 admin = "127.0.0.1:%d"
-`, id, plan.bind, pp.p2p, strings.Join(peers, ", "), viewInterval.String(), hookScript, plan.apiBind, pp.api, pp.admin)
+`, id, plan.bind, pp.p2p, strings.Join(peers, ", "), dials, viewInterval.String(), hookScript, plan.apiBind, pp.api, pp.admin)
 	if engine != engineCometBFT {
 		return cfg, nil
 	}
 	var cpeers []string
 	for _, m := range list {
-		if m.id == id {
+		if m.id == id || (dials > 0 && !dialled[m.id]) {
 			continue
 		}
 		nid, err := cometbft.NodeID(keys.P2P[m.id])

@@ -74,21 +74,22 @@ type ManifestNode struct {
 // UpOptions configure Up.
 type UpOptions struct {
 	Dir string
-	// Nodes (4 to 9, default 7), Host, ViewInterval and EpochViews shape a
+	// Nodes (4, or 5 on CometBFT, to MaxNodes; default 7), Host, ViewInterval and EpochViews shape a
 	// new testnet; for an existing one each must be zero or match it.
 	Nodes int
 	// Host is the address the nodes' libp2p listens on and announces
 	// (default 127.0.0.1). Their HTTP APIs always stay on loopback.
 	Host         string
 	Seed         uint64
-	ViewInterval time.Duration // default 100ms
+	ViewInterval time.Duration // default 100ms (more past 9 nodes: viewIntervalFor)
 	EpochViews   uint64        // default 100
 	// Engine is devchain (default) or cometbft, for a new testnet.
 	Engine string
 	// Binary is the node-plugin executable to run (default: this process's).
 	Binary string
 	Out    io.Writer
-	// SyncTimeout bounds the wait for every node to be synced (default 60s).
+	// SyncTimeout bounds the wait for every node to be synced (default 60s,
+	// and a second more a node past 60 nodes).
 	SyncTimeout time.Duration
 }
 
@@ -134,16 +135,20 @@ func Up(ctx context.Context, o UpOptions) (*Testnet, error) {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
-	if o.SyncTimeout == 0 {
-		o.SyncTimeout = 60 * time.Second
-	}
 	t, err := openOrCreate(dir, o)
 	if err != nil {
 		return nil, err
 	}
+	if o.SyncTimeout == 0 {
+		// A hundred processes take a while to start on a small machine.
+		o.SyncTimeout = max(60*time.Second, time.Duration(len(t.M.Nodes))*time.Second)
+	}
 	t.Out = o.Out
 	if o.Binary != "" {
 		t.Binary = o.Binary
+	}
+	if err := checkFileLimit(len(t.M.Nodes), cmp.Or(t.M.Engine, engineDevchain)); err != nil {
+		return nil, err
 	}
 	started, err := t.startStopped()
 	if err == nil {
@@ -210,11 +215,13 @@ func (t *Testnet) startStopped() ([]string, error) {
 // any error of the stopping joined to it.
 func (t *Testnet) stopStarted(started []string, err error) error {
 	cerr := t.edit(func() error {
+		var ns []*ManifestNode
 		for _, id := range started {
 			if n, err := t.Node(id); err == nil { // started holds the manifest's own IDs
-				t.stop(n)
+				ns = append(ns, n)
 			}
 		}
+		t.stopAll(ns)
 		return nil
 	})
 	if cerr != nil {
@@ -250,13 +257,16 @@ func create(dir string, o UpOptions) (*Testnet, error) {
 	if o.Nodes, err = nodeCount(o.Nodes, o.Engine); err != nil {
 		return nil, err
 	}
+	if err := checkFileLimit(o.Nodes, o.Engine); err != nil {
+		return nil, err
+	}
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
 	}
 	if ip := net.ParseIP(o.Host); ip == nil || ip.To4() == nil || ip.IsUnspecified() {
 		return nil, badOption("--host %q: an IPv4 address of this machine that the other nodes can reach, such as 192.168.1.10", o.Host)
 	}
-	if o.ViewInterval, o.EpochViews, err = pace(o.ViewInterval, o.EpochViews, 100*time.Millisecond, 100); err != nil {
+	if o.ViewInterval, o.EpochViews, err = pace(o.ViewInterval, o.EpochViews, viewIntervalFor(o.Nodes, 100*time.Millisecond), 100); err != nil {
 		return nil, err
 	}
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
@@ -433,7 +443,7 @@ func (t *Testnet) start(n *ManifestNode) error {
 	if err != nil {
 		return err
 	}
-	cmd, err := launch(bin, n.ID, t.Home(n), n.Supported)
+	cmd, err := launch(bin, n.ID, t.Home(n), n.Supported, nodeEnv(len(t.M.Nodes)))
 	if err != nil {
 		return err
 	}
@@ -456,6 +466,29 @@ func (t *Testnet) stop(n *ManifestNode) bool {
 	}
 	// Kill fails only if the group is gone already, which the loop sees.
 	syscall.Kill(-n.PID, syscall.SIGTERM)
+	return t.awaitStop(n)
+}
+
+// stopAll stops the nodes ns together: SIGTERM to every one first, then
+// the wait for each, so that a hundred nodes shut down side by side rather
+// than one after the other.
+func (t *Testnet) stopAll(ns []*ManifestNode) {
+	var signalled []*ManifestNode
+	for _, n := range ns {
+		if !t.running(n) {
+			n.PID = 0
+			continue
+		}
+		syscall.Kill(-n.PID, syscall.SIGTERM)
+		signalled = append(signalled, n)
+	}
+	for _, n := range signalled {
+		t.awaitStop(n)
+	}
+}
+
+// awaitStop waits for n's process, signalled, to end: SIGKILL after 10s.
+func (t *Testnet) awaitStop(n *ManifestNode) bool {
 	deadline, killed := time.Now().Add(10*time.Second), false
 	for t.running(n) {
 		if time.Now().After(deadline) {
@@ -560,9 +593,11 @@ func (t *Testnet) Upgrade(ctx context.Context, id string, supports []string) err
 // Down stops every node. The folder stays: up restarts it where it was.
 func (t *Testnet) Down() error {
 	return t.edit(func() error {
+		var all []*ManifestNode
 		for i := range t.M.Nodes {
-			t.stop(&t.M.Nodes[i])
+			all = append(all, &t.M.Nodes[i])
 		}
+		t.stopAll(all)
 		t.stopDashboard()
 		return nil
 	})

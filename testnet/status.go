@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"unicode"
 
@@ -61,31 +62,44 @@ type LockIn struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Status asks every running node for its status.
+// Status asks every running node for its status, a few at a time so that a
+// large testnet's answers are of about the same moment.
 func (t *Testnet) Status() NetStatus {
 	s := NetStatus{Dir: t.Dir, ChainID: t.M.ChainID, EpochViews: t.M.EpochViews, ViewInterval: t.M.ViewInterval, Engine: t.M.Engine}
+	s.Nodes = make([]NodeState, len(t.M.Nodes))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, statusQueries)
 	for i := range t.M.Nodes {
 		n := &t.M.Nodes[i]
-		ns := NodeState{ID: n.ID, Role: n.Role, Stake: n.Stake, Sequencer: n.Sequencer, Supported: n.Supported, API: n.API}
+		ns := &s.Nodes[i]
+		*ns = NodeState{ID: n.ID, Role: n.Role, Stake: n.Stake, Sequencer: n.Sequencer, Supported: n.Supported, API: n.API}
 		switch {
 		case t.running(n):
 			ns.Process, ns.PID = "running", n.PID
-			if st, err := nodeAPI(n.API).Status(context.Background()); err != nil {
-				ns.Error = err.Error()
-			} else {
-				ns.Status = &st
-			}
+			wg.Add(1)
+			slots <- struct{}{}
+			go func() { // owned by Status, which waits for it; bounded by apiTimeout
+				defer func() { <-slots; wg.Done() }()
+				if st, err := nodeAPI(n.API).Status(context.Background()); err != nil {
+					ns.Error = err.Error()
+				} else {
+					ns.Status = &st
+				}
+			}()
 		case n.PID != 0:
 			ns.Process, ns.Exit = "exited", t.ExitReason(n)
 		default:
 			ns.Process = "stopped"
 		}
-		s.Nodes = append(s.Nodes, ns)
 	}
+	wg.Wait()
 	s.LockIns = lockIns(s.Nodes)
 	s.Dashboard = t.RunningDashboardURL()
 	return s
 }
+
+// statusQueries bounds the /status questions in flight at once.
+const statusQueries = 16
 
 // lockIns asks, for every stake deployment some running node sees LOCKED_IN
 // or ACTIVE, that node who was ready in the block that locked it in.
@@ -116,19 +130,14 @@ func lockIns(nodes []NodeState) []LockIn {
 var needs = regexp.MustCompile(`halted.*supports ([^\s=]+=\S+?)[\s,;)]`)
 
 // WriteStatus prints s for people: a row per node, then every deployment
-// as each node sees it, side by side. It returns the first write error.
+// as each node sees it, side by side; past SummarizeAbove nodes, a summary
+// by role that lists only the nodes that stand out (status_summary.go). It
+// returns the first write error.
 func WriteStatus(w io.Writer, s NetStatus) error {
-	ew := &errWriter{w: w}
-	writeHeader(ew, s)
-	deps := writeNodeTable(ew, s.Nodes)
-	writeNodeProblems(ew, s.Nodes)
-	writeParams(ew, s.Nodes)
-	if len(deps) == 0 {
-		fmt.Fprintln(ew, "\nno deployments yet: propose one with node-plugin testnet propose")
-		return ew.err
+	if len(s.Nodes) > SummarizeAbove {
+		return writeSummary(w, s)
 	}
-	writeDeployments(ew, s, deps)
-	return ew.err
+	return WriteStatusAll(w, s)
 }
 
 // errWriter keeps the first error of the writes through it and skips the

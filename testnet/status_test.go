@@ -218,3 +218,58 @@ func TestWriteStatusParams(t *testing.T) {
 	}
 	assert.NotContains(t, statusText(t, s), "params", "a chain without parameters")
 }
+
+// TestWriteStatusSummary: past SummarizeAbove nodes status groups the
+// nodes by role, counts the values they see, and lists only the nodes that
+// stand out; --all (WriteStatusAll) keeps a row and a column per node.
+func TestWriteStatusSummary(t *testing.T) {
+	av := uint64(300)
+	var nodes []NodeState
+	for i, spec := range nodesOf(engineDevchain, 40) {
+		dep := node.DeploymentStatus{Name: "p2", Mode: "stake", State: "ACTIVE", ActivationView: &av, ThisNodeSupports: true}
+		st := &node.Status{NodeID: spec.id, Head: node.HeadStatus{Height: 400, View: 401, Epoch: 4}, Peers: 10 + i%7, Synced: true,
+			Deployments: []node.DeploymentStatus{dep}, Versions: []node.ComponentStatus{{Component: "protocol", Active: "2.0.0"}},
+			Params: []node.ParamStatus{{Name: "consensus_timeout_ms", Type: "uint", Active: "2000"}}}
+		switch spec.id {
+		case "e4": // behind and not synced
+			st.Head.View, st.Synced = 380, false
+		case "x3": // sees the deployment only locked in, with the old parameter value
+			st.Deployments[0].State = "LOCKED_IN"
+			st.Params[0].Active = "1000"
+		}
+		n := NodeState{ID: spec.id, Role: spec.role, Stake: spec.stake, Sequencer: i == 0, Process: "running", PID: 100 + i, Status: st}
+		if spec.id == "v5" {
+			n.Process, n.Status, n.Exit = "exited", nil, "killed"
+		}
+		nodes = append(nodes, n)
+	}
+	s := NetStatus{Dir: "/tmp/tn", ChainID: "demo", EpochViews: 100, ViewInterval: "200ms", Nodes: nodes}
+	out := statusText(t, s)
+	for _, want := range []string{
+		"chain demo, 40 nodes",
+		"role          nodes  stake  running  answering  synced  view      peers   active versions",
+		"execution     11     2650   11       11         10      380..401  10..16  protocol=2.0.0 (11)",
+		"all           40     ",
+		"3 nodes stand out",
+		"v5 exited: killed",
+		"consensus_timeout_ms  uint  2000 (38), 1000 (1: x3)  NO",
+		"p2          ACTIVE@300 (38), - (1: v5), LOCKED_IN@300 (1: x3)",
+		"testnet status --all",
+	} {
+		assert.Contains(t, out, want)
+	}
+	// The nodes that stand out have their rows; the others do not.
+	for _, id := range []string{"e4 ", "x3 ", "v5 "} {
+		assert.Contains(t, out, "\n"+id, "%s stands out", id)
+	}
+	for _, id := range []string{"c2 ", "e1 ", "c5 "} {
+		assert.NotContains(t, out, "\n"+id, "%s does not stand out", id)
+	}
+	assert.Less(t, strings.Count(out, "\n"), 40, "the summary is shorter than a row per node")
+
+	var all bytes.Buffer
+	require.NoError(t, WriteStatusAll(&all, s))
+	for _, n := range nodes {
+		assert.Contains(t, all.String(), "\n"+n.ID+" ", "--all has %s's row", n.ID)
+	}
+}

@@ -35,7 +35,7 @@ func TestTestnetComposeCommand(t *testing.T) {
 	for _, args := range [][]string{
 		{"--host-of", "c1"},
 		{"--host-of", "zz=10.0.0.1"},
-		{"--nodes", "12"},
+		{"--nodes", "201"},
 	} {
 		other := filepath.Join(t.TempDir(), "net")
 		code, _, stderr := runCLI(append([]string{"testnet", "compose", "--dir", other}, args...)...)

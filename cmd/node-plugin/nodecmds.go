@@ -203,7 +203,7 @@ func loadNodeConfig(cmd *cobra.Command, home string, stderr io.Writer) (node.Con
 		}
 	}
 	return node.Config{Home: home, Genesis: g, NodeID: cfg.NodeID, StakingKey: sk, P2PKey: pk,
-		ListenAddrs: cfg.ListenAddrs(), Peers: cfg.Peers, Supported: cfg.Supported, Hook: cfg.Hook, HookTimeout: cfg.HookTimeout,
+		ListenAddrs: cfg.ListenAddrs(), Peers: cfg.Peers, GenesisDials: cfg.GenesisDials, Supported: cfg.Supported, Hook: cfg.Hook, HookTimeout: cfg.HookTimeout,
 		ViewInterval: cfg.ViewInterval, Engine: newEngine, Logger: newLogger(cfg.Log.Level, cfg.Log.Format, stderr),
 		APIListen: cfg.API.Listen, AdminListen: cfg.API.Admin}, nil
 }

@@ -47,7 +47,7 @@ DIR/NODE/node.log; DIR/testnet.json records them.`,
 		// the write fails instead, and the command finishes its job.
 		PersistentPreRun: func(*cobra.Command, []string) { signal.Ignore(syscall.SIGPIPE) },
 	}
-	tn.AddCommand(newTestnetDemoCommand(stdout), newTestnetUpCommand(stdout), newTestnetStatusCommand(stdout),
+	tn.AddCommand(newTestnetDemoCommand(stdout), newTestnetUpCommand(stdout), newTestnetStatusCommand(stdout), newTestnetStatsCommand(stdout),
 		newTestnetUpgradeCommand(stdout), newTestnetStopCommand(stdout), newTestnetStartCommand(stdout),
 		newProposeCommand(stdout, &testnetGovernance{}), newCancelCommand(stdout, &testnetGovernance{}),
 		newTestnetLogsCommand(stdout), newTestnetDownCommand(stdout), newTestnetDashboardCommand(stdout), newTestnetComposeCommand(stdout))
@@ -65,13 +65,15 @@ proposes protocol 2.0.0, and plays the operators: it restarts the nodes one at
 a time, at seeded random moments, supporting the new version, showing the
 deployment's progress. It ends when every node runs 2.0.0, checks from each
 node's own API that all activated at the same view with the same state, and
-prints a summary.
+prints a summary. Past 9 nodes the view interval defaults to 5ms a node and
+each node dials 8 others (see the README's "Testnets of 100 nodes").
 
 --mode governance uses a fixed activation view with some operators late: their
 nodes halt (exit 3) instead of forking, and resume once upgraded.
 
---engine cometbft runs the nodes on CometBFT (four validators, the other roles
-as full nodes) instead of the devchain. In stake mode it shows what BFT buys:
+--engine cometbft runs the nodes on CometBFT (the consensus-role nodes are the
+validators: four up to 9 nodes, 27 at 100; the other roles run as full nodes)
+instead of the devchain. In stake mode it shows what BFT buys:
 one validator under a third of the voting power is SIGKILLed during signaling
 and kept down until after the activation; the chain keeps finalizing, the
 deployment activates at the same height everywhere, and the validator then
@@ -84,6 +86,9 @@ and log (node.log) for inspection.`,
 			if err := positiveDuration(cmd, "view-interval", o.ViewInterval); err != nil {
 				return err
 			}
+			if !cmd.Flags().Changed("view-interval") {
+				o.ViewInterval = 0 // the default, which grows past 9 nodes
+			}
 			o.Out = stdout
 			ctx, stop := interruptible(cmd)
 			defer stop()
@@ -91,11 +96,11 @@ and log (node.log) for inspection.`,
 			return err
 		},
 	}
-	demo.Flags().IntVar(&o.Nodes, "nodes", 7, "how many nodes (4 to 9)")
+	demo.Flags().IntVar(&o.Nodes, "nodes", 7, fmt.Sprintf("how many nodes (4 to %d)", testnet.MaxNodes))
 	demo.Flags().StringVar(&o.Mode, "mode", "stake", "stake or governance")
 	demo.Flags().StringVar(&o.Dir, "dir", "", "folder for the nodes' homes and logs (default: a new temp folder)")
 	demo.Flags().Uint64Var(&o.Seed, "seed", 1, "seed for the operators' timing")
-	demo.Flags().DurationVar(&o.ViewInterval, "view-interval", 20*time.Millisecond, "time between views")
+	demo.Flags().DurationVar(&o.ViewInterval, "view-interval", 20*time.Millisecond, "time between views (default past 9 nodes: 5ms a node)")
 	demo.Flags().Uint64Var(&o.EpochViews, "epoch-views", 50, "views per epoch")
 	demo.Flags().StringVar(&o.Dashboard, "dashboard", "127.0.0.1:0", `where to serve the live page while the demo runs ("off": none)`)
 	demo.Flags().StringVar(&o.Engine, "engine", string(engine.Default), engine.Choices())
@@ -171,10 +176,10 @@ peer.`,
 		},
 	}
 	addDirFlag(cmd, &o.Dir)
-	cmd.Flags().IntVar(&o.Nodes, "nodes", 7, "how many nodes (4 to 9), for a new testnet")
+	cmd.Flags().IntVar(&o.Nodes, "nodes", 7, fmt.Sprintf("how many nodes (4 to %d), for a new testnet", testnet.MaxNodes))
 	cmd.Flags().StringVar(&o.Host, "host", "127.0.0.1", "the IPv4 address the nodes' libp2p listens on, for a new testnet")
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 1, "seed for the genesis keys, for a new testnet")
-	cmd.Flags().DurationVar(&o.ViewInterval, "view-interval", 100*time.Millisecond, "time between views, for a new testnet")
+	cmd.Flags().DurationVar(&o.ViewInterval, "view-interval", 100*time.Millisecond, "time between views, for a new testnet (default past 9 nodes: 5ms a node)")
 	cmd.Flags().Uint64Var(&o.EpochViews, "epoch-views", 100, "views per epoch, for a new testnet")
 	cmd.Flags().StringVar(&o.Engine, "engine", "", engine.Choices()+", for a new testnet (default "+string(engine.Default)+")")
 	return cmd
@@ -209,9 +214,17 @@ func printTestnetUp(stdout io.Writer, t *testnet.Testnet, dir string) {
 		fmt.Fprintf(stdout, "dashboard: %s (node-plugin testnet dashboard prints it again)\n", url)
 	}
 	fmt.Fprintln(stdout)
+	nodes := t.M.Nodes
+	if len(nodes) > testnet.SummarizeAbove {
+		// A hundred rows would scroll the next steps away: the first few,
+		// and where the rest are.
+		fmt.Fprintf(stdout, "%d nodes; the first %d (testnet.json in %s has them all, testnet status a summary):\n",
+			len(nodes), testnet.SummarizeAbove, t.Dir)
+		nodes = nodes[:testnet.SummarizeAbove]
+	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "node\trole\tstake\tapi\tlog\t--bootstrap address")
-	for _, n := range t.M.Nodes {
+	for _, n := range nodes {
 		role := n.Role
 		if n.Sequencer {
 			role += " (sequencer)"
@@ -248,10 +261,20 @@ func logPathIn(t *testnet.Testnet, n *testnet.ManifestNode) string {
 
 func newTestnetStatusCommand(stdout io.Writer) *cobra.Command {
 	var dir, output string
+	var all bool
 	cmd := &cobra.Command{
-		Use:   "status [--dir DIR] [--output text|json]",
+		Use:   "status [--dir DIR] [--output text|json] [--all]",
 		Short: "Every node's process, head and view of every deployment, side by side",
-		Args:  exactArgs(0),
+		Long: fmt.Sprintf(`status asks every node for its status and prints a row per node, then every
+deployment and protocol parameter as each node sees it, side by side.
+
+Past %d nodes it summarises instead: a row per role (nodes, stake, how many
+run, answer and are synced, the range of views and peers, the active
+versions), each parameter's and deployment's values with how many nodes see
+each, and a row for each node that stands out (not running, not answering,
+not synced, behind, or seeing things differently from most). --all prints
+every node whatever the size.`, testnet.SummarizeAbove),
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("--output %q: text or json", output)}
@@ -264,10 +287,59 @@ func newTestnetStatusCommand(stdout io.Writer) *cobra.Command {
 			if output == "json" {
 				return printJSON(stdout, s)
 			}
+			if all {
+				return testnet.WriteStatusAll(stdout, s)
+			}
 			return testnet.WriteStatus(stdout, s)
 		},
 	}
 	addDirFlag(cmd, &dir)
+	cmd.Flags().StringVar(&output, "output", "text", "text or json")
+	cmd.Flags().BoolVar(&all, "all", false, fmt.Sprintf("a row and a column per node, also past %d nodes", testnet.SummarizeAbove))
+	return cmd
+}
+
+func newTestnetStatsCommand(stdout io.Writer) *cobra.Command {
+	var dir, output string
+	var all bool
+	var window time.Duration
+	cmd := &cobra.Command{
+		Use:   "stats [--dir DIR] [--window 10s] [--all] [--output text|json]",
+		Short: "What each running node costs the machine: memory, CPU over a window, open files",
+		Long: fmt.Sprintf(`stats reads each running node's process in /proc (Linux): its memory
+(VmRSS; its own, RssAnon; and PSS, which shares the pages the nodes share,
+chiefly the node-plugin executable, among them, so that the nodes' PSS adds
+up to what the testnet takes), its CPU time over --window divided by the
+window (0.05 is 5%% of a core), open files and threads. It prints a row per
+node (up to %d nodes, or with --all), then per role and in total, beside the
+targets: PSS <= 30 MB a node, the whole testnet under one core when idle.`, testnet.SummarizeAbove),
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return usageError{fmt.Errorf("--output %q: text or json", output)}
+			}
+			if window <= 0 {
+				return usageError{fmt.Errorf("--window %s: a positive duration such as 10s", window)}
+			}
+			t, err := openTestnet(dir, stdout)
+			if err != nil {
+				return err
+			}
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			r, err := t.Resources(ctx, window)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return printJSON(stdout, r)
+			}
+			return testnet.WriteResources(stdout, r, all)
+		},
+	}
+	addDirFlag(cmd, &dir)
+	cmd.Flags().DurationVar(&window, "window", 10*time.Second, "how long to measure CPU over")
+	cmd.Flags().BoolVar(&all, "all", false, "a row per node, whatever the size")
 	cmd.Flags().StringVar(&output, "output", "text", "text or json")
 	return cmd
 }
@@ -595,7 +667,7 @@ those hosts, and each host runs its own nodes with docker compose up -d ID...`,
 		},
 	}
 	addDirFlag(cmd, &o.Dir)
-	cmd.Flags().IntVar(&o.Nodes, "nodes", 7, "how many nodes (4 to 9)")
+	cmd.Flags().IntVar(&o.Nodes, "nodes", 7, fmt.Sprintf("how many nodes (4 to %d)", testnet.MaxNodes))
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 1, "seed for the genesis keys")
 	cmd.Flags().DurationVar(&o.ViewInterval, "view-interval", 100*time.Millisecond, "time between views")
 	cmd.Flags().Uint64Var(&o.EpochViews, "epoch-views", 100, "views per epoch")

@@ -35,9 +35,12 @@ type Config struct {
 	NodeID string
 	Engine engine.Name
 	// Genesis is the genesis file's path, resolved against the home.
-	Genesis      string
-	Listen       []multiaddr.Multiaddr
-	Peers        []peer.AddrInfo
+	Genesis string
+	Listen  []multiaddr.Multiaddr
+	Peers   []peer.AddrInfo
+	// GenesisDials bounds how many of the genesis nodes are dialled besides
+	// Peers (0: every one).
+	GenesisDials int
 	Supported    node.Supported
 	ViewInterval time.Duration
 	Hook         []string
@@ -120,6 +123,7 @@ type file struct {
 	Genesis      string   `toml:"genesis"`
 	Listen       []string `toml:"listen"`
 	Peers        []string `toml:"peers"`
+	GenesisDials int      `toml:"genesis_dials"`
 	Supported    []string `toml:"supported"`
 	ViewInterval string   `toml:"view_interval"`
 	Hook         []string `toml:"hook"`
@@ -223,8 +227,10 @@ type key struct {
 	list bool
 	// boolean: the flag alone means true (--cometbft-state-sync).
 	boolean bool
+	num     bool // a whole number (getN)
 	get     func(*file) *string
 	getL    func(*file) *[]string
+	getN    func(*file) *int
 }
 
 var keys = []key{
@@ -233,6 +239,7 @@ var keys = []key{
 	{name: "genesis", env: "QUORUMGATE_GENESIS", flag: "genesis", get: func(c *file) *string { return &c.Genesis }},
 	{name: "listen", env: "QUORUMGATE_LISTEN", flag: "listen", list: true, getL: func(c *file) *[]string { return &c.Listen }},
 	{name: "peers", env: "QUORUMGATE_PEERS", flag: "bootstrap", list: true, getL: func(c *file) *[]string { return &c.Peers }},
+	{name: "genesis_dials", env: "QUORUMGATE_GENESIS_DIALS", flag: "genesis-dials", num: true, getN: func(c *file) *int { return &c.GenesisDials }},
 	{name: "supported", env: "QUORUMGATE_SUPPORTED", flag: "supported", list: true, getL: func(c *file) *[]string { return &c.Supported }},
 	{name: "view_interval", env: "QUORUMGATE_VIEW_INTERVAL", flag: "view-interval", get: func(c *file) *string { return &c.ViewInterval }},
 	{name: "hook_timeout", env: "QUORUMGATE_HOOK_TIMEOUT", flag: "hook-timeout", get: func(c *file) *string { return &c.HookTimeout }},
@@ -277,6 +284,8 @@ func AddFlags(fs *pflag.FlagSet) {
 		case k.boolean:
 			fs.String(k.flag, "", help+" (alone: true)")
 			fs.Lookup(k.flag).NoOptDefVal = "true"
+		case k.num:
+			fs.Int(k.flag, 0, help)
 		default:
 			fs.String(k.flag, "", help)
 		}
@@ -317,6 +326,12 @@ func Load(home string, env func(string) string, flags *pflag.FlagSet) (Config, m
 		if v := env(k.env); v != "" {
 			if k.list {
 				*k.getL(&w) = splitList(v)
+			} else if k.num {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return Config{}, nil, &Error{Key: k.name, Source: "$" + k.env, Problem: fmt.Sprintf("%q is not a whole number", v)}
+				}
+				*k.getN(&w) = n
 			} else {
 				*k.get(&w) = v
 			}
@@ -325,9 +340,16 @@ func Load(home string, env func(string) string, flags *pflag.FlagSet) (Config, m
 		if flags == nil || !flags.Changed(k.flag) {
 			continue
 		}
-		// AddFlags declared a string slice for a list, a string otherwise.
+		// AddFlags declared a string slice for a list, an int for a number,
+		// a string otherwise.
 		if v := flags.Lookup(k.flag).Value; k.list {
 			*k.getL(&w) = v.(pflag.SliceValue).GetSlice()
+		} else if k.num {
+			n, err := strconv.Atoi(v.String())
+			if err != nil { // pflag parsed it already
+				return Config{}, nil, &Error{Key: k.name, Source: "--" + k.flag, Problem: err.Error()}
+			}
+			*k.getN(&w) = n
 		} else {
 			*k.get(&w) = v.String()
 		}
@@ -401,6 +423,10 @@ func (w *file) parse(source map[string]string) (Config, error) {
 		}
 		c.Peers = append(c.Peers, *ai)
 	}
+	if w.GenesisDials < 0 {
+		return Config{}, bad("genesis_dials", "%d: 0 dials every genesis node, a positive number that many of them", w.GenesisDials)
+	}
+	c.GenesisDials = w.GenesisDials
 	if c.Supported, err = node.ParseSupported(w.Supported); err != nil {
 		return Config{}, bad("supported", "%v", err)
 	}
@@ -589,6 +615,11 @@ genesis = {{q .Genesis}}
 # redialled while unreachable, like every node the genesis lists at its address.
 listen = {{list .Listen}}
 peers = []
+# How many of the genesis nodes to dial: 0 dials every one (right for a few
+# dozen nodes); N dials N of them, a choice fixed by the peer IDs that
+# includes the node's successor in the ring of peer IDs, so that the nodes'
+# choices together connect them all. Gossip reaches the rest.
+genesis_dials = {{.GenesisDials}}
 
 # Component versions this binary can run: the node signals readiness only for
 # these, and halts (exit 3) rather than run anything else. An entry is either

@@ -132,6 +132,7 @@ func TestDefaults(t *testing.T) {
 		{"genesis", filepath.Base(c.Genesis), "genesis.json"},
 		{"listen", c.ListenAddrs(), []string{"/ip4/127.0.0.1/tcp/0"}},
 		{"peers", c.Peers, []peer.AddrInfo(nil)},
+		{"genesis_dials", c.GenesisDials, 0},
 		{"supported", c.Supported, node.Supported{}},
 		{"view_interval", c.ViewInterval, 500 * time.Millisecond},
 		{"hook_timeout", c.HookTimeout, 10 * time.Minute},
@@ -153,7 +154,27 @@ func TestDefaults(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, tc.got, tc.key)
 	}
-	assert.Len(t, keys, 23, "a new key wants a row here (and hook, which has no default)")
+	assert.Len(t, keys, 24, "a new key wants a row here (and hook, which has no default)")
+}
+
+// genesis_dials arrives from each source as a number; a negative or
+// non-numeric one is refused, naming the key and where it was set.
+func TestGenesisDials(t *testing.T) {
+	c, _, err := load(t, "node_id = \"n1\"\ngenesis_dials = 8\n", nil)
+	require.NoError(t, err)
+	assert.Equal(t, 8, c.GenesisDials)
+	c, src, err := load(t, "node_id = \"n1\"\ngenesis_dials = 8\n", map[string]string{"QUORUMGATE_GENESIS_DIALS": "12"})
+	require.NoError(t, err)
+	assert.Equal(t, 12, c.GenesisDials)
+	assert.Equal(t, "$QUORUMGATE_GENESIS_DIALS", src["genesis_dials"])
+	c, _, err = load(t, "node_id = \"n1\"\n", nil, "--genesis-dials", "5")
+	require.NoError(t, err)
+	assert.Equal(t, 5, c.GenesisDials)
+	_, _, err = load(t, "node_id = \"n1\"\n", map[string]string{"QUORUMGATE_GENESIS_DIALS": "eight"})
+	require.ErrorContains(t, err, `configuration genesis_dials (from $QUORUMGATE_GENESIS_DIALS): "eight" is not a whole number`)
+	_, _, err = load(t, "node_id = \"n1\"\ngenesis_dials = -1\n", nil)
+	require.ErrorContains(t, err, "configuration genesis_dials")
+	require.ErrorContains(t, err, "-1: 0 dials every genesis node")
 }
 
 // Each setting arrives parsed, from each source.

@@ -120,6 +120,95 @@
     return h("table", { class: "matrix", id: "matrix-table" }, h("thead", {}, head), h("tbody", {}, rows));
   }
 
+  // Past LARGE nodes (testnet.SummarizeAbove) the page summarises, as
+  // testnet status does: a row per role, each parameter's values counted,
+  // and the matrix only for the nodes that stand out, with every node's row
+  // folded away below.
+  const LARGE = 12;
+  const LAG = 3; // views behind the highest head before a node stands out
+  const versionsOf = (n) => n.status.versions.map((c) => `${c.component}=${c.active}`).join(",");
+  const span = (vs) => (vs.length ? (Math.min(...vs) === Math.max(...vs) ? `${vs[0]}` : `${Math.min(...vs)}..${Math.max(...vs)}`) : "—");
+
+  // counted is "value (count)" for each value, the most common first, a
+  // value few nodes hold naming them.
+  function counted(pairs) {
+    const by = new Map();
+    for (const [v, id] of pairs) { if (!by.has(v)) by.set(v, []); by.get(v).push(id); }
+    const vs = [...by.keys()].sort((a, b) => by.get(b).length - by.get(a).length || String(a).localeCompare(String(b)));
+    return vs.map((v, i) => `${v} (${by.get(v).length}${i > 0 && by.get(v).length <= 10 ? ": " + by.get(v).join(", ") : ""})`).join(", ");
+  }
+
+  function roleTable(s) {
+    const roles = [...new Set(s.nodes.map((n) => n.role)), "all"];
+    const head = h("tr", {}, ["role", "nodes", "stake", "running", "answering", "synced", "view", "peers", "active versions"].map((c) => h("th", {}, c)));
+    const rows = roles.map((role) => {
+      const ns = s.nodes.filter((n) => role === "all" || n.role === role);
+      const up = ns.filter((n) => n.status);
+      return h("tr", { "data-role": role },
+        h("td", {}, h("b", {}, role)), h("td", { class: "num" }, ns.length), h("td", { class: "num" }, ns.reduce((a, n) => a + n.stake, 0)),
+        h("td", { class: "num" }, ns.filter((n) => n.process === "running").length), h("td", { class: "num" }, up.length),
+        h("td", { class: "num", "data-col": "synced" }, up.filter((n) => n.status.synced).length),
+        h("td", { class: "num" }, span(up.map((n) => n.status.head.view))), h("td", { class: "num" }, span(up.map((n) => n.status.peers))),
+        h("td", {}, counted(up.map((n) => [versionsOf(n), n.id]))));
+    });
+    return h("table", { class: "matrix", id: "roles-table" }, h("thead", {}, head), h("tbody", {}, rows));
+  }
+
+  // standOut: the nodes not running, not answering, not synced, behind, or
+  // seeing a version, deployment or parameter differently from most.
+  function standOut(s, names) {
+    const out = new Set();
+    const up = s.nodes.filter((n) => n.status);
+    const top = up.reduce((m, n) => Math.max(m, n.status.head.view), 0);
+    const minority = (key) => {
+      const by = new Map();
+      for (const n of up) { const k = key(n); if (!by.has(k)) by.set(k, []); by.get(k).push(n.id); }
+      const groups = [...by.values()].sort((a, b) => b.length - a.length);
+      for (const g of groups.slice(1)) for (const id of g) out.add(id);
+    };
+    minority(versionsOf);
+    for (const name of names) minority((n) => { const d = find(n, name); return d ? `${d.state}@${d.activation_view}` : "unknown"; });
+    const pnames = new Set(up.flatMap((n) => (n.status.params || []).map((p) => p.name)));
+    for (const p of pnames) minority((n) => { const v = paramOf(n, p); return v ? v.active : "unknown"; });
+    for (const n of s.nodes) if (!n.status || !n.status.synced || n.status.head.view + LAG < top) out.add(n.id);
+    return out;
+  }
+
+  function summary(s, names) {
+    const out = standOut(s, names);
+    const few = { ...s, nodes: s.nodes.filter((n) => out.has(n.id)) };
+    const all = matrix(s, names);
+    all.id = "matrix-table";
+    const picked = few.nodes.length ? matrix(few, names) : h("p", { class: "empty", id: "no-standouts" },
+      `Every node runs, answers, is synced within ${LAG} views of the highest head, and agrees with the others.`);
+    if (few.nodes.length) picked.id = "standouts-table";
+    return [roleTable(s),
+      h("h3", { id: "standouts" }, few.nodes.length ? `${few.nodes.length} nodes stand out` : "No node stands out"), picked,
+      h("details", { id: "every-node" }, h("summary", {}, `Every node (${s.nodes.length})`), all)];
+  }
+
+  // paramSummary is params for a large testnet: each parameter's values
+  // counted instead of a column per node.
+  function paramSummary(s) {
+    const names = [];
+    for (const n of s.nodes) for (const p of (n.status && n.status.params) || []) if (!names.some((x) => x.name === p.name)) names.push(p);
+    if (!names.length) return [h("p", { class: "empty" }, "This chain declares no protocol parameters.")];
+    const top = ahead(s);
+    const head = h("tr", {}, ["parameter", "values (nodes)", "nodes agree", `pending, as ${top.id} sees it`].map((c) => h("th", {}, c)));
+    const rows = names.map(({ name, type }) => {
+      const pairs = s.nodes.map((n) => [paramOf(n, name), n.id]).filter(([p]) => p).map(([p, id]) => [p.active, id]);
+      const agree = new Set(pairs.map(([v]) => v)).size <= 1;
+      const pending = ((paramOf(top, name) || {}).pending || []).map((c) =>
+        h("div", { "data-pending": c.deployment }, h("b", {}, c.deployment), ` sets ${c.value} · ${c.mode} · `, QG.badge(c.state)));
+      return h("tr", { "data-param": name, "data-agree": agree },
+        h("td", {}, h("b", {}, name), h("div", { class: "sub" }, type)),
+        h("td", { class: "value", "data-col": "values" }, counted(pairs)),
+        h("td", {}, agree ? h("span", { class: "badge ok" }, `all ${pairs.length}`) : h("span", { class: "badge bad" }, "they differ")),
+        h("td", {}, pending.length ? pending : h("span", { class: "sub" }, "no change pending")));
+    });
+    return [h("table", { class: "matrix params", id: "params-table" }, h("thead", {}, head), h("tbody", {}, rows))];
+  }
+
   // params is a table of the protocol parameters: each node's active
   // value, whether the nodes that answer agree, and the changes pending as
   // the node furthest along sees them.
@@ -167,7 +256,8 @@
     }));
     QG.replace("deployments", names.length ? names.map((name) => deploymentCard(s, name))
       : [h("p", { class: "empty" }, "No deployments yet: node-plugin testnet propose --name protocol-2 --version 2.0.0")]);
-    QG.replace("params", params(s));
-    QG.replace("matrix", matrix(s, names));
+    const large = s.nodes.length > LARGE;
+    QG.replace("params", large ? paramSummary(s) : params(s));
+    QG.replace("matrix", large ? summary(s, names) : [matrix(s, names)]);
   });
 })();

@@ -185,6 +185,18 @@ var figures = []figure{
 		measured: mustRef("./chain/cometbft:BenchmarkReadinessToFinalizedNoGossip:p50-ms"), benchtime: "1x"},
 	{name: "CometBFT readiness signed to finalized (pools fed directly), p99",
 		measured: mustRef("./chain/cometbft:BenchmarkReadinessToFinalizedNoGossip:p99-ms"), benchtime: "1x"},
+	{name: "Testnet of 30 devchain nodes (QUORUMGATE_BENCH_TESTNET_NODES), memory per node (PSS, MB)",
+		measured: mustRef("./testnet:BenchmarkTestnetFootprint:pss-MB/node"), target: atMost(30),
+		baseline: mustRef("./testnet:BenchmarkTestnetFootprintNaive:pss-MB/node"), benchtime: "1x"},
+	{name: "Testnet of 30 devchain nodes, memory per node as VmRSS (MB, counts the shared executable)",
+		measured: mustRef("./testnet:BenchmarkTestnetFootprint:rss-MB/node"), target: atMost(30),
+		baseline: mustRef("./testnet:BenchmarkTestnetFootprintNaive:rss-MB/node"), benchtime: "1x"},
+	{name: "Testnet of 30 devchain nodes, idle CPU of the whole testnet (cores)",
+		measured: mustRef("./testnet:BenchmarkTestnetFootprint:idle-cores"), target: atMost(1),
+		baseline: mustRef("./testnet:BenchmarkTestnetFootprintNaive:idle-cores"), benchtime: "1x"},
+	{name: "Testnet of 30 devchain nodes, start-up until every node is synced (s)",
+		measured: mustRef("./testnet:BenchmarkTestnetFootprint:startup-s"),
+		baseline: mustRef("./testnet:BenchmarkTestnetFootprintNaive:startup-s"), benchtime: "1x"},
 	{name: "Simulation, 1,000 runs × 1,000 nodes × 100 epochs, one mechanism",
 		measured: mustRef("./sim:BenchmarkSimulation1000Runs:ns/op"), target: atMost(60e9),
 		baseline: mustRef("./sim:BenchmarkSimulation1000RunsOneWorker:ns/op"), benchtime: "1x"},
@@ -425,10 +437,19 @@ func baselineText(v, bv float64, measured, baseline ref) (base, speedup string) 
 }
 
 // lowerIsBetter reports whether a smaller number of metric is the better
-// one: times per operation (ns/op, and CPU time per item, "cpu-ns/...") and
-// durations (metrics ending "-ms").
+// one: times per operation (ns/op, and CPU time per item, "cpu-ns/..."),
+// latencies (metrics ending "-ms" or "-s"), and costs (memory per node,
+// "-MB/node"; CPU, "-cores").
 func lowerIsBetter(metric string) bool {
-	return metric == "ns/op" || strings.HasPrefix(metric, "cpu-ns/") || strings.HasSuffix(metric, "-ms")
+	if metric == "ns/op" || strings.HasPrefix(metric, "cpu-ns/") {
+		return true
+	}
+	for _, suffix := range []string{"-ms", "-s", "-MB/node", "-cores"} {
+		if strings.HasSuffix(metric, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 func printTable(out io.Writer, rows []row) error {
@@ -441,7 +462,12 @@ func printTable(out io.Writer, rows []row) error {
 }
 
 func format(v float64, metric string) string {
-	if metric != "ns/op" {
+	switch {
+	case strings.HasSuffix(metric, "-cores"): // a fraction of a core matters
+		return fmt.Sprintf("%.2f %s", v, metric)
+	case strings.HasSuffix(metric, "-MB/node"), strings.HasSuffix(metric, "-s"):
+		return fmt.Sprintf("%.1f %s", v, metric)
+	case metric != "ns/op":
 		return fmt.Sprintf("%.0f %s", v, metric)
 	}
 	switch {

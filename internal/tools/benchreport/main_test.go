@@ -151,6 +151,10 @@ func TestBaselineText(t *testing.T) {
 			mustRef("./chain/devchain:BenchmarkBlockPropagationSyncOnly:p50-ms"), "106 p50-ms (BenchmarkBlockPropagationSyncOnly)", "26.5x"},
 		{"CPU time per item: the baseline's over the figure's", 25e3, 1.6e6, mustRef("./p2p:BenchmarkIngest:cpu-ns/attestation"),
 			mustRef("./p2p:BenchmarkIngestNaive:cpu-ns/attestation"), "1600000 cpu-ns/attestation (BenchmarkIngestNaive)", "64.0x"},
+		{"a cost: the baseline's over the figure's", 15.2, 40.1, mustRef("./testnet:BenchmarkTestnetFootprint:pss-MB/node"),
+			mustRef("./testnet:BenchmarkTestnetFootprintNaive:pss-MB/node"), "40.1 pss-MB/node (BenchmarkTestnetFootprintNaive)", "2.6x"},
+		{"CPU: the baseline's over the figure's", 0.4, 1.2, mustRef("./testnet:BenchmarkTestnetFootprint:idle-cores"),
+			mustRef("./testnet:BenchmarkTestnetFootprintNaive:idle-cores"), "1.20 idle-cores (BenchmarkTestnetFootprintNaive)", "3.0x"},
 		{"same benchmark, baseline zero", 13, 0, blocks, kvBlocks, "0 kvstore-blocks/s", "-"},
 		{"another benchmark, baseline zero", 3796, 0, ingest, naive, "-", "-"},
 		{"another benchmark, figure zero", 0, 575, ingest, naive, "-", "-"},
@@ -180,6 +184,9 @@ func TestFormat(t *testing.T) {
 		{3796.4, "attestations/s", "3796 attestations/s"},
 		{0, "verified-before-cutoff", "0 verified-before-cutoff"},
 		{12.5, "p99-ms", "12 p99-ms"}, // %.0f rounds half to even
+		{0.456, "idle-cores", "0.46 idle-cores"},
+		{14.84, "pss-MB/node", "14.8 pss-MB/node"},
+		{34.65, "startup-s", "34.6 startup-s"},
 	} {
 		assert.Equal(t, c.want, format(c.v, c.metric), "%v %s", c.v, c.metric)
 	}
