@@ -114,7 +114,10 @@ func TestDemoDashboardInBrowser(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := Demo(ctx, DemoOptions{Nodes: 4, Dir: t.TempDir(), Binary: bin, Seed: 2, ViewInterval: 40 * time.Millisecond,
+		// Views of 80 ms: STARTED lasts at least a few seconds, long enough
+		// for a page polled every 200 ms to show it on a loaded machine
+		// (at 40 ms it was sometimes gone before the page saw it).
+		_, err := Demo(ctx, DemoOptions{Nodes: 4, Dir: t.TempDir(), Binary: bin, Seed: 2, ViewInterval: 80 * time.Millisecond,
 			EpochViews: 40, Out: out, Dashboard: "127.0.0.1:0"})
 		done <- err
 	}()
