@@ -25,13 +25,20 @@ type SignedBlock struct {
 }
 
 func (b SignedBlock) signingBytes() []byte {
+	return headerSigningBytes(b.Height, b.View, b.StateID, sha256.Sum256(b.Block))
+}
+
+// headerSigningBytes is what the sequencer signs: a block's header, with
+// the block itself as its hash. A block (SignedBlock) and a proof's finality
+// evidence (Evidence) are both checked against these bytes.
+func headerSigningBytes(height, view uint64, stateID, blockHash [32]byte) []byte {
 	type header struct {
 		Height    uint64   `cbor:"1,keyasint"`
 		View      uint64   `cbor:"2,keyasint"`
 		StateID   [32]byte `cbor:"3,keyasint"`
 		BlockHash [32]byte `cbor:"4,keyasint"`
 	}
-	return append([]byte(blockDomain), canon.MustEncode(header{b.Height, b.View, b.StateID, sha256.Sum256(b.Block)})...)
+	return append([]byte(blockDomain), canon.MustEncode(header{height, view, stateID, blockHash})...)
 }
 
 // DecodeSignedBlock decodes a canonical signed block.

@@ -27,13 +27,7 @@ type Evidence struct {
 }
 
 func (e Evidence) signingBytes() []byte {
-	type header struct {
-		Height    uint64   `cbor:"1,keyasint"`
-		View      uint64   `cbor:"2,keyasint"`
-		StateID   [32]byte `cbor:"3,keyasint"`
-		BlockHash [32]byte `cbor:"4,keyasint"`
-	}
-	return append([]byte(blockDomain), canon.MustEncode(header{e.Height, e.View, e.StateID, e.BlockHash})...)
+	return headerSigningBytes(e.Height, e.View, e.StateID, e.BlockHash)
 }
 
 // EvidenceOf returns the finality evidence of a stored block (the
