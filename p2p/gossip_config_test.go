@@ -19,6 +19,13 @@ func TestGossipConfigDefaults(t *testing.T) {
 	require.NoError(t, g.check())
 	p := g.pubsubParams()
 	assert.Equal(t, []int{8, 6, 12, 8}, []int{p.D, p.Dlo, p.Dhi, p.Dlazy})
+	assert.Equal(t, time.Second, p.HeartbeatInterval, "the library's heartbeat: a faster one cost idle CPU for nothing measured")
+	assert.Equal(t, pubsub.GossipSubHistoryLength, p.HistoryLength)
+
+	// A faster heartbeat from config: what is counted in heartbeats is scaled.
+	g = GossipConfig{Heartbeat: 200 * time.Millisecond}.withDefaults()
+	require.NoError(t, g.check())
+	p = g.pubsubParams()
 	assert.Equal(t, 200*time.Millisecond, p.HeartbeatInterval)
 	// Counted in heartbeats, scaled to keep the library's durations.
 	assert.Equal(t, 25, p.HistoryLength, "5 s of message cache")
@@ -27,7 +34,7 @@ func TestGossipConfigDefaults(t *testing.T) {
 
 	// A size-dependent setting from config keeps the other defaults.
 	g = GossipConfig{D: 10, Dhi: 16}.withDefaults()
-	assert.Equal(t, GossipConfig{D: 10, Dlo: 6, Dhi: 16, Dlazy: 8, Heartbeat: 200 * time.Millisecond}, g)
+	assert.Equal(t, GossipConfig{D: 10, Dlo: 6, Dhi: 16, Dlazy: 8, Heartbeat: time.Second}, g)
 	require.NoError(t, g.check())
 
 	// Small meshes (a 4-node testnet): Dout and Dscore follow D down.
