@@ -54,13 +54,27 @@ func exportRoundTrip(t *testing.T, engineArgs ...string) {
 	code, out, errOut = runCLI("propose", "--home", home, "--name", "p2", "--version", "2.0.0", "--mode", "stake",
 		"--start-epoch", fmt.Sprint(start), "--timeout-epoch", fmt.Sprint(start+20), "--committee-key", key, "--member", "0")
 	require.Equal(t, exitOK, code, "propose p2: %s %s", out, errOut)
+	// The height is taken from the same status as the deployment's state
+	// (one head), so the state at that height has p2 ACTIVE.
+	var height uint64
 	testutil.Eventually(t, 60*time.Second, "p2 is ACTIVE", func() bool {
-		_, out, _ := runCLI("deployments", "--home", home)
-		return strings.Contains(out, `"state": "ACTIVE"`)
+		st := status()
+		for _, d := range st.Deployments {
+			if d.Name == "p2" && d.State == "ACTIVE" {
+				height = st.Head.Height
+				return true
+			}
+		}
+		return false
 	})
-	// After the activation nothing more happens: the node's counts are final.
-	_, metrics := httpGet(t, "http://"+addrs.API+"/metrics")
-	height := status().Head.Height
+	// After the activation nothing more happens, so once the node has
+	// counted it, its counts are final (they are kept as blocks are
+	// delivered, which may trail the head a status reports).
+	var metrics string
+	testutil.Eventually(t, 10*time.Second, "the node counted the activation", func() bool {
+		_, metrics = httpGet(t, "http://"+addrs.API+"/metrics")
+		return strings.Contains(metrics, `quorumgate_transitions_total{to="ACTIVE"} 1`)
+	})
 	code, body := httpGet(t, fmt.Sprintf("http://%s/state-id?height=%d", addrs.API, height))
 	require.Equal(t, http.StatusOK, code, body)
 	var sid struct {
