@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -81,10 +80,8 @@ func newClusterWith(t *testing.T, epochViews uint64, edit func(g *chain.Genesis)
 
 // freePort asks the kernel for a free 127.0.0.1 port.
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Helper()
+	return testutil.FreePort(t)
 }
 
 func (c *cluster) settings(id string) cometbft.Settings {
