@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quorumgate/quorumgate/activation"
 	"github.com/quorumgate/quorumgate/chain"
 	"github.com/quorumgate/quorumgate/chain/history"
 	"github.com/quorumgate/quorumgate/internal/config"
@@ -57,21 +58,11 @@ holds.`,
 			if err != nil {
 				return usageError{err}
 			}
-			dir := filepath.Join(home, "store")
-			store, err := storage.Open(dir, storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), ReadOnly: true})
-			switch {
-			case errors.Is(err, storage.ErrInUse):
-				return fmt.Errorf("%w: stop the node first (export reads its store in place)", err)
-			case errors.Is(err, storage.ErrNoStore):
-				return usageError{fmt.Errorf("%w: %s has no store yet (has the node run?)", err, home)}
-			case err != nil:
+			store, head, err := openStoppedStore(home, g, "export")
+			if err != nil {
 				return err
 			}
 			defer store.Close()
-			head, ok := store.Head()
-			if !ok {
-				return usageError{fmt.Errorf("%s: %w", dir, history.ErrEmpty)}
-			}
 			to, _, _ := head.Head()
 			if cmd.Flags().Changed("to-height") {
 				if uint64(toHeight) > to {
@@ -105,4 +96,27 @@ holds.`,
 	cmd.Flags().Int64Var(&toHeight, "to-height", 0, "the last height to export (default: the head)")
 	config.AddFlags(cmd.Flags()) // the node's configuration, as run reads it: --engine above all
 	return cmd
+}
+
+// openStoppedStore opens a stopped node's store read-only for a command
+// (what) that reads it in place, and returns its head: a running node, a
+// home with no store and an empty store are each told apart, saying what
+// to do.
+func openStoppedStore(home string, g *chain.Genesis, what string) (*storage.Store, *activation.State, error) {
+	dir := filepath.Join(home, "store")
+	store, err := storage.Open(dir, storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), ReadOnly: true})
+	switch {
+	case errors.Is(err, storage.ErrInUse):
+		return nil, nil, fmt.Errorf("%w: stop the node first (%s reads its store in place)", err, what)
+	case errors.Is(err, storage.ErrNoStore):
+		return nil, nil, usageError{fmt.Errorf("%w: %s has no store yet (has the node run?)", err, home)}
+	case err != nil:
+		return nil, nil, err
+	}
+	head, ok := store.Head()
+	if !ok {
+		store.Close()
+		return nil, nil, usageError{fmt.Errorf("%s: %w", dir, history.ErrEmpty)}
+	}
+	return store, head, nil
 }

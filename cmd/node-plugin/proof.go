@@ -5,17 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/quorumgate/quorumgate/chain"
-	"github.com/quorumgate/quorumgate/chain/history"
 	"github.com/quorumgate/quorumgate/engine"
 	"github.com/quorumgate/quorumgate/internal/config"
 	"github.com/quorumgate/quorumgate/node"
 	"github.com/quorumgate/quorumgate/proof"
-	"github.com/quorumgate/quorumgate/storage"
 )
 
 func newProofCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -114,20 +111,11 @@ Check the file anywhere with: node-plugin proof verify FILE --genesis genesis.js
 // buildProof opens the node's store read-only and builds the proof without
 // its finality evidence; the store is closed when it returns.
 func buildProof(home string, g *chain.Genesis, eng engine.Name, deployment string, byView bool, view uint64) (*proof.File, error) {
-	dir := filepath.Join(home, "store")
-	store, err := storage.Open(dir, storage.Options{ChainID: g.ChainID, GenesisHash: g.Hash(), Genesis: g.State(), ReadOnly: true})
-	switch {
-	case errors.Is(err, storage.ErrInUse):
-		return nil, fmt.Errorf("%w: stop the node first (proof export reads its store in place)", err)
-	case errors.Is(err, storage.ErrNoStore):
-		return nil, usageError{fmt.Errorf("%w: %s has no store yet (has the node run?)", err, home)}
-	case err != nil:
+	store, _, err := openStoppedStore(home, g, "proof export")
+	if err != nil {
 		return nil, err
 	}
 	defer store.Close()
-	if _, ok := store.Head(); !ok {
-		return nil, usageError{fmt.Errorf("%s: %w", dir, history.ErrEmpty)}
-	}
 	o := proof.Options{Store: store, Genesis: g, Engine: string(eng), Payload: payloadOf(eng)}
 	var file *proof.File
 	if byView {
