@@ -344,13 +344,10 @@ func find(st node.Status, name string) *node.DeploymentStatus {
 	return nil
 }
 
-// writeParams prints every protocol parameter's active value as each node
-// sees it, whether the nodes that answer agree, and the changes pending as
-// the node furthest along the chain sees them. A chain that declares no
-// parameters gets nothing.
-func writeParams(w *errWriter, nodes []NodeState) {
-	var names, types []string
-	var ahead *NodeState // the answering node with the highest head
+// paramsSeen lists the parameters the answering nodes report (names and
+// types, in the order first seen) and the answering node with the highest
+// head, whose pending changes the status shows (nil if none answers).
+func paramsSeen(nodes []NodeState) (names, types []string, ahead *NodeState) {
 	for i, n := range nodes {
 		if n.Status == nil {
 			continue
@@ -364,6 +361,15 @@ func writeParams(w *errWriter, nodes []NodeState) {
 			}
 		}
 	}
+	return names, types, ahead
+}
+
+// writeParams prints every protocol parameter's active value as each node
+// sees it, whether the nodes that answer agree, and the changes pending as
+// the node furthest along the chain sees them. A chain that declares no
+// parameters gets nothing.
+func writeParams(w *errWriter, nodes []NodeState) {
+	names, types, ahead := paramsSeen(nodes)
 	if len(names) == 0 {
 		return
 	}

@@ -225,21 +225,16 @@ func (c counter) text(names bool) string {
 // writeParamSummary prints each parameter's active values with how many
 // nodes see each, and the changes pending as the node furthest along sees them.
 func writeParamSummary(w *errWriter, nodes []NodeState) {
-	var names, types []string
+	names, types, ahead := paramsSeen(nodes)
 	values := map[string]counter{}
-	var ahead *NodeState
-	for i, n := range nodes {
+	for _, name := range names {
+		values[name] = counter{}
+	}
+	for _, n := range nodes {
 		if n.Status == nil {
 			continue
 		}
-		if ahead == nil || n.Status.Head.View > ahead.Status.Head.View {
-			ahead = &nodes[i]
-		}
 		for _, p := range n.Status.Params {
-			if !slices.Contains(names, p.Name) {
-				names, types = append(names, p.Name), append(types, p.Type)
-				values[p.Name] = counter{}
-			}
 			values[p.Name].add(shortValue(p.Active), n.ID)
 		}
 	}
