@@ -8,7 +8,6 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/quorumgate/quorumgate/activation"
-	"github.com/quorumgate/quorumgate/internal/canon"
 )
 
 // A store that joined by state sync starts at a base height H: it holds the
@@ -97,12 +96,8 @@ func (s *Store) Bootstrap(state *activation.State, wire []byte) error {
 	batch := s.db.NewBatch()
 	defer batch.Close() // recycles the batch; it can fail only when closed twice
 	batch.Set(keyBase, binary.BigEndian.AppendUint64(nil, height), nil)
-	batch.Set(heightKey(tBlock, height), canon.MustEncode(rec), nil)
-	batch.Set(heightKey(tView, view), binary.BigEndian.AppendUint64(nil, height), nil)
+	setBlock(batch, height, view, rec, id, enc)
 	batch.Set(heightKey(tSnapshot, height), enc, nil)
-	headRec := binary.BigEndian.AppendUint64(nil, height)
-	headRec = append(headRec, id[:]...)
-	batch.Set(keyHead, append(headRec, enc...), nil)
 	if err := batch.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("bootstrap store %s at height %d: %w", s.dir, height, err)
 	}

@@ -432,11 +432,7 @@ func (s *Store) Commit(b Block, next *activation.State) error {
 	}
 	batch := s.db.NewBatch()
 	defer batch.Close() // recycles the batch; it can fail only when closed twice
-	batch.Set(heightKey(tBlock, b.Height), canon.MustEncode(rec), nil)
-	batch.Set(heightKey(tView, b.View), binary.BigEndian.AppendUint64(nil, b.Height), nil)
-	head := binary.BigEndian.AppendUint64(nil, b.Height)
-	head = append(head, id[:]...)
-	batch.Set(keyHead, append(head, enc...), nil)
+	setBlock(batch, b.Height, b.View, rec, id, enc)
 	if b.Height%s.opts.SnapshotInterval == 0 {
 		batch.Set(heightKey(tSnapshot, b.Height), enc, nil)
 	}
@@ -453,6 +449,17 @@ func (s *Store) Commit(b Block, next *activation.State) error {
 		}
 	}
 	return nil
+}
+
+// setBlock adds to batch block h's record, its view's index entry, and the
+// head record recoverHead reads: the height, the state ID, the state's
+// encoding.
+func setBlock(batch *pebble.Batch, h, view uint64, rec blockRecord, id [32]byte, enc []byte) {
+	batch.Set(heightKey(tBlock, h), canon.MustEncode(rec), nil)
+	batch.Set(heightKey(tView, view), binary.BigEndian.AppendUint64(nil, h), nil)
+	head := binary.BigEndian.AppendUint64(nil, h)
+	head = append(head, id[:]...)
+	batch.Set(keyHead, append(head, enc...), nil)
 }
 
 // Block returns the stored block at height h. On a store that joined by
