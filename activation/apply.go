@@ -118,6 +118,7 @@ func (s *State) NextWake() uint64 {
 func (s *State) shallowCopy() *State {
 	c := *s
 	c.deployments = slices.Clone(s.deployments)
+	c.id = &stateID{} // the next state's own ID, computed when asked for
 	return &c
 }
 

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -85,6 +86,19 @@ type State struct {
 	parsed map[string]*semver.Version
 	// paramValues holds each declared parameter's history (copy-on-write).
 	paramValues map[string][]ParamRecord
+	// id is the state ID, computed once when first asked for (a block's
+	// commit asks for it several times: the pipeline, the store, the
+	// engine's app hash). A pointer, so that the copy Apply starts from
+	// gets a fresh one (shallowCopy); nil computes it every time.
+	id *stateID
+}
+
+// stateID is a State's ID, memoized. Computing it is pure (the same state
+// always gives the same ID); the sync.Once only lets states be read from
+// several goroutines, as they are.
+type stateID struct {
+	once sync.Once
+	id   [32]byte
 }
 
 // Genesis returns the state before the first block: the given component
@@ -95,6 +109,7 @@ func Genesis(params *Params, versions map[string]string) (*State, error) {
 		return nil, err
 	}
 	s := &State{
+		id:       &stateID{},
 		params:   params,
 		paramsID: params.id(),
 		byName:   map[string]int{},
@@ -186,13 +201,23 @@ func (s *State) Encode() []byte { return canon.MustEncode(s.wire()) }
 // head and to Merkle trees over the deployments, the components' histories
 // and the parameters' histories (merkle.go, docs/proof.md). Same blocks,
 // same ID, on every machine.
-func (s *State) ID() [32]byte { return s.Header().ID() }
+func (s *State) ID() [32]byte {
+	if s.id == nil {
+		return s.Header().ID()
+	}
+	s.id.once.Do(func() { s.id.id = s.Header().ID() })
+	return s.id.id
+}
 
 // EncodeWithID returns Encode and ID together, building the state's
-// canonical form once.
+// canonical form once (and not at all for the ID, once it is known).
 func (s *State) EncodeWithID() ([]byte, [32]byte) {
 	w := s.wire()
-	return canon.MustEncode(w), w.header().ID()
+	if s.id == nil {
+		return canon.MustEncode(w), w.header().ID()
+	}
+	s.id.once.Do(func() { s.id.id = w.header().ID() })
+	return canon.MustEncode(w), s.id.id
 }
 
 // StateIDOf is the state ID of a state's canonical encoding (State.Encode),
@@ -280,7 +305,7 @@ func DecodeState(params *Params, b []byte) (*State, error) {
 	if err := canon.Decode(b, &w); err != nil {
 		return nil, fmt.Errorf("decode protocol state: %w", err)
 	}
-	s := &State{params: params, paramsID: params.id(), applied: w.Applied, height: w.Height, view: w.View,
+	s := &State{id: &stateID{}, params: params, paramsID: params.id(), applied: w.Applied, height: w.Height, view: w.View,
 		byName: map[string]int{}, byID: map[signal.DeploymentID]int{},
 		versions: map[string][]VersionRecord{}, parsed: map[string]*semver.Version{}}
 	if w.Params != s.paramsID {
