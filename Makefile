@@ -1,7 +1,7 @@
 # quorumgate — the entry points. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: test check tools bench fuzz build replay-examples testnet100
+.PHONY: test check tools bench fuzz build replay-examples testnet100 demo100
 
 ## test: formatting, vet, the alert rules, and the whole test suite (what CI runs)
 test: tools check
@@ -33,6 +33,13 @@ ENGINES ?= devchain,cometbft
 testnet100:
 	QUORUMGATE_SCALE_NODES=$(NODES) QUORUMGATE_SCALE_ENGINES=$(ENGINES) \
 	  $(GO) test -tags scale -run '^TestTestnetAtScale$$' -count=1 -v -timeout 60m ./testnet
+
+## demo100: `testnet demo --nodes 100`, devchain then CometBFT, operators upgrading in
+## rounds: every node ACTIVE at one view with one state ID (about 4 and 12 minutes on
+## two cores; NODES and ENGINES as for testnet100)
+demo100:
+	QUORUMGATE_SCALE_NODES=$(NODES) QUORUMGATE_SCALE_ENGINES=$(ENGINES) \
+	  $(GO) test -tags scale -run '^TestDemoAtScale$$' -count=1 -v -timeout 90m ./testnet
 
 ## fuzz: run each fuzz target briefly (FUZZTIME=30s for longer). Go minimizes
 ## each new input for up to a minute by default, during which the exec count

@@ -155,6 +155,8 @@ type demo struct {
 	procs []*proc
 	// dashboard serves the live page while the demo runs.
 	dashboard *Dashboard
+	// seenHeight is the highest head a node reported to anyStatus.
+	seenHeight uint64
 }
 
 func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.o.Out, format+"\n", args...) }
@@ -242,13 +244,25 @@ func (d *demo) stop(p *proc) *os.ProcessState {
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-p.exited:
-	case <-time.After(10 * time.Second):
+	case <-time.After(d.stopGrace()):
 		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.exited
 	}
 	state := p.cmd.ProcessState
 	p.cmd = nil
 	return state
+}
+
+// stopGrace is how long a node has to stop on SIGTERM before SIGKILL: ten
+// seconds, or a minute past largeTestnet nodes, where a node shares two
+// cores with a hundred others (a CometBFT node alone waits out its peer
+// routines for about ten seconds at 500 ms views: chain/cometbft's
+// process.stop).
+func (d *demo) stopGrace() time.Duration {
+	if len(d.procs) > largeTestnet {
+		return time.Minute
+	}
+	return 10 * time.Second
 }
 
 // stopForUpgrade stops a node its operator is about to upgrade. A node stops
@@ -309,20 +323,34 @@ func (d *demo) status(ctx context.Context, p *proc) (node.Status, error) {
 // anyStatus asks the running nodes in the testnet's order (the sequencer or
 // first validator first) and returns the first answer: while one node's
 // operator restarts it, another reports, so a short state such as
-// signaling on a fast chain is not missed for want of an answer.
+// signaling on a fast chain is not missed for want of an answer. An answer
+// behind the highest head seen so far (a node catching up after its
+// restart) is passed over for the next node's, up to three more.
 func (d *demo) anyStatus(ctx context.Context) (node.Status, error) {
 	err := errors.New("no node is running")
+	var best *node.Status
+	asked := 0
 	for _, p := range d.procs {
 		if p.cmd == nil {
 			continue
 		}
 		st, e := d.status(ctx, p)
-		if e == nil {
-			return st, nil
+		if e != nil {
+			err = e
+			continue
 		}
-		err = e
+		if best == nil || st.Head.Height > best.Head.Height {
+			best = &st
+		}
+		if asked++; best.Head.Height >= d.seenHeight || asked > 3 {
+			break
+		}
 	}
-	return node.Status{}, err
+	if best == nil {
+		return node.Status{}, err
+	}
+	d.seenHeight = max(d.seenHeight, best.Head.Height)
+	return *best, nil
 }
 
 func (d *demo) waitAll(ctx context.Context, limit time.Duration, what string, cond func(*proc) bool) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,24 +33,32 @@ func (d *demo) propose(ctx context.Context, p activation.Proposal) error {
 	return nil
 }
 
-// operators restarts the nodes one at a time, at seeded random moments,
-// supporting the new version, and shows progress as the first running node
-// reports it (the sequencer while it runs). In
-// governance mode the last two operators are late: they upgrade only after
-// the activation view (their nodes halt first).
+// operators restarts the nodes at seeded random moments, supporting the new
+// version, and shows progress as the first running node reports it (the
+// sequencer while it runs). Up to largeTestnet nodes the operators upgrade
+// one at a time; past it, in about nine rounds of several side by side
+// (upgradeNext). In governance mode the last two operators are late: they
+// upgrade only after the activation view (their nodes halt first).
 func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 	u := d.planUpgrades()
-	// Three minutes, and two seconds more a node past 9 (a restart on a
-	// machine running a hundred nodes takes that).
-	limit := 3*time.Minute + time.Duration(max(0, len(d.procs)-largeTestnet))*2*time.Second
-	deadline := time.Now().Add(limit)
+	limit, stall := d.operatorsLimit()
+	start := time.Now()
+	deadline := start.Add(limit)
 	u.timer = time.Now().Add(d.nextUpgradeWait())
+	var height uint64 // the highest head seen, and since when
+	heightSince := start
 	for time.Now().Before(deadline) {
 		st, err := d.anyStatus(ctx)
 		if err == nil {
+			if st.Head.Height > height {
+				height, heightSince = st.Head.Height, time.Now()
+			}
 			if done, err := d.watch(u, st, p.Name); done || err != nil {
 				return err
 			}
+		}
+		if stall > 0 && time.Since(heightSince) > stall {
+			return fmt.Errorf("the chain made no progress for %s: no node reports a head above height %d (node logs in %s)", stall, height, d.o.Dir)
 		}
 		// Halted nodes: record them; their operators upgrade later. Any
 		// other exit is a failure, and ends the demo.
@@ -61,7 +70,7 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 		// An upgrade waits for a status to date it by (the node that
 		// reports it may itself be restarting).
 		if err == nil && u.next < len(u.order) && time.Now().After(u.timer) {
-			if err := d.upgradeNext(u, st, p.Name); err != nil {
+			if err := d.upgradeNext(ctx, u, st, p.Name); err != nil {
 				return err
 			}
 		}
@@ -74,10 +83,31 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 	return fmt.Errorf("the upgrade did not complete within %s (node logs in %s)", limit, d.o.Dir)
 }
 
+// operatorsLimit is how long the operators may take, and (past
+// largeTestnet nodes) how long the chain may stand still before the demo
+// gives up. Up to largeTestnet nodes: three minutes. Past it the chain's
+// pace, not a clock, decides: a hundred CometBFT nodes on two cores commit a
+// height every few seconds rather than every 500 ms, so the demo goes on
+// while heights come (up to half an hour) and fails once none has come for
+// three minutes.
+func (d *demo) operatorsLimit() (limit, stall time.Duration) {
+	if len(d.procs) <= largeTestnet {
+		return 3 * time.Minute, 0
+	}
+	return 30 * time.Minute, 3 * time.Minute
+}
+
 // upgrades is the operators' plan and how far it has got.
 type upgrades struct {
 	order []int        // the procs' indexes, in the order their operators upgrade
 	late  map[int]bool // operators who upgrade only once the deployment is ACTIVE
+	// batch is how many operators upgrade side by side in a round: one up
+	// to largeTestnet nodes, then about a ninth of them.
+	batch int
+	// restarting are the nodes the last round restarted: past largeTestnet
+	// nodes the next round waits until they are synced again.
+	restarting  []*proc
+	restartedAt time.Time
 	// victim is the validator SIGKILLed during signaling (CometBFT, stake
 	// mode), outside order: it restarts after the activation.
 	victim           *proc
@@ -94,11 +124,17 @@ type upgrades struct {
 // voting power is SIGKILLed during signaling and stays down until after the
 // activation: the others go on without it.
 func (d *demo) planUpgrades() *upgrades {
-	u := &upgrades{order: d.rng.Perm(len(d.procs)), late: map[int]bool{}}
+	n := len(d.procs)
+	u := &upgrades{order: d.rng.Perm(n), late: map[int]bool{}, batch: 1}
+	if n > largeTestnet {
+		u.batch = (n + largeTestnet - 1) / largeTestnet
+	}
 	if d.o.Mode == "governance" {
 		var can []int
 		for _, i := range u.order {
-			if d.o.Engine != engineCometBFT || d.procs[i].role != "consensus" {
+			// Past largeTestnet nodes the sequencer is never late either:
+			// the chain would stand still until its round.
+			if (d.o.Engine != engineCometBFT || d.procs[i].role != "consensus") && (n <= largeTestnet || !d.carriesChain(d.procs[i])) {
 				can = append(can, i)
 			}
 		}
@@ -108,20 +144,47 @@ func (d *demo) planUpgrades() *upgrades {
 		u.victim = d.procs[3]
 		u.order = slices.DeleteFunc(u.order, func(i int) bool { return d.procs[i] == u.victim })
 	}
+	if u.batch > 1 {
+		// The late operators go last, so that no round waits behind them
+		// with nodes that are not late. In governance mode the nodes the
+		// chain stands on go first (the sequencer; on CometBFT the
+		// validators), so that the nodes still on the old version at the
+		// activation view, which halt, are ones the chain goes on without.
+		// A small demo keeps its drawn order.
+		rank := func(i int) int {
+			switch {
+			case u.late[i]:
+				return 2
+			case d.o.Mode == "governance" && d.carriesChain(d.procs[i]):
+				return 0
+			}
+			return 1
+		}
+		slices.SortStableFunc(u.order, func(a, b int) int { return rank(a) - rank(b) })
+	}
 	return u
 }
 
-// nextUpgradeWait is a seeded random wait of up to an epoch before the
-// next operator upgrades.
-//
-// Past 9 nodes the waits shrink in proportion, so that a hundred operators
-// take about as many epochs as nine.
-func (d *demo) nextUpgradeWait() time.Duration {
-	wait := time.Duration(d.rng.IntN(int(d.o.EpochViews))) * d.o.ViewInterval
-	if n := len(d.procs); n > largeTestnet {
-		wait = wait * largeTestnet / time.Duration(n)
+// carriesChain reports whether the chain stops while p is down: the
+// devchain's sequencer (the first node), or on CometBFT a validator (enough
+// of them).
+func (d *demo) carriesChain(p *proc) bool {
+	if d.o.Engine == engineCometBFT {
+		return p.role == "consensus"
 	}
-	return wait
+	return p == d.procs[0]
+}
+
+// nextUpgradeWait is a seeded random wait of up to an epoch before the
+// next operator upgrades. Past largeTestnet nodes, where a round restarts
+// several nodes and waits until they are synced again, it is up to half an
+// epoch: the restarts take the rest.
+func (d *demo) nextUpgradeWait() time.Duration {
+	views := d.o.EpochViews
+	if len(d.procs) > largeTestnet {
+		views = max(1, views/2)
+	}
+	return time.Duration(d.rng.IntN(int(views))) * d.o.ViewInterval
 }
 
 // watch shows the deployment's progress in st, kills the victim once
@@ -161,32 +224,118 @@ func (d *demo) watch(u *upgrades, st node.Status, name string) (bool, error) {
 	return true, nil
 }
 
-// upgradeNext plays the next operator: it restarts the node supporting the
-// new version, unless the operator is late and the deployment not ACTIVE yet.
-func (d *demo) upgradeNext(u *upgrades, st node.Status, name string) error {
-	pr := d.procs[u.order[u.next]]
-	if err := d.exitedOnItsOwn(pr); err != nil {
-		return err
+// upgradeNext plays the next round of operators: each restarts its node
+// supporting the new version, unless the operator is late and the
+// deployment not ACTIVE yet. A round is one operator up to largeTestnet
+// nodes; past it, a round stops its nodes side by side, starts them again,
+// and the next round waits until they are synced.
+func (d *demo) upgradeNext(ctx context.Context, u *upgrades, st node.Status, name string) error {
+	if !d.restarted(ctx, u) {
+		return nil
 	}
 	active := false
 	if dep := find(st, name); dep != nil && dep.State == "ACTIVE" {
 		active = true
 	}
-	if u.late[u.order[u.next]] && !active {
+	round := d.nextRound(u, active)
+	if len(round) == 0 {
 		return nil
 	}
-	if err := d.stopForUpgrade(pr); err != nil {
-		return err
+	for _, pr := range round {
+		if err := d.exitedOnItsOwn(pr); err != nil {
+			return err
+		}
 	}
-	if err := d.start(pr, true); err != nil {
-		return err
+	// Every node of a round of several gets its SIGTERM first, so that they
+	// stop side by side; stopForUpgrade then waits for each.
+	for _, pr := range round {
+		if len(round) > 1 && pr.cmd != nil {
+			syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGTERM)
+		}
 	}
-	pr.upgraded = st.Head.View
-	d.say("operator of %s (%s, stake %d) upgraded at view %d", pr.id, pr.role, pr.stake, st.Head.View)
-	u.next++
+	for _, pr := range round {
+		if err := d.stopForUpgrade(pr); err != nil {
+			return err
+		}
+	}
+	for _, pr := range round {
+		if err := d.start(pr, true); err != nil {
+			return err
+		}
+		pr.upgraded = st.Head.View
+	}
+	if len(round) == 1 {
+		pr := round[0]
+		d.say("operator of %s (%s, stake %d) upgraded at view %d", pr.id, pr.role, pr.stake, st.Head.View)
+	} else {
+		ids, stake := make([]string, len(round)), uint64(0)
+		for i, pr := range round {
+			ids[i], stake = pr.id, stake+pr.stake
+		}
+		d.say("operators of %d nodes (stake %d) upgraded at view %d: %s", len(round), stake, st.Head.View, strings.Join(ids, " "))
+	}
+	u.next += len(round)
+	if u.batch > 1 {
+		u.restarting, u.restartedAt = round, time.Now()
+	}
 	u.timer = time.Now().Add(d.nextUpgradeWait())
 	return nil
 }
+
+// nextRound is the operators who upgrade next: up to u.batch of them in
+// order, ending before a late operator while the deployment is not ACTIVE.
+// On CometBFT a round's validators, with the SIGKILLed one, stay under a
+// third of the voting power, so that the chain goes on while they restart
+// (a round's first validator always may go, as when operators upgrade one
+// at a time: the chain then waits for it to come back).
+func (d *demo) nextRound(u *upgrades, active bool) []*proc {
+	var round []*proc
+	down, validators := uint64(0), 0
+	if u.victim != nil {
+		down = u.victim.stake
+	}
+	for i := u.next; i < len(u.order) && len(round) < u.batch; i++ {
+		pr := d.procs[u.order[i]]
+		if u.late[u.order[i]] && !active {
+			break
+		}
+		if d.o.Engine == engineCometBFT && pr.role == "consensus" {
+			if 3*(down+pr.stake) >= d.votingPower() && validators > 0 {
+				break
+			}
+			down += pr.stake
+			validators++
+		}
+		round = append(round, pr)
+	}
+	return round
+}
+
+// restarted reports whether the nodes the last round restarted are synced
+// again (a node that exited is left to exitedOnItsOwn). It gives up waiting
+// after restartWait: a chain that stands still (its sequencer, or a third
+// of its validators, halted in governance mode until their operators
+// upgrade them) syncs no one.
+func (d *demo) restarted(ctx context.Context, u *upgrades) bool {
+	var waiting []string
+	for _, pr := range u.restarting {
+		if pr.cmd != nil && pr.client().Ready(ctx) != nil {
+			waiting = append(waiting, pr.id)
+		}
+	}
+	if len(waiting) > 0 && time.Since(u.restartedAt) < restartWait {
+		return false
+	}
+	if len(waiting) > 0 {
+		d.say("not synced %s after their restart: %s; the next operators go on", restartWait, strings.Join(waiting, " "))
+	}
+	u.restarting = nil
+	return true
+}
+
+// restartWait bounds how long a round of operators waits for the last
+// round's nodes to be synced.
+const restartWait = 2 * time.Minute
 
 // kill SIGKILLs a node's process group and waits for it to end.
 func (d *demo) kill(p *proc) error {

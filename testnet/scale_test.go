@@ -117,3 +117,47 @@ func scaleRun(t *testing.T, bin, engine string, nodes int) {
 	assert.Len(t, ids, 1, "state IDs at height %d: %v", low, ids)
 	fmt.Printf("scale %s: every node activated at view %d and has the same state ID at height %d\n", engine, *view, low)
 }
+
+// TestDemoAtScale runs `testnet demo --nodes N` (default 100) on each
+// engine in stake mode: past 9 nodes the operators upgrade in rounds of
+// several side by side, and on CometBFT a validator is SIGKILLed during
+// signaling. Every node must report the deployment ACTIVE at one view with
+// one state ID, the demo's own checks (Demo fails otherwise), and the
+// checks repeated here on its result.
+//
+//	go test -tags scale -run TestDemoAtScale -v -timeout 90m ./testnet
+//	make demo100
+func TestDemoAtScale(t *testing.T) {
+	nodes := 100
+	if v := os.Getenv("QUORUMGATE_SCALE_NODES"); v != "" {
+		var err error
+		nodes, err = strconv.Atoi(v)
+		require.NoError(t, err, "QUORUMGATE_SCALE_NODES")
+	}
+	engines := []string{engineDevchain, engineCometBFT}
+	if v := os.Getenv("QUORUMGATE_SCALE_ENGINES"); v != "" {
+		engines = strings.Split(v, ",")
+	}
+	bin := buildNodePlugin(t)
+	for _, eng := range engines {
+		t.Run(eng, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+			defer cancel()
+			var out strings.Builder
+			start := time.Now()
+			res, err := Demo(ctx, DemoOptions{Nodes: nodes, Engine: eng, Dir: filepath.Join(t.TempDir(), "demo"),
+				Binary: bin, Dashboard: "off", Out: &out})
+			require.NoError(t, err, "demo:\n%s", out.String())
+			require.Len(t, res.Nodes, nodes)
+			rounds := strings.Count(out.String(), "operators of ")
+			for _, n := range res.Nodes {
+				require.Equal(t, "ACTIVE", n.FinalState, "node %s", n.ID)
+				require.Equal(t, res.ActivationView, n.ActivationView, "node %s", n.ID)
+				require.Equal(t, res.Nodes[0].StateIDAtCommon, n.StateIDAtCommon, "node %s", n.ID)
+			}
+			assert.Greater(t, rounds, 0, "no round upgraded operators side by side:\n%s", out.String())
+			fmt.Printf("demo %s: %d nodes, activated at view %d on every node, one state ID; %d rounds of operators; %s in all\n",
+				eng, nodes, res.ActivationView, rounds, time.Since(start).Round(time.Second))
+		})
+	}
+}
