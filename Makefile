@@ -35,7 +35,7 @@ testnet100:
 	  $(GO) test -tags scale -run '^TestTestnetAtScale$$' -count=1 -v -timeout 60m ./testnet
 
 ## demo100: `testnet demo --nodes 100`, devchain then CometBFT, operators upgrading in
-## rounds: every node ACTIVE at one view with one state ID (about 4 and 12 minutes on
+## rounds: every node ACTIVE at one view with one state ID (about 2 and 8 minutes on
 ## two cores; NODES and ENGINES as for testnet100)
 demo100:
 	QUORUMGATE_SCALE_NODES=$(NODES) QUORUMGATE_SCALE_ENGINES=$(ENGINES) \

@@ -33,6 +33,17 @@ import (
 // targets (PSS <= 30 MB a node, the testnet idle under one core) are
 // reported, not enforced: it fails only on grossly wrong figures.
 func TestTestnetAtScale(t *testing.T) {
+	nodes, engines := scaleShape(t)
+	bin := buildNodePlugin(t)
+	for _, eng := range engines {
+		t.Run(eng, func(t *testing.T) { scaleRun(t, bin, eng, nodes) })
+	}
+}
+
+// scaleShape is the size and the engines of the scale tests: 100 nodes on
+// both engines unless QUORUMGATE_SCALE_NODES and QUORUMGATE_SCALE_ENGINES
+// say otherwise.
+func scaleShape(t *testing.T) (int, []string) {
 	nodes := 100
 	if v := os.Getenv("QUORUMGATE_SCALE_NODES"); v != "" {
 		var err error
@@ -43,10 +54,7 @@ func TestTestnetAtScale(t *testing.T) {
 	if v := os.Getenv("QUORUMGATE_SCALE_ENGINES"); v != "" {
 		engines = strings.Split(v, ",")
 	}
-	bin := buildNodePlugin(t)
-	for _, eng := range engines {
-		t.Run(eng, func(t *testing.T) { scaleRun(t, bin, eng, nodes) })
-	}
+	return nodes, engines
 }
 
 func scaleRun(t *testing.T, bin, engine string, nodes int) {
@@ -128,16 +136,7 @@ func scaleRun(t *testing.T, bin, engine string, nodes int) {
 //	go test -tags scale -run TestDemoAtScale -v -timeout 90m ./testnet
 //	make demo100
 func TestDemoAtScale(t *testing.T) {
-	nodes := 100
-	if v := os.Getenv("QUORUMGATE_SCALE_NODES"); v != "" {
-		var err error
-		nodes, err = strconv.Atoi(v)
-		require.NoError(t, err, "QUORUMGATE_SCALE_NODES")
-	}
-	engines := []string{engineDevchain, engineCometBFT}
-	if v := os.Getenv("QUORUMGATE_SCALE_ENGINES"); v != "" {
-		engines = strings.Split(v, ",")
-	}
+	nodes, engines := scaleShape(t)
 	bin := buildNodePlugin(t)
 	for _, eng := range engines {
 		t.Run(eng, func(t *testing.T) {
