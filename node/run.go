@@ -373,8 +373,12 @@ func (n *Node) submitGovernance(kind chain.ItemKind, payload []byte) error {
 
 // Status is what the node shows an operator (GET /status, node-plugin status).
 func (n *Node) Status() Status {
-	return BuildStatus(n.cfg.NodeID, n.chain.Head(), n.cfg.Supported, n.cfg.ViewInterval, n.net.Peers(), n.chain.Synced(),
+	st := BuildStatus(n.cfg.NodeID, n.chain.Head(), n.cfg.Supported, n.cfg.ViewInterval, n.net.Peers(), n.chain.Synced(),
 		func(d signal.DeploymentID, e uint64) int { c, _ := n.net.LiveTally(d, e); return c })
+	if base, ok := n.store.Base(); ok {
+		st.Head.Base = &base
+	}
+	return st
 }
 
 // Head returns the protocol state after the last applied block.

@@ -34,6 +34,10 @@ type HeadStatus struct {
 	Height uint64 `json:"height"`
 	View   uint64 `json:"view"`
 	Epoch  uint64 `json:"epoch"`
+	// Base is the height this node's history starts at when it joined by
+	// state sync (storage.Store.Base): it holds no block below it. Absent
+	// for a node that has every block from genesis.
+	Base *uint64 `json:"base,omitempty"`
 }
 
 // DeploymentStatus is one deployment as an operator sees it. A parameter
@@ -212,6 +216,9 @@ func (s Status) Render() string {
 		sync = "catching up"
 	}
 	fmt.Fprintf(&b, "node %s  height %d  view %d  epoch %d  peers %d  %s\n", s.NodeID, s.Head.Height, s.Head.View, s.Head.Epoch, s.Peers, sync)
+	if s.Head.Base != nil {
+		fmt.Fprintf(&b, "history from height %d: this node joined by state sync and holds no block below it\n", *s.Head.Base)
+	}
 	if len(s.Deployments) == 0 {
 		b.WriteString("\nno deployments\n")
 	}

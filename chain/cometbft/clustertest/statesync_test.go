@@ -104,6 +104,12 @@ func TestCometBFTLateJoinerByStateSync(t *testing.T) {
 	assert.GreaterOrEqual(t, bsBase, int64(base+1), "CometBFT's block store holds no block before the snapshot's height")
 	_, err = e1.Store().Block(0)
 	assert.ErrorIs(t, err, storage.ErrPruned, "our store holds none either")
+	st := e1.Status()
+	if assert.NotNil(t, st.Head.Base, "e1's /status names where its history starts") {
+		assert.Equal(t, base, *st.Head.Base)
+	}
+	assert.Contains(t, st.Render(), fmt.Sprintf("history from height %d: this node joined by state sync", base))
+	assert.Nil(t, c.nodes["c1"].Status().Head.Base, "a node with every block from genesis shows no base")
 	testutil.Eventually(t, 10*time.Second, "e1's params.json has the value of the snapshot's state", func() bool {
 		data, err := os.ReadFile(filepath.Join(c.homes["e1"], node.ParamsFileName))
 		if err != nil {
