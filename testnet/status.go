@@ -272,28 +272,45 @@ func writeDeployments(w *errWriter, s NetStatus, deps []string) {
 // the nodes ready, and the nodes of a counted role that were not.
 func lockInLine(nodes []NodeState, l LockIn) string {
 	if l.Error != "" {
-		return fmt.Sprintf("%s locked in; %s cannot say who carried it: %s", l.Deployment, l.AsSeenBy, l.Error)
+		return lockInError(l)
 	}
-	line := fmt.Sprintf("%s locked in at view %d (epoch %d), as %s sees it:", l.Deployment, l.View, l.Epoch, l.AsSeenBy)
+	head, ready, notReady := lockInParts(nodes, l)
+	line := head + "; ready: " + strings.Join(ready, ", ")
+	if len(notReady) > 0 {
+		line += "; not ready: " + strings.Join(notReady, ", ")
+	}
+	return line
+}
+
+// lockInError is the line of a lock-in its reporting node could not
+// attribute.
+func lockInError(l LockIn) string {
+	return fmt.Sprintf("%s locked in; %s cannot say who carried it: %s", l.Deployment, l.AsSeenBy, l.Error)
+}
+
+// lockInParts are what lockInLine and lockInSummary say of a lock-in: its
+// view and stake per role, the nodes whose readiness counted, and the nodes
+// of a counted role that were not ready.
+func lockInParts(nodes []NodeState, l LockIn) (head string, ready, notReady []string) {
+	head = fmt.Sprintf("%s locked in at view %d (epoch %d), as %s sees it:", l.Deployment, l.View, l.Epoch, l.AsSeenBy)
 	counted := map[string]bool{}
 	for _, r := range l.Roles {
 		counted[r.Role] = true
-		line += fmt.Sprintf("  %s %s %.0f%% (%d of %d)", r.Role, node.Bar(r.ReadyRatio, l.ThresholdRatio()), 100*r.ReadyRatio, r.ReadyStake, r.TotalStake)
+		head += fmt.Sprintf("  %s %s %.0f%% (%d of %d)", r.Role, node.Bar(r.ReadyRatio, l.ThresholdRatio()), 100*r.ReadyRatio, r.ReadyStake, r.TotalStake)
 	}
-	var ready, notReady []string
+	signed := map[string]bool{}
+	for _, r := range l.Ready {
+		signed[r.NodeID] = true
+	}
 	for _, n := range nodes {
 		switch {
-		case slices.ContainsFunc(l.Ready, func(r node.ReadySigner) bool { return r.NodeID == n.ID }):
+		case signed[n.ID]:
 			ready = append(ready, n.ID)
 		case counted[n.Role] || counted[node.AllRoles]:
 			notReady = append(notReady, n.ID)
 		}
 	}
-	line += "; ready: " + strings.Join(ready, ", ")
-	if len(notReady) > 0 {
-		line += "; not ready: " + strings.Join(notReady, ", ")
-	}
-	return line
+	return head, ready, notReady
 }
 
 func cell(n NodeState, name string) string {

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/quorumgate/quorumgate/node"
 )
 
 // A large testnet's status does not fit a row, or a column, per node: past
@@ -293,29 +291,10 @@ func writeDeploymentSummary(w *errWriter, s NetStatus, deps []string) {
 // of a counted role that were not ready named when they are few.
 func lockInSummary(nodes []NodeState, l LockIn) string {
 	if l.Error != "" {
-		return fmt.Sprintf("%s locked in; %s cannot say who carried it: %s", l.Deployment, l.AsSeenBy, l.Error)
+		return lockInError(l)
 	}
-	full := lockInLine(nodes, l)
-	head, _, _ := strings.Cut(full, "; ready: ")
-	ready := map[string]bool{}
-	for _, r := range l.Ready {
-		ready[r.NodeID] = true
-	}
-	counted := map[string]bool{}
-	for _, r := range l.Roles {
-		counted[r.Role] = true
-	}
-	var readyCount int
-	var notReady []string
-	for _, n := range nodes {
-		switch {
-		case ready[n.ID]:
-			readyCount++
-		case counted[n.Role] || counted[node.AllRoles]:
-			notReady = append(notReady, n.ID)
-		}
-	}
-	line := fmt.Sprintf("%s; %d nodes ready", head, readyCount)
+	head, ready, notReady := lockInParts(nodes, l)
+	line := fmt.Sprintf("%s; %d nodes ready", head, len(ready))
 	switch {
 	case len(notReady) == 0:
 	case len(notReady) <= 10:
