@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -50,11 +49,7 @@ holds.`,
 			if cmd.Flags().Changed("to-height") && toHeight < 0 {
 				return usageError{fmt.Errorf("--to-height %d: a height is 0 or more", toHeight)}
 			}
-			cfg, _, err := config.Load(home, os.Getenv, cmd.Flags())
-			if err != nil {
-				return usageError{err}
-			}
-			g, err := chain.LoadGenesis(cfg.Genesis)
+			cfg, g, err := loadHome(cmd, home)
 			if err != nil {
 				return usageError{err}
 			}

@@ -175,15 +175,25 @@ from peers.`,
 	return cmd
 }
 
+// loadHome reads a home's configuration as run reads it (config.toml,
+// QUORUMGATE_*, cmd's flags) and the genesis it names.
+func loadHome(cmd *cobra.Command, home string) (config.Config, *chain.Genesis, error) {
+	cfg, _, err := config.Load(home, os.Getenv, cmd.Flags())
+	if err != nil {
+		return config.Config{}, nil, err
+	}
+	g, err := chain.LoadGenesis(cfg.Genesis)
+	if err != nil {
+		return config.Config{}, nil, err
+	}
+	return cfg, g, nil
+}
+
 // loadNodeConfig reads everything run needs before it starts the node: the
 // configuration, the genesis, the engine, the keys and the logger. Any error
 // is bad usage or configuration.
 func loadNodeConfig(cmd *cobra.Command, home string, stderr io.Writer) (node.Config, error) {
-	cfg, _, err := config.Load(home, os.Getenv, cmd.Flags())
-	if err != nil {
-		return node.Config{}, err
-	}
-	g, err := chain.LoadGenesis(cfg.Genesis)
+	cfg, g, err := loadHome(cmd, home)
 	if err != nil {
 		return node.Config{}, err
 	}

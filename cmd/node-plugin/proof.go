@@ -63,11 +63,7 @@ Check the file anywhere with: node-plugin proof verify FILE --genesis genesis.js
 			if byView && view < 0 {
 				return usageError{fmt.Errorf("--view %d: a view is 0 or more", view)}
 			}
-			cfg, _, err := config.Load(home, os.Getenv, cmd.Flags())
-			if err != nil {
-				return usageError{err}
-			}
-			g, err := chain.LoadGenesis(cfg.Genesis)
+			cfg, g, err := loadHome(cmd, home)
 			if err != nil {
 				return usageError{err}
 			}
