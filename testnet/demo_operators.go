@@ -45,13 +45,13 @@ func (d *demo) operators(ctx context.Context, p activation.Proposal) error {
 	start := time.Now()
 	deadline := start.Add(limit)
 	u.timer = time.Now().Add(d.nextUpgradeWait())
-	var height uint64 // the highest head seen, and since when
-	heightSince := start
+	// The highest head seen (anyStatus keeps it) and since when.
+	height, heightSince := d.seenHeight, start
 	for time.Now().Before(deadline) {
 		st, err := d.anyStatus(ctx)
 		if err == nil {
-			if st.Head.Height > height {
-				height, heightSince = st.Head.Height, time.Now()
+			if d.seenHeight > height {
+				height, heightSince = d.seenHeight, time.Now()
 			}
 			if done, err := d.watch(u, st, p.Name); done || err != nil {
 				return err
